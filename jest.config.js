@@ -1,0 +1,31 @@
+/**
+ * One jest config for the whole monorepo.
+ *
+ * Module decision (documented in README "ESM packages"): the code is compiled to CommonJS by swc.
+ * NestJS 12 and geotiff 3 ship ESM only. Node >= 20.19 `require()`s them natively at run time,
+ * but jest's own module loader does not, so under jest swc also transforms those packages
+ * (and their ESM-only dependencies) to CommonJS. Nothing else in node_modules is transformed.
+ */
+const fs = require('node:fs');
+const swcrc = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
+delete swcrc.$schema;
+swcrc.jsc.baseUrl = __dirname;
+
+const esmOnly = [
+  '@nestjs', 'geotiff', 'quick-lru', 'xml-utils', 'zstddec', 'lerc', 'web-worker', 'parse-headers',
+  '@petamoriken', 'uuid', 'file-type', 'strtok3', 'token-types', 'peek-readable', '@tokenizer',
+];
+
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/tests', '<rootDir>/libs', '<rootDir>/apps'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.(t|j|mj)s$': ['@swc/jest', { ...swcrc, swcrc: false }],
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
+  moduleNameMapper: { '^@app/([^/]+)$': '<rootDir>/libs/$1/src' },
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'json', 'node'],
+  testTimeout: 60000,
+  maxWorkers: 2,
+};
