@@ -1,0 +1,5 @@
+export * from './types';
+export { openSlide } from './open';
+export { TileCache } from './cache';
+export { decodeStats, compressionName } from './decode';
+export { DEFAULT_CACHE_BYTES, DEFAULT_MAX_LEVEL_PIXELS } from './base';

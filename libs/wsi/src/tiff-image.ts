@@ -1,0 +1,196 @@
+/** One TIFF image (IFD) as a tiled RGB source: tiles, or strips treated as full-width tiles. */
+import { InputError } from '@app/core';
+import { TAG, tagNum, tagNums, type Ifd, type TiffFile } from './tiff-file';
+import { assertSupportedCompression, decodeGeneric, decodeJ2k, decodeJpeg, decodeStats, spliceJpeg } from './decode';
+import { checkDims, MAX_TILE_PIXELS, type DecodedTile, type TiledLevel } from './base';
+
+export interface TiffImageInfo {
+  width: number;
+  height: number;
+  tiled: boolean;
+  tileWidth: number;
+  tileHeight: number;
+  compression: number;
+  photometric: number;
+  samplesPerPixel: number;
+  bitsPerSample: number[];
+  planar: number;
+  predictor: number;
+  offsets: number[];
+  byteCounts: number[];
+  jpegTables?: Uint8Array;
+  subsampling: [number, number];
+  lumaCoefs: [number, number, number];
+  refBW: number[];
+}
+
+export function describeIfd(tf: TiffFile, ifd: Ifd, where: string, maxPixels: number): TiffImageInfo {
+  const width = tagNum(ifd, TAG.ImageWidth) ?? 0;
+  const height = tagNum(ifd, TAG.ImageLength) ?? 0;
+  checkDims(width, height, maxPixels, where);
+  const tiled = ifd.entries.has(TAG.TileWidth) || ifd.entries.has(TAG.TileOffsets);
+  const tileWidth = tiled ? (tagNum(ifd, TAG.TileWidth) ?? 0) : width;
+  const tileHeight = tiled ? (tagNum(ifd, TAG.TileLength) ?? 0) : Math.min(height, tagNum(ifd, TAG.RowsPerStrip, height) || height);
+  if (tileWidth <= 0 || tileHeight <= 0 || tileWidth * tileHeight > MAX_TILE_PIXELS)
+    throw new InputError('wsi.absurd-dimensions', `${where}: ${tiled ? 'tile' : 'strip'} size ${tileWidth}x${tileHeight} is invalid or larger than ${MAX_TILE_PIXELS} pixels`, { tileWidth, tileHeight });
+  const compression = tagNum(ifd, TAG.Compression, 1)!;
+  assertSupportedCompression(compression, where);
+  const samplesPerPixel = tagNum(ifd, TAG.SamplesPerPixel, 1)!;
+  const bitsPerSample = tagNums(ifd, TAG.BitsPerSample) ?? [1];
+  const photometric = tagNum(ifd, TAG.Photometric, samplesPerPixel >= 3 ? 2 : 1)!;
+  const planar = tagNum(ifd, TAG.PlanarConfiguration, 1)!;
+  const predictor = tagNum(ifd, TAG.Predictor, 1)!;
+  if (samplesPerPixel < 1 || samplesPerPixel > 16) throw new InputError('wsi.unsupported-format', `${where}: SamplesPerPixel ${samplesPerPixel} is not supported`);
+  if (bitsPerSample.some((b) => b !== 8))
+    throw new InputError('wsi.unsupported-bitdepth', `${where}: BitsPerSample ${bitsPerSample.join(',')} is not supported; only 8-bit samples are`, { bitsPerSample });
+  if (![0, 1, 2, 6].includes(photometric))
+    throw new InputError('wsi.unsupported-photometric', `${where}: PhotometricInterpretation ${photometric} is not supported (supported: 0 MinIsWhite, 1 MinIsBlack, 2 RGB, 6 YCbCr)`, { photometric });
+  if (photometric === 2 && samplesPerPixel < 3) throw new InputError('wsi.unsupported-format', `${where}: RGB image with ${samplesPerPixel} samples per pixel`);
+  if (planar === 2 && samplesPerPixel > 1) throw new InputError('wsi.unsupported-format', `${where}: PlanarConfiguration=2 (separate planes) with ${samplesPerPixel} samples is not supported`);
+  const across = Math.ceil(width / tileWidth);
+  const down = Math.ceil(height / tileHeight);
+  const offsets = tagNums(ifd, tiled ? TAG.TileOffsets : TAG.StripOffsets) ?? [];
+  const byteCounts = tagNums(ifd, tiled ? TAG.TileByteCounts : TAG.StripByteCounts) ?? [];
+  if (offsets.length < across * down || byteCounts.length < across * down)
+    throw new InputError(
+      'wsi.bad-ifd',
+      `${where}: expected ${across * down} ${tiled ? 'tile' : 'strip'} offsets/byte counts for ${width}x${height} in ${tileWidth}x${tileHeight} blocks, found ${offsets.length}/${byteCounts.length}`,
+    );
+  for (let i = 0; i < across * down; i++) {
+    if (byteCounts[i] > 0 && offsets[i] + byteCounts[i] > tf.size)
+      throw new InputError(
+        'wsi.offset-out-of-range',
+        `${where}: ${tiled ? 'tile' : 'strip'} ${i} at offset ${offsets[i]} with ${byteCounts[i]} bytes ends beyond the end of the file (${tf.size} bytes): file truncated or corrupt`,
+        { index: i, offset: offsets[i], byteCount: byteCounts[i], fileSize: tf.size },
+      );
+  }
+  const sub = tagNums(ifd, TAG.YCbCrSubSampling);
+  const coefs = tagNums(ifd, TAG.YCbCrCoefficients);
+  return {
+    width, height, tiled, tileWidth, tileHeight, compression, photometric, samplesPerPixel, bitsPerSample, planar, predictor,
+    offsets, byteCounts,
+    jpegTables: ifd.entries.get(TAG.JPEGTables)?.bytes,
+    subsampling: sub && sub.length === 2 ? [sub[0], sub[1]] : [2, 2],
+    lumaCoefs: coefs && coefs.length === 3 ? [coefs[0], coefs[1], coefs[2]] : [0.299, 0.587, 0.114],
+    refBW: tagNums(ifd, TAG.ReferenceBlackWhite) ?? [0, 255, 128, 255, 128, 255],
+  };
+}
+
+/** Decoded JPEG 2000 tile colour handling, per compression code (measured against OpenSlide, see README). */
+export const J2K_IS_YCBCR: Record<number, boolean> = { 33003: true, 33004: false, 33005: false };
+
+export class TiffImage implements TiledLevel {
+  readonly width: number;
+  readonly height: number;
+  readonly tileWidth: number;
+  readonly tileHeight: number;
+  readonly tilesAcross: number;
+  readonly tilesDown: number;
+  downsample = 1;
+
+  constructor(
+    private readonly tf: TiffFile,
+    readonly info: TiffImageInfo,
+    readonly where: string,
+  ) {
+    this.width = info.width;
+    this.height = info.height;
+    this.tileWidth = info.tileWidth;
+    this.tileHeight = info.tileHeight;
+    this.tilesAcross = Math.ceil(info.width / info.tileWidth);
+    this.tilesDown = Math.ceil(info.height / info.tileHeight);
+  }
+
+  async decodeTile(tx: number, ty: number): Promise<DecodedTile | null> {
+    const i = ty * this.tilesAcross + tx;
+    const { offsets, byteCounts, compression, photometric } = this.info;
+    if (!byteCounts[i]) return null;
+    const what = `${this.info.tiled ? 'tile' : 'strip'} ${i} of ${this.where}`;
+    const raw = await this.tf.readBytes(offsets[i], byteCounts[i], what);
+    decodeStats.tiles++;
+    const tw = this.tileWidth;
+    // a strip at the bottom holds only the remaining rows
+    const th = this.info.tiled ? this.tileHeight : Math.min(this.tileHeight, this.height - ty * this.tileHeight);
+    if (compression === 7) {
+      const rgb = await decodeJpeg(spliceJpeg(raw, this.info.jpegTables, photometric === 2), tw, th, what);
+      return { w: tw, h: th, data: rgb };
+    }
+    if (compression >= 33003 && compression <= 33005) {
+      const j = await decodeJ2k(raw, what);
+      if (j.width !== tw || j.height !== th)
+        throw new InputError('wsi.bad-jpeg2000', `JPEG 2000 ${what} is ${j.width}x${j.height}, expected ${tw}x${th}`);
+      return { w: tw, h: th, data: toRgb(j.data, j.components, tw * th, J2K_IS_YCBCR[compression] ? 6 : j.components >= 3 ? 2 : 1, this.info) };
+    }
+    const spp = this.info.samplesPerPixel;
+    const decoded = await decodeGeneric(
+      compression,
+      raw,
+      { tileWidth: tw, tileHeight: th, predictor: this.info.predictor, bitsPerSample: this.info.bitsPerSample, planarConfiguration: this.info.planar, samplesPerPixel: spp },
+      what,
+    );
+    if (photometric === 6 && (this.info.subsampling[0] > 1 || this.info.subsampling[1] > 1))
+      return { w: tw, h: th, data: unpackSubsampledYCbCr(decoded, tw, th, this.info, what) };
+    if (decoded.length < tw * th * spp)
+      throw new InputError('wsi.bad-tile', `${what} decompressed to ${decoded.length} bytes, expected ${tw * th * spp} (${tw}x${th}x${spp})`);
+    return { w: tw, h: th, data: toRgb(decoded, spp, tw * th, photometric, this.info) };
+  }
+}
+
+function ycc(info: TiffImageInfo) {
+  const [lr, lg, lb] = info.lumaCoefs;
+  const rb = info.refBW;
+  const code = (c: number, black: number, white: number, range: number) => ((c - black) * range) / (white - black || 1);
+  return (Y: number, Cb: number, Cr: number, out: Uint8Array, o: number) => {
+    const y = code(Y, rb[0], rb[1], 255);
+    const cb = code(Cb, rb[2], rb[3], 127);
+    const cr = code(Cr, rb[4], rb[5], 127);
+    const r = y + cr * (2 - 2 * lr);
+    const b = y + cb * (2 - 2 * lb);
+    const g = (y - lb * b - lr * r) / lg;
+    out[o] = r < 0 ? 0 : r > 255 ? 255 : Math.round(r);
+    out[o + 1] = g < 0 ? 0 : g > 255 ? 255 : Math.round(g);
+    out[o + 2] = b < 0 ? 0 : b > 255 ? 255 : Math.round(b);
+  };
+}
+
+/** Converts interleaved samples to RGB: RGB(A) keeps 3, grey replicates, YCbCr (unsubsampled) converts. */
+function toRgb(src: Uint8Array, spp: number, n: number, photometric: number, info: TiffImageInfo): Uint8Array {
+  if (spp === 3 && photometric === 2) return src.length === n * 3 ? src : src.subarray(0, n * 3);
+  const out = new Uint8Array(n * 3);
+  if (photometric === 6) {
+    const conv = ycc(info);
+    for (let i = 0; i < n; i++) conv(src[i * spp], src[i * spp + 1], src[i * spp + 2], out, i * 3);
+  } else if (photometric === 2) {
+    for (let i = 0; i < n; i++) { out[i * 3] = src[i * spp]; out[i * 3 + 1] = src[i * spp + 1]; out[i * 3 + 2] = src[i * spp + 2]; }
+  } else {
+    const inv = photometric === 0;
+    for (let i = 0; i < n; i++) { const g = inv ? 255 - src[i * spp] : src[i * spp]; out[i * 3] = g; out[i * 3 + 1] = g; out[i * 3 + 2] = g; }
+  }
+  return out;
+}
+
+/** TIFF 6.0 section 21: subsampled chunky YCbCr data units (h*v luma, Cb, Cr). */
+function unpackSubsampledYCbCr(src: Uint8Array, w: number, h: number, info: TiffImageInfo, what: string): Uint8Array {
+  const [sh, sv] = info.subsampling;
+  const bw = Math.ceil(w / sh);
+  const bh = Math.ceil(h / sv);
+  const unit = sh * sv + 2;
+  if (src.length < bw * bh * unit)
+    throw new InputError('wsi.bad-tile', `${what}: YCbCr ${sh}x${sv} data is ${src.length} bytes, expected ${bw * bh * unit}`);
+  const out = new Uint8Array(w * h * 3);
+  const conv = ycc(info);
+  let p = 0;
+  for (let by = 0; by < bh; by++)
+    for (let bx = 0; bx < bw; bx++) {
+      const cb = src[p + sh * sv];
+      const cr = src[p + sh * sv + 1];
+      for (let j = 0; j < sv; j++)
+        for (let i = 0; i < sh; i++) {
+          const x = bx * sh + i;
+          const y = by * sv + j;
+          if (x < w && y < h) conv(src[p + j * sh + i], cb, cr, out, (y * w + x) * 3);
+        }
+      p += unit;
+    }
+  return out;
+}

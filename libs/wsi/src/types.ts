@@ -1,0 +1,41 @@
+/**
+ * Shared contract of the slide reader (owned by libs/wsi, exported from `@app/wsi`).
+ * Other libraries (pathology, API) code against these types only.
+ */
+export interface RgbImage {
+  width: number;
+  height: number;
+  channels: 3;
+  data: Uint8Array /* interleaved RGB, row-major */;
+}
+
+export interface SlideLevel {
+  width: number;
+  height: number;
+  downsample: number;
+  tileWidth: number;
+  tileHeight: number;
+}
+
+export type SlideFormat = 'aperio-svs' | 'generic-tiff' | 'ome-tiff' | 'dicom-wsi';
+
+export interface SlideReader {
+  readonly format: SlideFormat;
+  readonly levels: readonly SlideLevel[]; // level 0 = full resolution
+  readonly mpp: { x: number; y: number } | null; // microns per pixel at level 0
+  readonly objectivePower: number | null;
+  /** OpenSlide-style keys: 'openslide.mpp-x', 'openslide.objective-power', 'openslide.level[0].width', 'aperio.AppMag', 'tiff.ImageDescription', ... */
+  readonly properties: Readonly<Record<string, string>>;
+  readonly associatedImageNames: readonly string[]; // e.g. ['label','macro','thumbnail']
+  /** INTERNAL USE ONLY (blinding checks); label/macro may carry PHI and are never served or copied. */
+  readAssociatedImage(name: string): Promise<RgbImage>;
+  /** Like OpenSlide read_region: x, y in LEVEL-0 pixel coordinates, w, h in pixels of `level`. Outside the slide = white (255). */
+  readRegion(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage>;
+  getBestLevelForDownsample(downsample: number): number;
+  close(): Promise<void>;
+}
+
+export interface OpenSlideOptions {
+  cacheBytes?: number /* bounded decode cache, default 64 MiB */;
+  maxLevelPixels?: number;
+}
