@@ -1,0 +1,377 @@
+import * as dicomParser from 'dicom-parser';
+import { InputError } from '@app/core';
+import { decodeJ2k, decodeJpeg8, decodeJpegLossless, decodeJpegLs, jpegFrameHeader, type CodecOutput } from './codecs';
+import { frameGeometry, type DicomHeader, type ParsedDicom } from './parse';
+import { decodeRleFrame } from './rle';
+import { transferSyntaxInfo } from './transfer-syntax';
+
+/** Refuses absurd images (decompression bombs) before anything is allocated. */
+export interface DecodeLimits {
+  /** Rows x Columns x SamplesPerPixel of one frame. Default 8192 x 8192 = 67,108,864. */
+  maxPixelsPerFrame: number;
+  /** Frames in one object. Default 10,000. */
+  maxFrames: number;
+  /** Bytes of decoded pixel data of one object (all frames, as stored). Default 2 GiB. */
+  maxTotalBytes: number;
+}
+
+export const DEFAULT_LIMITS: DecodeLimits = {
+  maxPixelsPerFrame: 8192 * 8192,
+  maxFrames: 10_000,
+  maxTotalBytes: 2 * 1024 ** 3,
+};
+
+export type StoredArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array;
+
+/** One decoded frame. */
+export interface DecodedFrame {
+  rows: number;
+  columns: number;
+  samplesPerPixel: number;
+  /** Photometric interpretation of `stored` (JPEG colour is converted to RGB by the codec). */
+  photometricInterpretation: string;
+  /** Stored values after BitsStored masking / sign extension; colour samples pixel-interleaved. */
+  stored: StoredArray;
+  /**
+   * Monochrome only: the modality LUT applied (RescaleSlope x stored + RescaleIntercept), i.e. Hounsfield
+   * units for CT. Int16Array when every value is an exact integer in int16 range, else Float32Array.
+   */
+  values?: Int16Array | Float32Array;
+  rescaleSlope: number;
+  rescaleIntercept: number;
+}
+
+const bad = (code: string, msg: string, detail?: Record<string, unknown>): InputError => new InputError(code, msg, detail);
+
+/** Validated pixel-module description of an object; throws InputError on anything missing or absurd. */
+export interface PixelModule {
+  rows: number;
+  columns: number;
+  frames: number;
+  samplesPerPixel: number;
+  bitsAllocated: number;
+  bitsStored: number;
+  signed: boolean;
+  planarConfiguration: number;
+  photometricInterpretation: string;
+  bytesPerFrame: number;
+}
+
+/**
+ * Checks the pixel module of a header against the limits. Pure arithmetic on header values: call it
+ * before allocating anything for the pixels.
+ */
+export function checkPixelModule(h: DicomHeader, limits: Partial<DecodeLimits> = {}): PixelModule {
+  const lim = { ...DEFAULT_LIMITS, ...limits };
+  const img = h.image;
+  if (!img.hasPixelData) throw bad('dicom.no-pixel-data', 'The object has no Pixel Data (7FE0,0010) element; it is not an image');
+  const need: Array<[string, number | undefined]> = [
+    ['Rows (0028,0010)', img.rows],
+    ['Columns (0028,0011)', img.columns],
+    ['BitsAllocated (0028,0100)', img.bitsAllocated],
+  ];
+  for (const [n, v] of need) {
+    if (v === undefined || !Number.isInteger(v) || v <= 0) {
+      throw bad('dicom.missing-attribute', `Image pixel module attribute ${n} is missing or zero (value: ${v}); the image cannot be decoded`);
+    }
+  }
+  if (!Number.isFinite(img.numberOfFrames)) {
+    const f = h.flags.find((x) => x.includes('NumberOfFrames')) ?? 'NumberOfFrames (0028,0008) is invalid';
+    throw bad('dicom.invalid-number-of-frames', `Cannot decode: ${f.replace(/^invalid-value: /, '')}; the frame count is needed to split the pixel data`);
+  }
+  const rows = img.rows!;
+  const columns = img.columns!;
+  const ba = img.bitsAllocated!;
+  const spp = img.samplesPerPixel ?? 1;
+  const frames = img.numberOfFrames;
+  if (![8, 16, 32].includes(ba)) {
+    throw bad('dicom.unsupported-bits-allocated', `BitsAllocated ${ba} is not supported (expected 8, 16 or 32)`);
+  }
+  if (spp !== 1 && spp !== 3) throw bad('dicom.unsupported-samples', `SamplesPerPixel ${spp} is not supported (expected 1 or 3)`);
+  const bitsStored = img.bitsStored ?? ba;
+  if (bitsStored < 1 || bitsStored > ba) {
+    throw bad('dicom.invalid-bits-stored', `BitsStored ${bitsStored} is outside 1..BitsAllocated (${ba})`);
+  }
+  const ppf = rows * columns * spp;
+  if (ppf > lim.maxPixelsPerFrame) {
+    throw bad(
+      'dicom.too-large',
+      `Image is ${columns} x ${rows} x ${spp} samples = ${ppf} per frame, above the limit of ${lim.maxPixelsPerFrame}; refused before decoding`,
+      { rows, columns, samplesPerPixel: spp, limit: lim.maxPixelsPerFrame },
+    );
+  }
+  if (frames > lim.maxFrames) {
+    throw bad('dicom.too-large', `Object has ${frames} frames, above the limit of ${lim.maxFrames}; refused before decoding`, {
+      frames,
+      limit: lim.maxFrames,
+    });
+  }
+  const bytesPerFrame = (ppf * ba) / 8;
+  const total = bytesPerFrame * frames;
+  if (total > lim.maxTotalBytes) {
+    throw bad(
+      'dicom.too-large',
+      `Pixel data would decode to ${total} bytes (${columns} x ${rows} x ${spp} x ${frames} frames x ${ba / 8} bytes), above the limit of ${lim.maxTotalBytes}; refused before decoding`,
+      { rows, columns, frames, bytes: total, limit: lim.maxTotalBytes },
+    );
+  }
+  return {
+    rows,
+    columns,
+    frames,
+    samplesPerPixel: spp,
+    bitsAllocated: ba,
+    bitsStored,
+    signed: img.pixelRepresentation === 1,
+    planarConfiguration: img.planarConfiguration ?? 0,
+    photometricInterpretation: img.photometricInterpretation ?? (spp === 1 ? 'MONOCHROME2' : 'RGB'),
+    bytesPerFrame,
+  };
+}
+
+const botCache = new WeakMap<object, number[]>();
+
+/** The encoded bytes of frame `i` of an encapsulated object (BOT, one fragment per frame, or JPEG EOI scan). */
+function encapsulatedFrame(p: ParsedDicom, i: number, frames: number, jpeg: boolean): Uint8Array {
+  const ds = p.dataSet;
+  const el = ds.elements.x7fe00010;
+  const name = transferSyntaxInfo(p.transferSyntaxUid)?.name ?? p.transferSyntaxUid;
+  if (!el.encapsulatedPixelData) {
+    throw bad('dicom.malformed', `Transfer syntax ${name} requires encapsulated pixel data, but Pixel Data has a defined length (native)`);
+  }
+  const frags = el.fragments ?? [];
+  if (!frags.length) throw bad('dicom.truncated-pixel-data', 'Encapsulated Pixel Data has no fragments');
+  if (frames === 1) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, 0, frags.length);
+  if (el.basicOffsetTable && el.basicOffsetTable.length) {
+    if (el.basicOffsetTable.length !== frames) {
+      throw bad('dicom.malformed', `Basic Offset Table has ${el.basicOffsetTable.length} entries for ${frames} frames`);
+    }
+    return dicomParser.readEncapsulatedImageFrame(ds, el, i);
+  }
+  if (frags.length === frames) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, el, i, 1);
+  if (!jpeg) {
+    throw bad(
+      'dicom.malformed',
+      `${frames} frames in ${frags.length} fragments without a Basic Offset Table: frame boundaries cannot be found for ${name}`,
+    );
+  }
+  let bot = botCache.get(p);
+  if (!bot) {
+    bot = dicomParser.createJPEGBasicOffsetTable(ds, el);
+    botCache.set(p, bot);
+  }
+  if (bot.length < frames) {
+    throw bad('dicom.truncated-pixel-data', `Found ${bot.length} JPEG frames (by EOI markers) in the pixel data, expected ${frames}`);
+  }
+  return dicomParser.readEncapsulatedImageFrame(ds, el, i, bot);
+}
+
+/** Little-endian sample bytes -> stored values with BitsStored masking / sign extension. */
+function toStored(le: Uint8Array, sampleBytes: number, count: number, pm: PixelModule): StoredArray {
+  const bs = pm.bitsStored;
+  if (sampleBytes === 1) {
+    if (!pm.signed) {
+      const out = new Uint8Array(count);
+      const mask = bs >= 8 ? 0xff : (1 << bs) - 1;
+      for (let k = 0; k < count; k++) out[k] = le[k] & mask;
+      return out;
+    }
+    const out = new Int8Array(count);
+    const sh = 32 - bs;
+    for (let k = 0; k < count; k++) out[k] = (le[k] << sh) >> sh;
+    return out;
+  }
+  if (sampleBytes === 2) {
+    if (!pm.signed) {
+      const out = new Uint16Array(count);
+      const mask = bs >= 16 ? 0xffff : (1 << bs) - 1;
+      for (let k = 0, j = 0; k < count; k++, j += 2) out[k] = (le[j] | (le[j + 1] << 8)) & mask;
+      return out;
+    }
+    const out = new Int16Array(count);
+    const sh = 32 - bs;
+    for (let k = 0, j = 0; k < count; k++, j += 2) out[k] = ((le[j] | (le[j + 1] << 8)) << sh) >> sh;
+    return out;
+  }
+  // 32-bit
+  const dv = new DataView(le.buffer, le.byteOffset, le.byteLength);
+  if (!pm.signed) {
+    const out = new Uint32Array(count);
+    for (let k = 0; k < count; k++) {
+      const v = dv.getUint32(4 * k, true);
+      out[k] = bs >= 32 ? v : v % 2 ** bs;
+    }
+    return out;
+  }
+  const out = new Int32Array(count);
+  const sh = 32 - bs;
+  for (let k = 0; k < count; k++) out[k] = (dv.getInt32(4 * k, true) << sh) >> sh;
+  return out;
+}
+
+/** Planar (RRR..GGG..BBB) -> interleaved (RGBRGB). */
+function interleave(planar: Uint8Array, pixels: number, sampleBytes: number): Uint8Array {
+  const out = new Uint8Array(planar.length);
+  for (let s = 0; s < 3; s++) {
+    for (let px = 0; px < pixels; px++) {
+      for (let b = 0; b < sampleBytes; b++) out[(px * 3 + s) * sampleBytes + b] = planar[(s * pixels + px) * sampleBytes + b];
+    }
+  }
+  return out;
+}
+
+function codecCheck(out: CodecOutput, pm: PixelModule, name: string): void {
+  if (out.width !== pm.columns || out.height !== pm.rows || out.components !== pm.samplesPerPixel) {
+    throw bad(
+      'dicom.codec-mismatch',
+      `${name} frame decodes to ${out.width} x ${out.height} x ${out.components} but the header says Columns ${pm.columns} x Rows ${pm.rows} x SamplesPerPixel ${pm.samplesPerPixel}`,
+    );
+  }
+}
+
+/** Applies the modality LUT (slope/intercept) to a monochrome frame. */
+export function applyModalityLut(stored: StoredArray, slope: number, intercept: number): Int16Array | Float32Array {
+  const n = stored.length;
+  if (Number.isInteger(slope) && Number.isInteger(intercept)) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let k = 0; k < n; k++) {
+      const v = stored[k];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const a = lo * slope + intercept;
+    const b = hi * slope + intercept;
+    if (n === 0 || (Math.min(a, b) >= -32768 && Math.max(a, b) <= 32767)) {
+      const out = new Int16Array(n);
+      for (let k = 0; k < n; k++) out[k] = stored[k] * slope + intercept;
+      return out;
+    }
+  }
+  const out = new Float32Array(n);
+  for (let k = 0; k < n; k++) out[k] = stored[k] * slope + intercept;
+  return out;
+}
+
+export interface DecodeOptions {
+  limits?: Partial<DecodeLimits>;
+}
+
+/**
+ * Decodes frame `frameIndex` (0-based) of a parsed object and applies the modality LUT.
+ * Throws InputError for unsupported syntaxes, truncated or malformed pixel data, absurd sizes.
+ */
+export async function decodeFrame(p: ParsedDicom, frameIndex: number, opts: DecodeOptions = {}): Promise<DecodedFrame> {
+  const h = p.header;
+  const pm = checkPixelModule(h, opts.limits);
+  if (!Number.isInteger(frameIndex) || frameIndex < 0 || frameIndex >= pm.frames) {
+    throw new RangeError(`frame index ${frameIndex} outside 0..${pm.frames - 1}`);
+  }
+  const tsi = transferSyntaxInfo(p.transferSyntaxUid);
+  if (!tsi || tsi.encoding === 'unsupported') {
+    throw bad(
+      'dicom.unsupported-transfer-syntax',
+      `Transfer syntax ${p.transferSyntaxUid}${tsi ? ` (${tsi.name})` : ' (unknown UID)'} is not supported for pixel decoding`,
+      { transferSyntaxUid: p.transferSyntaxUid, name: tsi?.name },
+    );
+  }
+  const pixels = pm.rows * pm.columns;
+  const count = pixels * pm.samplesPerPixel;
+  const sampleBytesHeader = pm.bitsAllocated / 8;
+  let le: Uint8Array;
+  let sampleBytes = sampleBytesHeader;
+  let photometric = pm.photometricInterpretation;
+
+  if (tsi.encoding === 'native') {
+    const el = p.dataSet.elements.x7fe00010;
+    if (el.encapsulatedPixelData) {
+      throw bad('dicom.malformed', `Pixel Data is encapsulated but the transfer syntax ${tsi.uid} (${tsi.name}) is native`);
+    }
+    const need = pm.bytesPerFrame * pm.frames;
+    const avail = Math.min(el.length, p.dataSet.byteArray.length - el.dataOffset);
+    if (avail < need) {
+      throw bad(
+        'dicom.truncated-pixel-data',
+        `Pixel Data has ${avail} bytes but Rows ${pm.rows} x Columns ${pm.columns} x Frames ${pm.frames} x Samples ${pm.samplesPerPixel} x ${sampleBytesHeader} bytes = ${need} bytes are required`,
+        { availableBytes: avail, expectedBytes: need },
+      );
+    }
+    const start = el.dataOffset + frameIndex * pm.bytesPerFrame;
+    const raw = p.dataSet.byteArray.subarray(start, start + pm.bytesPerFrame);
+    if (tsi.bigEndian && sampleBytes > 1) {
+      le = new Uint8Array(raw.length);
+      for (let k = 0; k < raw.length; k += sampleBytes) for (let b = 0; b < sampleBytes; b++) le[k + b] = raw[k + sampleBytes - 1 - b];
+    } else le = raw;
+    if (pm.samplesPerPixel === 3 && pm.planarConfiguration === 1) le = interleave(le, pixels, sampleBytes);
+  } else {
+    const frame = encapsulatedFrame(p, frameIndex, pm.frames, tsi.encoding === 'jpeg-baseline' || tsi.encoding === 'jpeg-lossless');
+    switch (tsi.encoding) {
+      case 'rle':
+        le = decodeRleFrame(frame, pixels, pm.samplesPerPixel, sampleBytes);
+        break;
+      case 'jpeg-lossless': {
+        le = decodeJpegLossless(frame, sampleBytes, tsi.name);
+        if (le.length < count * sampleBytes) {
+          throw bad('dicom.codec-mismatch', `${tsi.name} frame decodes to ${le.length} bytes, expected ${count * sampleBytes}`);
+        }
+        break;
+      }
+      case 'jpeg-baseline': {
+        const sof = jpegFrameHeader(frame);
+        if (!sof) throw bad('dicom.codec-error', `${tsi.name} frame has no JPEG Start Of Frame marker`);
+        if (sof.precision !== 8) {
+          throw bad(
+            'dicom.unsupported-jpeg-precision',
+            `${tsi.name} (${tsi.uid}) frame uses ${sof.precision}-bit samples (SOF 0xFF${sof.sof.toString(16).toUpperCase()}); ` +
+              'no maintained 12-bit JPEG decoder is available to this service (libjpeg-turbo-8bit decodes 8-bit only). ' +
+              'Ask the site to resend in a lossless syntax (JPEG-LS, JPEG 2000 or uncompressed)',
+            { transferSyntaxUid: tsi.uid, precision: sof.precision },
+          );
+        }
+        const out = await decodeJpeg8(frame, tsi.name);
+        codecCheck(out, pm, tsi.name);
+        le = out.bytes;
+        sampleBytes = 1;
+        if (pm.samplesPerPixel === 3) photometric = 'RGB'; // libjpeg-turbo converts YCbCr to RGB
+        break;
+      }
+      case 'jpeg-ls':
+      case 'jpeg-2000': {
+        const out = tsi.encoding === 'jpeg-ls' ? await decodeJpegLs(frame, tsi.name) : await decodeJ2k(frame, tsi.name);
+        codecCheck(out, pm, tsi.name);
+        le = out.bytes;
+        sampleBytes = out.bitsPerSample > 16 ? 4 : out.bitsPerSample > 8 ? 2 : 1;
+        if (le.length < count * sampleBytes) {
+          throw bad('dicom.codec-mismatch', `${tsi.name} frame decodes to ${le.length} bytes, expected ${count * sampleBytes}`);
+        }
+        if (tsi.encoding === 'jpeg-2000' && pm.samplesPerPixel === 3 && /^YBR_(ICT|RCT)$/.test(photometric)) photometric = 'RGB';
+        break;
+      }
+      default:
+        throw bad('dicom.unsupported-transfer-syntax', `Transfer syntax ${tsi.uid} (${tsi.name}) is not supported`);
+    }
+  }
+  const stored = toStored(le, sampleBytes, count, pm);
+  const g = frameGeometry(h, frameIndex);
+  const slope = g.rescaleSlope ?? 1;
+  const intercept = g.rescaleIntercept ?? 0;
+  const result: DecodedFrame = {
+    rows: pm.rows,
+    columns: pm.columns,
+    samplesPerPixel: pm.samplesPerPixel,
+    photometricInterpretation: photometric,
+    stored,
+    rescaleSlope: slope,
+    rescaleIntercept: intercept,
+  };
+  if (pm.samplesPerPixel === 1) result.values = applyModalityLut(stored, slope, intercept);
+  return result;
+}
+
+/** Decodes every frame of an object. */
+export async function decodeAllFrames(p: ParsedDicom, opts: DecodeOptions = {}): Promise<DecodedFrame[]> {
+  const pm = checkPixelModule(p.header, opts.limits);
+  const out: DecodedFrame[] = [];
+  for (let i = 0; i < pm.frames; i++) out.push(await decodeFrame(p, i, opts));
+  return out;
+}
