@@ -1,0 +1,85 @@
+/**
+ * CSV (RFC 4180) through csv-stringify / csv-parse: UTF-8 without BOM, CRLF line ends, header row =
+ * variable names. Missing (null) is an empty unquoted field; an empty string is written as "" so the two
+ * stay distinct. Numbers are plain decimals (formatNumber): no exponent, no floating noise added.
+ */
+import { stringify } from 'csv-stringify/sync';
+import { parse } from 'csv-parse/sync';
+import { InputError } from '@app/core';
+import type { Column, Dataset, Value } from './types';
+import { checkValue, formatNumber, guessStandard, validateDataset } from './values';
+
+function cell(v: Value): string | null {
+  if (v === null) return null;
+  if (typeof v === 'number') return formatNumber(v);
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  return v;
+}
+
+export function writeCsv(input: Dataset): Buffer {
+  const ds = validateDataset(input);
+  const records = [ds.columns.map((c) => c.name), ...ds.rows.map((r) => r.map(cell))];
+  const text = stringify(records, { record_delimiter: '\r\n', quoted_empty: true, eof: true });
+  return Buffer.from(text, 'utf8');
+}
+
+export interface CsvReadOptions {
+  /** Column metadata matched by name; without it every column is a string. */
+  columns?: Column[];
+  /** Dataset name (default: from the file name). */
+  name?: string;
+  label?: string;
+  standard?: Dataset['standard'];
+}
+
+function fromText(col: Column, s: string): Value {
+  switch (col.dataType) {
+    case 'integer':
+    case 'float':
+    case 'double': {
+      if (!/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(s.trim())) return s; // left for checkValue to reject with context
+      return Number(s.trim());
+    }
+    case 'decimal':
+      return s.trim();
+    case 'boolean': {
+      const t = s.trim().toLowerCase();
+      if (t === 'true' || t === '1' || t === 'y') return true;
+      if (t === 'false' || t === '0' || t === 'n') return false;
+      return s;
+    }
+    default:
+      return s;
+  }
+}
+
+/** Reads RFC 4180 CSV with a header row. Unquoted empty fields are missing (null); "" is an empty string. */
+export function readCsv(bytes: Buffer, opts: CsvReadOptions = {}): Dataset {
+  let records: { value: string; quoted: boolean }[][];
+  try {
+    records = parse(bytes, {
+      bom: true,
+      relax_column_count: false,
+      skip_empty_lines: true,
+      cast: (value: string, ctx: { quoting: boolean }) => ({ value, quoted: ctx.quoting }),
+    }) as unknown as { value: string; quoted: boolean }[][];
+  } catch (e) {
+    throw new InputError('csv.invalid', `csv: cannot parse (${(e as Error).message})`);
+  }
+  if (records.length === 0) throw new InputError('csv.empty', 'csv: the file is empty; expected a header row of variable names');
+  const header = records[0].map((c) => c.value.trim());
+  const name = (opts.name ?? 'DATA').toUpperCase();
+  const known = new Map((opts.columns ?? []).map((c) => [c.name.toUpperCase(), c]));
+  const columns: Column[] = header.map((h) => {
+    if (h === '') throw new InputError('csv.invalid-header', 'csv: the header row has an empty column name');
+    const k = known.get(h.toUpperCase());
+    return k ? { ...k } : { itemOID: `IT.${name}.${h}`, name: h, label: h, dataType: 'string' };
+  });
+  const rows = records.slice(1).map((rec, ri) =>
+    rec.map((f, ci) => {
+      if (f.value === '' && !f.quoted) return null;
+      return checkValue(name, columns[ci], fromText(columns[ci], f.value), ri);
+    }),
+  );
+  return validateDataset({ name, label: opts.label ?? '', itemGroupOID: `IG.${name}`, standard: opts.standard ?? guessStandard(name), columns, rows });
+}

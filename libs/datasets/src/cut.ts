@@ -1,0 +1,243 @@
+/**
+ * Data cuts: the pure part. Serialises every dataset in every requested format, hashes each file and
+ * writes a deterministic manifest (itself a file, manifest.json). Same inputs -> byte-identical files.
+ * Storage (object store, DB row, immutability) is the caller's job.
+ */
+import { InputError, sha256Hex } from '@app/core';
+import type { Dataset, DatasetFileMeta } from './types';
+import { writeCsv } from './csv';
+import { writeDatasetDsjc, writeDatasetJson, writeDatasetNdjson } from './dataset-json';
+import { writeXpt } from './xpt';
+import { validateMeta } from './values';
+
+export type CutFormat = 'json' | 'ndjson' | 'dsjc' | 'xpt' | 'csv';
+export const CUT_FORMATS: readonly CutFormat[] = ['json', 'ndjson', 'dsjc', 'xpt', 'csv'];
+export const MANIFEST_PATH = 'manifest.json';
+export const MANIFEST_VERSION = 1;
+
+export interface CutFile {
+  /** Relative path inside the cut, e.g. 'adtte.xpt' or 'manifest.json'. */
+  path: string;
+  bytes: Buffer;
+  sha256: string;
+}
+
+export interface CutManifestFile {
+  path: string;
+  dataset: string;
+  format: CutFormat;
+  size: number;
+  sha256: string;
+}
+
+export interface CutManifest {
+  manifestVersion: number;
+  cutId: string;
+  studyId: string;
+  /** ISO date YYYY-MM-DD: the data cut-off. */
+  cutoffDate: string;
+  /** From meta.creationDateTime: the one time stamp of the cut (never read from a clock). */
+  creationDateTime: string;
+  codeVersion: string;
+  blinded: boolean;
+  /** Protocol settings used to derive the datasets (any JSON), stored with keys sorted. */
+  settings: unknown;
+  meta: DatasetFileMeta;
+  datasets: { name: string; label: string; standard: Dataset['standard']; records: number; columns: number }[];
+  /** Every data file (manifest.json itself excluded), sorted by path. */
+  files: CutManifestFile[];
+  /** sha256 of the canonical JSON of this manifest without this field. */
+  manifestSha256: string;
+}
+
+export interface BuildDataCutInput {
+  cutId: string;
+  studyId: string;
+  cutoffDate: string;
+  datasets: Dataset[];
+  settings: unknown;
+  meta: DatasetFileMeta;
+  formats: CutFormat[];
+  /** Code version recorded in the manifest, e.g. codeVersion() from @app/core. Passed in for determinism. */
+  codeVersion: string;
+  /** When true, assertBlinded(datasets) must pass before anything is written. */
+  blinded?: boolean;
+}
+
+/** Canonical JSON: keys sorted at every level, 2-space indent, newline at the end. Rejects non-JSON values. */
+export function canonicalJson(value: unknown): string {
+  const norm = (v: unknown, path: string): unknown => {
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new InputError('datacut.invalid-settings', `datacut: ${path} is ${v}; only finite numbers can be stored`);
+      return v;
+    }
+    if (Array.isArray(v)) return v.map((x, i) => norm(x, `${path}[${i}]`));
+    if (typeof v === 'object') {
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) throw new InputError('datacut.invalid-settings', `datacut: ${path} is a ${proto?.constructor?.name ?? 'non-plain'} object; only plain JSON objects can be stored`);
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v as object).sort()) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x === undefined) continue;
+        out[k] = norm(x, `${path}.${k}`);
+      }
+      return out;
+    }
+    throw new InputError('datacut.invalid-settings', `datacut: ${path} has type ${typeof v}; only JSON values can be stored`);
+  };
+  return JSON.stringify(norm(value, '$'), null, 2) + '\n';
+}
+
+const BLINDING_NAMES = new Set(['ARM', 'ARMCD', 'ARMN', 'ACTARM', 'ACTARMCD', 'ACTARMN', 'TRTP', 'TRTPN', 'TRTA', 'TRTAN']);
+const BLINDING_RE = /^TRT\d\d[PA]N?$/; // TRT01P, TRT01PN, TRT02A, ...
+const BLINDING_LABEL_RE = /treatment arm|planned treatment|actual treatment/i;
+
+/**
+ * Throws InputError('datacut.unblinded') if any dataset has a column revealing treatment assignment:
+ * ARM, ARMCD, ACTARM, ACTARMCD, TRTP, TRTA (and their numeric N forms), TRTxxP/TRTxxA(N), or a label
+ * containing 'treatment arm', 'planned treatment' or 'actual treatment'.
+ */
+export function assertBlinded(datasets: Dataset[]): void {
+  const hits: string[] = [];
+  for (const ds of datasets) {
+    for (const c of ds.columns) {
+      const n = c.name.toUpperCase();
+      if (BLINDING_NAMES.has(n) || BLINDING_RE.test(n) || BLINDING_LABEL_RE.test(c.label ?? '')) hits.push(`${ds.name}.${c.name}`);
+    }
+  }
+  if (hits.length) {
+    throw new InputError('datacut.unblinded', `datacut: blinded cut contains treatment-assignment columns: ${hits.join(', ')}; remove them before a blinded cut`, { columns: hits });
+  }
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const DATE_RE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
+
+function writeOne(ds: Dataset, meta: DatasetFileMeta, f: CutFormat): Buffer {
+  switch (f) {
+    case 'json':
+      return writeDatasetJson(ds, meta);
+    case 'ndjson':
+      return writeDatasetNdjson(ds, meta);
+    case 'dsjc':
+      return writeDatasetDsjc(ds, meta);
+    case 'xpt':
+      return writeXpt(ds, meta);
+    case 'csv':
+      return writeCsv(ds);
+  }
+}
+
+function manifestHash(m: Omit<CutManifest, 'manifestSha256'> & { manifestSha256?: string }): string {
+  const { manifestSha256: _ignored, ...rest } = m;
+  return sha256Hex(canonicalJson(rest));
+}
+
+/** Builds the files of a data cut and its manifest (manifest.json is the last file). Pure and deterministic. */
+export function buildDataCut(input: BuildDataCutInput): { files: CutFile[]; manifest: CutManifest } {
+  const { cutId, studyId, cutoffDate, datasets, settings, meta, formats, codeVersion } = input;
+  if (typeof cutId !== 'string' || !ID_RE.test(cutId)) throw new InputError('datacut.invalid', `datacut: cutId ${JSON.stringify(cutId)} must be 1-128 letters, digits, '.', '_' or '-'`);
+  if (typeof studyId !== 'string' || studyId.length === 0) throw new InputError('datacut.invalid', 'datacut: studyId must be a non-empty string');
+  if (typeof cutoffDate !== 'string' || !DATE_RE.test(cutoffDate) || Number.isNaN(Date.parse(cutoffDate))) {
+    throw new InputError('datacut.invalid', `datacut: cutoffDate ${JSON.stringify(cutoffDate)} must be an ISO date YYYY-MM-DD`);
+  }
+  if (typeof codeVersion !== 'string' || codeVersion.length === 0) throw new InputError('datacut.invalid', 'datacut: codeVersion must be given (e.g. codeVersion() from @app/core)');
+  validateMeta(meta);
+  if (!Array.isArray(datasets) || datasets.length === 0) throw new InputError('datacut.invalid', 'datacut: at least one dataset is required');
+  if (!Array.isArray(formats) || formats.length === 0) throw new InputError('datacut.invalid', `datacut: formats must list at least one of ${CUT_FORMATS.join(', ')}`);
+  for (const f of formats) if (!CUT_FORMATS.includes(f)) throw new InputError('datacut.invalid', `datacut: unknown format ${JSON.stringify(f)}; expected one of ${CUT_FORMATS.join(', ')}`);
+  const names = new Set<string>();
+  for (const ds of datasets) {
+    const n = ds.name.toLowerCase();
+    if (names.has(n)) throw new InputError('datacut.invalid', `datacut: dataset ${ds.name} appears twice`);
+    names.add(n);
+  }
+  if (input.blinded) assertBlinded(datasets);
+  const settingsJson = JSON.parse(canonicalJson(settings ?? null)) as unknown;
+
+  const uniqueFormats = [...new Set(formats)].sort();
+  const files: CutFile[] = [];
+  const listed: CutManifestFile[] = [];
+  for (const ds of datasets) {
+    for (const f of uniqueFormats) {
+      const bytes = writeOne(ds, meta, f);
+      const path = `${ds.name.toLowerCase()}.${f}`;
+      const sha256 = sha256Hex(bytes);
+      files.push({ path, bytes, sha256 });
+      listed.push({ path, dataset: ds.name, format: f, size: bytes.length, sha256 });
+    }
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const body: Omit<CutManifest, 'manifestSha256'> = {
+    manifestVersion: MANIFEST_VERSION,
+    cutId,
+    studyId,
+    cutoffDate,
+    creationDateTime: meta.creationDateTime,
+    codeVersion,
+    blinded: input.blinded === true,
+    settings: settingsJson,
+    meta: { studyOID: meta.studyOID, metaDataVersionOID: meta.metaDataVersionOID, creationDateTime: meta.creationDateTime, originator: meta.originator, sourceSystem: { ...meta.sourceSystem } },
+    datasets: datasets
+      .map((d) => ({ name: d.name, label: d.label, standard: d.standard, records: d.rows.length, columns: d.columns.length }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    files: listed,
+  };
+  const manifest: CutManifest = { ...body, manifestSha256: manifestHash(body) };
+  const mbytes = Buffer.from(canonicalJson(manifest), 'utf8');
+  files.push({ path: MANIFEST_PATH, bytes: mbytes, sha256: sha256Hex(mbytes) });
+  return { files, manifest };
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** One line per problem: missing, unexpected, size or hash mismatch, manifest altered. */
+  problems: string[];
+}
+
+/**
+ * Recomputes every hash of a cut and compares with the manifest (tamper detection). `files` may include
+ * manifest.json; if so its bytes must be exactly the canonical form of `manifest`.
+ */
+export function verifyDataCut(files: { path: string; bytes: Buffer }[], manifest: CutManifest): VerifyResult {
+  const problems: string[] = [];
+  if (manifestHash(manifest) !== manifest.manifestSha256) problems.push('manifest: manifestSha256 does not match the manifest content (manifest altered)');
+  const byPath = new Map<string, Buffer>();
+  for (const f of files) {
+    if (byPath.has(f.path)) problems.push(`${f.path}: present twice`);
+    byPath.set(f.path, f.bytes);
+  }
+  const mfile = byPath.get(MANIFEST_PATH);
+  if (mfile && !mfile.equals(Buffer.from(canonicalJson(manifest), 'utf8'))) problems.push(`${MANIFEST_PATH}: file bytes differ from the manifest given`);
+  const listed = new Set<string>();
+  for (const e of manifest.files ?? []) {
+    listed.add(e.path);
+    const b = byPath.get(e.path);
+    if (!b) {
+      problems.push(`${e.path}: missing`);
+      continue;
+    }
+    if (b.length !== e.size) problems.push(`${e.path}: size ${b.length} != manifest ${e.size}`);
+    const h = sha256Hex(b);
+    if (h !== e.sha256) problems.push(`${e.path}: sha256 ${h} != manifest ${e.sha256}`);
+  }
+  for (const p of byPath.keys()) if (p !== MANIFEST_PATH && !listed.has(p)) problems.push(`${p}: not listed in the manifest`);
+  return { ok: problems.length === 0, problems };
+}
+
+/** Parses manifest.json bytes (e.g. from the object store) and checks its own hash. */
+export function readManifest(bytes: Buffer): CutManifest {
+  let m: CutManifest;
+  try {
+    m = JSON.parse(bytes.toString('utf8')) as CutManifest;
+  } catch (e) {
+    throw new InputError('datacut.manifest', `datacut: manifest.json is not valid JSON (${(e as Error).message})`);
+  }
+  if (!m || typeof m !== 'object' || !Array.isArray(m.files) || typeof m.manifestSha256 !== 'string') {
+    throw new InputError('datacut.manifest', 'datacut: manifest.json lacks files[] or manifestSha256');
+  }
+  if (manifestHash(m) !== m.manifestSha256) throw new InputError('datacut.tampered', 'datacut: manifest.json content does not match its manifestSha256');
+  return m;
+}
