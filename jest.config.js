@@ -12,7 +12,7 @@ delete swcrc.$schema;
 swcrc.jsc.baseUrl = __dirname;
 
 const esmOnly = [
-  '@nestjs', 'geotiff', 'quick-lru', 'xml-utils', 'zstddec', 'lerc', 'web-worker', 'parse-headers',
+  '@nestjs', 'geotiff', '@electric-sql', 'quick-lru', 'xml-utils', 'zstddec', 'lerc', 'web-worker', 'parse-headers',
   '@petamoriken', 'uuid', 'file-type', 'strtok3', 'token-types', 'peek-readable', '@tokenizer',
 ];
 

@@ -2,3 +2,5 @@ export * from './errors';
 export * from './paths';
 export * from './hash';
 export * from './provenance';
+export * from './config';
+export * from './logger';

@@ -1,0 +1,113 @@
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { createRuntime } from '@app/pipeline';
+import type { JobStatus, ObjectStatus } from '@app/db';
+import { runDemo } from './demo';
+import { runMain } from './run-main';
+
+const USAGE = `usage: cli <command> [options]
+  demo                          run the main job end to end (npm run demo)
+  health                        check database, queue and store
+  migrate                       apply database migrations
+  worker                        run the job processors in this process (in-process or Bull)
+  poll [--prefix P] [--once]    list a prefix and enqueue new objects (buckets without notifications)
+  upload FILE... [--prefix P]   put local files into the store and fire their ingest events
+  objects [--status S]          list objects (e.g. --status quarantined)
+  jobs [--status S]             list jobs (e.g. --status failed)
+  retry JOB_ID                  re-run a failed job
+  redispatch                    dispatch objects waiting for a processor`;
+
+const out = (v: unknown) => process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`);
+
+void runMain('cli', async () => {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { prefix: { type: 'string' }, once: { type: 'boolean' }, status: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [cmd, ...args] = positionals;
+  if (!cmd || values.help) {
+    out(USAGE);
+    return;
+  }
+  if (cmd === 'demo') {
+    await runDemo();
+    return;
+  }
+  const rt = await createRuntime();
+  const keepOpen = cmd === 'worker' || (cmd === 'poll' && !values.once);
+  try {
+    switch (cmd) {
+      case 'health': {
+        const h = await rt.health();
+        out(h);
+        if (!h.ok) process.exitCode = 1;
+        break;
+      }
+      case 'migrate':
+        out('migrations applied');
+        break;
+      case 'worker':
+        rt.queue.startWorker();
+        rt.log.info({ jobs: rt.queue.names(), queue: rt.queue.kind }, 'worker started');
+        break;
+      case 'poll': {
+        const prefix = values.prefix ?? rt.config.POLL_PREFIX;
+        const tick = async () => out(await rt.ingest.pollOnce(prefix));
+        await tick();
+        if (!values.once) {
+          rt.queue.startWorker();
+          setInterval(() => void tick().catch((e) => rt.log.error({ err: e }, 'poll failed')), rt.config.POLL_INTERVAL_MS);
+        } else if (rt.queue.kind === 'in-process') {
+          rt.queue.startWorker();
+          await rt.queue.waitIdle();
+        }
+        break;
+      }
+      case 'upload': {
+        if (!args.length) throw new Error('upload: name at least one file');
+        const prefix = values.prefix ?? rt.config.POLL_PREFIX;
+        const events = [];
+        for (const f of args) {
+          const key = `${prefix}${basename(f)}`;
+          const info = await rt.store.put(key, await readFile(f));
+          events.push({ bucket: rt.store.bucket, key, etag: info.etag, size: info.size, eventName: 'ObjectCreated:Put' });
+        }
+        out(await rt.ingest.enqueueEvents(events));
+        if (rt.queue.kind === 'in-process') {
+          rt.queue.startWorker();
+          await rt.queue.waitIdle();
+          out(await rt.objects.countByStatus());
+        }
+        break;
+      }
+      case 'objects':
+        out((await rt.objects.list({ status: values.status as ObjectStatus })).map((o) => ({ id: o.id, key: o.key, kind: o.kind, status: o.status, reason: o.reason })));
+        break;
+      case 'jobs':
+        out(await rt.jobs.list({ status: values.status as JobStatus }));
+        break;
+      case 'retry':
+        if (!args[0]) throw new Error('retry: give a job id');
+        await rt.queue.retry(args[0]);
+        if (rt.queue.kind === 'in-process') {
+          rt.queue.startWorker();
+          await rt.queue.waitIdle();
+        }
+        out(await rt.jobs.byId(args[0]));
+        break;
+      case 'redispatch':
+        out({ redispatched: await rt.ingest.redispatchWaiting() });
+        if (rt.queue.kind === 'in-process') {
+          rt.queue.startWorker();
+          await rt.queue.waitIdle();
+        }
+        break;
+      default:
+        throw new Error(`unknown command '${cmd}'\n${USAGE}`);
+    }
+  } finally {
+    if (!keepOpen) await rt.close();
+  }
+});

@@ -1,0 +1,102 @@
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from './errors';
+
+/**
+ * Process configuration, read once from the environment and validated at start-up.
+ *
+ * Nothing configured = embedded defaults: local folder under DATA_DIR, PGlite under DATA_DIR,
+ * in-process job runner. Setting S3_BUCKET, DATABASE_URL or REDIS_URL switches each port to its
+ * production adapter independently.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number) => z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min, `must be >= ${min}`);
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.join(' or ')}//`);
+
+const schema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  OUT_DIR: z.string().min(1).default('./out'),
+  PORT: int(1).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  QUEUE_NAME: z.string().regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and dashes only').default('pipeline'),
+  QUEUE_CONCURRENCY: int(1).default(2),
+  JOB_ATTEMPTS: int(1).default(3),
+  JOB_BACKOFF_MS: int(0).default(2000),
+  /** Run the job processors inside the API process too (always true without REDIS_URL). */
+  API_RUNS_WORKER: bool.optional(),
+
+  S3_BUCKET: z.string().min(3).optional(),
+  S3_ENDPOINT: url(['http:', 'https:']).optional(),
+  S3_REGION: z.string().default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  S3_FORCE_PATH_STYLE: bool.optional(),
+  /** Bytes per part for multipart uploads of large outputs. */
+  S3_PART_SIZE: int(5 * 1024 * 1024).default(16 * 1024 * 1024),
+
+  /** Shared secret for POST /v1/events/s3 (Bearer token, X-Webhook-Token, or HMAC-SHA256 of the body in X-Signature). */
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+
+  /** Objects larger than this are quarantined unread. */
+  MAX_OBJECT_BYTES: int(1).default(20 * 1024 ** 3),
+  /** Bytes read from the start of each object to detect its kind. */
+  SNIFF_BYTES: int(132).default(64 * 1024),
+
+  POLL_PREFIX: z.string().default('incoming/'),
+  POLL_INTERVAL_MS: int(1000).default(30000),
+});
+
+export type AppConfig = z.infer<typeof schema> & {
+  /** Absolute DATA_DIR. */
+  dataDir: string;
+  outDir: string;
+  mode: { store: 's3' | 'local'; db: 'postgres' | 'pglite'; queue: 'bull' | 'in-process' };
+};
+
+/** Parse and validate; throws ConfigError naming the first bad setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') cleaned[key] = v;
+  }
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const setting = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(setting, issue.message);
+  }
+  const c = parsed.data;
+  if (c.S3_BUCKET && !!c.S3_ACCESS_KEY_ID !== !!c.S3_SECRET_ACCESS_KEY)
+    throw new ConfigError(c.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID', 'set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (to use the default AWS credential chain)');
+  if (c.NODE_ENV === 'production' && !c.WEBHOOK_SECRET)
+    throw new ConfigError('WEBHOOK_SECRET', 'is required in production (upload events must be authenticated)');
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(process.cwd(), p));
+  return {
+    ...c,
+    dataDir: abs(c.DATA_DIR),
+    outDir: abs(c.OUT_DIR),
+    mode: {
+      store: c.S3_BUCKET ? 's3' : 'local',
+      db: c.DATABASE_URL ? 'postgres' : 'pglite',
+      queue: c.REDIS_URL ? 'bull' : 'in-process',
+    },
+  };
+}
+
+/** Development-only fallback secret; production refuses to start without WEBHOOK_SECRET. */
+export const DEV_WEBHOOK_SECRET = 'dev-only-webhook-secret-change-me';

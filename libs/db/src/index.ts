@@ -1,0 +1,4 @@
+export * from './schema';
+export * from './database';
+export * from './objects.repository';
+export * from './jobs.repository';

@@ -1,0 +1,4 @@
+export * from './detect';
+export * from './events';
+export * from './processors';
+export * from './ingest.service';

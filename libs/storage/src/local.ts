@@ -1,0 +1,112 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomUUID } from 'node:crypto';
+import { assertSafeKey, type ByteRange, type ObjectInfo, ObjectNotFoundError, type ObjectStore } from './port';
+
+/** A local folder as the object store (embedded default: DATA_DIR/objects). Writes are atomic (temp + rename). */
+export class LocalObjectStore implements ObjectStore {
+  readonly bucket = 'local';
+  readonly location: string;
+  constructor(private readonly root: string) {
+    this.location = `file://${root}`;
+  }
+
+  private path(key: string): string {
+    assertSafeKey(key);
+    return join(this.root, ...key.split('/'));
+  }
+
+  private info(key: string, s: { size: number; mtimeMs: number; mtime: Date }): ObjectInfo {
+    return { key, size: s.size, etag: `${s.size.toString(16)}-${Math.floor(s.mtimeMs).toString(16)}`, lastModified: s.mtime };
+  }
+
+  async head(key: string): Promise<ObjectInfo | null> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? this.info(key, s) : null;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Readable> {
+    const p = this.path(key);
+    if (!(await this.head(key))) throw new ObjectNotFoundError(key);
+    return createReadStream(p, range ? { start: range.start, end: range.end } : undefined);
+  }
+
+  async getBuffer(key: string, range?: ByteRange): Promise<Buffer> {
+    const p = this.path(key);
+    if (!range) {
+      const s = await this.head(key);
+      if (!s) throw new ObjectNotFoundError(key);
+    }
+    const fh = await open(p, 'r').catch((e: NodeJS.ErrnoException) => {
+      throw e.code === 'ENOENT' ? new ObjectNotFoundError(key) : e;
+    });
+    try {
+      const size = (await fh.stat()).size;
+      const start = range?.start ?? 0;
+      const end = Math.min(range?.end ?? size - 1, size - 1);
+      const len = Math.max(0, end - start + 1);
+      const buf = Buffer.alloc(len);
+      let off = 0;
+      while (off < len) {
+        const { bytesRead } = await fh.read(buf, off, len - off, start + off);
+        if (bytesRead === 0) break;
+        off += bytesRead;
+      }
+      return off === len ? buf : buf.subarray(0, off);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async put(key: string, body: Buffer | Readable): Promise<ObjectInfo> {
+    const p = this.path(key);
+    await mkdir(dirname(p), { recursive: true });
+    const tmp = `${p}.${randomUUID()}.part`;
+    await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, createWriteStream(tmp));
+    await rename(tmp, p);
+    return (await this.head(key))!;
+  }
+
+  async download(key: string, path: string): Promise<void> {
+    if (!(await this.head(key))) throw new ObjectNotFoundError(key);
+    await mkdir(dirname(path), { recursive: true });
+    await copyFile(this.path(key), path);
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    const walk = async function* (this: LocalObjectStore, dir: string): AsyncIterable<ObjectInfo> {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw e;
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const ent of entries) {
+        const full = join(dir, ent.name);
+        if (ent.isDirectory()) yield* walk.call(this, full);
+        else if (ent.isFile() && !ent.name.endsWith('.part')) {
+          const key = relative(this.root, full).split(sep).join('/');
+          if (key.startsWith(prefix)) yield this.info(key, await stat(full));
+        }
+      }
+    };
+    // start from the deepest folder the prefix names, to avoid walking the whole store
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    yield* walk.call(this, dirPart ? join(this.root, ...dirPart.split('/')) : this.root);
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await stat(this.root);
+  }
+}
