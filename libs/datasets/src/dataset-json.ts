@@ -37,8 +37,22 @@ function getValidators() {
     addFormats(ajv);
     return ajv;
   };
-  validators = { json: mk().compile(load('dataset.schema.json')), ndjson: mk().compile(load('dataset-ndjson-schema.json')) };
+  const json = load('dataset.schema.json');
+  validators = { json: mk().compile(json), ndjson: mk().compile(repairNdjsonSchema(load('dataset-ndjson-schema.json'), json)) };
   return validators;
+}
+
+/**
+ * The published dataset-ndjson-schema.json (v1.1) is not self-consistent: it refers to #/$defs/Column,
+ * #/$defs/DataTypesEnum and #/$defs/SourceSystem, but those definitions sit nested inside
+ * DatasetMetadata instead of under $defs, so no validator can resolve them. The definitions are the same
+ * as in dataset.schema.json; this copies the missing ones from there (in memory, the file stays as published).
+ */
+export function repairNdjsonSchema(ndjson: Record<string, unknown>, json: Record<string, unknown>): Record<string, unknown> {
+  const defs = { ...(ndjson.$defs as Record<string, unknown>) };
+  const from = json.$defs as Record<string, unknown>;
+  for (const k of ['Column', 'DataTypesEnum', 'SourceSystem', 'TargetDataTypesEnum']) if (!(k in defs) && k in from) defs[k] = from[k];
+  return { ...ndjson, $defs: defs };
 }
 
 function describe(errors: ErrorObject[] | null | undefined): string {

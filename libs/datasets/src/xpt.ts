@@ -351,8 +351,9 @@ export function readXpt(bytes: Buffer, opts: XptReadOptions = {}): Dataset {
       vars.map((v) => {
         const o = base + v.pos;
         if (!v.numeric) {
-          const s = trimRight(decodeText(bytes.subarray(o, o + v.len)));
-          return s === '' ? null : s;
+          // SAS has no missing character value distinct from blanks: blanks read as '' (as the official
+          // CDISC conversions of rs.xpt -> rs.json do)
+          return trimRight(decodeText(bytes.subarray(o, o + v.len)));
         }
         if (isMissing(bytes, o, v.len)) return null;
         const x = ibmToIeee(bytes, o, v.len);
