@@ -77,7 +77,7 @@ export function describeIfd(tf: TiffFile, ifd: Ifd, where: string, maxPixels: nu
 }
 
 /** Decoded JPEG 2000 tile colour handling, per compression code (measured against OpenSlide, see README). */
-export const J2K_IS_YCBCR: Record<number, boolean> = { 33003: true, 33004: false, 33005: false };
+export const J2K_IS_YCBCR: Record<number, boolean> = { 33003: true, 33004: true, 33005: false };
 
 export class TiffImage implements TiledLevel {
   readonly width: number;
