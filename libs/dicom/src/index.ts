@@ -3,3 +3,8 @@ export * from './parse';
 export * from './decode';
 export { initCodecs } from './codecs';
 export { decodeRleFrame } from './rle';
+export * from './volume';
+export * from './series';
+export * from './render';
+export * from './pool';
+export type { PoolTask, PoolResult, PoolFrame } from './pool-task';
