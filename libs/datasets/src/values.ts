@@ -91,14 +91,17 @@ export function checkValue(ds: string, col: Column, v: Value, row: number): Valu
     case 'boolean':
       return typeof v === 'boolean' ? v : bad('true or false');
     case 'date':
+      if (v === '' && !col.targetDataType) return v; // blank character date (SDTM --DTC not collected)
       if (typeof v !== 'string' || !ISO_DATE_RE.test(v)) return bad('an ISO 8601 date string YYYY-MM-DD');
       if (col.targetDataType) isoDateToSas(v, where(ds, col, row));
       return v;
     case 'datetime':
+      if (v === '' && !col.targetDataType) return v;
       if (typeof v !== 'string' || !ISO_DATETIME_RE.test(v)) return bad('an ISO 8601 datetime string YYYY-MM-DDThh:mm:ss');
       if (col.targetDataType) isoDatetimeToSas(v, where(ds, col, row));
       return v;
     case 'time':
+      if (v === '' && !col.targetDataType) return v;
       if (typeof v !== 'string' || !ISO_TIME_RE.test(v)) return bad('an ISO 8601 time string hh:mm:ss');
       if (col.targetDataType) isoTimeToSas(v, where(ds, col, row));
       return v;
