@@ -21,11 +21,11 @@ module.exports = {
   roots: ['<rootDir>/tests', '<rootDir>/libs', '<rootDir>/apps'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.(t|j|mj)s$': ['@swc/jest', { ...swcrc, swcrc: false }],
+    '^.+\\.(t|j|mj|cj)s$': ['@swc/jest', { ...swcrc, swcrc: false }],
   },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleNameMapper: { '^@app/([^/]+)$': '<rootDir>/libs/$1/src' },
-  moduleFileExtensions: ['ts', 'js', 'mjs', 'json', 'node'],
+  moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json', 'node'],
   testTimeout: 60000,
   maxWorkers: 2,
 };

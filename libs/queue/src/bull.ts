@@ -6,12 +6,16 @@ import type { DriverJob, DriverJobData, QueueDriver } from './port';
 export async function assertRedisReachable(url: string, timeoutMs = 3000): Promise<void> {
   const u = new URL(url);
   const client = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  client.on('error', () => {});
+  let cause: Error | undefined;
+  client.on('error', (e: Error) => {
+    cause ??= e;
+  });
   try {
     await client.connect();
     await client.ping();
   } catch (e) {
-    throw new Error(`REDIS_URL: cannot reach Redis at ${u.hostname}:${u.port || 6379} (${(e as Error).message})`);
+    const why = (cause ?? (e as Error)).message || (cause as NodeJS.ErrnoException | undefined)?.code || 'unknown error';
+    throw new Error(`REDIS_URL: cannot reach Redis at ${u.hostname}:${u.port || 6379} (${why})`);
   } finally {
     client.disconnect();
   }

@@ -1,0 +1,73 @@
+/** The same flow on embedded defaults: local folder, PGlite, in-process runner, through the HTTP API. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { repoRoot } from '@app/core';
+import { createRuntime, type Runtime } from '@app/pipeline';
+import { createApiApp } from '../../apps/api/src/app';
+import { quietLog, tempDir, testConfig } from '../support/services';
+import { postSigned, s3Event } from './helpers';
+
+let dir: { path: string; remove: () => Promise<void> };
+let rt: Runtime;
+let app: INestApplication;
+
+beforeAll(async () => {
+  dir = await tempDir();
+  rt = await createRuntime({ config: testConfig({ DATA_DIR: dir.path }), log: quietLog() });
+  app = await createApiApp(rt);
+  await app.init();
+});
+afterAll(async () => {
+  await app?.close();
+  await rt?.close();
+  await dir?.remove();
+});
+
+test('embedded defaults are selected when nothing is configured', () => {
+  expect(rt.config.mode).toEqual({ store: 'local', db: 'pglite', queue: 'in-process' });
+  expect(rt.store.location).toBe(`file://${join(dir.path, 'objects')}`);
+});
+
+test('signed event -> in-process ingest -> PGlite row; repeat is a no-op; unknown is quarantined; unsigned is 401', async () => {
+  const dcm = readFileSync(join(repoRoot(), 'tests/fixtures/dicom/small/CT_small.dcm'));
+  const a = await rt.store.put('incoming/a.dcm', dcm);
+  const b = await rt.store.put('incoming/b.xyz', Buffer.from('\x00\x01garbage'));
+  const evA = s3Event(rt.store.bucket, 'incoming/a.dcm', a.etag, a.size);
+  await postSigned(app, evA).expect(202);
+  await postSigned(app, evA).expect(202).expect((r) => expect(r.body.duplicates).toBe(1));
+  await postSigned(app, s3Event(rt.store.bucket, 'incoming/b.xyz', b.etag, b.size)).expect(202);
+  await request(app.getHttpServer()).post('/v1/events/s3').send(evA).expect(401);
+  await rt.queue.waitIdle({ timeoutMs: 20000 });
+
+  const rows = await rt.db.selectFrom('objects').selectAll().orderBy('key').execute();
+  expect(rows.map((r) => r.key)).toEqual(['incoming/a.dcm', 'incoming/b.xyz']);
+  expect(rows[0]!.kind).toBe('dicom');
+  expect(['processed', 'no-processor']).toContain(rows[0]!.status);
+  expect(rows[1]).toMatchObject({ kind: 'unknown', status: 'quarantined', reason_code: 'ingest.unknown-kind' });
+  const jobs = await rt.db.selectFrom('jobs').selectAll().where('name', '=', 'ingest.object').execute();
+  expect(jobs).toHaveLength(2);
+
+  const q = await request(app.getHttpServer()).get('/v1/objects').query({ status: 'quarantined' }).expect(200);
+  expect(q.body.items).toHaveLength(1);
+  expect(q.body.items[0].reason).toMatch(/unrecognised content/);
+  await request(app.getHttpServer()).get('/v1/objects').query({ status: 'bogus' }).expect(400);
+});
+
+test('health and OpenAPI docs', async () => {
+  const h = await request(app.getHttpServer()).get('/health').expect(200);
+  expect(h.body.ok).toBe(true);
+  const docs = await request(app.getHttpServer()).get('/docs-json').expect(200);
+  expect(Object.keys(docs.body.paths)).toEqual(expect.arrayContaining(['/v1/events/s3', '/v1/objects', '/health']));
+});
+
+test('a malformed event body gets 400 with the reason', async () => {
+  const r = await postSigned(app, { hello: 'world' }).expect(400);
+  expect(r.body.message).toMatch(/Records/);
+});
+
+test('an event for another bucket is refused', async () => {
+  const r = await postSigned(app, s3Event('someone-elses-bucket', 'incoming/a.dcm', 'x')).expect(400);
+  expect(r.body.message).toMatch(/bucket/);
+});
