@@ -60,6 +60,8 @@ export interface IfdEntry {
   valueOffset: number;
   /** Byte length of the value. */
   byteLength: number;
+  /** File offset of the 12-byte (20-byte BigTIFF) directory entry itself. */
+  entryOffset: number;
   /** Numeric values (for numeric types; rationals as floats). */
   values: number[];
   /** Raw bytes (for ASCII / UNDEFINED / BYTE). */
@@ -201,7 +203,7 @@ export class TiffFile {
         valueOffset = this.bigTiff ? Number(le ? body.readBigUInt64LE(p + 12) : body.readBigUInt64BE(p + 12)) : le ? body.readUInt32LE(p + 8) : body.readUInt32BE(p + 8);
         raw = await this.readBytes(valueOffset, byteLength, `value of TIFF tag ${tag}`);
       }
-      const entry: IfdEntry = { tag, type, count, valueOffset, byteLength, values: [] };
+      const entry: IfdEntry = { tag, type, count, valueOffset, byteLength, entryOffset: offset + cntSize + p, values: [] };
       if (type === 1 || type === 2 || type === 6 || type === 7) entry.bytes = new Uint8Array(raw);
       if (type !== 2 && type !== 7) entry.values = decodeValues(raw, type, count, le);
       entries.set(tag, entry);
