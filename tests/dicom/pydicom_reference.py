@@ -1,0 +1,55 @@
+"""Independent reference reader for the dicom tests: pydicom 2.3 + numpy (Debian python3-pydicom).
+
+usage: /usr/bin/python3 pydicom_reference.py OUT_DIR FILE...
+Writes OUT_DIR/result.json: per file the header fields, and when pydicom can decode the pixels,
+OUT_DIR/<n>.f64 holding pydicom's pixel_array (stored values, float64, C order) plus its shape.
+"""
+import json
+import sys
+import warnings
+
+import numpy as np
+import pydicom
+
+warnings.simplefilter("ignore")
+out_dir, files = sys.argv[1], sys.argv[2:]
+res = []
+
+
+def s(v):
+    return None if v is None else str(v)
+
+
+for n, f in enumerate(files):
+    r = {"file": f}
+    try:
+        ds = pydicom.dcmread(f, force=True)
+        g = ds.get
+        r["header"] = {
+            "PatientID": s(g("PatientID")),
+            "PatientName": s(g("PatientName")),
+            "StudyInstanceUID": s(g("StudyInstanceUID")),
+            "SeriesInstanceUID": s(g("SeriesInstanceUID")),
+            "SOPInstanceUID": s(g("SOPInstanceUID")),
+            "Modality": s(g("Modality")),
+            "StudyDate": s(g("StudyDate")),
+            "Rows": g("Rows"),
+            "Columns": g("Columns"),
+            "ImageType": [str(x) for x in g("ImageType")] if g("ImageType") is not None else None,
+            "ImagePositionPatient": [float(x) for x in g("ImagePositionPatient")] if g("ImagePositionPatient") is not None else None,
+            "PixelSpacing": [float(x) for x in g("PixelSpacing")] if g("PixelSpacing") is not None else None,
+            "RescaleIntercept": float(g("RescaleIntercept")) if g("RescaleIntercept") is not None else None,
+            "RescaleSlope": float(g("RescaleSlope")) if g("RescaleSlope") is not None else None,
+        }
+        try:
+            arr = ds.pixel_array
+            arr = np.ascontiguousarray(arr, dtype=np.float64)
+            arr.tofile(f"{out_dir}/{n}.f64")
+            r["pixels"] = {"file": f"{out_dir}/{n}.f64", "shape": list(arr.shape)}
+        except Exception as e:  # noqa: BLE001 - a missing codec is expected for some syntaxes
+            r["pixelError"] = f"{type(e).__name__}: {e}"
+    except Exception as e:  # noqa: BLE001
+        r["error"] = f"{type(e).__name__}: {e}"
+    res.append(r)
+with open(f"{out_dir}/result.json", "w") as fh:
+    json.dump(res, fh)
