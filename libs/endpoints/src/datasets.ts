@@ -1,0 +1,378 @@
+/**
+ * SDTM-shaped TU / TR / RS and ADaM-shaped ADTR / ADRS / ADTTE / ADQS / ADPATH datasets, built as generic
+ * `Dataset` objects of `@app/datasets` (which writes them to CSV, Dataset-JSON and XPT).
+ *
+ * Provenance: every row derived from an assessment carries READID (the read / AI proposal id), READER
+ * (pseudonymous reader id) and, when an AI model produced the value, MODELID, MODELVER and MODELSHA.
+ * ADaM rows also carry SRCDOM / SRCVAR / SRCSEQ pointing at the SDTM record they come from
+ * (e.g. ADRS OVR -> RS.RSSEQ; ADTTE PFS event -> ADRS.ADT of the PD row).
+ * Blinding: with `blinded: true` no ARM / ARMCD / TRT01P / TRT01A column exists at all.
+ * Determinism: rows are sorted by USUBJID, PARAMCD, ADT (or VISITNUM), then a sequence key; string
+ * lengths are computed from the data; nothing depends on the clock or input order.
+ */
+import { InputError, isInputError } from '@app/core';
+import type { Column, DataType, Dataset, Value } from '@app/datasets';
+import type { Assessment, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement } from './types';
+import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, type VisitResponse } from './recist';
+import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponseDate, hasDiseaseControl, isResponder, type Bor, type BorResult, type TteResult } from './subject';
+import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, weeklySteps } from './pro';
+import { isPcr, pdl1Cps, pdl1Tps, residualCancerBurden } from './pathology';
+import { cmpStr, pctChange1dp, resolveSettings, studyDay, tenthsToMm } from './util';
+
+type ColSpec = [name: string, label: string, type: DataType, opts?: Partial<Column>];
+
+/** Builds a Dataset: item OIDs, string lengths from the data (min 1), label/name length checks. */
+export function makeDataset(name: string, label: string, standard: Dataset['standard'], specs: ColSpec[], rows: Value[][], keys: string[] = []): Dataset {
+  const columns: Column[] = specs.map(([n, l, t, o]) => {
+    if (n.length > 8 || !/^[A-Z][A-Z0-9_]*$/.test(n)) throw new Error(`bug: column name ${n} is not a valid SAS name`);
+    if (l.length > 40) throw new Error(`bug: label of ${n} longer than 40 characters`);
+    const c: Column = { itemOID: `IT.${name}.${n}`, name: n, label: l, dataType: t, ...o };
+    const k = keys.indexOf(n);
+    if (k >= 0) c.keySequence = k + 1;
+    return c;
+  });
+  columns.forEach((c, i) => {
+    if (c.dataType === 'string') {
+      let len = 1;
+      for (const r of rows) {
+        const v = r[i];
+        if (typeof v === 'string') len = Math.max(len, Buffer.byteLength(v, 'utf8'));
+      }
+      c.length = len;
+    }
+  });
+  return { name, label, itemGroupOID: `IG.${name}`, standard, columns, rows };
+}
+
+const ADATE: Partial<Column> = { targetDataType: 'integer', displayFormat: 'DATE9.' };
+
+const PROV_SPECS: ColSpec[] = [
+  ['READID', 'Source Read / Assessment Identifier', 'string'],
+  ['READER', 'Source Reader Identifier', 'string'],
+  ['MODELID', 'Source AI Model Identifier', 'string'],
+  ['MODELVER', 'Source AI Model Version', 'string'],
+  ['MODELSHA', 'Source AI Model SHA-256', 'string'],
+];
+const prov = (s: SourceRef | undefined): Value[] => [s?.readId ?? null, s?.reader ?? null, s?.model?.id ?? null, s?.model?.version ?? null, s?.model?.sha256 ?? null];
+
+const ARM_SPECS: ColSpec[] = [
+  ['ARM', 'Description of Planned Arm', 'string'],
+  ['ARMCD', 'Planned Arm Code', 'string'],
+  ['TRT01P', 'Planned Treatment for Period 01', 'string'],
+  ['TRT01A', 'Actual Treatment for Period 01', 'string'],
+];
+const armVals = (s: SubjectInput): Value[] => [s.arm ?? null, s.armCd ?? null, s.arm ?? null, s.arm ?? null];
+
+/** Sorts rows by the given column indexes (numbers numerically, strings by code unit, null first). */
+function sortRows(rows: Value[][], idx: number[]): Value[][] {
+  const cmp = (a: Value, b: Value): number => {
+    if (a === b) return 0;
+    if (a === null) return -1;
+    if (b === null) return 1;
+    if (typeof a === 'number' && typeof b === 'number') return a - b;
+    return cmpStr(String(a), String(b));
+  };
+  return rows.sort((x, y) => {
+    for (const i of idx) {
+      const c = cmp(x[i], y[i]);
+      if (c) return c;
+    }
+    return 0;
+  });
+}
+
+/** Per-subject endpoint derivation result (what ADRS / ADTTE are built from). */
+export interface SubjectEndpoints {
+  usubjid: string;
+  visits: VisitResponse[];
+  bor: BorResult;
+  cbor: BorResult;
+  pfs: TteResult | null;
+  dor: TteResult | null;
+  ttd: TteResult[];
+}
+
+/**
+ * All subject-level RECIST / PFS / DOR / TTD derivations for one subject. Throws InputError on bad input
+ * (e.g. an invalid baseline target selection).
+ */
+export function deriveSubjectEndpoints(subject: SubjectInput, s: ProtocolSettings, cutDate?: string, rsSeq?: Map<VisitResponse, number>): SubjectEndpoints {
+  const irecist = s.criteria === 'iRECIST';
+  const visits = deriveVisitResponses(subject, { irecist, cutDate });
+  return deriveSubjectEndpointsFrom(subject, visits, s, cutDate, rsSeq);
+}
+
+function deriveSubjectEndpointsFrom(subject: SubjectInput, visits: VisitResponse[], s: ProtocolSettings, cutDate?: string, rsSeq?: Map<VisitResponse, number>): SubjectEndpoints {
+  const irecist = s.criteria === 'iRECIST';
+  const hasAssessments = subject.assessments.length > 0;
+  const bor = bestOverallResponse(visits, subject, s);
+  const cbor = confirmedBestOverallResponse(visits, subject, s);
+  const pfs = hasAssessments || subject.deathDate ? derivePfs(visits, subject, s, { cutDate, rsSeq, irecist }) : null;
+  const dor = deriveDor(visits, subject, s, firstResponseDate(visits, subject, s, true), { cutDate, rsSeq, irecist });
+  const ttd: TteResult[] = [];
+  if (subject.qlqc30?.length) for (const sc of QLQ_C30_SCALES) {
+    const t = deriveTtd(subject, sc.code, s, cutDate);
+    if (t) ttd.push(t);
+  }
+  return { usubjid: subject.usubjid, visits, bor, cbor, pfs, dor, ttd };
+}
+
+const RESP_N: Record<Bor, number> = { CR: 1, PR: 2, SD: 3, 'NON-CR/NON-PD': 4, PD: 5, NE: 6, MISSING: 7 };
+
+function measurementText(t: TargetMeasurement): { orres: string | null; stresn: number | null; stat: string | null } {
+  if (t.mergedInto !== undefined) return { orres: '0', stresn: 0, stat: null };
+  const v = lesionValue(t);
+  if (v === null) return { orres: null, stresn: null, stat: 'NOT DONE' };
+  if (!t.fragments && t.diameter === 'TOO_SMALL') return { orres: 'TOO SMALL TO MEASURE', stresn: 5, stat: null };
+  const mm = tenthsToMm(v);
+  return { orres: String(mm), stresn: mm, stat: null };
+}
+
+const NT_TEXT: Record<string, string> = { PRESENT: 'PRESENT', ABSENT: 'ABSENT', UNEQUIVOCAL_PROGRESSION: 'UNEQUIVOCAL PROGRESSION', NOT_ASSESSED: 'NOT EVALUABLE' };
+
+/**
+ * Top-level derivation: every dataset for a study.
+ * - TU, TR, RS (SDTM-shaped) from the assessments and derived time-point responses;
+ * - ADTR (sum of diameters), ADRS (OVR, BOR, CBOR, RSP, CRSP, DCR [, IOVR]), ADTTE (PFS, DOR, TTD<scale>),
+ *   ADQS (QLQ-C30 scale scores, weekly steps), ADPATH (pCR, RCB, TILs, PD-L1).
+ * Bad subjects (InputError, e.g. > 2 target lesions in an organ) are reported in `issues` as
+ * `USUBJID: message` and left out of the response-derived datasets - never silently.
+ * `settings` is returned resolved (with defaults) so it can be stored in the cut manifest.
+ */
+export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<ProtocolSettings>, opts: { blinded: boolean }): { datasets: Dataset[]; settings: ProtocolSettings; issues: string[] } {
+  const s = resolveSettings(settingsIn);
+  if (!input || !Array.isArray(input.subjects)) throw new InputError('endpoints.bad-input', 'StudyInput.subjects must be an array');
+  if (typeof opts?.blinded !== 'boolean') throw new InputError('endpoints.bad-input', 'opts.blinded must be true or false (no default: blinding must be explicit)');
+  const blinded = opts.blinded;
+  const studyId = input.studyId;
+  const cut = input.dataCutDate;
+  const issues: string[] = [];
+  const subjects = [...input.subjects].sort((a, b) => cmpStr(a.usubjid, b.usubjid));
+  const ids = new Set<string>();
+  for (const sub of subjects) {
+    if (ids.has(sub.usubjid)) throw new InputError('endpoints.duplicate-subject', `subject ${sub.usubjid} appears twice in StudyInput`);
+    ids.add(sub.usubjid);
+  }
+  const armSpecs = blinded ? [] : ARM_SPECS;
+  const arm = (sub: SubjectInput): Value[] => (blinded ? [] : armVals(sub));
+
+  const tu: Value[][] = [];
+  const tr: Value[][] = [];
+  const rs: Value[][] = [];
+  const adtr: Value[][] = [];
+  const adrs: Value[][] = [];
+  const adtte: Value[][] = [];
+  const adqs: Value[][] = [];
+  const adpath: Value[][] = [];
+
+  for (const sub of subjects) {
+    const u = sub.usubjid;
+    const adyRef = sub.trtStartDate ?? sub.randDate;
+    let visits: VisitResponse[];
+    let base: Assessment | undefined;
+    try {
+      visits = deriveVisitResponses(sub, { irecist: s.criteria === 'iRECIST', cutDate: cut });
+      base = baselineOf(sub.assessments.filter((a) => !cut || a.date <= cut));
+    } catch (e) {
+      if (!isInputError(e)) throw e;
+      issues.push(`${u}: ${e.message}`);
+      continue;
+    }
+    const assessments = sortAssessments(sub.assessments.filter((a) => !cut || a.date <= cut));
+    // --- TU: one row per baseline lesion, plus one per visit with new lesions
+    let tuseq = 0;
+    if (base) {
+      const lesions = [
+        ...base.targets.map((t) => ({ id: t.lesionId, organ: t.organ, kind: 'TARGET', src: t.source })),
+        ...base.nonTargets.map((n) => ({ id: n.lesionId, organ: n.organ ?? null, kind: 'NON-TARGET', src: n.source })),
+      ].sort((a, b) => cmpStr(a.kind, b.kind) || cmpStr(a.id, b.id));
+      for (const l of lesions) tu.push([studyId, 'TU', u, ++tuseq, l.id, 'TUMIDENT', 'Tumor Identification', l.kind, l.kind, l.organ, base.visitNum, base.visit, base.date, ...prov(l.src)]);
+    }
+    for (const a of assessments)
+      if (a !== base && a.newLesions !== 'NO')
+        tu.push([studyId, 'TU', u, ++tuseq, `NEW${a.visitNum}`, 'TUMIDENT', 'Tumor Identification', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', null, a.visitNum, a.visit, a.date, ...prov(a.source)]);
+    // --- TR
+    let trseq = 0;
+    for (const a of assessments) {
+      for (const t of [...a.targets].sort((x, y) => cmpStr(x.lesionId, y.lesionId))) {
+        const m = measurementText(t);
+        const testcd = t.nodal ? 'SAXIS' : 'LDIAM';
+        tr.push([studyId, 'TR', u, ++trseq, 'TARGET', t.lesionId, testcd, t.nodal ? 'Short Axis' : 'Longest Diameter', m.orres, m.orres === null ? null : 'mm', m.orres, m.stresn, m.stresn === null ? null : 'mm', m.stat, t.mergedInto ?? null, t.fragments ? t.fragments.length : null, a.visitNum, a.visit, a.date, ...prov(t.source)]);
+      }
+      for (const n of [...a.nonTargets].sort((x, y) => cmpStr(x.lesionId, y.lesionId)))
+        tr.push([studyId, 'TR', u, ++trseq, 'NON-TARGET', n.lesionId, 'TUMSTATE', 'Tumor State', NT_TEXT[n.status], null, NT_TEXT[n.status], null, null, n.status === 'NOT_ASSESSED' ? 'NOT DONE' : null, null, null, a.visitNum, a.visit, a.date, ...prov(n.source)]);
+    }
+    // --- RS (one row per response test per visit) and the RS sequence of the OVRLRESP rows
+    let rsseq = 0;
+    const rsSeq = new Map<VisitResponse, number>();
+    for (const v of visits) {
+      const tests: [string, string, string | null][] = [
+        ['TRGRESP', 'Target Response', v.target === 'NA' ? null : v.target],
+        ['NTRGRESP', 'Non-target Response', v.nonTarget === 'NA' ? null : v.nonTarget],
+        ['NEWLIND', 'New Lesion Indicator', v.newLesions === 'YES' ? 'Y' : v.newLesions === 'NO' ? 'N' : 'EQUIVOCAL'],
+        ['OVRLRESP', 'Overall Response', v.overall],
+      ];
+      if (v.iOverall) tests.push(['IOVRLRSP', 'iRECIST Overall Response', v.iOverall]);
+      for (const [cd, test, res] of tests) {
+        if (res === null) continue;
+        rs.push([studyId, 'RS', u, ++rsseq, cd, test, s.criteria === 'iRECIST' && cd === 'IOVRLRSP' ? 'iRECIST' : 'RECIST 1.1', res, res, v.visitNum, v.visit, v.date, ...prov(v.source)]);
+        if (cd === 'OVRLRESP') rsSeq.set(v, rsseq);
+      }
+    }
+    let ep: SubjectEndpoints;
+    try {
+      ep = deriveSubjectEndpointsFrom(sub, visits, s, cut, rsSeq);
+    } catch (e) {
+      if (!isInputError(e)) throw e;
+      issues.push(`${u}: ${e.message}`);
+      continue;
+    }
+    // --- ADTR: sum of diameters at baseline and each visit
+    if (base && base.targets.length) {
+      const bsum = visits[0]?.baselineSum ?? base.targets.reduce((acc, t) => acc + (lesionValue(t) ?? 0), 0);
+      adtr.push([studyId, u, ...arm(sub), 'SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(bsum), tenthsToMm(bsum), 0, 0, tenthsToMm(bsum), null, 'Y', 'Y', base.date, studyDay(base.date, adyRef), 'BASELINE', 0, 'TR', 'TRSTRESN', null, ...prov(base.source)]);
+      for (const v of visits) {
+        if (v.sum === null) continue;
+        adtr.push([studyId, u, ...arm(sub), 'SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(v.sum), tenthsToMm(bsum), tenthsToMm(v.sum - bsum), pctChange1dp(v.sum, bsum), v.nadir === null ? null : tenthsToMm(v.nadir), v.pctFromNadir, null, v.sumComplete ? 'Y' : null, v.date, studyDay(v.date, adyRef), v.visit, v.visitNum, 'TR', 'TRSTRESN', null, ...prov(v.source)]);
+      }
+    }
+    // --- ADRS
+    const cat = s.criteria;
+    for (const v of visits) {
+      adrs.push([studyId, u, ...arm(sub), 'OVR', 'Overall Response by Investigator', cat, v.overall, RESP_N[v.overall], v.date, studyDay(v.date, adyRef), v.visit, v.visitNum, 'RS', 'RSSTRESC', rsSeq.get(v) ?? null, ...prov(v.source)]);
+      if (v.iOverall) adrs.push([studyId, u, ...arm(sub), 'IOVR', 'iRECIST Overall Response', 'iRECIST', v.iOverall, null, v.date, studyDay(v.date, adyRef), v.visit, v.visitNum, 'RS', 'RSSTRESC', null, ...prov(v.source)]);
+    }
+    const bv = (b: BorResult) => visits.find((v) => v.date === b.date && v.visit === b.visit);
+    const subjRow = (cd: string, param: string, avalc: string, aval: number | null, b: BorResult) => {
+      const v = bv(b);
+      adrs.push([studyId, u, ...arm(sub), cd, param, cat, avalc, aval, b.date, b.date ? studyDay(b.date, adyRef) : null, null, null, v ? 'ADRS' : null, v ? 'AVALC' : null, v ? rsSeq.get(v) ?? null : null, ...prov(v?.source)]);
+    };
+    subjRow('BOR', 'Best Overall Response', ep.bor.bor, RESP_N[ep.bor.bor], ep.bor);
+    subjRow('CBOR', 'Best Confirmed Overall Response', ep.cbor.bor, RESP_N[ep.cbor.bor], ep.cbor);
+    subjRow('RSP', 'Responder (unconfirmed CR or PR)', isResponder(ep.bor.bor) ? 'Y' : 'N', isResponder(ep.bor.bor) ? 1 : 0, ep.bor);
+    subjRow('CRSP', 'Confirmed Responder (CR or PR)', isResponder(ep.cbor.bor) ? 'Y' : 'N', isResponder(ep.cbor.bor) ? 1 : 0, ep.cbor);
+    subjRow('DCR', 'Disease Control (confirmed BOR)', hasDiseaseControl(ep.cbor.bor, s) ? 'Y' : 'N', hasDiseaseControl(ep.cbor.bor, s) ? 1 : 0, ep.cbor);
+    // --- ADTTE
+    const tteRow = (t: TteResult, param: string) =>
+      adtte.push([studyId, u, ...arm(sub), t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq]);
+    if (ep.pfs) tteRow(ep.pfs, 'Progression-Free Survival (days)');
+    if (ep.dor) tteRow(ep.dor, 'Duration of Confirmed Response (days)');
+    for (const t of ep.ttd) {
+      const sc = QLQ_C30_SCALES.find((x) => `TTD${x.code}` === t.paramcd)!;
+      tteRow(t, `Time to Deterioration: ${sc.code} (days)`);
+    }
+    // --- ADQS: QLQ-C30 scores with change from baseline
+    if (sub.qlqc30?.length) {
+      const recs = sub.qlqc30.filter((r) => !cut || r.date <= cut);
+      const srcByDate = new Map(recs.map((r) => [`${r.visit}|${r.date}`, r.source]));
+      try {
+        for (const c of qlqChangeFromBaseline(recs, sub.randDate)) {
+          const sc = QLQ_C30_SCALES.find((x) => x.code === c.code)!;
+          const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
+          const r4 = (x: number) => Math.round(x * 10000) / 10000;
+          adqs.push([studyId, u, ...arm(sub), c.code, `QLQ-C30 ${sc.label}`.slice(0, 40), 'EORTC QLQ-C30 V3.0', r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null, null, isBase ? 'Y' : null, c.date, studyDay(c.date, adyRef), c.visit, 'QS', 'QSSTRESN', ...prov(srcByDate.get(`${c.visit}|${c.date}`))]);
+        }
+      } catch (e) {
+        if (!isInputError(e)) throw e;
+        issues.push(`${u}: ${e.message}`);
+      }
+    }
+    if (sub.steps?.length) {
+      const days = sub.steps.filter((d) => !cut || d.date <= cut);
+      const wk = weeklySteps(days, sub.randDate, s);
+      const base0 = wk.find((w) => w.week === 0)?.mean ?? null;
+      for (const w of wk)
+        adqs.push([studyId, u, ...arm(sub), 'STEPSWK', 'Mean Daily Steps over Valid Days in Week', 'WEARABLE DAILY STEPS', w.mean, base0, w.mean !== null && base0 !== null && w.week > 0 ? Math.round((w.mean - base0) * 100) / 100 : null, w.pctChange, w.week === 0 ? 'Y' : null, w.endDate, studyDay(w.endDate, adyRef), w.week === 0 ? 'BASELINE' : `WEEK ${w.week}`, 'DV', 'STEPS', null, null, null, null, null]);
+    }
+    // --- ADPATH
+    for (const p of [...(sub.pathology ?? [])].sort((a, b) => cmpStr(a.date, b.date) || cmpStr(a.recordId, b.recordId))) {
+      const row = (cd: string, param: string, avalc: string | null, aval: number | null) =>
+        adpath.push([studyId, u, ...arm(sub), cd, param, avalc, aval, p.date, studyDay(p.date, adyRef), p.recordId, ...prov(p.source)]);
+      try {
+        if (p.ypT && p.ypN) {
+          const pcr = isPcr(p.ypT, p.ypN);
+          row('PCR', 'Pathological Complete Response ypT0/is ypN0', pcr ? 'Y' : 'N', pcr ? 1 : 0);
+        }
+        if (p.rcb) {
+          const r = residualCancerBurden(p.rcb);
+          row('RCB', 'Residual Cancer Burden Index', null, Math.round(r.index * 1000) / 1000);
+          row('RCBCLS', 'Residual Cancer Burden Class', r.rcbClass, null);
+        }
+        if (p.stromalTilPercent !== undefined) row('STIL', 'Stromal TILs (% of Stromal Area)', null, p.stromalTilPercent);
+        if (p.pdl1) {
+          row('TPS', 'PD-L1 Tumour Proportion Score', null, Math.round(pdl1Tps(p.pdl1.viableTumourCells, p.pdl1.positiveTumourCells) * 10) / 10);
+          row('CPS', 'PD-L1 Combined Positive Score', null, Math.round(pdl1Cps(p.pdl1.viableTumourCells, p.pdl1.positiveTumourCells, p.pdl1.positiveImmuneCells) * 10) / 10);
+        }
+      } catch (e) {
+        if (!isInputError(e)) throw e;
+        issues.push(`${u}: pathology record ${p.recordId}: ${e.message}`);
+      }
+    }
+  }
+
+  const A = armSpecs.length;
+  const datasets: Dataset[] = [
+    makeDataset('TU', 'Tumor/Lesion Identification', 'SDTM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
+      ['TUSEQ', 'Sequence Number', 'integer'], ['TULNKID', 'Link ID', 'string'], ['TUTESTCD', 'Tumor/Lesion ID Short Name', 'string'],
+      ['TUTEST', 'Tumor/Lesion ID Test Name', 'string'], ['TUORRES', 'Tumor/Lesion ID Result', 'string'], ['TUSTRESC', 'Tumor/Lesion ID Result Std. Format', 'string'],
+      ['TULOC', 'Location of the Tumor/Lesion', 'string'], ['VISITNUM', 'Visit Number', 'integer'], ['VISIT', 'Visit Name', 'string'], ['TUDTC', 'Date/Time of Tumor/Lesion Identification', 'string'],
+      ...PROV_SPECS,
+    ], sortRows(tu, [2, 3]), ['STUDYID', 'USUBJID', 'TUSEQ']),
+    makeDataset('TR', 'Tumor/Lesion Results', 'SDTM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
+      ['TRSEQ', 'Sequence Number', 'integer'], ['TRGRPID', 'Group ID', 'string'], ['TRLNKID', 'Link ID', 'string'], ['TRTESTCD', 'Tumor/Lesion Assessment Short Name', 'string'],
+      ['TRTEST', 'Tumor/Lesion Assessment Test Name', 'string'], ['TRORRES', 'Result or Finding in Original Units', 'string'], ['TRORRESU', 'Original Units', 'string'],
+      ['TRSTRESC', 'Character Result/Finding in Std Format', 'string'], ['TRSTRESN', 'Numeric Result/Finding in Standard Units', 'decimal'], ['TRSTRESU', 'Standard Units', 'string'],
+      ['TRSTAT', 'Completion Status', 'string'], ['TRMRGTO', 'Merged Into Lesion (Link ID)', 'string'], ['TRNFRAG', 'Number of Fragments of Split Lesion', 'integer'],
+      ['VISITNUM', 'Visit Number', 'integer'], ['VISIT', 'Visit Name', 'string'], ['TRDTC', 'Date/Time of Tumor/Lesion Measurement', 'string'],
+      ...PROV_SPECS,
+    ], sortRows(tr, [2, 3]), ['STUDYID', 'USUBJID', 'TRSEQ']),
+    makeDataset('RS', 'Disease Response and Clin Classification', 'SDTM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
+      ['RSSEQ', 'Sequence Number', 'integer'], ['RSTESTCD', 'Assessment Short Name', 'string'], ['RSTEST', 'Assessment Name', 'string'], ['RSCAT', 'Category for Assessment', 'string'],
+      ['RSORRES', 'Result or Finding in Original Units', 'string'], ['RSSTRESC', 'Character Result/Finding in Std Format', 'string'],
+      ['VISITNUM', 'Visit Number', 'integer'], ['VISIT', 'Visit Name', 'string'], ['RSDTC', 'Date/Time of Assessment', 'string'],
+      ...PROV_SPECS,
+    ], sortRows(rs, [2, 3]), ['STUDYID', 'USUBJID', 'RSSEQ']),
+    makeDataset('ADTR', 'Tumor Results Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVAL', 'Analysis Value', 'decimal'], ['BASE', 'Baseline Value', 'decimal'],
+      ['CHG', 'Change from Baseline', 'decimal'], ['PCHG', 'Percent Change from Baseline', 'decimal'], ['NADIR', 'Nadir Sum Before This Visit (mm)', 'decimal'],
+      ['PCHGNAD', 'Percent Change from Nadir', 'decimal'], ['ABLFL', 'Baseline Record Flag', 'string'], ['ANL01FL', 'Analysis Flag 01: All Targets Assessed', 'string'],
+      ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'integer'],
+      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
+      ...PROV_SPECS,
+    ], sortRows(adtr, [1, 2 + A, 12 + A, 15 + A]), ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    makeDataset('ADRS', 'Response Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['PARCAT1', 'Parameter Category 1', 'string'],
+      ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'integer'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'],
+      ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'integer'],
+      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
+      ...PROV_SPECS,
+    ], sortRows(adrs, [1, 2 + A, 7 + A, 10 + A]), ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    makeDataset('ADTTE', 'Time to Event Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVAL', 'Analysis Value', 'integer'],
+      ['STARTDT', 'Time to Event Origin Date for Subject', 'date', ADATE], ['ADT', 'Analysis Date', 'date', ADATE],
+      ['CNSR', 'Censor', 'integer'], ['EVNTDESC', 'Event or Censoring Description', 'string'],
+      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
+    ], sortRows(adtte, [1, 2 + A]), ['STUDYID', 'USUBJID', 'PARAMCD']),
+    makeDataset('ADQS', 'Questionnaire Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['PARCAT1', 'Parameter Category 1', 'string'],
+      ['AVAL', 'Analysis Value', 'decimal'], ['BASE', 'Baseline Value', 'decimal'], ['CHG', 'Change from Baseline', 'decimal'], ['PCHG', 'Percent Change from Baseline', 'decimal'],
+      ['ABLFL', 'Baseline Record Flag', 'string'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'],
+      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'],
+      ...PROV_SPECS,
+    ], sortRows(adqs, [1, 2 + A, 10 + A, 12 + A]), ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    makeDataset('ADPATH', 'Pathology Endpoints Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'decimal'],
+      ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['SRCID', 'Source Pathology Record Identifier', 'string'],
+      ...PROV_SPECS,
+    ], sortRows(adpath, [1, 2 + A, 6 + A, 8 + A]), ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+  ];
+  return { datasets, settings: s, issues };
+}

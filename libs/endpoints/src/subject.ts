@@ -1,0 +1,270 @@
+/**
+ * Subject-level endpoints: best overall response (unconfirmed / confirmed), response and disease-control
+ * flags, PFS and duration of response with FDA-guidance censoring, built on admiral's time-to-event
+ * conventions (earliest event wins; latest censoring wins; ties by declared order; AVAL = ADT - STARTDT + 1).
+ */
+import type { ProtocolSettings, SubjectInput } from './types';
+import type { OverallResponse, VisitResponse } from './recist';
+import { cmpStr, dayNumber } from './util';
+
+export type Bor = OverallResponse | 'MISSING';
+
+/** BOR ranking (admiralonco): CR > PR > SD > NON-CR/NON-PD > PD > NE > MISSING. Lower = better. */
+export const BOR_RANK: Record<Bor, number> = { CR: 0, PR: 1, SD: 2, 'NON-CR/NON-PD': 3, PD: 4, NE: 5, MISSING: 6 };
+
+export interface BorResult {
+  /** Best overall response. */
+  bor: Bor;
+  /** Date of the assessment giving the BOR (null when MISSING). */
+  date: string | null;
+  visit: string | null;
+}
+
+/** Reference date of the SD minimum-duration rule. */
+export function sdReferenceDate(subject: SubjectInput, settings: ProtocolSettings): string {
+  return settings.sdReference === 'treatmentStart' && subject.trtStartDate ? subject.trtStartDate : subject.randDate;
+}
+
+/**
+ * Assessments that count for the BOR (admiralonco `derive_extreme_records` source filter): responses up to
+ * and including the first PD, on or before the data cut, and strictly before new anticancer therapy.
+ */
+export function responsesForBor(rows: VisitResponse[], subject: SubjectInput): VisitResponse[] {
+  const sorted = [...rows].sort((a, b) => cmpStr(a.date, b.date) || a.visitNum - b.visitNum);
+  const nt = subject.newTherapyDate ? dayNumber(subject.newTherapyDate) : Infinity;
+  const out: VisitResponse[] = [];
+  for (const r of sorted) {
+    if (dayNumber(r.date) >= nt) break;
+    out.push(r);
+    if (r.overall === 'PD') break;
+  }
+  return out;
+}
+
+/** SD / NON-CR/NON-PD only qualifies when assessed >= sdMinDays after the reference date; otherwise NE. */
+function applySdMin(resp: OverallResponse, date: string, ref: string, settings: ProtocolSettings): OverallResponse {
+  if ((resp === 'SD' || resp === 'NON-CR/NON-PD') && dayNumber(date) - dayNumber(ref) < settings.sdMinDays) return 'NE';
+  return resp;
+}
+
+function pickBest(cands: { resp: Bor; r: VisitResponse | null }[]): BorResult {
+  let best: { resp: Bor; r: VisitResponse | null } = { resp: 'MISSING', r: null };
+  for (const c of cands) if (BOR_RANK[c.resp] < BOR_RANK[best.resp]) best = c;
+  return { bor: best.resp, date: best.r?.date ?? null, visit: best.r?.visit ?? null };
+}
+
+/**
+ * Unconfirmed best overall response (RECIST 1.1 section 4.4; admiralonco `BOR` without confirmation):
+ * the best response by BOR_RANK among `responsesForBor`, SD / NON-CR/NON-PD only after `sdMinDays`
+ * from the reference date (else NE). Ties on rank: the earliest assessment.
+ */
+export function bestOverallResponse(rows: VisitResponse[], subject: SubjectInput, settings: ProtocolSettings): BorResult {
+  const ref = sdReferenceDate(subject, settings);
+  return pickBest(responsesForBor(rows, subject).map((r) => ({ resp: applySdMin(r.overall, r.date, ref, settings), r })));
+}
+
+/**
+ * Confirmed best overall response (RECIST 1.1 section 4.6; admiralonco `derive_param_confirmed_bor`):
+ * - CR is confirmed by a later CR >= `confirmationDays` after it, with no PD in between and at most
+ *   `confirmationMaxNe` NE assessments in between;
+ * - PR is confirmed by a later CR or PR >= `confirmationDays` after it, no PD in between, at most
+ *   `confirmationMaxNe` NE in between and (unless `confirmationAcceptSd`) no SD in between;
+ * - an unconfirmed CR / PR counts as SD (if the SD minimum duration is met, else NE);
+ * - SD / NON-CR/NON-PD / PD / NE as in the unconfirmed BOR.
+ */
+export function confirmedBestOverallResponse(rows: VisitResponse[], subject: SubjectInput, settings: ProtocolSettings): BorResult {
+  const ref = sdReferenceDate(subject, settings);
+  const rs = responsesForBor(rows, subject);
+  const cands: { resp: Bor; r: VisitResponse | null }[] = [];
+  for (let i = 0; i < rs.length; i++) {
+    const r = rs[i];
+    if (r.overall === 'CR' || r.overall === 'PR') {
+      if (isConfirmed(rs, i, settings)) cands.push({ resp: r.overall, r });
+      else cands.push({ resp: applySdMin('SD', r.date, ref, settings), r });
+    } else cands.push({ resp: applySdMin(r.overall, r.date, ref, settings), r });
+  }
+  return pickBest(cands);
+}
+
+function isConfirmed(rs: VisitResponse[], i: number, s: ProtocolSettings): boolean {
+  const r = rs[i];
+  const d0 = dayNumber(r.date);
+  let ne = 0;
+  let sd = 0;
+  for (let j = i + 1; j < rs.length; j++) {
+    const c = rs[j];
+    const ok = r.overall === 'CR' ? c.overall === 'CR' : c.overall === 'CR' || c.overall === 'PR';
+    if (ok && dayNumber(c.date) - d0 >= s.confirmationDays && ne <= s.confirmationMaxNe && (s.confirmationAcceptSd || sd === 0)) return true;
+    if (c.overall === 'PD') return false;
+    if (c.overall === 'NE') ne++;
+    else if (c.overall === 'SD' || c.overall === 'NON-CR/NON-PD') sd++;
+    else if (r.overall === 'CR' && c.overall === 'PR') return false;
+  }
+  return false;
+}
+
+/** Objective response flag (ORR numerator): BOR in CR or PR. */
+export const isResponder = (bor: Bor): boolean => bor === 'CR' || bor === 'PR';
+
+/** Disease control flag (DCR numerator): CR, PR, SD (and NON-CR/NON-PD when the protocol says so). */
+export const hasDiseaseControl = (bor: Bor, s: ProtocolSettings): boolean =>
+  bor === 'CR' || bor === 'PR' || bor === 'SD' || (s.dcrIncludesNonCrNonPd && bor === 'NON-CR/NON-PD');
+
+/** Rate with exact numerator/denominator (no float thresholding). */
+export function rate(flags: boolean[]): { n: number; responders: number; percent: number | null } {
+  const responders = flags.filter(Boolean).length;
+  return { n: flags.length, responders, percent: flags.length ? Math.round((responders * 1000) / flags.length) / 10 : null };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Time to event (admiral `derive_param_tte` conventions)
+
+/** A candidate event or censoring date (admiral `event_source` / `censor_source`). */
+export interface TteSource {
+  kind: 'event' | 'censor';
+  date: string;
+  /** Declared order: lower wins on ties (admiral `order`). */
+  order: number;
+  evntdesc: string;
+  srcdom: string;
+  srcvar: string;
+  srcseq: number | null;
+}
+
+export interface TteResult {
+  paramcd: string;
+  startdt: string;
+  adt: string;
+  /** ADT - STARTDT + 1 (days). */
+  aval: number;
+  /** 0 = event, 1 = censored (ADaM convention). */
+  cnsr: 0 | 1;
+  evntdesc: string;
+  srcdom: string;
+  srcvar: string;
+  srcseq: number | null;
+}
+
+/**
+ * Combines event and censoring candidates like admiral `derive_param_tte`: the earliest event wins
+ * (ties: lowest `order`); if there is no event the latest censoring date wins (ties: lowest `order`).
+ * AVAL = ADT - STARTDT + 1.
+ */
+export function combineTte(paramcd: string, startdt: string, sources: TteSource[]): TteResult | null {
+  const events = sources.filter((s) => s.kind === 'event');
+  const cens = sources.filter((s) => s.kind === 'censor');
+  let pick: TteSource | undefined;
+  if (events.length) pick = [...events].sort((a, b) => dayNumber(a.date) - dayNumber(b.date) || a.order - b.order)[0];
+  else if (cens.length) pick = [...cens].sort((a, b) => dayNumber(b.date) - dayNumber(a.date) || a.order - b.order)[0];
+  if (!pick) return null;
+  return {
+    paramcd,
+    startdt,
+    adt: pick.date,
+    aval: dayNumber(pick.date) - dayNumber(startdt) + 1,
+    cnsr: pick.kind === 'event' ? 0 : 1,
+    evntdesc: pick.evntdesc,
+    srcdom: pick.srcdom,
+    srcvar: pick.srcvar,
+    srcseq: pick.srcseq,
+  };
+}
+
+/** An assessment is "adequate" (admiralonco / FDA) when its response is not NE. */
+export const isAdequate = (r: VisitResponse): boolean => r.overall !== 'NE';
+
+/**
+ * Progression-free survival with the FDA 2018 guidance censoring table
+ * ("Clinical Trial Endpoints for the Approval of Cancer Drugs and Biologics", table of PFS censoring):
+ * - event: first PD (date of the assessment showing it) or death, whichever is earlier;
+ * - no event: censored at the last adequate assessment (or at randomisation when none);
+ * - new anticancer therapy before the event: censored at the last adequate assessment on or before its start;
+ * - event after >= `missedAssessmentsForCensoring` missed assessments (gap from the last adequate assessment
+ *   > n * interval + window): censored at the last adequate assessment before the gap.
+ * With iRECIST, the progression date is the first iUPD that was later confirmed as iCPD (or not followed
+ * by any assessment).
+ * `rows` carries SRCSEQ via the index in `rsSeq` (RS sequence numbers, optional).
+ */
+export function derivePfs(rows: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, opts: { cutDate?: string; rsSeq?: Map<VisitResponse, number>; irecist?: boolean } = {}): TteResult {
+  return deriveProgressionTte('PFS', subject.randDate, rows, subject, s, opts) as TteResult;
+}
+
+/**
+ * Duration of response (RECIST 1.1 section 4.4 / admiralonco DOR): from the first CR/PR (confirmed when
+ * `confirmed`) to PD or death, with the same censoring rules as PFS. Null for non-responders.
+ */
+export function deriveDor(rows: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, firstResponseDate: string | null, opts: { cutDate?: string; rsSeq?: Map<VisitResponse, number>; irecist?: boolean } = {}): TteResult | null {
+  if (!firstResponseDate) return null;
+  const later = rows.filter((r) => dayNumber(r.date) >= dayNumber(firstResponseDate));
+  return deriveProgressionTte('DOR', firstResponseDate, later, subject, s, opts);
+}
+
+/** First response date among the BOR-eligible assessments (confirmed: first CR/PR that is confirmed). */
+export function firstResponseDate(rows: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, confirmed: boolean): string | null {
+  const rs = responsesForBor(rows, subject);
+  for (let i = 0; i < rs.length; i++)
+    if ((rs[i].overall === 'CR' || rs[i].overall === 'PR') && (!confirmed || isConfirmed(rs, i, s))) return rs[i].date;
+  return null;
+}
+
+function deriveProgressionTte(paramcd: string, startdt: string, rowsIn: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, opts: { cutDate?: string; rsSeq?: Map<VisitResponse, number>; irecist?: boolean }): TteResult | null {
+  const cut = opts.cutDate ? dayNumber(opts.cutDate) : Infinity;
+  const rows = [...rowsIn].filter((r) => dayNumber(r.date) <= cut).sort((a, b) => cmpStr(a.date, b.date) || a.visitNum - b.visitNum);
+  const seq = (r: VisitResponse) => opts.rsSeq?.get(r) ?? null;
+  // Progression date.
+  let pd: VisitResponse | undefined;
+  if (opts.irecist) {
+    for (let i = 0; i < rows.length; i++) {
+      if (rows[i].iOverall === 'iUPD') {
+        const next = rows[i + 1];
+        // confirmed later (iCPD without reset) or never re-assessed
+        let confirmed = !next;
+        for (let j = i + 1; j < rows.length; j++) {
+          if (rows[j].iOverall === 'iCPD') { confirmed = true; break; }
+          if (rows[j].iOverall !== 'iUPD') break;
+        }
+        if (confirmed) { pd = rows[i]; break; }
+      }
+    }
+  } else pd = rows.find((r) => r.overall === 'PD');
+  const death = subject.deathDate && dayNumber(subject.deathDate) <= cut && s.deathIsEvent ? subject.deathDate : undefined;
+  const sources: TteSource[] = [];
+  if (pd) sources.push({ kind: 'event', date: pd.date, order: 1, evntdesc: 'DISEASE PROGRESSION', srcdom: 'ADRS', srcvar: 'ADT', srcseq: seq(pd) });
+  if (death) sources.push({ kind: 'event', date: death, order: 2, evntdesc: 'DEATH', srcdom: 'ADSL', srcvar: 'DTHDT', srcseq: null });
+  const adequate = rows.filter(isAdequate);
+  const lastAdequateOnOrBefore = (day: number): VisitResponse | undefined => {
+    let last: VisitResponse | undefined;
+    for (const r of adequate) if (dayNumber(r.date) <= day) last = r;
+    return last;
+  };
+  const censorAt = (r: VisitResponse | undefined, desc: string): TteSource =>
+    r
+      ? { kind: 'censor', date: r.date, order: 3, evntdesc: desc, srcdom: 'ADRS', srcvar: 'ADT', srcseq: seq(r) }
+      : { kind: 'censor', date: startdt, order: 4, evntdesc: `${desc} (NO ADEQUATE ASSESSMENT: CENSORED AT START)`, srcdom: 'ADSL', srcvar: paramcd === 'PFS' ? 'RANDDT' : 'STARTDT', srcseq: null };
+
+  const ev = combineTte(paramcd, startdt, sources);
+  if (ev && ev.cnsr === 0) {
+    const evDay = dayNumber(ev.adt);
+    // New anticancer therapy before the event.
+    if (s.censorAtNewTherapy && subject.newTherapyDate && dayNumber(subject.newTherapyDate) < evDay) {
+      return combineTte(paramcd, startdt, [censorAt(lastAdequateOnOrBefore(dayNumber(subject.newTherapyDate)), 'NEW ANTICANCER THERAPY')]);
+    }
+    // Event after >= n missed assessments.
+    if (s.missedAssessmentsForCensoring > 0) {
+      const last = lastAdequateOnOrBefore(evDay - 1);
+      const fromDay = last ? dayNumber(last.date) : dayNumber(startdt);
+      const maxGap = s.missedAssessmentsForCensoring * s.assessmentIntervalDays + s.assessmentWindowDays;
+      if (evDay - fromDay > maxGap)
+        return combineTte(paramcd, startdt, [censorAt(last, `${ev.evntdesc} AFTER ${s.missedAssessmentsForCensoring} OR MORE MISSED ASSESSMENTS`)]);
+    }
+    return ev;
+  }
+  // No event.
+  let limit = Infinity;
+  let desc = 'LAST ADEQUATE ASSESSMENT';
+  if (s.censorAtNewTherapy && subject.newTherapyDate) {
+    limit = dayNumber(subject.newTherapyDate);
+    if (adequate.some((r) => dayNumber(r.date) > limit)) desc = 'NEW ANTICANCER THERAPY';
+  }
+  return combineTte(paramcd, startdt, [censorAt(lastAdequateOnOrBefore(limit), desc)]);
+}

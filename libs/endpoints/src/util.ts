@@ -1,0 +1,95 @@
+import { InputError } from '@app/core';
+import { DEFAULT_SETTINGS, type PartialSettings, type ProtocolSettings } from './types';
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Days since 1970-01-01 of an ISO date `YYYY-MM-DD`; throws InputError on anything else. */
+export function dayNumber(date: string, what = 'date'): number {
+  const m = ISO_DATE.exec(date);
+  if (!m) throw new InputError('endpoints.bad-date', `${what}: expected an ISO 8601 date YYYY-MM-DD, got ${JSON.stringify(date)}`);
+  const ms = Date.UTC(+m[1], +m[2] - 1, +m[3]);
+  const d = new Date(ms);
+  if (d.getUTCMonth() !== +m[2] - 1 || d.getUTCDate() !== +m[3])
+    throw new InputError('endpoints.bad-date', `${what}: ${date} is not a valid calendar date`);
+  return Math.round(ms / 86400000);
+}
+
+export const isIsoDate = (s: unknown): s is string => {
+  if (typeof s !== 'string' || !ISO_DATE.test(s)) return false;
+  try {
+    dayNumber(s);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** ISO date of a day number. */
+export function isoOfDay(day: number): string {
+  return new Date(day * 86400000).toISOString().slice(0, 10);
+}
+
+/** ISO date + n days. */
+export const addDays = (date: string, n: number): string => isoOfDay(dayNumber(date) + n);
+
+/**
+ * Study day / AVAL convention of ADaM (admiral `derive_vars_dy`, time-to-event AVAL):
+ * `date - start + 1` when on/after start, `date - start` before it (there is no day 0).
+ */
+export function studyDay(date: string, start: string): number {
+  const d = dayNumber(date) - dayNumber(start);
+  return d >= 0 ? d + 1 : d;
+}
+
+/** Days from a to b (b - a). */
+export const daysBetween = (a: string, b: string): number => dayNumber(b) - dayNumber(a);
+
+/** Fills in defaults and validates the protocol settings. */
+export function resolveSettings(partial: PartialSettings = {}): ProtocolSettings {
+  const s: ProtocolSettings = { ...DEFAULT_SETTINGS, ...partial };
+  const nonNeg: (keyof ProtocolSettings)[] = [
+    'confirmationDays', 'confirmationMaxNe', 'sdMinDays', 'assessmentIntervalDays', 'assessmentWindowDays',
+    'missedAssessmentsForCensoring', 'ttdThreshold', 'wearMinMinutesPerDay', 'wearMinValidDaysPerWeek',
+  ];
+  for (const k of nonNeg) {
+    const v = s[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+      throw new InputError('endpoints.bad-settings', `protocol setting ${k} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  }
+  if (s.assessmentIntervalDays < 1) throw new InputError('endpoints.bad-settings', 'protocol setting assessmentIntervalDays must be >= 1');
+  if (s.criteria !== 'RECIST 1.1' && s.criteria !== 'iRECIST')
+    throw new InputError('endpoints.bad-settings', `protocol setting criteria must be 'RECIST 1.1' or 'iRECIST', got ${JSON.stringify(s.criteria)}`);
+  if (s.wearMinValidDaysPerWeek > 7) throw new InputError('endpoints.bad-settings', 'wearMinValidDaysPerWeek must be <= 7');
+  return s;
+}
+
+/** Locale-independent string compare (code unit order), for deterministic sorts. */
+export const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Parses a decimal millimetre string/number ('12.3', 12.34) into integer tenths of mm, rounding half up
+ * on the decimal digits themselves (never through a binary float multiplication).
+ */
+export function mmToTenths(v: string | number): number {
+  const s = typeof v === 'number' ? String(v) : v.trim();
+  const m = /^(\d+)(?:\.(\d*))?$/.exec(s);
+  if (!m) throw new InputError('endpoints.bad-measurement', `expected a non-negative decimal number of mm, got ${JSON.stringify(v)}`);
+  const frac = (m[2] ?? '') + '00';
+  let t = Number(m[1]) * 10 + Number(frac[0]);
+  if (Number(frac[1]) >= 5) t += 1;
+  return t;
+}
+
+/** Formats tenths of mm as a decimal mm string ('123' -> '12.3'). */
+export const tenthsToMm = (t: number): number => Number(`${Math.trunc(t / 10)}.${Math.abs(t % 10)}`);
+
+/**
+ * Percent change `(value - ref) / ref * 100` rounded to 1 decimal place, computed on integers
+ * (half away from zero). Returns null when ref is 0.
+ */
+export function pctChange1dp(value: number, ref: number): number | null {
+  if (ref === 0) return null;
+  const num = (value - ref) * 1000; // tenths of a percent * ref
+  const q = Math.round(Math.abs(num) / ref);
+  return (Math.sign(num) * q) / 10;
+}
