@@ -19,7 +19,9 @@ function cell(v: Value): string | null {
 export function writeCsv(input: Dataset): Buffer {
   const ds = validateDataset(input);
   const records = [ds.columns.map((c) => c.name), ...ds.rows.map((r) => r.map(cell))];
-  const text = stringify(records, { record_delimiter: '\r\n', quoted_empty: true, eof: true });
+  // quoted_match: empty strings as "" (null stays an empty unquoted field); any CR or LF quoted, which
+  // csv-stringify 6.9 does not do by itself for a bare \n when the record delimiter is CRLF
+  const text = stringify(records, { record_delimiter: '\r\n', quoted_match: [/^$/, /[\r\n]/], eof: true });
   return Buffer.from(text, 'utf8');
 }
 

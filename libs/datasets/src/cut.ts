@@ -74,8 +74,8 @@ export function canonicalJson(value: unknown): string {
     }
     if (Array.isArray(v)) return v.map((x, i) => norm(x, `${path}[${i}]`));
     if (typeof v === 'object') {
-      const proto = Object.getPrototypeOf(v);
-      if (proto !== Object.prototype && proto !== null) throw new InputError('datacut.invalid-settings', `datacut: ${path} is a ${proto?.constructor?.name ?? 'non-plain'} object; only plain JSON objects can be stored`);
+      const tag = Object.prototype.toString.call(v);
+      if (tag !== '[object Object]') throw new InputError('datacut.invalid-settings', `datacut: ${path} is a ${tag.slice(8, -1)}; only plain JSON objects, arrays, strings, numbers, booleans and null can be stored`);
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(v as object).sort()) {
         const x = (v as Record<string, unknown>)[k];
