@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pydicom
+from pydicom.pixel_data_handlers.util import convert_color_space
 
 warnings.simplefilter("ignore")
 out_dir, files = sys.argv[1], sys.argv[2:]
@@ -43,6 +44,10 @@ for n, f in enumerate(files):
         }
         try:
             arr = ds.pixel_array
+            # pydicom 2.3 (Pillow) leaves JPEG colour as YCbCr; our codec gives RGB, so convert for comparison.
+            if ds.get("SamplesPerPixel", 1) == 3 and str(ds.get("PhotometricInterpretation", "")).startswith("YBR_FULL") \
+                    and ds.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"):
+                arr = convert_color_space(arr, "YBR_FULL", "RGB")
             arr = np.ascontiguousarray(arr, dtype=np.float64)
             arr.tofile(f"{out_dir}/{n}.f64")
             r["pixels"] = {"file": f"{out_dir}/{n}.f64", "shape": list(arr.shape)}
