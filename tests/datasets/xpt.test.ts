@@ -47,6 +47,17 @@ describe('IBM System/370 double encoding', () => {
     }
   });
 
+  it('decodes fractions with more than 53 significant bits rounded to nearest (as BigInt conversion does)', () => {
+    for (const h of ['41ffffffffffffff', '40fffffffffffff9', 'c11234567890abcd', '4310000000000001', '3a8000000000007f']) {
+      const b = Buffer.from(h, 'hex');
+      const frac = BigInt('0x' + h.slice(2));
+      const expected = (b[0] & 0x80 ? -1 : 1) * Number(frac) * Math.pow(2, 4 * ((b[0] & 0x7f) - 64) - 56);
+      expect(ibmToIeee(b, 0)).toBe(expected);
+    }
+    // short (3..7 byte) SAS numerics are the leading bytes of the 8-byte value
+    expect(ibmToIeee(Buffer.from('41100000', 'hex'), 0, 4)).toBe(1);
+  });
+
   it('rejects values outside the IBM range instead of corrupting them', () => {
     const b = Buffer.alloc(8);
     expectInputError(() => ieeeToIbm(1e80, b, 0), 'xpt.out-of-range');

@@ -59,27 +59,34 @@ export function ieeeToIbm(x: number, out: Buffer, off: number, what = 'value'): 
   const hi = dv.getUint32(0);
   const lo = dv.getUint32(4);
   const bexp = (hi >>> 20) & 0x7ff; // never 0 here: subnormals are far below IBM_MIN
-  // significand m in [2^52, 2^53), value = m * 2^(bexp - 1075) = (m / 2^53) * 2^b
-  const m = (BigInt(((hi & 0xfffff) | 0x100000) >>> 0) << 32n) | BigInt(lo >>> 0);
+  // significand m in [2^52, 2^53) split as hiM (21 bits, implicit 1 included) : lo (32 bits);
+  // value = (m / 2^53) * 2^b
+  const hiM = (hi & 0xfffff) | 0x100000;
   const b = bexp - 1022;
   const e16 = Math.ceil(b / 4); // value = f * 16^e16 with f in [1/16, 1)
-  const shift = 4 * e16 - b; // 0..3 leading zero bits in the fraction
-  const frac = m << BigInt(3 - shift); // 56-bit fraction
-  const E = e16 + 64;
-  out[off] = (x < 0 ? 0x80 : 0) | E;
-  for (let i = 7; i >= 1; i--) out[off + i] = Number((frac >> BigInt(8 * (7 - i))) & 0xffn);
+  const k = 3 - (4 * e16 - b); // the 56-bit IBM fraction is m << k, k in 0..3
+  const fHi = k === 0 ? hiM : ((hiM << k) | (lo >>> (32 - k))) >>> 0; // top 24 bits
+  const fLo = (lo << k) >>> 0; // low 32 bits
+  out[off] = (x < 0 ? 0x80 : 0) | (e16 + 64);
+  out[off + 1] = (fHi >>> 16) & 0xff;
+  out[off + 2] = (fHi >>> 8) & 0xff;
+  out[off + 3] = fHi & 0xff;
+  out.writeUInt32BE(fLo, off + 4);
 }
 
 /** Decodes an IBM hexadecimal float of 2..8 bytes (short SAS numerics are the leading bytes). */
 export function ibmToIeee(buf: Buffer, off: number, len = 8): number {
   const b0 = buf[off];
-  let frac = 0n;
-  for (let i = 1; i < 8; i++) frac = (frac << 8n) | BigInt(i < len ? buf[off + i] : 0);
-  if (frac === 0n) return 0;
+  const byte = (i: number) => (i < len ? buf[off + i] : 0);
+  const hi = (byte(1) << 16) | (byte(2) << 8) | byte(3); // top 24 bits of the 56-bit fraction
+  const lo = ((byte(4) << 24) | (byte(5) << 16) | (byte(6) << 8) | byte(7)) >>> 0;
+  if (hi === 0 && lo === 0) return 0;
   const sign = b0 & 0x80 ? -1 : 1;
   const e = (b0 & 0x7f) - 64;
-  // value = frac * 2^-56 * 16^e ; Number(bigint) rounds to nearest, power-of-two scaling is exact
-  return sign * Number(frac) * Math.pow(2, 4 * e - 56);
+  // hi * 2^32 and lo are exact doubles; their sum is one correctly rounded IEEE addition (exact when the
+  // fraction has at most 53 significant bits, as for everything written from a double); scaling by a
+  // power of two is exact within the IBM range
+  return sign * (hi * 4294967296 + lo) * Math.pow(2, 4 * e - 56);
 }
 
 /** Missing value test: first byte '.', '_' or 'A'..'Z' followed by zero bytes. */
