@@ -22,6 +22,8 @@ export interface TiffImageInfo {
   subsampling: [number, number];
   lumaCoefs: [number, number, number];
   refBW: number[];
+  /** SampleFormat 2 (signed): values are shifted by +128 to unsigned for display. */
+  signed: boolean;
 }
 
 export function describeIfd(tf: TiffFile, ifd: Ifd, where: string, maxPixels: number): TiffImageInfo {
@@ -64,6 +66,9 @@ export function describeIfd(tf: TiffFile, ifd: Ifd, where: string, maxPixels: nu
         { index: i, offset: offsets[i], byteCount: byteCounts[i], fileSize: tf.size },
       );
   }
+  const sampleFormat = tagNum(ifd, TAG.SampleFormat, 1)!;
+  if (sampleFormat !== 1 && sampleFormat !== 2)
+    throw new InputError('wsi.unsupported-format', `${where}: SampleFormat ${sampleFormat} (${sampleFormat === 3 ? 'floating point' : 'other'}) is not supported; only unsigned/signed 8-bit integers are`, { sampleFormat });
   const sub = tagNums(ifd, TAG.YCbCrSubSampling);
   const coefs = tagNums(ifd, TAG.YCbCrCoefficients);
   return {
@@ -73,6 +78,7 @@ export function describeIfd(tf: TiffFile, ifd: Ifd, where: string, maxPixels: nu
     subsampling: sub && sub.length === 2 ? [sub[0], sub[1]] : [2, 2],
     lumaCoefs: coefs && coefs.length === 3 ? [coefs[0], coefs[1], coefs[2]] : [0.299, 0.587, 0.114],
     refBW: tagNums(ifd, TAG.ReferenceBlackWhite) ?? [0, 255, 128, 255, 128, 255],
+    signed: sampleFormat === 2,
   };
 }
 
@@ -122,12 +128,17 @@ export class TiffImage implements TiledLevel {
       return { w: tw, h: th, data: toRgb(j.data, j.components, tw * th, J2K_IS_YCBCR[compression] ? 6 : j.components >= 3 ? 2 : 1, this.info) };
     }
     const spp = this.info.samplesPerPixel;
-    const decoded = await decodeGeneric(
+    let decoded = await decodeGeneric(
       compression,
       raw,
       { tileWidth: tw, tileHeight: th, predictor: this.info.predictor, bitsPerSample: this.info.bitsPerSample, planarConfiguration: this.info.planar, samplesPerPixel: spp },
       what,
     );
+    if (this.info.signed) {
+      const u = new Uint8Array(decoded.length);
+      for (let k = 0; k < u.length; k++) u[k] = decoded[k] ^ 0x80; // two's complement int8 -> value + 128
+      decoded = u;
+    }
     if (photometric === 6 && (this.info.subsampling[0] > 1 || this.info.subsampling[1] > 1))
       return { w: tw, h: th, data: unpackSubsampledYCbCr(decoded, tw, th, this.info, what) };
     if (decoded.length < tw * th * spp)

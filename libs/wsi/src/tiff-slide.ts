@@ -122,7 +122,7 @@ export class TiffSlide extends PyramidSlide {
     }
     const xr = tagNum(ifd0, TAG.XResolution);
     const yr = tagNum(ifd0, TAG.YResolution);
-    const ru = tagNum(ifd0, TAG.ResolutionUnit);
+    const ru = tagNum(ifd0, TAG.ResolutionUnit, 2); // TIFF default: inch (libtiff reports it too)
     if (xr !== undefined) props['tiff.XResolution'] = fmt(Math.fround(xr));
     if (yr !== undefined) props['tiff.YResolution'] = fmt(Math.fround(yr));
     if (ru !== undefined && RES_UNITS[ru]) props['tiff.ResolutionUnit'] = RES_UNITS[ru];
