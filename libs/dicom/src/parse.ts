@@ -185,12 +185,39 @@ function parserFailure(e: unknown, buf: Buffer): InputError {
   return new InputError('dicom.malformed', `DICOM object could not be parsed: ${msg}`, { parser: msg, fileBytes: buf.length });
 }
 
+/** Every top-level element must lie inside the file, and there must be a data set after the meta header. */
+function checkComplete(ds: DataSet, fileBytes: number): void {
+  const els = Object.values(ds.elements);
+  if (!els.some((e) => !e.tag.startsWith('x0002'))) {
+    throw new InputError(
+      'dicom.truncated',
+      `DICOM object has a File Meta Information header but no data set (file is ${fileBytes} bytes); it is truncated or empty`,
+      { fileBytes },
+    );
+  }
+  for (const e of els) {
+    const end = e.dataOffset + e.length;
+    if (!e.hadUndefinedLength && end > ds.byteArray.length) {
+      throw new InputError(
+        e.tag === 'x7fe00010' ? 'dicom.truncated-pixel-data' : 'dicom.truncated',
+        `DICOM object is truncated: element ${tagLabel(e.tag)} declares ${e.length} bytes but only ${ds.byteArray.length - e.dataOffset} remain`,
+        { tag: tagLabel(e.tag), declaredLength: e.length, availableBytes: ds.byteArray.length - e.dataOffset },
+      );
+    }
+  }
+}
+
 /** Builds a data set from raw bytes after a meta header, in the given little-endian transfer syntax. */
 function parseRawDataSet(buf: Buffer, position: number, tsUid: string): DataSet {
   const dp = dicomParser as unknown as {
     ByteStream: new (p: dicomParser.ByteArrayParser, b: Buffer, pos: number) => dicomParser.ByteStream;
     DataSet: new (p: dicomParser.ByteArrayParser, b: Buffer, els: Record<string, dicomParser.Element>) => DataSet;
   };
+  if (position >= buf.length) {
+    throw new InputError('dicom.truncated', `DICOM object is truncated: the file ends (${buf.length} bytes) where the data set should start`, {
+      fileBytes: buf.length,
+    });
+  }
   const stream = new dp.ByteStream(dicomParser.littleEndianByteArrayParser, buf, position);
   const ds = new dp.DataSet(dicomParser.littleEndianByteArrayParser, buf, {});
   try {
@@ -234,11 +261,15 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
           { fileBytes: buf.length },
         );
       }
-      tsUid = inferLittleEndian(buf, meta.position ?? 132);
+      // readPart10Header reads on through any group < 0002 (e.g. 0001) after the meta: use the group length.
+      const gl = meta.elements.x00020000;
+      const metaEnd = gl && gl.length === 4 ? gl.dataOffset + 4 + buf.readUInt32LE(gl.dataOffset) : (meta.position ?? 132);
+      for (const k of Object.keys(meta.elements)) if (!k.startsWith('x0002')) delete meta.elements[k];
+      tsUid = inferLittleEndian(buf, metaEnd);
       flags.push(
         `transfer-syntax-inferred: (0002,0010) missing; read as ${tsUid === IMPLICIT_LE ? 'Implicit' : 'Explicit'} VR Little Endian (${tsUid}) from the first data element`,
       );
-      ds = parseRawDataSet(buf, meta.position ?? 132, tsUid);
+      ds = parseRawDataSet(buf, metaEnd, tsUid);
       for (const [k, v] of Object.entries(meta.elements)) ds.elements[k] = v;
       const px = ds.elements.x7fe00010;
       if (px && (px.encapsulatedPixelData || px.hadUndefinedLength)) {
@@ -278,6 +309,7 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
       });
     }
   }
+  checkComplete(ds, buf.length);
   if (!transferSyntaxInfo(tsUid)) {
     flags.push(`unknown-transfer-syntax: '${tsUid}' is not a known transfer syntax; header read, pixel data cannot be decoded`);
   }
