@@ -114,7 +114,8 @@ export function assertBlinded(datasets: Dataset[]): void {
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const DATE_RE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 
-function writeOne(ds: Dataset, meta: DatasetFileMeta, f: CutFormat): Buffer {
+/** Serialises one dataset in one format (the writer buildDataCut uses). Pure and deterministic. */
+export function writeDataset(ds: Dataset, meta: DatasetFileMeta, f: CutFormat): Buffer {
   switch (f) {
     case 'json':
       return writeDatasetJson(ds, meta);
@@ -126,6 +127,8 @@ function writeOne(ds: Dataset, meta: DatasetFileMeta, f: CutFormat): Buffer {
       return writeXpt(ds, meta);
     case 'csv':
       return writeCsv(ds);
+    default:
+      throw new InputError('datacut.invalid', `unknown format ${JSON.stringify(f)}; expected one of ${CUT_FORMATS.join(', ')}`);
   }
 }
 
@@ -161,7 +164,7 @@ export function buildDataCut(input: BuildDataCutInput): { files: CutFile[]; mani
   const listed: CutManifestFile[] = [];
   for (const ds of datasets) {
     for (const f of uniqueFormats) {
-      const bytes = writeOne(ds, meta, f);
+      const bytes = writeDataset(ds, meta, f);
       const path = `${ds.name.toLowerCase()}.${f}`;
       const sha256 = sha256Hex(bytes);
       files.push({ path, bytes, sha256 });
