@@ -13,14 +13,14 @@ export const fixture = (rel: string): Buffer => readFileSync(join(FIX, rel));
 
 const LONG_VR = new Set(['OB', 'OW', 'OF', 'OD', 'OL', 'SQ', 'UN', 'UT', 'UC', 'UR']);
 
-type Value = string | number | number[] | Buffer;
+type Value = string | string[] | number | number[] | Buffer;
 
 /** One explicit-VR little-endian element. Strings are padded to even length (UI with NUL, others space). */
 export function element(tag: number, vr: string, value: Value): Buffer {
   let data: Buffer;
   if (Buffer.isBuffer(value)) data = value;
   else if (vr === 'US') {
-    const xs = Array.isArray(value) ? value : [value as number];
+    const xs = (Array.isArray(value) ? value : [value]) as number[];
     data = Buffer.alloc(2 * xs.length);
     xs.forEach((x, k) => data.writeUInt16LE(x, 2 * k));
   } else if (vr === 'UL') {
