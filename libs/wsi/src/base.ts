@@ -6,7 +6,7 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 /** Default refusal limit for one level (width*height): 2^36 pixels (e.g. 262144 x 262144). */
 export const DEFAULT_MAX_LEVEL_PIXELS = 2 ** 36;
 /** Largest region one readRegion call may return (pixels). */
-export const MAX_REGION_PIXELS = 2 ** 28;
+export const MAX_REGION_PIXELS = 2 ** 26;
 /** Largest single tile / strip we agree to decode (pixels). */
 export const MAX_TILE_PIXELS = 2 ** 26;
 
