@@ -53,6 +53,7 @@ export async function renderSlicePng(src: Volume | DecodedFrame, index: number, 
   }
   const grey = applyWindow(vals, win);
   return sharp(Buffer.from(grey.buffer, grey.byteOffset, grey.byteLength), { raw: { width: w, height: h, channels: 1 } })
+    .toColourspace('b-w')
     .png()
     .toBuffer();
 }

@@ -224,7 +224,7 @@ export function planVolume(slices: SliceRef[], opts: BuildVolumeOptions = {}): V
     r[1] * ps[1], c[1] * ps[0], n[1] * dz, ipp0[1],
     r[2] * ps[1], c[2] * ps[0], n[2] * dz, ipp0[2],
     0, 0, 0, 1,
-  ];
+  ].map((x) => (x === 0 ? 0 : x)); // no -0 in stored JSON
   const maxBytes = opts.maxVolumeBytes ?? 2 * 1024 ** 3;
   const bytes = dims[0] * dims[1] * dims[2] * 4;
   if (bytes > maxBytes) {
