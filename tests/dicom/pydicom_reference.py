@@ -13,6 +13,11 @@ import pydicom
 from pydicom.pixel_data_handlers.util import convert_color_space
 
 warnings.simplefilter("ignore")
+# Fixed handler set (numpy, Pillow, RLE) so results do not depend on optional codecs such as python3-gdcm
+# being installed; syntaxes these cannot decode are compared with their uncompressed twins instead.
+from pydicom.pixel_data_handlers import numpy_handler, pillow_handler, rle_handler  # noqa: E402
+
+pydicom.config.pixel_data_handlers = [numpy_handler, pillow_handler, rle_handler]
 out_dir, files = sys.argv[1], sys.argv[2:]
 res = []
 
