@@ -152,6 +152,34 @@ describe('pixels match OpenSlide (openslide-write-png)', () => {
   });
 });
 
+describe('BigTIFF with YCbCr JPEG tiles (written by libvips)', () => {
+  test('geometry, properties and pixels match OpenSlide', async () => {
+    const t = tempDir();
+    try {
+      const crop0 = join(t.dir, 'c.v');
+      const big = join(t.dir, 'big.tif');
+      tool('vips', ['crop', fx('CMU-1-Small-Region.svs'), crop0, '200', '300', '1000', '700']);
+      tool('vips', ['tiffsave', crop0, big, '--tile', '--tile-width', '128', '--tile-height', '128', '--pyramid', '--bigtiff', '--compression', 'jpeg', '--Q', '85']);
+      const ref = openslideProps(big);
+      await withSlide(big, async (s) => {
+        // libvips carries the Aperio ImageDescription over, so OpenSlide (and we) classify it as Aperio
+        expect(s.format).toBe(ref['openslide.vendor'] === 'aperio' ? 'aperio-svs' : 'generic-tiff');
+        expect(s.levels.length).toBe(num(ref['openslide.level-count']));
+        s.levels.forEach((l, i) => {
+          expect([l.width, l.height, l.tileWidth]).toEqual([num(ref[`openslide.level[${i}].width`]), num(ref[`openslide.level[${i}].height`]), num(ref[`openslide.level[${i}].tile-width`])]);
+          expect(l.downsample).toBeCloseTo(num(ref[`openslide.level[${i}].downsample`]), 12);
+        });
+        for (const [l, x, y, w, h] of [[0, 100, 50, 400, 300], [1, 0, 0, 500, 350], [0, 900, 600, 200, 200]]) {
+          const d = diff(await s.readRegion(l, x, y, w, h), await openslideRegion(big, x, y, l, w, h));
+          expect({ at: [l, x, y], mean: d.mean, max: d.max }).toEqual({ at: [l, x, y], ...EXACT });
+        }
+      });
+    } finally {
+      t.cleanup();
+    }
+  });
+});
+
 describe('formats OpenSlide 3.4.1 cannot read', () => {
   test('subsampled.tif (stripped YCbCr 2x2 + LZW) vs Pillow (libtiff RGBA)', async () => {
     const t = tempDir();
