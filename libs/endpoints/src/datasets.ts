@@ -17,7 +17,7 @@ import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, type Vi
 import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponseDate, hasDiseaseControl, isResponder, type Bor, type BorResult, type TteResult } from './subject';
 import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, weeklySteps } from './pro';
 import { isPcr, pdl1Cps, pdl1Tps, residualCancerBurden } from './pathology';
-import { cmpStr, pctChange1dp, resolveSettings, studyDay, tenthsToMm } from './util';
+import { cmpStr, dayNumber, pctChange1dp, resolveSettings, tenthsToMm } from './util';
 
 type ColSpec = [name: string, label: string, type: DataType, opts?: Partial<Column>];
 
@@ -34,9 +34,16 @@ export function makeDataset(name: string, label: string, standard: Dataset['stan
   columns.forEach((c, i) => {
     if (c.dataType === 'string') {
       let len = 1;
+      let last: Value | undefined;
       for (const r of rows) {
         const v = r[i];
-        if (typeof v === 'string') len = Math.max(len, Buffer.byteLength(v, 'utf8'));
+        if (v === last) continue; // runs of equal values (STUDYID, USUBJID, PARAMCD...) are measured once
+        last = v;
+        // byteLength <= 3 x length for UTF-16 strings: only measure when it could exceed the current max
+        if (typeof v === 'string' && v.length * 3 > len) {
+          const b = Buffer.byteLength(v, 'utf8');
+          if (b > len) len = b;
+        }
       }
       c.length = len;
     }
@@ -53,7 +60,15 @@ const PROV_SPECS: ColSpec[] = [
   ['MODELVER', 'Source AI Model Version', 'string'],
   ['MODELSHA', 'Source AI Model SHA-256', 'string'],
 ];
-const prov = (s: SourceRef | undefined): Value[] => [s?.readId ?? null, s?.reader ?? null, s?.model?.id ?? null, s?.model?.version ?? null, s?.model?.sha256 ?? null];
+const NO_PROV: Value[] = [null, null, null, null, null];
+const provCache = new WeakMap<SourceRef, Value[]>();
+/** READID, READER, MODELID, MODELVER, MODELSHA of a source (cached per source object). */
+const prov = (s: SourceRef | undefined): Value[] => {
+  if (!s) return NO_PROV;
+  let v = provCache.get(s);
+  if (!v) provCache.set(s, (v = [s.readId ?? null, s.reader ?? null, s.model?.id ?? null, s.model?.version ?? null, s.model?.sha256 ?? null]));
+  return v;
+};
 
 const ARM_SPECS: ColSpec[] = [
   ['ARM', 'Description of Planned Arm', 'string'],
@@ -63,7 +78,22 @@ const ARM_SPECS: ColSpec[] = [
 ];
 const armVals = (s: SubjectInput): Value[] => [s.arm ?? null, s.armCd ?? null, s.arm ?? null, s.arm ?? null];
 
-/** Sorts rows by the given column indexes (numbers numerically, strings by code unit, null first). */
+const NONE: Value[] = [];
+/** Concatenates three value arrays into one new row (cheaper than array spread in the hot path). */
+function rowOf(a: Value[], b: Value[], c: Value[]): Value[] {
+  const r: Value[] = new Array(a.length + b.length + c.length);
+  let k = 0;
+  for (let i = 0; i < a.length; i++) r[k++] = a[i];
+  for (let i = 0; i < b.length; i++) r[k++] = b[i];
+  for (let i = 0; i < c.length; i++) r[k++] = c[i];
+  return r;
+}
+
+/**
+ * Sorts rows by the given column indexes (numbers numerically, strings by code unit, null first).
+ * Rows are built subject by subject in USUBJID order, so when the first key is already non-decreasing only
+ * each run of equal first keys is sorted (same result as a full stable sort, much cheaper).
+ */
 function sortRows(rows: Value[][], idx: number[]): Value[][] {
   const cmp = (a: Value, b: Value): number => {
     if (a === b) return 0;
@@ -72,13 +102,28 @@ function sortRows(rows: Value[][], idx: number[]): Value[][] {
     if (typeof a === 'number' && typeof b === 'number') return a - b;
     return cmpStr(String(a), String(b));
   };
-  return rows.sort((x, y) => {
-    for (const i of idx) {
+  const rest = idx.slice(1);
+  const byRest = (x: Value[], y: Value[]) => {
+    for (const i of rest) {
       const c = cmp(x[i], y[i]);
       if (c) return c;
     }
     return 0;
-  });
+  };
+  const k = idx[0];
+  let grouped = true;
+  for (let i = 1; i < rows.length && grouped; i++) if (cmp(rows[i - 1][k], rows[i][k]) > 0) grouped = false;
+  if (!grouped) return rows.sort((x, y) => cmp(x[k], y[k]) || byRest(x, y));
+  const out: Value[][] = [];
+  let start = 0;
+  for (let i = 1; i <= rows.length; i++) {
+    if (i === rows.length || rows[i][k] !== rows[start][k]) {
+      const run = rows.slice(start, i).sort(byRest);
+      for (const r of run) out.push(r);
+      start = i;
+    }
+  }
+  return out;
 }
 
 /** Per-subject endpoint derivation result (what ADRS / ADTTE are built from). */
@@ -110,12 +155,18 @@ function deriveSubjectEndpointsFrom(subject: SubjectInput, visits: VisitResponse
   const pfs = hasAssessments || subject.deathDate ? derivePfs(visits, subject, s, { cutDate, rsSeq, irecist }) : null;
   const dor = deriveDor(visits, subject, s, firstResponseDate(visits, subject, s, true), { cutDate, rsSeq, irecist });
   const ttd: TteResult[] = [];
-  if (subject.qlqc30?.length) for (const sc of QLQ_C30_SCALES) {
-    const t = deriveTtd(subject, sc.code, s, cutDate);
-    if (t) ttd.push(t);
+  if (subject.qlqc30?.length) {
+    const recs = subject.qlqc30.filter((r) => !cutDate || r.date <= cutDate);
+    const changes = recs.length ? qlqChangeFromBaseline(recs, subject.randDate) : [];
+    for (const sc of QLQ_C30_SCALES) {
+      const t = deriveTtd(subject, sc.code, s, cutDate, changes);
+      if (t) ttd.push(t);
+    }
   }
   return { usubjid: subject.usubjid, visits, bor, cbor, pfs, dor, ttd };
 }
+
+const SCALE_BY_CODE = new Map(QLQ_C30_SCALES.map((x) => [x.code, { ...x, param: `QLQ-C30 ${x.label}` }]));
 
 const RESP_N: Record<Bor, number> = { CR: 1, PR: 2, SD: 3, 'NON-CR/NON-PD': 4, PD: 5, NE: 6, MISSING: 7 };
 
@@ -168,6 +219,14 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
   for (const sub of subjects) {
     const u = sub.usubjid;
     const adyRef = sub.trtStartDate ?? sub.randDate;
+    const armV = arm(sub);
+    const head: Value[] = [studyId, u, ...armV];
+    const refDay = dayNumber(adyRef);
+    /** ADY (admiral derive_vars_dy): ADT - reference + 1 on/after the reference date, ADT - reference before. */
+    const ady = (d: string): number => {
+      const x = dayNumber(d) - refDay;
+      return x >= 0 ? x + 1 : x;
+    };
     let visits: VisitResponse[];
     let base: Assessment | undefined;
     try {
@@ -230,22 +289,22 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
     // --- ADTR: sum of diameters at baseline and each visit
     if (base && base.targets.length) {
       const bsum = visits[0]?.baselineSum ?? base.targets.reduce((acc, t) => acc + (lesionValue(t) ?? 0), 0);
-      adtr.push([studyId, u, ...arm(sub), 'SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(bsum), tenthsToMm(bsum), 0, 0, tenthsToMm(bsum), null, 'Y', 'Y', base.date, studyDay(base.date, adyRef), 'BASELINE', 0, 'TR', 'TRSTRESN', null, ...prov(base.source)]);
+      adtr.push(rowOf(head, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(bsum), tenthsToMm(bsum), 0, 0, tenthsToMm(bsum), null, 'Y', 'Y', base.date, ady(base.date), 'BASELINE', 0, 'TR', 'TRSTRESN', null], prov(base.source)));
       for (const v of visits) {
         if (v.sum === null) continue;
-        adtr.push([studyId, u, ...arm(sub), 'SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(v.sum), tenthsToMm(bsum), tenthsToMm(v.sum - bsum), pctChange1dp(v.sum, bsum), v.nadir === null ? null : tenthsToMm(v.nadir), v.pctFromNadir, null, v.sumComplete ? 'Y' : null, v.date, studyDay(v.date, adyRef), v.visit, v.visitNum, 'TR', 'TRSTRESN', null, ...prov(v.source)]);
+        adtr.push(rowOf(head, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(v.sum), tenthsToMm(bsum), tenthsToMm(v.sum - bsum), pctChange1dp(v.sum, bsum), v.nadir === null ? null : tenthsToMm(v.nadir), v.pctFromNadir, null, v.sumComplete ? 'Y' : null, v.date, ady(v.date), v.visit, v.visitNum, 'TR', 'TRSTRESN', null], prov(v.source)));
       }
     }
     // --- ADRS
     const cat = s.criteria;
     for (const v of visits) {
-      adrs.push([studyId, u, ...arm(sub), 'OVR', 'Overall Response by Investigator', cat, v.overall, RESP_N[v.overall], v.date, studyDay(v.date, adyRef), v.visit, v.visitNum, 'RS', 'RSSTRESC', rsSeq.get(v) ?? null, ...prov(v.source)]);
-      if (v.iOverall) adrs.push([studyId, u, ...arm(sub), 'IOVR', 'iRECIST Overall Response', 'iRECIST', v.iOverall, null, v.date, studyDay(v.date, adyRef), v.visit, v.visitNum, 'RS', 'RSSTRESC', null, ...prov(v.source)]);
+      adrs.push(rowOf(head, ['OVR', 'Overall Response by Investigator', cat, v.overall, RESP_N[v.overall], v.date, ady(v.date), v.visit, v.visitNum, 'RS', 'RSSTRESC', rsSeq.get(v) ?? null], prov(v.source)));
+      if (v.iOverall) adrs.push(rowOf(head, ['IOVR', 'iRECIST Overall Response', 'iRECIST', v.iOverall, null, v.date, ady(v.date), v.visit, v.visitNum, 'RS', 'RSSTRESC', null], prov(v.source)));
     }
     const bv = (b: BorResult) => visits.find((v) => v.date === b.date && v.visit === b.visit);
     const subjRow = (cd: string, param: string, avalc: string, aval: number | null, b: BorResult) => {
       const v = bv(b);
-      adrs.push([studyId, u, ...arm(sub), cd, param, cat, avalc, aval, b.date, b.date ? studyDay(b.date, adyRef) : null, null, null, v ? 'ADRS' : null, v ? 'AVALC' : null, v ? rsSeq.get(v) ?? null : null, ...prov(v?.source)]);
+      adrs.push(rowOf(head, [cd, param, cat, avalc, aval, b.date, b.date ? ady(b.date) : null, null, null, v ? 'ADRS' : null, v ? 'AVALC' : null, v ? rsSeq.get(v) ?? null : null], prov(v?.source)));
     };
     subjRow('BOR', 'Best Overall Response', ep.bor.bor, RESP_N[ep.bor.bor], ep.bor);
     subjRow('CBOR', 'Best Confirmed Overall Response', ep.cbor.bor, RESP_N[ep.cbor.bor], ep.cbor);
@@ -254,7 +313,7 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
     subjRow('DCR', 'Disease Control (confirmed BOR)', hasDiseaseControl(ep.cbor.bor, s) ? 'Y' : 'N', hasDiseaseControl(ep.cbor.bor, s) ? 1 : 0, ep.cbor);
     // --- ADTTE
     const tteRow = (t: TteResult, param: string) =>
-      adtte.push([studyId, u, ...arm(sub), t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq]);
+      adtte.push(rowOf(head, [t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq], NONE));
     if (ep.pfs) tteRow(ep.pfs, 'Progression-Free Survival (days)');
     if (ep.dor) tteRow(ep.dor, 'Duration of Confirmed Response (days)');
     for (const t of ep.ttd) {
@@ -267,10 +326,10 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
       const srcByDate = new Map(recs.map((r) => [`${r.visit}|${r.date}`, r.source]));
       try {
         for (const c of qlqChangeFromBaseline(recs, sub.randDate)) {
-          const sc = QLQ_C30_SCALES.find((x) => x.code === c.code)!;
+          const sc = SCALE_BY_CODE.get(c.code)!;
           const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
           const r4 = (x: number) => Math.round(x * 10000) / 10000;
-          adqs.push([studyId, u, ...arm(sub), c.code, `QLQ-C30 ${sc.label}`.slice(0, 40), 'EORTC QLQ-C30 V3.0', r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null, null, isBase ? 'Y' : null, c.date, studyDay(c.date, adyRef), c.visit, 'QS', 'QSSTRESN', ...prov(srcByDate.get(`${c.visit}|${c.date}`))]);
+          adqs.push(rowOf(head, [c.code, sc.param, 'EORTC QLQ-C30 V3.0', r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null, null, isBase ? 'Y' : null, c.date, ady(c.date), c.visit, 'QS', 'QSSTRESN'], prov(srcByDate.get(`${c.visit}|${c.date}`))));
         }
       } catch (e) {
         if (!isInputError(e)) throw e;
@@ -282,12 +341,12 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
       const wk = weeklySteps(days, sub.randDate, s);
       const base0 = wk.find((w) => w.week === 0)?.mean ?? null;
       for (const w of wk)
-        adqs.push([studyId, u, ...arm(sub), 'STEPSWK', 'Mean Daily Steps over Valid Days in Week', 'WEARABLE DAILY STEPS', w.mean, base0, w.mean !== null && base0 !== null && w.week > 0 ? Math.round((w.mean - base0) * 100) / 100 : null, w.pctChange, w.week === 0 ? 'Y' : null, w.endDate, studyDay(w.endDate, adyRef), w.week === 0 ? 'BASELINE' : `WEEK ${w.week}`, 'DV', 'STEPS', null, null, null, null, null]);
+        adqs.push(rowOf(head, ['STEPSWK', 'Mean Daily Steps over Valid Days in Week', 'WEARABLE DAILY STEPS', w.mean, base0, w.mean !== null && base0 !== null && w.week > 0 ? Math.round((w.mean - base0) * 100) / 100 : null, w.pctChange, w.week === 0 ? 'Y' : null, w.endDate, ady(w.endDate), w.week === 0 ? 'BASELINE' : `WEEK ${w.week}`, 'DV', 'STEPS', null, null, null, null, null], NONE));
     }
     // --- ADPATH
     for (const p of [...(sub.pathology ?? [])].sort((a, b) => cmpStr(a.date, b.date) || cmpStr(a.recordId, b.recordId))) {
       const row = (cd: string, param: string, avalc: string | null, aval: number | null) =>
-        adpath.push([studyId, u, ...arm(sub), cd, param, avalc, aval, p.date, studyDay(p.date, adyRef), p.recordId, ...prov(p.source)]);
+        adpath.push(rowOf(head, [cd, param, avalc, aval, p.date, ady(p.date), p.recordId], prov(p.source)));
       try {
         if (p.ypT && p.ypN) {
           const pcr = isPcr(p.ypT, p.ypN);

@@ -150,15 +150,21 @@ export function qlqChangeFromBaseline(records: QlqC30Record[], refDate: string):
  * - event: first post-baseline questionnaire with a deterioration >= threshold from baseline; with
  *   `ttdConfirmation`, the next non-missing questionnaire must also be deteriorated (a deterioration at
  *   the last questionnaire is then not an event);
+ * `precomputed`: the subject's `qlqChangeFromBaseline` (already cut), to avoid re-scoring per scale.
  * - censored at the last non-missing post-baseline questionnaire, or at STARTDT when there is none
  *   (or no baseline score).
  */
-export function deriveTtd(subject: SubjectInput, scaleCode: string, s: ProtocolSettings, cutDate?: string): TteResult | null {
+export function deriveTtd(subject: SubjectInput, scaleCode: string, s: ProtocolSettings, cutDate?: string, precomputed?: ScaleChange[]): TteResult | null {
   const scale = QLQ_C30_SCALES.find((x) => x.code === scaleCode);
   if (!scale) throw new InputError('qlq.bad-scale', `unknown QLQ-C30 scale ${scaleCode}`);
-  const recs = (subject.qlqc30 ?? []).filter((r) => !cutDate || dayNumber(r.date) <= dayNumber(cutDate));
-  if (recs.length === 0) return null;
-  const changes = qlqChangeFromBaseline(recs, subject.randDate).filter((c) => c.code === scaleCode && c.change !== null);
+  let all = precomputed;
+  if (!all) {
+    const recs = (subject.qlqc30 ?? []).filter((r) => !cutDate || dayNumber(r.date) <= dayNumber(cutDate));
+    if (recs.length === 0) return null;
+    all = qlqChangeFromBaseline(recs, subject.randDate);
+  }
+  if (all.length === 0) return null;
+  const changes = all.filter((c) => c.code === scaleCode && c.change !== null);
   const paramcd = `TTD${scaleCode}`;
   const sources: TteSource[] = [];
   for (let i = 0; i < changes.length; i++) {

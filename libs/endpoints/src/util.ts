@@ -1,21 +1,41 @@
 import { InputError } from '@app/core';
 import { DEFAULT_SETTINGS, type PartialSettings, type ProtocolSettings } from './types';
 
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
-/** Days since 1970-01-01 of an ISO date `YYYY-MM-DD`; throws InputError on anything else. */
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const isLeap = (y: number) => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+
+/**
+ * Days since 1970-01-01 of an ISO date `YYYY-MM-DD` (proleptic Gregorian, days-from-civil algorithm, no
+ * Date objects: this is the hot path of every derivation); throws InputError on anything else.
+ */
 export function dayNumber(date: string, what = 'date'): number {
-  const m = ISO_DATE.exec(date);
-  if (!m) throw new InputError('endpoints.bad-date', `${what}: expected an ISO 8601 date YYYY-MM-DD, got ${JSON.stringify(date)}`);
-  const ms = Date.UTC(+m[1], +m[2] - 1, +m[3]);
-  const d = new Date(ms);
-  if (d.getUTCMonth() !== +m[2] - 1 || d.getUTCDate() !== +m[3])
+  if (typeof date !== 'string' || date.length !== 10 || date.charCodeAt(4) !== 45 || date.charCodeAt(7) !== 45)
+    throw new InputError('endpoints.bad-date', `${what}: expected an ISO 8601 date YYYY-MM-DD, got ${JSON.stringify(date)}`);
+  let y = 0;
+  let m = 0;
+  let d = 0;
+  for (let i = 0; i < 10; i++) {
+    if (i === 4 || i === 7) continue;
+    const c = date.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) throw new InputError('endpoints.bad-date', `${what}: expected an ISO 8601 date YYYY-MM-DD, got ${JSON.stringify(date)}`);
+    if (i < 4) y = y * 10 + c;
+    else if (i < 7) m = m * 10 + c;
+    else d = d * 10 + c;
+  }
+  if (m < 1 || m > 12 || d < 1 || d > (m === 2 && isLeap(y) ? 29 : MONTH_DAYS[m - 1]))
     throw new InputError('endpoints.bad-date', `${what}: ${date} is not a valid calendar date`);
-  return Math.round(ms / 86400000);
+  // H. Hinnant, days_from_civil
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
 }
 
 export const isIsoDate = (s: unknown): s is string => {
-  if (typeof s !== 'string' || !ISO_DATE.test(s)) return false;
+  if (typeof s !== 'string') return false;
   try {
     dayNumber(s);
     return true;
