@@ -1,5 +1,4 @@
 /** TIFF-family slides: Aperio SVS, generic tiled pyramidal TIFF / BigTIFF, OME-TIFF (SubIFD pyramids). */
-import { InputError } from '@app/core';
 import type { OpenSlideOptions, RgbImage, SlideFormat } from './types';
 import { TAG, TiffFile, tagNum, tagStr, type Ifd } from './tiff-file';
 import { TiffImage, describeIfd } from './tiff-image';
@@ -202,8 +201,4 @@ export class TiffSlide extends PyramidSlide {
     this.cache.clear();
     await this.tf.close();
   }
-}
-
-export function notASlide(path: string): never {
-  throw new InputError('wsi.not-a-slide', `${path} is neither a TIFF-family slide nor DICOM WSI`);
 }
