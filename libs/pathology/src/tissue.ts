@@ -171,7 +171,7 @@ export function otsuTissue(img: RgbImage, opts: { minComponentPx: number; maxHol
   const { width: w, height: h, data } = img;
   const n = w * h;
   const sat = new Uint8Array(n);
-  let ink = new Uint8Array(n);
+  let ink: Uint8Array = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const r = data[i * 3];
     const g = data[i * 3 + 1];
@@ -184,7 +184,7 @@ export function otsuTissue(img: RgbImage, opts: { minComponentPx: number; maxHol
   const hist = new Float64Array(256);
   for (let i = 0; i < n; i++) if (!ink[i]) hist[sat[i]]++;
   const t = Math.max(otsuThreshold(hist), Math.round(255 * (opts.minSaturation ?? 0.05)));
-  let m = new Uint8Array(n);
+  let m: Uint8Array = new Uint8Array(n);
   for (let i = 0; i < n; i++) m[i] = sat[i] > t && !ink[i] ? 1 : 0;
   m = erode(dilate(m, w, h), w, h); // close
   m = dilate(erode(m, w, h), w, h); // open

@@ -1,0 +1,5 @@
+export * from './synthetic';
+export * from './region';
+export * from './tissue';
+export { extractPatches, planPatches, maskFraction, type PatchOptions, type PatchCoord, type PatchBatch, type PatchPlan } from './patches';
+export * from './dzi';
