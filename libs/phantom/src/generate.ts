@@ -383,7 +383,7 @@ function header(h: HeaderArgs): Record<string, unknown> {
         RequestedProcedureID: `RP${p.patientId.slice(3)}${h.visitIndex}`,
         ScheduledProcedureStepID: `SPS${p.patientId.slice(3)}${h.visitIndex}`,
         ScheduledProcedureStepDescription: `CT for ${p.patientName.split('^')[0]} at ${p.institution}`,
-        ReasonForTheRequestedProcedure: `Follow-up of ${p.admittingDiagnoses}`,
+        ReasonForTheRequestedProcedure: `Follow-up of ${p.admittingDiagnoses}`.slice(0, 64),
         AccessionNumber: h.accession,
         StudyInstanceUID: h.studyUid,
       }],
@@ -406,6 +406,12 @@ function addRawPhi(dict: Record<string, unknown>, p: PlantedPhi, rows: number, c
   if (req?.Value?.[0]) {
     req.Value[0]['00410010'] = { vr: 'LO', Value: [p.privateCreator] };
     req.Value[0]['00411001'] = { vr: 'LO', Value: [`nested ${p.privateText}`] };
+  }
+  // also inside a sequence that de-identification keeps (so recursive cleaning is exercised)
+  const refImg = dict['00081140'] as { Value: Record<string, unknown>[] } | undefined;
+  if (refImg?.Value?.[0]) {
+    refImg.Value[0]['00430010'] = { vr: 'LO', Value: [p.privateCreator] };
+    refImg.Value[0]['00431001'] = { vr: 'LO', Value: [`ref ${p.patientId} ${p.telephone}`] };
   }
   const ovRows = Math.min(rows, 64);
   const ovCols = Math.min(cols, 64);

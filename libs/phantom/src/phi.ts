@@ -75,7 +75,7 @@ export function makePhi(rand: () => number, subjectIndex: number): PlantedPhi {
     address: `${Math.floor(rand() * 200) + 1} ${pick(STREETS)}, ${city} ${digits(5)}`,
     telephone: `+49 6221 ${digits(6)}`,
     ethnicGroup: 'Sorbian-Wendish',
-    occupation: 'Lighthouse keeper',
+    occupation: 'Ferry captain',
     weightKg: String(55 + Math.floor(rand() * 40)),
     sizeM: (1.55 + Math.floor(rand() * 40) / 100).toFixed(2),
     patientComments: `Patient ${given} ${family} prefers morning slots; daughter ${pick(GIVEN)} drives.`,
