@@ -2,8 +2,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '@app/core';
 import { blindSlide, openSlide } from '@app/wsi';
+import { subtractRanges } from '../../libs/wsi/src/blind';
 import { TiffFile, TAG } from '../../libs/wsi/src/tiff-file';
-import { diff, fx, openslideProps, openslideRegion, tempDir } from './helpers';
+import { diff, fx, openslideProps, openslideRegion, tempDir, tool } from './helpers';
 import { pattern, writeTiff } from './tiff-writer';
 
 let t: ReturnType<typeof tempDir>;
@@ -161,6 +162,30 @@ describe('blindSlide (TIFF family)', () => {
     }
     await a.close();
     await b.close();
+  });
+
+  test('BigTIFF Aperio-style copy written by libvips: description cleaned in place (64-bit counts), OpenSlide reopens it', async () => {
+    const crop0 = join(t.dir, 'c.v');
+    const src = join(t.dir, 'big-aperio.tif');
+    tool('vips', ['crop', fx('CMU-1-Small-Region.svs'), crop0, '0', '0', '600', '500']);
+    tool('vips', ['tiffsave', crop0, src, '--tile', '--pyramid', '--bigtiff', '--compression', 'jpeg', '--Q', '80']);
+    const before = openslideProps(src);
+    expect(before['aperio.User']).toBeDefined(); // libvips carried the description over
+    const out = join(t.dir, 'SUBJ-0004.tif');
+    const r = await blindSlide(src, out);
+    expect(r.removedDescriptionFields).toEqual(expect.arrayContaining(REMOVED_APERIO_KEYS.map((k) => `aperio.${k}`)));
+    const bytes = readFileSync(out);
+    for (const k of REMOVED_APERIO_KEYS) expect(bytes.indexOf(Buffer.from(before[`aperio.${k}`], 'latin1'))).toBe(-1);
+    const after = openslideProps(out);
+    expect(after['openslide.mpp-x']).toBe(before['openslide.mpp-x']);
+    expect(after['aperio.User']).toBeUndefined();
+    expect(diff(await openslideRegion(out, 100, 100, 0, 300, 200), await openslideRegion(src, 100, 100, 0, 300, 200))).toMatchObject({ max: 0 });
+  });
+
+  test('range subtraction protects bytes still used by kept images', () => {
+    expect(subtractRanges(0, 100, [])).toEqual([[0, 100]]);
+    expect(subtractRanges(10, 100, [[0, 20], [50, 60], [90, 200]])).toEqual([[20, 50], [60, 90]]);
+    expect(subtractRanges(10, 20, [[0, 30]])).toEqual([]);
   });
 
   test('DICOM WSI is refused: it is blinded by DICOM de-identification (@app/deid)', async () => {

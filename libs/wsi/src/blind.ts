@@ -132,12 +132,17 @@ export async function blindSlide(inPath: string, outPath: string, opts: BlindOpt
   };
   const le = tf.littleEndian;
   const ptrSize = tf.bigTiff ? 8 : 4;
-  const zero = async (offset: number, length: number) => {
+  // byte ranges still referenced by kept images: never zeroed, even if a removed IFD shares them
+  const protectedRanges = keptRanges(tf, tf.ifds.filter((i) => keep.has(i.offset)));
+  const zeroRaw = async (offset: number, length: number) => {
     if (length <= 0) return;
     const CH = 1 << 20;
     const z = Buffer.alloc(Math.min(length, CH));
     for (let done = 0; done < length; done += CH) await out.write(z, 0, Math.min(CH, length - done), offset + done);
     report.zeroedBytes += length;
+  };
+  const zero = async (offset: number, length: number) => {
+    for (const [a, b] of subtractRanges(offset, offset + length, protectedRanges)) await zeroRaw(a, b - a);
   };
   const writePtr = async (at: number, value: number) => {
     const b = Buffer.alloc(ptrSize);
@@ -234,6 +239,46 @@ export async function blindSlide(inPath: string, outPath: string, opts: BlindOpt
   }
   report.outputSha256 = await sha256File(outPath);
   return report;
+}
+
+/** Sorted, merged [start, end) byte ranges used by the given IFDs (directories, out-of-line values, image data, SubIFDs). */
+export function keptRanges(tf: TiffFile, ifds: Ifd[]): [number, number][] {
+  const r: [number, number][] = [[0, tf.bigTiff ? 16 : 8]];
+  const ptrSize = tf.bigTiff ? 8 : 4;
+  const inlineMax = tf.bigTiff ? 8 : 4;
+  const add = (ifd: Ifd) => {
+    r.push([ifd.offset, ifd.nextPointerOffset + ptrSize]);
+    for (const e of ifd.entries.values()) if (e.byteLength > inlineMax) r.push([e.valueOffset, e.valueOffset + e.byteLength]);
+    const tiled = ifd.entries.has(TAG.TileOffsets);
+    const offs = ifd.entries.get(tiled ? TAG.TileOffsets : TAG.StripOffsets)?.values ?? [];
+    const cnts = ifd.entries.get(tiled ? TAG.TileByteCounts : TAG.StripByteCounts)?.values ?? [];
+    offs.forEach((o, i) => cnts[i] && r.push([o, o + cnts[i]]));
+    ifd.subIfds.forEach(add);
+  };
+  ifds.forEach(add);
+  r.sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const x of r) {
+    const last = merged[merged.length - 1];
+    if (last && x[0] <= last[1]) last[1] = Math.max(last[1], x[1]);
+    else merged.push([x[0], x[1]]);
+  }
+  return merged;
+}
+
+/** [a, b) minus the sorted, merged `holes`. */
+export function subtractRanges(a: number, b: number, holes: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  let cur = a;
+  for (const [h0, h1] of holes) {
+    if (h1 <= cur) continue;
+    if (h0 >= b) break;
+    if (h0 > cur) out.push([cur, Math.min(h0, b)]);
+    cur = Math.max(cur, h1);
+    if (cur >= b) break;
+  }
+  if (cur < b) out.push([cur, b]);
+  return out;
 }
 
 /** Byte size helper re-exported for tests. */
