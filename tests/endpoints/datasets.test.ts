@@ -1,4 +1,4 @@
-import type { Dataset } from '@app/datasets';
+import { assertBlinded, validateDataset, writeDataset, type Dataset } from '@app/datasets';
 import { deriveEndpointDatasets, deriveVisitResponses, resolveSettings, simulateTrial, type StudyInput } from '@app/endpoints';
 import { tl, visit } from './helpers';
 
@@ -42,6 +42,19 @@ describe('deriveEndpointDatasets', () => {
         }
       }
       expect(d.rows.filter((r) => r.length !== d.columns.length)).toEqual([]);
+    }
+  });
+
+  test('the data-cut blinding check (@app/datasets assertBlinded) accepts blinded, rejects unblinded output', () => {
+    expect(() => assertBlinded(blinded.datasets)).not.toThrow();
+    expect(() => assertBlinded(unblinded.datasets)).toThrow(/treatment-assignment/);
+  });
+
+  test('every dataset validates and writes as Dataset-JSON, XPT and CSV with @app/datasets', () => {
+    const meta = { studyOID: 'SIM-001', metaDataVersionOID: 'MDV.1', creationDateTime: '2025-01-01T00:00:00', originator: 'test', sourceSystem: { name: 'endpoints', version: '0' } };
+    for (const d of blinded.datasets) {
+      expect(() => validateDataset(d)).not.toThrow();
+      for (const f of ['json', 'xpt', 'csv'] as const) expect(writeDataset(d, meta, f).length).toBeGreaterThan(0);
     }
   });
 

@@ -4,7 +4,7 @@
 import { isInputError } from '@app/core';
 import {
   deriveVisitResponses, meetsPd, meetsPr, nonTargetResponse, overallResponse, sumOfDiameters, targetResponse,
-  targetsInCr, validateTargetSelection, lesionValue, mmToTenths, type SubjectInput,
+  targetsInCr, targetSelectionWarnings, validateTargetSelection, lesionValue, mmToTenths, type SubjectInput,
 } from '@app/endpoints';
 import { subjectWithSums, tl, visit } from './helpers';
 
@@ -185,10 +185,11 @@ describe('baseline target selection', () => {
     const b = visit(0, '2024-01-01', [tl('T1', 200, 'Liver'), tl('T2', 200, 'LIVER'), tl('T3', 200, 'liver ')]);
     expectCode(() => validateTargetSelection(b, 'S-9'), 'recist.bad-target-selection', /3 target lesions in organ LIVER \(T1, T2, T3\)/);
   });
-  test('non-measurable baseline lesion', () => {
-    expectCode(() => validateTargetSelection(visit(0, '2024-01-01', [tl('T1', 99)])), 'recist.bad-target-selection', /9.9 mm/);
-    expectCode(() => validateTargetSelection(visit(0, '2024-01-01', [tl('N1', 140, 'LYMPH NODE', true)])), 'recist.bad-target-selection', /short axis >= 15/);
+  test('a target without a measured baseline diameter is an error; under-size targets are warnings', () => {
     expectCode(() => validateTargetSelection(visit(0, '2024-01-01', [tl('T1', 'TOO_SMALL')])), 'recist.bad-target-selection', /measured diameter/);
+    expect(() => validateTargetSelection(visit(0, '2024-01-01', [tl('T1', 99)]))).not.toThrow();
+    expect(targetSelectionWarnings(visit(0, '2024-01-01', [tl('T1', 99), tl('T2', 100)]), 'S')).toEqual([expect.stringMatching(/T1 measures 9.9 mm.*>= 10 mm/)]);
+    expect(targetSelectionWarnings(visit(0, '2024-01-01', [tl('N1', 149, 'LYMPH NODE', true), tl('N2', 150, 'LYMPH NODE', true)]))).toEqual([expect.stringMatching(/N1 .*short axis >= 15 mm/)]);
   });
   test('5 lesions, 2 per organ is accepted; derivation throws on bad selection', () => {
     const ok = visit(0, '2024-01-01', [tl('T1', 200, 'A'), tl('T2', 200, 'A'), tl('T3', 200, 'B'), tl('T4', 200, 'B'), tl('T5', 200, 'C')]);

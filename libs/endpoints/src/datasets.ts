@@ -13,7 +13,7 @@
 import { InputError, isInputError } from '@app/core';
 import type { Column, DataType, Dataset, Value } from '@app/datasets';
 import type { Assessment, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement } from './types';
-import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, type VisitResponse } from './recist';
+import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, targetSelectionWarnings, type VisitResponse } from './recist';
 import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponseDate, hasDiseaseControl, isResponder, type Bor, type BorResult, type TteResult } from './subject';
 import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, weeklySteps } from './pro';
 import { isPcr, pdl1Cps, pdl1Tps, residualCancerBurden } from './pathology';
@@ -237,6 +237,7 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
       issues.push(`${u}: ${e.message}`);
       continue;
     }
+    if (base) for (const w of targetSelectionWarnings(base, u)) issues.push(`${u}: warning: ${w}`);
     const assessments = sortAssessments(sub.assessments.filter((a) => !cut || a.date <= cut));
     // --- TU: one row per baseline lesion, plus one per visit with new lesions
     let tuseq = 0;

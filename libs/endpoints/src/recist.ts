@@ -25,8 +25,9 @@ export const MAX_TARGETS_PER_ORGAN = 2;
 
 /**
  * Validates the baseline target-lesion selection (RECIST 1.1 section 4.2): at most 5 target lesions,
- * at most 2 per organ (organ compared case-insensitively; an empty organ is not counted), unique lesion ids, each measured at baseline (non-nodal >= 10 mm longest diameter,
- * nodal >= 15 mm short axis). Throws InputError `recist.bad-target-selection` naming the offending values.
+ * at most 2 per organ (organ compared case-insensitively; an empty organ is not counted), unique lesion ids,
+ * each with a measured diameter at baseline. Throws InputError `recist.bad-target-selection` naming the
+ * offending values. Measurability (size) is a warning: see `targetSelectionWarnings`.
  */
 export function validateTargetSelection(baseline: Assessment, usubjid = '?'): void {
   const t = baseline.targets;
@@ -43,13 +44,26 @@ export function validateTargetSelection(baseline: Assessment, usubjid = '?'): vo
     if (organ) perOrgan.set(organ, [...(perOrgan.get(organ) ?? []), l.lesionId]);
     if (typeof l.diameter !== 'number' || l.fragments || l.mergedInto)
       throw new InputError('recist.bad-target-selection', `${where}: target lesion ${l.lesionId} must have a measured diameter at baseline, got ${JSON.stringify(l.diameter)}`, { usubjid, lesionId: l.lesionId });
-    const min = l.nodal ? 150 : 100;
-    if (l.diameter < min)
-      throw new InputError('recist.bad-target-selection', `${where}: target lesion ${l.lesionId} measures ${l.diameter / 10} mm; a ${l.nodal ? 'nodal target needs a short axis >= 15' : 'non-nodal target needs a longest diameter >= 10'} mm at baseline`, { usubjid, lesionId: l.lesionId });
   }
   for (const [organ, ids] of perOrgan)
     if (ids.length > MAX_TARGETS_PER_ORGAN)
       throw new InputError('recist.bad-target-selection', `${where}: ${ids.length} target lesions in organ ${organ} (${ids.join(', ')}); RECIST 1.1 allows at most ${MAX_TARGETS_PER_ORGAN} per organ`, { usubjid, organ, lesions: ids });
+}
+
+/**
+ * Measurability warnings for the baseline targets (RECIST 1.1 section 3.1.1: non-nodal >= 10 mm longest
+ * diameter, nodal >= 15 mm short axis). Returned, not thrown: a sponsor's selection is kept and derived,
+ * and the warning is reported with the datasets (`issues`) and in SDTM comparisons.
+ */
+export function targetSelectionWarnings(baseline: Assessment, usubjid = '?'): string[] {
+  const out: string[] = [];
+  for (const l of baseline.targets) {
+    if (typeof l.diameter !== 'number') continue;
+    const min = l.nodal ? 150 : 100;
+    if (l.diameter < min)
+      out.push(`subject ${usubjid}, baseline ${baseline.visit} (${baseline.date}): target lesion ${l.lesionId} measures ${l.diameter / 10} mm; RECIST 1.1 measurability needs ${l.nodal ? 'a short axis >= 15 mm for a nodal' : 'a longest diameter >= 10 mm for a non-nodal'} target (kept as selected)`);
+  }
+  return out;
 }
 
 /** Value of one diameter in tenths of mm, or null when not assessed. TOO_SMALL = 5 mm, DISAPPEARED = 0. */

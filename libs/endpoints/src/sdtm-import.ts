@@ -19,7 +19,7 @@
 import type { Dataset, Value } from '@app/datasets';
 import type { Assessment, NonTargetStatus, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement, Diameter } from './types';
 import { DEFAULT_SETTINGS } from './types';
-import { deriveVisitResponses, type VisitResponse } from './recist';
+import { baselineOf, deriveVisitResponses, meetsPd, targetSelectionWarnings, type VisitResponse } from './recist';
 import { cmpStr, isIsoDate, mmToTenths } from './util';
 import { isInputError } from '@app/core';
 
@@ -308,7 +308,10 @@ export function compareWithRs(study: StudyInput, rs: Dataset, opts: { evaluator?
 function explain(ours: VisitResponse, theirs: string, comp: Map<string, string> | undefined, sub: SubjectInput, vn: number): string {
   const parts: string[] = [];
   const a = sub.assessments.find((x) => x.visitNum === vn)!;
-  const sumTxt = ours.sum === null ? 'no target disease' : `target sum ${ours.sum / 10} mm (baseline ${ours.baselineSum! / 10}, nadir ${ours.nadir! / 10}; ${ours.pctFromBaseline}% from baseline, ${ours.pctFromNadir}% from nadir)`;
+  const base = baselineOf(sub.assessments);
+  const warn = base ? targetSelectionWarnings(base, sub.usubjid) : [];
+  const pct = (p: number | null) => (p === null ? 'n/a (0 mm nadir)' : `${p}%`);
+  const sumTxt = ours.sum === null ? 'no target disease' : `target sum ${ours.sum / 10} mm (baseline ${ours.baselineSum! / 10}, nadir ${ours.nadir! / 10}; ${pct(ours.pctFromBaseline)} from baseline, ${pct(ours.pctFromNadir)} from nadir)`;
   parts.push(`ours from TU/TR: target ${ours.target}, non-target ${ours.nonTarget}, new lesions ${ours.newLesions}; ${sumTxt}`);
   const rTrg = comp?.get('TRGRESP');
   const rNtr = comp?.get('NTRGRESP');
@@ -320,7 +323,9 @@ function explain(ours: VisitResponse, theirs: string, comp: Map<string, string> 
     if (ours.newLesions !== 'YES' && (rNew === 'UNEQUIVOCAL' || rNew === 'Y' || (!rTrg && !rNew))) reasons.push('new lesion not recorded in TU/TR at this visit');
     if (rTrg === 'PD' && ours.target !== 'PD') reasons.push(`RS target response PD but TR measurements do not meet +20 % and +5 mm over the nadir`);
   } else if (ours.overall === 'PD' && theirs !== 'PD') {
-    if (ours.target === 'PD') reasons.push(`TR measurements meet RECIST PD (+${ours.pctFromNadir}% and +${(ours.sum! - ours.nadir!) / 10} mm over the nadir); the evaluator did not call PD (different nadir or rounding of the recorded diameters)`);
+    if (ours.target === 'PD' && ours.sum !== null && ours.baselineSum !== null && !meetsPd(ours.sum, ours.baselineSum) && (rTrg === 'PR' || rTrg === 'SD' || rTrg === 'CR'))
+      reasons.push(`the RS target response ${rTrg} matches a comparison with the baseline sum (${pct(ours.pctFromBaseline)}), not with the nadir; RECIST 1.1 measures progression from the nadir`);
+    if (ours.target === 'PD') reasons.push(`TR measurements meet RECIST PD (${pct(ours.pctFromNadir)} and +${(ours.sum! - ours.nadir!) / 10} mm over the nadir); the evaluator did not call PD (different nadir or rounding of the recorded diameters)`);
     if (ours.nonTarget === 'PD') reasons.push('TR records unequivocal non-target progression but the evaluator did not call PD');
     if (ours.newLesions === 'YES') reasons.push('TU/TR record a new lesion but the evaluator did not call PD');
   } else if (ours.overall === 'NE') {
@@ -337,5 +342,6 @@ function explain(ours: VisitResponse, theirs: string, comp: Map<string, string> 
     reasons.push('response categories differ although the components agree: the RS overall response does not follow RECIST 1.1 table 1/2 for its own components');
   }
   if (!reasons.length) reasons.push('no TR evidence for the RS response');
+  if (warn.length) parts.push(`baseline selection warnings (sponsor may have applied different measurability rules): ${warn.join('; ')}`);
   return `${reasons.join('; ')}. ${parts.join('. ')}`;
 }

@@ -1,0 +1,94 @@
+/**
+ * SDTM import against the pharmaversesdtm oncology fixtures (Apache-2.0; see tests/fixtures/cdisc/SOURCES.md).
+ * Our per-visit overall response derived from TU/TR must agree with the investigator's RS OVRLRESP records,
+ * or each difference must carry an explanation.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
+import { repoRoot } from '@app/core';
+import type { Dataset, Value } from '@app/datasets';
+import { compareWithRs, deriveVisitResponses, importSdtmAssessments } from '@app/endpoints';
+
+/** Independent reader: gz CSV -> Dataset (numbers for *SEQ / VISITNUM / *STRESN, strings otherwise, '' -> null). */
+function readGzCsv(name: string): Dataset {
+  const text = gunzipSync(readFileSync(join(repoRoot(), 'tests/fixtures/cdisc/pharmaverse-sdtm', `${name}.csv.gz`))).toString('utf8');
+  const recs = parse(text, { columns: false, skip_empty_lines: true }) as string[][];
+  const [header, ...rows] = recs;
+  const numeric = (n: string) => /SEQ$|^VISITNUM$|STRESN$|DY$/.test(n);
+  return {
+    name: name.toUpperCase(), label: name, itemGroupOID: `IG.${name}`, standard: 'SDTM',
+    columns: header.map((n) => ({ itemOID: `IT.${n}`, name: n, label: n, dataType: numeric(n) ? 'decimal' : 'string' })),
+    rows: rows.map((r) => r.map((v, i): Value => (v === '' ? null : numeric(header[i]) ? Number(v) : v))),
+  };
+}
+
+describe('pharmaverse *_onco_recist', () => {
+  const tu = readGzCsv('tu_onco_recist');
+  const tr = readGzCsv('tr_onco_recist');
+  const rs = readGzCsv('rs_onco_recist');
+  const { study, issues } = importSdtmAssessments(tu, tr, rs);
+
+  test('imports every subject with investigator reads, flagging imputed partial dates and missing rand dates', () => {
+    const subjects = new Set(tu.rows.map((r) => r[tu.columns.findIndex((c) => c.name === 'USUBJID')]));
+    expect(study.subjects.map((s) => s.usubjid).sort()).toEqual([...subjects].sort());
+    expect(study.studyId).toBe('CDISCPILOT01');
+    // TRDTC '2014-02' for 01-701-1015 week 6 is partial
+    expect(issues.some((i) => i.usubjid === '01-701-1015' && /partial date 2014-02 imputed/.test(i.message))).toBe(true);
+    for (const i of issues) expect(i.message.length).toBeGreaterThan(0);
+  });
+
+  test('nodal lesions use the short axis (LPERP), non-nodal the longest diameter, in exact tenths', () => {
+    const s = study.subjects.find((x) => x.usubjid === '01-701-1015')!;
+    const base = s.assessments[0];
+    const t02 = base.targets.find((t) => t.lesionId === 'T02')!;
+    expect(t02).toMatchObject({ nodal: true, organ: 'LYMPH NODE', diameter: 320 }); // investigator LPERP "32"
+    expect(base.targets.find((t) => t.lesionId === 'T01')).toMatchObject({ nodal: false, diameter: 210 }); // LDIAM "21"
+  });
+
+  test('per-visit overall response agrees with investigator RS OVRLRESP or each difference is explained', () => {
+    const cmp = compareWithRs(study, rs);
+    const invRows = rs.rows.filter((r) => r[rs.columns.findIndex((c) => c.name === 'RSEVAL')] === 'INVESTIGATOR');
+    expect(cmp.compared).toBe(invRows.length);
+    expect(cmp.agree + cmp.disagree.length).toBe(cmp.compared);
+    expect(cmp.agree).toBeGreaterThan(0);
+    for (const d of cmp.disagree) {
+      expect(d.explanation).toEqual(expect.any(String));
+      expect(d.explanation.length).toBeGreaterThan(20);
+      expect(d.ours).not.toBe(d.theirs);
+    }
+  });
+
+  test('edge cases in the data: exact -30 % is PR, a missing lesion makes NE, a node < 10 mm allows CR, PD from a 0 nadir', () => {
+    const resp = (u: string) => deriveVisitResponses(study.subjects.find((x) => x.usubjid === u)!).map((v) => [v.visit, v.overall]);
+    // 01-701-1133: 19+21+20 = 60 mm -> 15+14+13 = 42 mm (-30 % exactly) -> 0 -> 5 mm
+    expect(resp('01-701-1133')).toEqual([['WEEK 3', 'PR'], ['WEEK 6', 'CR'], ['WEEK 9', 'PD']]);
+    // 01-701-1015: week 6 has T02/T03 missing -> NE; week 9 node T02 7 mm, others 0 -> CR
+    expect(resp('01-701-1015')).toEqual([['WEEK 3', 'SD'], ['WEEK 6', 'NE'], ['WEEK 9', 'CR']]);
+  });
+
+  test('the independent assessor (accepted reads) can be imported too', () => {
+    const ia = importSdtmAssessments(tu, tr, rs, { evaluator: 'INDEPENDENT ASSESSOR' });
+    const cmp = compareWithRs(ia.study, rs, { evaluator: 'INDEPENDENT ASSESSOR' });
+    expect(cmp.compared).toBeGreaterThan(0);
+    for (const d of cmp.disagree) expect(d.explanation.length).toBeGreaterThan(20);
+  });
+});
+
+describe('pharmaverse *_onco (larger)', () => {
+  test('imports and compares; every disagreement is explained', () => {
+    const tu = readGzCsv('tu_onco');
+    const tr = readGzCsv('tr_onco');
+    const rs = readGzCsv('rs_onco');
+    const { study, issues } = importSdtmAssessments(tu, tr, rs);
+    expect(study.subjects.length).toBeGreaterThan(100);
+    expect(issues.every((i) => typeof i.message === 'string' && i.message.length > 0)).toBe(true);
+    const cmp = compareWithRs(study, rs);
+    expect(cmp.agree + cmp.disagree.length).toBe(cmp.compared);
+    expect(cmp.compared).toBeGreaterThan(500);
+    expect(cmp.agree / cmp.compared).toBeGreaterThan(0.8);
+    const unexplained = cmp.disagree.filter((d) => !(d.explanation.length > 20));
+    expect(unexplained).toEqual([]);
+  });
+});
