@@ -2,6 +2,9 @@ import type { SlideReader } from '@app/wsi';
 import { InputError } from '@app/core';
 import { readScaled, resizeRgb } from './region';
 import type { TissueMask } from './tissue';
+/* Local aliases: global lookups (Math.*) are slow inside vm sandboxes such as jest; hot loops use these. */
+const { abs: M_abs, ceil: M_ceil, floor: M_floor, max: M_max, min: M_min, round: M_round } = Math;
+
 
 export interface PatchOptions {
   /** Target µm per pixel of the patches (e.g. 0.5). */
@@ -46,10 +49,10 @@ export interface PatchPlan {
 
 /** Tissue fraction of the level-0 rectangle according to the mask (mean over the mask pixels it covers). */
 export function maskFraction(mask: TissueMask, x: number, y: number, w: number, h: number): number {
-  const x0 = Math.max(0, Math.floor(x / mask.downsample));
-  const y0 = Math.max(0, Math.floor(y / mask.downsampleY));
-  const x1 = Math.min(mask.width, Math.max(x0 + 1, Math.ceil((x + w) / mask.downsample)));
-  const y1 = Math.min(mask.height, Math.max(y0 + 1, Math.ceil((y + h) / mask.downsampleY)));
+  const x0 = M_max(0, M_floor(x / mask.downsample));
+  const y0 = M_max(0, M_floor(y / mask.downsampleY));
+  const x1 = M_min(mask.width, M_max(x0 + 1, M_ceil((x + w) / mask.downsample)));
+  const y1 = M_min(mask.height, M_max(y0 + 1, M_ceil((y + h) / mask.downsampleY)));
   let n = 0;
   let t = 0;
   for (let yy = y0; yy < y1; yy++) for (let xx = x0; xx < x1; xx++, n++) t += mask.data[yy * mask.width + xx];
@@ -72,17 +75,17 @@ export function planPatches(slide: SlideReader, mask: TissueMask, opts: PatchOpt
   const L = opts.size * f;
   const level = slide.getBestLevelForDownsample(f);
   const dl = slide.levels[level].downsample;
-  const resampled = Math.abs(f / dl - 1) > 0.01;
-  const readSize = resampled ? Math.ceil(L / dl) : opts.size;
+  const resampled = M_abs(f / dl - 1) > 0.01;
+  const readSize = resampled ? M_ceil(L / dl) : opts.size;
   const { width: W, height: H } = slide.levels[0];
   const min = opts.minTissueFraction ?? 0.5;
   const coords: PatchCoord[] = [];
-  const nx = Math.floor(W / L);
-  const ny = Math.floor(H / L);
+  const nx = M_floor(W / L);
+  const ny = M_floor(H / L);
   for (let j = 0; j < ny; j++) {
     for (let i = 0; i < nx; i++) {
-      const x = Math.round(i * L);
-      const y = Math.round(j * L);
+      const x = M_round(i * L);
+      const y = M_round(j * L);
       const tf = maskFraction(mask, x, y, L, L);
       if (tf >= min && tf > 0) coords.push({ x, y, level0Size: L, tissueFraction: tf });
     }
@@ -96,7 +99,7 @@ export function planPatches(slide: SlideReader, mask: TissueMask, opts: PatchOpt
 export async function* extractPatches(slide: SlideReader, mask: TissueMask, opts: PatchOptions): AsyncGenerator<PatchBatch> {
   const plan = planPatches(slide, mask, opts);
   const S = opts.size;
-  const conc = Math.max(1, opts.concurrency ?? 4);
+  const conc = M_max(1, opts.concurrency ?? 4);
   const read = async (c: PatchCoord) => {
     if (!plan.resampled) return slide.readRegion(plan.level, c.x, c.y, S, S);
     const r = await slide.readRegion(plan.level, c.x, c.y, plan.readSize, plan.readSize);

@@ -1,6 +1,9 @@
 import sharp from 'sharp';
 import { InputError } from '@app/core';
 import { TiffWriter, T, IfdEntry } from './tiff-writer';
+/* Local aliases: global lookups (Math.*) are slow inside vm sandboxes such as jest; hot loops use these. */
+const { PI: M_PI, ceil: M_ceil, cos: M_cos, floor: M_floor, imul: M_imul, max: M_max, min: M_min, pow: M_pow, round: M_round, sin: M_sin } = Math;
+
 
 /** Ground-truth class values in the mask PNG. */
 export const SYNTH_CLASSES = { background: 0, tumour: 1, stroma: 2, lymphocytes: 3, pen: 4 } as const;
@@ -69,23 +72,23 @@ function mulberry32(seed: number): () => number {
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    t = M_imul(t ^ (t >>> 15), t | 1);
+    t ^= t + M_imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
 /** Smooth value noise in [0,1] on a cw x ch grid with lattice spacing `s` cells. */
 function valueNoise(cw: number, ch: number, s: number, rnd: () => number): (x: number, y: number) => number {
-  const gw = Math.ceil(cw / s) + 2;
-  const gh = Math.ceil(ch / s) + 2;
+  const gw = M_ceil(cw / s) + 2;
+  const gh = M_ceil(ch / s) + 2;
   const g = new Float32Array(gw * gh);
   for (let i = 0; i < g.length; i++) g[i] = rnd();
   return (x, y) => {
     const fx = x / s;
     const fy = y / s;
-    const ix = Math.floor(fx);
-    const iy = Math.floor(fy);
+    const ix = M_floor(fx);
+    const iy = M_floor(fy);
     let tx = fx - ix;
     let ty = fy - iy;
     tx = tx * tx * (3 - 2 * tx);
@@ -102,28 +105,28 @@ function valueNoise(cw: number, ch: number, s: number, rnd: () => number): (x: n
 function buildClassMap(cw: number, ch: number, seed: number, pen: boolean): Uint8Array {
   const rnd = mulberry32(seed * 7919 + 17);
   const m = new Uint8Array(cw * ch);
-  const nBlobs = 2 + Math.floor(rnd() * 2);
+  const nBlobs = 2 + M_floor(rnd() * 2);
   const blobs = Array.from({ length: nBlobs }, () => ({
     cx: (0.3 + 0.4 * rnd()) * cw,
     cy: (0.35 + 0.2 * rnd()) * ch,
     rx: (0.16 + 0.14 * rnd()) * cw,
     ry: (0.16 + 0.12 * rnd()) * ch,
-    a: rnd() * Math.PI,
+    a: rnd() * M_PI,
   }));
-  const minSide = Math.min(cw, ch);
-  const edge = valueNoise(cw, ch, Math.max(2, minSide / 12), rnd);
-  const nt = valueNoise(cw, ch, Math.max(2, minSide / 7), rnd);
-  const nt2 = valueNoise(cw, ch, Math.max(2, minSide / 20), rnd);
-  const nl = valueNoise(cw, ch, Math.max(2, minSide / 14), rnd);
+  const minSide = M_min(cw, ch);
+  const edge = valueNoise(cw, ch, M_max(2, minSide / 12), rnd);
+  const nt = valueNoise(cw, ch, M_max(2, minSide / 7), rnd);
+  const nt2 = valueNoise(cw, ch, M_max(2, minSide / 20), rnd);
+  const nl = valueNoise(cw, ch, M_max(2, minSide / 14), rnd);
   for (let y = 0; y < ch; y++) {
     for (let x = 0; x < cw; x++) {
       let f = -Infinity;
       for (const b of blobs) {
         const dx = x - b.cx;
         const dy = y - b.cy;
-        const u = (dx * Math.cos(b.a) + dy * Math.sin(b.a)) / b.rx;
-        const v = (-dx * Math.sin(b.a) + dy * Math.cos(b.a)) / b.ry;
-        f = Math.max(f, 1 - (u * u + v * v));
+        const u = (dx * M_cos(b.a) + dy * M_sin(b.a)) / b.rx;
+        const v = (-dx * M_sin(b.a) + dy * M_cos(b.a)) / b.ry;
+        f = M_max(f, 1 - (u * u + v * v));
       }
       if (f + 0.5 * (edge(x, y) - 0.5) <= 0) continue; // glass
       const t = 0.7 * nt(x, y) + 0.3 * nt2(x, y);
@@ -134,15 +137,15 @@ function buildClassMap(cw: number, ch: number, seed: number, pen: boolean): Uint
   }
   if (pen) {
     // a wavy stroke in the bottom band (tissue never reaches it); painted on glass only
-    const w = Math.max(2, Math.round(minSide / 40));
+    const w = M_max(2, M_round(minSide / 40));
     const y0 = 0.91 * ch;
     const amp = 0.025 * ch;
     const x0 = 0.1 * cw;
     const x1 = 0.55 * cw;
     const ph = rnd() * 6.28;
-    for (let x = Math.floor(x0); x < x1; x++) {
-      const yc = y0 + amp * Math.sin(ph + (x / cw) * 12);
-      for (let y = Math.round(yc - w / 2); y < Math.round(yc + w / 2); y++) {
+    for (let x = M_floor(x0); x < x1; x++) {
+      const yc = y0 + amp * M_sin(ph + (x / cw) * 12);
+      for (let y = M_round(yc - w / 2); y < M_round(yc + w / 2); y++) {
         if (y >= 0 && y < ch && m[y * cw + x] === 0) m[y * cw + x] = 4;
       }
     }
@@ -151,7 +154,7 @@ function buildClassMap(cw: number, ch: number, seed: number, pen: boolean): Uint
 }
 
 function clamp8(v: number): number {
-  return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
+  return v < 0 ? 0 : v > 255 ? 255 : M_round(v);
 }
 
 /** Periodic P x P RGB texture for a class. */
@@ -166,16 +169,16 @@ function makeTexture(cls: number, rnd: () => number, pen: 'blue' | 'green' | 'bl
     }
   };
   const nucleus = (cx: number, cy: number, rx: number, ry: number, ang: number, col: [number, number, number], n: number) => {
-    const R = Math.ceil(Math.max(rx, ry)) + 1;
-    const c = Math.cos(ang);
-    const s = Math.sin(ang);
+    const R = M_ceil(M_max(rx, ry)) + 1;
+    const c = M_cos(ang);
+    const s = M_sin(ang);
     for (let dy = -R; dy <= R; dy++) {
       for (let dx = -R; dx <= R; dx++) {
         const u = (dx * c + dy * s) / rx;
         const v = (-dx * s + dy * c) / ry;
         if (u * u + v * v > 1) continue;
-        const x = (((Math.round(cx) + dx) % P) + P) % P;
-        const y = (((Math.round(cy) + dy) % P) + P) % P;
+        const x = (((M_round(cx) + dx) % P) + P) % P;
+        const y = (((M_round(cy) + dy) % P) + P) % P;
         const e = (rnd() - 0.5) * 2 * n;
         const o = (y * P + x) * 3;
         t[o] = clamp8(col[0] + e);
@@ -199,7 +202,7 @@ function makeTexture(cls: number, rnd: () => number, pen: 'blue' | 'green' | 'bl
       // stroma: pink with periodic collagen fibres, sparse spindle nuclei
       for (let y = 0; y < P; y++) {
         for (let x = 0; x < P; x++) {
-          const f = Math.pow((Math.sin((2 * Math.PI * (3 * x + 7 * y)) / P + 2 * Math.sin((2 * Math.PI * y * 2) / P)) + 1) / 2, 3);
+          const f = M_pow((M_sin((2 * M_PI * (3 * x + 7 * y)) / P + 2 * M_sin((2 * M_PI * y * 2) / P)) + 1) / 2, 3);
           const e = (rnd() - 0.5) * 8;
           const o = (y * P + x) * 3;
           t[o] = clamp8(233 - 19 * f + e);
@@ -245,9 +248,9 @@ function boxDown(src: Uint8Array, side: number, d: number): Uint8Array {
         }
       }
       const q = (y * s + x) * 3;
-      out[q] = Math.round(r / n);
-      out[q + 1] = Math.round(g / n);
-      out[q + 2] = Math.round(b / n);
+      out[q] = M_round(r / n);
+      out[q + 1] = M_round(g / n);
+      out[q + 2] = M_round(b / n);
     }
   }
   return out;
@@ -259,13 +262,13 @@ function fakeLabel(seed: number): string[] {
   const r = mulberry32(seed * 31 + 5);
   const surnames = ['DOE', 'ROE', 'SMITH', 'MUSTERMANN', 'DUPONT'];
   const given = ['JANE', 'JOHN', 'ERIKA', 'MARIE', 'ALEX'];
-  const mrn = String(10000000 + Math.floor(r() * 89999999));
-  const yr = 1940 + Math.floor(r() * 50);
+  const mrn = String(10000000 + M_floor(r() * 89999999));
+  const yr = 1940 + M_floor(r() * 50);
   return [
-    `${surnames[Math.floor(r() * 5)]}^${given[Math.floor(r() * 5)]}`,
+    `${surnames[M_floor(r() * 5)]}^${given[M_floor(r() * 5)]}`,
     `MRN ${mrn}`,
-    `DOB ${yr}-0${1 + Math.floor(r() * 9)}-1${Math.floor(r() * 9)}`,
-    `ACC S26-${String(Math.floor(r() * 999999)).padStart(6, '0')}`,
+    `DOB ${yr}-0${1 + M_floor(r() * 9)}-1${M_floor(r() * 9)}`,
+    `ACC S26-${String(M_floor(r() * 999999)).padStart(6, '0')}`,
   ];
 }
 
@@ -323,16 +326,16 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
   let downs = opts.levelDownsamples;
   if (!downs) {
     downs = [1];
-    while (Math.max(W, H) / downs[downs.length - 1] > 1024 && downs.length < 12) downs.push(downs[downs.length - 1] * 4);
+    while (M_max(W, H) / downs[downs.length - 1] > 1024 && downs.length < 12) downs.push(downs[downs.length - 1] * 4);
   }
   if (downs[0] !== 1 || !downs.every((d, i) => isPow2(d) && (i === 0 || d > downs![i - 1]))) {
     throw bad(`levelDownsamples must be increasing powers of two starting with 1, got [${downs.join(',')}]`);
   }
-  const levels = downs.map((d) => ({ width: Math.ceil(W / d), height: Math.ceil(H / d), downsample: d }));
+  const levels = downs.map((d) => ({ width: M_ceil(W / d), height: M_ceil(H / d), downsample: d }));
 
   // content model
-  const cw = Math.ceil(W / cell);
-  const ch = Math.ceil(H / cell);
+  const cw = M_ceil(W / cell);
+  const ch = M_ceil(H / cell);
   const map = buildClassMap(cw, ch, seed, penColour !== false);
   const rnd = mulberry32(seed * 104729 + 3);
   const tex0 = [0, 1, 2, 3, 4].map((c) => makeTexture(c, rnd, penColour || 'blue'));
@@ -341,13 +344,13 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
     let t = texCache.get(d);
     if (!t) {
       const side = d <= P ? P / d : 1;
-      t = { side, tex: tex0.map((x) => (d === 1 ? x : boxDown(x, P, Math.min(d, P)))) };
+      t = { side, tex: tex0.map((x) => (d === 1 ? x : boxDown(x, P, M_min(d, P)))) };
       texCache.set(d, t);
     }
     return t;
   };
   const fid = opts.fiducial
-    ? { x: Math.round(opts.fiducial.xUm / mpp), y: Math.round(opts.fiducial.yUm / mpp), side: Math.round(opts.fiducial.sideUm / mpp) }
+    ? { x: M_round(opts.fiducial.xUm / mpp), y: M_round(opts.fiducial.yUm / mpp), side: M_round(opts.fiducial.sideUm / mpp) }
     : undefined;
 
   /** Renders a w x h block of a level whose top-left pixel is (X0, Y0) in that level's coordinates. */
@@ -358,7 +361,7 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
       const Y = Y0 + py;
       if (Y >= lh) break;
       const yc = (Y + 0.5) * d;
-      const cy = Math.min(ch - 1, Math.floor(yc / cell));
+      const cy = M_min(ch - 1, M_floor(yc / cell));
       const trow = (Y % side) * side;
       const inFidY = fid !== undefined && yc >= fid.y && yc < fid.y + fid.side;
       let o = py * w * 3;
@@ -372,7 +375,7 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
           out[o + 2] = 15;
           continue;
         }
-        const cls = map[cy * cw + Math.min(cw - 1, Math.floor(xc / cell))];
+        const cls = map[cy * cw + M_min(cw - 1, M_floor(xc / cell))];
         const t = tex[cls];
         const q = (trow + (X % side)) * 3;
         out[o] = t[q];
@@ -387,7 +390,7 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
   const tw = new TiffWriter(opts.path, big);
   const labelText = fakeLabel(seed);
   try {
-    const res = Math.round((10000 / mpp) * 1000);
+    const res = M_round((10000 / mpp) * 1000);
     const common = (w: number, h: number, desc: string, subfile: number): IfdEntry[] => [
       { tag: 254, type: T.LONG, values: [subfile] },
       { tag: 256, type: T.LONG, values: [w] },
@@ -399,8 +402,8 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
     ];
     const levelIfds: IfdEntry[][] = [];
     for (const [li, lv] of levels.entries()) {
-      const cols = Math.ceil(lv.width / ts);
-      const rows = Math.ceil(lv.height / ts);
+      const cols = M_ceil(lv.width / ts);
+      const rows = M_ceil(lv.height / ts);
       const offsets = new Array<number>(cols * rows);
       const counts = new Array<number>(cols * rows);
       const inflight: { i: number; p: Promise<Buffer> }[] = [];
@@ -432,8 +435,8 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
         ...common(lv.width, lv.height, desc, li === 0 ? 0 : 1),
         { tag: 259, type: T.SHORT, values: [7] },
         { tag: 262, type: T.SHORT, values: [6] },
-        { tag: 282, type: T.RATIONAL, values: [Math.round(res / lv.downsample), 1000] },
-        { tag: 283, type: T.RATIONAL, values: [Math.round(res / lv.downsample), 1000] },
+        { tag: 282, type: T.RATIONAL, values: [M_round(res / lv.downsample), 1000] },
+        { tag: 283, type: T.RATIONAL, values: [M_round(res / lv.downsample), 1000] },
         { tag: 296, type: T.SHORT, values: [3] },
         { tag: 322, type: T.LONG, values: [ts] },
         { tag: 323, type: T.LONG, values: [ts] },
@@ -444,9 +447,9 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
     }
     // thumbnail (IFD 1 as in Aperio files), uncompressed RGB strip, rendered from the content model
     let td = 1;
-    while (Math.max(W, H) / td > 768) td *= 2;
-    const thW = Math.ceil(W / td);
-    const thH = Math.ceil(H / td);
+    while (M_max(W, H) / td > 768) td *= 2;
+    const thW = M_ceil(W / td);
+    const thH = M_ceil(H / td);
     const thumb = render(td, 0, 0, thW, thH, thW, thH);
     const strip = (w: number, h: number, data: Buffer, desc: string, subfile: number): IfdEntry[] => {
       const off = tw.append(data);
@@ -475,8 +478,8 @@ export async function generateSyntheticSlide(opts: SyntheticSlideOptions): Promi
   // ground truth
   const counts = [0, 0, 0, 0, 0];
   for (let y = 0; y < ch; y++) {
-    const hy = Math.min(cell, H - y * cell);
-    for (let x = 0; x < cw; x++) counts[map[y * cw + x]] += hy * Math.min(cell, W - x * cell);
+    const hy = M_min(cell, H - y * cell);
+    for (let x = 0; x < cw; x++) counts[map[y * cw + x]] += hy * M_min(cell, W - x * cell);
   }
   const total = W * H;
   const maskPath = opts.maskPath ?? `${opts.path}.mask.png`;

@@ -2,6 +2,9 @@ import sharp from 'sharp';
 import type { RgbImage, SlideReader } from '@app/wsi';
 import { getModel, type ModelProvenance } from '@app/inference';
 import { readScaled } from './region';
+/* Local aliases: global lookups (Math.*) are slow inside vm sandboxes such as jest; hot loops use these. */
+const { max: M_max, min: M_min, round: M_round } = Math;
+
 
 export type TissueMethod = 'otsu' | 'unet';
 
@@ -42,10 +45,10 @@ const DEFAULT_MPP = 0.5; // assumed when the slide carries no MPP (only to size 
 export function defaultMaskDownsample(slide: SlideReader): number {
   const { width: W, height: H } = slide.levels[0];
   const mpp = slide.mpp?.x ?? DEFAULT_MPP;
-  const long = Math.max(W, H);
+  const long = M_max(W, H);
   let ds = 8 / mpp;
-  ds = Math.min(ds, long / 512);
-  ds = Math.max(ds, long / 4096, 1);
+  ds = M_min(ds, long / 512);
+  ds = M_max(ds, long / 4096, 1);
   return ds;
 }
 
@@ -88,8 +91,8 @@ export function otsuThreshold(hist: ArrayLike<number>): number {
  * The ink mask is then dilated by one pixel to catch stroke rims blended with glass.
  */
 export function isInk(r: number, g: number, b: number): boolean {
-  const mx = Math.max(r, g, b);
-  const mn = Math.min(r, g, b);
+  const mx = M_max(r, g, b);
+  const mn = M_min(r, g, b);
   const s = mx === 0 ? 0 : (mx - mn) / mx;
   if (s < 0.3) return mx < 60;
   const d = mx - mn;
@@ -176,14 +179,14 @@ export function otsuTissue(img: RgbImage, opts: { minComponentPx: number; maxHol
     const r = data[i * 3];
     const g = data[i * 3 + 1];
     const b = data[i * 3 + 2];
-    const mx = Math.max(r, g, b);
-    sat[i] = mx === 0 ? 0 : Math.round((255 * (mx - Math.min(r, g, b))) / mx);
+    const mx = M_max(r, g, b);
+    sat[i] = mx === 0 ? 0 : M_round((255 * (mx - M_min(r, g, b))) / mx);
     if (isInk(r, g, b)) ink[i] = 1;
   }
   ink = dilate(ink, w, h);
   const hist = new Float64Array(256);
   for (let i = 0; i < n; i++) if (!ink[i]) hist[sat[i]]++;
-  const t = Math.max(otsuThreshold(hist), Math.round(255 * (opts.minSaturation ?? 0.05)));
+  const t = M_max(otsuThreshold(hist), M_round(255 * (opts.minSaturation ?? 0.05)));
   let m: Uint8Array = new Uint8Array(n);
   for (let i = 0; i < n; i++) m[i] = sat[i] > t && !ink[i] ? 1 : 0;
   m = erode(dilate(m, w, h), w, h); // close
@@ -205,8 +208,8 @@ export async function detectTissue(slide: SlideReader, opts: TissueOptions = {})
   const method = opts.method ?? 'otsu';
   const { width: W, height: H } = slide.levels[0];
   const ds = opts.downsample ?? defaultMaskDownsample(slide);
-  const mw = Math.max(1, Math.round(W / ds));
-  const mh = Math.max(1, Math.round(H / ds));
+  const mw = M_max(1, M_round(W / ds));
+  const mh = M_max(1, M_round(H / ds));
   const base = { width: mw, height: mh, downsample: W / mw, downsampleY: H / mh, method };
   const frac = (m: Uint8Array) => m.reduce((a, v) => a + v, 0) / m.length;
   if (method === 'otsu') {
@@ -214,8 +217,8 @@ export async function detectTissue(slide: SlideReader, opts: TissueOptions = {})
     const mpp = slide.mpp?.x ?? DEFAULT_MPP;
     const pxArea = (base.downsample * mpp) * (base.downsampleY * (slide.mpp?.y ?? mpp));
     const r = otsuTissue(img, {
-      minComponentPx: Math.max(1, Math.round((opts.minComponentUm2 ?? 20000) / pxArea)),
-      maxHolePx: Math.max(1, Math.round((opts.maxHoleUm2 ?? 20000) / pxArea)),
+      minComponentPx: M_max(1, M_round((opts.minComponentUm2 ?? 20000) / pxArea)),
+      maxHolePx: M_max(1, M_round((opts.maxHoleUm2 ?? 20000) / pxArea)),
       minSaturation: opts.minSaturation,
     });
     return { ...base, data: r.mask, tissueFraction: frac(r.mask), threshold: r.threshold, inkFraction: frac(r.ink) };
@@ -231,13 +234,13 @@ export async function detectTissue(slide: SlideReader, opts: TissueOptions = {})
   const prob = outputs[model.entry.outputs[0].name].data;
   // linear resize of the probability map back to the mask size, then threshold (their post-processing)
   const p8 = new Uint8Array(S * S);
-  for (let i = 0; i < p8.length; i++) p8[i] = Math.max(0, Math.min(255, Math.round(prob[i] * 255)));
+  for (let i = 0; i < p8.length; i++) p8[i] = M_max(0, M_min(255, M_round(prob[i] * 255)));
   const rs = await sharp(Buffer.from(p8.buffer), { raw: { width: S, height: S, channels: 1 } })
     .resize(mw, mh, { fit: 'fill', kernel: 'linear' })
     .extractChannel(0)
     .raw()
     .toBuffer();
-  const t8 = Math.round(thr * 255);
+  const t8 = M_round(thr * 255);
   const m = new Uint8Array(mw * mh);
   for (let i = 0; i < m.length; i++) m[i] = rs[i] >= t8 ? 1 : 0;
   return { ...base, data: m, tissueFraction: frac(m), threshold: thr, model: provenance };
