@@ -293,4 +293,42 @@ describe('DICOM WSI (VL Whole Slide Microscopy Image Storage)', () => {
       t.cleanup();
     }
   });
+
+  test('multi-level series written by pydicom (native level 0, JPEG YBR_FULL_422 level 1): pyramid, frame order, edge tiles', async () => {
+    const t = tempDir();
+    try {
+      const l0 = join(t.dir, 'l0.png');
+      const l1 = join(t.dir, 'l1.png');
+      tool('vips', ['crop', fx('CMU-1-Small-Region.svs'), l0, '1000', '1200', '300', '200']);
+      tool('vips', ['resize', l0, l1, '0.5']);
+      const dec1 = join(t.dir, 'pillow-decoded-l1.png');
+      tool('/usr/bin/python3', [join(__dirname, 'make_dicom_wsi.py'), t.dir, l0, l1, dec1]);
+      const files = ['level0.dcm', 'level1.dcm'].map((f) => join(t.dir, f));
+      await withSlide(files, async (s) => {
+        expect(s.format).toBe('dicom-wsi');
+        expect(s.levels).toEqual([
+          { width: 300, height: 200, downsample: 1, tileWidth: 64, tileHeight: 64 },
+          { width: 150, height: 100, downsample: 2, tileWidth: 64, tileHeight: 64 },
+        ]);
+        expect(s.mpp).toEqual({ x: 0.25, y: 0.25 });
+        expect(s.objectivePower).toBe(40);
+        const ref0 = await decodeRgb(l0);
+        const ref1 = await decodeRgb(l1);
+        // native frames: exact, whole level (5x4 frames, right and bottom ones partly padding)
+        expect(diff(await s.readRegion(0, 0, 0, 300, 200), ref0)).toMatchObject(EXACT);
+        expect(diff(await s.readRegion(0, 100, 50, 150, 120), crop(ref0, 100, 50, 150, 120))).toMatchObject(EXACT);
+        // JPEG frames vs Pillow decoding the same frames (both libjpeg): pinned at max 1 (IDCT/upsampling rounding)
+        const pil = await decodeRgb(dec1);
+        const d = diff(await s.readRegion(1, 0, 0, 150, 100), pil);
+        expect(d.max).toBeLessThanOrEqual(1);
+        expect(diff(await s.readRegion(1, 140, 60, 80, 40), crop(pil, 70, 30, 80, 40)).max).toBeLessThanOrEqual(1);
+        // and vs the source level (JPEG q90 4:2:0 loss; Pillow's own decode measures mean 6.2): no colour cast
+        const src = diff(await s.readRegion(1, 0, 0, 150, 100), ref1);
+        expect(src.mean).toBeLessThan(8);
+        for (const c of src.meanSigned) expect(Math.abs(c)).toBeLessThan(1);
+      });
+    } finally {
+      t.cleanup();
+    }
+  });
 });
