@@ -4,7 +4,7 @@
 import { isInputError } from '@app/core';
 import {
   deriveVisitResponses, meetsPd, meetsPr, nonTargetResponse, overallResponse, sumOfDiameters, targetResponse,
-  targetsInCr, targetSelectionWarnings, validateTargetSelection, lesionValue, mmToTenths, type SubjectInput,
+  targetsInCr, targetSelectionWarnings, validateTargetSelection, lesionValue, mmToTenths, type NewLesions, type SubjectInput,
 } from '@app/endpoints';
 import { subjectWithSums, tl, visit } from './helpers';
 
@@ -162,6 +162,22 @@ describe('non-target, new lesions, overall response tables', () => {
       assessments: [visit(0, '2024-01-01', [], { nt: ['PRESENT', 'PRESENT'] }), visit(1, '2024-02-12', [], { nt: ['ABSENT', 'PRESENT'] }), visit(2, '2024-03-25', [], { nt: ['ABSENT', 'ABSENT'] })],
     };
     expect(responses(s)).toEqual(['NON-CR/NON-PD', 'CR']);
+  });
+});
+
+describe('equivocal new lesions (RECIST 1.1 section 4.3.2)', () => {
+  const mk = (newL: NewLesions[]): SubjectInput => ({
+    usubjid: 'S', randDate: '2024-01-01',
+    assessments: [visit(0, '2024-01-01', [tl('T1', 400)]), ...newL.map((n, i) => visit(i + 1, ['2024-02-12', '2024-03-25', '2024-05-06'][i], [tl('T1', 380)], { newL: n }))],
+  });
+  test('equivocal then confirmed: PD dated at the first (equivocal) scan', () => {
+    const r = deriveVisitResponses(mk(['EQUIVOCAL', 'YES']));
+    expect(r.map((x) => x.overall)).toEqual(['PD', 'PD']);
+    expect(r[0].notes.join()).toMatch(/backdated/);
+  });
+  test('equivocal that resolves is not PD; backdating can be switched off', () => {
+    expect(deriveVisitResponses(mk(['EQUIVOCAL', 'NO', 'YES'])).map((x) => x.overall)).toEqual(['SD', 'SD', 'PD']);
+    expect(deriveVisitResponses(mk(['EQUIVOCAL', 'YES']), { backdateEquivocal: false }).map((x) => x.overall)).toEqual(['SD', 'PD']);
   });
 });
 

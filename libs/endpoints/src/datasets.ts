@@ -143,7 +143,7 @@ export interface SubjectEndpoints {
  */
 export function deriveSubjectEndpoints(subject: SubjectInput, s: ProtocolSettings, cutDate?: string, rsSeq?: Map<VisitResponse, number>): SubjectEndpoints {
   const irecist = s.criteria === 'iRECIST';
-  const visits = deriveVisitResponses(subject, { irecist, cutDate });
+  const visits = deriveVisitResponses(subject, { irecist, cutDate, backdateEquivocal: s.backdateEquivocalNewLesions });
   return deriveSubjectEndpointsFrom(subject, visits, s, cutDate, rsSeq);
 }
 
@@ -230,7 +230,7 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
     let visits: VisitResponse[];
     let base: Assessment | undefined;
     try {
-      visits = deriveVisitResponses(sub, { irecist: s.criteria === 'iRECIST', cutDate: cut });
+      visits = deriveVisitResponses(sub, { irecist: s.criteria === 'iRECIST', cutDate: cut, backdateEquivocal: s.backdateEquivocalNewLesions });
       base = baselineOf(sub.assessments.filter((a) => !cut || a.date <= cut));
     } catch (e) {
       if (!isInputError(e)) throw e;

@@ -183,7 +183,7 @@ export function nonTargetResponse(nts: NonTargetAssessment[], baselineIds: reado
  * Overall time-point response.
  * RECIST 1.1 table 1 (subjects with target disease) and table 2 (non-target disease only).
  * New lesions 'EQUIVOCAL' do not make PD at this time point (RECIST 1.1 section 4.3.2: if later
- * confirmed, PD is dated from the first observation - see `backdateEquivocalNewLesions`).
+ * confirmed by a later scan, PD is dated from the first observation - see `backdateEquivocalNewLesions`).
  */
 export function overallResponse(target: TargetResponse | 'NA', nonTarget: NonTargetResponse, newLesions: NewLesions): OverallResponse {
   if (newLesions === 'YES' || target === 'PD' || nonTarget === 'PD') return 'PD';
@@ -246,7 +246,7 @@ export function sortAssessments(assessments: Assessment[]): Assessment[] {
  * sum never becomes the nadir), target / non-target / new-lesion status and the overall response.
  * With `iRECIST`, also the iRECIST response (see `applyIrecist`).
  */
-export function deriveVisitResponses(subject: SubjectInput, opts: { irecist?: boolean; cutDate?: string } = {}): VisitResponse[] {
+export function deriveVisitResponses(subject: SubjectInput, opts: { irecist?: boolean; cutDate?: string; backdateEquivocal?: boolean } = {}): VisitResponse[] {
   const all = subject.assessments.filter((a) => !opts.cutDate || dayNumber(a.date) <= dayNumber(opts.cutDate));
   const base = baselineOf(all);
   if (!base) return [];
@@ -294,8 +294,32 @@ export function deriveVisitResponses(subject: SubjectInput, opts: { irecist?: bo
       notes,
     });
   }
+  if (opts.backdateEquivocal ?? true) backdateEquivocalNewLesions(out);
   if (opts.irecist) applyIrecist(out, all);
   return out;
+}
+
+/**
+ * RECIST 1.1 section 4.3.2 (new lesions): "If a new lesion is equivocal ... If repeat scans confirm there is
+ * definitely a new lesion, then progression should be declared using the date of the initial scan."
+ * When a visit with new lesions YES follows a run of visits with EQUIVOCAL new lesions (nothing else in
+ * between), the first equivocal visit becomes PD (with a note). Mutates `rows` (sorted by date).
+ */
+export function backdateEquivocalNewLesions(rows: VisitResponse[]): void {
+  let runStart = -1;
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    if (r.newLesions === 'EQUIVOCAL') {
+      if (runStart < 0) runStart = i;
+    } else {
+      if (r.newLesions === 'YES' && runStart >= 0 && rows[runStart].overall !== 'PD') {
+        const first = rows[runStart];
+        first.overall = 'PD';
+        first.notes.push(`PD backdated: equivocal new lesion at this visit confirmed at ${r.visit} (${r.date}) per RECIST 1.1 section 4.3.2`);
+      }
+      runStart = -1;
+    }
+  }
 }
 
 /**

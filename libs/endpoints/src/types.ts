@@ -166,6 +166,8 @@ export interface ProtocolSettings {
   sdMinDays: number;
   /** Reference date for the SD minimum duration. */
   sdReference: 'randomisation' | 'treatmentStart';
+  /** RECIST 1.1 4.3.2: an equivocal new lesion later confirmed makes PD at the first (equivocal) scan. */
+  backdateEquivocalNewLesions: boolean;
   /** Planned assessment interval in days (q6w = 42, q8w = 56); used for the missed-assessment rule. */
   assessmentIntervalDays: number;
   /** Visit window in days added to the missed-assessment gap. */
@@ -197,6 +199,7 @@ export const DEFAULT_SETTINGS: Readonly<ProtocolSettings> = Object.freeze({
   confirmationAcceptSd: false,
   sdMinDays: 42,
   sdReference: 'randomisation',
+  backdateEquivocalNewLesions: true,
   assessmentIntervalDays: 42,
   assessmentWindowDays: 7,
   missedAssessmentsForCensoring: 2,
