@@ -85,6 +85,9 @@ describe('blindSlide (TIFF family)', () => {
       doc: 'jane_doe_case.svs',
       dt: '2024:03:14 10:11:12',
       labelText: 'JANE DOE 1970-01-01 MRN 5551234',
+      exifDate: '2024:03:14 09:08:07',
+      owner: 'St Fakename Hospital',
+      exifSerial: 'BODY-SN-31337',
     };
     const desc0 = `Aperio Image Library v12.0.0\r\n256x192 [0,0 256x192] (64x64) RAW|AppMag = 40|MPP = 0.25|Filename = ${PHI.filename}|Date = ${PHI.date}|Time = ${PHI.time}|User = ${PHI.user}|ScanScope ID = ${PHI.serial}|Barcode = ${PHI.barcode}|Slide = ${PHI.slide}|ScannerSerial = ${PHI.serial}|Patient = ${PHI.name}`;
     // the label "image" is uncompressed and its pixels spell the fake PHI, so any leak is findable as bytes
@@ -101,6 +104,8 @@ describe('blindSlide (TIFF family)', () => {
             { tag: 270, type: 2, value: desc0 }, { tag: 315, type: 2, value: PHI.artist }, { tag: 316, type: 2, value: PHI.host },
             { tag: 269, type: 2, value: PHI.doc }, { tag: 306, type: 2, value: PHI.dt }, { tag: 305, type: 2, value: 'SlideWriter 1.0' },
           ],
+          // EXIF: DateTimeOriginal, CameraOwnerName, BodySerialNumber
+          exif: [{ tag: 36867, type: 2, value: PHI.exifDate }, { tag: 42032, type: 2, value: PHI.owner }, { tag: 42033, type: 2, value: PHI.exifSerial }],
         },
         { width: 64, height: 48, rgb: pattern(64, 48, 9), compression: 8, tags: [{ tag: 270, type: 2, value: `Aperio Image Library v12.0.0\r\n256x192 -> 64x48 - |User = ${PHI.user}` }] },
         { width: 128, height: 96, rgb: pattern(128, 96, 4), tile: 64, compression: 8, tags: [{ tag: 270, type: 2, value: 'Aperio Image Library v12.0.0\r\n256x192 -> 128x96 - ' }] },
@@ -108,6 +113,8 @@ describe('blindSlide (TIFF family)', () => {
         { width: 96, height: 32, rgb: pattern(96, 32, 5), compression: 8, tags: [{ tag: 254, type: 4, value: [9] }, { tag: 270, type: 2, value: `Aperio Image Library v12.0.0\r\nmacro 96x32|Patient = ${PHI.name}` }] },
       ]),
     );
+    const srcBytes = readFileSync(src);
+    for (const [k, v] of Object.entries(PHI)) expect([k, srcBytes.indexOf(Buffer.from(v, 'latin1')) >= 0]).toEqual([k, true]); // planted
     const s0 = await openSlide(src);
     expect(s0.format).toBe('aperio-svs');
     expect([...s0.associatedImageNames].sort()).toEqual(['label', 'macro', 'thumbnail']);
@@ -122,7 +129,7 @@ describe('blindSlide (TIFF family)', () => {
     expect(report.removedDescriptionFields).toEqual(
       expect.arrayContaining(['aperio.Filename', 'aperio.Date', 'aperio.Time', 'aperio.User', 'aperio.ScanScope ID', 'aperio.Barcode', 'aperio.Slide', 'aperio.ScannerSerial', 'aperio.Patient']),
     );
-    expect(report.blankedTags).toEqual(['Artist', 'DateTime', 'DocumentName', 'HostComputer']);
+    expect(report.blankedTags).toEqual(['Artist', 'DateTime', 'DocumentName', 'EXIF.36867', 'EXIF.42032', 'EXIF.42033', 'HostComputer']);
     const bytes = readFileSync(out);
     for (const [k, v] of Object.entries(PHI)) expect([k, bytes.indexOf(Buffer.from(v, 'latin1'))]).toEqual([k, -1]);
     expect(bytes.indexOf(Buffer.from(PHI.labelText.slice(0, 12), 'latin1'))).toBe(-1);

@@ -16,6 +16,8 @@ export interface WImage {
   compression?: 1 | 8;
   tags?: WTag[];
   subIfds?: WImage[];
+  /** Tags of an EXIF private IFD (pointed to by tag 34665). */
+  exif?: WTag[];
 }
 
 class Out {
@@ -53,36 +55,8 @@ function blocks(img: WImage): { offsets: number[]; counts: number[]; bw: number;
   return { offsets: [], counts: data.map((d) => d.length), bw, bh, data };
 }
 
-function writeImage(o: Out, img: WImage): { ifd: number; nextPtr: number } {
-  const subOffsets = (img.subIfds ?? []).map((s) => writeImage(o, s).ifd);
-  const bl = blocks(img);
-  const offsets = bl.data.map((d) => o.push(d));
-  const base: WTag[] = [
-    { tag: 256, type: 4, value: [img.width] },
-    { tag: 257, type: 4, value: [img.height] },
-    { tag: 258, type: 3, value: [8, 8, 8] },
-    { tag: 259, type: 3, value: [img.compression ?? 1] },
-    { tag: 262, type: 3, value: [2] },
-    { tag: 277, type: 3, value: [3] },
-    { tag: 284, type: 3, value: [1] },
-  ];
-  const tags: WTag[] = [
-    ...base,
-    ...(img.tile
-      ? [
-          { tag: 322, type: 3, value: [img.tile] } as WTag,
-          { tag: 323, type: 3, value: [img.tile] } as WTag,
-          { tag: 324, type: 4, value: offsets } as WTag,
-          { tag: 325, type: 4, value: bl.counts } as WTag,
-        ]
-      : [
-          { tag: 273, type: 4, value: offsets } as WTag,
-          { tag: 278, type: 4, value: [bl.bh] } as WTag,
-          { tag: 279, type: 4, value: bl.counts } as WTag,
-        ]),
-    ...(subOffsets.length ? [{ tag: 330, type: 4, value: subOffsets } as WTag] : []),
-    ...(img.tags ?? []),
-  ].sort((a, b) => a.tag - b.tag);
+function writeIfd(o: Out, tags: WTag[]): { ifd: number; nextPtr: number } {
+  tags.sort((a, b) => a.tag - b.tag);
   const size: Record<number, number> = { 2: 1, 3: 2, 4: 4, 5: 8 };
   const ent = Buffer.alloc(2 + tags.length * 12 + 4);
   ent.writeUInt16LE(tags.length, 0);
@@ -110,6 +84,41 @@ function writeImage(o: Out, img: WImage): { ifd: number; nextPtr: number } {
   });
   const ifd = o.push(ent);
   return { ifd, nextPtr: ifd + 2 + tags.length * 12 };
+}
+
+function writeImage(o: Out, img: WImage): { ifd: number; nextPtr: number } {
+  const subOffsets = (img.subIfds ?? []).map((s) => writeImage(o, s).ifd);
+  const exifOffset = img.exif ? writeIfd(o, [...img.exif]).ifd : 0;
+  const bl = blocks(img);
+  const offsets = bl.data.map((d) => o.push(d));
+  const base: WTag[] = [
+    { tag: 256, type: 4, value: [img.width] },
+    { tag: 257, type: 4, value: [img.height] },
+    { tag: 258, type: 3, value: [8, 8, 8] },
+    { tag: 259, type: 3, value: [img.compression ?? 1] },
+    { tag: 262, type: 3, value: [2] },
+    { tag: 277, type: 3, value: [3] },
+    { tag: 284, type: 3, value: [1] },
+  ];
+  const tags: WTag[] = [
+    ...base,
+    ...(img.tile
+      ? [
+          { tag: 322, type: 3, value: [img.tile] } as WTag,
+          { tag: 323, type: 3, value: [img.tile] } as WTag,
+          { tag: 324, type: 4, value: offsets } as WTag,
+          { tag: 325, type: 4, value: bl.counts } as WTag,
+        ]
+      : [
+          { tag: 273, type: 4, value: offsets } as WTag,
+          { tag: 278, type: 4, value: [bl.bh] } as WTag,
+          { tag: 279, type: 4, value: bl.counts } as WTag,
+        ]),
+    ...(subOffsets.length ? [{ tag: 330, type: 4, value: subOffsets } as WTag] : []),
+    ...(img.tags ?? []),
+    ...(exifOffset ? [{ tag: 34665, type: 4, value: [exifOffset] } as WTag] : []),
+  ];
+  return writeIfd(o, tags);
 }
 
 /** Writes images as a chain of IFDs (each with optional SubIFDs). */

@@ -8,11 +8,13 @@
  * - identifying text is removed in place: Aperio ImageDescription keeps only an allow-list of technical
  *   fields (MPP, AppMag, geometry...), free-text descriptions of generic TIFFs are blanked, OME-XML loses
  *   experimenter / names / dates / file names; TIFF tags DateTime, Artist, HostComputer, DocumentName,
- *   Model, ImageUniqueID, CameraOwnerName, body/lens serial numbers, XMP and IPTC are blanked.
+ *   Model, ImageUniqueID, CameraOwnerName, body/lens serial numbers, XMP and IPTC are blanked, and so are the
+ *   text/opaque values of EXIF IFDs (dates, owner, serials, comments, maker notes) and all GPS values.
  * The report lists what was removed by name, never the values.
  * DICOM WSI is blinded by DICOM de-identification (@app/deid), not here.
  */
 import { copyFile, open, unlink } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { InputError, sha256File } from '@app/core';
 import { TAG, TYPE_SIZE, TiffFile, tagStr, type Ifd, type IfdEntry } from './tiff-file';
 import { classifyTiff } from './tiff-slide';
@@ -53,6 +55,9 @@ const BLANK_TAGS: [number, string][] = [
   [TAG.BodySerialNumber, 'BodySerialNumber'], [TAG.LensSerialNumber, 'LensSerialNumber'], [700, 'XMP'], [33723, 'IPTC'],
 ];
 
+/** EXIF tags left as they are: ExifVersion, FlashpixVersion, ComponentsConfiguration. */
+const EXIF_KEEP = new Set([36864, 40960, 37121]);
+
 /** Cleans an Aperio description: keeps the header and allow-listed key = value fields. */
 export function cleanAperioDescription(desc: string): { text: string; removed: string[] } {
   const parts = desc.split('|');
@@ -88,6 +93,7 @@ export function cleanOmeXml(xml: string): { text: string; removed: string[] } {
 
 export async function blindSlide(inPath: string, outPath: string, opts: BlindOptions = {}): Promise<BlindingReport> {
   const keepThumb = opts.keepThumbnail ?? true;
+  if (resolve(inPath) === resolve(outPath)) throw new Error(`blindSlide: outPath must differ from inPath (${inPath}); the original is never modified`);
   const head = Buffer.alloc(132);
   {
     const fh = await open(inPath, 'r');
@@ -101,8 +107,24 @@ export async function blindSlide(inPath: string, outPath: string, opts: BlindOpt
     throw new InputError('wsi.blinding-unsupported', `${inPath} is DICOM WSI: blind it with the DICOM de-identification (@app/deid), not blindSlide (TIFF family only)`);
   const tf = await TiffFile.open(inPath);
   let layout;
+  /** EXIF (34665) and GPS (34853) private IFDs of every IFD, parsed while the file is open. */
+  const privateIfds = new Map<Ifd, { kind: 'EXIF' | 'GPS'; ifd: Ifd }[]>();
   try {
     layout = classifyTiff(tf);
+    const all: Ifd[] = [];
+    const collect = (i: Ifd) => {
+      all.push(i);
+      i.subIfds.forEach(collect);
+    };
+    tf.ifds.forEach(collect);
+    for (const i of all) {
+      const list: { kind: 'EXIF' | 'GPS'; ifd: Ifd }[] = [];
+      for (const [tag, kind] of [[34665, 'EXIF'], [34853, 'GPS']] as const) {
+        const e = i.entries.get(tag);
+        if (e && e.values[0]) list.push({ kind, ifd: await tf.parseIfd(e.values[0], e.entryOffset, 9) });
+      }
+      if (list.length) privateIfds.set(i, list);
+    }
   } finally {
     await tf.close();
   }
@@ -216,6 +238,18 @@ export async function blindSlide(inPath: string, outPath: string, opts: BlindOpt
           if (e.type === 2) await rewriteAscii(e, '');
           else await out.write(Buffer.alloc(e.byteLength), 0, e.byteLength, e.valueOffset);
           blanked.add(name);
+        }
+        // EXIF: every text / opaque value (dates, owner, serials, user comment, maker notes) except version
+        // markers; GPS: every value (a location identifies the site)
+        for (const { kind, ifd: p } of privateIfds.get(i) ?? []) {
+          for (const e of p.entries.values()) {
+            if (e.byteLength === 0) continue;
+            if (kind === 'EXIF' && (EXIF_KEEP.has(e.tag) || (e.type !== 2 && e.type !== 7 && e.type !== 1))) continue;
+            if (e.bytes && e.bytes.every((b) => b === 0)) continue;
+            if (e.type === 2) await rewriteAscii(e, '');
+            else await out.write(Buffer.alloc(e.byteLength), 0, e.byteLength, e.valueOffset);
+            blanked.add(`${kind}.${e.tag}`);
+          }
         }
       });
     }
