@@ -182,15 +182,22 @@ function toStored(le: Uint8Array, sampleBytes: number, count: number, pm: PixelM
     return out;
   }
   if (sampleBytes === 2) {
+    // Copy into an aligned buffer (a memcpy) and view it; only mask / sign-extend when BitsStored < 16.
+    const raw = new Uint8Array(count * 2);
+    raw.set(le.subarray(0, count * 2));
     if (!pm.signed) {
-      const out = new Uint16Array(count);
-      const mask = bs >= 16 ? 0xffff : (1 << bs) - 1;
-      for (let k = 0, j = 0; k < count; k++, j += 2) out[k] = (le[j] | (le[j + 1] << 8)) & mask;
+      const out = new Uint16Array(raw.buffer);
+      if (bs < 16) {
+        const mask = (1 << bs) - 1;
+        for (let k = 0; k < count; k++) out[k] &= mask;
+      }
       return out;
     }
-    const out = new Int16Array(count);
-    const sh = 32 - bs;
-    for (let k = 0, j = 0; k < count; k++, j += 2) out[k] = ((le[j] | (le[j + 1] << 8)) << sh) >> sh;
+    const out = new Int16Array(raw.buffer);
+    if (bs < 16) {
+      const sh = 32 - bs;
+      for (let k = 0; k < count; k++) out[k] = (out[k] << sh) >> sh;
+    }
     return out;
   }
   // 32-bit
@@ -233,20 +240,26 @@ function codecCheck(out: CodecOutput, pm: PixelModule, name: string): void {
 export function applyModalityLut(stored: StoredArray, slope: number, intercept: number): Int16Array | Float32Array {
   const n = stored.length;
   if (Number.isInteger(slope) && Number.isInteger(intercept)) {
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (let k = 0; k < n; k++) {
-      const v = stored[k];
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
+    // One pass into int16, tracking whether any value fell outside the int16 range.
+    const out = new Int16Array(n);
+    let lo = 0;
+    let hi = 0;
+    if (slope === 1) {
+      for (let k = 0; k < n; k++) {
+        const v = stored[k] + intercept;
+        out[k] = v;
+        if (v < lo) lo = v;
+        else if (v > hi) hi = v;
+      }
+    } else {
+      for (let k = 0; k < n; k++) {
+        const v = stored[k] * slope + intercept;
+        out[k] = v;
+        if (v < lo) lo = v;
+        else if (v > hi) hi = v;
+      }
     }
-    const a = lo * slope + intercept;
-    const b = hi * slope + intercept;
-    if (n === 0 || (Math.min(a, b) >= -32768 && Math.max(a, b) <= 32767)) {
-      const out = new Int16Array(n);
-      for (let k = 0; k < n; k++) out[k] = stored[k] * slope + intercept;
-      return out;
-    }
+    if (lo >= -32768 && hi <= 32767) return out;
   }
   const out = new Float32Array(n);
   for (let k = 0; k < n; k++) out[k] = stored[k] * slope + intercept;

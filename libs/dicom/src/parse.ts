@@ -106,6 +106,11 @@ export interface ParseOptions {
    * data element and records a flag. Encapsulated (compressed) pixel data is never inferred.
    */
   inferMissingTransferSyntax?: boolean;
+  /**
+   * Stop at the Pixel Data element (header only): `input` may then be just a prefix of the file that
+   * ends inside the pixel data. The result cannot be decoded (its pixel data is not all there).
+   */
+  stopAtPixelData?: boolean;
 }
 
 const IMPLICIT_LE = '1.2.840.10008.1.2';
@@ -186,7 +191,7 @@ function parserFailure(e: unknown, buf: Buffer): InputError {
 }
 
 /** Every top-level element must lie inside the file, and there must be a data set after the meta header. */
-function checkComplete(ds: DataSet, fileBytes: number): void {
+function checkComplete(ds: DataSet, fileBytes: number, headerOnly: boolean): void {
   const els = Object.values(ds.elements);
   if (!els.some((e) => !e.tag.startsWith('x0002'))) {
     throw new InputError(
@@ -197,7 +202,7 @@ function checkComplete(ds: DataSet, fileBytes: number): void {
   }
   for (const e of els) {
     const end = e.dataOffset + e.length;
-    if (!e.hadUndefinedLength && end > ds.byteArray.length) {
+    if (!e.hadUndefinedLength && end > ds.byteArray.length && !(headerOnly && e.tag === 'x7fe00010')) {
       throw new InputError(
         e.tag === 'x7fe00010' ? 'dicom.truncated-pixel-data' : 'dicom.truncated',
         `DICOM object is truncated: element ${tagLabel(e.tag)} declares ${e.length} bytes but only ${ds.byteArray.length - e.dataOffset} remain`,
@@ -208,7 +213,7 @@ function checkComplete(ds: DataSet, fileBytes: number): void {
 }
 
 /** Builds a data set from raw bytes after a meta header, in the given little-endian transfer syntax. */
-function parseRawDataSet(buf: Buffer, position: number, tsUid: string): DataSet {
+function parseRawDataSet(buf: Buffer, position: number, tsUid: string, untilTag?: string): DataSet {
   const dp = dicomParser as unknown as {
     ByteStream: new (p: dicomParser.ByteArrayParser, b: Buffer, pos: number) => dicomParser.ByteStream;
     DataSet: new (p: dicomParser.ByteArrayParser, b: Buffer, els: Record<string, dicomParser.Element>) => DataSet;
@@ -221,8 +226,9 @@ function parseRawDataSet(buf: Buffer, position: number, tsUid: string): DataSet 
   const stream = new dp.ByteStream(dicomParser.littleEndianByteArrayParser, buf, position);
   const ds = new dp.DataSet(dicomParser.littleEndianByteArrayParser, buf, {});
   try {
-    if (tsUid === IMPLICIT_LE) dicomParser.parseDicomDataSetImplicit(ds, stream, buf.length);
-    else dicomParser.parseDicomDataSetExplicit(ds, stream, buf.length);
+    const o = untilTag ? { untilTag } : undefined;
+    if (tsUid === IMPLICIT_LE) dicomParser.parseDicomDataSetImplicit(ds, stream, buf.length, o);
+    else dicomParser.parseDicomDataSetExplicit(ds, stream, buf.length, o);
   } catch (e) {
     throw parserFailure({ exception: e, dataSet: ds }, buf);
   }
@@ -238,6 +244,7 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
   // dicom-parser's deflate path needs a Node Buffer.
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const flags: string[] = [];
+  const untilTag = opts.stopAtPixelData ? 'x7fe00010' : undefined;
   if (buf.length < 8) {
     throw new InputError('dicom.not-dicom', `Not a DICOM object: only ${buf.length} bytes`, { fileBytes: buf.length });
   }
@@ -269,7 +276,7 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
       flags.push(
         `transfer-syntax-inferred: (0002,0010) missing; read as ${tsUid === IMPLICIT_LE ? 'Implicit' : 'Explicit'} VR Little Endian (${tsUid}) from the first data element`,
       );
-      ds = parseRawDataSet(buf, metaEnd, tsUid);
+      ds = parseRawDataSet(buf, metaEnd, tsUid, untilTag);
       for (const [k, v] of Object.entries(meta.elements)) ds.elements[k] = v;
       const px = ds.elements.x7fe00010;
       if (px && (px.encapsulatedPixelData || px.hadUndefinedLength)) {
@@ -280,7 +287,7 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
       }
     } else {
       try {
-        ds = dicomParser.parseDicom(buf);
+        ds = dicomParser.parseDicom(buf, untilTag ? { untilTag } : undefined);
       } catch (e) {
         throw parserFailure(e, buf);
       }
@@ -301,7 +308,7 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
       `no-preamble: no 128-byte preamble/'DICM' prefix; read as a raw ${tsUid === IMPLICIT_LE ? 'Implicit' : 'Explicit'} VR Little Endian data set` +
         (start > 0 ? `; ${start} stray leading byte(s) skipped` : ''),
     );
-    ds = parseRawDataSet(buf, start, tsUid);
+    ds = parseRawDataSet(buf, start, tsUid, untilTag);
     const present = Object.keys(ds.elements).filter((k) => /^x[0-9a-f]{8}$/.test(k) && k !== 'x00020010');
     if (present.length < 3) {
       throw new InputError('dicom.not-dicom', 'Not a DICOM object: no preamble and fewer than 3 readable data elements', {
@@ -309,7 +316,7 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
       });
     }
   }
-  checkComplete(ds, buf.length);
+  checkComplete(ds, buf.length, !!untilTag);
   if (!transferSyntaxInfo(tsUid)) {
     flags.push(`unknown-transfer-syntax: '${tsUid}' is not a known transfer syntax; header read, pixel data cannot be decoded`);
   }

@@ -1,19 +1,39 @@
 /**
- * Worker-thread task of `DicomPool`: reads + parses + decodes one DICOM file. Runs inside a piscina
- * worker (one set of WASM codecs per thread). InputErrors are returned as data (class identity does
- * not survive the thread boundary) and rebuilt by the pool.
+ * Worker-thread tasks of `DicomPool` (run inside piscina workers; one set of WASM codecs per thread).
+ * InputErrors are returned as data (class identity does not survive the thread boundary) and rebuilt
+ * by the pool.
+ *
+ * - `load`: read + parse + decode every frame; HU arrays are transferred back (zero copy).
+ * - `header`: read a prefix of the file and parse up to Pixel Data; checks the pixel limits.
+ * - `decode`: read + parse + decode the listed frames straight into a SharedArrayBuffer volume.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { isInputError } from '@app/core';
 import { checkPixelModule, decodeFrame, type DecodeLimits } from './decode';
 import { frameGeometry, parseDicom, type DicomHeader, type FrameGeometry } from './parse';
 
-export interface PoolTask {
+export interface LoadTask {
+  kind?: 'load';
   path: string;
   limits?: Partial<DecodeLimits>;
   /** Header only (no pixel decoding). */
   headerOnly?: boolean;
 }
+export interface HeaderTask {
+  kind: 'header';
+  path: string;
+  limits?: Partial<DecodeLimits>;
+}
+export interface DecodeTask {
+  kind: 'decode';
+  path: string;
+  limits?: Partial<DecodeLimits>;
+  target: SharedArrayBuffer;
+  dtype: 'int16' | 'float32';
+  /** Frames to decode and the element offset of each in `target`. */
+  frames: Array<{ frameIndex: number; offset: number }>;
+}
+export type PoolTask = LoadTask | HeaderTask | DecodeTask;
 
 export interface PoolFrame {
   frameIndex: number;
@@ -21,11 +41,39 @@ export interface PoolFrame {
   values: Int16Array | Float32Array;
 }
 
-export type PoolResult =
-  | { ok: true; path: string; header: DicomHeader; frames: PoolFrame[] }
-  | { ok: false; path: string; error: { code: string; message: string; detail?: Record<string, unknown> } };
+export type PoolError = { ok: false; path: string; error: { code: string; message: string; detail?: Record<string, unknown> } };
+export type PoolResult = { ok: true; path: string; header: DicomHeader; frames: PoolFrame[] } | PoolError;
+export type HeaderResult = { ok: true; path: string; header: DicomHeader } | PoolError;
+/** `needsFloat`: a frame's HU values are not exact int16, so the int16 target could not hold them. */
+export type DecodeResult = { ok: true; path: string; needsFloat: boolean } | PoolError;
 
-export async function runPoolTask(task: PoolTask): Promise<PoolResult> {
+const fail = (path: string, e: unknown): PoolError => {
+  if (isInputError(e)) return { ok: false, path, error: { code: e.code, message: e.message, detail: e.detail } };
+  throw e;
+};
+
+const HEADER_PREFIX = 64 * 1024;
+
+/** Reads the first `n` bytes of a file (or all of it if smaller); returns them and the file size. */
+function readPrefix(path: string, n: number): { buf: Buffer; size: number } {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const len = Math.min(n, size);
+    const buf = Buffer.allocUnsafe(len);
+    let got = 0;
+    while (got < len) {
+      const r = readSync(fd, buf, got, len - got, got);
+      if (r <= 0) break;
+      got += r;
+    }
+    return { buf: buf.subarray(0, got), size };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export async function runPoolTask(task: LoadTask): Promise<PoolResult> {
   try {
     const p = parseDicom(readFileSync(task.path));
     const frames: PoolFrame[] = [];
@@ -41,12 +89,49 @@ export async function runPoolTask(task: PoolTask): Promise<PoolResult> {
     }
     return { ok: true, path: task.path, header: p.header, frames };
   } catch (e) {
-    if (isInputError(e)) return { ok: false, path: task.path, error: { code: e.code, message: e.message, detail: e.detail } };
-    throw e;
+    return fail(task.path, e);
+  }
+}
+
+export function runHeaderTask(task: HeaderTask): HeaderResult {
+  try {
+    const { buf, size } = readPrefix(task.path, HEADER_PREFIX);
+    let header: DicomHeader;
+    try {
+      header = parseDicom(buf, { stopAtPixelData: true }).header;
+    } catch (e) {
+      // Header longer than the prefix, or a deflated data set (needs the whole stream): read it all.
+      if (buf.length >= size) throw e;
+      header = parseDicom(readFileSync(task.path), { stopAtPixelData: true }).header;
+    }
+    checkPixelModule(header, task.limits);
+    return { ok: true, path: task.path, header };
+  } catch (e) {
+    return fail(task.path, e);
+  }
+}
+
+export async function runDecodeTask(task: DecodeTask): Promise<DecodeResult> {
+  try {
+    const p = parseDicom(readFileSync(task.path));
+    const out = task.dtype === 'int16' ? new Int16Array(task.target) : new Float32Array(task.target);
+    for (const f of task.frames) {
+      const d = await decodeFrame(p, f.frameIndex, { limits: task.limits });
+      if (!d.values) {
+        return { ok: false, path: task.path, error: { code: 'dicom.not-monochrome', message: `${task.path} is not a monochrome image` } };
+      }
+      if (task.dtype === 'int16' && !(d.values instanceof Int16Array)) return { ok: true, path: task.path, needsFloat: true };
+      out.set(d.values, f.offset);
+    }
+    return { ok: true, path: task.path, needsFloat: false };
+  } catch (e) {
+    return fail(task.path, e);
   }
 }
 
 export default async function poolTask(task: PoolTask): Promise<unknown> {
+  if (task.kind === 'header') return runHeaderTask(task);
+  if (task.kind === 'decode') return runDecodeTask(task);
   const r = await runPoolTask(task);
   if (!r.ok) return r;
   // Transfer the pixel buffers instead of copying them (piscina's movable-object protocol).

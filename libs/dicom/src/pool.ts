@@ -4,8 +4,8 @@ import { Piscina } from 'piscina';
 import { InputError } from '@app/core';
 import type { DecodeLimits } from './decode';
 import type { DicomHeader } from './parse';
-import type { PoolResult, PoolTask } from './pool-task';
-import { buildVolumeFromSlices, type BuildVolumeOptions, type SliceWithValues, type Volume } from './volume';
+import type { DecodeResult, HeaderResult, PoolError, PoolResult, PoolTask } from './pool-task';
+import { planVolume, sliceRefs, type BuildVolumeOptions, type SliceWithValues, type Volume } from './volume';
 
 export interface DicomPoolOptions {
   /** Worker threads. Default: all cores (os.availableParallelism()). */
@@ -26,6 +26,9 @@ export interface VolumeFromFilesOptions extends BuildVolumeOptions {
  * A worker-thread pool (piscina) that reads, parses and decodes DICOM files in parallel. Each thread
  * initialises the WASM codecs once. Call `destroy()` when done.
  */
+const toInputError = (r: PoolError): InputError => new InputError(r.error.code, `${r.path}: ${r.error.message}`, r.error.detail);
+const frameCount = (h: DicomHeader): number => (Number.isFinite(h.image.numberOfFrames) ? h.image.numberOfFrames : 1);
+
 export class DicomPool {
   private readonly pool: Piscina;
   private readonly limits?: Partial<DecodeLimits>;
@@ -46,7 +49,7 @@ export class DicomPool {
       paths.map(async (path): Promise<LoadedInstance> => {
         const task: PoolTask = { path, limits: this.limits, headerOnly };
         const r = (await this.pool.run(task)) as PoolResult;
-        if (!r.ok) return { path, error: new InputError(r.error.code, `${path}: ${r.error.message}`, r.error.detail) };
+        if (!r.ok) return { path, error: toInputError(r) };
         const slices: SliceWithValues[] = r.frames.map((f) => ({
           sopInstanceUid: r.header.instance.sopInstanceUid ?? path,
           frameIndex: f.frameIndex,
@@ -61,14 +64,53 @@ export class DicomPool {
     );
   }
 
-  /** Loads the files of one series in parallel and builds its HU volume. */
+  /**
+   * Builds the HU volume of one series from its files, in two parallel phases: (1) headers only (a
+   * prefix of each file) -> sort, geometry checks, flags and the memory limit, before any pixel is
+   * decoded; (2) each worker decodes its frames straight into the volume's SharedArrayBuffer at their
+   * sorted position (no copies through the main thread). `Volume.data` is backed by that
+   * SharedArrayBuffer.
+   */
   async buildVolumeFromFiles(paths: string[], opts: VolumeFromFilesOptions = {}): Promise<Volume> {
-    const loaded = await this.loadFiles(paths);
-    const bad = loaded.filter((l) => l.error);
-    if (bad.length && (opts.onBadInstance ?? 'throw') === 'throw') throw bad[0].error!;
-    const slices = loaded.flatMap((l) => l.slices ?? []);
-    const vol = buildVolumeFromSlices(slices, opts);
-    for (const b of bad) vol.flags.push(`unreadable-instance: ${b.error!.code}: ${b.error!.message}; left out of the volume`);
+    const heads = (await Promise.all(paths.map((path) => this.pool.run({ kind: 'header', path, limits: this.limits } as PoolTask)))) as HeaderResult[];
+    const bad = heads.filter((h): h is PoolError => !h.ok);
+    if (bad.length && (opts.onBadInstance ?? 'throw') === 'throw') throw toInputError(bad[0]);
+    const good = heads.filter((h): h is Extract<HeaderResult, { ok: true }> => h.ok);
+    const refs = sliceRefs(good);
+    const owner: string[] = good.flatMap((g) => Array.from({ length: frameCount(g.header) }, () => g.path));
+    const plan = planVolume(refs, opts);
+    const per = plan.dims[0] * plan.dims[1];
+    const decodeInto = async (dtype: 'int16' | 'float32'): Promise<SharedArrayBuffer | undefined> => {
+      const target = new SharedArrayBuffer(per * plan.dims[2] * (dtype === 'int16' ? 2 : 4));
+      const byFile = new Map<string, Array<{ frameIndex: number; offset: number }>>();
+      plan.order.forEach((i, k) => {
+        const path = owner[i];
+        if (!byFile.has(path)) byFile.set(path, []);
+        byFile.get(path)!.push({ frameIndex: refs[i].frameIndex, offset: k * per });
+      });
+      const res = (await Promise.all(
+        [...byFile].map(([path, frames]) => this.pool.run({ kind: 'decode', path, limits: this.limits, target, dtype, frames } as PoolTask)),
+      )) as DecodeResult[];
+      const err = res.find((r): r is PoolError => !r.ok);
+      if (err) throw toInputError(err);
+      return res.some((r) => r.ok && r.needsFloat) ? undefined : target;
+    };
+    let data: Int16Array | Float32Array;
+    const i16 = await decodeInto('int16');
+    if (i16) data = new Int16Array(i16);
+    else data = new Float32Array((await decodeInto('float32'))!);
+    const vol: Volume = {
+      seriesInstanceUid: plan.seriesInstanceUid,
+      dims: plan.dims,
+      spacing: plan.spacing,
+      affine: plan.affine,
+      data,
+      flags: plan.flags,
+      sliceSopInstanceUids: plan.order.map((i) => refs[i].sopInstanceUid),
+      sliceFrameIndices: plan.order.map((i) => refs[i].frameIndex),
+      slicePositions: plan.slicePositions,
+    };
+    for (const b of bad) vol.flags.push(`unreadable-instance: ${b.error.code}: ${b.path}: ${b.error.message}; left out of the volume`);
     return vol;
   }
 

@@ -1,6 +1,6 @@
 import { InputError } from '@app/core';
 import { checkPixelModule, decodeFrame, type DecodeLimits } from './decode';
-import { frameGeometry, type FrameGeometry, type ParsedDicom, type Vec3 } from './parse';
+import { frameGeometry, type DicomHeader, type FrameGeometry, type ParsedDicom, type Vec3 } from './parse';
 
 /** A CT volume in Hounsfield units. Voxel (i, j, k) = data[i + j*dims[0] + k*dims[0]*dims[1]]. */
 export interface Volume {
@@ -69,7 +69,7 @@ const norm = (a: Vec3): Vec3 => {
 const fmt = (x: number): string => String(Math.round(x * 1000) / 1000);
 
 /** Slice references of every frame of the given objects. */
-export function sliceRefs(instances: ParsedDicom[]): SliceRef[] {
+export function sliceRefs(instances: Array<{ header: DicomHeader }>): SliceRef[] {
   const out: SliceRef[] = [];
   for (const p of instances) {
     const h = p.header;
