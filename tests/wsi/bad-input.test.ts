@@ -120,6 +120,30 @@ describe('refused with a clear InputError', () => {
     await expectInputError(openSlide(write(c)), 'wsi.bad-ifd', /0 entries/);
   });
 
+  test('corrupt tile headers announcing huge images are refused before the codec allocates', async () => {
+    // small.svs: SOF0 of the only JPEG tile patched to 65535x65535
+    let tf = await TiffFile.open(fx('small.svs'));
+    const off = tf.ifds[0].entries.get(TAG.TileOffsets)!.values[0];
+    await tf.close();
+    const b = Buffer.from(readFileSync(fx('small.svs')));
+    const sof = b.indexOf(Buffer.from([0xff, 0xc0]), off);
+    b.writeUInt16BE(0xffff, sof + 5);
+    b.writeUInt16BE(0xffff, sof + 7);
+    const s1 = await openSlide(write(b));
+    await expectInputError(s1.readRegion(0, 0, 0, 16, 16), 'wsi.bad-jpeg', /cannot decode JPEG tile 0 of level 0/);
+    await s1.close();
+    // cmu_jp2k.tif: SIZ of the first JPEG 2000 tile patched to 2^31-1 wide
+    tf = await TiffFile.open(fx('cmu_jp2k.tif'));
+    const j0 = tf.ifds[0].entries.get(TAG.TileOffsets)!.values[0];
+    await tf.close();
+    const c = Buffer.from(readFileSync(fx('cmu_jp2k.tif')));
+    expect(c.readUInt32BE(j0)).toBe(0xff4fff51); // SOC + SIZ
+    c.writeUInt32BE(0x7fffffff, j0 + 8);
+    const s2 = await openSlide(write(c));
+    await expectInputError(s2.readRegion(0, 0, 0, 16, 16), 'wsi.bad-jpeg2000', /announces 2147483647x256 pixels/);
+    await s2.close();
+  });
+
   test('unreadable.svs: opens (header intact, like OpenSlide) but its corrupt JPEG tile is refused when read', async () => {
     const s = await openSlide(fx('unreadable.svs'));
     try {

@@ -73,7 +73,8 @@ export function spliceJpeg(tile: Uint8Array, tables: Uint8Array | undefined, rgb
 export async function decodeJpeg(stream: Buffer, expectW: number, expectH: number, what: string): Promise<Uint8Array> {
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
-    out = await sharp(stream, { failOn: 'error', limitInputPixels: false }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    // refuse a (corrupt) JPEG header announcing more pixels than the tile before libjpeg allocates anything
+    out = await sharp(stream, { failOn: 'error', limitInputPixels: Math.max(1, expectW * expectH) }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
     throw new InputError('wsi.bad-jpeg', `cannot decode JPEG ${what}: ${(e as Error).message}`);
   }
@@ -116,7 +117,17 @@ export interface J2kResult {
   data: Uint8Array; // interleaved, 8-bit
 }
 
-export async function decodeJ2k(data: Uint8Array, what: string): Promise<J2kResult> {
+/** Image size from a raw codestream's SIZ marker (FF4F FF51 ...), or null when absent. */
+export function j2kSize(data: Uint8Array): { width: number; height: number } | null {
+  if (data.length < 24 || data[0] !== 0xff || data[1] !== 0x4f || data[2] !== 0xff || data[3] !== 0x51) return null;
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  return { width: dv.getUint32(8) - dv.getUint32(16), height: dv.getUint32(12) - dv.getUint32(20) };
+}
+
+export async function decodeJ2k(data: Uint8Array, what: string, maxPixels = 2 ** 26): Promise<J2kResult> {
+  const sz = j2kSize(data);
+  if (sz && (sz.width <= 0 || sz.height <= 0 || sz.width * sz.height > maxPixels))
+    throw new InputError('wsi.bad-jpeg2000', `JPEG 2000 ${what} announces ${sz.width}x${sz.height} pixels: invalid or larger than ${maxPixels}`);
   const lib = await getOpenJpeg();
   const dec = new lib.J2KDecoder();
   try {

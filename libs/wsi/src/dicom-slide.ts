@@ -188,7 +188,7 @@ class DicomLevel implements TiledLevel {
       // Photometric RGB with JPEG means the components were not transformed (e.g. converted Aperio tiles)
       return { w: tw, h: th, data: await decodeJpeg(spliceJpeg(raw, undefined, inst.photometric === 'RGB'), tw, th, what) };
     } else if (inst.ts === TS.j2k || inst.ts === TS.j2kLossless) {
-      const j = await decodeJ2k(raw, what);
+      const j = await decodeJ2k(raw, what, tw * th);
       if (j.width !== tw || j.height !== th) throw new InputError('wsi.bad-jpeg2000', `${what} is ${j.width}x${j.height}, expected ${tw}x${th}`);
       data = j.data;
       comps = j.components;

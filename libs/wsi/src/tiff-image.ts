@@ -126,7 +126,7 @@ export class TiffImage implements TiledLevel {
       return { w: tw, h: th, data: rgb };
     }
     if (compression >= 33003 && compression <= 33005) {
-      const j = await decodeJ2k(raw, what);
+      const j = await decodeJ2k(raw, what, tw * th);
       if (j.width !== tw || j.height !== th)
         throw new InputError('wsi.bad-jpeg2000', `JPEG 2000 ${what} is ${j.width}x${j.height}, expected ${tw}x${th}`);
       return { w: tw, h: th, data: toRgb(j.data, j.components, tw * th, J2K_IS_YCBCR[compression] ? 6 : j.components >= 3 ? 2 : 1, this.info) };
