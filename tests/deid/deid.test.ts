@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,13 @@ const dump1 = (path: string): Dump => dumps(path)[0];
 type Collected = { src: string; values: { tag: string; vr: string; value: string }[] };
 const collect = (...paths: string[]): Collected[] => py<Collected[]>('collect', tagsJson, ...paths);
 const pyEval = (code: string): string => execFileSync(PY, ['-c', code], { encoding: 'utf8' }).trim();
+
+/** dciodvfy (Debian dicom3tools) IOD validation: the 'Error' lines (it fails loudly if the tool is missing). */
+const iodErrors = (path: string): string[] => {
+  const r = spawnSync('dciodvfy', [path], { encoding: 'utf8' });
+  if (r.error) throw new Error(`dciodvfy (Debian package dicom3tools) could not run: ${r.error.message}`);
+  return `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.startsWith('Error'));
+};
 
 const SECRET = 'trial-301-uid-secret-do-not-log';
 const ctxFor = (subjectId: string, timePointId: string): DeidContext => ({
@@ -75,6 +82,8 @@ describe('no original identifying value survives (phantoms with planted PHI)', (
     const { res, path } = deidToFile(f.path, ctxFor(f.subjectId, f.visit), 'valid.dcm');
     const out = execFileSync('dcmdump', ['-q', '+E', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     expect(out).toContain('(0012,0062) CS [YES]');
+    // dciodvfy (dicom3tools) validates the CT Image IOD: no errors after de-identification
+    expect(iodErrors(path)).toEqual([]);
     const d = dump1(path);
     const ctx = ctxFor(f.subjectId, f.visit);
     expect(d.PatientName).toBe(ctx.readingId);
@@ -214,11 +223,18 @@ describe('real fixtures (tests/fixtures/dicom)', () => {
     for (const t of ['00100010', '00100020', '0020000D', '0020000E', '00080018', '00080020', '00080090', '00080080', '0008103E']) expect(tagsSeen).toContain(t);
   });
 
-  it('dcmdump parses every de-identified fixture', () => {
+  it('dcmdump parses every de-identified fixture; de-identification adds no dciodvfy IOD error', () => {
+    let compared = 0;
     for (const [i, src] of valid.entries()) {
       const { path } = deidToFile(src, ctxFor('SUBJ-901', 'FU1'), `fxd-${i}.dcm`);
       execFileSync('dcmdump', ['-q', '+E', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const before = iodErrors(src);
+      if (before.some((l) => /read failed/.test(l))) continue; // dciodvfy cannot read the original (e.g. deflated)
+      compared++;
+      const added = iodErrors(path).filter((l) => !before.includes(l));
+      expect({ src, added }).toEqual({ src, added: [] });
     }
+    expect(compared).toBeGreaterThanOrEqual(30);
   });
 
   it('invalid files are rejected with InputError and an actionable message', () => {

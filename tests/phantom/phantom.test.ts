@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,14 @@ describe('generatePhantomStudy: DICOM validity, noise, determinism', () => {
     const dump = execFileSync('dcmdump', ['-q', '+L', r.files[5].path], { encoding: 'utf8' });
     expect(dump).toContain('(0008,0016) UI =CTImageStorage');
     expect(dump).toContain('LittleEndianExplicit');
+    // dciodvfy (Debian dicom3tools) validates the CT Image IOD and the VRs: no errors, with or without PHI
+    const plain = await generatePhantomStudy({ outDir: mk('valid-plain'), subjects: 1, visits: 1, slices: 2, rows: 64, cols: 64, bitsStored: 16 });
+    for (const p of [r.files[5].path, plain.files[1].path]) {
+      const v = spawnSync('dciodvfy', [p], { encoding: 'utf8' });
+      if (v.error) throw new Error(`dciodvfy (Debian package dicom3tools) could not run: ${v.error.message}`);
+      expect(`${v.stdout}${v.stderr}`.split('\n').filter((l) => l.startsWith('Error'))).toEqual([]);
+      expect(v.stderr).toContain('CTImage');
+    }
     const script = `
 import json, sys, numpy as np, pydicom
 d = pydicom.dcmread(sys.argv[1])

@@ -19,7 +19,7 @@ export interface DeidContext {
   uidSecret: string;
   /** ClinicalTrialSponsorName (0012,0010), default 'BLINDED SPONSOR'. */
   sponsorName?: string;
-  /** ClinicalTrialProtocolName (0012,0021), optional. */
+  /** ClinicalTrialProtocolName (0012,0021), Type 2: empty when not given. */
   protocolName?: string;
   /** ClinicalTrialTimePointDescription (0012,0051), optional. */
   timePointDescription?: string;
@@ -118,6 +118,7 @@ export function deidentify(buf: Buffer, ctx: DeidContext): DeidResult {
   const originalPatientId = pidEl?.value ? decodeAscii(pidEl.value) : '';
   const sopClassEl = parsed.dataset.find((e) => e.tag === 0x00080016) ?? parsed.meta.find((e) => e.tag === 0x00020002);
   const sopClassUid = decodeAscii(sopClassEl?.value);
+  const isSR = sopClassUid.startsWith('1.2.840.10008.5.1.4.1.1.88.');
 
   const mapUid = (u: string): string => {
     let r = uidMap.get(u);
@@ -195,7 +196,7 @@ export function deidentify(buf: Buffer, ctx: DeidContext): DeidResult {
         e = { ...e, vr };
       }
       const entry = PROFILE_TABLE.get(e.tag);
-      const action = entry?.action ?? 'K';
+      const action = isSR && e.tag === 0x00081111 ? 'Z' : (entry?.action ?? 'K');
       if (entry && NEVER_RETAIN_TEMPORAL.has(e.tag)) {
         if (action === 'Z') out.push(empty(e));
         else remove(e);
@@ -207,6 +208,11 @@ export function deidentify(buf: Buffer, ctx: DeidContext): DeidResult {
           continue;
         case 'Z':
           out.push(empty(e));
+          continue;
+        case 'D':
+          if (e.items) out.push({ tag: e.tag, vr: 'SQ', items: e.items.map((item) => clean(item, depth + 1)) });
+          else if (!/^(LO|SH|LT|ST|UT|UC|PN|CS)$/.test(e.vr)) remove(e);
+          else out.push(str(e.tag, e.vr, 'DEIDENTIFIED'));
           continue;
         case 'SUBJECT':
           out.push(str(e.tag, e.vr === 'PN' ? 'PN' : 'LO', ctx.readingId));
@@ -255,7 +261,7 @@ export function deidentify(buf: Buffer, ctx: DeidContext): DeidResult {
   put(str(0x00100020, 'LO', ctx.readingId));
   put(str(0x00120010, 'LO', ctx.sponsorName ?? 'BLINDED SPONSOR'));
   put(str(0x00120020, 'LO', ctx.protocolId));
-  if (ctx.protocolName) put(str(0x00120021, 'LO', ctx.protocolName));
+  put(str(0x00120021, 'LO', ctx.protocolName ?? '')); // Type 2
   put(str(0x00120030, 'LO', '')); // ClinicalTrialSiteID: Type 2, left empty: the site is blinded
   put(str(0x00120031, 'LO', '')); // ClinicalTrialSiteName: Type 2, left empty: the site is blinded
   if (!ctx.omitSubjectId) put(str(0x00120040, 'LO', ctx.subjectId));

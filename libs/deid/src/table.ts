@@ -5,12 +5,16 @@
  * Published actions: D replace with a dummy value; Z zero-length (or dummy); X remove; K keep (clean
  * sequences); C clean; U replace UID consistently; combinations such as X/Z/D mean "the stricter
  * action allowed by the IOD". `action` is our resolution:
- * - 'X' remove; 'Z' keep the attribute with an empty value; 'U' consistent UID replacement;
+ * - 'X' remove; 'Z' keep the attribute with an empty value; 'D' dummy text 'DEIDENTIFIED' (a D sequence keeps
+ *   its items, cleaned recursively with the same rules; other VRs are removed);
+ * - 'U' consistent UID replacement;
  * - 'K' keep (sequences are cleaned recursively, UIDs inside are replaced);
  * - 'C' clean-descriptor (Clean Descriptors option): vocabulary-cleaned, removed if nothing safe remains;
  * - 'SUBJECT' PatientName/PatientID: replaced by the ClinicalTrialSubjectReadingID.
- * Compound actions resolve to X unless the attribute is Type 1/2 in the CT/general IODs (then Z), or is a
- * reference sequence (X/Z/U*: kept with its UIDs replaced, so image references stay valid).
+ * Compound actions resolve to X unless the attribute is Type 1/2 in a CT/enhanced CT/SR IOD (then D or Z:
+ * DeviceSerialNumber D; ReferencedPerformedProcedureStepSequence Z in SR documents only), or is a reference sequence (X/Z/U*: kept
+ * with its UIDs replaced, so image references stay valid). AcquisitionContextSequence (X) is emptied instead
+ * (Type 2 in enhanced CT; an empty sequence carries nothing).
  * Under the Retain Longitudinal Temporal Information with Modified Dates option every DA/DT value that is
  * kept is shifted by the subject's constant offset; TM values are kept (see dates.ts); dates in
  * NEVER_RETAIN_TEMPORAL are removed/emptied whatever the option.
@@ -21,7 +25,7 @@
  * replaced, group lengths and DataSetTrailingPadding are removed.
  */
 export type ProfileAction = 'D' | 'Z' | 'X' | 'K' | 'C' | 'U' | 'X/Z' | 'X/D' | 'Z/D' | 'X/Z/D' | 'X/Z/U*' | 'X/Z/U';
-export type AppliedAction = 'X' | 'Z' | 'U' | 'K' | 'C' | 'SUBJECT';
+export type AppliedAction = 'X' | 'Z' | 'D' | 'U' | 'K' | 'C' | 'SUBJECT';
 
 export interface TableEntry {
   tag: number;
@@ -81,7 +85,7 @@ const RAW: [number, number, string, ProfileAction, AppliedAction][] = [
   [0x0008, 0x1080, 'AdmittingDiagnosesDescription', 'X', 'X'],
   [0x0008, 0x1084, 'AdmittingDiagnosesCodeSequence', 'X', 'X'],
   [0x0008, 0x1110, 'ReferencedStudySequence', 'X/Z', 'X'],
-  [0x0008, 0x1111, 'ReferencedPerformedProcedureStepSequence', 'X/Z/D', 'X'],
+  [0x0008, 0x1111, 'ReferencedPerformedProcedureStepSequence', 'X/Z/D', 'X'], // Z (empty) in SR documents, where it is Type 2
   [0x0008, 0x1120, 'ReferencedPatientSequence', 'X', 'X'],
   [0x0008, 0x1140, 'ReferencedImageSequence', 'X/Z/U*', 'K'],
   [0x0008, 0x1155, 'ReferencedSOPInstanceUID', 'U', 'U'],
@@ -134,13 +138,15 @@ const RAW: [number, number, string, ProfileAction, AppliedAction][] = [
   [0x0010, 0x2299, 'ResponsibleOrganization', 'X', 'X'],
   [0x0010, 0x4000, 'PatientComments', 'X', 'X'],
   [0x0018, 0x0010, 'ContrastBolusAgent', 'Z/D', 'C'],
-  [0x0018, 0x1000, 'DeviceSerialNumber', 'X/Z/D', 'X'],
+  [0x0018, 0x1000, 'DeviceSerialNumber', 'X/Z/D', 'D'],
   [0x0018, 0x1002, 'DeviceUID', 'U', 'U'],
   [0x0018, 0x1004, 'PlateID', 'X', 'X'],
   [0x0018, 0x1005, 'GeneratorID', 'X', 'X'],
   [0x0018, 0x1007, 'CassetteID', 'X', 'X'],
   [0x0018, 0x1008, 'GantryID', 'X', 'X'],
   [0x0018, 0x1030, 'ProtocolName', 'X/D', 'C'],
+  [0x0018, 0x1009, 'UniqueDeviceIdentifier', 'X', 'X'],
+  [0x0018, 0x100a, 'UDISequence', 'X', 'X'],
   [0x0018, 0x1200, 'DateOfLastCalibration', 'X', 'X'],
   [0x0018, 0x1201, 'TimeOfLastCalibration', 'X', 'X'],
   [0x0018, 0x1400, 'AcquisitionDeviceProcessingDescription', 'X/D', 'C'],
@@ -149,6 +155,11 @@ const RAW: [number, number, string, ProfileAction, AppliedAction][] = [
   [0x0018, 0x9424, 'AcquisitionProtocolDescription', 'X', 'X'],
   [0x0018, 0x9516, 'StartAcquisitionDateTime', 'X/D', 'K'],
   [0x0018, 0x9517, 'EndAcquisitionDateTime', 'X/D', 'K'],
+  [0x0018, 0x9367, 'XRaySourceID', 'X', 'X'],
+  [0x0018, 0x9371, 'XRayDetectorID', 'X', 'X'],
+  [0x0018, 0x9373, 'XRayDetectorLabel', 'X', 'X'],
+  [0x0018, 0x937b, 'MultienergyAcquisitionDescription', 'X', 'X'],
+  [0x0018, 0x937f, 'DecompositionDescription', 'X', 'X'],
   [0x0018, 0xa002, 'ContributionDateTime', 'X/D', 'K'],
   [0x0018, 0xa003, 'ContributionDescription', 'X', 'X'],
   [0x0020, 0x000d, 'StudyInstanceUID', 'U', 'U'],
@@ -212,7 +223,7 @@ const RAW: [number, number, string, ProfileAction, AppliedAction][] = [
   [0x0040, 0x0254, 'PerformedProcedureStepDescription', 'X', 'C'],
   [0x0040, 0x0275, 'RequestAttributesSequence', 'X', 'X'],
   [0x0040, 0x0280, 'CommentsOnThePerformedProcedureStep', 'X', 'X'],
-  [0x0040, 0x0555, 'AcquisitionContextSequence', 'X', 'X'],
+  [0x0040, 0x0555, 'AcquisitionContextSequence', 'X', 'Z'],
   [0x0040, 0x1001, 'RequestedProcedureID', 'X', 'X'],
   [0x0040, 0x1002, 'ReasonForTheRequestedProcedure', 'X', 'X'],
   [0x0040, 0x1004, 'PatientTransportArrangements', 'X', 'X'],
@@ -242,17 +253,18 @@ const RAW: [number, number, string, ProfileAction, AppliedAction][] = [
   [0x0040, 0x4035, 'ActualHumanPerformersSequence', 'X', 'X'],
   [0x0040, 0x4036, 'HumanPerformerOrganization', 'X', 'X'],
   [0x0040, 0x4037, 'HumanPerformerName', 'X', 'X'],
-  [0x0040, 0xa073, 'VerifyingObserverSequence', 'D', 'X'],
-  [0x0040, 0xa075, 'VerifyingObserverName', 'D', 'X'],
+  [0x0040, 0xa073, 'VerifyingObserverSequence', 'D', 'D'],
+  [0x0040, 0xa075, 'VerifyingObserverName', 'D', 'D'],
   [0x0040, 0xa078, 'AuthorObserverSequence', 'X', 'X'],
   [0x0040, 0xa07a, 'ParticipantSequence', 'X', 'X'],
   [0x0040, 0xa07c, 'CustodialOrganizationSequence', 'X', 'X'],
-  [0x0040, 0xa088, 'VerifyingObserverIdentificationCodeSequence', 'Z', 'X'],
+  [0x0040, 0xa088, 'VerifyingObserverIdentificationCodeSequence', 'Z', 'Z'],
   [0x0040, 0xa123, 'PersonName', 'D', 'Z'],
   [0x0040, 0xa124, 'UID', 'U', 'U'],
+  [0x0040, 0xa730, 'ContentSequence', 'X', 'X'],
   [0x0040, 0xa171, 'ObservationUID', 'U', 'U'],
   [0x0040, 0xa172, 'ReferencedObservationUIDTrial', 'U', 'U'],
-  [0x0040, 0xa027, 'VerifyingOrganization', 'X', 'X'],
+  [0x0040, 0xa027, 'VerifyingOrganization', 'X', 'D'],
   [0x0040, 0xdb0c, 'TemplateExtensionOrganizationUID', 'U', 'U'],
   [0x0040, 0xdb0d, 'TemplateExtensionCreatorUID', 'U', 'U'],
   [0x0070, 0x0001, 'GraphicAnnotationSequence', 'D', 'X'],
@@ -272,8 +284,19 @@ const RAW: [number, number, string, ProfileAction, AppliedAction][] = [
   [0x0400, 0x0550, 'ModifiedAttributesSequence', 'X', 'X'],
   [0x0400, 0x0561, 'OriginalAttributesSequence', 'X', 'X'],
   [0x2030, 0x0020, 'TextString', 'X', 'X'],
+  [0x3006, 0x0002, 'StructureSetLabel', 'D', 'D'],
+  [0x3006, 0x0004, 'StructureSetName', 'Z', 'Z'],
+  [0x3006, 0x0006, 'StructureSetDescription', 'X', 'X'],
   [0x3006, 0x0024, 'ReferencedFrameOfReferenceUID', 'U', 'U'],
+  [0x3006, 0x0026, 'ROIName', 'Z', 'Z'],
+  [0x3006, 0x0028, 'ROIDescription', 'X', 'X'],
+  [0x3006, 0x0085, 'ROIObservationLabel', 'X', 'X'],
+  [0x3006, 0x0088, 'ROIObservationDescription', 'X', 'X'],
+  [0x3006, 0x00a6, 'ROIInterpreter', 'Z', 'Z'],
   [0x3006, 0x00c2, 'RelatedFrameOfReferenceUID', 'U', 'U'],
+  [0x300a, 0x0002, 'RTPlanLabel', 'D', 'D'],
+  [0x300a, 0x0003, 'RTPlanName', 'X', 'X'],
+  [0x300a, 0x0004, 'RTPlanDescription', 'X', 'X'],
   [0x300a, 0x0013, 'DoseReferenceUID', 'U', 'U'],
   [0x300e, 0x0008, 'ReviewerName', 'X/Z', 'X'],
   [0x4000, 0x0010, 'Arbitrary', 'X', 'X'],

@@ -71,6 +71,12 @@ export function trajectoryScales(t: Trajectory, visits: number): { name: string;
 const p2 = (n: number): string => String(n).padStart(2, '0');
 const daDate = (d: Date): string => `${d.getUTCFullYear()}${p2(d.getUTCMonth() + 1)}${p2(d.getUTCDate())}`;
 const isoDate = (d: Date): string => d.toISOString().slice(0, 10);
+/** Truncates to at most `max` UTF-8 bytes (VR lengths count bytes) without splitting a character. */
+const fitBytes = (s: string, max: number): string => {
+  let out = s;
+  while (Buffer.byteLength(out, 'utf8') > max) out = out.slice(0, -1);
+  return out.trimEnd();
+};
 /** DS values: at most 16 characters. */
 const ds = (x: number): string => {
   let s = String(+x.toFixed(6));
@@ -107,7 +113,7 @@ export async function generatePhantomStudy(opts: PhantomOptions): Promise<Phanto
   const rows = checkInt('rows', opts.rows ?? 256, 32, 4096);
   const cols = checkInt('cols', opts.cols ?? 256, 32, 4096);
   const slices = checkInt('slices', opts.slices ?? 40, 1, 5000);
-  const ps = checkNum('pixelSpacing', opts.pixelSpacing ?? +(360 / cols).toFixed(4), 0.05, 10);
+  const ps = checkNum('pixelSpacing', opts.pixelSpacing ?? Math.min(10, +(360 / cols).toFixed(4)), 0.05, 10);
   const dz = checkNum('sliceSpacing', opts.sliceSpacing ?? 2.5, 0.1, 20);
   const thick = checkNum('sliceThickness', opts.sliceThickness ?? dz, 0.1, 20);
   const sigma = checkNum('noiseSigma', opts.noiseSigma ?? 10, 0, 500);
@@ -383,7 +389,7 @@ function header(h: HeaderArgs): Record<string, unknown> {
         RequestedProcedureID: `RP${p.patientId.slice(3)}${h.visitIndex}`,
         ScheduledProcedureStepID: `SPS${p.patientId.slice(3)}${h.visitIndex}`,
         ScheduledProcedureStepDescription: `CT for ${p.patientName.split('^')[0]} at ${p.institution}`,
-        ReasonForTheRequestedProcedure: `Follow-up of ${p.admittingDiagnoses}`.slice(0, 64),
+        ReasonForTheRequestedProcedure: fitBytes(`Follow-up of ${p.admittingDiagnoses}`, 64),
         AccessionNumber: h.accession,
         StudyInstanceUID: h.studyUid,
       }],
