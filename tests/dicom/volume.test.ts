@@ -179,6 +179,17 @@ describe('worker pool', () => {
       await expect(pool.buildVolumeFromFiles([...paths, join(dir, 'bad.dcm')])).rejects.toMatchObject({ code: 'dicom.not-dicom' });
       const flagged = await pool.buildVolumeFromFiles([...paths, join(dir, 'bad.dcm')], { onBadInstance: 'flag' });
       expect(flagged.flags).toContainEqual(expect.stringMatching(/^unreadable-instance: dicom\.not-dicom/));
+      // Fractional modality LUT: the int16 attempt falls back to a float32 volume.
+      const fracSpecs = specs.map((s) => ({ ...s, rescaleSlope: 0.25, rescaleIntercept: -1000.5 }));
+      const fracPaths = fracSpecs.map((s, k) => {
+        const p = join(dir, `g${k}.dcm`);
+        writeFileSync(p, ctSlice(s));
+        return p;
+      });
+      const fv = await pool.buildVolumeFromFiles(fracPaths);
+      expect(fv.data).toBeInstanceOf(Float32Array);
+      expect(Array.from(fv.data)).toEqual(Array.from((await buildVolume(parseAll(fracSpecs))).data));
+      expect(fv.data[0]).toBe(1000 * 0.25 - 1000.5);
     } finally {
       await pool.destroy();
     }

@@ -182,7 +182,11 @@ function toStored(le: Uint8Array, sampleBytes: number, count: number, pm: PixelM
     return out;
   }
   if (sampleBytes === 2) {
-    // Copy into an aligned buffer (a memcpy) and view it; only mask / sign-extend when BitsStored < 16.
+    // View the bytes directly when aligned and nothing needs masking (the view shares memory with the
+    // input: treat as read-only); otherwise copy into an aligned buffer (a memcpy) and fix up in place.
+    if (bs === 16 && le.byteOffset % 2 === 0) {
+      return pm.signed ? new Int16Array(le.buffer, le.byteOffset, count) : new Uint16Array(le.buffer, le.byteOffset, count);
+    }
     const raw = new Uint8Array(count * 2);
     raw.set(le.subarray(0, count * 2));
     if (!pm.signed) {
@@ -237,11 +241,21 @@ function codecCheck(out: CodecOutput, pm: PixelModule, name: string): void {
 }
 
 /** Applies the modality LUT (slope/intercept) to a monochrome frame. */
-export function applyModalityLut(stored: StoredArray, slope: number, intercept: number): Int16Array | Float32Array {
+export function applyModalityLut(
+  stored: StoredArray,
+  slope: number,
+  intercept: number,
+  into?: Int16Array | Float32Array,
+): Int16Array | Float32Array {
   const n = stored.length;
+  if (into && into.length !== n) throw new RangeError(`applyModalityLut: target has ${into.length} elements, need ${n}`);
+  if (into instanceof Float32Array) {
+    for (let k = 0; k < n; k++) into[k] = stored[k] * slope + intercept;
+    return into;
+  }
   if (Number.isInteger(slope) && Number.isInteger(intercept)) {
     // One pass into int16, tracking whether any value fell outside the int16 range.
-    const out = new Int16Array(n);
+    const out = into ?? new Int16Array(n);
     let lo = 0;
     let hi = 0;
     if (slope === 1) {
@@ -268,6 +282,12 @@ export function applyModalityLut(stored: StoredArray, slope: number, intercept: 
 
 export interface DecodeOptions {
   limits?: Partial<DecodeLimits>;
+  /**
+   * Write the modality-LUT values into this array (e.g. a slice of a volume) instead of allocating.
+   * An Int16Array target is used only if every value is an exact int16; otherwise `values` comes back
+   * as a new Float32Array (check `values === into`).
+   */
+  into?: Int16Array | Float32Array;
 }
 
 /**
@@ -377,7 +397,7 @@ export async function decodeFrame(p: ParsedDicom, frameIndex: number, opts: Deco
     rescaleSlope: slope,
     rescaleIntercept: intercept,
   };
-  if (pm.samplesPerPixel === 1) result.values = applyModalityLut(stored, slope, intercept);
+  if (pm.samplesPerPixel === 1) result.values = applyModalityLut(stored, slope, intercept, opts.into);
   return result;
 }
 

@@ -115,13 +115,15 @@ export async function runDecodeTask(task: DecodeTask): Promise<DecodeResult> {
   try {
     const p = parseDicom(readFileSync(task.path));
     const out = task.dtype === 'int16' ? new Int16Array(task.target) : new Float32Array(task.target);
+    const per = (p.header.image.rows ?? 0) * (p.header.image.columns ?? 0);
     for (const f of task.frames) {
-      const d = await decodeFrame(p, f.frameIndex, { limits: task.limits });
+      if (f.offset + per > out.length) throw new RangeError(`decode task: frame does not fit the target at offset ${f.offset}`);
+      const into = out.subarray(f.offset, f.offset + per);
+      const d = await decodeFrame(p, f.frameIndex, { limits: task.limits, into });
       if (!d.values) {
         return { ok: false, path: task.path, error: { code: 'dicom.not-monochrome', message: `${task.path} is not a monochrome image` } };
       }
-      if (task.dtype === 'int16' && !(d.values instanceof Int16Array)) return { ok: true, path: task.path, needsFloat: true };
-      out.set(d.values, f.offset);
+      if (d.values !== into) return { ok: true, path: task.path, needsFloat: true };
     }
     return { ok: true, path: task.path, needsFloat: false };
   } catch (e) {
