@@ -130,7 +130,11 @@ describe('deriveEndpointDatasets', () => {
         pathology: [{ recordId: 'PATH-1', date: '2024-06-01', ypT: 'ypTis', ypN: 'ypN0', rcb: { d1Mm: 20, d2Mm: 10, percentCancer: 50, percentInSitu: 20, positiveNodes: 2, largestNodeMetMm: 5 }, pdl1: { viableTumourCells: 200, positiveTumourCells: 50, positiveImmuneCells: 30 }, source: { readId: 'PR-1', reader: 'PATH-07' } }],
       }],
     };
-    const d = get(deriveEndpointDatasets(s, {}, { blinded: true }).datasets, 'ADPATH');
+    const all = deriveEndpointDatasets(s, {}, { blinded: true }).datasets;
+    const d = get(all, 'ADPATH');
+    // ITT: a randomised subject without any tumour assessment still has PFS, censored at randomisation
+    const adtte = get(all, 'ADTTE');
+    expect(adtte.rows.map((r) => [r[col(adtte, 'PARAMCD')], r[col(adtte, 'AVAL')], r[col(adtte, 'CNSR')], r[col(adtte, 'ADT')]])).toEqual([['PFS', 1, 1, '2024-01-01']]);
     const by = Object.fromEntries(d.rows.map((r) => [r[col(d, 'PARAMCD')], [r[col(d, 'AVALC')], r[col(d, 'AVAL')]]]));
     expect(by.PCR).toEqual(['Y', 1]);
     expect(by.RCBCLS[0]).toBe('RCB-III');

@@ -132,7 +132,7 @@ export interface SubjectEndpoints {
   visits: VisitResponse[];
   bor: BorResult;
   cbor: BorResult;
-  pfs: TteResult | null;
+  pfs: TteResult;
   dor: TteResult | null;
   ttd: TteResult[];
 }
@@ -149,10 +149,10 @@ export function deriveSubjectEndpoints(subject: SubjectInput, s: ProtocolSetting
 
 function deriveSubjectEndpointsFrom(subject: SubjectInput, visits: VisitResponse[], s: ProtocolSettings, cutDate?: string, rsSeq?: Map<VisitResponse, number>): SubjectEndpoints {
   const irecist = s.criteria === 'iRECIST';
-  const hasAssessments = subject.assessments.length > 0;
   const bor = bestOverallResponse(visits, subject, s);
   const cbor = confirmedBestOverallResponse(visits, subject, s);
-  const pfs = hasAssessments || subject.deathDate ? derivePfs(visits, subject, s, { cutDate, rsSeq, irecist }) : null;
+  // Every randomised subject gets PFS (ITT): no assessment and no death -> censored at randomisation.
+  const pfs = derivePfs(visits, subject, s, { cutDate, rsSeq, irecist });
   const dor = deriveDor(visits, subject, s, firstResponseDate(visits, subject, s, true), { cutDate, rsSeq, irecist });
   const ttd: TteResult[] = [];
   if (subject.qlqc30?.length) {
@@ -315,7 +315,7 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
     // --- ADTTE
     const tteRow = (t: TteResult, param: string) =>
       adtte.push(rowOf(head, [t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq], NONE));
-    if (ep.pfs) tteRow(ep.pfs, 'Progression-Free Survival (days)');
+    tteRow(ep.pfs, 'Progression-Free Survival (days)');
     if (ep.dor) tteRow(ep.dor, 'Duration of Confirmed Response (days)');
     for (const t of ep.ttd) {
       const sc = QLQ_C30_SCALES.find((x) => `TTD${x.code}` === t.paramcd)!;
