@@ -2,6 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as fc from 'fast-check';
 import { isInputError, repoRoot } from '@app/core';
 import { generatePhantomStudy, transcode, type PhantomFile } from '@app/phantom';
 import {
@@ -292,5 +293,31 @@ describe('date shifting and burned-in annotation', () => {
     pyEval(`import pydicom; d=pydicom.dcmread('${phantom[0].path}'); d.BurnedInAnnotation='YES'; d.save_as('${p}')`);
     const r = deidentify(readFileSync(p), ctxFor('SUBJ-001', 'BL'));
     expect(r.report.burnedInAnnotation).toMatchObject({ status: 'review', burnedInAnnotation: 'YES' });
+  });
+});
+
+describe('robustness: corrupted input never crashes, it is quarantined', () => {
+  it('random truncations and byte flips give a result or an InputError, nothing else', () => {
+    const sources = [phantom[1].path, join(repoRoot(), 'tests/fixtures/dicom/encapsulated/CT1_UNC.fragmented_bot_jpeg_ls.80.dcm'),
+      join(repoRoot(), 'tests/fixtures/dicom/small/MR_small_implicit.dcm'), join(repoRoot(), 'tests/fixtures/dicom/small/MR_small_bigendian.dcm')]
+      .map((p) => readFileSync(p));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: sources.length - 1 }),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        (which, flips, cut) => {
+          const src = sources[which];
+          const buf = Buffer.from(src.subarray(0, cut === undefined ? src.length : cut % src.length));
+          for (const [at, v] of flips) if (buf.length > 0) buf[at % Math.min(buf.length, 4000)] = v;
+          try {
+            deidentify(buf, ctxFor('SUBJ-777', 'BL'));
+          } catch (e) {
+            if (!isInputError(e)) throw e;
+          }
+        },
+      ),
+      { numRuns: 400, seed: 20261124 },
+    );
   });
 });

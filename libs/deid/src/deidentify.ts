@@ -189,7 +189,7 @@ export function deidentify(buf: Buffer, ctx: DeidContext): DeidResult {
       }
       if (e.vr === 'UN' && !e.items) {
         const vr = dictionaryVr(e.tag);
-        if (vr === 'UN' || vr === 'SQ') {
+        if (vr === 'UN' || vr === 'SQ' || (e.value && e.value.length > 0xffff && !['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'UC', 'UR', 'UT'].includes(vr))) {
           remove(e); // unknown public attribute: cannot be checked, so it is not released
           continue;
         }

@@ -202,6 +202,7 @@ export function readPart10(buf: Buffer): ParsedFile {
   }
   const meta: Element[] = [];
   const le = new Reader(buf, true, true);
+  if (o + 8 > buf.length) throw new InputError('deid.truncated', `the file ends right after the DICM preamble (${buf.length} bytes): no data set`);
   if (buf.readUInt16LE(o) === 0x0002) {
     // Meta information: always explicit VR little endian; read group 0002 elements only.
     while (o + 8 <= buf.length && buf.readUInt16LE(o) === 0x0002) {
