@@ -67,7 +67,7 @@ describe('patch extraction', () => {
     await it.return(undefined);
     const c = b.coords[1];
     const ref = await openslideRegion(fine.path, 0, c.x, c.y, 128, 128);
-    const ours = Array.from(b.tensor.subarray(64 * 64 * 3, 2 * 64 * 64 * 3), (v) => v * 255);
+    const ours = Array.from(b.tensor.subarray(64 * 64 * 3, 2 * 64 * 64 * 3), (v: number) => v * 255);
     expect(meanAbsDiff(ours, box2(ref.data, 128, 128))).toBeLessThan(6);
   });
 
@@ -82,7 +82,7 @@ describe('patch extraction', () => {
       const b = (await extractPatches(r, mask, { mpp: 2, size: 32, batch: 8 }).next()).value!;
       const c = b.coords[0];
       const ref = await openslideRegion(s.path, 1, c.x, c.y, 32, 32);
-      expect(meanAbsDiff(Array.from(b.tensor.subarray(0, 32 * 32 * 3), (v) => v * 255), ref.data)).toBeLessThan(2);
+      expect(meanAbsDiff(Array.from(b.tensor.subarray(0, 32 * 32 * 3), (v: number) => v * 255), ref.data)).toBeLessThan(2);
     } finally {
       await r.close();
     }
