@@ -118,6 +118,18 @@ describe('deriveEndpointDatasets', () => {
     expect(new Set(values(get(r.datasets, 'ADRS'), 'USUBJID'))).toEqual(new Set(study.subjects.slice(0, 2).map((s) => s.usubjid)));
   });
 
+  test('a bad QLQ-C30 answer is reported and does not drop the subject\'s tumour endpoints', () => {
+    const s0 = study.subjects[0];
+    const items = [...s0.qlqc30![0].items];
+    items[0] = 9;
+    const bad: StudyInput = { studyId: 'X', subjects: [{ ...s0, qlqc30: [{ ...s0.qlqc30![0], items }, ...s0.qlqc30!.slice(1)] }] };
+    const r = deriveEndpointDatasets(bad, {}, { blinded: true });
+    expect(r.issues).toEqual([expect.stringMatching(new RegExp(`^${s0.usubjid}: QLQ-C30: .*item 1 must be an integer in 1..4`))]);
+    expect(values(get(r.datasets, 'ADRS'), 'PARAMCD')).toContain('BOR');
+    expect(values(get(r.datasets, 'ADTTE'), 'PARAMCD')).toContain('PFS');
+    expect(values(get(r.datasets, 'ADQS'), 'PARAMCD').filter((p) => p !== 'STEPSWK')).toEqual([]);
+  });
+
   test('blinding must be explicit', () => {
     expect(() => deriveEndpointDatasets(study, {}, {} as never)).toThrow(/blinded/);
   });

@@ -15,7 +15,7 @@ import type { Column, DataType, Dataset, Value } from '@app/datasets';
 import type { Assessment, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement } from './types';
 import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, targetSelectionWarnings, type VisitResponse } from './recist';
 import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponseDate, hasDiseaseControl, isResponder, type Bor, type BorResult, type TteResult } from './subject';
-import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, weeklySteps } from './pro';
+import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, weeklySteps, type ScaleChange } from './pro';
 import { isPcr, pdl1Cps, pdl1Tps, residualCancerBurden } from './pathology';
 import { cmpStr, dayNumber, pctChange1dp, resolveSettings, tenthsToMm } from './util';
 
@@ -31,23 +31,20 @@ export function makeDataset(name: string, label: string, standard: Dataset['stan
     if (k >= 0) c.keySequence = k + 1;
     return c;
   });
-  columns.forEach((c, i) => {
-    if (c.dataType === 'string') {
-      let len = 1;
-      let last: Value | undefined;
-      for (const r of rows) {
-        const v = r[i];
-        if (v === last) continue; // runs of equal values (STUDYID, USUBJID, PARAMCD...) are measured once
-        last = v;
-        // byteLength <= 3 x length for UTF-16 strings: only measure when it could exceed the current max
-        if (typeof v === 'string' && v.length * 3 > len) {
-          const b = Buffer.byteLength(v, 'utf8');
-          if (b > len) len = b;
-        }
+  // String lengths from the data, in one row-major pass (cache-friendly on millions of rows).
+  const strIdx = columns.map((c, i) => (c.dataType === 'string' ? i : -1)).filter((i) => i >= 0);
+  const lens = strIdx.map(() => 1);
+  for (const r of rows) {
+    for (let k = 0; k < strIdx.length; k++) {
+      const v = r[strIdx[k]];
+      // byteLength <= 3 x length for UTF-16 strings: only measure when it could exceed the current max
+      if (typeof v === 'string' && v.length * 3 > lens[k]) {
+        const b = v.length > 64 || /[^\x00-\x7f]/.test(v) ? Buffer.byteLength(v, 'utf8') : v.length;
+        if (b > lens[k]) lens[k] = b;
       }
-      c.length = len;
     }
-  });
+  }
+  strIdx.forEach((ci, k) => (columns[ci].length = lens[k]));
   return { name, label, itemGroupOID: `IG.${name}`, standard, columns, rows };
 }
 
@@ -135,6 +132,10 @@ export interface SubjectEndpoints {
   pfs: TteResult;
   dor: TteResult | null;
   ttd: TteResult[];
+  /** QLQ-C30 scale scores with change from baseline (ADQS source), up to the cut. */
+  qlqChanges: ScaleChange[];
+  /** Set when the QLQ-C30 data were rejected (bad answers); ADQS / TTD are then empty for the subject. */
+  qlqError?: string;
 }
 
 /**
@@ -155,15 +156,25 @@ function deriveSubjectEndpointsFrom(subject: SubjectInput, visits: VisitResponse
   const pfs = derivePfs(visits, subject, s, { cutDate, rsSeq, irecist });
   const dor = deriveDor(visits, subject, s, firstResponseDate(visits, subject, s, true), { cutDate, rsSeq, irecist });
   const ttd: TteResult[] = [];
+  let changes: ScaleChange[] = [];
+  let qlqError: string | undefined;
   if (subject.qlqc30?.length) {
-    const recs = subject.qlqc30.filter((r) => !cutDate || r.date <= cutDate);
-    const changes = recs.length ? qlqChangeFromBaseline(recs, subject.randDate) : [];
-    for (const sc of QLQ_C30_SCALES) {
-      const t = deriveTtd(subject, sc.code, s, cutDate, changes);
-      if (t) ttd.push(t);
+    // A bad questionnaire must not take the subject's tumour endpoints down with it: report and go on.
+    try {
+      const recs = subject.qlqc30.filter((r) => !cutDate || r.date <= cutDate);
+      changes = recs.length ? qlqChangeFromBaseline(recs, subject.randDate) : [];
+      for (const sc of QLQ_C30_SCALES) {
+        const t = deriveTtd(subject, sc.code, s, cutDate, changes);
+        if (t) ttd.push(t);
+      }
+    } catch (e) {
+      if (!isInputError(e)) throw e;
+      qlqError = `QLQ-C30: ${e.message}`;
+      changes = [];
+      ttd.length = 0;
     }
   }
-  return { usubjid: subject.usubjid, visits, bor, cbor, pfs, dor, ttd };
+  return { usubjid: subject.usubjid, visits, bor, cbor, pfs, dor, ttd, qlqChanges: changes, ...(qlqError ? { qlqError } : {}) };
 }
 
 const SCALE_BY_CODE = new Map(QLQ_C30_SCALES.map((x) => [x.code, { ...x, param: `QLQ-C30 ${x.label}` }]));
@@ -322,19 +333,14 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
       tteRow(t, `Time to Deterioration: ${sc.code} (days)`);
     }
     // --- ADQS: QLQ-C30 scores with change from baseline
-    if (sub.qlqc30?.length) {
-      const recs = sub.qlqc30.filter((r) => !cut || r.date <= cut);
-      const srcByDate = new Map(recs.map((r) => [`${r.visit}|${r.date}`, r.source]));
-      try {
-        for (const c of qlqChangeFromBaseline(recs, sub.randDate)) {
-          const sc = SCALE_BY_CODE.get(c.code)!;
-          const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
-          const r4 = (x: number) => Math.round(x * 10000) / 10000;
-          adqs.push(rowOf(head, [c.code, sc.param, 'EORTC QLQ-C30 V3.0', r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null, null, isBase ? 'Y' : null, c.date, ady(c.date), c.visit, 'QS', 'QSSTRESN'], prov(srcByDate.get(`${c.visit}|${c.date}`))));
-        }
-      } catch (e) {
-        if (!isInputError(e)) throw e;
-        issues.push(`${u}: ${e.message}`);
+    if (ep.qlqError) issues.push(`${u}: ${ep.qlqError}`);
+    if (ep.qlqChanges.length) {
+      const srcByDate = new Map((sub.qlqc30 ?? []).map((r) => [`${r.visit}|${r.date}`, r.source]));
+      const r4 = (x: number) => Math.round(x * 10000) / 10000;
+      for (const c of ep.qlqChanges) {
+        const sc = SCALE_BY_CODE.get(c.code)!;
+        const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
+        adqs.push(rowOf(head, [c.code, sc.param, 'EORTC QLQ-C30 V3.0', r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null, null, isBase ? 'Y' : null, c.date, ady(c.date), c.visit, 'QS', 'QSSTRESN'], prov(srcByDate.get(`${c.visit}|${c.date}`))));
       }
     }
     if (sub.steps?.length) {
