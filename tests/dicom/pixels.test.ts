@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import { decodeAllFrames, decodeFrame, parseDicom, type DecodedFrame } from '@app/dicom';
+import { applyModalityLut, decodeAllFrames, decodeFrame, parseDicom, type DecodedFrame } from '@app/dicom';
 import { FIX, fixture, pydicomReference } from './helpers';
 
 const decodeFile = async (rel: string): Promise<DecodedFrame[]> => decodeAllFrames(parseDicom(fixture(rel)));
@@ -146,5 +146,22 @@ describe('other encodings', () => {
     const cr = (await decodeFile('studies/77654033/CR1/6154'))[0];
     expect(cr.values).toBeInstanceOf(Float32Array);
     expect(cr.rescaleSlope).not.toBe(1);
+  });
+
+  it('modality LUT fast path (stored range fits int16) and checked path give the same exact values', () => {
+    const u12 = Uint16Array.from([0, 1, 1024, 4095]);
+    const fast = applyModalityLut(u12, 1, -1024, undefined, [0, 4095]);
+    expect(fast).toBeInstanceOf(Int16Array);
+    expect(Array.from(fast)).toEqual([-1024, -1023, 0, 3071]);
+    expect(Array.from(applyModalityLut(u12, 1, -1024))).toEqual([-1024, -1023, 0, 3071]);
+    // Full 16-bit signed range with intercept -1024: only the actual values decide.
+    expect(applyModalityLut(Int16Array.from([-1000, 3000]), 1, -1024, undefined, [-32768, 32767])).toBeInstanceOf(Int16Array);
+    const over = applyModalityLut(Int16Array.from([-32000, 3000]), 1, -1024, undefined, [-32768, 32767]);
+    expect(over).toBeInstanceOf(Float32Array);
+    expect(Array.from(over)).toEqual([-33024, 1976]);
+    // Writing into a given target.
+    const target = new Int16Array(4);
+    expect(applyModalityLut(u12, 2, -1000, target, [0, 4095])).toBe(target);
+    expect(Array.from(target)).toEqual([-1000, -998, 1048, 7190]);
   });
 });

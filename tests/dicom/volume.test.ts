@@ -13,6 +13,7 @@ import {
   type ParsedDicom,
   type Volume,
 } from '@app/dicom';
+import { generatePhantomStudy } from '@app/phantom';
 import { axialSeries, ctSlice, fixture, shuffled, slicePixels, type SliceSpec } from './helpers';
 
 const parseAll = (specs: SliceSpec[]): ParsedDicom[] => specs.map((s) => parseDicom(ctSlice(s)));
@@ -152,6 +153,47 @@ describe('buildVolume', () => {
     // Same HU as the uncompressed enhanced twin.
     const ref = await buildVolume([parseDicom(fixture('encapsulated/CT0012.explicit_little_endian.dcm'))]);
     expect(Buffer.from(v.data.buffer).equals(Buffer.from(ref.data.buffer))).toBe(true);
+  });
+});
+
+/** Patient mm -> voxel index through the inverse of the affine's 3x3 part (Cramer's rule). */
+function patientToVoxel(a: number[], p: [number, number, number]): [number, number, number] {
+  const m = [a[0], a[1], a[2], a[4], a[5], a[6], a[8], a[9], a[10]];
+  const b = [p[0] - a[3], p[1] - a[7], p[2] - a[11]];
+  const det = (q: number[]): number => q[0] * (q[4] * q[8] - q[5] * q[7]) - q[1] * (q[3] * q[8] - q[5] * q[6]) + q[2] * (q[3] * q[7] - q[4] * q[6]);
+  const d = det(m);
+  const col = (c: number): number => {
+    const q = [...m];
+    for (let r = 0; r < 3; r++) q[r * 3 + c] = b[r];
+    return det(q) / d;
+  };
+  return [col(0), col(1), col(2)];
+}
+
+describe('phantom series (@app/phantom ground truth)', () => {
+  it('lesion centres land on voxels with the planted HU, in-process and through the pool', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dicom-phantom-'));
+    const res = await generatePhantomStudy({ outDir: dir, subjects: 1, visits: 1, rows: 64, cols: 64, slices: 24, noiseSigma: 0, seed: 3 });
+    const paths = res.files.map((f) => f.path);
+    const { readFileSync } = await import('node:fs');
+    const v = await buildVolume(shuffled(paths, 4).map((p) => parseDicom(readFileSync(p))));
+    expect(v.dims).toEqual([64, 64, 24]);
+    expect(v.spacing[2]).toBeCloseTo(2.5, 6);
+    expect(v.flags).toEqual([]);
+    const present = res.groundTruth.filter((g) => g.present);
+    expect(present.length).toBeGreaterThanOrEqual(2);
+    for (const g of present) {
+      const [i, j, k] = patientToVoxel(v.affine, [g.centerX, g.centerY, g.centerZ]).map(Math.round);
+      expect(v.data[i + j * 64 + k * 64 * 64]).toBe(g.hu);
+    }
+    const pool = new DicomPool({ threads: 2 });
+    try {
+      const pv = await pool.buildVolumeFromFiles(paths);
+      expect(pv.sliceSopInstanceUids).toEqual(v.sliceSopInstanceUids);
+      expect(Buffer.from(pv.data.buffer).equals(Buffer.from(v.data.buffer))).toBe(true);
+    } finally {
+      await pool.destroy();
+    }
   });
 });
 

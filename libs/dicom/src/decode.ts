@@ -246,6 +246,7 @@ export function applyModalityLut(
   slope: number,
   intercept: number,
   into?: Int16Array | Float32Array,
+  storedRange?: [number, number],
 ): Int16Array | Float32Array {
   const n = stored.length;
   if (into && into.length !== n) throw new RangeError(`applyModalityLut: target has ${into.length} elements, need ${n}`);
@@ -254,8 +255,18 @@ export function applyModalityLut(
     return into;
   }
   if (Number.isInteger(slope) && Number.isInteger(intercept)) {
-    // One pass into int16, tracking whether any value fell outside the int16 range.
     const out = into ?? new Int16Array(n);
+    if (storedRange) {
+      // The stored range (from BitsStored / PixelRepresentation) maps inside int16: no per-value checks.
+      const a = storedRange[0] * slope + intercept;
+      const b = storedRange[1] * slope + intercept;
+      if (Math.min(a, b) >= -32768 && Math.max(a, b) <= 32767) {
+        if (slope === 1) for (let k = 0; k < n; k++) out[k] = stored[k] + intercept;
+        else for (let k = 0; k < n; k++) out[k] = stored[k] * slope + intercept;
+        return out;
+      }
+    }
+    // One pass into int16, tracking whether any value fell outside the int16 range.
     let lo = 0;
     let hi = 0;
     if (slope === 1) {
@@ -397,7 +408,10 @@ export async function decodeFrame(p: ParsedDicom, frameIndex: number, opts: Deco
     rescaleSlope: slope,
     rescaleIntercept: intercept,
   };
-  if (pm.samplesPerPixel === 1) result.values = applyModalityLut(stored, slope, intercept, opts.into);
+  if (pm.samplesPerPixel === 1) {
+    const range: [number, number] = pm.signed ? [-(2 ** (pm.bitsStored - 1)), 2 ** (pm.bitsStored - 1) - 1] : [0, 2 ** pm.bitsStored - 1];
+    result.values = applyModalityLut(stored, slope, intercept, opts.into, range);
+  }
   return result;
 }
 
