@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { repoRoot } from '@app/core';
-import type { Dataset, Value } from '@app/datasets';
-import { compareWithRs, deriveVisitResponses, importSdtmAssessments } from '@app/endpoints';
+import { readXpt, writeXpt, type Dataset, type Value } from '@app/datasets';
+import { compareWithRs, deriveEndpointDatasets, deriveVisitResponses, importSdtmAssessments, simulateTrial } from '@app/endpoints';
 
 /** Independent reader: gz CSV -> Dataset (numbers for *SEQ / VISITNUM / *STRESN, strings otherwise, '' -> null). */
 function readGzCsv(name: string): Dataset {
@@ -92,5 +92,31 @@ describe('pharmaverse *_onco (larger)', () => {
     expect(cmp.agree / cmp.compared).toBeGreaterThan(0.8);
     const unexplained = cmp.disagree.filter((d) => !(d.explanation.length > 20));
     expect(unexplained).toEqual([]);
+  });
+});
+
+describe('round trip: our own TU/TR/RS, through XPT, re-imported', () => {
+  test('re-derived per-visit responses agree with our RS on every visit (split, merge, NE, equivocal included)', () => {
+    const study = simulateTrial({ subjects: 60, visits: 8, seed: 99, stepWeeks: 0, qlq: false });
+    // add a split and a merge so they travel through SDTM too
+    const s0 = study.subjects.find((s) => s.assessments.length > 2 && s.assessments[0].targets.length >= 2)!;
+    const [a, b] = s0.assessments[0].targets;
+    const fu = s0.assessments[1];
+    fu.targets = fu.targets.map((t) => (t.lesionId === a.lesionId ? { ...t, fragments: [120, 'TOO_SMALL'] } : t.lesionId === b.lesionId ? { ...t, mergedInto: a.lesionId, diameter: 0 } : t));
+    fu.newLesions = 'EQUIVOCAL';
+    const { datasets } = deriveEndpointDatasets(study, {}, { blinded: true });
+    const meta = { studyOID: 'SIM-001', metaDataVersionOID: 'MDV.1', creationDateTime: '2025-01-01T00:00:00', originator: 't', sourceSystem: { name: 'x', version: '0' } };
+    const viaXpt = (n: string) => readXpt(writeXpt(datasets.find((d) => d.name === n)!, meta));
+    const tu = viaXpt('TU');
+    const tr = viaXpt('TR');
+    const rs = viaXpt('RS');
+    const nfrag = tr.columns.findIndex((c) => c.name === 'TRNFRAG');
+    const mrg = tr.columns.findIndex((c) => c.name === 'TRMRGTO');
+    expect(tr.rows.some((r) => r[nfrag] === 2) && tr.rows.some((r) => r[mrg] === a.lesionId)).toBe(true);
+    const { study: back } = importSdtmAssessments(tu, tr, rs);
+    expect(back.subjects.map((s) => s.usubjid)).toEqual(study.subjects.map((s) => s.usubjid).sort());
+    const cmp = compareWithRs(back, rs);
+    expect(cmp.compared).toBeGreaterThan(200);
+    expect(cmp.disagree).toEqual([]);
   });
 });

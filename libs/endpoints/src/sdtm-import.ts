@@ -10,7 +10,8 @@
  *   "TOO SMALL TO MEASURE" = TOO_SMALL. Values in mm are converted exactly to tenths (decimal rounding).
  * - TR non-target rows (TUMSTATE): PRESENT / ABSENT / UNEQUIVOCAL [PROGRESSION] / EQUIVOCAL (= PRESENT,
  *   equivocal progression is not PD) / empty or NOT EVALUABLE (= NOT_ASSESSED).
- * - New lesions: TU rows TUORRES NEW or TR rows TRGRPID NEW at a visit -> YES (EQUIVOCAL when only equivocal).
+ * - New lesions: TU rows TUORRES NEW or TR rows TRGRPID NEW at a visit -> YES; TUORRES EQUIVOCAL NEW or TR
+ *   TUMSTATE EQUIVOCAL -> EQUIVOCAL (when there is no definite new lesion).
  * - Only the chosen evaluator's rows (TUEVAL / TREVAL / RSEVAL; default INVESTIGATOR); for the independent
  *   assessor, only accepted reads (TRACPTFL / RSACPTFL = Y) when that flag is used.
  * - Partial dates (YYYY-MM) are imputed to the first of the month and reported as issues.
@@ -82,6 +83,7 @@ export function importSdtmAssessments(tu: Dataset, tr: Dataset, _rs?: Dataset, o
   interface Lesion { id: string; kind: string; organ: string; nodal: boolean }
   const lesions = new Map<string, Map<string, Lesion>>();
   const tuNew = new Map<string, Set<number>>();
+  const tuEquivocal = new Map<string, Set<number>>();
   let studyId = opts.studyId ?? '';
   for (const r of tuRows) {
     const u = str(r.USUBJID);
@@ -92,10 +94,11 @@ export function importSdtmAssessments(tu: Dataset, tr: Dataset, _rs?: Dataset, o
       issues.push({ dataset: 'TU', row: rowNo.get(r)!, usubjid: u, message: 'missing USUBJID or TULNKID' });
       continue;
     }
-    if (kind === 'NEW') {
-      const s = tuNew.get(u) ?? new Set<number>();
+    if (kind === 'NEW' || kind === 'EQUIVOCAL NEW') {
+      const m = kind === 'NEW' ? tuNew : tuEquivocal;
+      const s = m.get(u) ?? new Set<number>();
       s.add(Number(r.VISITNUM));
-      tuNew.set(u, s);
+      m.set(u, s);
       continue;
     }
     if (kind !== 'TARGET' && kind !== 'NON-TARGET') {
@@ -170,6 +173,7 @@ export function importSdtmAssessments(tu: Dataset, tr: Dataset, _rs?: Dataset, o
         byLesion.set(id, m);
       }
       if (tuNew.get(u)?.has(vn)) newYes = true;
+      if (tuEquivocal.get(u)?.has(vn)) newEq = true;
       const targets: TargetMeasurement[] = [];
       const nonTargets: Assessment['nonTargets'] = [];
       for (const [id, tests] of [...byLesion].sort((a, b) => cmpStr(a[0], b[0]))) {
