@@ -97,6 +97,20 @@ describe('deriveEndpointDatasets', () => {
     }
   });
 
+  test('ADTTE PFS progression events trace to the RS OVRLRESP = PD record dated ADT', () => {
+    const adtte = get(unblinded.datasets, 'ADTTE');
+    const rs = get(unblinded.datasets, 'RS');
+    const rsKey = new Map(rs.rows.map((r) => [`${r[col(rs, 'USUBJID')]}|${r[col(rs, 'RSSEQ')]}`, r]));
+    const pd = adtte.rows.filter((r) => r[col(adtte, 'PARAMCD')] === 'PFS' && r[col(adtte, 'EVNTDESC')] === 'DISEASE PROGRESSION');
+    expect(pd.length).toBeGreaterThan(3);
+    for (const r of pd) {
+      expect(r[col(adtte, 'CNSR')]).toBe(0);
+      expect(r[col(adtte, 'SRCDOM')]).toBe('RS');
+      const src = rsKey.get(`${r[col(adtte, 'USUBJID')]}|${r[col(adtte, 'SRCSEQ')]}`)!;
+      expect([src[col(rs, 'RSTESTCD')], src[col(rs, 'RSSTRESC')], src[col(rs, 'RSDTC')]]).toEqual(['OVRLRESP', 'PD', r[col(adtte, 'ADT')]]);
+    }
+  });
+
   test('rows sorted by USUBJID then PARAMCD', () => {
     for (const n of ['ADRS', 'ADTTE', 'ADQS']) {
       const d = get(unblinded.datasets, n);

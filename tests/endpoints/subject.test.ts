@@ -148,6 +148,20 @@ describe('PFS (FDA 2018 censoring)', () => {
   });
 });
 
+describe('iRECIST PFS (iPFS)', () => {
+  const I = resolveSettings({ criteria: 'iRECIST' });
+  const ipfs = (s: SubjectInput) => derivePfs(deriveVisitResponses(s, { irecist: true }), s, I, { irecist: true });
+  test('iUPD confirmed as iCPD: the event is dated at the iUPD', () => {
+    expect(ipfs(subj([[0, 400], [42, 500], [84, 560]]))).toMatchObject({ adt: day(42), cnsr: 0 });
+  });
+  test('iUPD that resets (pseudo-progression) is not an event', () => {
+    expect(ipfs(subj([[0, 400], [42, 500], [84, 380]]))).toMatchObject({ adt: day(84), cnsr: 1 });
+  });
+  test('iUPD with no further assessment counts as progression', () => {
+    expect(ipfs(subj([[0, 400], [42, 380], [84, 500]]))).toMatchObject({ adt: day(84), cnsr: 0 });
+  });
+});
+
 describe('duration of response', () => {
   test('from the first confirmed response to PD; null for non-responders', () => {
     const s = subj([[0, 400], [42, 200], [84, 180], [126, 300]]);

@@ -5,7 +5,7 @@
  * Provenance: every row derived from an assessment carries READID (the read / AI proposal id), READER
  * (pseudonymous reader id) and, when an AI model produced the value, MODELID, MODELVER and MODELSHA.
  * ADaM rows also carry SRCDOM / SRCVAR / SRCSEQ pointing at the SDTM record they come from
- * (e.g. ADRS OVR -> RS.RSSEQ; ADTTE PFS event -> ADRS.ADT of the PD row).
+ * (e.g. ADRS OVR -> RS.RSSEQ; ADTTE PFS event -> RS.RSDTC / RSSEQ of the PD record).
  * Blinding: with `blinded: true` no ARM / ARMCD / TRT01P / TRT01A column exists at all.
  * Determinism: rows are sorted by USUBJID, PARAMCD, ADT (or VISITNUM), then a sequence key; string
  * lengths are computed from the data; nothing depends on the clock or input order.
@@ -316,7 +316,7 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
     const bv = (b: BorResult) => visits.find((v) => v.date === b.date && v.visit === b.visit);
     const subjRow = (cd: string, param: string, avalc: string, aval: number | null, b: BorResult) => {
       const v = bv(b);
-      adrs.push(rowOf(head, [cd, param, cat, avalc, aval, b.date, b.date ? ady(b.date) : null, null, null, v ? 'ADRS' : null, v ? 'AVALC' : null, v ? rsSeq.get(v) ?? null : null], prov(v?.source)));
+      adrs.push(rowOf(head, [cd, param, cat, avalc, aval, b.date, b.date ? ady(b.date) : null, null, null, v ? 'RS' : null, v ? 'RSSTRESC' : null, v ? rsSeq.get(v) ?? null : null], prov(v?.source)));
     };
     subjRow('BOR', 'Best Overall Response', ep.bor.bor, RESP_N[ep.bor.bor], ep.bor);
     subjRow('CBOR', 'Best Confirmed Overall Response', ep.cbor.bor, RESP_N[ep.cbor.bor], ep.cbor);

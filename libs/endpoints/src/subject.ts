@@ -229,7 +229,7 @@ function deriveProgressionTte(paramcd: string, startdt: string, rowsIn: VisitRes
   } else pd = rows.find((r) => r.overall === 'PD');
   const death = subject.deathDate && dayNumber(subject.deathDate) <= cut && s.deathIsEvent ? subject.deathDate : undefined;
   const sources: TteSource[] = [];
-  if (pd) sources.push({ kind: 'event', date: pd.date, order: 1, evntdesc: 'DISEASE PROGRESSION', srcdom: 'ADRS', srcvar: 'ADT', srcseq: seq(pd) });
+  if (pd) sources.push({ kind: 'event', date: pd.date, order: 1, evntdesc: 'DISEASE PROGRESSION', srcdom: 'RS', srcvar: 'RSDTC', srcseq: seq(pd) });
   if (death) sources.push({ kind: 'event', date: death, order: 2, evntdesc: 'DEATH', srcdom: 'ADSL', srcvar: 'DTHDT', srcseq: null });
   const adequate = rows.filter(isAdequate);
   const lastAdequateOnOrBefore = (day: number): VisitResponse | undefined => {
@@ -239,7 +239,7 @@ function deriveProgressionTte(paramcd: string, startdt: string, rowsIn: VisitRes
   };
   const censorAt = (r: VisitResponse | undefined, desc: string): TteSource =>
     r
-      ? { kind: 'censor', date: r.date, order: 3, evntdesc: desc, srcdom: 'ADRS', srcvar: 'ADT', srcseq: seq(r) }
+      ? { kind: 'censor', date: r.date, order: 3, evntdesc: desc, srcdom: 'RS', srcvar: 'RSDTC', srcseq: seq(r) }
       : { kind: 'censor', date: startdt, order: 4, evntdesc: `${desc} (NO ADEQUATE ASSESSMENT: CENSORED AT START)`, srcdom: 'ADSL', srcvar: paramcd === 'PFS' ? 'RANDDT' : 'STARTDT', srcseq: null };
 
   const ev = combineTte(paramcd, startdt, sources);
