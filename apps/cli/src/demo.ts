@@ -3,6 +3,7 @@ import { basename, join } from 'node:path';
 import { createLogger, loadConfig, repoRoot } from '@app/core';
 import { parseS3Event } from '@app/ingest';
 import { createRuntime, type Runtime } from '@app/pipeline';
+import { dicomStage } from './demo/dicom';
 
 export interface DemoSeed {
   /** Object key under incoming/. */
@@ -33,7 +34,7 @@ const spineStage: DemoStage = {
 };
 
 /** Later stages append themselves here (DICOM volumes, slides, endpoint datasets). */
-export const demoStages: DemoStage[] = [spineStage];
+export const demoStages: DemoStage[] = [spineStage, dicomStage];
 
 /**
  * `npm run demo`: the main job end to end on embedded defaults (local folder, PGlite, in-process
@@ -42,7 +43,7 @@ export const demoStages: DemoStage[] = [spineStage];
  * summary, and leaves outputs under ./out.
  */
 export async function runDemo(stages: DemoStage[] = demoStages): Promise<Record<string, unknown>> {
-  const env = { ...process.env, DATA_DIR: process.env.DATA_DIR ?? './data/demo', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const env = { ...process.env, DATA_DIR: process.env.DATA_DIR ?? './data/demo', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', SERIES_QUIET_MS: process.env.SERIES_QUIET_MS ?? '1500' };
   const config = loadConfig(env);
   if (config.mode.store === 'local') await rm(config.dataDir, { recursive: true, force: true });
   await rm(config.outDir, { recursive: true, force: true });
@@ -90,8 +91,10 @@ export async function runDemo(stages: DemoStage[] = demoStages): Promise<Record<
     for (const stage of stages) if (stage.after) summary[stage.name] = await stage.after(rt, config.outDir);
     summary.seconds = Math.round((Date.now() - t0) / 100) / 10;
     await writeFile(join(config.outDir, 'summary.json'), JSON.stringify(summary, null, 2));
-    say('demo: objects');
-    for (const o of all) say(`  ${(o.status ?? '').padEnd(13)} ${(o.kind ?? '-').padEnd(9)} ${o.key}${o.reason ? `  <- ${o.reason}` : ''}`);
+    const byKind = new Map<string, number>();
+    for (const o of all) byKind.set(`${o.kind ?? '-'}/${o.status}`, (byKind.get(`${o.kind ?? '-'}/${o.status}`) ?? 0) + 1);
+    say(`demo: objects by kind/status: ${[...byKind].map(([k, n]) => `${k}=${n}`).join(' ')}`);
+    for (const o of all.filter((x) => x.status !== 'processed')) say(`  ${(o.status ?? '').padEnd(13)} ${(o.kind ?? '-').padEnd(9)} ${o.key}${o.reason ? `  <- ${o.reason}` : ''}`);
     say(`demo: done in ${summary.seconds}s; outputs in ${config.outDir} (summary.json, objects.json)`);
     return summary;
   } finally {

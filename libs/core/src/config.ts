@@ -56,6 +56,17 @@ const schema = z.object({
   /** Bytes read from the start of each object to detect its kind. */
   SNIFF_BYTES: int(132).default(64 * 1024),
 
+  /** Trial protocol this deployment serves (default for objects that do not carry ClinicalTrialProtocolID). */
+  PROTOCOL_ID: z.string().min(1).default('DEMO-001'),
+  /** Optional JSON file with protocol settings (series selection rules, RECIST settings). */
+  PROTOCOL_CONFIG: z.string().optional(),
+  /** Secret for pseudonymous UIDs and per-subject date shifts: keep it for the trial's lifetime. */
+  DEID_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** A series is complete after this long without a new instance (then its volume is built). */
+  SERIES_QUIET_MS: int(0).default(60000),
+  /** Bearer token for admin-only endpoints (pseudonym map). Unset = admin endpoints refuse everyone. */
+  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+
   POLL_PREFIX: z.string().default('incoming/'),
   POLL_INTERVAL_MS: int(1000).default(30000),
 });
@@ -85,6 +96,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(c.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID', 'set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (to use the default AWS credential chain)');
   if (c.NODE_ENV === 'production' && !c.WEBHOOK_SECRET)
     throw new ConfigError('WEBHOOK_SECRET', 'is required in production (upload events must be authenticated)');
+  if (c.NODE_ENV === 'production' && !c.DEID_SECRET)
+    throw new ConfigError('DEID_SECRET', 'is required in production (pseudonyms and date shifts must be stable and secret)');
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(process.cwd(), p));
   return {
     ...c,
@@ -97,6 +110,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
   };
 }
+
+/** Development-only fallback; production refuses to start without DEID_SECRET. */
+export const DEV_DEID_SECRET = 'dev-only-deid-secret-change-me';
 
 /** Development-only fallback secret; production refuses to start without WEBHOOK_SECRET. */
 export const DEV_WEBHOOK_SECRET = 'dev-only-webhook-secret-change-me';

@@ -2,3 +2,4 @@ export * from './schema';
 export * from './database';
 export * from './objects.repository';
 export * from './jobs.repository';
+export * from './imaging.repository';

@@ -48,9 +48,97 @@ export interface JobsTable {
   finished_at: Timestamp | null;
 }
 
+export interface SubjectsTable {
+  id: Generated<string>;
+  protocol_id: string;
+  /** Trial subject ID (ClinicalTrialSubjectID, or a keyed pseudonym of PatientID when absent). */
+  subject_id: string;
+  /** Subject Reading ID: the only identity a reader sees. */
+  reading_id: string;
+  date_shift_days: number;
+  created_at: Generated<Date>;
+}
+/** Admin-only: the link from a subject back to the PatientID it came with. */
+export interface RestrictedPseudonymsTable {
+  id: Generated<string>;
+  subject_uuid: string;
+  original_patient_id: string;
+  created_at: Generated<Date>;
+}
+/** Admin-only: original UID -> replacement UID. */
+export interface RestrictedUidMapTable {
+  original_uid: string;
+  replacement_uid: string;
+  subject_uuid: string;
+  created_at: Generated<Date>;
+}
+export interface StudiesTable {
+  id: Generated<string>;
+  subject_uuid: string;
+  /** De-identified Study Instance UID. */
+  study_uid: string;
+  /** Shifted study date (YYYYMMDD). */
+  study_date: string | null;
+  time_point_id: string;
+  created_at: Generated<Date>;
+}
+export type SeriesStatus = 'collecting' | 'volume-built' | 'volume-failed' | 'no-volume';
+export interface SeriesTable {
+  id: Generated<string>;
+  study_id: string;
+  series_uid: string;
+  modality: string | null;
+  series_number: number | null;
+  summary: ColumnType<Record<string, unknown>, string | undefined, string>;
+  instance_count: Generated<number>;
+  last_instance_at: Generated<Date>;
+  status: ColumnType<SeriesStatus, SeriesStatus | undefined, SeriesStatus>;
+  selected: boolean | null;
+  selection_reasons: ColumnType<string[], string | undefined, string>;
+  flags: ColumnType<string[], string | undefined, string>;
+  error: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+export interface InstancesTable {
+  id: Generated<string>;
+  series_id: string;
+  object_id: string;
+  sop_instance_uid: string;
+  sop_class_uid: string;
+  instance_number: number | null;
+  transfer_syntax_uid: string;
+  frames: number;
+  /** The de-identified header (JSON). */
+  header: ColumnType<Record<string, unknown>, string, string>;
+  deid_key: string;
+  deid_sha256: string;
+  created_at: Generated<Date>;
+}
+export interface VolumesTable {
+  id: Generated<string>;
+  series_id: string;
+  instance_set_sha256: string;
+  dims: ColumnType<number[], string, string>;
+  spacing: ColumnType<number[], string, string>;
+  affine: ColumnType<number[], string, string>;
+  flags: ColumnType<string[], string, string>;
+  data_key: string;
+  data_sha256: string;
+  provenance: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   objects: ObjectsTable;
   jobs: JobsTable;
+  subjects: SubjectsTable;
+  restricted_pseudonyms: RestrictedPseudonymsTable;
+  restricted_uid_map: RestrictedUidMapTable;
+  studies: StudiesTable;
+  series: SeriesTable;
+  instances: InstancesTable;
+  volumes: VolumesTable;
 }
 
 export type ObjectRow = Selectable<ObjectsTable>;

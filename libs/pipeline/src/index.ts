@@ -1,2 +1,5 @@
 export * from './runtime';
 export * from './modules';
+export * from './protocol';
+export { encodeNrrd, decodeNrrd } from './stages/nrrd';
+export { dicomModule, SERIES_CHECK_JOB, VOLUME_JOB } from './stages/dicom';

@@ -12,4 +12,6 @@ export interface PipelineModule {
   sniffers?: Sniffer[];
 }
 
-export const pipelineModules: PipelineModule[] = [];
+import { dicomModule } from './stages/dicom';
+
+export const pipelineModules: PipelineModule[] = [dicomModule];

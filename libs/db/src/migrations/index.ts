@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_spine';
+import * as m0002 from './0002_imaging';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -7,4 +8,5 @@ import * as m0001 from './0001_spine';
  */
 export const migrations: Record<string, Migration> = {
   '0001_spine': m0001,
+  '0002_imaging': m0002,
 };

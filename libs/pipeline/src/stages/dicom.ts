@@ -1,0 +1,193 @@
+import { createHmac } from 'node:crypto';
+import { codeVersion, DEV_DEID_SECRET, InputError, isInputError, sha256Hex } from '@app/core';
+import { ImagingRepository, PseudonymRepository, type ObjectRow } from '@app/db';
+import { deidentify, deriveDateShiftDays } from '@app/deid';
+import { buildVolume, checkPixelModule, decodeAllFrames, groupInstances, type ParsedDicom, parseDicom, selectSeries, summarizeSeries } from '@app/dicom';
+import type { KindProcessor, PipelineContext } from '@app/ingest';
+import type { JobDefinition } from '@app/queue';
+import type { PipelineModule } from '../modules';
+import { loadProtocolConfig } from '../protocol';
+import { encodeNrrd } from './nrrd';
+
+export const SERIES_CHECK_JOB = 'dicom.series-check';
+export const VOLUME_JOB = 'dicom.volume';
+const WSI_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.77.1.6';
+
+const deidSecret = (ctx: PipelineContext) => ctx.config.DEID_SECRET ?? DEV_DEID_SECRET;
+
+/**
+ * The trial subject of an object: ClinicalTrialSubjectID when the site set it, otherwise a keyed
+ * pseudonym of PatientID (the PatientID itself only goes to the restricted pseudonym table).
+ */
+function subjectIdOf(p: ParsedDicom, secret: string): string {
+  const ct = p.header.clinicalTrial?.subjectId?.trim();
+  if (ct) return ct;
+  const pid = p.header.patient.patientId?.trim();
+  if (!pid) throw new InputError('dicom.no-subject', 'neither ClinicalTrialSubjectID (0012,0040) nor PatientID (0010,0020) is present: the object cannot be assigned to a trial subject');
+  return `S-${createHmac('sha256', secret).update(`patient:${pid}`).digest('hex').slice(0, 12).toUpperCase()}`;
+}
+
+/**
+ * Step 1 (per object): parse, validate pixels, assign the subject, de-identify, store the
+ * de-identified copy under deid/, index it, and schedule the series' quiet-period check.
+ * Idempotent: re-running for the same object finds its instance by (pseudonymous) SOP Instance UID.
+ */
+export function dicomProcessor(ctx: PipelineContext): KindProcessor {
+  const imaging = new ImagingRepository(ctx.db);
+  const pseudonyms = new PseudonymRepository(ctx.db);
+  const protocol = loadProtocolConfig(ctx.config);
+  return {
+    name: 'dicom',
+    kinds: ['dicom'],
+    async process(obj: ObjectRow, _ctx, job) {
+      const buf = await ctx.store.getBuffer(obj.key);
+      const parsed = parseDicom(buf);
+      const h = parsed.header;
+      if (h.instance.sopClassUid === WSI_SOP_CLASS)
+        return { detail: { dicom: { sopClassUid: h.instance.sopClassUid, note: 'VL Whole Slide Microscopy: readable through the slide reader (libs/wsi); slide ingest of DICOM WSI series is not wired yet' } } };
+      if (h.image.hasPixelData) {
+        checkPixelModule(h);
+        await decodeAllFrames(parsed); // proves the pixel data is complete and decodable before anything is derived from it
+      }
+      await job.progress(30);
+      const secret = deidSecret(ctx);
+      const protocolId = h.clinicalTrial?.protocolId?.trim() || protocol.protocolId;
+      const subjectId = subjectIdOf(parsed, secret);
+      const subject = await imaging.ensureSubject(protocolId, subjectId, deriveDateShiftDays(secret, `${protocolId}/${subjectId}`));
+      const timePointHint = h.clinicalTrial?.timePointId?.trim();
+      const shiftedDate = shiftYmd(h.study.studyDate, subject.date_shift_days);
+      const timePointId = timePointHint || (shiftedDate ? `TP-${shiftedDate}` : 'TP-UNKNOWN');
+      const d = deidentify(buf, {
+        protocolId,
+        subjectId,
+        readingId: subject.reading_id,
+        timePointId,
+        dateShiftDays: subject.date_shift_days,
+        uidSecret: secret,
+        sponsorName: protocol.sponsorName,
+        protocolName: protocol.protocolName,
+      });
+      await pseudonyms.record(subject.id, d.pseudonyms.originalPatientId, d.uidMap);
+      const deid = parseDicom(d.bytes, { stopAtPixelData: true }).header;
+      const studyUid = deid.study.studyInstanceUid!;
+      const seriesUid = deid.series.seriesInstanceUid!;
+      const sopUid = deid.instance.sopInstanceUid!;
+      const deidKey = `deid/${subject.reading_id}/${studyUid}/${seriesUid}/${sopUid}.dcm`;
+      await ctx.store.put(deidKey, d.bytes, { contentType: 'application/dicom' });
+      await job.progress(70);
+      const study = await imaging.ensureStudy(subject.id, studyUid, deid.study.studyDate ?? null, timePointId);
+      const series = await imaging.ensureSeries(study.id, seriesUid, deid.series.modality ?? null, deid.series.seriesNumber ?? null);
+      const { row, created } = await imaging.addInstance({
+        series_id: series.id,
+        object_id: obj.id,
+        sop_instance_uid: sopUid,
+        sop_class_uid: deid.instance.sopClassUid ?? '',
+        instance_number: deid.instance.instanceNumber ?? null,
+        transfer_syntax_uid: deid.instance.transferSyntaxUid,
+        frames: deid.image.numberOfFrames,
+        header: { ...deid, patient: {} } as unknown as Record<string, unknown>,
+        deid_key: deidKey,
+        deid_sha256: sha256Hex(d.bytes),
+      });
+      // every new instance restarts the series' quiet period
+      await ctx.queue.enqueue(SERIES_CHECK_JOB, { seriesId: series.id }, { idempotencyKey: `series-check:${series.id}:${row.id}`, delayMs: ctx.config.SERIES_QUIET_MS });
+      return {
+        detail: {
+          dicom: {
+            readingId: subject.reading_id,
+            timePointId,
+            seriesId: series.id,
+            instanceId: row.id,
+            newInstance: created,
+            sopClassUid: deid.instance.sopClassUid,
+            transferSyntaxUid: h.instance.transferSyntaxUid,
+            deidKey,
+            deid: { counts: d.report.counts, reencoded: d.report.reencoded ?? null, burnedInAnnotation: d.report.burnedInAnnotation.status, methodCodes: d.report.methodCodes },
+            flags: h.flags,
+          },
+        },
+      };
+    },
+  };
+}
+
+/** YYYYMMDD shifted by whole days (for the time point label before the de-identified header exists). */
+function shiftYmd(ymd: string | undefined, days: number): string | undefined {
+  if (!ymd || !/^\d{8}$/.test(ymd)) return undefined;
+  const t = Date.UTC(+ymd.slice(0, 4), +ymd.slice(4, 6) - 1, +ymd.slice(6, 8)) + days * 86400000;
+  return new Date(t).toISOString().slice(0, 10).replace(/-/g, '');
+}
+
+/** Step 2: after the quiet period, if no instance arrived since, enqueue the volume build for this exact instance set. */
+function seriesCheckJob(ctx: PipelineContext): JobDefinition<{ seriesId: string }> {
+  const imaging = new ImagingRepository(ctx.db);
+  return {
+    name: SERIES_CHECK_JOB,
+    async handler(job) {
+      const s = await imaging.seriesById(job.payload.seriesId);
+      if (!s) throw new Error(`series ${job.payload.seriesId} not found`);
+      const quietFor = Date.now() - new Date(s.last_instance_at).getTime();
+      if (quietFor < ctx.config.SERIES_QUIET_MS) return { stable: false, quietForMs: quietFor }; // a later check was scheduled by the newer instance
+      const inst = await imaging.instancesOfSeries(s.id);
+      const setHash = sha256Hex(inst.map((i) => i.sop_instance_uid).sort().join('\n'));
+      const r = await ctx.queue.enqueue(VOLUME_JOB, { seriesId: s.id, instanceSetSha256: setHash }, { idempotencyKey: `volume:${s.id}:${setHash}` });
+      return { stable: true, instances: inst.length, volumeJob: r.jobId, duplicate: r.duplicate };
+    },
+  };
+}
+
+/** Step 3: series selection and the volume (NRRD under volumes/), with its provenance. */
+function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; instanceSetSha256: string }> {
+  const imaging = new ImagingRepository(ctx.db);
+  const protocol = loadProtocolConfig(ctx.config);
+  return {
+    name: VOLUME_JOB,
+    async handler(job) {
+      const s = await imaging.seriesById(job.payload.seriesId);
+      if (!s) throw new Error(`series ${job.payload.seriesId} not found`);
+      const rows = await imaging.instancesOfSeries(s.id);
+      const parsed: ParsedDicom[] = [];
+      for (const r of rows) parsed.push(parseDicom(await ctx.store.getBuffer(r.deid_key)));
+      await job.progress(40);
+      const group = groupInstances(parsed)[0]?.studies[0]?.series[0];
+      if (!group) throw new Error('series has no instances');
+      const summary = summarizeSeries(group);
+      const sel = selectSeries(protocol.seriesSelection, summary);
+      const withPixels = parsed.filter((p) => p.header.image.hasPixelData);
+      if (!withPixels.length) {
+        await imaging.updateSeries(s.id, { status: 'no-volume', selected: false, reasons: [...sel.reasons, 'no image pixel data (e.g. SR or SEG)'], summary: { ...summary } });
+        return { volume: false };
+      }
+      try {
+        const vol = await buildVolume(withPixels);
+        const nrrd = encodeNrrd(vol, { series: s.series_uid, codeVersion: codeVersion() });
+        const key = `volumes/${s.id}/${job.payload.instanceSetSha256}.nrrd`;
+        await ctx.store.put(key, nrrd, { contentType: 'application/octet-stream' });
+        const v = await imaging.addVolume({
+          series_id: s.id,
+          instance_set_sha256: job.payload.instanceSetSha256,
+          dims: vol.dims,
+          spacing: vol.spacing,
+          affine: vol.affine,
+          flags: vol.flags,
+          data_key: key,
+          data_sha256: sha256Hex(nrrd),
+          provenance: { sourceSha256: rows.map((r) => r.deid_sha256), sliceSopInstanceUids: vol.sliceSopInstanceUids, codeVersion: codeVersion(), at: new Date().toISOString() },
+        });
+        await imaging.updateSeries(s.id, { status: 'volume-built', selected: sel.selected, reasons: sel.reasons, flags: vol.flags, summary: { ...summary }, error: null });
+        return { volumeId: v.id, dims: vol.dims, selected: sel.selected, flags: vol.flags };
+      } catch (e) {
+        if (!isInputError(e)) throw e;
+        // mixed geometry etc.: the series is recorded as unusable with the reason, never silently fixed
+        await imaging.updateSeries(s.id, { status: 'volume-failed', selected: false, reasons: [...sel.reasons, `volume not built: ${e.message}`], summary: { ...summary }, error: `${e.code}: ${e.message}` });
+        return { volume: false, error: e.code };
+      }
+    },
+  };
+}
+
+export const dicomModule: PipelineModule = {
+  name: 'dicom',
+  processors: (ctx) => [dicomProcessor(ctx)],
+  jobs: (ctx) => [seriesCheckJob(ctx), volumeJob(ctx)],
+};
