@@ -34,12 +34,14 @@ export function makeDataset(name: string, label: string, standard: Dataset['stan
   // String lengths from the data, in one row-major pass (cache-friendly on millions of rows).
   const strIdx = columns.map((c, i) => (c.dataType === 'string' ? i : -1)).filter((i) => i >= 0);
   const lens = strIdx.map(() => 1);
+  const last: Value[] = strIdx.map(() => null);
   for (const r of rows) {
     for (let k = 0; k < strIdx.length; k++) {
       const v = r[strIdx[k]];
-      // byteLength <= 3 x length for UTF-16 strings: only measure when it could exceed the current max
-      if (typeof v === 'string' && v.length * 3 > lens[k]) {
-        const b = v.length > 64 || /[^\x00-\x7f]/.test(v) ? Buffer.byteLength(v, 'utf8') : v.length;
+      // runs of equal values (STUDYID, USUBJID, PARAMCD, dates...) are measured once; byteLength <= 3 x length
+      if (typeof v === 'string' && v !== last[k] && v.length * 3 > lens[k]) {
+        last[k] = v;
+        const b = Buffer.byteLength(v, 'utf8');
         if (b > lens[k]) lens[k] = b;
       }
     }
