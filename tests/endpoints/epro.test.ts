@@ -1,5 +1,5 @@
 import { isInputError } from '@app/core';
-import { parseEproUpload, sniffEpro } from '@app/endpoints';
+import { applyEproUpload, parseEproUpload, sniffEpro } from '@app/endpoints';
 
 const qHeader = ['subject_id', 'visit', 'date', ...Array.from({ length: 30 }, (_, i) => `q${i + 1}`)].join(',');
 const qRow = (id: string, visit: string, date: string, ans: (number | string)[] = Array(30).fill(1)) => [id, visit, date, ...ans].join(',');
@@ -100,5 +100,20 @@ describe('sniffEpro', () => {
     expect(sniffEpro(buf('[{"subject_id":"S","date":"2024-01-01","steps":1,"wear_minutes":2}'), 'w.json')).toBe('wearable-steps');
     expect(sniffEpro(Buffer.from([0x44, 0x49, 0x43, 0x4d, 0, 0]), 'x.dcm')).toBeNull();
     expect(sniffEpro(buf('STUDYID,USUBJID\n'), 'dm.csv')).toBeNull();
+  });
+});
+
+describe('applyEproUpload', () => {
+  test('adds accepted rows with upload provenance; existing visits are kept and reported', () => {
+    const csv = [qHeader, qRow('S-1', 'BASELINE', '2024-01-01'), qRow('S-1', 'WEEK 6', '2024-02-12'), qRow('S-2', 'BASELINE', '2024-01-01')].join('\n');
+    const parsed = parseEproUpload(buf(csv), 'q.csv');
+    const study = {
+      studyId: 'X',
+      subjects: [{ usubjid: 'S-1', randDate: '2024-01-01', assessments: [], qlqc30: [{ visit: 'BASELINE', date: '2024-01-01', items: Array(30).fill(2) }] }],
+    };
+    const { study: out, conflicts } = applyEproUpload(study, parsed, 'UPL-7');
+    expect(out.subjects[0].qlqc30!.map((q) => [q.visit, q.source?.readId ?? null])).toEqual([['BASELINE', null], ['WEEK 6', 'UPL-7#row3']]);
+    expect(conflicts.map((c) => c.row)).toEqual([2, 4]);
+    expect(study.subjects[0].qlqc30).toHaveLength(1); // input not mutated
   });
 });

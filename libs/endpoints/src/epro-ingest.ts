@@ -27,6 +27,7 @@ import { parse } from 'csv-parse/sync';
 import { z } from 'zod';
 import { isIsoDate } from './util';
 import { MAX_DAILY_STEPS } from './pro';
+import type { StudyInput } from './types';
 
 export type EproKind = 'qlq-c30' | 'wearable-steps';
 
@@ -263,4 +264,40 @@ export function parseEproUpload(bytes: Buffer, filename: string, knownSubjects?:
     rows.push({ row, usubjid: id.data!, date: date.data!, steps: steps.data!, wearMinutes: wear.data! });
   }
   return { kind, rows, errors };
+}
+
+/**
+ * Adds the accepted rows of a parsed upload to a StudyInput (pure: returns a new object). Each record's
+ * source is `{ readId: '<uploadId>#row<row>' }` so ADQS rows trace back to the upload line. A questionnaire
+ * for a subject/visit (or a wearable day) that the study already holds is not overwritten: it is reported
+ * in `conflicts`. Rows for subjects absent from the study are reported too (pass `knownSubjects` to
+ * `parseEproUpload` to catch them earlier).
+ */
+export function applyEproUpload(study: StudyInput, parsed: EproParseResult, uploadId: string): { study: StudyInput; conflicts: RowError[] } {
+  const conflicts: RowError[] = [];
+  const byId = new Map(study.subjects.map((s) => [s.usubjid, { ...s, qlqc30: [...(s.qlqc30 ?? [])], steps: [...(s.steps ?? [])] }]));
+  for (const r of parsed.rows) {
+    const s = byId.get(r.usubjid);
+    if (!s) {
+      conflicts.push({ row: r.row, field: 'subject_id', message: `subject ${r.usubjid} is not in the study` });
+      continue;
+    }
+    const source = { readId: `${uploadId}#row${r.row}` };
+    if (parsed.kind === 'qlq-c30') {
+      const q = r as QlqUploadRow;
+      if (s.qlqc30.some((x) => x.visit === q.visit)) {
+        conflicts.push({ row: r.row, field: 'visit', message: `subject ${q.usubjid} already has a QLQ-C30 for visit ${q.visit}; kept the existing one` });
+        continue;
+      }
+      s.qlqc30.push({ visit: q.visit, date: q.date, items: q.items, source });
+    } else {
+      const d = r as StepsUploadRow;
+      if (s.steps.some((x) => x.date === d.date)) {
+        conflicts.push({ row: r.row, field: 'date', message: `subject ${d.usubjid} already has wearable data for ${d.date}; kept the existing day` });
+        continue;
+      }
+      s.steps.push({ date: d.date, steps: d.steps, wearMinutes: d.wearMinutes, source });
+    }
+  }
+  return { study: { ...study, subjects: study.subjects.map((s) => byId.get(s.usubjid)!) }, conflicts };
 }
