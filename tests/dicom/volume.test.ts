@@ -14,7 +14,7 @@ import {
   type Volume,
 } from '@app/dicom';
 import { generatePhantomStudy } from '@app/phantom';
-import { axialSeries, ctSlice, fixture, shuffled, slicePixels, type SliceSpec } from './helpers';
+import { axialSeries, ctSlice, element, fixture, shuffled, slicePixels, type SliceSpec } from './helpers';
 
 const parseAll = (specs: SliceSpec[]): ParsedDicom[] => specs.map((s) => parseDicom(ctSlice(s)));
 
@@ -200,7 +200,11 @@ describe('phantom series (@app/phantom ground truth)', () => {
 describe('worker pool', () => {
   it('parses + decodes files in worker threads and builds the same volume as the in-process path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dicom-pool-'));
-    const specs = shuffled(axialSeries(6), 5);
+    // Slice 2 carries a 100 kB private element: its header is longer than the pool's 64 kB header prefix.
+    const specs = shuffled(
+      axialSeries(6).map((s, k) => (k === 2 ? { ...s, extra: [element(0x00111010, 'OB', Buffer.alloc(100_000, 7))] } : s)),
+      5,
+    );
     const paths = specs.map((s, k) => {
       const p = join(dir, `f${k}.dcm`);
       writeFileSync(p, ctSlice(s));

@@ -96,12 +96,15 @@ export async function runPoolTask(task: LoadTask): Promise<PoolResult> {
 export function runHeaderTask(task: HeaderTask): HeaderResult {
   try {
     const { buf, size } = readPrefix(task.path, HEADER_PREFIX);
-    let header: DicomHeader;
+    let header: DicomHeader | undefined;
     try {
       header = parseDicom(buf, { stopAtPixelData: true }).header;
     } catch (e) {
-      // Header longer than the prefix, or a deflated data set (needs the whole stream): read it all.
       if (buf.length >= size) throw e;
+    }
+    // Header longer than the prefix (error, or the prefix ended on an element boundary before Pixel
+    // Data), or a deflated data set (needs the whole stream): read the whole file.
+    if (!header || (!header.image.hasPixelData && buf.length < size)) {
       header = parseDicom(readFileSync(task.path), { stopAtPixelData: true }).header;
     }
     checkPixelModule(header, task.limits);
