@@ -5,9 +5,10 @@ import { HealthController } from './health.controller';
 import { JobsController } from './jobs.controller';
 import { ObjectsController } from './objects.controller';
 import { RUNTIME, runtimeProvider } from './runtime.provider';
+import { AdminController, ImagingController } from './imaging.controller';
 
 /** Controllers registered by later stages (slides, series, data cuts...) are listed here. */
-export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController];
+export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController];
 
 @Module({})
 export class ApiModule implements OnApplicationShutdown {

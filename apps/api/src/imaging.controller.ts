@@ -1,0 +1,138 @@
+import { BadRequestException, Controller, ForbiddenException, Get, Headers, Inject, NotFoundException, Param, ParseIntPipe, ParseUUIDPipe, Query, Res, StreamableFile } from '@nestjs/common';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { timingSafeEqual } from 'node:crypto';
+import type { Response } from 'express';
+import { ImagingRepository, PseudonymRepository, type SeriesRow } from '@app/db';
+import { renderSlicePng } from '@app/dicom';
+import { decodeNrrd, type Runtime } from '@app/pipeline';
+import { RUNTIME } from './runtime.provider';
+
+const seriesView = (s: SeriesRow) => ({
+  id: s.id,
+  seriesUid: s.series_uid,
+  modality: s.modality,
+  seriesNumber: s.series_number,
+  instances: s.instance_count,
+  status: s.status,
+  selected: s.selected,
+  selectionReasons: s.selection_reasons,
+  flags: s.flags,
+  error: s.error,
+  summary: s.summary,
+});
+
+/** A tiny LRU of decoded volumes for slice rendering. */
+class VolumeCache {
+  private m = new Map<string, ReturnType<typeof decodeNrrd>>();
+  constructor(private readonly max = 4) {}
+  async get(key: string, load: () => Promise<Buffer>) {
+    const hit = this.m.get(key);
+    if (hit) {
+      this.m.delete(key);
+      this.m.set(key, hit);
+      return hit;
+    }
+    const v = decodeNrrd(await load());
+    this.m.set(key, v);
+    if (this.m.size > this.max) this.m.delete(this.m.keys().next().value!);
+    return v;
+  }
+}
+
+/**
+ * The blinded imaging index: subjects by Subject Reading ID only, their studies (shifted dates,
+ * time point ids), series with the selection reason, and rendered slices. Nothing here reveals a
+ * patient identity, site or arm.
+ */
+@ApiTags('imaging')
+@Controller('v1')
+export class ImagingController {
+  private readonly imaging: ImagingRepository;
+  private readonly volumes = new VolumeCache();
+  constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
+    this.imaging = new ImagingRepository(rt.db);
+  }
+
+  @Get('subjects')
+  @ApiOperation({ summary: 'Subjects by Subject Reading ID (the only identity a reader sees)' })
+  async subjects() {
+    return { items: (await this.imaging.listSubjects()).map((s) => ({ readingId: s.reading_id, protocolId: s.protocol_id, studies: Number(s.studies) })) };
+  }
+
+  @Get('subjects/:readingId/studies')
+  async studies(@Param('readingId') readingId: string) {
+    if (!(await this.imaging.subjectByReadingId(readingId))) throw new NotFoundException('no such subject');
+    const studies = await this.imaging.studiesOfSubject(readingId);
+    return { items: studies.map((s) => ({ id: s.id, studyUid: s.study_uid, studyDate: s.study_date, timePointId: s.time_point_id })) };
+  }
+
+  @Get('studies/:id/series')
+  @ApiOperation({ summary: "A study's series, with whether each was selected by the protocol rules and why not" })
+  async series(@Param('id', ParseUUIDPipe) id: string) {
+    return { items: (await this.imaging.seriesOfStudy(id)).map(seriesView) };
+  }
+
+  @Get('series')
+  @ApiQuery({ name: 'selected', required: false, enum: ['true', 'false'] })
+  async allSeries(@Query('selected') selected?: string) {
+    const rows = await this.imaging.allSeries();
+    return {
+      items: rows
+        .filter((s) => selected === undefined || String(s.selected === true) === selected)
+        .map((s) => ({ ...seriesView(s), readingId: s.reading_id, timePointId: s.time_point_id, studyDate: s.study_date })),
+    };
+  }
+
+  @Get('series/:id')
+  async seriesOne(@Param('id', ParseUUIDPipe) id: string) {
+    const s = await this.imaging.seriesById(id);
+    if (!s) throw new NotFoundException('no such series');
+    const v = await this.imaging.latestVolume(id);
+    return { ...seriesView(s), volume: v ? { id: v.id, dims: v.dims, spacing: v.spacing, affine: v.affine, flags: v.flags, sha256: v.data_sha256, provenance: v.provenance } : null };
+  }
+
+  @Get('series/:id/slices/:index.png')
+  @ApiOperation({ summary: 'One axial slice of the series volume as an 8-bit PNG with a window/level (default soft tissue 40/400)' })
+  @ApiQuery({ name: 'center', required: false })
+  @ApiQuery({ name: 'width', required: false })
+  async slice(@Param('id', ParseUUIDPipe) id: string, @Param('index', ParseIntPipe) index: number, @Res({ passthrough: true }) res: Response, @Query('center') center = '40', @Query('width') width = '400') {
+    const c = Number(center);
+    const w = Number(width);
+    if (!Number.isFinite(c) || !Number.isFinite(w) || w <= 0) throw new BadRequestException('center and width must be numbers, width > 0');
+    const v = await this.imaging.latestVolume(id);
+    if (!v) throw new NotFoundException('this series has no volume (yet)');
+    const vol = await this.volumes.get(v.data_key, () => this.rt.store.getBuffer(v.data_key));
+    if (index < 0 || index >= vol.dims[2]) throw new BadRequestException(`slice index must be 0..${vol.dims[2] - 1}`);
+    const png = await renderSlicePng({ ...vol, flags: [], sliceSopInstanceUids: [], sliceFrameIndices: [], slicePositions: [] }, index, { center: c, width: w });
+    res.setHeader('content-type', 'image/png');
+    res.setHeader('cache-control', 'private, max-age=3600');
+    return new StreamableFile(png);
+  }
+}
+
+/** Admin-only views of the pseudonym map (Bearer ADMIN_TOKEN). */
+@ApiTags('admin')
+@Controller('v1/admin')
+export class AdminController {
+  private readonly pseudonyms: PseudonymRepository;
+  constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
+    this.pseudonyms = new PseudonymRepository(rt.db);
+  }
+
+  private role(auth?: string): 'admin' | 'reader' {
+    const token = this.rt.config.ADMIN_TOKEN;
+    const given = auth?.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (token && given.length === token.length && timingSafeEqual(Buffer.from(given), Buffer.from(token))) return 'admin';
+    return 'reader';
+  }
+
+  @Get('pseudonyms')
+  @ApiOperation({ summary: 'Subject Reading ID <-> trial subject <-> original PatientID, and date shifts. Admin role only.' })
+  async list(@Headers('authorization') auth?: string) {
+    try {
+      return { items: await this.pseudonyms.read(this.role(auth)) };
+    } catch (e) {
+      throw new ForbiddenException((e as Error).message);
+    }
+  }
+}
