@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import type { SlideReader } from '@app/wsi';
 import { InputError } from '@app/core';
@@ -63,6 +64,9 @@ function encode(data: Uint8Array, w: number, h: number, o: ReturnType<typeof def
   const s = sharp(Buffer.from(data.buffer, data.byteOffset, data.length), { raw: { width: w, height: h, channels: 3 } });
   return (o.format === 'jpeg' ? s.jpeg({ quality: o.quality }) : s.png()).toBuffer();
 }
+
+let boosted = 0;
+let savedConcurrency = 1;
 
 /** Bounded LRU of encoded tiles, per slide. */
 class TileLru {
@@ -135,14 +139,15 @@ export interface BuildDziResult {
  * (level 0; never label or macro). For files libvips reads (Aperio SVS and pyramidal TIFF with JPEG/LZW/Deflate
  * tiles) it uses sharp's `.tile({ layout: 'dz' })`; for anything else (JPEG 2000 TIFF, DICOM WSI, OME, or when
  * libvips fails or sees other dimensions) it builds the pyramid from the reader, row strip by row strip
- * (bounded memory). `method: 'reader'` forces the reader path.
+ * (bounded memory). `method: 'reader'` forces the reader path. The libvips path uses `threads` libvips workers
+ * (default: all cores; sharp's process-wide concurrency is raised for the build and restored after).
  */
 export async function buildDzi(
   slide: SlideReader,
   sourcePath: string | null,
   outDir: string,
   name: string,
-  opts: DziOptions & { method?: 'auto' | 'libvips' | 'reader'; concurrency?: number } = {},
+  opts: DziOptions & { method?: 'auto' | 'libvips' | 'reader'; concurrency?: number; threads?: number } = {},
 ): Promise<BuildDziResult> {
   const o = defaults(opts);
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new RangeError(`buildDzi: bad name ${name}`);
@@ -155,17 +160,24 @@ export async function buildDzi(
   const method = opts.method ?? 'auto';
   const tiffLike = slide.format === 'aperio-svs' || slide.format === 'generic-tiff';
   if (sourcePath && method !== 'reader' && (method === 'libvips' || tiffLike)) {
+    // sharp defaults libvips to ONE worker thread on glibc Linux (memory fragmentation guard); a pyramid build is one
+    // big job, so it gets all cores (as `vips dzsave` does) for its duration, then the setting is restored.
+    const threads = Math.max(1, opts.threads ?? availableParallelism());
+    if (boosted++ === 0) savedConcurrency = sharp.concurrency();
+    sharp.concurrency(Math.max(savedConcurrency, threads));
     try {
       const img = sharp(sourcePath, { page: 0, limitInputPixels: false, sequentialRead: false });
       const meta = await img.metadata();
       if (meta.width !== W || meta.height !== H) throw new Error(`libvips sees ${meta.width}x${meta.height}, the reader ${W}x${H}`);
-      const fmt = o.format === 'jpeg' ? img.jpeg({ quality: o.quality }) : img.png();
+      const fmt = o.format === 'jpeg' ? img.jpeg({ quality: o.quality, optimiseCoding: false }) : img.png(); // = vips dzsave's JPEG settings
       await fmt.removeAlpha().tile({ size: o.tileSize, overlap: o.overlap, layout: 'dz', depth: 'onepixel' }).toFile(join(outDir, `${name}.dz`));
       return { dziPath, filesDir, method: 'libvips', levels, tiles };
     } catch (e) {
       if (method === 'libvips') throw e;
       rmSync(filesDir, { recursive: true, force: true });
       rmSync(dziPath, { force: true });
+    } finally {
+      if (--boosted === 0) sharp.concurrency(savedConcurrency);
     }
   }
   const ext = o.format === 'jpeg' ? 'jpeg' : 'png';
