@@ -1,6 +1,6 @@
 import { relative } from 'node:path';
 import { applyModalityLut, decodeAllFrames, decodeFrame, parseDicom, type DecodedFrame } from '@app/dicom';
-import { FIX, fixture, pydicomReference } from './helpers';
+import { FIX, element, fixture, p10, pydicomReference } from './helpers';
 
 const decodeFile = async (rel: string): Promise<DecodedFrame[]> => decodeAllFrames(parseDicom(fixture(rel)));
 
@@ -163,5 +163,48 @@ describe('other encodings', () => {
     const target = new Int16Array(4);
     expect(applyModalityLut(u12, 2, -1000, target, [0, 4095])).toBe(target);
     expect(Array.from(target)).toEqual([-1000, -998, 1048, 7190]);
+  });
+
+  const image = (pm: { rows: number; cols: number; ba: number; bs: number; pr: number; spp?: number; planar?: number; photometric?: string }, px: Buffer): Buffer =>
+    p10('1.2.840.10008.5.1.4.1.1.7', '1.2.3.9', [
+      element(0x00280002, 'US', pm.spp ?? 1),
+      element(0x00280004, 'CS', pm.photometric ?? 'MONOCHROME2'),
+      ...(pm.planar !== undefined ? [element(0x00280006, 'US', pm.planar)] : []),
+      element(0x00280010, 'US', pm.rows),
+      element(0x00280011, 'US', pm.cols),
+      element(0x00280100, 'US', pm.ba),
+      element(0x00280101, 'US', pm.bs),
+      element(0x00280102, 'US', pm.bs - 1),
+      element(0x00280103, 'US', pm.pr),
+      element(0x7fe00010, pm.ba === 8 ? 'OB' : 'OW', px),
+    ]);
+  const u16 = (xs: number[]): Buffer => {
+    const b = Buffer.alloc(xs.length * 2);
+    xs.forEach((x, k) => b.writeUInt16LE(x, 2 * k));
+    return b;
+  };
+
+  it('BitsStored 12 signed: sign-extends from bit 11 and ignores bits above BitsStored', async () => {
+    // 12-bit two's complement: 0xFFF = -1, 0x800 = -2048, 0x7FF = 2047, 0x001 = 1; high nibble is garbage.
+    const buf = image({ rows: 2, cols: 2, ba: 16, bs: 12, pr: 1 }, u16([0xffff, 0xa800, 0x57ff, 0xf001]));
+    const d = await decodeFrame(parseDicom(buf), 0);
+    expect(d.stored).toBeInstanceOf(Int16Array);
+    expect(Array.from(d.stored)).toEqual([-1, -2048, 2047, 1]);
+  });
+
+  it('BitsStored 12 unsigned: masks bits above BitsStored', async () => {
+    const buf = image({ rows: 1, cols: 3, ba: 16, bs: 12, pr: 0 }, Buffer.concat([u16([0xf123, 0x0fff, 0x1000]), Buffer.alloc(0)]));
+    const d = await decodeFrame(parseDicom(buf), 0);
+    expect(Array.from(d.stored)).toEqual([0x123, 0xfff, 0]);
+  });
+
+  it('planar RGB (PlanarConfiguration 1) comes back pixel-interleaved; odd length padded', async () => {
+    // 3 pixels: R plane, G plane, B plane (9 bytes, padded to 10 by the writer).
+    const planar = Buffer.from([10, 20, 30, 40, 50, 60, 70, 80, 90]);
+    const d = await decodeFrame(parseDicom(image({ rows: 1, cols: 3, ba: 8, bs: 8, pr: 0, spp: 3, planar: 1, photometric: 'RGB' }, planar)), 0);
+    expect(Array.from(d.stored)).toEqual([10, 40, 70, 20, 50, 80, 30, 60, 90]);
+    expect(d.values).toBeUndefined();
+    const inter = await decodeFrame(parseDicom(image({ rows: 1, cols: 3, ba: 8, bs: 8, pr: 0, spp: 3, planar: 0, photometric: 'RGB' }, planar)), 0);
+    expect(Array.from(inter.stored)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90]);
   });
 });

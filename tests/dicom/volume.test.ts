@@ -46,6 +46,28 @@ describe('buildVolume', () => {
     }
   });
 
+  it('accepts headers with frame getters (fetched only for kept slices, after planning)', async () => {
+    const specs = axialSeries(4);
+    const parsed = parseAll(specs);
+    const fetched: string[] = [];
+    const lazy = parsed.map((p) => ({
+      header: p.header,
+      getFrame: async (f: number) => {
+        fetched.push(p.header.instance.sopInstanceUid!);
+        const { decodeFrame } = await import('@app/dicom');
+        return (await decodeFrame(p, f)).values!;
+      },
+    }));
+    const v = await buildVolume(shuffled(lazy, 2));
+    const ref = await buildVolume(parsed);
+    expect(Array.from(v.data)).toEqual(Array.from(ref.data));
+    expect(fetched.sort()).toEqual(specs.map((s) => s.sopInstanceUid).sort());
+    // Over the memory limit: refused before any frame is fetched.
+    fetched.length = 0;
+    await expect(buildVolume(lazy, { maxVolumeBytes: 100 })).rejects.toMatchObject({ code: 'dicom.volume-too-large' });
+    expect(fetched).toEqual([]);
+  });
+
   it('sorts descending positions too (feet-first acquisition order)', async () => {
     const specs = axialSeries(5).map((s, k) => ({ ...s, ipp: [s.ipp[0], s.ipp[1], 100 - k * 3] as [number, number, number] }));
     const v = await buildVolume(parseAll(specs));

@@ -269,14 +269,23 @@ export function buildVolumeFromSlices(slices: SliceWithValues[], opts: BuildVolu
   return assemble(plan, slices, (i) => slices[i].values);
 }
 
+/** An instance given as its header plus a getter for the HU values of one frame (e.g. lazily from storage). */
+export interface InstanceWithFrames {
+  header: DicomHeader;
+  getFrame: (frameIndex: number) => Promise<Int16Array | Float32Array> | Int16Array | Float32Array;
+}
+
+const isParsed = (x: ParsedDicom | InstanceWithFrames): x is ParsedDicom => (x as ParsedDicom).dataSet !== undefined;
+
 /**
- * Builds a HU volume from the parsed instances of one series: plans (sort, checks, memory limit) first,
- * then decodes only the kept frames.
+ * Builds a HU volume from the instances of one series: plans (sort, checks, memory limit) first from
+ * the headers, then decodes / fetches only the kept frames. Instances are parsed objects, or headers
+ * with a frame getter.
  */
-export async function buildVolume(instances: ParsedDicom[], opts: BuildVolumeOptions = {}): Promise<Volume> {
+export async function buildVolume(instances: Array<ParsedDicom | InstanceWithFrames>, opts: BuildVolumeOptions = {}): Promise<Volume> {
   for (const p of instances) checkPixelModule(p.header, opts.limits);
   const refs = sliceRefs(instances);
-  const owner: ParsedDicom[] = [];
+  const owner: Array<ParsedDicom | InstanceWithFrames> = [];
   for (const p of instances) {
     const n = Number.isFinite(p.header.image.numberOfFrames) ? p.header.image.numberOfFrames : 1;
     for (let f = 0; f < n; f++) owner.push(p);
@@ -284,9 +293,12 @@ export async function buildVolume(instances: ParsedDicom[], opts: BuildVolumeOpt
   const plan = planVolume(refs, opts);
   const decoded = new Map<number, Int16Array | Float32Array>();
   for (const i of plan.order) {
-    const fr = await decodeFrame(owner[i], refs[i].frameIndex, { limits: opts.limits });
-    if (!fr.values) throw new InputError('dicom.not-monochrome', `Slice ${refs[i].sopInstanceUid} is not monochrome; a volume needs greyscale slices`);
-    decoded.set(i, fr.values);
+    const o = owner[i];
+    let values: Int16Array | Float32Array | undefined;
+    if (isParsed(o)) values = (await decodeFrame(o, refs[i].frameIndex, { limits: opts.limits })).values;
+    else values = await o.getFrame(refs[i].frameIndex);
+    if (!values) throw new InputError('dicom.not-monochrome', `Slice ${refs[i].sopInstanceUid} is not monochrome; a volume needs greyscale slices`);
+    decoded.set(i, values);
   }
   return assemble(plan, refs, (i) => decoded.get(i)!);
 }
