@@ -3,7 +3,7 @@
  * synthetic CT series, plus access to the fixtures and the pydicom reference reader.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '@app/core';
@@ -176,9 +176,13 @@ export function pydicomReference(relFiles: string[]): { refs: PyRef[]; read: (r:
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const refs = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as PyRef[];
-  const read = (r: PyRef): Float64Array => {
-    const b = readFileSync(r.pixels!.file);
-    return new Float64Array(b.buffer, b.byteOffset, b.byteLength / 8);
-  };
+  const arrays = new Map<string, Float64Array>();
+  for (const r of refs) {
+    if (!r.pixels) continue;
+    const b = readFileSync(r.pixels.file);
+    arrays.set(r.pixels.file, new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+  }
+  rmSync(out, { recursive: true, force: true });
+  const read = (r: PyRef): Float64Array => arrays.get(r.pixels!.file)!;
   return { refs, read };
 }

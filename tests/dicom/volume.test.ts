@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -215,6 +215,7 @@ describe('phantom series (@app/phantom ground truth)', () => {
       expect(Buffer.from(pv.data.buffer).equals(Buffer.from(v.data.buffer))).toBe(true);
     } finally {
       await pool.destroy();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
@@ -260,6 +261,7 @@ describe('worker pool', () => {
       expect(fv.data[0]).toBe(1000 * 0.25 - 1000.5);
     } finally {
       await pool.destroy();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
