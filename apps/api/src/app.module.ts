@@ -6,9 +6,10 @@ import { JobsController } from './jobs.controller';
 import { ObjectsController } from './objects.controller';
 import { RUNTIME, runtimeProvider } from './runtime.provider';
 import { AdminController, ImagingController } from './imaging.controller';
+import { SlidesController } from './slides.controller';
 
 /** Controllers registered by later stages (slides, series, data cuts...) are listed here. */
-export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController];
+export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController];
 
 @Module({})
 export class ApiModule implements OnApplicationShutdown {

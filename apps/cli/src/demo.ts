@@ -4,6 +4,7 @@ import { createLogger, loadConfig, repoRoot } from '@app/core';
 import { parseS3Event } from '@app/ingest';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { dicomStage } from './demo/dicom';
+import { slidesStage } from './demo/slides';
 
 export interface DemoSeed {
   /** Object key under incoming/. */
@@ -34,7 +35,7 @@ const spineStage: DemoStage = {
 };
 
 /** Later stages append themselves here (DICOM volumes, slides, endpoint datasets). */
-export const demoStages: DemoStage[] = [spineStage, dicomStage];
+export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage];
 
 /**
  * `npm run demo`: the main job end to end on embedded defaults (local folder, PGlite, in-process

@@ -3,3 +3,4 @@ export * from './database';
 export * from './objects.repository';
 export * from './jobs.repository';
 export * from './imaging.repository';
+export * from './slides.repository';

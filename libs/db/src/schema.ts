@@ -129,7 +129,33 @@ export interface VolumesTable {
   created_at: Generated<Date>;
 }
 
+type JsonCol<T> = ColumnType<T, string, string>;
+export interface SlidesTable {
+  id: Generated<string>;
+  object_id: string;
+  subject_uuid: string | null;
+  format: string;
+  width: number;
+  height: number;
+  mpp_x: number | null;
+  mpp_y: number | null;
+  objective_power: number | null;
+  levels: JsonCol<unknown[]>;
+  properties: JsonCol<Record<string, string>>;
+  blinding: JsonCol<Record<string, unknown>>;
+  blinded_key: string;
+  blinded_sha256: string;
+  dzi_key: string;
+  thumbnail_key: string;
+  tissue_key: string;
+  tissue: JsonCol<Record<string, unknown>>;
+  patches: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  provenance: JsonCol<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
+  slides: SlidesTable;
   objects: ObjectsTable;
   jobs: JobsTable;
   subjects: SubjectsTable;

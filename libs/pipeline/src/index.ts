@@ -3,3 +3,4 @@ export * from './modules';
 export * from './protocol';
 export { encodeNrrd, decodeNrrd } from './stages/nrrd';
 export { dicomModule, SERIES_CHECK_JOB, VOLUME_JOB } from './stages/dicom';
+export { wsiModule, PATCHES_JOB, PATCH_SPEC, subjectFromKey } from './stages/wsi';

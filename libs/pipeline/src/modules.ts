@@ -13,5 +13,6 @@ export interface PipelineModule {
 }
 
 import { dicomModule } from './stages/dicom';
+import { wsiModule } from './stages/wsi';
 
-export const pipelineModules: PipelineModule[] = [dicomModule];
+export const pipelineModules: PipelineModule[] = [dicomModule, wsiModule];

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_spine';
 import * as m0002 from './0002_imaging';
+import * as m0003 from './0003_slides';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -9,4 +10,5 @@ import * as m0002 from './0002_imaging';
 export const migrations: Record<string, Migration> = {
   '0001_spine': m0001,
   '0002_imaging': m0002,
+  '0003_slides': m0003,
 };

@@ -1,0 +1,165 @@
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import { codeVersion, DEV_DEID_SECRET, InputError } from '@app/core';
+import { ImagingRepository, type ObjectRow, SlidesRepository } from '@app/db';
+import { deriveDateShiftDays } from '@app/deid';
+import type { KindProcessor, PipelineContext } from '@app/ingest';
+import { buildDzi, detectTissue, extractPatches, maskToPng, planPatches, renderThumbnail } from '@app/pathology';
+import type { JobDefinition } from '@app/queue';
+import { blindSlide, openSlide } from '@app/wsi';
+import type { PipelineModule } from '../modules';
+import { loadProtocolConfig } from '../protocol';
+
+export const PATCHES_JOB = 'wsi.patches';
+/** Patch grid the pathology models take: 224 px at 0.5 µm/px (about 20x). */
+export const PATCH_SPEC = { mpp: 0.5, size: 224, batch: 32, minTissueFraction: 0.5 };
+
+/**
+ * Slides link to subjects through their upload path: a folder named `subject-<SubjectID>`
+ * (e.g. `incoming/slides/subject-SUBJ-001/block-A.svs`). The filename itself is never kept.
+ */
+export function subjectFromKey(key: string): string | undefined {
+  return key.split('/').find((p) => p.startsWith('subject-'))?.slice('subject-'.length) || undefined;
+}
+
+async function uploadDir(ctx: PipelineContext, dir: string, prefix: string): Promise<number> {
+  const files: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else files.push(join(d, e.name));
+    }
+  };
+  await walk(dir);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < files.length) {
+        const f = files[next++]!;
+        await ctx.store.put(`${prefix}/${relative(dir, f).split(sep).join('/')}`, await readFile(f));
+      }
+    }),
+  );
+  return files.length;
+}
+
+/**
+ * Whole-slide step (TIFF family: SVS, pyramidal TIFF/BigTIFF, OME-TIFF): open and validate, write a
+ * blinded copy (label and macro removed, identifying text cleaned), and from the blinded copy only:
+ * tissue mask (Otsu), thumbnail, Deep Zoom pyramid; then schedule patch extraction.
+ */
+export function wsiProcessor(ctx: PipelineContext): KindProcessor {
+  const slides = new SlidesRepository(ctx.db);
+  const imaging = new ImagingRepository(ctx.db);
+  const protocol = loadProtocolConfig(ctx.config);
+  return {
+    name: 'wsi',
+    kinds: ['tiff', 'bigtiff'],
+    async process(obj: ObjectRow, _c, job) {
+      const done = await slides.byObject(obj.id);
+      if (done) return { detail: { slide: { id: done.id, note: 'already processed' } } };
+      const work = join(ctx.config.dataDir, 'tmp', `slide-${obj.id}`);
+      await rm(work, { recursive: true, force: true });
+      try {
+        const original = join(work, 'original.tif');
+        await ctx.store.download(obj.key, original);
+        const probe = await openSlide(original); // validation: InputError quarantines
+        await probe.close();
+        const blindedPath = join(work, 'blinded.tif');
+        const blinding = await blindSlide(original, blindedPath);
+        await rm(original, { force: true });
+        await job.progress(20);
+        const slide = await openSlide(blindedPath);
+        try {
+          if (slide.associatedImageNames.some((n) => n === 'label' || n === 'macro')) throw new Error('blinding left a label or macro image');
+          const subjectId = subjectFromKey(obj.key);
+          const secret = ctx.config.DEID_SECRET ?? DEV_DEID_SECRET;
+          const subject = subjectId ? await imaging.ensureSubject(protocol.protocolId, subjectId, deriveDateShiftDays(secret, `${protocol.protocolId}/${subjectId}`)) : undefined;
+          const folder = `slides/${subject?.reading_id ?? 'unlinked'}/${obj.id}`;
+          const thumb = await renderThumbnail(slide, 1024, 'jpeg'); // reads tiles: a corrupt tile surfaces here as InputError
+          const mask = await detectTissue(slide, { method: 'otsu' });
+          await job.progress(40);
+          const dzi = await buildDzi(slide, blindedPath, join(work, 'dzi'), 'slide');
+          await job.progress(80);
+          await ctx.store.put(`${folder}/blinded.tif`, await readFile(blindedPath), { contentType: 'image/tiff' });
+          await ctx.store.put(`${folder}/thumbnail.jpg`, thumb, { contentType: 'image/jpeg' });
+          await ctx.store.put(`${folder}/tissue.png`, await maskToPng(mask), { contentType: 'image/png' });
+          const tiles = await uploadDir(ctx, join(work, 'dzi'), `${folder}/dzi`);
+          const l0 = slide.levels[0]!;
+          const row = await slides.insert({
+            object_id: obj.id,
+            subject_uuid: subject?.id ?? null,
+            format: slide.format,
+            width: l0.width,
+            height: l0.height,
+            mpp_x: slide.mpp?.x ?? null,
+            mpp_y: slide.mpp?.y ?? null,
+            objective_power: slide.objectivePower,
+            levels: JSON.stringify(slide.levels),
+            properties: JSON.stringify(slide.properties),
+            blinding: JSON.stringify(blinding),
+            blinded_key: `${folder}/blinded.tif`,
+            blinded_sha256: blinding.outputSha256,
+            dzi_key: `${folder}/dzi/slide.dzi`,
+            thumbnail_key: `${folder}/thumbnail.jpg`,
+            tissue_key: `${folder}/tissue.png`,
+            tissue: JSON.stringify({ method: mask.method, fraction: mask.tissueFraction, threshold: mask.threshold, downsample: mask.downsample, inkFraction: mask.inkFraction ?? null, width: mask.width, height: mask.height }),
+            provenance: JSON.stringify({ sourceSha256: [obj.sha256], blindedSha256: blinding.outputSha256, codeVersion: codeVersion(), at: new Date().toISOString(), dzi: { method: dzi.method, tiles } }),
+          });
+          if (slide.mpp) await ctx.queue.enqueue(PATCHES_JOB, { slideId: row.id }, { idempotencyKey: `patches:${row.id}:${PATCH_SPEC.mpp}:${PATCH_SPEC.size}` });
+          return { detail: { slide: { id: row.id, readingId: subject?.reading_id ?? null, format: slide.format, width: l0.width, height: l0.height, removed: blinding.removedAssociatedImages, tissueFraction: mask.tissueFraction, dziTiles: tiles } } };
+        } finally {
+          await slide.close();
+        }
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+/**
+ * Patch extraction at the model grid (0.5 µm/px, 224 px) on tissue only, streamed in batches. The
+ * batches go to inference when the pathology models land; today the step records the plan and
+ * proves every batch can be read (counts, level used, whether resampling was needed).
+ */
+function patchesJob(ctx: PipelineContext): JobDefinition<{ slideId: string }> {
+  const slides = new SlidesRepository(ctx.db);
+  return {
+    name: PATCHES_JOB,
+    async handler(job) {
+      const s = await slides.byId(job.payload.slideId);
+      if (!s) throw new Error(`slide ${job.payload.slideId} not found`);
+      const path = join(ctx.config.dataDir, 'tmp', `patches-${s.id}.tif`);
+      await ctx.store.download(s.blinded_key, path);
+      const slide = await openSlide(path);
+      try {
+        const mask = await detectTissue(slide, { method: 'otsu' });
+        const plan = planPatches(slide, mask, PATCH_SPEC);
+        let n = 0;
+        let batches = 0;
+        for await (const b of extractPatches(slide, mask, PATCH_SPEC)) {
+          n += b.coords.length;
+          batches++;
+          if (plan.coords.length) await job.progress(Math.round((100 * n) / plan.coords.length));
+        }
+        if (n !== plan.coords.length) throw new Error(`extracted ${n} patches, planned ${plan.coords.length}`);
+        const summary = { ...PATCH_SPEC, count: n, batches, level: plan.level, resampled: plan.resampled, level0Size: plan.level0Size };
+        await slides.setPatches(s.id, summary);
+        return summary;
+      } catch (e) {
+        if (e instanceof InputError) throw new Error(`${e.code}: ${e.message}`);
+        throw e;
+      } finally {
+        await slide.close();
+        await rm(path, { force: true });
+      }
+    },
+  };
+}
+
+export const wsiModule: PipelineModule = {
+  name: 'wsi',
+  processors: (ctx) => [wsiProcessor(ctx)],
+  jobs: (ctx) => [patchesJob(ctx)],
+};
