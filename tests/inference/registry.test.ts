@@ -1,7 +1,7 @@
 /**
  * @jest-environment ./tests/inference/ort-environment.js
  */
-import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -9,6 +9,13 @@ import { loadModel, loadManifest, getModelEntry, ModelRegistryError } from '@app
 import { repoRoot, isInputError } from '@app/core';
 
 const root = repoRoot();
+const dirs: string[] = [];
+const tmpDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'reg-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('model registry', () => {
   it('manifest sha256 matches an independent hash of the shipped file (sha256sum)', () => {
@@ -32,7 +39,7 @@ describe('model registry', () => {
   });
 
   it('refuses a model whose sha256 does not match the manifest', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'reg-'));
+    const dir = tmpDir();
     mkdirSync(join(dir, 'models/tissue-unet'), { recursive: true });
     const e = getModelEntry('tissue-unet');
     const bytes = readFileSync(join(root, e.file));
@@ -47,7 +54,7 @@ describe('model registry', () => {
   });
 
   it('refuses a model without its licence, an unknown id and an invalid manifest', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'reg-'));
+    const dir = tmpDir();
     mkdirSync(join(dir, 'models/tissue-unet'), { recursive: true });
     const e = getModelEntry('tissue-unet');
     copyFileSync(join(root, e.file), join(dir, e.file));

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { generateSyntheticSlide, buildDzi, renderDziTile, renderThumbnail, dziXml, dziLevels, type SyntheticSlide } from '@app/pathology';
 import { openSlide, type SlideReader } from '@app/wsi';
-import { fixture, meanAbsDiff, openslideRegion, tmp, tool } from './helpers';
+import { fixture, meanAbsDiff, openslideRegion, tmp, tool, rmDir } from './helpers';
 
 const { abs } = Math;
 
@@ -27,6 +27,7 @@ function labelLike(d: Uint8Array, bg: number[]): number {
 
 describe('Deep Zoom tiles, thumbnails', () => {
   const dir = tmp('dzi');
+  afterAll(() => rmDir(dir));
   let s: SyntheticSlide;
   let slide: SlideReader;
   let vipsFiles: Map<string, string>;

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -8,6 +8,7 @@ import type { RgbImage } from '@app/wsi';
 
 export const fixture = (name: string) => join(repoRoot(), 'tests/fixtures/wsi', name);
 export const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), `path-${prefix}-`));
+export const rmDir = (dir: string) => rmSync(dir, { recursive: true, force: true });
 
 /** Runs a Debian tool; throws loudly (never skips) when it is missing. */
 export function tool(cmd: string, args: string[]): string {
@@ -40,9 +41,12 @@ export function openslideAssociated(path: string): Record<string, [number, numbe
 
 /** Independent reference pixels: OpenSlide's read_region via openslide-write-png (x, y level-0; w, h at level). */
 export async function openslideRegion(path: string, level: number, x: number, y: number, w: number, h: number): Promise<RgbImage> {
-  const out = join(tmp('osr'), 'r.png');
+  const dir = tmp('osr');
+  const out = join(dir, 'r.png');
   tool('openslide-write-png', [path, String(x), String(y), String(level), String(w), String(h), out]);
-  const { data, info } = await sharp(readFileSync(out)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const png = readFileSync(out);
+  rmSync(dir, { recursive: true, force: true });
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
   return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data) };
 }
 

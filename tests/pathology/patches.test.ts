@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { generateSyntheticSlide, detectTissue, extractPatches, planPatches, type TissueMask, type SyntheticSlide } from '@app/pathology';
 import { openSlide, type SlideReader } from '@app/wsi';
-import { fixture, meanAbsDiff, openslideRegion, readGrey, tmp } from './helpers';
+import { fixture, meanAbsDiff, openslideRegion, readGrey, tmp, rmDir } from './helpers';
 
 const { floor, ceil, min, round } = Math;
 
@@ -25,6 +25,7 @@ function box2(d: Uint8Array, w: number, h: number): Uint8Array {
 
 describe('patch extraction', () => {
   const dir = tmp('patch');
+  afterAll(() => rmDir(dir));
   let fine: SyntheticSlide; // 0.25 µm/px, levels 1 and 4: 0.5 µm/px needs resampling
   let slide: SlideReader;
   beforeAll(async () => {

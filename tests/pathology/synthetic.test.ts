@@ -3,12 +3,13 @@ import { readFileSync } from 'node:fs';
 import { generateSyntheticSlide, SYNTH_CLASSES, type SyntheticSlide } from '@app/pathology';
 import { openSlide } from '@app/wsi';
 import { sha256Hex } from '@app/core';
-import { openslideAssociated, openslideProps, openslideRegion, readGrey, tmp } from './helpers';
+import { openslideAssociated, openslideProps, openslideRegion, readGrey, tmp, rmDir } from './helpers';
 
 const { min, max, floor } = Math; // local aliases: global lookups are slow in jest's sandbox
 
 describe('synthetic slide generator', () => {
   const dir = tmp('syn');
+  afterAll(() => rmDir(dir));
   let s: SyntheticSlide;
   beforeAll(async () => {
     s = await generateSyntheticSlide({ path: join(dir, 'a.svs'), width: 3000, height: 2200, seed: 11, mpp: 0.5, appMag: 20 });

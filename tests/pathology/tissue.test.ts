@@ -7,7 +7,7 @@ import { openSlide } from '@app/wsi';
 import type { SlideReader } from '@app/wsi';
 import { InputError, isInputError } from '@app/core';
 import sharp from 'sharp';
-import { fixture, readGrey, tmp } from './helpers';
+import { fixture, readGrey, tmp, rmDir } from './helpers';
 
 const { floor, min } = Math;
 
@@ -24,6 +24,7 @@ async function gtAtMask(maskPath: string, cell: number, m: TissueMask): Promise<
 
 describe('tissue detection', () => {
   const dir = tmp('tissue');
+  afterAll(() => rmDir(dir));
 
   it('Otsu threshold: worked example on a two-level histogram picks the gap', () => {
     const h = new Array(256).fill(0);
