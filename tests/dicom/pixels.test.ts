@@ -1,5 +1,5 @@
 import { relative } from 'node:path';
-import { applyModalityLut, decodeAllFrames, decodeFrame, parseDicom, type DecodedFrame } from '@app/dicom';
+import { applyModalityLut, decodeAllFrames, decodeFrame, decodeFrameInto, parseDicom, type DecodedFrame } from '@app/dicom';
 import { FIX, element, fixture, p10, pydicomReference } from './helpers';
 
 const decodeFile = async (rel: string): Promise<DecodedFrame[]> => decodeAllFrames(parseDicom(fixture(rel)));
@@ -206,5 +206,38 @@ describe('other encodings', () => {
     expect(d.values).toBeUndefined();
     const inter = await decodeFrame(parseDicom(image({ rows: 1, cols: 3, ba: 8, bs: 8, pr: 0, spp: 3, planar: 0, photometric: 'RGB' }, planar)), 0);
     expect(Array.from(inter.stored)).toEqual([10, 20, 30, 40, 50, 60, 70, 80, 90]);
+  });
+
+  it('decodeFrameInto writes the same HU as decodeFrame (fused and general paths, int16 and float32 targets)', async () => {
+    const cases: Array<[string, Buffer]> = [
+      ['CT1 16-bit signed', fixture('ct/CT1_UNC.explicit_little_endian.dcm')],
+      ['CT1 big endian', fixture('ct/CT1_UNC.explicit_big_endian.dcm')],
+      ['CT1 JPEG-LS', fixture('encapsulated/CT1_UNC.fragmented_bot_jpeg_ls.80.dcm')],
+      ['CT0012 16-bit unsigned, intercept -1024', fixture('encapsulated/CT0012.explicit_little_endian.dcm')],
+      ['12-bit signed, garbage high bits', image({ rows: 2, cols: 2, ba: 16, bs: 12, pr: 1 }, u16([0xffff, 0xa800, 0x57ff, 0xf001]))],
+      ['12-bit unsigned, garbage high bits', image({ rows: 1, cols: 3, ba: 16, bs: 12, pr: 0 }, u16([0xf123, 0x0fff, 0x1000]))],
+      ['8-bit deflate', fixture('encapsulated/image_dfl.dcm')],
+    ];
+    for (const [what, buf] of cases) {
+      const p = parseDicom(buf);
+      const ref = (await decodeFrame(p, 0)).values!;
+      const n = ref.length;
+      const i16 = new Int16Array(n + 4).subarray(2, 2 + n);
+      const got = await decodeFrameInto(p, 0, i16);
+      expect([what, got === i16]).toEqual([what, ref instanceof Int16Array]);
+      expect([what, Array.from(got)]).toEqual([what, Array.from(ref)]);
+      const f32 = new Float32Array(n);
+      expect(await decodeFrameInto(p, 0, f32)).toBe(f32);
+      expect([what, Array.from(f32)]).toEqual([what, Array.from(ref)]);
+    }
+    // Fractional slope: an int16 target cannot hold the values.
+    const cr = parseDicom(fixture('studies/77654033/CR1/6154'));
+    const ref = (await decodeFrame(cr, 0)).values!;
+    const got = await decodeFrameInto(cr, 0, new Int16Array(ref.length));
+    expect(got).toBeInstanceOf(Float32Array);
+    expect(Array.from(got)).toEqual(Array.from(ref));
+    await expect(decodeFrameInto(parseDicom(fixture('small/SC_rgb_rle.dcm')), 0, new Int16Array(100 * 100))).rejects.toMatchObject({
+      code: 'dicom.not-monochrome',
+    });
   });
 });

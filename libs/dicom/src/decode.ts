@@ -167,7 +167,14 @@ function encapsulatedFrame(p: ParsedDicom, i: number, frames: number, jpeg: bool
 }
 
 /** Little-endian sample bytes -> stored values with BitsStored masking / sign extension. */
-function toStored(le: Uint8Array, sampleBytes: number, count: number, pm: PixelModule): StoredArray {
+/** Per-thread scratch memory for transient 16-bit stored values (see DecodeOptions.into). */
+let scratch = new ArrayBuffer(0);
+const scratchBytes = (n: number): Uint8Array => {
+  if (scratch.byteLength < n) scratch = new ArrayBuffer(Math.max(n, scratch.byteLength * 2));
+  return new Uint8Array(scratch, 0, n);
+};
+
+function toStored(le: Uint8Array, sampleBytes: number, count: number, pm: PixelModule, transient = false): StoredArray {
   const bs = pm.bitsStored;
   if (sampleBytes === 1) {
     if (!pm.signed) {
@@ -187,17 +194,19 @@ function toStored(le: Uint8Array, sampleBytes: number, count: number, pm: PixelM
     if (bs === 16 && le.byteOffset % 2 === 0) {
       return pm.signed ? new Int16Array(le.buffer, le.byteOffset, count) : new Uint16Array(le.buffer, le.byteOffset, count);
     }
-    const raw = new Uint8Array(count * 2);
+    // Transient (values written into a caller's target): reuse scratch memory, avoiding a fresh
+    // allocation (and its page faults) per frame.
+    const raw = transient ? scratchBytes(count * 2) : new Uint8Array(count * 2);
     raw.set(le.subarray(0, count * 2));
     if (!pm.signed) {
-      const out = new Uint16Array(raw.buffer);
+      const out = new Uint16Array(raw.buffer, 0, count);
       if (bs < 16) {
         const mask = (1 << bs) - 1;
         for (let k = 0; k < count; k++) out[k] &= mask;
       }
       return out;
     }
-    const out = new Int16Array(raw.buffer);
+    const out = new Int16Array(raw.buffer, 0, count);
     if (bs < 16) {
       const sh = 32 - bs;
       for (let k = 0; k < count; k++) out[k] = (out[k] << sh) >> sh;
@@ -293,21 +302,19 @@ export function applyModalityLut(
 
 export interface DecodeOptions {
   limits?: Partial<DecodeLimits>;
-  /**
-   * Write the modality-LUT values into this array (e.g. a slice of a volume) instead of allocating.
-   * An Int16Array target is used only if every value is an exact int16; otherwise `values` comes back
-   * as a new Float32Array (check `values === into`).
-   */
-  into?: Int16Array | Float32Array;
 }
 
-/**
- * Decodes frame `frameIndex` (0-based) of a parsed object and applies the modality LUT.
- * Throws InputError for unsupported syntaxes, truncated or malformed pixel data, absurd sizes.
- */
-export async function decodeFrame(p: ParsedDicom, frameIndex: number, opts: DecodeOptions = {}): Promise<DecodedFrame> {
+interface RawFrame {
+  pm: PixelModule;
+  /** Little-endian samples, pixel-interleaved (may be a view of the input). */
+  le: Uint8Array;
+  sampleBytes: number;
+  photometric: string;
+}
+
+async function decodeSamples(p: ParsedDicom, frameIndex: number, limits?: Partial<DecodeLimits>): Promise<RawFrame> {
   const h = p.header;
-  const pm = checkPixelModule(h, opts.limits);
+  const pm = checkPixelModule(h, limits);
   if (!Number.isInteger(frameIndex) || frameIndex < 0 || frameIndex >= pm.frames) {
     throw new RangeError(`frame index ${frameIndex} outside 0..${pm.frames - 1}`);
   }
@@ -395,8 +402,21 @@ export async function decodeFrame(p: ParsedDicom, frameIndex: number, opts: Deco
         throw bad('dicom.unsupported-transfer-syntax', `Transfer syntax ${tsi.uid} (${tsi.name}) is not supported`);
     }
   }
+  return { pm, le, sampleBytes, photometric };
+}
+
+const storedRange = (pm: PixelModule): [number, number] =>
+  pm.signed ? [-(2 ** (pm.bitsStored - 1)), 2 ** (pm.bitsStored - 1) - 1] : [0, 2 ** pm.bitsStored - 1];
+
+/**
+ * Decodes frame `frameIndex` (0-based) of a parsed object and applies the modality LUT.
+ * Throws InputError for unsupported syntaxes, truncated or malformed pixel data, absurd sizes.
+ */
+export async function decodeFrame(p: ParsedDicom, frameIndex: number, opts: DecodeOptions = {}): Promise<DecodedFrame> {
+  const { pm, le, sampleBytes, photometric } = await decodeSamples(p, frameIndex, opts.limits);
+  const count = pm.rows * pm.columns * pm.samplesPerPixel;
   const stored = toStored(le, sampleBytes, count, pm);
-  const g = frameGeometry(h, frameIndex);
+  const g = frameGeometry(p.header, frameIndex);
   const slope = g.rescaleSlope ?? 1;
   const intercept = g.rescaleIntercept ?? 0;
   const result: DecodedFrame = {
@@ -408,11 +428,59 @@ export async function decodeFrame(p: ParsedDicom, frameIndex: number, opts: Deco
     rescaleSlope: slope,
     rescaleIntercept: intercept,
   };
-  if (pm.samplesPerPixel === 1) {
-    const range: [number, number] = pm.signed ? [-(2 ** (pm.bitsStored - 1)), 2 ** (pm.bitsStored - 1) - 1] : [0, 2 ** pm.bitsStored - 1];
-    result.values = applyModalityLut(stored, slope, intercept, opts.into, range);
-  }
+  if (pm.samplesPerPixel === 1) result.values = applyModalityLut(stored, slope, intercept, undefined, storedRange(pm));
   return result;
+}
+
+/**
+ * Decodes a monochrome frame's modality-LUT values (HU) straight into `into` (e.g. one slice of a
+ * volume), fusing BitsStored masking and the LUT in one pass where possible. Returns `into` when it
+ * could hold the values; for an Int16Array target whose values are not exact int16, returns a new
+ * Float32Array instead (the target's contents are then unspecified). Throws like decodeFrame; `dicom.not-monochrome` for colour.
+ */
+export async function decodeFrameInto(
+  p: ParsedDicom,
+  frameIndex: number,
+  into: Int16Array | Float32Array,
+  opts: { limits?: Partial<DecodeLimits> } = {},
+): Promise<Int16Array | Float32Array> {
+  const { pm, le, sampleBytes } = await decodeSamples(p, frameIndex, opts.limits);
+  if (pm.samplesPerPixel !== 1) throw bad('dicom.not-monochrome', 'The image is colour (SamplesPerPixel 3); HU values need a monochrome image');
+  const count = pm.rows * pm.columns;
+  if (into.length !== count) throw new RangeError(`decodeFrameInto: target has ${into.length} elements, frame has ${count}`);
+  const g = frameGeometry(p.header, frameIndex);
+  const slope = g.rescaleSlope ?? 1;
+  const intercept = g.rescaleIntercept ?? 0;
+  const range = storedRange(pm);
+  const lo = Math.min(range[0] * slope + intercept, range[1] * slope + intercept);
+  const hi = Math.max(range[0] * slope + intercept, range[1] * slope + intercept);
+  // Fused fast path: 16-bit samples, aligned, integer LUT whose whole stored range fits the target.
+  if (
+    sampleBytes === 2 &&
+    le.byteOffset % 2 === 0 &&
+    Number.isInteger(slope) &&
+    Number.isInteger(intercept) &&
+    (into instanceof Float32Array || (lo >= -32768 && hi <= 32767))
+  ) {
+    const bs = pm.bitsStored;
+    if (pm.signed) {
+      const src = new Int16Array(le.buffer, le.byteOffset, count);
+      const sh = 32 - bs;
+      if (bs === 16) for (let k = 0; k < count; k++) into[k] = src[k] * slope + intercept;
+      else for (let k = 0; k < count; k++) into[k] = ((src[k] << sh) >> sh) * slope + intercept;
+    } else {
+      const src = new Uint16Array(le.buffer, le.byteOffset, count);
+      const mask = bs >= 16 ? 0xffff : (1 << bs) - 1;
+      if (slope === 1) for (let k = 0; k < count; k++) into[k] = (src[k] & mask) + intercept;
+      else for (let k = 0; k < count; k++) into[k] = (src[k] & mask) * slope + intercept;
+    }
+    return into;
+  }
+  const stored = toStored(le, sampleBytes, count, pm, true);
+  if (into instanceof Int16Array && !(Number.isInteger(slope) && Number.isInteger(intercept))) {
+    return applyModalityLut(stored, slope, intercept, undefined, range);
+  }
+  return applyModalityLut(stored, slope, intercept, into, range);
 }
 
 /** Decodes every frame of an object. */

@@ -9,7 +9,7 @@
  */
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { isInputError } from '@app/core';
-import { checkPixelModule, decodeFrame, type DecodeLimits } from './decode';
+import { checkPixelModule, decodeFrame, decodeFrameInto, type DecodeLimits } from './decode';
 import { frameGeometry, parseDicom, type DicomHeader, type FrameGeometry } from './parse';
 
 export interface LoadTask {
@@ -93,6 +93,8 @@ export async function runPoolTask(task: LoadTask): Promise<PoolResult> {
   }
 }
 
+// Piscina runs one task at a time per worker (concurrentTasksPerWorker 1, set by DicomPool), so the
+// per-thread scratch buffers below are never shared between tasks.
 export function runHeaderTask(task: HeaderTask): HeaderResult {
   try {
     const { buf, size } = readPrefix(task.path, HEADER_PREFIX);
@@ -114,19 +116,37 @@ export function runHeaderTask(task: HeaderTask): HeaderResult {
   }
 }
 
+/** Per-thread reusable file buffer for decode tasks (nothing parsed from it outlives the task). */
+let fileScratch = Buffer.alloc(0);
+
+/** Reads a whole file into the reusable scratch buffer and returns a view of it. */
+function readIntoScratch(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (fileScratch.length < size) fileScratch = Buffer.allocUnsafe(Math.max(size, fileScratch.length * 2));
+    let got = 0;
+    while (got < size) {
+      const r = readSync(fd, fileScratch, got, size - got, got);
+      if (r <= 0) break;
+      got += r;
+    }
+    return fileScratch.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function runDecodeTask(task: DecodeTask): Promise<DecodeResult> {
   try {
-    const p = parseDicom(readFileSync(task.path));
+    const p = parseDicom(readIntoScratch(task.path));
     const out = task.dtype === 'int16' ? new Int16Array(task.target) : new Float32Array(task.target);
     const per = (p.header.image.rows ?? 0) * (p.header.image.columns ?? 0);
     for (const f of task.frames) {
       if (f.offset + per > out.length) throw new RangeError(`decode task: frame does not fit the target at offset ${f.offset}`);
       const into = out.subarray(f.offset, f.offset + per);
-      const d = await decodeFrame(p, f.frameIndex, { limits: task.limits, into });
-      if (!d.values) {
-        return { ok: false, path: task.path, error: { code: 'dicom.not-monochrome', message: `${task.path} is not a monochrome image` } };
-      }
-      if (d.values !== into) return { ok: true, path: task.path, needsFloat: true };
+      const values = await decodeFrameInto(p, f.frameIndex, into, { limits: task.limits });
+      if (values !== into) return { ok: true, path: task.path, needsFloat: true };
     }
     return { ok: true, path: task.path, needsFloat: false };
   } catch (e) {

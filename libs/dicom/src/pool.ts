@@ -36,7 +36,7 @@ export class DicomPool {
   constructor(opts: DicomPoolOptions = {}) {
     const threads = Math.max(1, opts.threads ?? availableParallelism());
     this.limits = opts.limits;
-    this.pool = new Piscina({ filename: join(__dirname, 'pool-worker.js'), minThreads: threads, maxThreads: threads });
+    this.pool = new Piscina({ filename: join(__dirname, 'pool-worker.js'), minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 });
   }
 
   get threads(): number {
