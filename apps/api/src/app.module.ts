@@ -7,9 +7,10 @@ import { ObjectsController } from './objects.controller';
 import { RUNTIME, runtimeProvider } from './runtime.provider';
 import { AdminController, ImagingController } from './imaging.controller';
 import { SlidesController } from './slides.controller';
+import { CutsController } from './cuts.controller';
 
 /** Controllers registered by later stages (slides, series, data cuts...) are listed here. */
-export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController];
+export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController];
 
 @Module({})
 export class ApiModule implements OnApplicationShutdown {

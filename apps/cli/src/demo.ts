@@ -5,6 +5,7 @@ import { parseS3Event } from '@app/ingest';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { dicomStage } from './demo/dicom';
 import { slidesStage } from './demo/slides';
+import { endpointsStage } from './demo/endpoints';
 
 export interface DemoSeed {
   /** Object key under incoming/. */
@@ -35,7 +36,7 @@ const spineStage: DemoStage = {
 };
 
 /** Later stages append themselves here (DICOM volumes, slides, endpoint datasets). */
-export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage];
+export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage, endpointsStage];
 
 /**
  * `npm run demo`: the main job end to end on embedded defaults (local folder, PGlite, in-process

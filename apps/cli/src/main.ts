@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { createRuntime } from '@app/pipeline';
-import type { JobStatus, ObjectStatus } from '@app/db';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { createDataCut, createRuntime, importSdtm, loadSimulatedStudy } from '@app/pipeline';
+import { EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
 import { runDemo } from './demo';
 import { runMain } from './run-main';
 
@@ -17,14 +17,30 @@ const USAGE = `usage: cli <command> [options]
   objects [--status S]          list objects (e.g. --status quarantined)
   jobs [--status S]             list jobs (e.g. --status failed)
   retry JOB_ID                  re-run a failed job
-  redispatch                    dispatch objects waiting for a processor`;
+  redispatch                    dispatch objects waiting for a processor
+  import-sdtm --study S FILE... import a sponsor's SDTM TU, TR (and RS) (CSV, Dataset-JSON, XPT; .gz ok)
+  simulate --study S [--subjects N] [--seed K]   load a simulated trial as the study's assessments
+  cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--out DIR]   run a data cut
+  cuts [--study S]              list data cuts`;
 
 const out = (v: unknown) => process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`);
 
 void runMain('cli', async () => {
   const { positionals, values } = parseArgs({
     allowPositionals: true,
-    options: { prefix: { type: 'string' }, once: { type: 'boolean' }, status: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      prefix: { type: 'string' },
+      once: { type: 'boolean' },
+      status: { type: 'string' },
+      study: { type: 'string' },
+      cutoff: { type: 'string' },
+      blinded: { type: 'boolean' },
+      unblinded: { type: 'boolean' },
+      out: { type: 'string' },
+      subjects: { type: 'string' },
+      seed: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [cmd, ...args] = positionals;
   if (!cmd || values.help) {
@@ -103,6 +119,34 @@ void runMain('cli', async () => {
           rt.queue.startWorker();
           await rt.queue.waitIdle();
         }
+        break;
+      case 'import-sdtm': {
+        if (!values.study || !args.length) throw new Error('import-sdtm: give --study and the TU/TR/RS files');
+        const files = [];
+        for (const f of args) files.push({ name: basename(f), bytes: await readFile(f) });
+        const r = await importSdtm(rt, values.study, files, 'cli');
+        out({ inputId: r.input.id, subjects: r.subjects, issues: r.issues.length, agree: r.comparison?.agree, disagree: r.comparison?.disagree });
+        break;
+      }
+      case 'simulate': {
+        if (!values.study) throw new Error('simulate: give --study');
+        const r = await loadSimulatedStudy(rt, values.study, { subjects: Number(values.subjects ?? 100), visits: 8, seed: Number(values.seed ?? 1), qlq: true, stepWeeks: 4 }, 'cli');
+        out({ inputId: r.input.id, subjects: r.study.subjects.length, sha256: r.input.input_sha256 });
+        break;
+      }
+      case 'cut': {
+        if (!values.study || !values.cutoff) throw new Error('cut: give --study and --cutoff YYYY-MM-DD');
+        if (values.blinded === values.unblinded) throw new Error('cut: say --blinded or --unblinded (blinding is always explicit)');
+        const r = await createDataCut(rt, { studyId: values.study, cutoffDate: values.cutoff, blinded: !!values.blinded, createdBy: 'cli' });
+        if (values.out) {
+          await mkdir(values.out, { recursive: true });
+          for (const f of [...r.manifest.files.map((x) => x.path), 'manifest.json']) await writeFile(join(values.out, f), await rt.store.getBuffer(`${r.cut.prefix}/${f}`));
+        }
+        out({ cutId: r.cut.cut_id, created: r.created, files: r.manifest.files.map((f) => `${f.path} ${f.sha256}`), issues: r.cut.issues });
+        break;
+      }
+      case 'cuts':
+        out((await new EndpointsRepository(rt.db).cuts(values.study)).map((c) => ({ cutId: c.cut_id, studyId: c.study_id, cutoff: c.cutoff_date, blinded: c.blinded, createdAt: c.created_at })));
         break;
       default:
         throw new Error(`unknown command '${cmd}'\n${USAGE}`);

@@ -4,3 +4,4 @@ export * from './objects.repository';
 export * from './jobs.repository';
 export * from './imaging.repository';
 export * from './slides.repository';
+export * from './endpoints.repository';

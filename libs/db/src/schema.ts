@@ -154,7 +154,48 @@ export interface SlidesTable {
   created_at: Generated<Date>;
 }
 
+export interface StudyInputsTable {
+  id: Generated<string>;
+  study_id: string;
+  /** 'sdtm-import' | 'simulated' | 'reads' ... */
+  source: string;
+  input: JsonCol<unknown>;
+  input_sha256: string;
+  issues: ColumnType<unknown[], string | undefined, string>;
+  created_by: string;
+  created_at: Generated<Date>;
+}
+export interface EproUploadsTable {
+  id: Generated<string>;
+  object_id: string;
+  kind: string;
+  object_sha256: string;
+  row_count: number;
+  parsed: JsonCol<unknown>;
+  created_at: Generated<Date>;
+}
+export interface DataCutsTable {
+  id: Generated<string>;
+  cut_id: string;
+  study_id: string;
+  cutoff_date: string;
+  blinded: boolean;
+  /** What went in: study input id + sha256, ePRO upload ids + object sha256s. */
+  inputs: JsonCol<Record<string, unknown>>;
+  settings: JsonCol<Record<string, unknown>>;
+  issues: JsonCol<string[]>;
+  manifest: JsonCol<Record<string, unknown>>;
+  manifest_sha256: string;
+  /** Object-store prefix holding the files (never overwritten). */
+  prefix: string;
+  created_by: string;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
+  study_inputs: StudyInputsTable;
+  epro_uploads: EproUploadsTable;
+  data_cuts: DataCutsTable;
   slides: SlidesTable;
   objects: ObjectsTable;
   jobs: JobsTable;

@@ -4,3 +4,4 @@ export * from './protocol';
 export { encodeNrrd, decodeNrrd } from './stages/nrrd';
 export { dicomModule, SERIES_CHECK_JOB, VOLUME_JOB } from './stages/dicom';
 export { wsiModule, PATCHES_JOB, PATCH_SPEC, subjectFromKey } from './stages/wsi';
+export * from './stages/endpoints';

@@ -14,5 +14,6 @@ export interface PipelineModule {
 
 import { dicomModule } from './stages/dicom';
 import { wsiModule } from './stages/wsi';
+import { endpointsModule } from './stages/endpoints';
 
-export const pipelineModules: PipelineModule[] = [dicomModule, wsiModule];
+export const pipelineModules: PipelineModule[] = [dicomModule, wsiModule, endpointsModule];

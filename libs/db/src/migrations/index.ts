@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_spine';
 import * as m0002 from './0002_imaging';
 import * as m0003 from './0003_slides';
+import * as m0004 from './0004_endpoints';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001_spine': m0001,
   '0002_imaging': m0002,
   '0003_slides': m0003,
+  '0004_endpoints': m0004,
 };

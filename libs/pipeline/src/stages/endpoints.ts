@@ -1,0 +1,214 @@
+import { codeVersion, InputError, repoRoot, sha256Hex } from '@app/core';
+import { type DataCutRow, EndpointsRepository, type ObjectRow } from '@app/db';
+import { buildDataCut, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, readDataset, verifyDataCut } from '@app/datasets';
+import {
+  applyEproUpload,
+  compareWithRs,
+  deriveEndpointDatasets,
+  type EproParseResult,
+  importSdtmAssessments,
+  parseEproUpload,
+  type ProtocolSettings,
+  simulateTrial,
+  type SimulateOptions,
+  sniffEpro,
+  type StudyInput,
+} from '@app/endpoints';
+import type { KindProcessor, PipelineContext, Sniffer } from '@app/ingest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PipelineModule } from '../modules';
+import { loadProtocolConfig } from '../protocol';
+
+/** ePRO / wearable uploads are recognised by their documented header (see libs/endpoints README). */
+export const eproSniffer: Sniffer = (head, filename) => {
+  if (!sniffEpro(head, filename)) return null;
+  const first = head.toString('utf8').replace(/^\uFEFF/, '').trimStart()[0];
+  return first === '{' || first === '[' ? 'epro-json' : 'epro-csv';
+};
+
+/** Canonical JSON (sorted keys) for hashing. */
+const canon = (v: unknown): string =>
+  JSON.stringify(v, (_k, x) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
+
+/**
+ * ePRO step: an upload is accepted as a whole, or rejected (quarantined) with every bad row listed.
+ * Subjects are checked against the study's current assessments when the study has any.
+ */
+export function eproProcessor(ctx: PipelineContext): KindProcessor {
+  const repo = new EndpointsRepository(ctx.db);
+  const protocol = loadProtocolConfig(ctx.config);
+  return {
+    name: 'epro',
+    kinds: ['epro-csv', 'epro-json'],
+    async process(obj: ObjectRow) {
+      const bytes = await ctx.store.getBuffer(obj.key);
+      const input = await repo.latestStudyInput(protocol.protocolId);
+      const known = input ? new Set((input.input as StudyInput).subjects.map((s) => s.usubjid)) : undefined;
+      const filename = obj.key.slice(obj.key.lastIndexOf('/') + 1);
+      const parsed = parseEproUpload(bytes, filename, known);
+      if (parsed.errors.length) {
+        const first = parsed.errors
+          .slice(0, 5)
+          .map((e) => `row ${e.row}${e.field ? ` (${e.field})` : ''}: ${e.message}`)
+          .join('; ');
+        throw new InputError('epro.bad-rows', `${parsed.errors.length} bad row(s) in a ${parsed.kind} upload of ${parsed.rows.length + parsed.errors.length} rows; the upload is rejected as a whole, fix and re-upload. ${first}${parsed.errors.length > 5 ? '; ...' : ''}`, {
+          errors: parsed.errors.slice(0, 1000),
+        });
+      }
+      const row = await repo.addEproUpload({ object_id: obj.id, kind: parsed.kind, object_sha256: obj.sha256 ?? '', row_count: parsed.rows.length, parsed: JSON.stringify(parsed) });
+      return { detail: { epro: { uploadId: row.id, kind: parsed.kind, rows: parsed.rows.length, studyId: protocol.protocolId } } };
+    },
+  };
+}
+
+export interface CutRequest {
+  studyId: string;
+  cutoffDate: string;
+  blinded: boolean;
+  formats?: CutFormat[];
+  createdBy: string;
+}
+
+export interface CutResult {
+  cut: DataCutRow;
+  created: boolean;
+  manifest: CutManifest;
+}
+
+/** Protocol endpoint settings from PROTOCOL_CONFIG (`endpoints` section), merged over the library defaults. */
+export function endpointSettings(ctx: PipelineContext): Partial<ProtocolSettings> {
+  if (!ctx.config.PROTOCOL_CONFIG) return {};
+  const raw = JSON.parse(readFileSync(ctx.config.PROTOCOL_CONFIG, 'utf8')) as { endpoints?: Partial<ProtocolSettings> };
+  return raw.endpoints ?? {};
+}
+
+/**
+ * A data cut: the study's latest assessments + every accepted ePRO upload, derived with the protocol
+ * settings, written in every format with a manifest, stored under cuts/<study>/<cutId>/ and recorded.
+ * The cut id is content-addressed (inputs + settings + code version), so re-running on the same inputs
+ * returns the same, immutable cut; its files are byte-identical to a fresh derivation (verifyCut).
+ */
+export async function createDataCut(ctx: PipelineContext, req: CutRequest): Promise<CutResult> {
+  const repo = new EndpointsRepository(ctx.db);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(req.cutoffDate) || Number.isNaN(Date.parse(req.cutoffDate))) throw new InputError('datacut.invalid', `cutoffDate must be an ISO date YYYY-MM-DD, got '${req.cutoffDate}'`);
+  if (typeof req.blinded !== 'boolean') throw new InputError('datacut.invalid', 'blinded must be true or false: blinding is always explicit');
+  const input = await repo.latestStudyInput(req.studyId);
+  if (!input) throw new InputError('datacut.no-input', `study ${req.studyId} has no assessments yet: import its SDTM (cli import-sdtm) or load reads first`);
+  let study = structuredClone(input.input) as StudyInput;
+  const uploads = await repo.eproUploads();
+  const issues: string[] = [];
+  let latest = new Date(input.created_at).getTime();
+  for (const u of uploads) {
+    const r = applyEproUpload(study, u.parsed as EproParseResult, u.id);
+    study = r.study;
+    for (const c of r.conflicts) issues.push(`epro ${u.id} row ${c.row}: ${c.message}`);
+    latest = Math.max(latest, new Date(u.created_at).getTime());
+  }
+  study.dataCutDate = req.cutoffDate;
+  const settingsIn = endpointSettings(ctx);
+  const derived = deriveEndpointDatasets(study, settingsIn, { blinded: req.blinded });
+  issues.push(...derived.issues);
+  const formats = req.formats ?? [...CUT_FORMATS];
+  const inputs = {
+    studyInput: { id: input.id, source: input.source, sha256: input.input_sha256 },
+    epro: uploads.map((u) => ({ id: u.id, kind: u.kind, objectSha256: u.object_sha256 })),
+  };
+  const version = codeVersion();
+  const fingerprint = sha256Hex(canon({ inputs, settings: derived.settings, cutoff: req.cutoffDate, blinded: req.blinded, formats, version }));
+  const safeStudy = req.studyId.replace(/[^A-Za-z0-9._-]/g, '_');
+  const cutId = `${safeStudy}-${req.cutoffDate}-${req.blinded ? 'blinded' : 'unblinded'}-${fingerprint.slice(0, 12)}`;
+  const { files, manifest } = buildDataCut({
+    cutId,
+    studyId: req.studyId,
+    cutoffDate: req.cutoffDate,
+    datasets: derived.datasets,
+    settings: derived.settings,
+    meta: {
+      studyOID: req.studyId,
+      metaDataVersionOID: `MDV.${safeStudy}.${fingerprint.slice(0, 12)}`,
+      creationDateTime: new Date(latest).toISOString().replace('Z', ''),
+      originator: 'Imaging and pathology endpoint service',
+      sourceSystem: { name: 'endpoint-service', version: version.split('@')[1] ?? version },
+    },
+    formats,
+    codeVersion: version,
+    blinded: req.blinded,
+  });
+  const existing = await repo.cutById(cutId);
+  if (existing) return { cut: existing, created: false, manifest: existing.manifest as unknown as CutManifest };
+  const prefix = `cuts/${safeStudy}/${cutId}`;
+  for (const f of files) {
+    const key = `${prefix}/${f.path}`;
+    const there = await ctx.store.head(key);
+    if (there) {
+      // immutable: never overwrite; an existing object must be exactly this file
+      if (sha256Hex(await ctx.store.getBuffer(key)) !== f.sha256) throw new Error(`cut ${cutId}: ${f.path} already exists in the store with different content`);
+      continue;
+    }
+    await ctx.store.put(key, f.bytes);
+  }
+  const { row, created } = await repo.insertCut({
+    cut_id: cutId,
+    study_id: req.studyId,
+    cutoff_date: req.cutoffDate,
+    blinded: req.blinded,
+    inputs: JSON.stringify(inputs),
+    settings: JSON.stringify(derived.settings),
+    issues: JSON.stringify(issues),
+    manifest: JSON.stringify(manifest),
+    manifest_sha256: manifest.manifestSha256,
+    prefix,
+    created_by: req.createdBy,
+  });
+  return { cut: row, created, manifest };
+}
+
+/** Re-hash every stored file of a cut against its manifest (tamper detection). */
+export async function verifyCut(ctx: PipelineContext, cut: DataCutRow) {
+  const manifest = cut.manifest as unknown as CutManifest;
+  const files = [];
+  for (const f of [...manifest.files.map((x) => x.path), 'manifest.json']) {
+    const key = `${cut.prefix}/${f}`;
+    if (await ctx.store.head(key)) files.push({ path: f, bytes: await ctx.store.getBuffer(key) });
+  }
+  return verifyDataCut(files, manifest);
+}
+
+/** Store a new immutable snapshot of a study's assessments. */
+export async function addStudyInput(ctx: PipelineContext, studyId: string, source: string, study: StudyInput, createdBy: string, issues: unknown[] = []) {
+  const repo = new EndpointsRepository(ctx.db);
+  const json = canon(study);
+  return repo.addStudyInput({ study_id: studyId, source, input: json, input_sha256: sha256Hex(json), issues: JSON.stringify(issues), created_by: createdBy });
+}
+
+/** Import a sponsor's SDTM TU/TR (+ RS) as the study's assessments; RS, when given, is compared with our derivation. */
+export async function importSdtm(ctx: PipelineContext, studyId: string, files: { name: string; bytes: Buffer }[], createdBy: string, evaluator = 'INVESTIGATOR') {
+  const pick = (dom: string): Dataset | undefined => {
+    const f = files.find((x) => new RegExp(`(^|[^a-z])${dom}([^a-z]|$)`, 'i').test(x.name.replace(/\.(gz)$/i, '').replace(/\.[a-z]+$/i, '')));
+    return f ? readDataset(f.bytes, f.name, { name: dom.toUpperCase() }) : undefined;
+  };
+  const tu = pick('tu');
+  const tr = pick('tr');
+  const rs = pick('rs');
+  if (!tu || !tr) throw new InputError('sdtm.missing-domain', `SDTM import needs TU and TR (files named tu.* and tr.*); got ${files.map((f) => f.name).join(', ')}`);
+  const { study, issues } = importSdtmAssessments(tu, tr, rs, { evaluator, studyId });
+  const row = await addStudyInput(ctx, studyId, 'sdtm-import', study, createdBy, issues);
+  const comparison = rs ? compareWithRs(study, rs, { evaluator }) : undefined;
+  return { input: row, subjects: study.subjects.length, issues, comparison };
+}
+
+/** A simulated trial as the study's assessments (demo, tests, benchmarks). */
+export async function loadSimulatedStudy(ctx: PipelineContext, studyId: string, opts: Omit<SimulateOptions, 'studyId'>, createdBy: string) {
+  const study = simulateTrial({ ...opts, studyId });
+  return { study, input: await addStudyInput(ctx, studyId, 'simulated', study, createdBy) };
+}
+
+/** Path to the bundled pharmaverse SDTM (demo/tests). */
+export const PHARMAVERSE_SDTM_DIR = () => join(repoRoot(), 'tests', 'fixtures', 'cdisc', 'pharmaverse-sdtm');
+
+export const endpointsModule: PipelineModule = {
+  name: 'endpoints',
+  processors: (ctx) => [eproProcessor(ctx)],
+  sniffers: [eproSniffer],
+};
