@@ -33,7 +33,16 @@ export interface DecodeTask {
   /** Frames to decode and the element offset of each in `target`. */
   frames: Array<{ frameIndex: number; offset: number }>;
 }
-export type PoolTask = LoadTask | HeaderTask | DecodeTask;
+/** Batches (fewer thread round trips): results come back in input order. */
+export interface HeaderBatch {
+  kind: 'headers';
+  tasks: HeaderTask[];
+}
+export interface DecodeBatch {
+  kind: 'decodes';
+  tasks: DecodeTask[];
+}
+export type PoolTask = LoadTask | HeaderTask | DecodeTask | HeaderBatch | DecodeBatch;
 
 export interface PoolFrame {
   frameIndex: number;
@@ -155,6 +164,12 @@ export async function runDecodeTask(task: DecodeTask): Promise<DecodeResult> {
 }
 
 export default async function poolTask(task: PoolTask): Promise<unknown> {
+  if (task.kind === 'headers') return task.tasks.map(runHeaderTask);
+  if (task.kind === 'decodes') {
+    const out: DecodeResult[] = [];
+    for (const t of task.tasks) out.push(await runDecodeTask(t));
+    return out;
+  }
   if (task.kind === 'header') return runHeaderTask(task);
   if (task.kind === 'decode') return runDecodeTask(task);
   const r = await runPoolTask(task);

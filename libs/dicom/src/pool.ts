@@ -4,7 +4,7 @@ import { Piscina } from 'piscina';
 import { InputError } from '@app/core';
 import type { DecodeLimits } from './decode';
 import type { DicomHeader } from './parse';
-import type { DecodeResult, HeaderResult, PoolError, PoolResult, PoolTask } from './pool-task';
+import type { DecodeResult, DecodeTask, HeaderResult, PoolError, PoolResult, PoolTask } from './pool-task';
 import { planVolume, sliceRefs, type BuildVolumeOptions, type SliceWithValues, type Volume } from './volume';
 
 export interface DicomPoolOptions {
@@ -32,11 +32,21 @@ const frameCount = (h: DicomHeader): number => (Number.isFinite(h.image.numberOf
 export class DicomPool {
   private readonly pool: Piscina;
   private readonly limits?: Partial<DecodeLimits>;
+  private readonly nThreads: number;
 
   constructor(opts: DicomPoolOptions = {}) {
     const threads = Math.max(1, opts.threads ?? availableParallelism());
+    this.nThreads = threads;
     this.limits = opts.limits;
     this.pool = new Piscina({ filename: join(__dirname, 'pool-worker.js'), minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 });
+  }
+
+  /** Splits work into about 4 batches per thread: few thread round trips, still balanced. */
+  private chunks<T>(xs: T[]): T[][] {
+    const size = Math.max(1, Math.ceil(xs.length / (this.nThreads * 4)));
+    const out: T[][] = [];
+    for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+    return out;
   }
 
   get threads(): number {
@@ -72,7 +82,11 @@ export class DicomPool {
    * SharedArrayBuffer.
    */
   async buildVolumeFromFiles(paths: string[], opts: VolumeFromFilesOptions = {}): Promise<Volume> {
-    const heads = (await Promise.all(paths.map((path) => this.pool.run({ kind: 'header', path, limits: this.limits } as PoolTask)))) as HeaderResult[];
+    const heads = (
+      await Promise.all(
+        this.chunks(paths).map((c) => this.pool.run({ kind: 'headers', tasks: c.map((path) => ({ kind: 'header', path, limits: this.limits })) } as PoolTask)),
+      )
+    ).flat() as HeaderResult[];
     const bad = heads.filter((h): h is PoolError => !h.ok);
     if (bad.length && (opts.onBadInstance ?? 'throw') === 'throw') throw toInputError(bad[0]);
     const good = heads.filter((h): h is Extract<HeaderResult, { ok: true }> => h.ok);
@@ -88,9 +102,8 @@ export class DicomPool {
         if (!byFile.has(path)) byFile.set(path, []);
         byFile.get(path)!.push({ frameIndex: refs[i].frameIndex, offset: k * per });
       });
-      const res = (await Promise.all(
-        [...byFile].map(([path, frames]) => this.pool.run({ kind: 'decode', path, limits: this.limits, target, dtype, frames } as PoolTask)),
-      )) as DecodeResult[];
+      const tasks: DecodeTask[] = [...byFile].map(([path, frames]) => ({ kind: 'decode', path, limits: this.limits, target, dtype, frames }));
+      const res = (await Promise.all(this.chunks(tasks).map((c) => this.pool.run({ kind: 'decodes', tasks: c } as PoolTask)))).flat() as DecodeResult[];
       const err = res.find((r): r is PoolError => !r.ok);
       if (err) throw toInputError(err);
       return res.some((r) => r.ok && r.needsFloat) ? undefined : target;
