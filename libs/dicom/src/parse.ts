@@ -310,10 +310,12 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
     );
     ds = parseRawDataSet(buf, start, tsUid, untilTag);
     const present = Object.keys(ds.elements).filter((k) => /^x[0-9a-f]{8}$/.test(k) && k !== 'x00020010');
-    if (present.length < 3) {
-      throw new InputError('dicom.not-dicom', 'Not a DICOM object: no preamble and fewer than 3 readable data elements', {
-        fileBytes: buf.length,
-      });
+    if (present.length < 3 || (!ds.elements.x00080016 && !ds.elements.x00080018)) {
+      throw new InputError(
+        'dicom.not-dicom',
+        'Not a DICOM object: no preamble, and the bytes do not read as a data set with a SOP Class / SOP Instance UID',
+        { fileBytes: buf.length },
+      );
     }
   }
   checkComplete(ds, buf.length, !!untilTag);
@@ -322,6 +324,7 @@ export function parseDicom(input: Buffer | Uint8Array, opts: ParseOptions = {}):
   }
   for (const w of ds.warnings ?? []) flags.push(`parser-warning: ${w}`);
   const header = extractHeader(ds, tsUid, flags);
+  if (!header.instance.sopInstanceUid) flags.push('missing-attribute: SOPInstanceUID (0008,0018) is absent; the object has no identity');
   return { header, dataSet: ds, transferSyntaxUid: tsUid, byteLength: buf.length };
 }
 
