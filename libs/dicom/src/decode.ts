@@ -167,7 +167,7 @@ function encapsulatedFrame(p: ParsedDicom, i: number, frames: number, jpeg: bool
 }
 
 /** Little-endian sample bytes -> stored values with BitsStored masking / sign extension. */
-/** Per-thread scratch memory for transient 16-bit stored values (see DecodeOptions.into). */
+/** Per-thread scratch memory for transient 16-bit stored values (used by decodeFrameInto only). */
 let scratch = new ArrayBuffer(0);
 const scratchBytes = (n: number): Uint8Array => {
   if (scratch.byteLength < n) scratch = new ArrayBuffer(Math.max(n, scratch.byteLength * 2));
