@@ -166,7 +166,6 @@ function encapsulatedFrame(p: ParsedDicom, i: number, frames: number, jpeg: bool
   return dicomParser.readEncapsulatedImageFrame(ds, el, i, bot);
 }
 
-/** Little-endian sample bytes -> stored values with BitsStored masking / sign extension. */
 /** Per-thread scratch memory for transient 16-bit stored values (used by decodeFrameInto only). */
 let scratch = new ArrayBuffer(0);
 const scratchBytes = (n: number): Uint8Array => {
@@ -174,6 +173,7 @@ const scratchBytes = (n: number): Uint8Array => {
   return new Uint8Array(scratch, 0, n);
 };
 
+/** Little-endian sample bytes -> stored values with BitsStored masking / sign extension. */
 function toStored(le: Uint8Array, sampleBytes: number, count: number, pm: PixelModule, transient = false): StoredArray {
   const bs = pm.bitsStored;
   if (sampleBytes === 1) {
