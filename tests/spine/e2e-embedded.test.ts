@@ -44,7 +44,7 @@ test('signed event -> in-process ingest -> PGlite row; repeat is a no-op; unknow
   const rows = await rt.db.selectFrom('objects').selectAll().orderBy('key').execute();
   expect(rows.map((r) => r.key)).toEqual(['incoming/a.dcm', 'incoming/b.xyz']);
   expect(rows[0]!.kind).toBe('dicom');
-  expect(['processed', 'no-processor']).toContain(rows[0]!.status);
+  expect(rows[0]!.status).toBe('processed');
   expect(rows[1]).toMatchObject({ kind: 'unknown', status: 'quarantined', reason_code: 'ingest.unknown-kind' });
   const jobs = await rt.db.selectFrom('jobs').selectAll().where('name', '=', 'ingest.object').execute();
   expect(jobs).toHaveLength(2);
@@ -70,4 +70,33 @@ test('a malformed event body gets 400 with the reason', async () => {
 test('an event for another bucket is refused', async () => {
   const r = await postSigned(app, s3Event('someone-elses-bucket', 'incoming/a.dcm', 'x')).expect(400);
   expect(r.body.message).toMatch(/bucket/);
+});
+
+test('a kind without a registered processor waits visibly as no-processor, and is dispatched once one exists', async () => {
+  const d2 = await tempDir();
+  const bare = await createRuntime({ config: testConfig({ DATA_DIR: d2.path }), log: quietLog(), modules: [] });
+  try {
+    const bareApp = await createApiApp(bare);
+    await bareApp.init();
+    const info = await bare.store.put('incoming/c.dcm', readFileSync(join(repoRoot(), 'tests/fixtures/dicom/small/MR_small.dcm')));
+    await postSigned(bareApp, s3Event(bare.store.bucket, 'incoming/c.dcm', info.etag, info.size)).expect(202);
+    await bare.queue.waitIdle({ timeoutMs: 20000 });
+    const waiting = await request(bareApp.getHttpServer()).get('/v1/objects').query({ status: 'no-processor' }).expect(200);
+    expect(waiting.body.items).toHaveLength(1);
+    expect(waiting.body.items[0]).toMatchObject({ kind: 'dicom', reasonCode: 'ingest.no-processor' });
+    await bareApp.close();
+  } finally {
+    await bare.close();
+  }
+  // the same data folder opened with every stage registered: redispatch processes the waiting object
+  const full = await createRuntime({ config: testConfig({ DATA_DIR: d2.path }), log: quietLog() });
+  try {
+    full.queue.startWorker();
+    expect(await full.ingest.redispatchWaiting()).toBe(1);
+    await full.queue.waitIdle({ timeoutMs: 20000 });
+    expect((await full.objects.list({ status: 'processed' })).map((o) => o.key)).toEqual(['incoming/c.dcm']);
+  } finally {
+    await full.close();
+    await d2.remove();
+  }
 });

@@ -68,7 +68,7 @@ export async function tempDir(prefix = 'es-test-'): Promise<{ path: string; remo
 
 /** Config for tests: explicit env only, never the developer's shell. */
 export function testConfig(env: Record<string, string | undefined>): AppConfig {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JOB_BACKOFF_MS: '20', WEBHOOK_SECRET: TEST_SECRET, ...env });
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JOB_BACKOFF_MS: '20', SERIES_QUIET_MS: '200', WEBHOOK_SECRET: TEST_SECRET, ...env });
 }
 
 export const TEST_SECRET = 'test-webhook-secret-0123456789';
