@@ -7,8 +7,8 @@ export type { Logger };
  * keys (uploads are often named after patients), DICOM values or file names. The redact list is a
  * second line of defence for fields that might slip through.
  */
-export function createLogger(level = 'info', bindings: Record<string, unknown> = {}): Logger {
-  return pino({
+export function createLogger(level = 'info', bindings: Record<string, unknown> = {}, destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'endpoint-service', ...bindings },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -16,5 +16,6 @@ export function createLogger(level = 'info', bindings: Record<string, unknown> =
       paths: ['key', '*.key', 'objectKey', '*.objectKey', 'patientName', '*.patientName', 'patientId', '*.patientId', 'filename', '*.filename', 'headers.authorization', 'req.headers.authorization'],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

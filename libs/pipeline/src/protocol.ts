@@ -14,6 +14,8 @@ const schema = z
     protocolName: z.string().optional(),
     /** Series selection rules: only selected series go on to inference. */
     seriesSelection: z.unknown().optional(),
+    /** Endpoint derivation settings (partial ProtocolSettings of @app/endpoints, validated there). */
+    endpoints: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 
@@ -22,6 +24,7 @@ export interface ProtocolConfig {
   sponsorName?: string;
   protocolName?: string;
   seriesSelection: SeriesSelectionRules;
+  endpoints: Record<string, unknown>;
 }
 
 /** A typical RECIST CT protocol: original primary axial CT, slices of at most 5 mm. */
@@ -49,5 +52,6 @@ export function loadProtocolConfig(config: Pick<AppConfig, 'PROTOCOL_CONFIG' | '
     sponsorName: p.data.sponsorName,
     protocolName: p.data.protocolName,
     seriesSelection: p.data.seriesSelection === undefined ? DEFAULT_SERIES_SELECTION : parseSelectionRules(p.data.seriesSelection),
+    endpoints: p.data.endpoints ?? {},
   };
 }

@@ -15,7 +15,6 @@ import {
   type StudyInput,
 } from '@app/endpoints';
 import type { KindProcessor, PipelineContext, Sniffer } from '@app/ingest';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineModule } from '../modules';
 import { loadProtocolConfig } from '../protocol';
@@ -78,9 +77,7 @@ export interface CutResult {
 
 /** Protocol endpoint settings from PROTOCOL_CONFIG (`endpoints` section), merged over the library defaults. */
 export function endpointSettings(ctx: PipelineContext): Partial<ProtocolSettings> {
-  if (!ctx.config.PROTOCOL_CONFIG) return {};
-  const raw = JSON.parse(readFileSync(ctx.config.PROTOCOL_CONFIG, 'utf8')) as { endpoints?: Partial<ProtocolSettings> };
-  return raw.endpoints ?? {};
+  return loadProtocolConfig(ctx.config).endpoints as Partial<ProtocolSettings>;
 }
 
 /**
