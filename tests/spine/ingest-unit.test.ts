@@ -91,3 +91,8 @@ test('webhook authentication: HMAC, bearer, token; anything else refused', () =>
   expect(verifyWebhook({ 'x-webhook-token': secret }, body, secret)).toBe('token');
   expect(verifyWebhook({}, body, secret)).toBeNull();
 });
+
+test('a raw data set behind one stray byte (invalid/no_meta.dcm) is still detected as DICOM', () => {
+  expect(detectKind(fx('dicom/invalid/no_meta.dcm').subarray(0, 4096), 'x')).toMatchObject({ kind: 'dicom', variant: 'no-preamble-offset-1' });
+  expect(detectKind(Buffer.from('\x00\x00\x00\x00\x00\x00\x00\x00'), 'x').kind).toBe('unknown');
+});

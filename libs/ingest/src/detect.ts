@@ -41,6 +41,8 @@ export function detectKind(head: Buffer, filename: string, sniffers: readonly Sn
   if (m === 'II*\0' || m === 'MM\0*') return { kind: 'tiff', variant: 'classic' };
   if (m === 'II+\0' || m === 'MM\0+') return { kind: 'bigtiff', variant: 'big' };
   if (looksLikeRawDicom(head)) return { kind: 'dicom', variant: 'no-preamble' };
+  // some exporters leave one stray byte before a raw data set; the DICOM reader skips it and flags the object
+  if (looksLikeRawDicom(head.subarray(1))) return { kind: 'dicom', variant: 'no-preamble-offset-1' };
   for (const s of sniffers) {
     const k = s(head, filename);
     if (k) return { kind: k };
