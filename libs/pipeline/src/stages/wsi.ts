@@ -1,3 +1,4 @@
+import { createReadStream } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { codeVersion, DEV_DEID_SECRET, InputError } from '@app/core';
@@ -81,7 +82,7 @@ export function wsiProcessor(ctx: PipelineContext): KindProcessor {
           await job.progress(40);
           const dzi = await buildDzi(slide, blindedPath, join(work, 'dzi'), 'slide');
           await job.progress(80);
-          await ctx.store.put(`${folder}/blinded.tif`, await readFile(blindedPath), { contentType: 'image/tiff' });
+          await ctx.store.put(`${folder}/blinded.tif`, createReadStream(blindedPath), { contentType: 'image/tiff' }); // streamed: slides can be many GB
           await ctx.store.put(`${folder}/thumbnail.jpg`, thumb, { contentType: 'image/jpeg' });
           await ctx.store.put(`${folder}/tissue.png`, await maskToPng(mask), { contentType: 'image/png' });
           const tiles = await uploadDir(ctx, join(work, 'dzi'), `${folder}/dzi`);
