@@ -98,3 +98,31 @@ test('tissue, thumbnail, patches and the Deep Zoom pyramid are served; no label 
   const meta = await request(app.getHttpServer()).get(`/v1/slides/${synth.id}`).expect(200);
   expect(JSON.stringify(meta.body)).not.toMatch(/synthetic\.svs|Filename/);
 });
+
+test('a DICOM whole-slide series is de-identified, waits for its quiet period, and becomes a slide with a DZI', async () => {
+  const d = await tempDir();
+  const rt2 = await createRuntime({ config: testConfig({ DATA_DIR: join(d.path, 'data') }), log: quietLog() });
+  try {
+    rt2.queue.startWorker();
+    const events = [];
+    for (const f of ['boxes_0.dcm', 'boxes_1.dcm']) {
+      const key = `incoming/slides/subject-S-77/${f}`;
+      const i = await rt2.store.put(key, readFileSync(join(repoRoot(), 'tests/fixtures/wsi', f)));
+      events.push({ bucket: rt2.store.bucket, key, etag: i.etag, eventName: 'ObjectCreated:Put' });
+    }
+    await rt2.ingest.enqueueEvents(events);
+    await rt2.queue.waitIdle({ timeoutMs: 60000 });
+    const objs = await rt2.objects.list();
+    expect(objs.map((o) => [o.status, o.reason])).toEqual([['processed', null], ['processed', null]]);
+    const slides = await rt2.db.selectFrom('slides').selectAll().execute();
+    expect(slides).toHaveLength(1);
+    expect(slides[0]).toMatchObject({ format: 'dicom-wsi' });
+    expect(slides[0]!.blinded_key.startsWith('deid/')).toBe(true);
+    expect(await rt2.store.head(slides[0]!.dzi_key)).not.toBeNull();
+    const series = await rt2.db.selectFrom('series').selectAll().execute();
+    expect(series[0]).toMatchObject({ status: 'no-volume' });
+  } finally {
+    await rt2.close();
+    await d.remove();
+  }
+});

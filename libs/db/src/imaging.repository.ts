@@ -81,6 +81,16 @@ export class ImagingRepository {
     return this.db.selectFrom('series').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  subjectOfSeries(seriesId: string) {
+    return this.db
+      .selectFrom('series')
+      .innerJoin('studies', 'studies.id', 'series.study_id')
+      .innerJoin('subjects', 'subjects.id', 'studies.subject_uuid')
+      .selectAll('subjects')
+      .where('series.id', '=', seriesId)
+      .executeTakeFirstOrThrow();
+  }
+
   instancesOfSeries(seriesId: string) {
     return this.db.selectFrom('instances').selectAll().where('series_id', '=', seriesId).orderBy('sop_instance_uid').execute();
   }

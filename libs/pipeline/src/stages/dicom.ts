@@ -1,13 +1,17 @@
 import { createHmac } from 'node:crypto';
 import { codeVersion, DEV_DEID_SECRET, InputError, isInputError, sha256Hex } from '@app/core';
-import { ImagingRepository, PseudonymRepository, type ObjectRow } from '@app/db';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ImagingRepository, type InstanceRow, PseudonymRepository, type ObjectRow, type SeriesRow } from '@app/db';
+import { openSlide } from '@app/wsi';
 import { deidentify, deriveDateShiftDays } from '@app/deid';
 import { buildVolume, checkPixelModule, decodeAllFrames, groupInstances, type ParsedDicom, parseDicom, selectSeries, summarizeSeries } from '@app/dicom';
 import type { KindProcessor, PipelineContext } from '@app/ingest';
-import type { JobDefinition } from '@app/queue';
+import type { JobContext, JobDefinition } from '@app/queue';
 import type { PipelineModule } from '../modules';
 import { loadProtocolConfig } from '../protocol';
 import { encodeNrrd } from './nrrd';
+import { deriveSlide, fetchBlinded, subjectFromKey } from './wsi';
 
 export const SERIES_CHECK_JOB = 'dicom.series-check';
 export const VOLUME_JOB = 'dicom.volume';
@@ -17,13 +21,18 @@ const deidSecret = (ctx: PipelineContext) => ctx.config.DEID_SECRET ?? DEV_DEID_
 
 /**
  * The trial subject of an object: ClinicalTrialSubjectID when the site set it, otherwise a keyed
- * pseudonym of PatientID (the PatientID itself only goes to the restricted pseudonym table).
+ * pseudonym of PatientID (the PatientID itself only goes to the restricted pseudonym table), otherwise
+ * the `subject-<SubjectID>` folder of the upload path (as for slides).
  */
-function subjectIdOf(p: ParsedDicom, secret: string): string {
+function subjectIdOf(p: ParsedDicom, secret: string, key: string): string {
   const ct = p.header.clinicalTrial?.subjectId?.trim();
   if (ct) return ct;
   const pid = p.header.patient.patientId?.trim();
-  if (!pid) throw new InputError('dicom.no-subject', 'neither ClinicalTrialSubjectID (0012,0040) nor PatientID (0010,0020) is present: the object cannot be assigned to a trial subject');
+  if (!pid) {
+    const fromPath = subjectFromKey(key);
+    if (fromPath) return fromPath;
+    throw new InputError('dicom.no-subject', 'neither ClinicalTrialSubjectID (0012,0040) nor PatientID (0010,0020) is present, and the upload path has no subject-<SubjectID> folder: the object cannot be assigned to a trial subject');
+  }
   return `S-${createHmac('sha256', secret).update(`patient:${pid}`).digest('hex').slice(0, 12).toUpperCase()}`;
 }
 
@@ -43,16 +52,20 @@ export function dicomProcessor(ctx: PipelineContext): KindProcessor {
       const buf = await ctx.store.getBuffer(obj.key);
       const parsed = parseDicom(buf);
       const h = parsed.header;
-      if (h.instance.sopClassUid === WSI_SOP_CLASS)
-        return { detail: { dicom: { sopClassUid: h.instance.sopClassUid, note: 'VL Whole Slide Microscopy: readable through the slide reader (libs/wsi); slide ingest of DICOM WSI series is not wired yet' } } };
-      if (h.image.hasPixelData) {
+      const isWsi = h.instance.sopClassUid === WSI_SOP_CLASS;
+      const flavour = (h.instance.imageType[2] ?? '').toUpperCase();
+      if (isWsi && (flavour === 'LABEL' || flavour === 'OVERVIEW'))
+        // slide label / macro photographs can show names and barcodes: never de-identified "enough", never copied
+        return { detail: { dicom: { sopClassUid: h.instance.sopClassUid, excluded: `whole-slide ${flavour} image: never copied to readers or derived outputs` } } };
+      if (isWsi && h.image.hasPixelData) checkPixelModule(h); // tiles are decoded by the slide reader when the series is complete
+      else if (h.image.hasPixelData) {
         checkPixelModule(h);
         await decodeAllFrames(parsed); // proves the pixel data is complete and decodable before anything is derived from it
       }
       await job.progress(30);
       const secret = deidSecret(ctx);
       const protocolId = h.clinicalTrial?.protocolId?.trim() || protocol.protocolId;
-      const subjectId = subjectIdOf(parsed, secret);
+      const subjectId = subjectIdOf(parsed, secret, obj.key);
       const subject = await imaging.ensureSubject(protocolId, subjectId, deriveDateShiftDays(secret, `${protocolId}/${subjectId}`));
       const timePointHint = h.clinicalTrial?.timePointId?.trim();
       const shiftedDate = shiftYmd(h.study.studyDate, subject.date_shift_days);
@@ -149,6 +162,7 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
       const parsed: ParsedDicom[] = [];
       for (const r of rows) parsed.push(parseDicom(await ctx.store.getBuffer(r.deid_key)));
       await job.progress(40);
+      if (parsed[0]?.header.instance.sopClassUid === WSI_SOP_CLASS) return buildDicomSlide(ctx, job, s, rows);
       const group = groupInstances(parsed)[0]?.studies[0]?.series[0];
       if (!group) throw new Error('series has no instances');
       const summary = summarizeSeries(group);
@@ -184,6 +198,38 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
       }
     },
   };
+}
+
+/** A complete DICOM whole-slide series (de-identified instances) becomes a slide, like a TIFF slide. */
+async function buildDicomSlide(ctx: PipelineContext, job: JobContext<unknown>, s: SeriesRow, rows: InstanceRow[]) {
+  const imaging = new ImagingRepository(ctx.db);
+  const subject = await imaging.subjectOfSeries(s.id);
+  const work = join(ctx.config.dataDir, 'tmp', `wsi-${s.id}`);
+  await rm(work, { recursive: true, force: true });
+  try {
+    const blindedKey = rows[0]!.deid_key.slice(0, rows[0]!.deid_key.lastIndexOf('/') + 1);
+    const slide = await openSlide(await fetchBlinded(ctx, blindedKey, join(work, 'instances')));
+    try {
+      const r = await deriveSlide(ctx, job, {
+        objectId: rows[0]!.object_id,
+        sourceSha256: rows.map((x) => x.deid_sha256),
+        slide,
+        libvipsPath: null,
+        work,
+        subject,
+        folder: `slides/${subject.reading_id}/${s.id}`,
+        blinding: { method: 'DICOM PS3.15 Basic profile (de-identified instances); LABEL and OVERVIEW instances excluded at ingest', removedAssociatedImages: ['label', 'overview'] },
+        blindedKey,
+        storeBlinded: async () => {},
+      });
+      await imaging.updateSeries(s.id, { status: 'no-volume', selected: false, reasons: ['whole-slide image: served as a slide (/v1/slides), not a CT volume'] });
+      return r.detail;
+    } finally {
+      await slide.close();
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 export const dicomModule: PipelineModule = {

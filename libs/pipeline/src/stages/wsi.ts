@@ -1,13 +1,13 @@
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { codeVersion, DEV_DEID_SECRET, InputError } from '@app/core';
+import { codeVersion, DEV_DEID_SECRET, InputError, sha256Hex } from '@app/core';
 import { ImagingRepository, type ObjectRow, SlidesRepository } from '@app/db';
 import { deriveDateShiftDays } from '@app/deid';
 import type { KindProcessor, PipelineContext } from '@app/ingest';
 import { buildDzi, detectTissue, extractPatches, maskToPng, planPatches, renderThumbnail } from '@app/pathology';
-import type { JobDefinition } from '@app/queue';
-import { blindSlide, openSlide } from '@app/wsi';
+import type { JobContext, JobDefinition } from '@app/queue';
+import { blindSlide, openSlide, type SlideReader } from '@app/wsi';
 import type { PipelineModule } from '../modules';
 import { loadProtocolConfig } from '../protocol';
 
@@ -72,43 +72,22 @@ export function wsiProcessor(ctx: PipelineContext): KindProcessor {
         await job.progress(20);
         const slide = await openSlide(blindedPath);
         try {
-          if (slide.associatedImageNames.some((n) => n === 'label' || n === 'macro')) throw new Error('blinding left a label or macro image');
           const subjectId = subjectFromKey(obj.key);
           const secret = ctx.config.DEID_SECRET ?? DEV_DEID_SECRET;
           const subject = subjectId ? await imaging.ensureSubject(protocol.protocolId, subjectId, deriveDateShiftDays(secret, `${protocol.protocolId}/${subjectId}`)) : undefined;
           const folder = `slides/${subject?.reading_id ?? 'unlinked'}/${obj.id}`;
-          const thumb = await renderThumbnail(slide, 1024, 'jpeg'); // reads tiles: a corrupt tile surfaces here as InputError
-          const mask = await detectTissue(slide, { method: 'otsu' });
-          await job.progress(40);
-          const dzi = await buildDzi(slide, blindedPath, join(work, 'dzi'), 'slide');
-          await job.progress(80);
-          await ctx.store.put(`${folder}/blinded.tif`, createReadStream(blindedPath), { contentType: 'image/tiff' }); // streamed: slides can be many GB
-          await ctx.store.put(`${folder}/thumbnail.jpg`, thumb, { contentType: 'image/jpeg' });
-          await ctx.store.put(`${folder}/tissue.png`, await maskToPng(mask), { contentType: 'image/png' });
-          const tiles = await uploadDir(ctx, join(work, 'dzi'), `${folder}/dzi`);
-          const l0 = slide.levels[0]!;
-          const row = await slides.insert({
-            object_id: obj.id,
-            subject_uuid: subject?.id ?? null,
-            format: slide.format,
-            width: l0.width,
-            height: l0.height,
-            mpp_x: slide.mpp?.x ?? null,
-            mpp_y: slide.mpp?.y ?? null,
-            objective_power: slide.objectivePower,
-            levels: JSON.stringify(slide.levels),
-            properties: JSON.stringify(slide.properties),
-            blinding: JSON.stringify(blinding),
-            blinded_key: `${folder}/blinded.tif`,
-            blinded_sha256: blinding.outputSha256,
-            dzi_key: `${folder}/dzi/slide.dzi`,
-            thumbnail_key: `${folder}/thumbnail.jpg`,
-            tissue_key: `${folder}/tissue.png`,
-            tissue: JSON.stringify({ method: mask.method, fraction: mask.tissueFraction, threshold: mask.threshold, downsample: mask.downsample, inkFraction: mask.inkFraction ?? null, width: mask.width, height: mask.height }),
-            provenance: JSON.stringify({ sourceSha256: [obj.sha256], blindedSha256: blinding.outputSha256, codeVersion: codeVersion(), at: new Date().toISOString(), dzi: { method: dzi.method, tiles } }),
+          return await deriveSlide(ctx, job, {
+            objectId: obj.id,
+            sourceSha256: [obj.sha256 ?? ''],
+            slide,
+            libvipsPath: blindedPath,
+            work,
+            subject,
+            folder,
+            blinding,
+            blindedKey: `${folder}/blinded.tif`,
+            storeBlinded: () => ctx.store.put(`${folder}/blinded.tif`, createReadStream(blindedPath), { contentType: 'image/tiff' }).then(() => undefined), // streamed: slides can be many GB
           });
-          if (slide.mpp) await ctx.queue.enqueue(PATCHES_JOB, { slideId: row.id }, { idempotencyKey: `patches:${row.id}:${PATCH_SPEC.mpp}:${PATCH_SPEC.size}` });
-          return { detail: { slide: { id: row.id, readingId: subject?.reading_id ?? null, format: slide.format, width: l0.width, height: l0.height, removed: blinding.removedAssociatedImages, tissueFraction: mask.tissueFraction, dziTiles: tiles } } };
         } finally {
           await slide.close();
         }
@@ -117,6 +96,75 @@ export function wsiProcessor(ctx: PipelineContext): KindProcessor {
       }
     },
   };
+}
+
+
+export interface DeriveSlideInput {
+  objectId: string;
+  sourceSha256: string[];
+  /** Opened on the BLINDED copy. */
+  slide: SlideReader;
+  /** A file libvips can read for the fast DZI path, or null (DICOM WSI: built from the reader). */
+  libvipsPath: string | null;
+  work: string;
+  subject?: { id: string; reading_id: string };
+  folder: string;
+  blinding: { outputSha256?: string; removedAssociatedImages?: string[]; method?: string } & object;
+  /** The blinded copy: a file key, or a prefix ending in '/' holding de-identified DICOM instances. */
+  blindedKey: string;
+  storeBlinded: () => Promise<void>;
+}
+
+/** Everything derived from a blinded slide: thumbnail, tissue mask, DZI, the slides row, the patch job. */
+export async function deriveSlide(ctx: PipelineContext, job: JobContext<unknown>, i: DeriveSlideInput) {
+  const slides = new SlidesRepository(ctx.db);
+  const { slide, folder } = i;
+  if (slide.associatedImageNames.some((n) => n === 'label' || n === 'macro')) throw new Error('blinding left a label or macro image');
+  const thumb = await renderThumbnail(slide, 1024, 'jpeg'); // reads tiles: a corrupt tile surfaces here as InputError
+  const mask = await detectTissue(slide, { method: 'otsu' });
+  await job.progress(40);
+  const dzi = await buildDzi(slide, i.libvipsPath, join(i.work, 'dzi'), 'slide');
+  await job.progress(80);
+  await i.storeBlinded();
+  await ctx.store.put(`${folder}/thumbnail.jpg`, thumb, { contentType: 'image/jpeg' });
+  await ctx.store.put(`${folder}/tissue.png`, await maskToPng(mask), { contentType: 'image/png' });
+  const tiles = await uploadDir(ctx, join(i.work, 'dzi'), `${folder}/dzi`);
+  const l0 = slide.levels[0]!;
+  const row = await slides.insert({
+    object_id: i.objectId,
+    subject_uuid: i.subject?.id ?? null,
+    format: slide.format,
+    width: l0.width,
+    height: l0.height,
+    mpp_x: slide.mpp?.x ?? null,
+    mpp_y: slide.mpp?.y ?? null,
+    objective_power: slide.objectivePower,
+    levels: JSON.stringify(slide.levels),
+    properties: JSON.stringify(slide.properties),
+    blinding: JSON.stringify(i.blinding),
+    blinded_key: i.blindedKey,
+    blinded_sha256: i.blinding.outputSha256 ?? sha256Hex(i.sourceSha256.join('\n')),
+    dzi_key: `${folder}/dzi/slide.dzi`,
+    thumbnail_key: `${folder}/thumbnail.jpg`,
+    tissue_key: `${folder}/tissue.png`,
+    tissue: JSON.stringify({ method: mask.method, fraction: mask.tissueFraction, threshold: mask.threshold, downsample: mask.downsample, inkFraction: mask.inkFraction ?? null, width: mask.width, height: mask.height }),
+    provenance: JSON.stringify({ sourceSha256: i.sourceSha256, blindedSha256: i.blinding.outputSha256 ?? null, codeVersion: codeVersion(), at: new Date().toISOString(), dzi: { method: dzi.method, tiles } }),
+  });
+  if (slide.mpp) await ctx.queue.enqueue(PATCHES_JOB, { slideId: row.id }, { idempotencyKey: `patches:${row.id}:${PATCH_SPEC.mpp}:${PATCH_SPEC.size}` });
+  return { detail: { slide: { id: row.id, readingId: i.subject?.reading_id ?? null, format: slide.format, width: l0.width, height: l0.height, removed: i.blinding.removedAssociatedImages ?? [], tissueFraction: mask.tissueFraction, dziTiles: tiles } } };
+}
+
+/** Fetch a slide's blinded copy to local disk: one file, or every instance under a DICOM prefix. */
+export async function fetchBlinded(ctx: PipelineContext, blindedKey: string, dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  if (!blindedKey.endsWith('/')) {
+    const p = join(dir, 'slide.tif');
+    await ctx.store.download(blindedKey, p);
+    return p;
+  }
+  let n = 0;
+  for await (const o of ctx.store.list(blindedKey)) await ctx.store.download(o.key, join(dir, `${String(n++).padStart(5, '0')}.dcm`));
+  return dir;
 }
 
 /**
@@ -131,9 +179,8 @@ function patchesJob(ctx: PipelineContext): JobDefinition<{ slideId: string }> {
     async handler(job) {
       const s = await slides.byId(job.payload.slideId);
       if (!s) throw new Error(`slide ${job.payload.slideId} not found`);
-      const path = join(ctx.config.dataDir, 'tmp', `patches-${s.id}.tif`);
-      await ctx.store.download(s.blinded_key, path);
-      const slide = await openSlide(path);
+      const dir = join(ctx.config.dataDir, 'tmp', `patches-${s.id}`);
+      const slide = await openSlide(await fetchBlinded(ctx, s.blinded_key, dir));
       try {
         const mask = await detectTissue(slide, { method: 'otsu' });
         const plan = planPatches(slide, mask, PATCH_SPEC);
@@ -153,7 +200,7 @@ function patchesJob(ctx: PipelineContext): JobDefinition<{ slideId: string }> {
         throw e;
       } finally {
         await slide.close();
-        await rm(path, { force: true });
+        await rm(dir, { recursive: true, force: true });
       }
     },
   };
