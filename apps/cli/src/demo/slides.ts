@@ -7,7 +7,8 @@ import type { DemoStage } from '../demo';
 
 /**
  * Slide stage: a synthetic H&E slide (SVS-style, 12k x 9k px, label image with fake PHI) and the real
- * CMU-1-Small-Region.svs, both linked to subjects by upload path, plus a corrupt SVS (quarantined).
+ * CMU-1-Small-Region.svs, both linked to subjects by upload path, a DICOM whole-slide image, and a
+ * corrupt SVS (quarantined).
  * The pipeline removes label/macro, detects tissue, builds the DZI pyramid and plans patches.
  */
 export const slidesStage: DemoStage = {
@@ -19,6 +20,9 @@ export const slidesStage: DemoStage = {
       { key: 'incoming/slides/subject-SUBJ-001/block-A1.svs', body: await readFile(synth.path) },
       { key: 'incoming/slides/subject-SUBJ-002/CMU-1-Small-Region.svs', body: await wsi('CMU-1-Small-Region.svs') },
       { key: 'incoming/slides/subject-SUBJ-002/damaged.svs', body: await wsi('unreadable.svs') },
+      // a DICOM whole-slide image (two instances of one series: VOLUME and THUMBNAIL)
+      { key: 'incoming/slides/subject-SUBJ-003/boxes_0.dcm', body: await wsi('boxes_0.dcm') },
+      { key: 'incoming/slides/subject-SUBJ-003/boxes_1.dcm', body: await wsi('boxes_1.dcm') },
     ];
   },
   async after(rt, outDir) {

@@ -218,7 +218,7 @@ async function buildDicomSlide(ctx: PipelineContext, job: JobContext<unknown>, s
         work,
         subject,
         folder: `slides/${subject.reading_id}/${s.id}`,
-        blinding: { method: 'DICOM PS3.15 Basic profile (de-identified instances); LABEL and OVERVIEW instances excluded at ingest', removedAssociatedImages: ['label', 'overview'] },
+        blinding: { method: 'DICOM PS3.15 Basic profile (de-identified instances); LABEL and OVERVIEW instances are never copied (excluded at ingest)', removedAssociatedImages: [] },
         blindedKey,
         storeBlinded: async () => {},
       });
