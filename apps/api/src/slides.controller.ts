@@ -70,8 +70,7 @@ export class SlidesController {
       return this.send(res, s.dzi_key, 'application/xml');
     }
     const s = await this.slide(p);
-    const withReading = (await this.slides.list()).find((x) => x.id === s.id)!;
-    return view(withReading);
+    return view((await this.slides.withReadingId(s.id))!);
   }
 
   @Get(':id/thumbnail.jpg')

@@ -21,6 +21,16 @@ export class SlidesRepository {
   async setPatches(id: string, patches: Record<string, unknown>) {
     await this.db.updateTable('slides').set({ patches: JSON.stringify(patches) }).where('id', '=', id).execute();
   }
+  /** One slide with its subject's reading id. */
+  withReadingId(id: string) {
+    return this.db
+      .selectFrom('slides')
+      .leftJoin('subjects', 'subjects.id', 'slides.subject_uuid')
+      .selectAll('slides')
+      .select('subjects.reading_id')
+      .where('slides.id', '=', id)
+      .executeTakeFirst();
+  }
   list() {
     return this.db
       .selectFrom('slides')
