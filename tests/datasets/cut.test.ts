@@ -1,21 +1,10 @@
 import { createHash } from 'node:crypto';
-import { isInputError } from '@app/core';
 import {
   CutFormat, Dataset, assertBlinded, buildDataCut, readDataset, readDatasetJson, readManifest, verifyDataCut,
 } from '@app/datasets';
 import { META, fixture } from './helpers';
+import { expectInputError } from '../support/assertions';
 
-function expectInputError(fn: () => unknown, code: string, msg?: RegExp) {
-  try {
-    fn();
-  } catch (e) {
-    expect(isInputError(e)).toBe(true);
-    expect((e as { code: string }).code).toBe(code);
-    if (msg) expect((e as Error).message).toMatch(msg);
-    return;
-  }
-  throw new Error(`expected InputError ${code}`);
-}
 
 const adtte = readDatasetJson(fixture('adtte.json'));
 const BLINDING = ['TRTP', 'TRTA', 'TRTAN'];

@@ -1,12 +1,12 @@
 import { inflateSync } from 'node:zlib';
 import Ajv2019 from 'ajv/dist/2019';
 import addFormats from 'ajv-formats';
-import { isInputError } from '@app/core';
 import {
   Dataset, readDataset, readDatasetDsjc, readDatasetJson, readDatasetJsonWithHeader, readDatasetNdjson, readXpt,
   writeDatasetDsjc, writeDatasetJson, writeDatasetNdjson,
 } from '@app/datasets';
 import { META, fixture } from './helpers';
+import { expectInputError } from '../support/assertions';
 
 /** The official schemas, loaded from the test fixtures (not the library's copy) so validation is independent. */
 function officialValidators() {
@@ -28,17 +28,6 @@ function officialValidators() {
   return { json, ndjson };
 }
 
-function expectInputError(fn: () => unknown, code: string, msg?: RegExp) {
-  try {
-    fn();
-  } catch (e) {
-    expect(isInputError(e)).toBe(true);
-    expect((e as { code: string }).code).toBe(code);
-    if (msg) expect((e as Error).message).toMatch(msg);
-    return;
-  }
-  throw new Error(`expected InputError ${code}`);
-}
 
 const official = {
   json: () => readDatasetJson(fixture('adtte.json')),

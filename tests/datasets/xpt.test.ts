@@ -1,18 +1,7 @@
-import { isInputError } from '@app/core';
 import { Dataset, ibmToIeee, ieeeToIbm, readDatasetJson, readXpt, writeXpt } from '@app/datasets';
 import { META, fixture, pandasRead, pythonSasDays, pythonSasSeconds } from './helpers';
+import { expectInputError } from '../support/assertions';
 
-function expectInputError(fn: () => unknown, code: string, msg?: RegExp) {
-  try {
-    fn();
-  } catch (e) {
-    expect(isInputError(e)).toBe(true);
-    expect((e as { code: string }).code).toBe(code);
-    if (msg) expect((e as Error).message).toMatch(msg);
-    return;
-  }
-  throw new Error(`expected InputError ${code}`);
-}
 
 const hex = (x: number) => {
   const b = Buffer.alloc(8);

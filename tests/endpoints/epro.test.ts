@@ -1,21 +1,10 @@
-import { isInputError } from '@app/core';
 import { applyEproUpload, parseEproUpload, sniffEpro } from '@app/endpoints';
+import { expectInputError } from '../support/assertions';
 
 const qHeader = ['subject_id', 'visit', 'date', ...Array.from({ length: 30 }, (_, i) => `q${i + 1}`)].join(',');
 const qRow = (id: string, visit: string, date: string, ans: (number | string)[] = Array(30).fill(1)) => [id, visit, date, ...ans].join(',');
 const buf = (s: string) => Buffer.from(s, 'utf8');
 
-function expectInputError(f: () => unknown, code: string, msg?: RegExp): void {
-  try {
-    f();
-  } catch (e) {
-    expect(isInputError(e)).toBe(true);
-    expect((e as { code: string }).code).toBe(code);
-    if (msg) expect((e as Error).message).toMatch(msg);
-    return;
-  }
-  throw new Error(`expected InputError ${code}`);
-}
 
 describe('QLQ-C30 CSV upload', () => {
   test('valid rows parse; answers become numbers, empty = missing', () => {
