@@ -4,3 +4,4 @@ export * from './hash';
 export * from './provenance';
 export * from './config';
 export * from './logger';
+export * from './random';

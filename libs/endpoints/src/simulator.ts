@@ -26,17 +26,9 @@ export interface SimulateOptions {
   arms?: { arm: string; armCd: string }[];
 }
 
-/** mulberry32: small, fast, well-distributed 32-bit PRNG. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 lives in @app/core (shared with the other generators); re-exported for this library's users. */
+export { mulberry32 } from '@app/core';
+import { mulberry32 } from '@app/core';
 
 const ORGANS = ['LIVER', 'LUNG', 'LYMPH NODE', 'BONE', 'ADRENAL GLAND', 'PERITONEUM', 'KIDNEY', 'BRAIN'];
 type Trajectory = 'responder' | 'progressor' | 'late-responder' | 'stable';

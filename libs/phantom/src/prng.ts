@@ -1,16 +1,8 @@
 import { createHash } from 'node:crypto';
 
-/** mulberry32: a tiny, fast, deterministic 32-bit PRNG. Returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 lives in @app/core (shared with the other generators); re-exported for this library's users. */
+export { mulberry32 } from '@app/core';
+import { mulberry32 } from '@app/core';
 
 /** A 32-bit seed derived from any list of parts (stable across runs and platforms). */
 export function deriveSeed(...parts: (string | number)[]): number {
