@@ -6,6 +6,7 @@
  * Run: npm run bench:endpoints   (BENCH_SUBJECTS=n to change the size). Ends with ONE JSON line:
  * {"bench":"endpoints","seconds":..,"peak_rss_mb":..,...}; `seconds` = derivation + all writes.
  */
+import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { writeDataset, type CutFormat, type DatasetFileMeta } from '@app/datasets';
 import { deriveEndpointDatasets, simulateTrial } from '@app/endpoints';
@@ -37,15 +38,26 @@ function main(): void {
 
   const writeSeconds: Record<string, number> = {};
   const bytes: Record<string, number> = {};
+  // BENCH_HASH=1: sha256 over every output file (not timed), to check that optimised writers give identical bytes
+  const digests: Record<string, string> = {};
   for (const f of FORMATS) {
-    const t = performance.now();
+    let ms = 0;
     let n = 0;
-    for (const d of datasets) n += writeDataset(d, meta, f).length;
-    writeSeconds[f] = Math.round((performance.now() - t)) / 1000;
+    const h = process.env.BENCH_HASH ? createHash('sha256') : null;
+    for (const d of datasets) {
+      const t = performance.now();
+      const b = writeDataset(d, meta, f);
+      ms += performance.now() - t;
+      n += b.length;
+      h?.update(b);
+    }
+    if (h) digests[f] = h.digest('hex').slice(0, 16);
+    writeSeconds[f] = Math.round(ms) / 1000;
     bytes[f] = n;
     console.error(`  ${f}: ${writeSeconds[f].toFixed(2)} s, ${(n / 1e6).toFixed(1)} MB`);
   }
-  const seconds = (performance.now() - t1) / 1000;
+  // derivation + all writes (wall); the optional BENCH_HASH hashing is left out
+  const seconds = deriveSeconds + Object.values(writeSeconds).reduce((a, b) => a + b, 0);
   const cpu = process.cpuUsage(cpu0);
   const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   console.log(JSON.stringify({
@@ -55,12 +67,13 @@ function main(): void {
     subjects: SUBJECTS,
     visits: VISITS,
     derive_seconds: Math.round(deriveSeconds * 1000) / 1000,
-    // CPU time (user + system) of this process: wall time is inflated on a loaded shared machine
+    // CPU time (user + system) of this process: wall time is inflated on a loaded shared machine (includes hashing with BENCH_HASH)
     cpu_seconds: Math.round((cpu.user + cpu.system) / 1000) / 1000,
     derive_cpu_seconds: Math.round((deriveCpu.user + deriveCpu.system) / 1000) / 1000,
     write_seconds: writeSeconds,
     output_mb: Object.fromEntries(Object.entries(bytes).map(([k, v]) => [k, Math.round(v / 1e5) / 10])),
     rows: Object.values(rows).reduce((a, b) => a + b, 0),
+    ...(process.env.BENCH_HASH ? { sha256_16: digests } : {}),
     target_seconds: 5,
   }));
 }

@@ -8,6 +8,7 @@ import { parse } from 'csv-parse/sync';
 import { InputError } from '@app/core';
 import type { Column, Dataset, Value } from './types';
 import { checkValue, formatNumber, guessStandard, validateDataset } from './values';
+import { ByteSink, estimateSize, fastRows, formatNumberCached } from './fast';
 
 function cell(v: Value): string | null {
   if (v === null) return null;
@@ -16,7 +17,90 @@ function cell(v: Value): string | null {
   return v;
 }
 
+/**
+ * Writes the dataset as CSV. Fast path: one byte buffer, RFC 4180 quoting by hand (the same rule as the
+ * csv-stringify options of `writeCsvReference`: quote a field holding , " CR or LF, double the quotes,
+ * empty string as ""); any problem re-runs `writeCsvReference`, so errors are exactly the reference ones.
+ */
 export function writeCsv(input: Dataset): Buffer {
+  let out: Buffer | null = null;
+  try {
+    out = writeCsvFast(input);
+  } catch {
+    out = null;
+  }
+  return out ?? writeCsvReference(input);
+}
+
+/** The field text for a string value (RFC 4180). */
+function csvField(v: string): string {
+  if (v === '') return '""';
+  if (v.includes('"')) return `"${v.replaceAll('"', '""')}"`;
+  if (v.includes(',') || v.includes('\r') || v.includes('\n')) return `"${v}"`;
+  return v;
+}
+
+function putCsvString(out: ByteSink, v: string): void {
+  // plain printable ASCII without , or " needs no quoting: written as is
+  const len = v.length;
+  if (len > 0) {
+    out.ensure(len);
+    const buf = out.buf;
+    let p = out.pos;
+    let i = 0;
+    for (; i < len; i++) {
+      const c = v.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x2c) break;
+      buf[p++] = c;
+    }
+    if (i === len) {
+      out.pos = p;
+      return;
+    }
+  }
+  out.utf8(csvField(v));
+}
+
+function writeCsvFast(input: Dataset): Buffer | null {
+  validateDataset({ ...input, rows: [] }); // dataset shape and column metadata
+  const rows = fastRows(input);
+  if (!rows) return null;
+  const cols = input.columns;
+  const n = cols.length;
+  if (n === 0) return null;
+  const out = new ByteSink(estimateSize(rows, (r) => {
+    let b = 2;
+    for (const v of r) b += 1 + (typeof v === 'string' ? v.length : typeof v === 'number' ? 8 : 4);
+    return b;
+  }));
+  for (let ci = 0; ci < n; ci++) {
+    if (ci) out.byte(0x2c);
+    putCsvString(out, cols[ci].name);
+  }
+  out.ensure(2);
+  out.buf[out.pos++] = 0x0d;
+  out.buf[out.pos++] = 0x0a;
+  for (let ri = 0; ri < rows.length; ri++) {
+    const r = rows[ri];
+    for (let ci = 0; ci < n; ci++) {
+      if (ci) out.byte(0x2c);
+      const v = r[ci];
+      if (v === null) continue;
+      if (typeof v === 'string') putCsvString(out, v);
+      else if (typeof v === 'number') {
+        if (Number.isSafeInteger(v)) out.int(v);
+        else out.ascii(formatNumberCached(v));
+      } else out.ascii(v ? 'true' : 'false');
+    }
+    out.ensure(2);
+    out.buf[out.pos++] = 0x0d;
+    out.buf[out.pos++] = 0x0a;
+  }
+  return out.finish();
+}
+
+/** The original writer (csv-stringify): the reference the fast path must match byte for byte. */
+export function writeCsvReference(input: Dataset): Buffer {
   const ds = validateDataset(input);
   const records = [ds.columns.map((c) => c.name), ...ds.rows.map((r) => r.map(cell))];
   // quoted_match: empty strings as "" (null stays an empty unquoted field); any CR or LF quoted, which

@@ -1,0 +1,218 @@
+/**
+ * Fast paths shared by the writers (performance only; the output is byte-identical to the reference
+ * writers, which tests/datasets/golden.test.ts and fast.test.ts check):
+ * - `fastRows`: validates every value without copying the rows when they are already canonical (what
+ *   the endpoint derivations produce); returns null when anything is unusual, and the caller then runs
+ *   the reference path (`validateDataset`), which throws the exact same InputError as before.
+ * - `ByteSink`: one growing Buffer written byte by byte, instead of millions of small strings.
+ * - Cached conversions: ISO date -> SAS days, non-integer number -> text.
+ * Any error inside a fast writer makes the public writer re-run the reference writer, so error codes,
+ * messages and their precedence never change.
+ */
+import type { Column, Dataset, Value } from './types';
+import { DECIMAL_RE, checkValue, formatNumber, isoDateToSas } from './values';
+
+// ------------------------------------------------------------------ value checks
+
+const K_STRING = 0, K_INTEGER = 1, K_DECIMAL = 2, K_FLOAT = 3, K_BOOLEAN = 4, K_DATE_NUM = 5, K_OTHER = 6;
+
+function kindOf(c: Column): number {
+  switch (c.dataType) {
+    case 'string':
+    case 'URI':
+      return K_STRING;
+    case 'integer':
+      return K_INTEGER;
+    case 'decimal':
+      return K_DECIMAL;
+    case 'float':
+    case 'double':
+      return K_FLOAT;
+    case 'boolean':
+      return K_BOOLEAN;
+    case 'date':
+      return c.targetDataType ? K_DATE_NUM : K_OTHER;
+    default:
+      return K_OTHER;
+  }
+}
+
+const ISO_DATE_FULL_RE = /^\d{4}-\d{2}-\d{2}$/;
+const sasDays = new Map<string, number>();
+/** SAS day number of a complete, real ISO date (cached); throws InputError like isoDateToSas. */
+export function sasDateCached(s: string, what: string): number {
+  let d = sasDays.get(s);
+  if (d === undefined) {
+    d = isoDateToSas(s, what);
+    if (sasDays.size > 100_000) sasDays.clear();
+    sasDays.set(s, d);
+  }
+  return d;
+}
+
+/**
+ * The dataset's rows when every row has one value per column and every value is valid and already in
+ * canonical form (checkValue would return it unchanged); otherwise null (the caller falls back to
+ * validateDataset, which copies, canonicalises or throws). Column metadata must be checked by the caller.
+ */
+export function fastRows(ds: Dataset): Value[][] | null {
+  const cols = ds.columns;
+  const n = cols.length;
+  const kinds = cols.map(kindOf);
+  const rows = ds.rows;
+  const name = ds.name;
+  for (let ri = 0; ri < rows.length; ri++) {
+    const r = rows[ri];
+    if (!Array.isArray(r) || r.length !== n) return null;
+    for (let ci = 0; ci < n; ci++) {
+      const v = r[ci];
+      if (v === null) continue;
+      switch (kinds[ci]) {
+        case K_STRING:
+          if (typeof v === 'string') continue;
+          return null;
+        case K_INTEGER:
+          if (typeof v === 'number' && Number.isSafeInteger(v)) continue;
+          return null;
+        case K_DECIMAL:
+          if (typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && DECIMAL_RE.test(v)) continue;
+          return null;
+        case K_FLOAT:
+          if (typeof v === 'number' && Number.isFinite(v)) continue;
+          return null;
+        case K_BOOLEAN:
+          if (typeof v === 'boolean') continue;
+          return null;
+        case K_DATE_NUM:
+          if (typeof v === 'string' && (sasDays.has(v) || ISO_DATE_FULL_RE.test(v))) {
+            try {
+              sasDateCached(v, 'date');
+              continue;
+            } catch {
+              return null;
+            }
+          }
+          return null;
+        default:
+          try {
+            if (checkValue(name, cols[ci], v, ri) === v) continue;
+          } catch {
+            /* reported by the reference path */
+          }
+          return null;
+      }
+    }
+  }
+  return rows;
+}
+
+// ------------------------------------------------------------------ number text
+
+const numText = new Map<number, string>();
+/** formatNumber(x) for a non-integer x (cached: analysis values repeat a lot). */
+export function formatNumberCached(x: number): string {
+  let s = numText.get(x);
+  if (s === undefined) {
+    s = formatNumber(x);
+    if (numText.size > 200_000) numText.clear();
+    numText.set(x, s);
+  }
+  return s;
+}
+const jsonNumText = new Map<number, string>();
+/** JSON.stringify(x) for a finite non-integer x (cached). */
+export function jsonNumberCached(x: number): string {
+  let s = jsonNumText.get(x);
+  if (s === undefined) {
+    s = JSON.stringify(x);
+    if (jsonNumText.size > 200_000) jsonNumText.clear();
+    jsonNumText.set(x, s);
+  }
+  return s;
+}
+
+// ------------------------------------------------------------------ byte sink
+
+/** A growing output buffer. `finish()` returns exactly the bytes written. */
+export class ByteSink {
+  buf: Buffer;
+  pos = 0;
+  constructor(capacity: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(1024, capacity));
+  }
+  /** Makes room for n more bytes. */
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n + 1024));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+  /** Writes a string as UTF-8. */
+  utf8(s: string): void {
+    if (this.ascii(s)) return;
+    const n = Buffer.byteLength(s, 'utf8');
+    this.ensure(n);
+    this.pos += this.buf.utf8Write(s, this.pos, n);
+  }
+  /** Writes s when it is plain printable ASCII (0x20..0x7e); returns false (nothing written) otherwise. */
+  ascii(s: string): boolean {
+    const len = s.length;
+    this.ensure(len);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e) return false;
+      buf[p++] = c;
+    }
+    this.pos = p;
+    return true;
+  }
+  /** Writes a safe integer in decimal (-0 as 0). */
+  int(x: number): void {
+    this.ensure(24);
+    const buf = this.buf;
+    if (x < 0) {
+      buf[this.pos++] = 0x2d;
+      x = -x;
+    }
+    if (x < 10) {
+      buf[this.pos++] = 0x30 + x;
+      return;
+    }
+    let digits = 0;
+    for (let t = x; t >= 1; t = Math.floor(t / 10)) digits++;
+    let p = this.pos + digits;
+    this.pos = p;
+    while (x >= 1) {
+      const q = Math.floor(x / 10);
+      buf[--p] = 0x30 + (x - q * 10);
+      x = q;
+    }
+  }
+  finish(): Buffer {
+    const { buf, pos } = this;
+    if (buf.length - pos <= pos >> 3) return buf.subarray(0, pos);
+    const out = Buffer.allocUnsafe(pos);
+    buf.copy(out, 0, 0, pos);
+    return out;
+  }
+}
+
+/** Rough output size from a sample of rows (to pre-size the sink). */
+export function estimateSize(rows: Value[][], perRow: (r: Value[]) => number): number {
+  const n = rows.length;
+  if (n === 0) return 4096;
+  const step = Math.max(1, Math.floor(n / 200));
+  let bytes = 0;
+  let k = 0;
+  for (let i = 0; i < n; i += step) {
+    bytes += perRow(rows[i]);
+    k++;
+  }
+  return Math.ceil((bytes / k) * n * 1.1) + 4096;
+}
