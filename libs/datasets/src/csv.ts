@@ -8,7 +8,7 @@ import { parse } from 'csv-parse/sync';
 import { InputError } from '@app/core';
 import type { Column, Dataset, Value } from './types';
 import { checkValue, formatNumber, guessStandard, validateDataset } from './values';
-import { ByteSink, estimateSize, fastRows, formatNumberCached } from './fast';
+import { ByteSink, estimateSize, fastRows, formatNumberCached, textSize } from './fast';
 
 function cell(v: Value): string | null {
   if (v === null) return null;
@@ -70,7 +70,7 @@ function writeCsvFast(input: Dataset): Buffer | null {
   if (n === 0) return null;
   const out = new ByteSink(estimateSize(rows, (r) => {
     let b = 2;
-    for (const v of r) b += 1 + (typeof v === 'string' ? v.length : typeof v === 'number' ? 8 : 4);
+    for (const v of r) b += 1 + (v === null ? 0 : textSize(v));
     return b;
   }));
   for (let ci = 0; ci < n; ci++) {

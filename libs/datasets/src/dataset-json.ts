@@ -16,7 +16,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { InputError, repoRoot } from '@app/core';
 import type { Column, Dataset, DatasetFileMeta, Value } from './types';
 import { checkValue, formatNumber, guessStandard, maxByteLength, validateDataset, validateMeta } from './values';
-import { ByteSink, estimateSize, fastRows, formatNumberCached, jsonNumberCached } from './fast';
+import { ByteSink, estimateSize, fastRows, formatNumberCached, textSize, jsonNumberCached } from './fast';
 
 export const DATASET_JSON_VERSION = '1.1.0';
 
@@ -182,7 +182,7 @@ function writeJsonFast(input: Dataset, meta: DatasetFileMeta, ndjson: boolean): 
   const decimal = ds.columns.map((c) => c.dataType === 'decimal');
   const out = new ByteSink(head.length * 3 + 64 + estimateSize(rows, (r) => {
     let b = 3;
-    for (const v of r) b += 1 + (typeof v === 'string' ? v.length + 2 : typeof v === 'number' ? 10 : 5);
+    for (const v of r) b += 3 + textSize(v);
     return b;
   }));
   if (ndjson) {

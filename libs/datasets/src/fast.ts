@@ -156,7 +156,7 @@ export class ByteSink {
     if (this.ascii(s)) return;
     const n = Buffer.byteLength(s, 'utf8');
     this.ensure(n);
-    this.pos += this.buf.utf8Write(s, this.pos, n);
+    this.pos += this.buf.write(s, this.pos, n, 'utf8');
   }
   /** Writes s when it is plain printable ASCII (0x20..0x7e); returns false (nothing written) otherwise. */
   ascii(s: string): boolean {
@@ -196,6 +196,8 @@ export class ByteSink {
   }
   finish(): Buffer {
     const { buf, pos } = this;
+    // a copy would be one more large allocation (external memory pressure = a full GC): keep the
+    // buffer when at most 1/8 of it is unused
     if (buf.length - pos <= pos >> 3) return buf.subarray(0, pos);
     const out = Buffer.allocUnsafe(pos);
     buf.copy(out, 0, 0, pos);
@@ -203,16 +205,49 @@ export class ByteSink {
   }
 }
 
-/** Rough output size from a sample of rows (to pre-size the sink). */
+/** maxByteLength(rows, ci) (same result): values that cannot beat the running maximum are not measured. */
+export function maxUtf8Length(rows: Value[][], ci: number): number {
+  let max = 1;
+  let last: string | null = null;
+  for (let i = 0; i < rows.length; i++) {
+    const v = rows[i][ci];
+    if (typeof v !== 'string' || v === last) continue;
+    const l = v.length;
+    if (l * 3 <= max) continue;
+    last = v;
+    let b = l;
+    for (let k = 0; k < l; k++) {
+      if (v.charCodeAt(k) > 0x7f) {
+        b = Buffer.byteLength(v, 'utf8');
+        break;
+      }
+    }
+    if (b > max) max = b;
+  }
+  return max;
+}
+
+/** Bytes of one value's text (close to exact for ASCII; used on a sample of rows to pre-size the sink). */
+export function textSize(v: Value): number {
+  if (v === null) return 4;
+  if (typeof v === 'string') return v.length;
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? (v < 0 ? 2 : 1) + Math.floor(Math.log10(Math.abs(v) || 1)) : formatNumberCached(v).length;
+  return 5;
+}
+
+/**
+ * Output size from a sample of rows (to pre-size the sink once: every regrowth or final copy is one more
+ * large allocation, and each large allocation can cost a full GC of a big heap).
+ */
 export function estimateSize(rows: Value[][], perRow: (r: Value[]) => number): number {
   const n = rows.length;
   if (n === 0) return 4096;
-  const step = Math.max(1, Math.floor(n / 200));
+  const step = Math.max(1, Math.floor(n / 1000));
   let bytes = 0;
   let k = 0;
   for (let i = 0; i < n; i += step) {
     bytes += perRow(rows[i]);
     k++;
   }
-  return Math.ceil((bytes / k) * n * 1.1) + 4096;
+  return Math.ceil((bytes / k) * n * 1.06) + 65536;
 }

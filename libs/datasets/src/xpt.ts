@@ -16,7 +16,7 @@ import {
   guessStandard, isNumericColumn, isoDateToSas, isoDatetimeToSas, isoTimeToSas, maxByteLength,
   sasToIsoDate, sasToIsoDatetime, sasToIsoTime, validateDataset, validateMeta,
 } from './values';
-import { fastRows, sasDateCached } from './fast';
+import { fastRows, maxUtf8Length, sasDateCached } from './fast';
 
 const REC = 80;
 const LIB_HEADER = 'HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!000000000000000000000000000000  ';
@@ -222,7 +222,7 @@ function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions,
   const numeric = ds.columns.map(isNumericColumn);
   const lengths = ds.columns.map((c, i) => {
     if (numeric[i]) return 8;
-    const need = maxByteLength(ds.rows, i);
+    const need = fast ? maxUtf8Length(ds.rows, i) : maxByteLength(ds.rows, i);
     const len = c.length ?? need;
     if (!Number.isInteger(len) || len < 1 || len > 200) {
       throw new InputError('xpt.invalid-length', `xpt: ${dsName}.${c.name}: character length ${len} is outside 1..200 bytes allowed by XPORT v5`);
@@ -342,7 +342,7 @@ function writeObsFast(ds: Dataset, parts: Buffer[], numeric: boolean[], lengths:
         if (i === sl) out.fill(0x20, o + sl, o + len);
         else {
           out.fill(0x20, o, o + len);
-          out.utf8Write(v, o, len);
+          out.write(v, o, len, 'utf8');
         }
         continue;
       }

@@ -1,0 +1,73 @@
+/**
+ * The fast writers against the reference writers (the original implementations, kept for errors):
+ * random datasets must give identical bytes in every format, and bad input must raise the identical
+ * InputError (code and message).
+ */
+import fc from 'fast-check';
+import {
+  type Column, type Dataset, type Value,
+  writeCsv, writeCsvReference, writeDatasetJson, writeDatasetJsonReference, writeDatasetNdjson, writeDatasetNdjsonReference,
+  writeXpt, writeXptReference,
+} from '@app/datasets';
+import { META } from './helpers';
+
+const col = (name: string, dataType: Column['dataType'], extra: Partial<Column> = {}): Column => ({ itemOID: `IT.R.${name}`, name, label: name, dataType, ...extra });
+const COLUMNS: Column[] = [
+  col('S', 'string'), col('I', 'integer'), col('DEC', 'decimal'), col('D', 'double'), col('B', 'boolean'),
+  col('DT', 'date', { targetDataType: 'integer', displayFormat: 'DATE9.' }), col('DTC', 'date'), col('TM', 'time', { targetDataType: 'integer' }),
+];
+const ibmSafe = fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e70, max: 1e70 }).filter((x) => x === 0 || Math.abs(x) > 1e-70);
+const orNull = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: null, freq: 5 });
+const day = fc.integer({ min: -3000, max: 60000 }).map((d) => new Date(Date.UTC(1960, 0, 1) + d * 86400000).toISOString().slice(0, 10));
+const row = fc.tuple(
+  orNull(fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 8 }), fc.constantFrom('', ',', '"', 'a\r\nb', 'x\ty', 'é'))),
+  orNull(fc.integer({ min: -1e9, max: 1e9 })),
+  orNull(fc.oneof(ibmSafe, fc.constantFrom('12.50', '-0.001', '0'))),
+  orNull(ibmSafe),
+  orNull(fc.boolean()),
+  orNull(day),
+  orNull(fc.oneof(day, fc.constantFrom('', '2024', '2024-02'))),
+  orNull(fc.constantFrom('00:00:00', '12:30', '23:59:59.5')),
+) as fc.Arbitrary<Value[]>;
+const dataset = fc.array(row, { maxLength: 40 }).map((rows): Dataset => ({ name: 'R', label: 'Random', itemGroupOID: 'IG.R', standard: 'other', columns: COLUMNS, rows }));
+
+const WRITERS: [string, (d: Dataset) => Buffer, (d: Dataset) => Buffer][] = [
+  ['csv', writeCsv, writeCsvReference],
+  ['json', (d) => writeDatasetJson(d, META), (d) => writeDatasetJsonReference(d, META)],
+  ['ndjson', (d) => writeDatasetNdjson(d, META), (d) => writeDatasetNdjsonReference(d, META)],
+  ['xpt', (d) => writeXpt(d, META), (d) => writeXptReference(d, META)],
+];
+
+function outcome(f: () => Buffer): { bytes?: string; error?: string } {
+  try {
+    return { bytes: f().toString('base64') };
+  } catch (e) {
+    return { error: `${(e as { code?: string }).code}: ${(e as Error).message}` };
+  }
+}
+
+describe.each(WRITERS)('%s fast writer', (_name, fast, ref) => {
+  it('gives the reference bytes on random datasets', () => {
+    fc.assert(fc.property(dataset, (d) => {
+      expect(fast(d).equals(ref(d))).toBe(true);
+    }), { numRuns: 150 });
+  });
+
+  it('gives the reference output for non-canonical values (integer as text, decimal text in a double column)', () => {
+    const d: Dataset = { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('I', 'integer'), col('D', 'double'), col('S', 'string')], rows: [['12', '1.50', 'a'], [3, 2, undefined as unknown as Value]] };
+    expect(outcome(() => fast(d))).toEqual(outcome(() => ref(d)));
+    expect(outcome(() => fast(d)).bytes).toBeDefined();
+  });
+
+  it.each<[string, Dataset]>([
+    ['a bad integer', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('I', 'integer')], rows: [[1], [1.5]] }],
+    ['an impossible date', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('DT', 'date', { targetDataType: 'integer' })], rows: [['2023-02-29']] }],
+    ['a ragged row', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('A', 'string'), col('B', 'string')], rows: [['a', 'b'], ['c']] }],
+    ['an unknown dataType', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('A', 'text' as Column['dataType'])], rows: [['a']] }],
+    ['a number outside the IBM range', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('D', 'double')], rows: [[1e-300]] }],
+    ['a bad name and a bad value', { name: 'TOO_LONG_NAME', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('I', 'integer')], rows: [[0.5]] }],
+  ])('raises the reference error for %s', (_what, d) => {
+    const a = outcome(() => fast(d));
+    expect(a).toEqual(outcome(() => ref(d)));
+  });
+});
