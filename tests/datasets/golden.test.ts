@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writerStats } from '@app/datasets';
 import { goldenHashes } from './golden';
 
 describe('golden data cut (writer output is byte-identical to the pre-optimisation writers)', () => {
@@ -18,5 +19,15 @@ describe('golden data cut (writer output is byte-identical to the pre-optimisati
 
   it.each(Object.keys(expected).sort())('%s has the golden sha256', (path) => {
     expect(actual[path]).toBe(expected[path]);
+  });
+});
+
+describe('the fast writers are really used', () => {
+  it('writes the whole golden cut without falling back to the reference writers', () => {
+    const before = { ...writerStats };
+    goldenHashes();
+    expect(writerStats.reference - before.reference).toBe(0);
+    // 18 datasets x (csv, json, ndjson, xpt, and ndjson again inside dsjc)
+    expect(writerStats.fast - before.fast).toBe(18 * 5);
   });
 });

@@ -8,7 +8,7 @@ import { parse } from 'csv-parse/sync';
 import { InputError } from '@app/core';
 import type { Column, Dataset, Value } from './types';
 import { checkValue, formatNumber, guessStandard, validateDataset } from './values';
-import { ByteSink, estimateSize, fastRows, formatNumberCached, textSize } from './fast';
+import { ByteSink, columnKinds, estimateSize, formatNumberCached, isCanonical, rowsHaveShape, textSize, writerStats } from './fast';
 
 function cell(v: Value): string | null {
   if (v === null) return null;
@@ -29,6 +29,8 @@ export function writeCsv(input: Dataset): Buffer {
   } catch {
     out = null;
   }
+  if (out) writerStats.fast++;
+  else writerStats.reference++;
   return out ?? writeCsvReference(input);
 }
 
@@ -63,8 +65,9 @@ function putCsvString(out: ByteSink, v: string): void {
 
 function writeCsvFast(input: Dataset): Buffer | null {
   validateDataset({ ...input, rows: [] }); // dataset shape and column metadata
-  const rows = fastRows(input);
-  if (!rows) return null;
+  if (!rowsHaveShape(input)) return null;
+  const rows = input.rows;
+  const kinds = columnKinds(input.columns);
   const cols = input.columns;
   const n = cols.length;
   if (n === 0) return null;
@@ -86,6 +89,7 @@ function writeCsvFast(input: Dataset): Buffer | null {
       if (ci) out.byte(0x2c);
       const v = r[ci];
       if (v === null) continue;
+      if (!isCanonical(kinds[ci], v, input, ci, ri)) return null;
       if (typeof v === 'string') putCsvString(out, v);
       else if (typeof v === 'number') {
         if (Number.isSafeInteger(v)) out.int(v);

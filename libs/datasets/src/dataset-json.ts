@@ -16,7 +16,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { InputError, repoRoot } from '@app/core';
 import type { Column, Dataset, DatasetFileMeta, Value } from './types';
 import { checkValue, formatNumber, guessStandard, maxByteLength, validateDataset, validateMeta } from './values';
-import { ByteSink, estimateSize, fastRows, formatNumberCached, textSize, jsonNumberCached } from './fast';
+import { ByteSink, columnKinds, estimateSize, formatNumberCached, isCanonical, jsonNumberCached, rowsHaveShape, textSize, writerStats } from './fast';
 
 export const DATASET_JSON_VERSION = '1.1.0';
 
@@ -134,6 +134,8 @@ export function writeDatasetJson(input: Dataset, meta: DatasetFileMeta): Buffer 
   } catch {
     out = null;
   }
+  if (out) writerStats.fast++;
+  else writerStats.reference++;
   return out ?? writeDatasetJsonReference(input, meta);
 }
 
@@ -145,6 +147,8 @@ export function writeDatasetNdjson(input: Dataset, meta: DatasetFileMeta): Buffe
   } catch {
     out = null;
   }
+  if (out) writerStats.fast++;
+  else writerStats.reference++;
   return out ?? writeDatasetNdjsonReference(input, meta);
 }
 
@@ -172,9 +176,10 @@ function putJsonString(out: ByteSink, v: string): void {
 /** Same bytes as the reference writers (rowJson / valueOut) without per-row strings. */
 function writeJsonFast(input: Dataset, meta: DatasetFileMeta, ndjson: boolean): Buffer | null {
   validateDataset({ ...input, rows: [] });
-  const rows = fastRows(input);
-  if (!rows) return null;
+  if (!rowsHaveShape(input)) return null;
+  const rows = input.rows;
   const ds: Dataset = { ...input, rows };
+  const kinds = columnKinds(ds.columns);
   const md = checkedMetaLine(ds, meta);
   if (ndjson) validateNdjsonMetaSchema(md);
   const head = JSON.stringify(md);
@@ -204,6 +209,7 @@ function writeJsonFast(input: Dataset, meta: DatasetFileMeta, ndjson: boolean): 
       if (ci) out.byte(0x2c);
       const v = r[ci];
       if (v === null) out.ascii('null');
+      else if (!isCanonical(kinds[ci], v, ds, ci, ri)) return null;
       else if (typeof v === 'string') putJsonString(out, v);
       else if (typeof v === 'number') {
         if (decimal[ci]) {

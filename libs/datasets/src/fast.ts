@@ -12,6 +12,12 @@
 import type { Column, Dataset, Value } from './types';
 import { DECIMAL_RE, checkValue, formatNumber, isoDateToSas } from './values';
 
+/**
+ * How many writer calls took the fast path and how many fell back to the reference writer (bad or
+ * non-canonical input). Tests use it to make sure the fast path is really taken.
+ */
+export const writerStats = { fast: 0, reference: 0 };
+
 // ------------------------------------------------------------------ value checks
 
 const K_STRING = 0, K_INTEGER = 1, K_DECIMAL = 2, K_FLOAT = 3, K_BOOLEAN = 4, K_DATE_NUM = 5, K_OTHER = 6;
@@ -50,57 +56,70 @@ export function sasDateCached(s: string, what: string): number {
   return d;
 }
 
+/** Per-column value kinds for `isCanonical`. */
+export const columnKinds = (cols: Column[]): number[] => cols.map(kindOf);
+
 /**
- * The dataset's rows when every row has one value per column and every value is valid and already in
- * canonical form (checkValue would return it unchanged); otherwise null (the caller falls back to
- * validateDataset, which copies, canonicalises or throws). Column metadata must be checked by the caller.
+ * True when v (not null) is valid for its column and already canonical (checkValue would return it
+ * unchanged). The fast writers check every value with this while they encode it, and give up (the public
+ * writer then runs the reference path: validateDataset, which copies, canonicalises or throws) on false.
  */
-export function fastRows(ds: Dataset): Value[][] | null {
-  const cols = ds.columns;
-  const n = cols.length;
-  const kinds = cols.map(kindOf);
+export function isCanonical(kind: number, v: Value, ds: Dataset, ci: number, ri: number): boolean {
+  switch (kind) {
+    case K_STRING:
+      return typeof v === 'string';
+    case K_INTEGER:
+      return typeof v === 'number' && Number.isSafeInteger(v);
+    case K_DECIMAL:
+      return typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && DECIMAL_RE.test(v);
+    case K_FLOAT:
+      return typeof v === 'number' && Number.isFinite(v);
+    case K_BOOLEAN:
+      return typeof v === 'boolean';
+    case K_DATE_NUM:
+      if (typeof v !== 'string') return false;
+      if (sasDays.has(v)) return true;
+      if (!ISO_DATE_FULL_RE.test(v)) return false;
+      try {
+        sasDateCached(v, 'date');
+        return true;
+      } catch {
+        return false;
+      }
+    default:
+      try {
+        return checkValue(ds.name, ds.columns[ci], v, ri) === v;
+      } catch {
+        return false;
+      }
+  }
+}
+
+/** Every row is an array with one value per column (the values are checked while encoding). */
+export function rowsHaveShape(ds: Dataset): boolean {
+  const n = ds.columns.length;
   const rows = ds.rows;
-  const name = ds.name;
   for (let ri = 0; ri < rows.length; ri++) {
     const r = rows[ri];
-    if (!Array.isArray(r) || r.length !== n) return null;
+    if (!Array.isArray(r) || r.length !== n) return false;
+  }
+  return true;
+}
+
+/**
+ * The dataset's rows when every row has one value per column and every value is valid and already in
+ * canonical form; otherwise null. (Used where the values must be known good before encoding starts.)
+ */
+export function fastRows(ds: Dataset): Value[][] | null {
+  if (!rowsHaveShape(ds)) return null;
+  const kinds = columnKinds(ds.columns);
+  const n = kinds.length;
+  const rows = ds.rows;
+  for (let ri = 0; ri < rows.length; ri++) {
+    const r = rows[ri];
     for (let ci = 0; ci < n; ci++) {
       const v = r[ci];
-      if (v === null) continue;
-      switch (kinds[ci]) {
-        case K_STRING:
-          if (typeof v === 'string') continue;
-          return null;
-        case K_INTEGER:
-          if (typeof v === 'number' && Number.isSafeInteger(v)) continue;
-          return null;
-        case K_DECIMAL:
-          if (typeof v === 'number' ? Number.isFinite(v) : typeof v === 'string' && DECIMAL_RE.test(v)) continue;
-          return null;
-        case K_FLOAT:
-          if (typeof v === 'number' && Number.isFinite(v)) continue;
-          return null;
-        case K_BOOLEAN:
-          if (typeof v === 'boolean') continue;
-          return null;
-        case K_DATE_NUM:
-          if (typeof v === 'string' && (sasDays.has(v) || ISO_DATE_FULL_RE.test(v))) {
-            try {
-              sasDateCached(v, 'date');
-              continue;
-            } catch {
-              return null;
-            }
-          }
-          return null;
-        default:
-          try {
-            if (checkValue(name, cols[ci], v, ri) === v) continue;
-          } catch {
-            /* reported by the reference path */
-          }
-          return null;
-      }
+      if (v !== null && !isCanonical(kinds[ci], v, ds, ci, ri)) return null;
     }
   }
   return rows;

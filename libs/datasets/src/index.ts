@@ -5,3 +5,4 @@ export * from './dataset-json';
 export * from './xpt';
 export * from './read';
 export * from './cut';
+export { writerStats } from './fast';

@@ -16,7 +16,7 @@ import {
   guessStandard, isNumericColumn, isoDateToSas, isoDatetimeToSas, isoTimeToSas, maxByteLength,
   sasToIsoDate, sasToIsoDatetime, sasToIsoTime, validateDataset, validateMeta,
 } from './values';
-import { fastRows, maxUtf8Length, sasDateCached } from './fast';
+import { columnKinds, isCanonical, maxUtf8Length, rowsHaveShape, sasDateCached, writerStats } from './fast';
 
 const REC = 80;
 const LIB_HEADER = 'HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!000000000000000000000000000000  ';
@@ -197,11 +197,12 @@ export function writeXpt(input: Dataset, meta: DatasetFileMeta, opts: XptWriteOp
   try {
     validateMeta(meta);
     validateDataset({ ...input, rows: [] });
-    const rows = fastRows(input);
-    if (rows) out = writeXptImpl({ ...input, rows }, meta, opts, true);
+    if (rowsHaveShape(input)) out = writeXptImpl(input, meta, opts, true);
   } catch {
     out = null;
   }
+  if (out) writerStats.fast++;
+  else writerStats.reference++;
   return out ?? writeXptReference(input, meta, opts);
 }
 
@@ -317,11 +318,13 @@ function writeObsFast(ds: Dataset, parts: Buffer[], numeric: boolean[], lengths:
   // 0 = character, 1 = plain number, 2 = boolean, 3 = date (SAS days), 4 = other (datetime / time)
   const kind = ds.columns.map((c, i) => (!numeric[i] ? 0 : c.dataType === 'boolean' ? 2 : c.dataType === 'date' ? 3 : c.dataType === 'datetime' || c.dataType === 'time' ? 4 : 1));
   const rows = ds.rows;
+  const kinds = columnKinds(ds.columns);
   for (let ri = 0; ri < rows.length; ri++) {
     const r = rows[ri];
     const base = headLen + ri * obsLen;
     for (let ci = 0; ci < n; ci++) {
       const v = r[ci];
+      if (v !== null && !isCanonical(kinds[ci], v, ds, ci, ri)) return null;
       const o = base + positions[ci];
       const k = kind[ci];
       if (k === 0) {
