@@ -67,6 +67,9 @@ describe.each(WRITERS)('%s fast writer', (_name, fast, ref) => {
     ['a ragged row', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('A', 'string'), col('B', 'string')], rows: [['a', 'b'], ['c']] }],
     ['an unknown dataType', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('A', 'text' as Column['dataType'])], rows: [['a']] }],
     ['a number outside the IBM range', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('D', 'double')], rows: [[1e-300]] }],
+    ['a value longer than its declared length', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('S', 'string', { length: 3 })], rows: [['abc'], ['abcd']] }],
+    ['a UTF-8 value longer than its declared length', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('S', 'string', { length: 3 })], rows: [['éé']] }],
+    ['a declared length over 200', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('S', 'string', { length: 201 })], rows: [['a']] }],
     ['a bad name and a bad value', { name: 'TOO_LONG_NAME', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('I', 'integer')], rows: [[0.5]] }],
   ])('raises the reference error for %s', (_what, d) => {
     const a = outcome(() => fast(d));

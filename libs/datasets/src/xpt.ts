@@ -223,6 +223,12 @@ function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions,
   const numeric = ds.columns.map(isNumericColumn);
   const lengths = ds.columns.map((c, i) => {
     if (numeric[i]) return 8;
+    // fast path with a declared length: each value is checked against it while it is encoded (a value
+    // too long makes the fast path give up, and the reference path reports it)
+    if (fast && c.length !== undefined) {
+      if (!Number.isInteger(c.length) || c.length < 1 || c.length > 200) return -1;
+      return c.length;
+    }
     const need = fast ? maxUtf8Length(ds.rows, i) : maxByteLength(ds.rows, i);
     const len = c.length ?? need;
     if (!Number.isInteger(len) || len < 1 || len > 200) {
@@ -234,6 +240,7 @@ function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions,
     }
     return len;
   });
+  if (lengths.includes(-1)) return null;
   const positions: number[] = [];
   let obsLen = 0;
   for (const l of lengths) {
@@ -344,6 +351,7 @@ function writeObsFast(ds: Dataset, parts: Buffer[], numeric: boolean[], lengths:
         }
         if (i === sl) out.fill(0x20, o + sl, o + len);
         else {
+          if (Buffer.byteLength(v, 'utf8') > len) return null; // too long: reported by the reference path
           out.fill(0x20, o, o + len);
           out.write(v, o, len, 'utf8');
         }

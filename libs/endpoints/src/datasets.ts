@@ -41,7 +41,15 @@ export function makeDataset(name: string, label: string, standard: Dataset['stan
       // runs of equal values (STUDYID, USUBJID, PARAMCD, dates...) are measured once; byteLength <= 3 x length
       if (typeof v === 'string' && v !== last[k] && v.length * 3 > lens[k]) {
         last[k] = v;
-        const b = Buffer.byteLength(v, 'utf8');
+        // ASCII (the usual case): byte length = length, found without a call into the runtime
+        const n = v.length;
+        let b = n;
+        for (let i = 0; i < n; i++) {
+          if (v.charCodeAt(i) > 0x7f) {
+            b = Buffer.byteLength(v, 'utf8');
+            break;
+          }
+        }
         if (b > lens[k]) lens[k] = b;
       }
     }
