@@ -187,7 +187,10 @@ function writeJsonFast(input: Dataset, meta: DatasetFileMeta, ndjson: boolean): 
   const decimal = ds.columns.map((c) => c.dataType === 'decimal');
   const out = new ByteSink(head.length * 3 + 64 + estimateSize(rows, (r) => {
     let b = 3;
-    for (const v of r) b += 3 + textSize(v);
+    for (let ci = 0; ci < r.length; ci++) {
+      const v = r[ci];
+      b += 1 + textSize(v) + (typeof v === 'string' || (decimal[ci] && v !== null) ? 2 : 0);
+    }
     return b;
   }));
   if (ndjson) {
