@@ -8,6 +8,7 @@ import { repoRoot } from '@app/core';
 import { generateSyntheticSlide } from '@app/pathology';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { openSlide } from '@app/wsi';
+import type { ObjectEvent } from '@app/ingest';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
   await app.init();
   const synth = await generateSyntheticSlide({ path: join(dir.path, 's.svs'), width: 3000, height: 2400, seed: 5 });
   labelText = synth.labelText;
-  const events = [];
+  const events: ObjectEvent[] = [];
   const put = async (key: string, body: Buffer) => {
     const i = await rt.store.put(key, body);
     events.push({ bucket: rt.store.bucket, key, etag: i.etag, eventName: 'ObjectCreated:Put' });

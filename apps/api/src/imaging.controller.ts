@@ -103,7 +103,7 @@ export class ImagingController {
     if (!v) throw new NotFoundException('this series has no volume (yet)');
     const vol = await this.volumes.get(v.data_key, () => this.rt.store.getBuffer(v.data_key));
     if (index < 0 || index >= vol.dims[2]) throw new BadRequestException(`slice index must be 0..${vol.dims[2] - 1}`);
-    const png = await renderSlicePng({ ...vol, flags: [], sliceSopInstanceUids: [], sliceFrameIndices: [], slicePositions: [] }, index, { center: c, width: w });
+    const png = await renderSlicePng(vol, index, { center: c, width: w });
     res.setHeader('content-type', 'image/png');
     res.setHeader('cache-control', 'private, max-age=3600');
     return new StreamableFile(png);

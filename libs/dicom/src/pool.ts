@@ -5,7 +5,7 @@ import { InputError } from '@app/core';
 import type { DecodeLimits } from './decode';
 import type { DicomHeader } from './parse';
 import type { DecodeResult, DecodeTask, HeaderResult, PoolError, PoolResult, PoolTask } from './pool-task';
-import { planVolume, sliceRefs, type BuildVolumeOptions, type SliceWithValues, type Volume } from './volume';
+import { planVolume, sliceRefs, volumeFromPlan, type BuildVolumeOptions, type SliceWithValues, type Volume } from './volume';
 
 export interface DicomPoolOptions {
   /** Worker threads. Default: all cores (os.availableParallelism()). */
@@ -112,17 +112,7 @@ export class DicomPool {
     const i16 = await decodeInto('int16');
     if (i16) data = new Int16Array(i16);
     else data = new Float32Array((await decodeInto('float32'))!);
-    const vol: Volume = {
-      seriesInstanceUid: plan.seriesInstanceUid,
-      dims: plan.dims,
-      spacing: plan.spacing,
-      affine: plan.affine,
-      data,
-      flags: plan.flags,
-      sliceSopInstanceUids: plan.order.map((i) => refs[i].sopInstanceUid),
-      sliceFrameIndices: plan.order.map((i) => refs[i].frameIndex),
-      slicePositions: plan.slicePositions,
-    };
+    const vol: Volume = volumeFromPlan(plan, refs, data);
     for (const b of bad) vol.flags.push(`unreadable-instance: ${b.error.code}: ${b.path}: ${b.error.message}; left out of the volume`);
     return vol;
   }

@@ -29,13 +29,16 @@ export function applyWindow(values: ArrayLike<number>, win: WindowSpec): Uint8Ar
   return out;
 }
 
-const isVolume = (v: Volume | DecodedFrame): v is Volume => (v as Volume).dims !== undefined;
+/** What rendering needs of a volume: its size and voxels (a full Volume, or one read back from storage). */
+export type VolumeVoxels = Pick<Volume, 'dims' | 'data'>;
+
+const isVolume = (v: VolumeVoxels | DecodedFrame): v is VolumeVoxels => (v as VolumeVoxels).dims !== undefined;
 
 /**
  * Renders axial slice `index` of a volume (or a decoded monochrome frame, index ignored) as an 8-bit
  * greyscale PNG with the given window.
  */
-export async function renderSlicePng(src: Volume | DecodedFrame, index: number, win: WindowSpec): Promise<Buffer> {
+export async function renderSlicePng(src: VolumeVoxels | DecodedFrame, index: number, win: WindowSpec): Promise<Buffer> {
   let w: number;
   let h: number;
   let vals: ArrayLike<number>;

@@ -250,6 +250,11 @@ function assemble(plan: VolumePlan, slices: SliceRef[], getValues: (i: number) =
     if (v instanceof Float32Array && data instanceof Int16Array) data = Float32Array.from(data);
     data.set(v, k * per);
   }
+  return volumeFromPlan(plan, slices, data);
+}
+
+/** The Volume a plan describes, over `data` filled in plan order. */
+export function volumeFromPlan(plan: VolumePlan, slices: SliceRef[], data: Int16Array | Float32Array): Volume {
   return {
     seriesInstanceUid: plan.seriesInstanceUid,
     dims: plan.dims,

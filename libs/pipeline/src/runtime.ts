@@ -7,12 +7,6 @@ import { pipelineModules } from './modules';
 
 /** Everything a process (api, worker, cli) needs, built from the config. No NestJS here. */
 export interface Runtime extends PipelineContext {
-  config: AppConfig;
-  log: Logger;
-  db: Db;
-  store: ObjectStore;
-  queue: JobQueue;
-  objects: ObjectsRepository;
   jobs: JobsRepository;
   processors: ProcessorRegistry;
   ingest: IngestService;

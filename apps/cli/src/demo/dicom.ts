@@ -36,7 +36,7 @@ export const dicomStage: DemoStage = {
         const v = decodeNrrd(await rt.store.getBuffer(vol.data_key));
         const mid = Math.floor(v.dims[2] / 2);
         png = join('png', `${s.reading_id}_${s.time_point_id}_${s.series_number ?? 0}.png`);
-        await writeFile(join(outDir, png), await renderSlicePng({ ...v, flags: [], sliceSopInstanceUids: [], sliceFrameIndices: [], slicePositions: [] }, mid, { center: 40, width: 400 }));
+        await writeFile(join(outDir, png), await renderSlicePng(v, mid, { center: 40, width: 400 }));
       }
       out.push({
         readingId: s.reading_id,
