@@ -92,8 +92,11 @@ function columnOut(c: Column, ds: Dataset, i: number): Record<string, unknown> {
   return o;
 }
 
-/** The metadata object in fixed key order (every field from explicit input: no clock reads). */
-function metadata(ds: Dataset, meta: DatasetFileMeta): Record<string, unknown> {
+/**
+ * The metadata object in fixed key order (every field from explicit input: no clock reads). `records`
+ * defaults to the row count; column lengths are measured from the rows when not declared.
+ */
+export function datasetJsonMetadata(ds: Dataset, meta: DatasetFileMeta, records = ds.rows.length): Record<string, unknown> {
   return {
     datasetJSONCreationDateTime: meta.creationDateTime,
     datasetJSONVersion: DATASET_JSON_VERSION,
@@ -102,7 +105,7 @@ function metadata(ds: Dataset, meta: DatasetFileMeta): Record<string, unknown> {
     studyOID: meta.studyOID,
     metaDataVersionOID: meta.metaDataVersionOID,
     itemGroupOID: ds.itemGroupOID,
-    records: ds.rows.length,
+    records,
     name: ds.name,
     label: ds.label,
     columns: ds.columns.map((c, i) => columnOut(c, ds, i)),
@@ -122,7 +125,7 @@ function rowJson(ds: Dataset, r: Value[]): string {
 
 function checkedMetaLine(ds: Dataset, meta: DatasetFileMeta): Record<string, unknown> {
   validateMeta(meta);
-  const md = metadata(ds, meta);
+  const md = datasetJsonMetadata(ds, meta);
   return md;
 }
 

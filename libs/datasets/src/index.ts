@@ -6,3 +6,4 @@ export * from './xpt';
 export * from './read';
 export * from './cut';
 export { writerStats } from './fast';
+export * from './table';

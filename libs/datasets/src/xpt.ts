@@ -27,6 +27,13 @@ const NAMESTR_PREFIX = 'HEADER RECORD*******NAMESTR HEADER RECORD!!!!!!!';
 const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
 const SAS_NAME_RE = /^[A-Z_][A-Z0-9_]{0,7}$/;
 
+/** The dataset name upper-cased; InputError when it is not a SAS name. */
+export function checkXptDatasetName(name: string): string {
+  const dsName = name.toUpperCase();
+  if (!SAS_NAME_RE.test(dsName)) throw new InputError('xpt.invalid-name', `xpt: dataset name ${JSON.stringify(name)} must be a SAS name: 1-8 letters, digits or _, not starting with a digit`);
+  return dsName;
+}
+
 export interface XptWriteOptions {
   /** 8-character SAS version written in the headers (default '9.4'). */
   sasVersion?: string;
@@ -171,7 +178,7 @@ function defaultFormat(col: Column): string | undefined {
   return undefined;
 }
 
-function toSasNumber(col: Column, v: Value, what: string): number | null {
+export function toSasNumber(col: Column, v: Value, what: string): number | null {
   if (v === null) return null;
   switch (col.dataType) {
     case 'boolean':
@@ -214,12 +221,7 @@ export function writeXptReference(input: Dataset, meta: DatasetFileMeta, opts: X
 }
 
 function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions, fast: boolean): Buffer | null {
-  const dsName = ds.name.toUpperCase();
-  if (!SAS_NAME_RE.test(dsName)) throw new InputError('xpt.invalid-name', `xpt: dataset name ${JSON.stringify(ds.name)} must be a SAS name: 1-8 letters, digits or _, not starting with a digit`);
-  const when = xptDatetime(meta.creationDateTime);
-  const version = ascii(opts.sasVersion ?? '9.4', 8, 'SAS version');
-  const os = ascii(opts.os ?? 'NODEJS', 8, 'OS name');
-
+  const dsName = checkXptDatasetName(ds.name);
   const numeric = ds.columns.map(isNumericColumn);
   const lengths = ds.columns.map((c, i) => {
     if (numeric[i]) return 8;
@@ -241,6 +243,41 @@ function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions,
     return len;
   });
   if (lengths.includes(-1)) return null;
+  const { parts, positions, obsLen } = xptHeader(ds, meta, opts, numeric, lengths);
+  if (fast) return writeObsFast(ds, parts, numeric, lengths, positions, obsLen);
+  // observations
+  const dataLen = ds.rows.length * obsLen;
+  const obs = Buffer.alloc(Math.ceil(dataLen / REC) * REC, 0x20);
+  ds.rows.forEach((r, ri) => {
+    const base = ri * obsLen;
+    r.forEach((v, ci) => {
+      const o = base + positions[ci];
+      const col = ds.columns[ci];
+      if (numeric[ci]) {
+        const what = `${dsName}.${col.name} row ${ri + 1}`;
+        const x = toSasNumber(col, v, what);
+        if (x === null) {
+          obs.fill(0, o, o + 8);
+          obs[o] = 0x2e;
+        } else ieeeToIbm(x, obs, o, what);
+      } else if (typeof v === 'string') {
+        obs.write(v, o, lengths[ci], 'utf8');
+      }
+    });
+  });
+  parts.push(obs);
+  return Buffer.concat(parts);
+}
+
+/**
+ * Library, member and NAMESTR headers up to and including the OBS header record, for the given column
+ * kinds and character lengths; also the byte position of each variable in an observation.
+ */
+export function xptHeader(ds: Pick<Dataset, 'name' | 'label' | 'columns'>, meta: DatasetFileMeta, opts: XptWriteOptions, numeric: boolean[], lengths: number[]): { parts: Buffer[]; positions: number[]; obsLen: number } {
+  const dsName = ds.name.toUpperCase();
+  const when = xptDatetime(meta.creationDateTime);
+  const version = ascii(opts.sasVersion ?? '9.4', 8, 'SAS version');
+  const os = ascii(opts.os ?? 'NODEJS', 8, 'OS name');
   const positions: number[] = [];
   let obsLen = 0;
   for (const l of lengths) {
@@ -287,29 +324,7 @@ function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions,
   });
   parts.push(ns);
   parts.push(text(OBS_HEADER));
-  if (fast) return writeObsFast(ds, parts, numeric, lengths, positions, obsLen);
-  // observations
-  const dataLen = ds.rows.length * obsLen;
-  const obs = Buffer.alloc(Math.ceil(dataLen / REC) * REC, 0x20);
-  ds.rows.forEach((r, ri) => {
-    const base = ri * obsLen;
-    r.forEach((v, ci) => {
-      const o = base + positions[ci];
-      const col = ds.columns[ci];
-      if (numeric[ci]) {
-        const what = `${dsName}.${col.name} row ${ri + 1}`;
-        const x = toSasNumber(col, v, what);
-        if (x === null) {
-          obs.fill(0, o, o + 8);
-          obs[o] = 0x2e;
-        } else ieeeToIbm(x, obs, o, what);
-      } else if (typeof v === 'string') {
-        obs.write(v, o, lengths[ci], 'utf8');
-      }
-    });
-  });
-  parts.push(obs);
-  return Buffer.concat(parts);
+  return { parts, positions, obsLen };
 }
 
 /** Observations straight into the output buffer (headers copied in first); null = use the reference path. */

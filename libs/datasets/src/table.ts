@@ -1,0 +1,480 @@
+/**
+ * Tables: datasets held column by column, each column dictionary-encoded (one Uint32Array of value ids
+ * per column, id 0 = missing, plus the column's distinct values). This is how the endpoint engine builds
+ * millions of rows without keeping millions of row arrays alive: a row is checked and encoded when it is
+ * added, then dropped. Writers encode each distinct value once per format and then only copy bytes, and
+ * they stream the output in chunks (a file never has to exist in memory as a whole).
+ *
+ * Output is byte-identical to the row writers (writeCsv, writeDatasetJson, writeDatasetNdjson,
+ * writeDatasetDsjc, writeXpt) for the same data: tests/datasets/table.test.ts checks every format on the
+ * golden cut and on random datasets, and error codes / messages are the reference ones.
+ */
+import { deflateSync } from 'node:zlib';
+import { InputError } from '@app/core';
+import type { Column, Dataset, DatasetFileMeta, Value } from './types';
+import { checkValue, formatNumber, isNumericColumn, validateDataset, validateMeta } from './values';
+import { datasetJsonMetadata, validateDatasetJsonSchema, validateNdjsonMetaSchema } from './dataset-json';
+import { checkXptDatasetName, ieeeToIbm, toSasNumber, xptHeader, type XptWriteOptions } from './xpt';
+
+/** One dictionary-encoded column. */
+export interface TableColumn {
+  /** Distinct canonical values: id k (k >= 1) is values[k - 1]; id 0 is missing (null). */
+  values: Value[];
+  /** 0-based row of each value's first occurrence (for error messages). */
+  firstRow: number[];
+  /** One id per row; the array may be longer than the table's rowCount. */
+  ids: Uint32Array;
+}
+
+/** A dataset in columnar form (see the module comment). Build one with TableBuilder. */
+export interface Table {
+  name: string;
+  label: string;
+  itemGroupOID: string;
+  standard: Dataset['standard'];
+  columns: Column[];
+  rowCount: number;
+  data: TableColumn[];
+}
+
+export type TableHead = Pick<Dataset, 'name' | 'label' | 'itemGroupOID' | 'standard'>;
+
+/** Is x a Table (rather than a row-major Dataset)? */
+export const isTable = (x: Dataset | Table): x is Table => Array.isArray((x as Table).data) && typeof (x as Table).rowCount === 'number';
+
+/**
+ * Builds a Table row by row. Every value is checked (and made canonical) with the same rules and the
+ * same InputError as validateDataset, once per distinct value of a column.
+ */
+export class TableBuilder {
+  rowCount = 0;
+  private readonly n: number;
+  private readonly maps: Map<Value, number>[];
+  private readonly data: TableColumn[];
+  private readonly last: Value[];
+  private readonly lastId: number[];
+  private cap: number;
+
+  constructor(readonly head: TableHead, readonly columns: Column[], capacity = 1024) {
+    validateDataset({ ...head, columns, rows: [] }); // names, data types, duplicates
+    this.n = columns.length;
+    this.cap = Math.max(16, capacity);
+    this.maps = columns.map(() => new Map<Value, number>());
+    this.data = columns.map(() => ({ values: [], firstRow: [], ids: new Uint32Array(this.cap) }));
+    this.last = columns.map(() => null);
+    this.lastId = columns.map(() => 0);
+  }
+
+  /** Adds one row (one value per column, in column order). The array is not kept. */
+  add(r: Value[]): void {
+    const n = this.n;
+    const ri = this.rowCount;
+    if (!Array.isArray(r) || r.length !== n) {
+      throw new InputError('dataset.row-length', `dataset ${this.head.name}: row ${ri + 1} has ${Array.isArray(r) ? r.length : 'no'} values; expected ${n} (one per column)`);
+    }
+    if (ri === this.cap) this.grow();
+    const data = this.data;
+    const last = this.last;
+    const lastId = this.lastId;
+    for (let ci = 0; ci < n; ci++) {
+      const v = r[ci];
+      let id: number;
+      if (v === null || v === undefined) id = 0;
+      else if (v === last[ci]) id = lastId[ci];
+      else {
+        const x = this.maps[ci].get(v);
+        id = x === undefined ? this.intern(ci, v, ri) : x;
+        last[ci] = v;
+        lastId[ci] = id;
+      }
+      data[ci].ids[ri] = id;
+    }
+    this.rowCount = ri + 1;
+  }
+
+  private intern(ci: number, v: Value, ri: number): number {
+    const c = checkValue(this.head.name, this.columns[ci], v, ri);
+    const d = this.data[ci];
+    d.values.push(c);
+    d.firstRow.push(ri);
+    const id = d.values.length;
+    this.maps[ci].set(v, id);
+    return id;
+  }
+
+  private grow(): void {
+    this.cap *= 2;
+    for (const d of this.data) {
+      const next = new Uint32Array(this.cap);
+      next.set(d.ids);
+      d.ids = next;
+    }
+  }
+
+  /**
+   * The finished table. `lengthsFromData`: every 'string' column without a declared length gets the
+   * longest UTF-8 byte length of its values (at least 1), as the endpoint datasets declare them.
+   */
+  finish(opts: { lengthsFromData?: boolean } = {}): Table {
+    const columns = this.columns.map((c, ci) => (opts.lengthsFromData && c.dataType === 'string' && c.length === undefined ? { ...c, length: measuredLength(this.data[ci]) } : { ...c }));
+    return { ...this.head, columns, rowCount: this.rowCount, data: this.data.map((d) => ({ ...d, ids: d.ids.subarray(0, this.rowCount) })) };
+  }
+}
+
+/** Longest UTF-8 byte length of a column's string values (at least 1), like maxByteLength. */
+export function measuredLength(d: TableColumn): number {
+  let max = 1;
+  for (const v of d.values) if (typeof v === 'string') max = Math.max(max, Buffer.byteLength(v, 'utf8'));
+  return max;
+}
+
+/** A Table from a row-major Dataset (declared lengths kept as they are). */
+export function datasetToTable(ds: Dataset): Table {
+  const b = new TableBuilder({ name: ds.name, label: ds.label, itemGroupOID: ds.itemGroupOID, standard: ds.standard }, ds.columns, ds.rows.length);
+  for (const r of ds.rows) b.add(r);
+  return b.finish();
+}
+
+/** The row-major Dataset of a Table (canonical values). */
+export function tableToDataset(t: Table): Dataset {
+  const rows: Value[][] = new Array(t.rowCount);
+  const n = t.columns.length;
+  for (let ri = 0; ri < t.rowCount; ri++) {
+    const r: Value[] = new Array(n);
+    for (let ci = 0; ci < n; ci++) {
+      const id = t.data[ci].ids[ri];
+      r[ci] = id === 0 ? null : t.data[ci].values[id - 1];
+    }
+    rows[ri] = r;
+  }
+  return { name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns: t.columns.map((c) => ({ ...c })), rows };
+}
+
+// ------------------------------------------------------------------ writers
+
+export type TableFormat = 'csv' | 'json' | 'ndjson' | 'dsjc' | 'xpt';
+/** Receives the next bytes of a file. The chunk is only valid during the call (its buffer is reused). */
+export type TableSink = (format: TableFormat, chunk: Buffer) => void;
+
+/** Pre-encoded bytes of each value id of a column: id k is bytes[off[k]..off[k + 1]). */
+interface Enc {
+  bytes: Buffer;
+  off: Int32Array;
+  max: number;
+}
+
+function encodeAll(texts: (string | Buffer)[]): Enc {
+  const bufs = texts.map((t) => (typeof t === 'string' ? Buffer.from(t, 'utf8') : t));
+  const off = new Int32Array(bufs.length + 1);
+  let total = 0;
+  let max = 0;
+  bufs.forEach((b, i) => {
+    off[i] = total;
+    total += b.length;
+    max = Math.max(max, b.length);
+  });
+  off[bufs.length] = total;
+  return { bytes: Buffer.concat(bufs, total), off, max };
+}
+
+const isSafeInt = Number.isSafeInteger;
+
+/** RFC 4180 field text (the rule of writeCsv): quote a field holding , " CR or LF, double quotes; '' -> "". */
+function csvText(v: Value): string {
+  if (v === null) return '';
+  if (typeof v === 'number') return isSafeInt(v) ? String(v) : formatNumber(v);
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (v === '') return '""';
+  if (v.includes('"')) return `"${v.replaceAll('"', '""')}"`;
+  if (v.includes(',') || v.includes('\r') || v.includes('\n')) return `"${v}"`;
+  return v;
+}
+
+/** Dataset-JSON value text (the rule of writeDatasetJson): decimals as quoted digit strings. */
+function jsonText(v: Value, decimal: boolean): string {
+  if (v === null) return 'null';
+  if (typeof v === 'number') {
+    const s = isSafeInt(v) ? String(v) : decimal ? formatNumber(v) : JSON.stringify(v);
+    return decimal ? `"${s}"` : s;
+  }
+  return JSON.stringify(v);
+}
+
+/** A reusable output chunk handed to the sink whenever it fills up. */
+class Chunk {
+  buf: Buffer;
+  pos = 0;
+  constructor(private readonly f: TableFormat, private readonly sink: TableSink, size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  flush(): void {
+    if (this.pos) this.sink(this.f, this.buf.subarray(0, this.pos));
+    this.pos = 0;
+  }
+  put(b: Buffer): void {
+    if (this.pos + b.length > this.buf.length) this.flush();
+    if (b.length > this.buf.length) {
+      this.sink(this.f, b);
+      return;
+    }
+    this.pos += b.copy(this.buf, this.pos);
+  }
+}
+
+const CHUNK = 1 << 20;
+
+/** Row encoders over [from, to): they append one row after the other to a chunk. */
+function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: number): void {
+  const n = encs.length;
+  const ids = t.data.map((d) => d.ids);
+  const bytes = encs.map((e) => e.bytes);
+  const offs = encs.map((e) => e.off);
+  let maxRow = n + 2;
+  for (const e of encs) maxRow += e.max;
+  if (maxRow > out.buf.length) out.buf = Buffer.allocUnsafe(maxRow * 2);
+  const buf = out.buf;
+  const lim = buf.length - maxRow;
+  let p = out.pos;
+  for (let ri = from; ri < to; ri++) {
+    if (p > lim) {
+      out.pos = p;
+      out.flush();
+      p = 0;
+    }
+    for (let ci = 0; ci < n; ci++) {
+      if (ci) buf[p++] = 0x2c;
+      const o = offs[ci];
+      const id = ids[ci][ri];
+      const b = bytes[ci];
+      for (let s = o[id], e = o[id + 1]; s < e; s++) buf[p++] = b[s];
+    }
+    buf[p++] = 0x0d;
+    buf[p++] = 0x0a;
+  }
+  out.pos = p;
+}
+
+/** Dataset-JSON rows: `[v,v,...]`; the JSON file separates rows with ",\n", NDJSON ends each with "\n". */
+function writeJsonRows(t: Table, encs: Enc[], json: Chunk | null, nd: Chunk | null, from: number, to: number): void {
+  const n = encs.length;
+  const ids = t.data.map((d) => d.ids);
+  const bytes = encs.map((e) => e.bytes);
+  const offs = encs.map((e) => e.off);
+  let maxRow = n + 4;
+  for (const e of encs) maxRow += e.max;
+  const main = (json ?? nd)!;
+  if (maxRow > main.buf.length) main.buf = Buffer.allocUnsafe(maxRow * 2);
+  if (json && nd && maxRow > nd.buf.length) nd.buf = Buffer.allocUnsafe(maxRow * 2);
+  const buf = main.buf;
+  const lim = buf.length - maxRow;
+  let p = main.pos;
+  for (let ri = from; ri < to; ri++) {
+    if (p > lim) {
+      main.pos = p;
+      main.flush();
+      p = 0;
+    }
+    if (json && ri) {
+      buf[p++] = 0x2c;
+      buf[p++] = 0x0a;
+    }
+    const start = p;
+    buf[p++] = 0x5b;
+    for (let ci = 0; ci < n; ci++) {
+      if (ci) buf[p++] = 0x2c;
+      const o = offs[ci];
+      const id = ids[ci][ri];
+      const b = bytes[ci];
+      for (let s = o[id], e = o[id + 1]; s < e; s++) buf[p++] = b[s];
+    }
+    buf[p++] = 0x5d;
+    if (!json) buf[p++] = 0x0a;
+    else if (nd) {
+      // the same row bytes, then "\n", into the NDJSON file
+      const len = p - start;
+      if (nd.pos + len + 1 > nd.buf.length) nd.flush();
+      nd.pos += buf.copy(nd.buf, nd.pos, start, p);
+      nd.buf[nd.pos++] = 0x0a;
+    }
+  }
+  main.pos = p;
+}
+
+/** XPT observations: fixed-width records, each variable its pre-encoded bytes. */
+function writeXptRows(t: Table, encs: Enc[], out: Chunk, from: number, to: number): void {
+  const n = encs.length;
+  const ids = t.data.map((d) => d.ids);
+  const bytes = encs.map((e) => e.bytes);
+  const widths = encs.map((e) => e.max);
+  let obsLen = 0;
+  for (const w of widths) obsLen += w;
+  if (obsLen > out.buf.length) out.buf = Buffer.allocUnsafe(obsLen * 2);
+  const buf = out.buf;
+  const lim = buf.length - obsLen;
+  let p = out.pos;
+  for (let ri = from; ri < to; ri++) {
+    if (p > lim) {
+      out.pos = p;
+      out.flush();
+      p = 0;
+    }
+    for (let ci = 0; ci < n; ci++) {
+      const w = widths[ci];
+      const b = bytes[ci];
+      let s = ids[ci][ri] * w;
+      for (const e = s + w; s < e; s++) buf[p++] = b[s];
+    }
+  }
+  out.pos = p;
+}
+
+interface Prepared {
+  csv?: Enc[];
+  json?: Enc[];
+  xpt?: { encs: Enc[]; head: Buffer; obsLen: number };
+  jsonHead?: string;
+  ndHead?: string;
+}
+
+/** Checks and pre-encodes everything the requested formats need; throws the reference InputErrors. */
+function prepare(t: Table, meta: DatasetFileMeta, formats: Set<TableFormat>, opts: XptWriteOptions): Prepared {
+  validateMeta(meta);
+  validateDataset({ name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns: t.columns, rows: [] });
+  const p: Prepared = {};
+  if (formats.has('csv')) {
+    p.csv = t.data.map((d) => encodeAll([csvText(null), ...d.values.map(csvText)]));
+  }
+  if (formats.has('json') || formats.has('ndjson') || formats.has('dsjc')) {
+    p.json = t.data.map((d, ci) => {
+      const dec = t.columns[ci].dataType === 'decimal';
+      return encodeAll([jsonText(null, dec), ...d.values.map((v) => jsonText(v, dec))]);
+    });
+    // column lengths: declared, else measured for 'string' columns (as datasetJsonMetadata does on rows)
+    const cols = t.columns.map((c, ci) => (c.length === undefined && c.dataType === 'string' ? { ...c, length: measuredLength(t.data[ci]) } : c));
+    const md = datasetJsonMetadata({ name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns: cols, rows: [] }, meta, t.rowCount);
+    const head = JSON.stringify(md);
+    if (formats.has('ndjson') || formats.has('dsjc')) {
+      validateNdjsonMetaSchema(md);
+      p.ndHead = head;
+    }
+    if (formats.has('json')) {
+      validateDatasetJsonSchema({ ...md, rows: [] });
+      p.jsonHead = head;
+    }
+  }
+  if (formats.has('xpt')) p.xpt = prepareXpt(t, meta, opts);
+  return p;
+}
+
+function prepareXpt(t: Table, meta: DatasetFileMeta, opts: XptWriteOptions): { encs: Enc[]; head: Buffer; obsLen: number } {
+  const dsName = checkXptDatasetName(t.name);
+  const numeric = t.columns.map(isNumericColumn);
+  const lengths = t.columns.map((c, i) => {
+    if (numeric[i]) return 8;
+    const need = measuredLength(t.data[i]);
+    const len = c.length ?? need;
+    if (!Number.isInteger(len) || len < 1 || len > 200) {
+      throw new InputError('xpt.invalid-length', `xpt: ${dsName}.${c.name}: character length ${len} is outside 1..200 bytes allowed by XPORT v5`);
+    }
+    if (need > len) {
+      const d = t.data[i];
+      let ri = t.rowCount;
+      d.values.forEach((v, k) => {
+        if (typeof v === 'string' && Buffer.byteLength(v, 'utf8') > len) ri = Math.min(ri, d.firstRow[k]);
+      });
+      throw new InputError('xpt.value-too-long', `xpt: ${dsName}.${c.name} row ${ri + 1}: value is ${need} bytes but the column length is ${len}; refusing to truncate`);
+    }
+    return len;
+  });
+  const { parts, obsLen } = xptHeader(t, meta, opts, numeric, lengths);
+  const encs = t.data.map((d, ci) => {
+    const w = lengths[ci];
+    const col = t.columns[ci];
+    const bytes = Buffer.alloc((d.values.length + 1) * w, 0x20);
+    if (numeric[ci]) {
+      bytes.fill(0, 0, 8);
+      bytes[0] = 0x2e; // missing
+      d.values.forEach((v, k) => {
+        const what = `${dsName}.${col.name} row ${d.firstRow[k] + 1}`;
+        const x = toSasNumber(col, v, what);
+        if (x === null) {
+          bytes.fill(0, (k + 1) * 8, (k + 2) * 8);
+          bytes[(k + 1) * 8] = 0x2e;
+        } else ieeeToIbm(x, bytes, (k + 1) * 8, what);
+      });
+    } else {
+      d.values.forEach((v, k) => {
+        if (typeof v === 'string') bytes.write(v, (k + 1) * w, w, 'utf8');
+      });
+    }
+    return { bytes, off: new Int32Array(0), max: w };
+  });
+  return { encs, head: Buffer.concat(parts), obsLen };
+}
+
+/**
+ * Writes the table in every requested format in one call, streaming each file's bytes to `sink`
+ * (chunks of each format arrive in file order; formats may interleave). `rows` limits the work to
+ * a row range, for splitting one table across workers: the part with `head` (default: from = 0) gets the
+ * file header and the part with `tail` (default: to = rowCount) the trailer, so the concatenation of
+ * consecutive ranges is the whole file.
+ * DSJC (deflated NDJSON) is only written for the whole table.
+ */
+export function writeTable(t: Table, meta: DatasetFileMeta, formats: TableFormat[], sink: TableSink, opts: XptWriteOptions & { rows?: [number, number]; head?: boolean; tail?: boolean } = {}): void {
+  const fs = new Set(formats);
+  for (const f of fs) if (!['csv', 'json', 'ndjson', 'dsjc', 'xpt'].includes(f)) throw new InputError('datacut.invalid', `unknown format ${JSON.stringify(f)}; expected one of csv, json, ndjson, dsjc, xpt`);
+  const [from, to] = opts.rows ?? [0, t.rowCount];
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= t.rowCount)) throw new InputError('datacut.invalid', `row range [${from}, ${to}) is not inside [0, ${t.rowCount}]`);
+  if (fs.has('dsjc') && (from !== 0 || to !== t.rowCount)) throw new InputError('datacut.invalid', 'dsjc is only written for a whole table');
+  const first = opts.head ?? from === 0;
+  const lastPart = opts.tail ?? to === t.rowCount;
+  const p = prepare(t, meta, fs, opts);
+  const ascii = (s: string) => Buffer.from(s, 'utf8');
+
+  if (p.csv) {
+    const out = new Chunk('csv', sink, CHUNK);
+    if (first) out.put(ascii(t.columns.map((c) => csvText(c.name)).join(',') + '\r\n'));
+    writeCsvRows(t, p.csv, out, from, to);
+    out.flush();
+  }
+  if (p.json) {
+    const json = fs.has('json') ? new Chunk('json', sink, CHUNK) : null;
+    // DSJC compresses the NDJSON bytes: collected here when NDJSON itself is not asked for
+    const dsjcParts: Buffer[] = [];
+    const ndSink: TableSink = fs.has('dsjc')
+      ? (f, c) => {
+          dsjcParts.push(Buffer.from(c));
+          if (fs.has('ndjson')) sink(f, c);
+        }
+      : sink;
+    const nd = fs.has('ndjson') || fs.has('dsjc') ? new Chunk('ndjson', ndSink, CHUNK) : null;
+    if (first) {
+      if (json) json.put(ascii(`${p.jsonHead!.slice(0, -1)},"rows":[${t.rowCount ? '\n' : ''}`));
+      if (nd) nd.put(ascii(`${p.ndHead!}\n`));
+    }
+    // every row but the table's first is preceded by ",\n" in the JSON file, so parts simply concatenate
+    writeJsonRows(t, p.json, json, nd, from, to);
+    if (json && lastPart) json.put(ascii(`${t.rowCount ? '\n' : ''}]}\n`));
+    json?.flush();
+    nd?.flush();
+    if (fs.has('dsjc')) sink('dsjc', deflateSync(Buffer.concat(dsjcParts), { level: 9 }));
+  }
+  if (p.xpt) {
+    const out = new Chunk('xpt', sink, CHUNK);
+    if (first) out.put(p.xpt.head);
+    writeXptRows(t, p.xpt.encs, out, from, to);
+    if (lastPart) {
+      const dataLen = t.rowCount * p.xpt.obsLen;
+      const pad = (80 - (dataLen % 80)) % 80;
+      if (pad) out.put(Buffer.alloc(pad, 0x20));
+    }
+    out.flush();
+  }
+}
+
+/** One file's bytes of a table in one format (collected from writeTable). */
+export function writeTableFile(t: Table, meta: DatasetFileMeta, format: TableFormat, opts: XptWriteOptions = {}): Buffer {
+  const parts: Buffer[] = [];
+  writeTable(t, meta, [format], (_f, c) => parts.push(Buffer.from(c)), opts);
+  return Buffer.concat(parts);
+}
