@@ -18,3 +18,9 @@ export function repoRoot(): string {
     dir = up;
   }
 }
+
+/**
+ * The generic piscina worker entry (worker-loader.js beside this file): pass it as `filename` and the
+ * task module's path without extension as `workerData.task`. Loads compiled .js or, from sources, .ts.
+ */
+export const WORKER_LOADER = join(__dirname, 'worker-loader.js');

@@ -7,3 +7,4 @@ export * from './read';
 export * from './cut';
 export { writerStats } from './fast';
 export * from './table';
+export * from './parallel';

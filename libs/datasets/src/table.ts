@@ -22,9 +22,14 @@ export interface TableColumn {
   values: Value[];
   /** 0-based row of each value's first occurrence (for error messages). */
   firstRow: number[];
-  /** One id per row; the array may be longer than the table's rowCount. */
-  ids: Uint32Array;
+  /**
+   * One id per row (exactly rowCount of them in a finished table). The narrowest array that holds the
+   * column's ids: most columns have under 256 distinct values, so a row costs a byte per column.
+   */
+  ids: Ids;
 }
+
+export type Ids = Uint8Array | Uint16Array | Uint32Array;
 
 /** A dataset in columnar form (see the module comment). Build one with TableBuilder. */
 export interface Table {
@@ -60,7 +65,7 @@ export class TableBuilder {
     this.n = columns.length;
     this.cap = Math.max(16, capacity);
     this.maps = columns.map(() => new Map<Value, number>());
-    this.data = columns.map(() => ({ values: [], firstRow: [], ids: new Uint32Array(this.cap) }));
+    this.data = columns.map(() => ({ values: [], firstRow: [], ids: new Uint8Array(this.cap) as Ids }));
     this.last = columns.map(() => null);
     this.lastId = columns.map(() => 0);
   }
@@ -98,6 +103,12 @@ export class TableBuilder {
     d.values.push(c);
     d.firstRow.push(ri);
     const id = d.values.length;
+    if (id === 0x100 || id === 0x10000) {
+      // widen the column's id array (Uint8 -> Uint16 -> Uint32)
+      const wider = id === 0x100 ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
+      wider.set(d.ids.subarray(0, ri));
+      d.ids = wider;
+    }
     this.maps[ci].set(v, id);
     return id;
   }
@@ -105,7 +116,7 @@ export class TableBuilder {
   private grow(): void {
     this.cap *= 2;
     for (const d of this.data) {
-      const next = new Uint32Array(this.cap);
+      const next = d.ids instanceof Uint8Array ? new Uint8Array(this.cap) : d.ids instanceof Uint16Array ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
       next.set(d.ids);
       d.ids = next;
     }
@@ -117,7 +128,8 @@ export class TableBuilder {
    */
   finish(opts: { lengthsFromData?: boolean } = {}): Table {
     const columns = this.columns.map((c, ci) => (opts.lengthsFromData && c.dataType === 'string' && c.length === undefined ? { ...c, length: measuredLength(this.data[ci]) } : { ...c }));
-    return { ...this.head, columns, rowCount: this.rowCount, data: this.data.map((d) => ({ ...d, ids: d.ids.subarray(0, this.rowCount) })) };
+    // exact-length copies: the builder's spare capacity is released with the builder
+    return { ...this.head, columns, rowCount: this.rowCount, data: this.data.map((d) => ({ ...d, ids: d.ids.slice(0, this.rowCount) })) };
   }
 }
 

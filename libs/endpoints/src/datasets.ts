@@ -11,7 +11,7 @@
  * lengths are computed from the data; nothing depends on the clock or input order.
  */
 import { InputError, isInputError } from '@app/core';
-import type { Column, DataType, Dataset, Value } from '@app/datasets';
+import { TableBuilder, tableToDataset, type Column, type DataType, type Dataset, type Table, type Value } from '@app/datasets';
 import type { Assessment, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement } from './types';
 import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, targetSelectionWarnings, type VisitResponse } from './recist';
 import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponseDate, hasDiseaseControl, isResponder, type Bor, type BorResult, type TteResult } from './subject';
@@ -21,9 +21,9 @@ import { cmpStr, dayNumber, pctChange1dp, resolveSettings, tenthsToMm } from './
 
 type ColSpec = [name: string, label: string, type: DataType, opts?: Partial<Column>];
 
-/** Builds a Dataset: item OIDs, string lengths from the data (min 1), label/name length checks. */
-export function makeDataset(name: string, label: string, standard: Dataset['standard'], specs: ColSpec[], rows: Value[][], keys: string[] = []): Dataset {
-  const columns: Column[] = specs.map(([n, l, t, o]) => {
+/** Columns of a dataset: item OIDs, key sequence, SAS name and label length checks. */
+export function makeColumns(name: string, specs: ColSpec[], keys: string[] = []): Column[] {
+  return specs.map(([n, l, t, o]) => {
     if (n.length > 8 || !/^[A-Z][A-Z0-9_]*$/.test(n)) throw new Error(`bug: column name ${n} is not a valid SAS name`);
     if (l.length > 40) throw new Error(`bug: label of ${n} longer than 40 characters`);
     const c: Column = { itemOID: `IT.${name}.${n}`, name: n, label: l, dataType: t, ...o };
@@ -31,31 +31,13 @@ export function makeDataset(name: string, label: string, standard: Dataset['stan
     if (k >= 0) c.keySequence = k + 1;
     return c;
   });
-  // String lengths from the data, in one row-major pass (cache-friendly on millions of rows).
-  const strIdx = columns.map((c, i) => (c.dataType === 'string' ? i : -1)).filter((i) => i >= 0);
-  const lens = strIdx.map(() => 1);
-  const last: Value[] = strIdx.map(() => null);
-  for (const r of rows) {
-    for (let k = 0; k < strIdx.length; k++) {
-      const v = r[strIdx[k]];
-      // runs of equal values (STUDYID, USUBJID, PARAMCD, dates...) are measured once; byteLength <= 3 x length
-      if (typeof v === 'string' && v !== last[k] && v.length * 3 > lens[k]) {
-        last[k] = v;
-        // ASCII (the usual case): byte length = length, found without a call into the runtime
-        const n = v.length;
-        let b = n;
-        for (let i = 0; i < n; i++) {
-          if (v.charCodeAt(i) > 0x7f) {
-            b = Buffer.byteLength(v, 'utf8');
-            break;
-          }
-        }
-        if (b > lens[k]) lens[k] = b;
-      }
-    }
-  }
-  strIdx.forEach((ci, k) => (columns[ci].length = lens[k]));
-  return { name, label, itemGroupOID: `IG.${name}`, standard, columns, rows };
+}
+
+/** Builds a Dataset (string lengths from the data, at least 1) from row arrays. */
+export function makeDataset(name: string, label: string, standard: Dataset['standard'], specs: ColSpec[], rows: Value[][], keys: string[] = []): Dataset {
+  const b = new TableBuilder({ name, label, itemGroupOID: `IG.${name}`, standard }, makeColumns(name, specs, keys), rows.length);
+  for (const r of rows) b.add(r);
+  return tableToDataset(b.finish({ lengthsFromData: true }));
 }
 
 const ADATE: Partial<Column> = { targetDataType: 'integer', displayFormat: 'DATE9.' };
@@ -96,41 +78,28 @@ function rowOf(a: Value[], b: Value[], c: Value[]): Value[] {
   return r;
 }
 
+const cmpValue = (a: Value, b: Value): number => {
+  if (a === b) return 0;
+  if (a === null) return -1;
+  if (b === null) return 1;
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return cmpStr(String(a), String(b));
+};
+
 /**
- * Sorts rows by the given column indexes (numbers numerically, strings by code unit, null first).
- * Rows are built subject by subject in USUBJID order, so when the first key is already non-decreasing only
- * each run of equal first keys is sorted (same result as a full stable sort, much cheaper).
+ * Sorts one subject's rows (stable) by the given column indexes: numbers numerically, strings by code
+ * unit, null first. Rows already in order (the usual case) are left as they are.
  */
-function sortRows(rows: Value[][], idx: number[]): Value[][] {
-  const cmp = (a: Value, b: Value): number => {
-    if (a === b) return 0;
-    if (a === null) return -1;
-    if (b === null) return 1;
-    if (typeof a === 'number' && typeof b === 'number') return a - b;
-    return cmpStr(String(a), String(b));
-  };
-  const rest = idx.slice(1);
-  const byRest = (x: Value[], y: Value[]) => {
-    for (const i of rest) {
-      const c = cmp(x[i], y[i]);
+function sortSubjectRows(rows: Value[][], idx: number[]): Value[][] {
+  const by = (x: Value[], y: Value[]) => {
+    for (const i of idx) {
+      const c = cmpValue(x[i], y[i]);
       if (c) return c;
     }
     return 0;
   };
-  const k = idx[0];
-  let grouped = true;
-  for (let i = 1; i < rows.length && grouped; i++) if (cmp(rows[i - 1][k], rows[i][k]) > 0) grouped = false;
-  if (!grouped) return rows.sort((x, y) => cmp(x[k], y[k]) || byRest(x, y));
-  const out: Value[][] = [];
-  let start = 0;
-  for (let i = 1; i <= rows.length; i++) {
-    if (i === rows.length || rows[i][k] !== rows[start][k]) {
-      const run = rows.slice(start, i).sort(byRest);
-      for (const r of run) out.push(r);
-      start = i;
-    }
-  }
-  return out;
+  for (let i = 1; i < rows.length; i++) if (by(rows[i - 1], rows[i]) > 0) return rows.sort(by);
+  return rows;
 }
 
 /** Per-subject endpoint derivation result (what ADRS / ADTTE are built from). */
@@ -202,8 +171,19 @@ function measurementText(t: TargetMeasurement): { orres: string | null; stresn: 
 
 const NT_TEXT: Record<string, string> = { PRESENT: 'PRESENT', ABSENT: 'ABSENT', UNEQUIVOCAL_PROGRESSION: 'UNEQUIVOCAL PROGRESSION', NOT_ASSESSED: 'NOT EVALUABLE' };
 
+interface DatasetDef {
+  name: string;
+  label: string;
+  standard: Dataset['standard'];
+  columns: Column[];
+  /** Column indexes the rows are sorted by (USUBJID first). */
+  sort: number[];
+}
+const def = (name: string, label: string, standard: Dataset['standard'], specs: ColSpec[], sort: number[], keys: string[]): DatasetDef => ({ name, label, standard, columns: makeColumns(name, specs, keys), sort });
+
 /**
- * Top-level derivation: every dataset for a study.
+ * Top-level derivation: every dataset for a study, as columnar Tables (@app/datasets), built subject by
+ * subject so that no row outlives its subject.
  * - TU, TR, RS (SDTM-shaped) from the assessments and derived time-point responses;
  * - ADTR (sum of diameters), ADRS (OVR, BOR, CBOR, RSP, CRSP, DCR [, IOVR]), ADTTE (PFS, DOR, TTD<scale>),
  *   ADQS (QLQ-C30 scale scores, weekly steps), ADPATH (pCR, RCB, TILs, PD-L1).
@@ -211,7 +191,7 @@ const NT_TEXT: Record<string, string> = { PRESENT: 'PRESENT', ABSENT: 'ABSENT', 
  * `USUBJID: message` and left out of the response-derived datasets - never silently.
  * `settings` is returned resolved (with defaults) so it can be stored in the cut manifest.
  */
-export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<ProtocolSettings>, opts: { blinded: boolean }): { datasets: Dataset[]; settings: ProtocolSettings; issues: string[] } {
+export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<ProtocolSettings>, opts: { blinded: boolean }): { tables: Table[]; settings: ProtocolSettings; issues: string[] } {
   const s = resolveSettings(settingsIn);
   if (!input || !Array.isArray(input.subjects)) throw new InputError('endpoints.bad-input', 'StudyInput.subjects must be an array');
   if (typeof opts?.blinded !== 'boolean') throw new InputError('endpoints.bad-input', 'opts.blinded must be true or false (no default: blinding must be explicit)');
@@ -228,16 +208,76 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
   const armSpecs = blinded ? [] : ARM_SPECS;
   const arm = (sub: SubjectInput): Value[] => (blinded ? [] : armVals(sub));
 
-  const tu: Value[][] = [];
-  const tr: Value[][] = [];
-  const rs: Value[][] = [];
-  const adtr: Value[][] = [];
-  const adrs: Value[][] = [];
-  const adtte: Value[][] = [];
-  const adqs: Value[][] = [];
-  const adpath: Value[][] = [];
+  const A = armSpecs.length;
+  const defs: DatasetDef[] = [
+    def('TU', 'Tumor/Lesion Identification', 'SDTM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
+      ['TUSEQ', 'Sequence Number', 'integer'], ['TULNKID', 'Link ID', 'string'], ['TUTESTCD', 'Tumor/Lesion ID Short Name', 'string'],
+      ['TUTEST', 'Tumor/Lesion ID Test Name', 'string'], ['TUORRES', 'Tumor/Lesion ID Result', 'string'], ['TUSTRESC', 'Tumor/Lesion ID Result Std. Format', 'string'],
+      ['TULOC', 'Location of the Tumor/Lesion', 'string'], ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['TUDTC', 'Date/Time of Tumor/Lesion Identification', 'string'],
+      ...PROV_SPECS,
+    ], [2, 3], ['STUDYID', 'USUBJID', 'TUSEQ']),
+    def('TR', 'Tumor/Lesion Results', 'SDTM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
+      ['TRSEQ', 'Sequence Number', 'integer'], ['TRGRPID', 'Group ID', 'string'], ['TRLNKID', 'Link ID', 'string'], ['TRTESTCD', 'Tumor/Lesion Assessment Short Name', 'string'],
+      ['TRTEST', 'Tumor/Lesion Assessment Test Name', 'string'], ['TRORRES', 'Result or Finding in Original Units', 'string'], ['TRORRESU', 'Original Units', 'string'],
+      ['TRSTRESC', 'Character Result/Finding in Std Format', 'string'], ['TRSTRESN', 'Numeric Result/Finding in Standard Units', 'decimal'], ['TRSTRESU', 'Standard Units', 'string'],
+      ['TRSTAT', 'Completion Status', 'string'], ['TRMRGTO', 'Merged Into Lesion (Link ID)', 'string'], ['TRNFRAG', 'Number of Fragments of Split Lesion', 'integer'],
+      ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['TRDTC', 'Date/Time of Tumor/Lesion Measurement', 'string'],
+      ...PROV_SPECS,
+    ], [2, 3], ['STUDYID', 'USUBJID', 'TRSEQ']),
+    def('RS', 'Disease Response and Clin Classification', 'SDTM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
+      ['RSSEQ', 'Sequence Number', 'integer'], ['RSTESTCD', 'Assessment Short Name', 'string'], ['RSTEST', 'Assessment Name', 'string'], ['RSCAT', 'Category for Assessment', 'string'],
+      ['RSORRES', 'Result or Finding in Original Units', 'string'], ['RSSTRESC', 'Character Result/Finding in Std Format', 'string'],
+      ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['RSDTC', 'Date/Time of Assessment', 'string'],
+      ...PROV_SPECS,
+    ], [2, 3], ['STUDYID', 'USUBJID', 'RSSEQ']),
+    def('ADTR', 'Tumor Results Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVAL', 'Analysis Value', 'decimal'], ['BASE', 'Baseline Value', 'decimal'],
+      ['CHG', 'Change from Baseline', 'decimal'], ['PCHG', 'Percent Change from Baseline', 'decimal'], ['NADIR', 'Nadir Sum Before This Visit (mm)', 'decimal'],
+      ['PCHGNAD', 'Percent Change from Nadir', 'decimal'], ['ABLFL', 'Baseline Record Flag', 'string'], ['ANL01FL', 'Analysis Flag 01: All Targets Assessed', 'string'],
+      ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
+      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
+      ...PROV_SPECS,
+    ], [1, 2 + A, 12 + A, 15 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    def('ADRS', 'Response Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['PARCAT1', 'Parameter Category 1', 'string'],
+      ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'integer'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'],
+      ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
+      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
+      ...PROV_SPECS,
+    ], [1, 2 + A, 7 + A, 10 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    def('ADTTE', 'Time to Event Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVAL', 'Analysis Value', 'integer'],
+      ['STARTDT', 'Time to Event Origin Date for Subject', 'date', ADATE], ['ADT', 'Analysis Date', 'date', ADATE],
+      ['CNSR', 'Censor', 'integer'], ['EVNTDESC', 'Event or Censoring Description', 'string'],
+      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
+    ], [1, 2 + A], ['STUDYID', 'USUBJID', 'PARAMCD']),
+    def('ADQS', 'Questionnaire Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['PARCAT1', 'Parameter Category 1', 'string'],
+      ['AVAL', 'Analysis Value', 'decimal'], ['BASE', 'Baseline Value', 'decimal'], ['CHG', 'Change from Baseline', 'decimal'], ['PCHG', 'Percent Change from Baseline', 'decimal'],
+      ['ABLFL', 'Baseline Record Flag', 'string'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'],
+      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'],
+      ...PROV_SPECS,
+    ], [1, 2 + A, 10 + A, 12 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    def('ADPATH', 'Pathology Endpoints Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'decimal'],
+      ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['SRCID', 'Source Pathology Record Identifier', 'string'],
+      ...PROV_SPECS,
+    ], [1, 2 + A, 6 + A, 8 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+  ];
+  const builders = defs.map((d) => new TableBuilder({ name: d.name, label: d.label, itemGroupOID: `IG.${d.name}`, standard: d.standard }, d.columns, 4096));
+  // sort keys after USUBJID (constant within a subject: subjects are processed in USUBJID order)
+  const rest = defs.map((d) => d.sort.slice(1));
 
-  for (const sub of subjects) {
+  /** Every row of one subject, into its per-dataset arrays (sorted and added to the tables by the caller). */
+  const subjectRows = (sub: SubjectInput, tu: Value[][], tr: Value[][], rs: Value[][], adtr: Value[][], adrs: Value[][], adtte: Value[][], adqs: Value[][], adpath: Value[][]): void => {
     const u = sub.usubjid;
     const adyRef = sub.trtStartDate ?? sub.randDate;
     const armV = arm(sub);
@@ -256,7 +296,7 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
     } catch (e) {
       if (!isInputError(e)) throw e;
       issues.push(`${u}: ${e.message}`);
-      continue;
+      return;
     }
     if (base) for (const w of targetSelectionWarnings(base, u)) issues.push(`${u}: warning: ${w}`);
     const assessments = sortAssessments(sub.assessments.filter((a) => !cut || a.date <= cut));
@@ -306,7 +346,7 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
     } catch (e) {
       if (!isInputError(e)) throw e;
       issues.push(`${u}: ${e.message}`);
-      continue;
+      return;
     }
     // --- ADTR: sum of diameters at baseline and each visit
     if (base && base.targets.length) {
@@ -384,71 +424,22 @@ export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<Pr
         issues.push(`${u}: pathology record ${p.recordId}: ${e.message}`);
       }
     }
-  }
+   };
 
-  const A = armSpecs.length;
-  const datasets: Dataset[] = [
-    makeDataset('TU', 'Tumor/Lesion Identification', 'SDTM', [
-      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
-      ['TUSEQ', 'Sequence Number', 'integer'], ['TULNKID', 'Link ID', 'string'], ['TUTESTCD', 'Tumor/Lesion ID Short Name', 'string'],
-      ['TUTEST', 'Tumor/Lesion ID Test Name', 'string'], ['TUORRES', 'Tumor/Lesion ID Result', 'string'], ['TUSTRESC', 'Tumor/Lesion ID Result Std. Format', 'string'],
-      ['TULOC', 'Location of the Tumor/Lesion', 'string'], ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['TUDTC', 'Date/Time of Tumor/Lesion Identification', 'string'],
-      ...PROV_SPECS,
-    ], sortRows(tu, [2, 3]), ['STUDYID', 'USUBJID', 'TUSEQ']),
-    makeDataset('TR', 'Tumor/Lesion Results', 'SDTM', [
-      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
-      ['TRSEQ', 'Sequence Number', 'integer'], ['TRGRPID', 'Group ID', 'string'], ['TRLNKID', 'Link ID', 'string'], ['TRTESTCD', 'Tumor/Lesion Assessment Short Name', 'string'],
-      ['TRTEST', 'Tumor/Lesion Assessment Test Name', 'string'], ['TRORRES', 'Result or Finding in Original Units', 'string'], ['TRORRESU', 'Original Units', 'string'],
-      ['TRSTRESC', 'Character Result/Finding in Std Format', 'string'], ['TRSTRESN', 'Numeric Result/Finding in Standard Units', 'decimal'], ['TRSTRESU', 'Standard Units', 'string'],
-      ['TRSTAT', 'Completion Status', 'string'], ['TRMRGTO', 'Merged Into Lesion (Link ID)', 'string'], ['TRNFRAG', 'Number of Fragments of Split Lesion', 'integer'],
-      ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['TRDTC', 'Date/Time of Tumor/Lesion Measurement', 'string'],
-      ...PROV_SPECS,
-    ], sortRows(tr, [2, 3]), ['STUDYID', 'USUBJID', 'TRSEQ']),
-    makeDataset('RS', 'Disease Response and Clin Classification', 'SDTM', [
-      ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
-      ['RSSEQ', 'Sequence Number', 'integer'], ['RSTESTCD', 'Assessment Short Name', 'string'], ['RSTEST', 'Assessment Name', 'string'], ['RSCAT', 'Category for Assessment', 'string'],
-      ['RSORRES', 'Result or Finding in Original Units', 'string'], ['RSSTRESC', 'Character Result/Finding in Std Format', 'string'],
-      ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['RSDTC', 'Date/Time of Assessment', 'string'],
-      ...PROV_SPECS,
-    ], sortRows(rs, [2, 3]), ['STUDYID', 'USUBJID', 'RSSEQ']),
-    makeDataset('ADTR', 'Tumor Results Analysis Dataset', 'ADaM', [
-      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
-      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVAL', 'Analysis Value', 'decimal'], ['BASE', 'Baseline Value', 'decimal'],
-      ['CHG', 'Change from Baseline', 'decimal'], ['PCHG', 'Percent Change from Baseline', 'decimal'], ['NADIR', 'Nadir Sum Before This Visit (mm)', 'decimal'],
-      ['PCHGNAD', 'Percent Change from Nadir', 'decimal'], ['ABLFL', 'Baseline Record Flag', 'string'], ['ANL01FL', 'Analysis Flag 01: All Targets Assessed', 'string'],
-      ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
-      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
-      ...PROV_SPECS,
-    ], sortRows(adtr, [1, 2 + A, 12 + A, 15 + A]), ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
-    makeDataset('ADRS', 'Response Analysis Dataset', 'ADaM', [
-      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
-      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['PARCAT1', 'Parameter Category 1', 'string'],
-      ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'integer'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'],
-      ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
-      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
-      ...PROV_SPECS,
-    ], sortRows(adrs, [1, 2 + A, 7 + A, 10 + A]), ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
-    makeDataset('ADTTE', 'Time to Event Analysis Dataset', 'ADaM', [
-      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
-      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVAL', 'Analysis Value', 'integer'],
-      ['STARTDT', 'Time to Event Origin Date for Subject', 'date', ADATE], ['ADT', 'Analysis Date', 'date', ADATE],
-      ['CNSR', 'Censor', 'integer'], ['EVNTDESC', 'Event or Censoring Description', 'string'],
-      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
-    ], sortRows(adtte, [1, 2 + A]), ['STUDYID', 'USUBJID', 'PARAMCD']),
-    makeDataset('ADQS', 'Questionnaire Analysis Dataset', 'ADaM', [
-      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
-      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['PARCAT1', 'Parameter Category 1', 'string'],
-      ['AVAL', 'Analysis Value', 'decimal'], ['BASE', 'Baseline Value', 'decimal'], ['CHG', 'Change from Baseline', 'decimal'], ['PCHG', 'Percent Change from Baseline', 'decimal'],
-      ['ABLFL', 'Baseline Record Flag', 'string'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'],
-      ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'],
-      ...PROV_SPECS,
-    ], sortRows(adqs, [1, 2 + A, 10 + A, 12 + A]), ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
-    makeDataset('ADPATH', 'Pathology Endpoints Analysis Dataset', 'ADaM', [
-      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
-      ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'decimal'],
-      ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['SRCID', 'Source Pathology Record Identifier', 'string'],
-      ...PROV_SPECS,
-    ], sortRows(adpath, [1, 2 + A, 6 + A, 8 + A]), ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
-  ];
-  return { datasets, settings: s, issues };
+  for (const sub of subjects) {
+    const rows: Value[][][] = defs.map(() => []);
+    subjectRows(sub, rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7]);
+    for (let k = 0; k < defs.length; k++) {
+      const b = builders[k];
+      for (const r of sortSubjectRows(rows[k], rest[k])) b.add(r);
+    }
+  }
+  const tables = builders.map((b) => b.finish({ lengthsFromData: true }));
+  return { tables, settings: s, issues };
+}
+
+/** Every endpoint dataset of a study as row-major Datasets (deriveEndpointTables, materialised). */
+export function deriveEndpointDatasets(input: StudyInput, settingsIn: Partial<ProtocolSettings>, opts: { blinded: boolean }): { datasets: Dataset[]; settings: ProtocolSettings; issues: string[] } {
+  const { tables, settings, issues } = deriveEndpointTables(input, settingsIn, opts);
+  return { datasets: tables.map(tableToDataset), settings, issues };
 }

@@ -1,0 +1,42 @@
+/**
+ * writeTablesParallel: formats split across worker threads give exactly the files writeDataset gives,
+ * with their sha256, in both modes; bad data raises the writers' InputError from the worker.
+ */
+import { createHash } from 'node:crypto';
+import { datasetToTable, formatGroups, writeDataset, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
+import { goldenDatasets, GOLDEN_META } from './golden';
+
+const FORMATS: TableFormat[] = ['csv', 'json', 'ndjson', 'dsjc', 'xpt'];
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('writeTablesParallel', () => {
+  it('splits formats into balanced groups, JSON and NDJSON together', () => {
+    expect(formatGroups(['csv', 'json', 'ndjson', 'xpt'], 2)).toEqual([['json', 'ndjson'], ['csv', 'xpt']]);
+    expect(formatGroups(['csv', 'json'], 8)).toHaveLength(2);
+    expect(formatGroups(['xpt', 'xpt'], 3)).toEqual([['xpt']]);
+    expect(formatGroups(FORMATS, 1)).toEqual([expect.arrayContaining(FORMATS)]);
+  });
+
+  it('writes the golden cut on worker threads: same bytes and sha256 as the row writers', async () => {
+    const datasets = goldenDatasets();
+    const tables = datasets.map(datasetToTable);
+    const files = await writeTablesParallel(tables, GOLDEN_META, FORMATS, { threads: 2, mode: 'collect' });
+    expect(files).toHaveLength(datasets.length * FORMATS.length);
+    let k = 0;
+    for (const ds of datasets) {
+      for (const f of FORMATS) {
+        const want = writeDataset(ds, GOLDEN_META, f);
+        const got = files[k++];
+        expect({ table: got.table, format: got.format, size: got.size, sha256: got.sha256 }).toEqual({ table: ds.name, format: f, size: want.length, sha256: sha(want) });
+        expect(Buffer.compare(got.bytes!, want)).toBe(0);
+      }
+    }
+    const hashed = await writeTablesParallel(tables, GOLDEN_META, FORMATS, { threads: 2 });
+    expect(hashed.map((f) => [f.sha256, f.bytes])).toEqual(files.map((f) => [f.sha256, undefined]));
+  });
+
+  it('reports a writer InputError raised in a worker', async () => {
+    const bad: Dataset = { name: 'TOO_LONG_NAME', label: 'x', itemGroupOID: 'IG.X', standard: 'other', columns: [{ itemOID: 'IT.X.A', name: 'A', label: 'A', dataType: 'string' }], rows: [['a']] };
+    await expect(writeTablesParallel([datasetToTable(bad)], GOLDEN_META, ['csv', 'xpt'], { threads: 2 })).rejects.toMatchObject({ code: 'xpt.invalid-name', message: expect.stringMatching(/must be a SAS name/) });
+  });
+});
