@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { repoRoot } from '@app/core';
 
 export const FIX = join(repoRoot(), 'tests', 'fixtures', 'dicom');
@@ -165,24 +165,39 @@ export interface PyRef {
   file: string;
   header?: Record<string, unknown>;
   pixels?: { file: string; shape: number[] };
+  /** With `hu`: pydicom's apply_modality_lut per frame (frames x rows x columns). */
+  hu?: { file: string; shape: number[] };
   pixelError?: string;
   error?: string;
+  /** With `gdcm`: what GDCM/libjpeg printed on stderr while decoding (captured, not printed). */
+  stderr?: string;
 }
 
-/** Runs pydicom (Debian python3-pydicom, /usr/bin/python3) on fixture files; fails loudly if absent. */
-export function pydicomReference(relFiles: string[]): { refs: PyRef[]; read: (r: PyRef) => Float64Array } {
+/**
+ * Runs pydicom (Debian python3-pydicom, /usr/bin/python3) on files (relative to the fixtures, or absolute);
+ * fails loudly if absent. `gdcm`: decode with pydicom's GDCM handler (python3-gdcm) instead of
+ * numpy/Pillow/RLE; `hu`: also return pydicom's modality LUT output.
+ */
+export function pydicomReference(
+  relFiles: string[],
+  opts: { gdcm?: boolean; hu?: boolean } = {},
+): { refs: PyRef[]; read: (r: PyRef) => Float64Array; readHu: (r: PyRef) => Float64Array } {
   const out = mkdtempSync(join(tmpdir(), 'dicom-pyref-'));
-  execFileSync('/usr/bin/python3', [join(__dirname, 'pydicom_reference.py'), out, ...relFiles.map((f) => join(FIX, f))], {
+  const flags = [...(opts.gdcm ? ['--gdcm'] : []), ...(opts.hu ? ['--hu'] : [])];
+  execFileSync('/usr/bin/python3', [join(__dirname, 'pydicom_reference.py'), ...flags, out, ...relFiles.map((f) => (isAbsolute(f) ? f : join(FIX, f)))], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const refs = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as PyRef[];
   const arrays = new Map<string, Float64Array>();
   for (const r of refs) {
-    if (!r.pixels) continue;
-    const b = readFileSync(r.pixels.file);
-    arrays.set(r.pixels.file, new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+    for (const a of [r.pixels, r.hu]) {
+      if (!a) continue;
+      const b = readFileSync(a.file);
+      arrays.set(a.file, new Float64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+    }
   }
   rmSync(out, { recursive: true, force: true });
   const read = (r: PyRef): Float64Array => arrays.get(r.pixels!.file)!;
-  return { refs, read };
+  const readHu = (r: PyRef): Float64Array => arrays.get(r.hu!.file)!;
+  return { refs, read, readHu };
 }

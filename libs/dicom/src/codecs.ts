@@ -1,6 +1,7 @@
 /**
- * Maintained Emscripten/WASM codecs (cornerstone builds of CharLS, OpenJPEG, libjpeg-turbo), initialised
- * once per process (or worker thread) and reused.
+ * Maintained Emscripten/WASM codecs (cornerstone builds of CharLS, OpenJPEG, libjpeg-turbo; dcmjs-codecs'
+ * build of DCMTK's IJG libjpeg for 12-bit JPEG), initialised lazily once per process (or worker thread)
+ * and reused.
  */
 import { InputError } from '@app/core';
 
@@ -113,8 +114,17 @@ export function decodeJpegLossless(d: Uint8Array, bytesPerSample: number, name: 
   }
 }
 
-/** Sample precision (P) and SOF marker of a JPEG stream, read from its Start Of Frame segment. */
-export function jpegFrameHeader(d: Uint8Array): { sof: number; precision: number } | undefined {
+/** Start Of Frame of a JPEG stream: marker, sample precision (P), lines (Y), samples per line (X), components (Nf). */
+export interface JpegFrameHeader {
+  sof: number;
+  precision: number;
+  height: number;
+  width: number;
+  components: number;
+}
+
+/** The first Start Of Frame segment of a JPEG stream (undefined when there is none, or it is cut short). */
+export function jpegFrameHeader(d: Uint8Array): JpegFrameHeader | undefined {
   let i = 2;
   while (i + 4 < d.length) {
     if (d[i] !== 0xff) {
@@ -126,7 +136,10 @@ export function jpegFrameHeader(d: Uint8Array): { sof: number; precision: number
       i++;
       continue;
     }
-    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) return { sof: m, precision: d[i + 4] };
+    if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc) {
+      if (i + 9 >= d.length) return undefined;
+      return { sof: m, precision: d[i + 4], height: (d[i + 5] << 8) | d[i + 6], width: (d[i + 7] << 8) | d[i + 8], components: d[i + 9] };
+    }
     if (m === 0xd8 || (m >= 0xd0 && m <= 0xd7) || m === 0x01) {
       i += 2;
       continue;
@@ -134,4 +147,103 @@ export function jpegFrameHeader(d: Uint8Array): { sof: number; precision: number
     i += 2 + ((d[i + 2] << 8) | d[i + 3]);
   }
   return undefined;
+}
+
+/*
+ * 12-bit JPEG (Extended, processes 2 & 4) through dcmjs-codecs: a WASM build of DCMTK's IJG libjpeg 6b in
+ * 8/12/16-bit variants (the decoder picks the variant from the stream's precision). Three properties of
+ * that package (0.0.8) shape the code below:
+ * - A failed decode throws a JS exception straight through the WASM frames: the WASM stack pointer is not
+ *   restored and the decoder's allocations leak. After a few dozen failures in one instance the shadow
+ *   stack overflows, memory is corrupted and a later decode traps or never returns. So any failure
+ *   discards the instance; the next decode instantiates a fresh one (about 40 ms).
+ * - IJG's recoverable-corruption warnings (truncated stream, bad Huffman code, ...) are not errors: the
+ *   decoder fills what it could not decode and returns normally. They only surface as log messages, so
+ *   the package's logger (its own bundled loglevel, exported as `log`) is routed into a buffer here
+ *   (which also keeps it off the console) and those warnings are turned into errors below.
+ * - The output size follows the stream's SOF, not the Context's width/height, and an 8-bit
+ *   BitsAllocated with a 12-bit stream overruns the output buffer. Callers check the SOF against the
+ *   header first (decode.ts) and always pass BitsAllocated 16.
+ */
+type DcmjsCodecs = typeof import('dcmjs-codecs');
+
+let ijgModule: DcmjsCodecs | undefined;
+let ijgReady: Promise<DcmjsCodecs> | undefined;
+/**
+ * IJG warnings that mean the image was not decoded as encoded (libjpeg jerror.h: JWRN_HIT_MARKER,
+ * JWRN_HUFF_BAD_CODE, JWRN_EXTRANEOUS_DATA, JWRN_MUST_RESYNC ("Corrupt JPEG data: ..."), JWRN_JPEG_EOF,
+ * JWRN_BOGUS_PROGRESSION). Trace messages and header-only warnings are not.
+ */
+const IJG_CORRUPTION = /Corrupt JPEG data|Premature end of JPEG file|Inconsistent progression sequence/;
+const ijgText = (msg: string): string => msg.replace(/^.*?::(?:ErrorExit|EmitMessage)::/, '');
+/** Corruption warnings the IJG decoder logged during the current call (its trace messages are dropped). */
+const ijgWarnings: string[] = [];
+
+/** Loads dcmjs-codecs (once) and instantiates its WASM module (again after a failed decode). */
+function initIjg(): Promise<DcmjsCodecs> {
+  if (!ijgReady) {
+    ijgReady = (async () => {
+      if (!ijgModule) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const m = require('dcmjs-codecs') as DcmjsCodecs;
+        m.log.methodFactory = () => (...args: unknown[]) => {
+          const msg = args.map(String).join(' ');
+          if (ijgWarnings.length < 20 && IJG_CORRUPTION.test(msg)) ijgWarnings.push(ijgText(msg));
+        };
+        m.log.rebuild();
+        ijgModule = m;
+      }
+      await ijgModule.NativeCodecs.initializeAsync({ logCodecsInfo: true });
+      return ijgModule;
+    })();
+    ijgReady.catch(() => (ijgReady = undefined));
+  }
+  return ijgReady;
+}
+
+/**
+ * Decodes one monochrome 12-bit JPEG frame (DCT, IJG 12-bit). Returns little-endian 16-bit samples (a
+ * copy owned by the caller): the raw P-bit sample values; signedness is applied by the caller like for
+ * every other syntax. Throws `dicom.codec-error` when IJG fails or reports corrupt data.
+ */
+export async function decodeJpeg12(
+  d: Uint8Array,
+  geom: { rows: number; columns: number; photometricInterpretation: string },
+  name: string,
+): Promise<Uint8Array> {
+  let m = await initIjg();
+  // A concurrent caller's failure may have discarded the instance between our await and now.
+  while (!m.NativeCodecs.isInitialized()) m = await initIjg();
+  ijgWarnings.length = 0;
+  let out: Uint8Array | undefined;
+  try {
+    const ctx = new m.Context({
+      width: geom.columns,
+      height: geom.rows,
+      bitsAllocated: 16,
+      bitsStored: 12,
+      samplesPerPixel: 1,
+      pixelRepresentation: 0,
+      photometricInterpretation: geom.photometricInterpretation === 'MONOCHROME1' ? 'MONOCHROME1' : 'MONOCHROME2',
+      encodedBuffer: d,
+    });
+    out = m.NativeCodecs.decodeJpeg(ctx, {}).getDecodedBuffer();
+  } catch (e) {
+    m.NativeCodecs.release();
+    ijgReady = undefined;
+    const why = e instanceof Error ? ijgText(e.message) : String(e);
+    throw new InputError('dicom.codec-error', `${name} frame could not be decoded (12-bit JPEG, IJG via dcmjs-codecs): ${why}`, {
+      codec: 'dcmjs-codecs',
+    });
+  }
+  if (ijgWarnings.length) {
+    const corrupt = [...ijgWarnings];
+    throw new InputError(
+      'dicom.codec-error',
+      `${name} frame: the JPEG decoder reported damaged data (${[...new Set(corrupt)].slice(0, 3).join('; ')}); refused rather than returning a partly decoded image`,
+      { codec: 'dcmjs-codecs', warnings: corrupt },
+    );
+  }
+  if (!out) throw new InputError('dicom.codec-error', `${name} frame could not be decoded (12-bit JPEG): the decoder returned no pixels`);
+  return out;
 }

@@ -1,6 +1,6 @@
 import * as dicomParser from 'dicom-parser';
 import { InputError } from '@app/core';
-import { decodeJ2k, decodeJpeg8, decodeJpegLossless, decodeJpegLs, jpegFrameHeader, type CodecOutput } from './codecs';
+import { decodeJ2k, decodeJpeg12, decodeJpeg8, decodeJpegLossless, decodeJpegLs, jpegFrameHeader, type CodecOutput, type JpegFrameHeader } from './codecs';
 import { frameGeometry, type DicomHeader, type ParsedDicom } from './parse';
 import { decodeRleFrame } from './rle';
 import { transferSyntaxInfo } from './transfer-syntax';
@@ -249,6 +249,38 @@ function codecCheck(out: CodecOutput, pm: PixelModule, name: string): void {
   }
 }
 
+/**
+ * A 12-bit JPEG frame must agree with the pixel module before it is decoded (PS3.5 8.2.1: the pixel
+ * module shall be consistent with the compressed stream): the decoder sizes its output from the stream,
+ * a BitsStored below the precision would wrap lossy overshoot when masked, and an 8-bit BitsAllocated
+ * cannot hold the samples.
+ */
+function check12BitJpeg(sof: JpegFrameHeader, pm: PixelModule, tsi: { uid: string; name: string }): void {
+  const what = `${tsi.name} (${tsi.uid}) frame with 12-bit samples`;
+  if (pm.samplesPerPixel !== 1 || sof.components !== 1) {
+    throw bad(
+      'dicom.unsupported-samples',
+      `${what} has ${sof.components} components (SamplesPerPixel ${pm.samplesPerPixel}): only monochrome 12-bit JPEG is decoded`,
+      { transferSyntaxUid: tsi.uid, precision: sof.precision },
+    );
+  }
+  if (sof.width !== pm.columns || sof.height !== pm.rows) {
+    throw bad(
+      'dicom.codec-mismatch',
+      `${what}: the JPEG frame header says ${sof.width} x ${sof.height} but the header says Columns ${pm.columns} x Rows ${pm.rows}`,
+      { jpeg: { width: sof.width, height: sof.height }, rows: pm.rows, columns: pm.columns },
+    );
+  }
+  if (pm.bitsAllocated !== 16 || pm.bitsStored !== sof.precision) {
+    throw bad(
+      'dicom.codec-mismatch',
+      `${what}: BitsAllocated ${pm.bitsAllocated} / BitsStored ${pm.bitsStored} do not match the JPEG sample precision ${sof.precision} ` +
+        '(expected BitsAllocated 16, BitsStored 12)',
+      { precision: sof.precision, bitsAllocated: pm.bitsAllocated, bitsStored: pm.bitsStored },
+    );
+  }
+}
+
 /** Applies the modality LUT (slope/intercept) to a monochrome frame. */
 export function applyModalityLut(
   stored: StoredArray,
@@ -370,12 +402,24 @@ async function decodeSamples(p: ParsedDicom, frameIndex: number, limits?: Partia
       case 'jpeg-baseline': {
         const sof = jpegFrameHeader(frame);
         if (!sof) throw bad('dicom.codec-error', `${tsi.name} frame has no JPEG Start Of Frame marker`);
+        if (sof.precision === 12) {
+          check12BitJpeg(sof, pm, tsi);
+          le = await decodeJpeg12(frame, { rows: pm.rows, columns: pm.columns, photometricInterpretation: pm.photometricInterpretation }, tsi.name);
+          sampleBytes = 2;
+          if (le.length !== count * 2) {
+            throw bad(
+              'dicom.codec-mismatch',
+              `${tsi.name} frame decodes to ${le.length} bytes, expected Rows ${pm.rows} x Columns ${pm.columns} x SamplesPerPixel ${pm.samplesPerPixel} x 2 = ${count * 2}`,
+            );
+          }
+          break;
+        }
         if (sof.precision !== 8) {
           throw bad(
             'dicom.unsupported-jpeg-precision',
             `${tsi.name} (${tsi.uid}) frame uses ${sof.precision}-bit samples (SOF 0xFF${sof.sof.toString(16).toUpperCase()}); ` +
-              'no maintained 12-bit JPEG decoder is available to this service (libjpeg-turbo-8bit decodes 8-bit only). ' +
-              'Ask the site to resend in a lossless syntax (JPEG-LS, JPEG 2000 or uncompressed)',
+              'JPEG frames are decoded with 8-bit samples (libjpeg-turbo) or 12-bit samples (IJG via dcmjs-codecs): ITU-T T.81 ' +
+              'defines the DCT processes for 8 and 12 bits only (16-bit JPEG is lossless, transfer syntaxes .57/.70)',
             { transferSyntaxUid: tsi.uid, precision: sof.precision },
           );
         }
