@@ -4,9 +4,11 @@
  * XPT), each file hashed (sha256, as a data cut's manifest needs). The simulation itself is not timed (it
  * stands in for the database).
  *
- * What runs is what a data cut runs: deriveEndpointTables (subject by subject into columnar, dictionary-
- * encoded tables) then writeTablesParallel (formats split across worker threads, each file streamed in
- * chunks through sha256; the bytes are dropped, so the figure excludes storage I/O).
+ * What runs is what a data cut runs: deriveEndpointTablesParallel (subject shards derived on all cores,
+ * subject by subject into columnar, dictionary-encoded tables; the calling thread takes one shard, the
+ * others travel to worker threads as JSON) then writeTablesParallel (formats split across worker
+ * threads, each file streamed in chunks through sha256; the bytes are dropped, so the figure excludes
+ * storage I/O).
  *
  * Run: npm run bench:endpoints   (BENCH_SUBJECTS=n to change the size, BENCH_THREADS=n the writer threads).
  * Ends with ONE JSON line: {"bench":"endpoints","seconds":..,"peak_rss_mb":..,...}; `seconds` = derivation +
@@ -14,8 +16,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { writeTablesParallel, type DatasetFileMeta, type TableFormat } from '@app/datasets';
-import { deriveEndpointTables, simulateTrial } from '@app/endpoints';
+import { rowCountOf, tableName, writeTablesParallel, type DatasetFileMeta, type TableFormat } from '@app/datasets';
+import { deriveEndpointTablesParallel, simulateTrial } from '@app/endpoints';
 
 const SUBJECTS = Number(process.env.BENCH_SUBJECTS ?? 10_000);
 const THREADS = Number(process.env.BENCH_THREADS ?? availableParallelism());
@@ -37,10 +39,10 @@ async function main(): Promise<void> {
   };
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
-  const { tables, issues } = deriveEndpointTables(study, {}, { blinded: false });
+  const { tables, issues } = await deriveEndpointTablesParallel(study, {}, { blinded: false }, { threads: THREADS });
   const deriveSeconds = (performance.now() - t1) / 1000;
   const deriveCpu = process.cpuUsage(cpu0);
-  const rows = Object.fromEntries(tables.map((d) => [d.name, d.rowCount]));
+  const rows: Record<string, number> = Object.fromEntries(tables.map((d) => [tableName(d), rowCountOf(d)]));
   console.error(`derived ${tables.length} tables in ${deriveSeconds.toFixed(2)} s: ${JSON.stringify(rows)}; issues: ${issues.length}`);
 
   const t2 = performance.now();

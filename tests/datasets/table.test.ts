@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import {
   type Column, type Dataset, type Table, type TableFormat, type Value,
-  TableBuilder, datasetToTable, tableToDataset, writeDataset, writeTable, writeTableFile,
+  TableBuilder, columnsOf, datasetToTable, rowCountOf, tableToDataset, writeDataset, writeTable, writeTableFile,
 } from '@app/datasets';
 import { goldenDatasets, GOLDEN_META } from './golden';
 import { META } from './helpers';
@@ -85,6 +85,36 @@ describe('Table writers', () => {
         expect(Buffer.concat(parts.map((p) => p[f] ?? Buffer.alloc(0))).equals(whole[f])).toBe(true);
       }
     }), { numRuns: 80 });
+  });
+
+  it('write consecutive parts (shards) exactly like the one table holding all their rows', () => {
+    fc.assert(fc.property(dataset, dataset, dataset, (a, b, c) => {
+      const head = { name: 'R', label: 'Random', itemGroupOID: 'IG.R', standard: 'other' as const };
+      const build = (rows: Value[][]) => {
+        const t = new TableBuilder(head, COLUMNS, 2);
+        for (const r of rows) t.add(r);
+        return t.finish({ lengthsFromData: true });
+      };
+      const whole = build([...a.rows, ...b.rows, ...c.rows]);
+      const parts = [build(a.rows), build(b.rows), build(c.rows)];
+      expect(columnsOf(parts)).toEqual(whole.columns);
+      expect(rowCountOf(parts)).toBe(whole.rowCount);
+      const z = (d: Dataset) => ({ ...d, rows: d.rows.map((r) => r.map((v) => (v === 0 ? 0 : v))) }); // -0 and 0 write alike
+      expect(z(tableToDataset(parts))).toEqual(z(tableToDataset(whole)));
+      for (const f of FORMATS) expect(writeTableFile(parts, META, f).equals(writeTableFile(whole, META, f))).toBe(true);
+      // a row range across part boundaries
+      const n = whole.rowCount;
+      const mid = Math.floor(n / 2);
+      const cat = (r: [number, number], head: boolean, tail: boolean) => {
+        const out: Record<string, Buffer[]> = { xpt: [], json: [] };
+        writeTable(parts, META, ['xpt', 'json'], (f, ch) => out[f].push(Buffer.from(ch)), { rows: r, head, tail });
+        return out;
+      };
+      const [p1, p2] = [cat([0, mid], true, false), cat([mid, n], false, true)];
+      for (const f of ['xpt', 'json'] as const) expect(Buffer.concat([...p1[f], ...p2[f]]).equals(writeTableFile(whole, META, f))).toBe(true);
+    }), { numRuns: 60 });
+    const other = datasetToTable({ name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('X', 'string')], rows: [] });
+    expect(() => writeTableFile([datasetToTable({ name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: COLUMNS, rows: [] }), other], META, 'csv')).toThrow(/same columns/);
   });
 
   it('stream big tables in chunks and reuse the chunk buffer', () => {

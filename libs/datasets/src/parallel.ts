@@ -2,14 +2,15 @@
  * Writes tables in several formats on worker threads (piscina): the formats are split into groups of
  * about equal cost, one group per thread, and every thread streams its files through writeTable. The
  * result is the same bytes as writeTable in the calling thread (tests/datasets/parallel.test.ts).
- * Tables are copied to each thread once (ids arrays + dictionaries: a few bytes per row and column).
+ * Tables (or their parts) are copied to each thread once (ids arrays + dictionaries: a few bytes per row
+ * and column).
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import { InputError, WORKER_LOADER } from '@app/core';
 import type { DatasetFileMeta } from './types';
-import type { Table, TableFormat } from './table';
+import { tableName, type TableFormat, type TableInput } from './table';
 import { runWriteTask, type WriteTask, type WriteTaskError, type WrittenFile } from './write-task';
 import type { XptWriteOptions } from './xpt';
 
@@ -47,7 +48,7 @@ export interface ParallelWriteOptions {
  * Every table in every format, in parallel. Returns one WrittenFile per table and format, in the order
  * tables x formats given. Errors (bad values, lengths...) are the writers' InputErrors.
  */
-export async function writeTablesParallel(tables: Table[], meta: DatasetFileMeta, formats: TableFormat[], opts: ParallelWriteOptions = {}): Promise<WrittenFile[]> {
+export async function writeTablesParallel(tables: TableInput[], meta: DatasetFileMeta, formats: TableFormat[], opts: ParallelWriteOptions = {}): Promise<WrittenFile[]> {
   const mode = opts.mode ?? 'hash';
   const threads = Math.max(1, opts.threads ?? availableParallelism());
   const groups = formatGroups(formats, threads);
@@ -69,6 +70,6 @@ export async function writeTablesParallel(tables: Table[], meta: DatasetFileMeta
   const byKey = new Map<string, WrittenFile>();
   for (const r of results) for (const f of r) byKey.set(`${f.table}\u0000${f.format}`, f.bytes ? { ...f, bytes: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength) } : f);
   const out: WrittenFile[] = [];
-  for (const t of tables) for (const f of [...new Set(formats)]) out.push(byKey.get(`${t.name}\u0000${f}`)!);
+  for (const t of tables) for (const f of [...new Set(formats)]) out.push(byKey.get(`${tableName(t)}\u0000${f}`)!);
   return out;
 }

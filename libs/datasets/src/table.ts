@@ -104,9 +104,9 @@ export class TableBuilder {
     d.firstRow.push(ri);
     const id = d.values.length;
     if (id === 0x100 || id === 0x10000) {
-      // widen the column's id array (Uint8 -> Uint16 -> Uint32)
+      // widen the column's id array (Uint8 -> Uint16 -> Uint32); rows from rowCount on are not written yet
       const wider = id === 0x100 ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
-      wider.set(d.ids.subarray(0, ri));
+      wider.set(d.ids.subarray(0, this.rowCount));
       d.ids = wider;
     }
     this.maps[ci].set(v, id);
@@ -128,8 +128,10 @@ export class TableBuilder {
    */
   finish(opts: { lengthsFromData?: boolean } = {}): Table {
     const columns = this.columns.map((c, ci) => (opts.lengthsFromData && c.dataType === 'string' && c.length === undefined ? { ...c, length: measuredLength(this.data[ci]) } : { ...c }));
-    // exact-length copies: the builder's spare capacity is released with the builder
-    return { ...this.head, columns, rowCount: this.rowCount, data: this.data.map((d) => ({ ...d, ids: d.ids.slice(0, this.rowCount) })) };
+    // spare capacity over 1/8 is released by an exact-length copy (a copy is one more large allocation)
+    const n = this.rowCount;
+    const exact = (ids: Ids): Ids => (this.cap - n > n >> 3 ? ids.slice(0, n) : ids.subarray(0, n));
+    return { ...this.head, columns, rowCount: n, data: this.data.map((d) => ({ ...d, ids: exact(d.ids) })) };
   }
 }
 
@@ -147,19 +149,24 @@ export function datasetToTable(ds: Dataset): Table {
   return b.finish();
 }
 
-/** The row-major Dataset of a Table (canonical values). */
-export function tableToDataset(t: Table): Dataset {
-  const rows: Value[][] = new Array(t.rowCount);
+/** The row-major Dataset of a Table or of its parts, in order (canonical values). */
+export function tableToDataset(input: Table | Table[]): Dataset {
+  const parts = Array.isArray(input) ? input : [input];
+  const t = parts[0];
   const n = t.columns.length;
-  for (let ri = 0; ri < t.rowCount; ri++) {
-    const r: Value[] = new Array(n);
-    for (let ci = 0; ci < n; ci++) {
-      const id = t.data[ci].ids[ri];
-      r[ci] = id === 0 ? null : t.data[ci].values[id - 1];
+  const rows: Value[][] = [];
+  for (const p of parts) {
+    for (let ri = 0; ri < p.rowCount; ri++) {
+      const r: Value[] = new Array(n);
+      for (let ci = 0; ci < n; ci++) {
+        const id = p.data[ci].ids[ri];
+        r[ci] = id === 0 ? null : p.data[ci].values[id - 1];
+      }
+      rows.push(r);
     }
-    rows[ri] = r;
   }
-  return { name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns: t.columns.map((c) => ({ ...c })), rows };
+  const columns = Array.isArray(input) ? columnsOf(input) : t.columns.map((c) => ({ ...c }));
+  return { name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns, rows };
 }
 
 // ------------------------------------------------------------------ writers
@@ -267,7 +274,7 @@ function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
 }
 
 /** Dataset-JSON rows: `[v,v,...]`; the JSON file separates rows with ",\n", NDJSON ends each with "\n". */
-function writeJsonRows(t: Table, encs: Enc[], json: Chunk | null, nd: Chunk | null, from: number, to: number): void {
+function writeJsonRows(t: Table, encs: Enc[], json: Chunk | null, nd: Chunk | null, from: number, to: number, offset: number): void {
   const n = encs.length;
   const ids = t.data.map((d) => d.ids);
   const bytes = encs.map((e) => e.bytes);
@@ -286,7 +293,7 @@ function writeJsonRows(t: Table, encs: Enc[], json: Chunk | null, nd: Chunk | nu
       main.flush();
       p = 0;
     }
-    if (json && ri) {
+    if (json && ri + offset) {
       buf[p++] = 0x2c;
       buf[p++] = 0x0a;
     }
@@ -340,74 +347,125 @@ function writeXptRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
   out.pos = p;
 }
 
-interface Prepared {
-  csv?: Enc[];
-  json?: Enc[];
-  xpt?: { encs: Enc[]; head: Buffer; obsLen: number };
-  jsonHead?: string;
-  ndHead?: string;
+/** A table, or consecutive parts of one (same columns; e.g. subject shards derived on several threads). */
+export type TableInput = Table | Table[];
+
+const partsOf = (t: TableInput): Table[] => (Array.isArray(t) ? t : [t]);
+
+/** Checks that parts share their columns; returns the first part (for names and metadata). */
+function firstPart(parts: Table[]): Table {
+  if (parts.length === 0) throw new InputError('datacut.invalid', 'a table needs at least one part');
+  const t = parts[0];
+  for (const p of parts) {
+    if (p.name !== t.name || p.columns.length !== t.columns.length || p.columns.some((c, i) => c.name !== t.columns[i].name || c.dataType !== t.columns[i].dataType)) {
+      throw new InputError('datacut.invalid', `table ${t.name}: part ${p.name} does not have the same columns`);
+    }
+  }
+  return t;
 }
 
-/** Checks and pre-encodes everything the requested formats need; throws the reference InputErrors. */
-function prepare(t: Table, meta: DatasetFileMeta, formats: Set<TableFormat>, opts: XptWriteOptions): Prepared {
+/** The table's name (its first part's). */
+export const tableName = (t: TableInput): string => partsOf(t)[0]?.name ?? '';
+
+/** Rows of all parts. */
+export const rowCountOf = (t: TableInput): number => partsOf(t).reduce((a, p) => a + p.rowCount, 0);
+
+/**
+ * Column metadata of the parts taken together: a declared length is the longest of the parts' (parts
+ * built with lengthsFromData each measured their own values).
+ */
+export function columnsOf(t: TableInput): Column[] {
+  const parts = partsOf(t);
+  const first = firstPart(parts);
+  return first.columns.map((c, ci) => {
+    const lens = parts.map((p) => p.columns[ci].length);
+    return lens.every((l) => l !== undefined) ? { ...c, length: Math.max(...(lens as number[])) } : { ...c };
+  });
+}
+
+/** measuredLength over every part. */
+const measuredAll = (parts: Table[], ci: number): number => Math.max(...parts.map((p) => measuredLength(p.data[ci])));
+
+interface Header {
+  columns: Column[];
+  rowCount: number;
+  jsonHead?: string;
+  ndHead?: string;
+  xpt?: { head: Buffer; obsLen: number; lengths: number[]; numeric: boolean[] };
+}
+
+/** Checks and file headers for the requested formats; throws the reference InputErrors. */
+function header(parts: Table[], meta: DatasetFileMeta, formats: Set<TableFormat>, opts: XptWriteOptions): Header {
+  const t = firstPart(parts);
+  const columns = columnsOf(parts);
+  const rowCount = rowCountOf(parts);
   validateMeta(meta);
-  validateDataset({ name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns: t.columns, rows: [] });
-  const p: Prepared = {};
-  if (formats.has('csv')) {
-    p.csv = t.data.map((d) => encodeAll([csvText(null), ...d.values.map(csvText)]));
-  }
+  validateDataset({ name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns, rows: [] });
+  const h: Header = { columns, rowCount };
   if (formats.has('json') || formats.has('ndjson') || formats.has('dsjc')) {
-    p.json = t.data.map((d, ci) => {
-      const dec = t.columns[ci].dataType === 'decimal';
-      return encodeAll([jsonText(null, dec), ...d.values.map((v) => jsonText(v, dec))]);
-    });
     // column lengths: declared, else measured for 'string' columns (as datasetJsonMetadata does on rows)
-    const cols = t.columns.map((c, ci) => (c.length === undefined && c.dataType === 'string' ? { ...c, length: measuredLength(t.data[ci]) } : c));
-    const md = datasetJsonMetadata({ name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns: cols, rows: [] }, meta, t.rowCount);
+    const cols = columns.map((c, ci) => (c.length === undefined && c.dataType === 'string' ? { ...c, length: measuredAll(parts, ci) } : c));
+    const md = datasetJsonMetadata({ name: t.name, label: t.label, itemGroupOID: t.itemGroupOID, standard: t.standard, columns: cols, rows: [] }, meta, rowCount);
     const head = JSON.stringify(md);
     if (formats.has('ndjson') || formats.has('dsjc')) {
       validateNdjsonMetaSchema(md);
-      p.ndHead = head;
+      h.ndHead = head;
     }
     if (formats.has('json')) {
       validateDatasetJsonSchema({ ...md, rows: [] });
-      p.jsonHead = head;
+      h.jsonHead = head;
     }
   }
-  if (formats.has('xpt')) p.xpt = prepareXpt(t, meta, opts);
-  return p;
+  if (formats.has('xpt')) {
+    const dsName = checkXptDatasetName(t.name);
+    const numeric = columns.map(isNumericColumn);
+    const lengths = columns.map((c, i) => {
+      if (numeric[i]) return 8;
+      const need = measuredAll(parts, i);
+      const len = c.length ?? need;
+      if (!Number.isInteger(len) || len < 1 || len > 200) {
+        throw new InputError('xpt.invalid-length', `xpt: ${dsName}.${c.name}: character length ${len} is outside 1..200 bytes allowed by XPORT v5`);
+      }
+      if (need > len) {
+        let ri = rowCount;
+        let base = 0;
+        for (const p of parts) {
+          const d = p.data[i];
+          d.values.forEach((v, k) => {
+            if (typeof v === 'string' && Buffer.byteLength(v, 'utf8') > len) ri = Math.min(ri, base + d.firstRow[k]);
+          });
+          base += p.rowCount;
+        }
+        throw new InputError('xpt.value-too-long', `xpt: ${dsName}.${c.name} row ${ri + 1}: value is ${need} bytes but the column length is ${len}; refusing to truncate`);
+      }
+      return len;
+    });
+    const { parts: head, obsLen } = xptHeader({ name: t.name, label: t.label, columns }, meta, opts, numeric, lengths);
+    h.xpt = { head: Buffer.concat(head), obsLen, lengths, numeric };
+  }
+  return h;
 }
 
-function prepareXpt(t: Table, meta: DatasetFileMeta, opts: XptWriteOptions): { encs: Enc[]; head: Buffer; obsLen: number } {
-  const dsName = checkXptDatasetName(t.name);
-  const numeric = t.columns.map(isNumericColumn);
-  const lengths = t.columns.map((c, i) => {
-    if (numeric[i]) return 8;
-    const need = measuredLength(t.data[i]);
-    const len = c.length ?? need;
-    if (!Number.isInteger(len) || len < 1 || len > 200) {
-      throw new InputError('xpt.invalid-length', `xpt: ${dsName}.${c.name}: character length ${len} is outside 1..200 bytes allowed by XPORT v5`);
-    }
-    if (need > len) {
-      const d = t.data[i];
-      let ri = t.rowCount;
-      d.values.forEach((v, k) => {
-        if (typeof v === 'string' && Buffer.byteLength(v, 'utf8') > len) ri = Math.min(ri, d.firstRow[k]);
-      });
-      throw new InputError('xpt.value-too-long', `xpt: ${dsName}.${c.name} row ${ri + 1}: value is ${need} bytes but the column length is ${len}; refusing to truncate`);
-    }
-    return len;
+const csvEncs = (t: Table): Enc[] => t.data.map((d) => encodeAll([csvText(null), ...d.values.map(csvText)]));
+
+const jsonEncs = (t: Table): Enc[] =>
+  t.data.map((d, ci) => {
+    const dec = t.columns[ci].dataType === 'decimal';
+    return encodeAll([jsonText(null, dec), ...d.values.map((v) => jsonText(v, dec))]);
   });
-  const { parts, obsLen } = xptHeader(t, meta, opts, numeric, lengths);
-  const encs = t.data.map((d, ci) => {
-    const w = lengths[ci];
+
+/** XPT bytes of every value id of one part: fixed width per column; `base` = the part's first row. */
+function xptEncs(t: Table, h: NonNullable<Header['xpt']>, base: number): Enc[] {
+  const dsName = t.name.toUpperCase();
+  return t.data.map((d, ci) => {
+    const w = h.lengths[ci];
     const col = t.columns[ci];
     const bytes = Buffer.alloc((d.values.length + 1) * w, 0x20);
-    if (numeric[ci]) {
+    if (h.numeric[ci]) {
       bytes.fill(0, 0, 8);
       bytes[0] = 0x2e; // missing
       d.values.forEach((v, k) => {
-        const what = `${dsName}.${col.name} row ${d.firstRow[k] + 1}`;
+        const what = `${dsName}.${col.name} row ${base + d.firstRow[k] + 1}`;
         const x = toSasNumber(col, v, what);
         if (x === null) {
           bytes.fill(0, (k + 1) * 8, (k + 2) * 8);
@@ -421,35 +479,46 @@ function prepareXpt(t: Table, meta: DatasetFileMeta, opts: XptWriteOptions): { e
     }
     return { bytes, off: new Int32Array(0), max: w };
   });
-  return { encs, head: Buffer.concat(parts), obsLen };
 }
 
 /**
- * Writes the table in every requested format in one call, streaming each file's bytes to `sink`
- * (chunks of each format arrive in file order; formats may interleave). `rows` limits the work to
- * a row range, for splitting one table across workers: the part with `head` (default: from = 0) gets the
- * file header and the part with `tail` (default: to = rowCount) the trailer, so the concatenation of
- * consecutive ranges is the whole file.
- * DSJC (deflated NDJSON) is only written for the whole table.
+ * Writes the table (or its consecutive parts) in every requested format in one call, streaming each
+ * file's bytes to `sink` (chunks of each format arrive in file order; formats may interleave). `rows`
+ * limits the work to a row range, for splitting one table across workers: the part with `head`
+ * (default: from = 0) gets the file header and the part with `tail` (default: to = rowCount) the
+ * trailer, so the concatenation of consecutive ranges is the whole file. DSJC (deflated NDJSON) is only
+ * written for the whole table.
  */
-export function writeTable(t: Table, meta: DatasetFileMeta, formats: TableFormat[], sink: TableSink, opts: XptWriteOptions & { rows?: [number, number]; head?: boolean; tail?: boolean } = {}): void {
+export function writeTable(input: TableInput, meta: DatasetFileMeta, formats: TableFormat[], sink: TableSink, opts: XptWriteOptions & { rows?: [number, number]; head?: boolean; tail?: boolean } = {}): void {
+  const parts = partsOf(input);
   const fs = new Set(formats);
   for (const f of fs) if (!['csv', 'json', 'ndjson', 'dsjc', 'xpt'].includes(f)) throw new InputError('datacut.invalid', `unknown format ${JSON.stringify(f)}; expected one of csv, json, ndjson, dsjc, xpt`);
-  const [from, to] = opts.rows ?? [0, t.rowCount];
-  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= t.rowCount)) throw new InputError('datacut.invalid', `row range [${from}, ${to}) is not inside [0, ${t.rowCount}]`);
-  if (fs.has('dsjc') && (from !== 0 || to !== t.rowCount)) throw new InputError('datacut.invalid', 'dsjc is only written for a whole table');
+  const total = rowCountOf(parts);
+  const [from, to] = opts.rows ?? [0, total];
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && to <= total)) throw new InputError('datacut.invalid', `row range [${from}, ${to}) is not inside [0, ${total}]`);
+  if (fs.has('dsjc') && (from !== 0 || to !== total)) throw new InputError('datacut.invalid', 'dsjc is only written for a whole table');
   const first = opts.head ?? from === 0;
-  const lastPart = opts.tail ?? to === t.rowCount;
-  const p = prepare(t, meta, fs, opts);
+  const lastPart = opts.tail ?? to === total;
+  const h = header(parts, meta, fs, opts);
   const ascii = (s: string) => Buffer.from(s, 'utf8');
+  /** Calls write(part, part's first row, local from, local to) for every part overlapping [from, to). */
+  const eachPart = (write: (p: Table, base: number, a: number, b: number) => void): void => {
+    let base = 0;
+    for (const p of parts) {
+      const a = Math.max(from, base) - base;
+      const b = Math.min(to, base + p.rowCount) - base;
+      if (a < b) write(p, base, a, b);
+      base += p.rowCount;
+    }
+  };
 
-  if (p.csv) {
+  if (fs.has('csv')) {
     const out = new Chunk('csv', sink, CHUNK);
-    if (first) out.put(ascii(t.columns.map((c) => csvText(c.name)).join(',') + '\r\n'));
-    writeCsvRows(t, p.csv, out, from, to);
+    if (first) out.put(ascii(h.columns.map((c) => csvText(c.name)).join(',') + '\r\n'));
+    eachPart((p, _base, a, b) => writeCsvRows(p, csvEncs(p), out, a, b));
     out.flush();
   }
-  if (p.json) {
+  if (h.jsonHead !== undefined || h.ndHead !== undefined) {
     const json = fs.has('json') ? new Chunk('json', sink, CHUNK) : null;
     // DSJC compresses the NDJSON bytes: collected here when NDJSON itself is not asked for
     const dsjcParts: Buffer[] = [];
@@ -461,23 +530,23 @@ export function writeTable(t: Table, meta: DatasetFileMeta, formats: TableFormat
       : sink;
     const nd = fs.has('ndjson') || fs.has('dsjc') ? new Chunk('ndjson', ndSink, CHUNK) : null;
     if (first) {
-      if (json) json.put(ascii(`${p.jsonHead!.slice(0, -1)},"rows":[${t.rowCount ? '\n' : ''}`));
-      if (nd) nd.put(ascii(`${p.ndHead!}\n`));
+      if (json) json.put(ascii(`${h.jsonHead!.slice(0, -1)},"rows":[${total ? '\n' : ''}`));
+      if (nd) nd.put(ascii(`${h.ndHead!}\n`));
     }
-    // every row but the table's first is preceded by ",\n" in the JSON file, so parts simply concatenate
-    writeJsonRows(t, p.json, json, nd, from, to);
-    if (json && lastPart) json.put(ascii(`${t.rowCount ? '\n' : ''}]}\n`));
+    // every row but the table's first is preceded by ",\n" in the JSON file, so ranges simply concatenate
+    eachPart((p, base, a, b) => writeJsonRows(p, jsonEncs(p), json, nd, a, b, base));
+    if (json && lastPart) json.put(ascii(`${total ? '\n' : ''}]}\n`));
     json?.flush();
     nd?.flush();
     if (fs.has('dsjc')) sink('dsjc', deflateSync(Buffer.concat(dsjcParts), { level: 9 }));
   }
-  if (p.xpt) {
+  if (h.xpt) {
+    const x = h.xpt;
     const out = new Chunk('xpt', sink, CHUNK);
-    if (first) out.put(p.xpt.head);
-    writeXptRows(t, p.xpt.encs, out, from, to);
+    if (first) out.put(x.head);
+    eachPart((p, base, a, b) => writeXptRows(p, xptEncs(p, x, base), out, a, b));
     if (lastPart) {
-      const dataLen = t.rowCount * p.xpt.obsLen;
-      const pad = (80 - (dataLen % 80)) % 80;
+      const pad = (80 - ((total * x.obsLen) % 80)) % 80;
       if (pad) out.put(Buffer.alloc(pad, 0x20));
     }
     out.flush();
@@ -485,7 +554,7 @@ export function writeTable(t: Table, meta: DatasetFileMeta, formats: TableFormat
 }
 
 /** One file's bytes of a table in one format (collected from writeTable). */
-export function writeTableFile(t: Table, meta: DatasetFileMeta, format: TableFormat, opts: XptWriteOptions = {}): Buffer {
+export function writeTableFile(t: TableInput, meta: DatasetFileMeta, format: TableFormat, opts: XptWriteOptions = {}): Buffer {
   const parts: Buffer[] = [];
   writeTable(t, meta, [format], (_f, c) => parts.push(Buffer.from(c)), opts);
   return Buffer.concat(parts);

@@ -6,11 +6,11 @@ import { createHash } from 'node:crypto';
 import { Piscina } from 'piscina';
 import { isInputError } from '@app/core';
 import type { DatasetFileMeta } from './types';
-import { writeTable, type Table, type TableFormat } from './table';
+import { tableName, writeTable, type TableFormat, type TableInput } from './table';
 import type { XptWriteOptions } from './xpt';
 
 export interface WriteTask {
-  tables: Table[];
+  tables: TableInput[];
   meta: DatasetFileMeta;
   formats: TableFormat[];
   xpt?: XptWriteOptions;
@@ -48,7 +48,7 @@ export function runWriteTask(task: WriteTask): WrittenFile[] {
           o += p.length;
         }
       }
-      out.push({ table: t.name, format, size: file.size, sha256: file.h.digest('hex'), ...(bytes ? { bytes } : {}) });
+      out.push({ table: tableName(t), format, size: file.size, sha256: file.h.digest('hex'), ...(bytes ? { bytes } : {}) });
     }
   }
   return out;

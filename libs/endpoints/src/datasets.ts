@@ -434,8 +434,7 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
       for (const r of sortSubjectRows(rows[k], rest[k])) b.add(r);
     }
   }
-  const tables = builders.map((b) => b.finish({ lengthsFromData: true }));
-  return { tables, settings: s, issues };
+  return { tables: builders.map((b) => b.finish({ lengthsFromData: true })), settings: s, issues };
 }
 
 /** Every endpoint dataset of a study as row-major Datasets (deriveEndpointTables, materialised). */

@@ -8,3 +8,4 @@ export * from './epro-ingest';
 export * from './datasets';
 export * from './sdtm-import';
 export * from './simulator';
+export * from './parallel';

@@ -1,0 +1,71 @@
+/**
+ * deriveEndpointTables on several threads: the subjects (sorted by USUBJID) are cut into contiguous
+ * shards; the calling thread derives the first shard while worker threads (piscina) derive the others
+ * from their JSON. Each dataset comes back as its shards' tables, consecutive parts of one table (a
+ * TableInput: the writers take parts as they are, no merge). Every derivation is
+ * per subject, so the result is exactly deriveEndpointTables' (tests/endpoints/parallel.test.ts).
+ * Meant for big cuts: a worker costs its start-up plus serialising its shard to JSON.
+ */
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Piscina } from 'piscina';
+import { InputError, WORKER_LOADER } from '@app/core';
+import type { Table, TableInput } from '@app/datasets';
+import { deriveEndpointTables } from './datasets';
+import type { DeriveTask, DeriveTaskError, DeriveTaskResult } from './derive-task';
+import type { ProtocolSettings, StudyInput } from './types';
+import { cmpStr, resolveSettings } from './util';
+
+export interface ParallelDeriveOptions {
+  /** Threads including the calling one; default os.availableParallelism(). 1 = deriveEndpointTables. */
+  threads?: number;
+  /**
+   * Share of the subjects the calling thread derives itself when threads = 2 (default 0.55: the worker
+   * first parses its shard's JSON). With more threads the rest is split evenly.
+   */
+  callerShare?: number;
+}
+
+export async function deriveEndpointTablesParallel(
+  input: StudyInput,
+  settingsIn: Partial<ProtocolSettings>,
+  opts: { blinded: boolean },
+  popts: ParallelDeriveOptions = {},
+): Promise<{ tables: TableInput[]; settings: ProtocolSettings; issues: string[] }> {
+  const threads = Math.max(1, Math.floor(popts.threads ?? availableParallelism()));
+  if (!input || !Array.isArray(input.subjects)) throw new InputError('endpoints.bad-input', 'StudyInput.subjects must be an array');
+  if (threads === 1 || input.subjects.length < 2 * threads) return deriveEndpointTables(input, settingsIn, opts);
+  const settings = resolveSettings(settingsIn); // bad settings fail here, before any thread starts
+  if (typeof opts?.blinded !== 'boolean') throw new InputError('endpoints.bad-input', 'opts.blinded must be true or false (no default: blinding must be explicit)');
+  const subjects = [...input.subjects].sort((a, b) => cmpStr(a.usubjid, b.usubjid));
+  for (let i = 1; i < subjects.length; i++) {
+    if (subjects[i].usubjid === subjects[i - 1].usubjid) throw new InputError('endpoints.duplicate-subject', `subject ${subjects[i].usubjid} appears twice in StudyInput`);
+  }
+  const n = subjects.length;
+  const callerN = Math.round(n * (threads === 2 ? popts.callerShare ?? 0.55 : 1 / threads));
+  const bounds = [0, callerN];
+  for (let k = 1; k < threads; k++) bounds.push(callerN + Math.round(((n - callerN) * k) / (threads - 1)));
+  const shard = (k: number): StudyInput => ({ ...input, subjects: subjects.slice(bounds[k], bounds[k + 1]) });
+
+  const pool = new Piscina({ filename: WORKER_LOADER, workerData: { task: join(__dirname, 'derive-task') }, minThreads: threads - 1, maxThreads: threads - 1 });
+  try {
+    const pending: Promise<DeriveTaskResult | DeriveTaskError>[] = [];
+    for (let k = 1; k < threads; k++) {
+      const task: DeriveTask = { json: JSON.stringify(shard(k)), settings: settingsIn, blinded: opts.blinded };
+      pending.push(pool.run(task) as Promise<DeriveTaskResult | DeriveTaskError>);
+    }
+    // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after)
+    const mine = deriveEndpointTables(shard(0), settingsIn, opts);
+    const others = await Promise.all(pending);
+    const parts: { tables: Table[]; issues: string[] }[] = [mine];
+    for (const r of others) {
+      if ('error' in r) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
+      parts.push(r);
+    }
+    // shards follow each other in USUBJID order: each dataset is its shards' tables as consecutive parts
+    const tables = mine.tables.map((_t, i) => parts.map((p) => p.tables[i]));
+    return { tables, settings, issues: parts.flatMap((p) => p.issues) };
+  } finally {
+    await pool.destroy();
+  }
+}
