@@ -3,7 +3,7 @@
  * with their sha256, in both modes; bad data raises the writers' InputError from the worker.
  */
 import { createHash } from 'node:crypto';
-import { datasetToTable, formatGroups, writeDataset, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
+import { CUT_FORMATS, buildDataCut, buildDataCutParallel, datasetToTable, formatGroups, writeDataset, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
 import { goldenDatasets, GOLDEN_META } from './golden';
 
 const FORMATS: TableFormat[] = ['csv', 'json', 'ndjson', 'dsjc', 'xpt'];
@@ -33,6 +33,19 @@ describe('writeTablesParallel', () => {
     }
     const hashed = await writeTablesParallel(tables, GOLDEN_META, FORMATS, { threads: 2 });
     expect(hashed.map((f) => [f.sha256, f.bytes])).toEqual(files.map((f) => [f.sha256, undefined]));
+  });
+
+  it('builds the same data cut (files, manifest) from tables on worker threads as from row datasets', async () => {
+    const datasets = goldenDatasets();
+    const base = { cutId: 'CUT-P', studyId: 'SIM-GOLDEN', cutoffDate: '2025-01-31', settings: { golden: true }, meta: GOLDEN_META, formats: [...CUT_FORMATS], codeVersion: 'test' };
+    const a = buildDataCut({ ...base, datasets });
+    // tables in two consecutive parts each, written on two threads
+    const split = (d: Dataset) => [datasetToTable({ ...d, rows: d.rows.slice(0, 7) }), datasetToTable({ ...d, rows: d.rows.slice(7) })];
+    const b = await buildDataCutParallel({ ...base, datasets: datasets.map(split) }, { threads: 2 });
+    expect(b.manifest).toEqual(a.manifest);
+    expect(b.files.map((f) => [f.path, f.sha256, f.bytes.toString('base64')])).toEqual(a.files.map((f) => [f.path, f.sha256, f.bytes.toString('base64')]));
+    const c = buildDataCut({ ...base, datasets: datasets.map(datasetToTable) });
+    expect(c.manifest).toEqual(a.manifest);
   });
 
   it('reports a writer InputError raised in a worker', async () => {

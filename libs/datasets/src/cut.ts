@@ -9,6 +9,8 @@ import { writeCsv } from './csv';
 import { writeDatasetDsjc, writeDatasetJson, writeDatasetNdjson } from './dataset-json';
 import { writeXpt } from './xpt';
 import { validateMeta } from './values';
+import { columnsOf, isTable, rowCountOf, tableName, writeTable, type TableInput } from './table';
+import { writeTablesParallel } from './parallel';
 
 export type CutFormat = 'json' | 'ndjson' | 'dsjc' | 'xpt' | 'csv';
 export const CUT_FORMATS: readonly CutFormat[] = ['json', 'ndjson', 'dsjc', 'xpt', 'csv'];
@@ -50,11 +52,23 @@ export interface CutManifest {
   manifestSha256: string;
 }
 
+/** A dataset of a cut: row-major, or a columnar table (possibly in consecutive parts). */
+export type CutDataset = Dataset | TableInput;
+
+const isTableInput = (d: CutDataset): d is TableInput => Array.isArray(d) || isTable(d as Dataset);
+/** Name, label, standard, columns and row count of a cut dataset, whatever its form. */
+function describeDataset(d: CutDataset): { name: string; label: string; standard: Dataset['standard']; columns: Dataset['columns']; records: number } {
+  if (!isTableInput(d)) return { name: d.name, label: d.label, standard: d.standard, columns: d.columns, records: d.rows.length };
+  const first = Array.isArray(d) ? d[0] : d;
+  if (!first) throw new InputError('datacut.invalid', 'datacut: a table needs at least one part');
+  return { name: tableName(d), label: first.label, standard: first.standard, columns: columnsOf(d), records: rowCountOf(d) };
+}
+
 export interface BuildDataCutInput {
   cutId: string;
   studyId: string;
   cutoffDate: string;
-  datasets: Dataset[];
+  datasets: CutDataset[];
   settings: unknown;
   meta: DatasetFileMeta;
   formats: CutFormat[];
@@ -98,9 +112,10 @@ const BLINDING_LABEL_RE = /treatment arm|planned treatment|actual treatment/i;
  * ARM, ARMCD, ACTARM, ACTARMCD, TRTP, TRTA (and their numeric N forms), TRTxxP/TRTxxA(N), or a label
  * containing 'treatment arm', 'planned treatment' or 'actual treatment'.
  */
-export function assertBlinded(datasets: Dataset[]): void {
+export function assertBlinded(datasets: CutDataset[]): void {
   const hits: string[] = [];
-  for (const ds of datasets) {
+  for (const d of datasets) {
+    const ds = describeDataset(d);
     for (const c of ds.columns) {
       const n = c.name.toUpperCase();
       if (BLINDING_NAMES.has(n) || BLINDING_RE.test(n) || BLINDING_LABEL_RE.test(c.label ?? '')) hits.push(`${ds.name}.${c.name}`);
@@ -137,9 +152,14 @@ function manifestHash(m: Omit<CutManifest, 'manifestSha256'> & { manifestSha256?
   return sha256Hex(canonicalJson(rest));
 }
 
-/** Builds the files of a data cut and its manifest (manifest.json is the last file). Pure and deterministic. */
-export function buildDataCut(input: BuildDataCutInput): { files: CutFile[]; manifest: CutManifest } {
-  const { cutId, studyId, cutoffDate, datasets, settings, meta, formats, codeVersion } = input;
+interface CutPlan {
+  datasets: CutDataset[];
+  formats: CutFormat[];
+}
+
+/** Checks the cut's input; returns the formats to write (unique, sorted). */
+function checkCutInput(input: BuildDataCutInput): CutPlan {
+  const { cutId, studyId, cutoffDate, datasets, meta, formats, codeVersion } = input;
   if (typeof cutId !== 'string' || !ID_RE.test(cutId)) throw new InputError('datacut.invalid', `datacut: cutId ${JSON.stringify(cutId)} must be 1-128 letters, digits, '.', '_' or '-'`);
   if (typeof studyId !== 'string' || studyId.length === 0) throw new InputError('datacut.invalid', 'datacut: studyId must be a non-empty string');
   if (typeof cutoffDate !== 'string' || !DATE_RE.test(cutoffDate) || Number.isNaN(Date.parse(cutoffDate))) {
@@ -152,39 +172,44 @@ export function buildDataCut(input: BuildDataCutInput): { files: CutFile[]; mani
   for (const f of formats) if (!CUT_FORMATS.includes(f)) throw new InputError('datacut.invalid', `datacut: unknown format ${JSON.stringify(f)}; expected one of ${CUT_FORMATS.join(', ')}`);
   const names = new Set<string>();
   for (const ds of datasets) {
-    const n = ds.name.toLowerCase();
-    if (names.has(n)) throw new InputError('datacut.invalid', `datacut: dataset ${ds.name} appears twice`);
+    const n = describeDataset(ds).name.toLowerCase();
+    if (names.has(n)) throw new InputError('datacut.invalid', `datacut: dataset ${describeDataset(ds).name} appears twice`);
     names.add(n);
   }
   if (input.blinded) assertBlinded(datasets);
-  const settingsJson = JSON.parse(canonicalJson(settings ?? null)) as unknown;
+  return { datasets, formats: [...new Set(formats)].sort() };
+}
 
-  const uniqueFormats = [...new Set(formats)].sort();
+/** The manifest of the written files; manifest.json is added as the last file. */
+function finishCut(input: BuildDataCutInput, written: { ds: CutDataset; format: CutFormat; bytes: Buffer; sha256?: string }[]): { files: CutFile[]; manifest: CutManifest } {
+  const settingsJson = JSON.parse(canonicalJson(input.settings ?? null)) as unknown;
   const files: CutFile[] = [];
   const listed: CutManifestFile[] = [];
-  for (const ds of datasets) {
-    for (const f of uniqueFormats) {
-      const bytes = writeDataset(ds, meta, f);
-      const path = `${ds.name.toLowerCase()}.${f}`;
-      const sha256 = sha256Hex(bytes);
-      files.push({ path, bytes, sha256 });
-      listed.push({ path, dataset: ds.name, format: f, size: bytes.length, sha256 });
-    }
+  for (const w of written) {
+    const name = describeDataset(w.ds).name;
+    const path = `${name.toLowerCase()}.${w.format}`;
+    const sha256 = w.sha256 ?? sha256Hex(w.bytes);
+    files.push({ path, bytes: w.bytes, sha256 });
+    listed.push({ path, dataset: name, format: w.format, size: w.bytes.length, sha256 });
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const { meta } = input;
   const body: Omit<CutManifest, 'manifestSha256'> = {
     manifestVersion: MANIFEST_VERSION,
-    cutId,
-    studyId,
-    cutoffDate,
+    cutId: input.cutId,
+    studyId: input.studyId,
+    cutoffDate: input.cutoffDate,
     creationDateTime: meta.creationDateTime,
-    codeVersion,
+    codeVersion: input.codeVersion,
     blinded: input.blinded === true,
     settings: settingsJson,
     meta: { studyOID: meta.studyOID, metaDataVersionOID: meta.metaDataVersionOID, creationDateTime: meta.creationDateTime, originator: meta.originator, sourceSystem: { ...meta.sourceSystem } },
-    datasets: datasets
-      .map((d) => ({ name: d.name, label: d.label, standard: d.standard, records: d.rows.length, columns: d.columns.length }))
+    datasets: input.datasets
+      .map((d) => {
+        const x = describeDataset(d);
+        return { name: x.name, label: x.label, standard: x.standard, records: x.records, columns: x.columns.length };
+      })
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     files: listed,
   };
@@ -192,6 +217,43 @@ export function buildDataCut(input: BuildDataCutInput): { files: CutFile[]; mani
   const mbytes = Buffer.from(canonicalJson(manifest), 'utf8');
   files.push({ path: MANIFEST_PATH, bytes: mbytes, sha256: sha256Hex(mbytes) });
   return { files, manifest };
+}
+
+/** One file of a cut dataset in one format, in the calling thread. */
+function writeCutFile(ds: CutDataset, meta: DatasetFileMeta, f: CutFormat): Buffer {
+  if (!isTableInput(ds)) return writeDataset(ds, meta, f);
+  const parts: Buffer[] = [];
+  writeTable(ds, meta, [f], (_f, c) => parts.push(Buffer.from(c)));
+  return Buffer.concat(parts);
+}
+
+/**
+ * Builds the files of a data cut and its manifest (manifest.json is the last file), in the calling
+ * thread. Datasets may be row-major Datasets or columnar tables. Pure and deterministic.
+ */
+export function buildDataCut(input: BuildDataCutInput): { files: CutFile[]; manifest: CutManifest } {
+  const plan = checkCutInput(input);
+  const written = plan.datasets.flatMap((ds) => plan.formats.map((format) => ({ ds, format, bytes: writeCutFile(ds, input.meta, format) })));
+  return finishCut(input, written);
+}
+
+/**
+ * buildDataCut with the tables written on worker threads (writeTablesParallel, formats split across
+ * threads); row-major Datasets are written in the calling thread. Same files, same manifest.
+ */
+export async function buildDataCutParallel(input: BuildDataCutInput, opts: { threads?: number } = {}): Promise<{ files: CutFile[]; manifest: CutManifest }> {
+  const plan = checkCutInput(input);
+  const tables = plan.datasets.filter(isTableInput);
+  const par = tables.length ? await writeTablesParallel(tables, input.meta, plan.formats, { threads: opts.threads, mode: 'collect' }) : [];
+  const byKey = new Map(par.map((f) => [`${f.table}\u0000${f.format}`, f]));
+  const written = plan.datasets.flatMap((ds) =>
+    plan.formats.map((format) => {
+      if (!isTableInput(ds)) return { ds, format, bytes: writeDataset(ds, input.meta, format) };
+      const f = byKey.get(`${tableName(ds)}\u0000${format}`)!;
+      return { ds, format, bytes: f.bytes as Buffer, sha256: f.sha256 };
+    }),
+  );
+  return finishCut(input, written);
 }
 
 export interface VerifyResult {

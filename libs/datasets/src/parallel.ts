@@ -10,11 +10,14 @@ import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import { InputError, WORKER_LOADER } from '@app/core';
 import type { DatasetFileMeta } from './types';
-import { tableName, type TableFormat, type TableInput } from './table';
+import { rowCountOf, tableName, type TableFormat, type TableInput } from './table';
 import { runWriteTask, type WriteTask, type WriteTaskError, type WrittenFile } from './write-task';
 import type { XptWriteOptions } from './xpt';
 
 export type { WrittenFile } from './write-task';
+
+/** Rows (all tables together) from which writeTablesParallel uses worker threads by default. */
+export const PARALLEL_MIN_ROWS = 200_000;
 
 /** Relative cost of writing one format (measured on the endpoint datasets); JSON + NDJSON share a pass. */
 const COST: Record<TableFormat, number> = { csv: 1, json: 1.2, ndjson: 0.6, xpt: 0.8, dsjc: 4 };
@@ -37,7 +40,7 @@ export function formatGroups(formats: TableFormat[], n: number): TableFormat[][]
 }
 
 export interface ParallelWriteOptions {
-  /** Worker threads; default os.availableParallelism(). 1 = write in the calling thread. */
+  /** Worker threads; default os.availableParallelism() from PARALLEL_MIN_ROWS rows on, else 1 (= the calling thread). */
   threads?: number;
   /** 'hash': sizes and sha256 only (the bytes are dropped); 'collect': also every file's bytes. */
   mode?: 'hash' | 'collect';
@@ -50,7 +53,9 @@ export interface ParallelWriteOptions {
  */
 export async function writeTablesParallel(tables: TableInput[], meta: DatasetFileMeta, formats: TableFormat[], opts: ParallelWriteOptions = {}): Promise<WrittenFile[]> {
   const mode = opts.mode ?? 'hash';
-  const threads = Math.max(1, opts.threads ?? availableParallelism());
+  // by default small cuts stay in the calling thread: a worker costs its start-up and a copy of the tables
+  const rows = tables.reduce((a, t) => a + rowCountOf(t), 0);
+  const threads = Math.max(1, opts.threads ?? (rows >= PARALLEL_MIN_ROWS ? availableParallelism() : 1));
   const groups = formatGroups(formats, threads);
   const tasks: WriteTask[] = groups.map((g) => ({ tables, meta, formats: g, xpt: opts.xpt, mode }));
   let results: WrittenFile[][];

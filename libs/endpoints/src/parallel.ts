@@ -16,8 +16,11 @@ import type { DeriveTask, DeriveTaskError, DeriveTaskResult } from './derive-tas
 import type { ProtocolSettings, StudyInput } from './types';
 import { cmpStr, resolveSettings } from './util';
 
+/** Subjects per thread below which deriveEndpointTablesParallel stays in fewer threads by default. */
+export const SUBJECTS_PER_THREAD = 1000;
+
 export interface ParallelDeriveOptions {
-  /** Threads including the calling one; default os.availableParallelism(). 1 = deriveEndpointTables. */
+  /** Threads including the calling one; default: one per SUBJECTS_PER_THREAD subjects, at most the cores. 1 = deriveEndpointTables. */
   threads?: number;
   /**
    * Share of the subjects the calling thread derives itself when threads = 2 (default 0.55: the worker
@@ -32,7 +35,8 @@ export async function deriveEndpointTablesParallel(
   opts: { blinded: boolean },
   popts: ParallelDeriveOptions = {},
 ): Promise<{ tables: TableInput[]; settings: ProtocolSettings; issues: string[] }> {
-  const threads = Math.max(1, Math.floor(popts.threads ?? availableParallelism()));
+  // by default one thread per SUBJECTS_PER_THREAD subjects, up to the cores: a worker costs its start-up
+  const threads = Math.max(1, Math.floor(popts.threads ?? Math.min(availableParallelism(), Math.floor((input?.subjects?.length ?? 0) / SUBJECTS_PER_THREAD))));
   if (!input || !Array.isArray(input.subjects)) throw new InputError('endpoints.bad-input', 'StudyInput.subjects must be an array');
   if (threads === 1 || input.subjects.length < 2 * threads) return deriveEndpointTables(input, settingsIn, opts);
   const settings = resolveSettings(settingsIn); // bad settings fail here, before any thread starts

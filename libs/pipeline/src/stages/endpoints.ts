@@ -1,10 +1,10 @@
 import { codeVersion, InputError, repoRoot, sha256Hex } from '@app/core';
 import { type DataCutRow, EndpointsRepository, type ObjectRow } from '@app/db';
-import { buildDataCut, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, readDataset, verifyDataCut } from '@app/datasets';
+import { buildDataCutParallel, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, readDataset, verifyDataCut } from '@app/datasets';
 import {
   applyEproUpload,
   compareWithRs,
-  deriveEndpointDatasets,
+  deriveEndpointTablesParallel,
   type EproParseResult,
   importSdtmAssessments,
   parseEproUpload,
@@ -104,7 +104,8 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
   }
   study.dataCutDate = req.cutoffDate;
   const settingsIn = endpointSettings(ctx);
-  const derived = deriveEndpointDatasets(study, settingsIn, { blinded: req.blinded });
+  // big studies derive and write on all cores (worker threads); small ones stay in this thread
+  const derived = await deriveEndpointTablesParallel(study, settingsIn, { blinded: req.blinded });
   issues.push(...derived.issues);
   const formats = req.formats ?? [...CUT_FORMATS];
   const inputs = {
@@ -115,11 +116,11 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
   const fingerprint = sha256Hex(canon({ inputs, settings: derived.settings, cutoff: req.cutoffDate, blinded: req.blinded, formats, version }));
   const safeStudy = req.studyId.replace(/[^A-Za-z0-9._-]/g, '_');
   const cutId = `${safeStudy}-${req.cutoffDate}-${req.blinded ? 'blinded' : 'unblinded'}-${fingerprint.slice(0, 12)}`;
-  const { files, manifest } = buildDataCut({
+  const { files, manifest } = await buildDataCutParallel({
     cutId,
     studyId: req.studyId,
     cutoffDate: req.cutoffDate,
-    datasets: derived.datasets,
+    datasets: derived.tables,
     settings: derived.settings,
     meta: {
       studyOID: req.studyId,
