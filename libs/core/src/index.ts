@@ -5,3 +5,4 @@ export * from './provenance';
 export * from './config';
 export * from './logger';
 export * from './random';
+export * from './threads';

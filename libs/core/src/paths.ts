@@ -20,7 +20,7 @@ export function repoRoot(): string {
 }
 
 /**
- * The generic piscina worker entry (worker-loader.js beside this file): pass it as `filename` and the
- * task module's path without extension as `workerData.task`. Loads compiled .js or, from sources, .ts.
+ * The generic piscina worker entry (worker-loader.js beside this file): tasks are { task: module path
+ * without extension, payload }. Loads compiled .js or, from sources, .ts.
  */
 export const WORKER_LOADER = join(__dirname, 'worker-loader.js');

@@ -1,20 +1,19 @@
 /* eslint-disable */
-// Generic worker-thread entry for piscina pools (plain CommonJS so it loads both from the compiled tree
-// and from sources). workerData.task is the task module's path WITHOUT extension: from the compiled tree
-// (dist/) <task>.js is loaded; from sources (jest, ts-node-less runs) a require hook compiles .ts files
-// with @swc/core (a dev dependency) using the repository's .swcrc. The module's default export is the
-// task function.
+// Generic worker-thread entry of the piscina pools (plain CommonJS so it loads both from the compiled
+// tree and from sources). Each task is { task, payload }: `task` is a task module's path WITHOUT
+// extension, whose default export is called with `payload`. From the compiled tree (dist/) <task>.js is
+// loaded; from sources (jest) a require hook compiles .ts files with @swc/core (a dev dependency) using
+// the repository's .swcrc. Modules are loaded once per thread.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
-const { workerData } = require('node:worker_threads');
 
-const task = workerData && workerData.task;
-if (typeof task !== 'string') throw new Error('worker-loader: workerData.task (module path without extension) is required');
-if (fs.existsSync(`${task}.js`)) {
-  module.exports = require(`${task}.js`).default;
-} else {
-  let root = path.dirname(task);
+const loaded = new Map();
+let hooked = false;
+
+function hookTypeScript(from) {
+  if (hooked) return;
+  let root = from;
   while (!fs.existsSync(path.join(root, '.swcrc'))) {
     const up = path.dirname(root);
     if (up === root) throw new Error('worker-loader: cannot find .swcrc to compile TypeScript sources');
@@ -33,5 +32,23 @@ if (fs.existsSync(`${task}.js`)) {
       m._compile(out.code, filename);
     };
   }
-  module.exports = require(`${task}.ts`).default;
+  hooked = true;
 }
+
+function load(task) {
+  let fn = loaded.get(task);
+  if (fn) return fn;
+  if (fs.existsSync(`${task}.js`)) fn = require(`${task}.js`).default;
+  else {
+    hookTypeScript(path.dirname(task));
+    fn = require(`${task}.ts`).default;
+  }
+  if (typeof fn !== 'function') throw new Error(`worker-loader: ${task} has no default export function`);
+  loaded.set(task, fn);
+  return fn;
+}
+
+module.exports = function run(msg) {
+  if (!msg || typeof msg.task !== 'string') throw new Error('worker-loader: a task is { task: module path without extension, payload }');
+  return load(msg.task)(msg.payload);
+};

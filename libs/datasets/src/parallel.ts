@@ -7,8 +7,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Piscina } from 'piscina';
-import { InputError, WORKER_LOADER } from '@app/core';
+import { InputError, runInWorker } from '@app/core';
 import type { DatasetFileMeta } from './types';
 import { rowCountOf, tableName, type TableFormat, type TableInput } from './table';
 import { runWriteTask, type WriteTask, type WriteTaskError, type WrittenFile } from './write-task';
@@ -18,6 +17,8 @@ export type { WrittenFile } from './write-task';
 
 /** Rows (all tables together) from which writeTablesParallel uses worker threads by default. */
 export const PARALLEL_MIN_ROWS = 200_000;
+
+const WRITE_TASK = join(__dirname, 'write-task');
 
 /** Relative cost of writing one format (measured on the endpoint datasets); JSON + NDJSON share a pass. */
 const COST: Record<TableFormat, number> = { csv: 1, json: 1.2, ndjson: 0.6, xpt: 0.8, dsjc: 4 };
@@ -61,16 +62,11 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
   let results: WrittenFile[][];
   if (groups.length === 1) results = [runWriteTask(tasks[0])];
   else {
-    const pool = new Piscina({ filename: WORKER_LOADER, workerData: { task: join(__dirname, 'write-task') }, minThreads: groups.length, maxThreads: groups.length });
-    try {
-      const raw = await Promise.all(tasks.map((t) => pool.run(t) as Promise<WrittenFile[] | WriteTaskError>));
-      results = raw.map((r) => {
-        if (!Array.isArray(r)) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
-        return r;
-      });
-    } finally {
-      await pool.destroy();
-    }
+    const raw = await Promise.all(tasks.map((t) => runInWorker<WrittenFile[] | WriteTaskError>(WRITE_TASK, t)));
+    results = raw.map((r) => {
+      if (!Array.isArray(r)) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
+      return r;
+    });
   }
   const byKey = new Map<string, WrittenFile>();
   for (const r of results) for (const f of r) byKey.set(`${f.table}\u0000${f.format}`, f.bytes ? { ...f, bytes: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength) } : f);

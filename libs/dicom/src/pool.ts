@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { InputError } from '@app/core';
+import { InputError, WORKER_LOADER } from '@app/core';
 import type { DecodeLimits } from './decode';
 import type { DicomHeader } from './parse';
 import type { DecodeResult, DecodeTask, HeaderResult, PoolError, PoolResult, PoolTask } from './pool-task';
@@ -26,6 +26,7 @@ export interface VolumeFromFilesOptions extends BuildVolumeOptions {
  * A worker-thread pool (piscina) that reads, parses and decodes DICOM files in parallel. Each thread
  * initialises the WASM codecs once. Call `destroy()` when done.
  */
+const POOL_TASK = join(__dirname, 'pool-task');
 const toInputError = (r: PoolError): InputError => new InputError(r.error.code, `${r.path}: ${r.error.message}`, r.error.detail);
 const frameCount = (h: DicomHeader): number => (Number.isFinite(h.image.numberOfFrames) ? h.image.numberOfFrames : 1);
 
@@ -38,7 +39,7 @@ export class DicomPool {
     const threads = Math.max(1, opts.threads ?? availableParallelism());
     this.nThreads = threads;
     this.limits = opts.limits;
-    this.pool = new Piscina({ filename: join(__dirname, 'pool-worker.js'), minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 });
+    this.pool = new Piscina({ filename: WORKER_LOADER, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1 });
   }
 
   /** Splits work into about 4 batches per thread: few thread round trips, still balanced. */
@@ -47,6 +48,11 @@ export class DicomPool {
     const out: T[][] = [];
     for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
     return out;
+  }
+
+  /** One task on a pool thread (the generic worker entry runs pool-task's default export). */
+  private run(task: PoolTask): Promise<unknown> {
+    return this.pool.run({ task: POOL_TASK, payload: task });
   }
 
   get threads(): number {
@@ -58,7 +64,7 @@ export class DicomPool {
     return Promise.all(
       paths.map(async (path): Promise<LoadedInstance> => {
         const task: PoolTask = { path, limits: this.limits, headerOnly };
-        const r = (await this.pool.run(task)) as PoolResult;
+        const r = (await this.run(task)) as PoolResult;
         if (!r.ok) return { path, error: toInputError(r) };
         const slices: SliceWithValues[] = r.frames.map((f) => ({
           sopInstanceUid: r.header.instance.sopInstanceUid ?? path,
@@ -84,7 +90,7 @@ export class DicomPool {
   async buildVolumeFromFiles(paths: string[], opts: VolumeFromFilesOptions = {}): Promise<Volume> {
     const heads = (
       await Promise.all(
-        this.chunks(paths).map((c) => this.pool.run({ kind: 'headers', tasks: c.map((path) => ({ kind: 'header', path, limits: this.limits })) } as PoolTask)),
+        this.chunks(paths).map((c) => this.run({ kind: 'headers', tasks: c.map((path) => ({ kind: 'header', path, limits: this.limits })) } as PoolTask)),
       )
     ).flat() as HeaderResult[];
     const bad = heads.filter((h): h is PoolError => !h.ok);
@@ -103,7 +109,7 @@ export class DicomPool {
         byFile.get(path)!.push({ frameIndex: refs[i].frameIndex, offset: k * per });
       });
       const tasks: DecodeTask[] = [...byFile].map(([path, frames]) => ({ kind: 'decode', path, limits: this.limits, target, dtype, frames }));
-      const res = (await Promise.all(this.chunks(tasks).map((c) => this.pool.run({ kind: 'decodes', tasks: c } as PoolTask)))).flat() as DecodeResult[];
+      const res = (await Promise.all(this.chunks(tasks).map((c) => this.run({ kind: 'decodes', tasks: c } as PoolTask)))).flat() as DecodeResult[];
       const err = res.find((r): r is PoolError => !r.ok);
       if (err) throw toInputError(err);
       return res.some((r) => r.ok && r.needsFloat) ? undefined : target;

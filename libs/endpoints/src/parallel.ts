@@ -8,8 +8,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Piscina } from 'piscina';
-import { InputError, WORKER_LOADER } from '@app/core';
+import { InputError, runInWorker } from '@app/core';
 import type { Table, TableInput } from '@app/datasets';
 import { deriveEndpointTables } from './datasets';
 import type { DeriveTask, DeriveTaskError, DeriveTaskResult } from './derive-task';
@@ -51,25 +50,20 @@ export async function deriveEndpointTablesParallel(
   for (let k = 1; k < threads; k++) bounds.push(callerN + Math.round(((n - callerN) * k) / (threads - 1)));
   const shard = (k: number): StudyInput => ({ ...input, subjects: subjects.slice(bounds[k], bounds[k + 1]) });
 
-  const pool = new Piscina({ filename: WORKER_LOADER, workerData: { task: join(__dirname, 'derive-task') }, minThreads: threads - 1, maxThreads: threads - 1 });
-  try {
-    const pending: Promise<DeriveTaskResult | DeriveTaskError>[] = [];
-    for (let k = 1; k < threads; k++) {
-      const task: DeriveTask = { json: JSON.stringify(shard(k)), settings: settingsIn, blinded: opts.blinded };
-      pending.push(pool.run(task) as Promise<DeriveTaskResult | DeriveTaskError>);
-    }
-    // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after)
-    const mine = deriveEndpointTables(shard(0), settingsIn, opts);
-    const others = await Promise.all(pending);
-    const parts: { tables: Table[]; issues: string[] }[] = [mine];
-    for (const r of others) {
-      if ('error' in r) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
-      parts.push(r);
-    }
-    // shards follow each other in USUBJID order: each dataset is its shards' tables as consecutive parts
-    const tables = mine.tables.map((_t, i) => parts.map((p) => p.tables[i]));
-    return { tables, settings, issues: parts.flatMap((p) => p.issues) };
-  } finally {
-    await pool.destroy();
+  const pending: Promise<DeriveTaskResult | DeriveTaskError>[] = [];
+  for (let k = 1; k < threads; k++) {
+    const task: DeriveTask = { json: JSON.stringify(shard(k)), settings: settingsIn, blinded: opts.blinded };
+    pending.push(runInWorker<DeriveTaskResult | DeriveTaskError>(join(__dirname, 'derive-task'), task));
   }
+  // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after)
+  const mine = deriveEndpointTables(shard(0), settingsIn, opts);
+  const others = await Promise.all(pending);
+  const parts: { tables: Table[]; issues: string[] }[] = [mine];
+  for (const r of others) {
+    if ('error' in r) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
+    parts.push(r);
+  }
+  // shards follow each other in USUBJID order: each dataset is its shards' tables as consecutive parts
+  const tables = mine.tables.map((_t, i) => parts.map((p) => p.tables[i]));
+  return { tables, settings, issues: parts.flatMap((p) => p.issues) };
 }
