@@ -3,18 +3,24 @@
  * with their sha256, in both modes; bad data raises the writers' InputError from the worker.
  */
 import { createHash } from 'node:crypto';
-import { CUT_FORMATS, buildDataCut, buildDataCutParallel, datasetToTable, formatGroups, writeDataset, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
+import { CUT_FORMATS, buildDataCut, buildDataCutParallel, datasetToTable, planWrites, writeDataset, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
 import { goldenDatasets, GOLDEN_META } from './golden';
 
 const FORMATS: TableFormat[] = ['csv', 'json', 'ndjson', 'dsjc', 'xpt'];
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('writeTablesParallel', () => {
-  it('splits formats into balanced groups, JSON and NDJSON together', () => {
-    expect(formatGroups(['csv', 'json', 'ndjson', 'xpt'], 2)).toEqual([['json', 'ndjson'], ['csv', 'xpt']]);
-    expect(formatGroups(['csv', 'json'], 8)).toHaveLength(2);
-    expect(formatGroups(['xpt', 'xpt'], 3)).toEqual([['xpt']]);
-    expect(formatGroups(FORMATS, 1)).toEqual([expect.arrayContaining(FORMATS)]);
+  it('plans balanced groups of (table, formats) units, a table\'s JSON and NDJSON together', () => {
+    const groups = planWrites([1_000_000, 100, 300_000], ['csv', 'json', 'ndjson', 'xpt'], 2);
+    expect(groups).toHaveLength(2);
+    const units = groups.flat();
+    expect(units).toHaveLength(9);
+    for (const u of units) if (u.formats.includes('json')) expect(u.formats).toEqual(['json', 'ndjson']);
+    const load = groups.map((g) => g.reduce((a, u) => a + u.cost, 0));
+    const biggest = Math.max(...units.map((u) => u.cost));
+    expect(Math.abs(load[0] - load[1])).toBeLessThanOrEqual(biggest);
+    expect(planWrites([5], ['xpt', 'xpt'], 3)).toEqual([[{ table: 0, formats: ['xpt'], cost: expect.any(Number) }]]);
+    expect(planWrites([5, 5], FORMATS, 1)).toHaveLength(1);
   });
 
   it('writes the golden cut on worker threads: same bytes and sha256 as the row writers', async () => {

@@ -1,9 +1,11 @@
 /**
- * Writes tables in several formats on worker threads (piscina): the formats are split into groups of
- * about equal cost, one group per thread, and every thread streams its files through writeTable. The
- * result is the same bytes as writeTable in the calling thread (tests/datasets/parallel.test.ts).
- * Tables (or their parts) are copied to each thread once (ids arrays + dictionaries: a few bytes per row
- * and column).
+ * Writes tables in several formats on several threads. The work is cut into units, one per table and
+ * format (JSON, NDJSON and DSJC of a table are one unit: they share a pass), costed by rows x format,
+ * and spread over the threads longest-first; the calling thread takes one group itself (no copy of its
+ * tables), the shared worker pool (@app/core workerPool) the others. Every file is streamed through
+ * writeTable, so the bytes are exactly writeTable's in one thread (tests/datasets/parallel.test.ts).
+ * A worker gets a copy of the tables of its units (ids arrays + dictionaries: a few bytes per row and
+ * column).
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -15,33 +17,47 @@ import type { XptWriteOptions } from './xpt';
 
 export type { WrittenFile } from './write-task';
 
-/** Rows (all tables together) from which writeTablesParallel uses worker threads by default. */
+/** Rows (all tables together) from which writeTablesParallel uses several threads by default. */
 export const PARALLEL_MIN_ROWS = 200_000;
 
 const WRITE_TASK = join(__dirname, 'write-task');
 
-/** Relative cost of writing one format (measured on the endpoint datasets); JSON + NDJSON share a pass. */
-const COST: Record<TableFormat, number> = { csv: 1, json: 1.2, ndjson: 0.6, xpt: 0.8, dsjc: 4 };
+/** Relative cost per row of writing one format (measured on the endpoint datasets). */
+const COST: Record<TableFormat, number> = { csv: 1, json: 1.1, ndjson: 0.4, xpt: 0.9, dsjc: 4 };
 
-/** Splits formats into at most n groups of about equal cost (json and ndjson/dsjc stay together). */
-export function formatGroups(formats: TableFormat[], n: number): TableFormat[][] {
+/** One table's formats written in one pass. */
+export interface WriteUnit {
+  table: number;
+  formats: TableFormat[];
+  cost: number;
+}
+
+/**
+ * Splits the work (tables x formats) into at most n groups of about equal cost: units (a table's JSON,
+ * NDJSON and DSJC together, its CSV, its XPT) assigned longest first to the cheapest group so far.
+ */
+export function planWrites(rows: number[], formats: TableFormat[], n: number): WriteUnit[][] {
   const uniq = [...new Set(formats)];
   const jsonish: TableFormat[] = uniq.filter((f) => f === 'json' || f === 'ndjson' || f === 'dsjc');
-  const units: TableFormat[][] = [...(jsonish.length ? [jsonish] : []), ...uniq.filter((f) => !jsonish.includes(f)).map((f) => [f])];
-  const cost = (u: TableFormat[]) => u.reduce((a, f) => a + COST[f], 0);
-  units.sort((a, b) => cost(b) - cost(a));
-  const groups: TableFormat[][] = Array.from({ length: Math.max(1, Math.min(n, units.length)) }, () => []);
+  const bundles: TableFormat[][] = [...(jsonish.length ? [jsonish] : []), ...uniq.filter((f) => !jsonish.includes(f)).map((f) => [f])];
+  const units: WriteUnit[] = [];
+  rows.forEach((r, table) => {
+    for (const b of bundles) units.push({ table, formats: b, cost: (r + 1) * b.reduce((a, f) => a + COST[f], 0) });
+  });
+  units.sort((a, b) => b.cost - a.cost || a.table - b.table);
+  const groups: WriteUnit[][] = Array.from({ length: Math.max(1, Math.min(n, units.length)) }, () => []);
+  const load = groups.map(() => 0);
   for (const u of units) {
-    // longest processing time first: each unit to the currently cheapest group
     let best = 0;
-    for (let g = 1; g < groups.length; g++) if (cost(groups[g]) < cost(groups[best])) best = g;
-    groups[best].push(...u);
+    for (let g = 1; g < groups.length; g++) if (load[g] < load[best]) best = g;
+    groups[best].push(u);
+    load[best] += u.cost;
   }
   return groups.filter((g) => g.length);
 }
 
 export interface ParallelWriteOptions {
-  /** Worker threads; default os.availableParallelism() from PARALLEL_MIN_ROWS rows on, else 1 (= the calling thread). */
+  /** Threads, the calling one included; default os.availableParallelism() from PARALLEL_MIN_ROWS rows on, else 1. */
   threads?: number;
   /** 'hash': sizes and sha256 only (the bytes are dropped); 'collect': also every file's bytes. */
   mode?: 'hash' | 'collect';
@@ -54,22 +70,27 @@ export interface ParallelWriteOptions {
  */
 export async function writeTablesParallel(tables: TableInput[], meta: DatasetFileMeta, formats: TableFormat[], opts: ParallelWriteOptions = {}): Promise<WrittenFile[]> {
   const mode = opts.mode ?? 'hash';
-  // by default small cuts stay in the calling thread: a worker costs its start-up and a copy of the tables
-  const rows = tables.reduce((a, t) => a + rowCountOf(t), 0);
-  const threads = Math.max(1, opts.threads ?? (rows >= PARALLEL_MIN_ROWS ? availableParallelism() : 1));
-  const groups = formatGroups(formats, threads);
-  const tasks: WriteTask[] = groups.map((g) => ({ tables, meta, formats: g, xpt: opts.xpt, mode }));
-  let results: WrittenFile[][];
-  if (groups.length === 1) results = [runWriteTask(tasks[0])];
-  else {
-    const raw = await Promise.all(tasks.map((t) => runInWorker<WrittenFile[] | WriteTaskError>(WRITE_TASK, t)));
-    results = raw.map((r) => {
-      if (!Array.isArray(r)) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
-      return r;
-    });
+  const rows = tables.map(rowCountOf);
+  // by default small cuts stay in the calling thread: a worker costs a copy of the tables
+  const threads = Math.max(1, opts.threads ?? (rows.reduce((a, b) => a + b, 0) >= PARALLEL_MIN_ROWS ? availableParallelism() : 1));
+  const groups = planWrites(rows, formats, threads);
+  const task = (g: WriteUnit[]): WriteTask => ({ items: g.map((u) => ({ table: tables[u.table], formats: u.formats })), meta, xpt: opts.xpt, mode });
+  // workers first (they start at once), then the calling thread's own group
+  const pending = groups.slice(1).map((g) => runInWorker<WrittenFile[] | WriteTaskError>(WRITE_TASK, task(g)));
+  let mine: WrittenFile[];
+  try {
+    mine = runWriteTask(task(groups[0]));
+  } catch (e) {
+    await Promise.allSettled(pending);
+    throw e;
+  }
+  const results = [mine];
+  for (const r of await Promise.all(pending)) {
+    if (!Array.isArray(r)) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
+    results.push(r);
   }
   const byKey = new Map<string, WrittenFile>();
-  for (const r of results) for (const f of r) byKey.set(`${f.table}\u0000${f.format}`, f.bytes ? { ...f, bytes: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength) } : f);
+  for (const r of results) for (const f of r) byKey.set(`${f.table}\u0000${f.format}`, f.bytes && !Buffer.isBuffer(f.bytes) ? { ...f, bytes: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength) } : f);
   const out: WrittenFile[] = [];
   for (const t of tables) for (const f of [...new Set(formats)]) out.push(byKey.get(`${tableName(t)}\u0000${f}`)!);
   return out;

@@ -242,7 +242,26 @@ class Chunk {
 
 const CHUNK = 1 << 20;
 
-/** Row encoders over [from, to): they append one row after the other to a chunk. */
+/**
+ * Columns 0..k-1 whose value ids in row ri equal those of row ri - 1 (the leading key columns STUDYID,
+ * USUBJID, PARAMCD... repeat row after row): their bytes can be copied from the previous row at once.
+ */
+function samePrefix(ids: Ids[], ri: number, n: number): number {
+  let k = 0;
+  while (k < n && ids[k][ri] === ids[k][ri - 1]) k++;
+  return k;
+}
+
+/** Copies len bytes within buf from `from` to `to` (a loop for short runs, memmove for long ones). */
+function copyInside(buf: Buffer, to: number, from: number, len: number): void {
+  if (len > 32) buf.copyWithin(to, from, from + len);
+  else for (let i = 0; i < len; i++) buf[to + i] = buf[from + i];
+}
+
+/**
+ * Row encoders over [from, to): they append one row after the other to a chunk. A row repeating the
+ * previous row's leading values copies that prefix from the previous row (when it is still in the chunk).
+ */
 function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: number): void {
   const n = encs.length;
   const ids = t.data.map((d) => d.ids);
@@ -254,21 +273,35 @@ function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
   const buf = out.buf;
   const lim = buf.length - maxRow;
   let p = out.pos;
+  const rel = new Int32Array(n); // end of each column in the previous row, from the row start
+  let prev = -1; // the previous row's start in buf (-1: not there)
   for (let ri = from; ri < to; ri++) {
     if (p > lim) {
       out.pos = p;
       out.flush();
       p = 0;
+      prev = -1;
     }
-    for (let ci = 0; ci < n; ci++) {
+    const start = p;
+    let ci = 0;
+    if (prev >= 0) {
+      ci = samePrefix(ids, ri, n);
+      if (ci > 0) {
+        copyInside(buf, p, prev, rel[ci - 1]);
+        p += rel[ci - 1];
+      }
+    }
+    for (; ci < n; ci++) {
       if (ci) buf[p++] = 0x2c;
       const o = offs[ci];
       const id = ids[ci][ri];
       const b = bytes[ci];
       for (let s = o[id], e = o[id + 1]; s < e; s++) buf[p++] = b[s];
+      rel[ci] = p - start;
     }
     buf[p++] = 0x0d;
     buf[p++] = 0x0a;
+    prev = start;
   }
   out.pos = p;
 }
@@ -287,26 +320,39 @@ function writeJsonRows(t: Table, encs: Enc[], json: Chunk | null, nd: Chunk | nu
   const buf = main.buf;
   const lim = buf.length - maxRow;
   let p = main.pos;
+  const rel = new Int32Array(n); // end of each column in the previous row, from the row's "["
+  let prev = -1; // the previous row's "[" in buf (-1: not there)
   for (let ri = from; ri < to; ri++) {
     if (p > lim) {
       main.pos = p;
       main.flush();
       p = 0;
+      prev = -1;
     }
     if (json && ri + offset) {
       buf[p++] = 0x2c;
       buf[p++] = 0x0a;
     }
     const start = p;
-    buf[p++] = 0x5b;
-    for (let ci = 0; ci < n; ci++) {
+    let ci = 0;
+    if (prev >= 0) {
+      ci = samePrefix(ids, ri, n);
+      if (ci > 0) {
+        copyInside(buf, p, prev, rel[ci - 1]);
+        p += rel[ci - 1];
+      }
+    }
+    if (ci === 0) buf[p++] = 0x5b;
+    for (; ci < n; ci++) {
       if (ci) buf[p++] = 0x2c;
       const o = offs[ci];
       const id = ids[ci][ri];
       const b = bytes[ci];
       for (let s = o[id], e = o[id + 1]; s < e; s++) buf[p++] = b[s];
+      rel[ci] = p - start;
     }
     buf[p++] = 0x5d;
+    prev = start;
     if (!json) buf[p++] = 0x0a;
     else if (nd) {
       // the same row bytes, then "\n", into the NDJSON file
@@ -330,14 +376,28 @@ function writeXptRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
   if (obsLen > out.buf.length) out.buf = Buffer.allocUnsafe(obsLen * 2);
   const buf = out.buf;
   const lim = buf.length - obsLen;
+  const pos = new Int32Array(n + 1); // start of each variable in an observation
+  for (let ci = 0; ci < n; ci++) pos[ci + 1] = pos[ci] + widths[ci];
   let p = out.pos;
+  let prev = -1; // the previous observation's start in buf (-1: not there)
   for (let ri = from; ri < to; ri++) {
     if (p > lim) {
       out.pos = p;
       out.flush();
       p = 0;
+      prev = -1;
     }
-    for (let ci = 0; ci < n; ci++) {
+    const start = p;
+    let ci = 0;
+    if (prev >= 0) {
+      ci = samePrefix(ids, ri, n);
+      if (ci > 0) {
+        copyInside(buf, p, prev, pos[ci]);
+        p += pos[ci];
+      }
+    }
+    prev = start;
+    for (; ci < n; ci++) {
       const w = widths[ci];
       const b = bytes[ci];
       let s = ids[ci][ri] * w;

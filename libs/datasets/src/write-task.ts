@@ -1,5 +1,6 @@
 /**
- * Worker-thread task of writeTablesParallel: writes some formats of some tables and returns, per file,
+ * Task of writeTablesParallel (a worker thread's or the calling thread's share): writes some tables in
+ * some formats and returns, per file,
  * its size and sha256 and (mode 'collect') its bytes, moved to the caller without a copy.
  */
 import { createHash } from 'node:crypto';
@@ -10,9 +11,9 @@ import { tableName, writeTable, type TableFormat, type TableInput } from './tabl
 import type { XptWriteOptions } from './xpt';
 
 export interface WriteTask {
-  tables: TableInput[];
+  /** Each table with the formats to write it in. */
+  items: { table: TableInput; formats: TableFormat[] }[];
   meta: DatasetFileMeta;
-  formats: TableFormat[];
   xpt?: XptWriteOptions;
   mode: 'hash' | 'collect';
 }
@@ -28,10 +29,10 @@ export interface WrittenFile {
 /** Runs in the calling thread too (the parallel writer's fallback); errors propagate as thrown. */
 export function runWriteTask(task: WriteTask): WrittenFile[] {
   const out: WrittenFile[] = [];
-  for (const t of task.tables) {
+  for (const { table: t, formats } of task.items) {
     const files = new Map<TableFormat, { h: ReturnType<typeof createHash>; size: number; parts: Buffer[] }>();
-    for (const f of task.formats) files.set(f, { h: createHash('sha256'), size: 0, parts: [] });
-    writeTable(t, task.meta, task.formats, (f, chunk) => {
+    for (const f of formats) files.set(f, { h: createHash('sha256'), size: 0, parts: [] });
+    writeTable(t, task.meta, formats, (f, chunk) => {
       const file = files.get(f)!;
       file.h.update(chunk);
       file.size += chunk.length;
