@@ -50,13 +50,11 @@ const PROV_SPECS: ColSpec[] = [
   ['MODELSHA', 'Source AI Model SHA-256', 'string'],
 ];
 const NO_PROV: Value[] = [null, null, null, null, null];
-const provCache = new WeakMap<SourceRef, Value[]>();
-/** READID, READER, MODELID, MODELVER, MODELSHA of a source (cached per source object). */
+/** READID, READER, MODELID, MODELVER, MODELSHA of a source (a fresh small array: cheaper than a cache lookup). */
 const prov = (s: SourceRef | undefined): Value[] => {
   if (!s) return NO_PROV;
-  let v = provCache.get(s);
-  if (!v) provCache.set(s, (v = [s.readId ?? null, s.reader ?? null, s.model?.id ?? null, s.model?.version ?? null, s.model?.sha256 ?? null]));
-  return v;
+  const m = s.model;
+  return [s.readId ?? null, s.reader ?? null, m ? m.id ?? null : null, m ? m.version ?? null : null, m ? m.sha256 ?? null : null];
 };
 
 const ARM_SPECS: ColSpec[] = [
