@@ -57,7 +57,9 @@ export class TableBuilder {
   private readonly maps: Map<Value, number>[];
   private readonly data: TableColumn[];
   private readonly last: Value[];
-  private readonly lastId: number[];
+  private readonly lastId: Int32Array;
+  /** data[ci].ids, kept beside for the hot loop. */
+  private readonly ids: Ids[];
   private cap: number;
 
   constructor(readonly head: TableHead, readonly columns: Column[], capacity = 1024) {
@@ -67,7 +69,8 @@ export class TableBuilder {
     this.maps = columns.map(() => new Map<Value, number>());
     this.data = columns.map(() => ({ values: [], firstRow: [], ids: new Uint8Array(this.cap) as Ids }));
     this.last = columns.map(() => null);
-    this.lastId = columns.map(() => 0);
+    this.lastId = new Int32Array(this.n);
+    this.ids = this.data.map((d) => d.ids);
   }
 
   /** Adds one row (one value per column, in column order). The array is not kept. */
@@ -78,7 +81,8 @@ export class TableBuilder {
       throw new InputError('dataset.row-length', `dataset ${this.head.name}: row ${ri + 1} has ${Array.isArray(r) ? r.length : 'no'} values; expected ${n} (one per column)`);
     }
     if (ri === this.cap) this.grow();
-    const data = this.data;
+    const ids = this.ids;
+    const maps = this.maps;
     const last = this.last;
     const lastId = this.lastId;
     for (let ci = 0; ci < n; ci++) {
@@ -87,12 +91,12 @@ export class TableBuilder {
       if (v === null || v === undefined) id = 0;
       else if (v === last[ci]) id = lastId[ci];
       else {
-        const x = this.maps[ci].get(v);
+        const x = maps[ci].get(v);
         id = x === undefined ? this.intern(ci, v, ri) : x;
         last[ci] = v;
         lastId[ci] = id;
       }
-      data[ci].ids[ri] = id;
+      ids[ci][ri] = id;
     }
     this.rowCount = ri + 1;
   }
@@ -108,6 +112,7 @@ export class TableBuilder {
       const wider = id === 0x100 ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
       wider.set(d.ids.subarray(0, this.rowCount));
       d.ids = wider;
+      this.ids[ci] = wider;
     }
     this.maps[ci].set(v, id);
     return id;
@@ -115,11 +120,12 @@ export class TableBuilder {
 
   private grow(): void {
     this.cap *= 2;
-    for (const d of this.data) {
+    this.data.forEach((d, ci) => {
       const next = d.ids instanceof Uint8Array ? new Uint8Array(this.cap) : d.ids instanceof Uint16Array ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
       next.set(d.ids);
       d.ids = next;
-    }
+      this.ids[ci] = next;
+    });
   }
 
   /**
