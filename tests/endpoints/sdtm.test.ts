@@ -78,6 +78,62 @@ describe('pharmaverse *_onco_recist', () => {
   });
 });
 
+describe('pharmaverse DM: reference start, first treatment, death and arm', () => {
+  const tu = readGzCsv('tu_onco_recist');
+  const tr = readGzCsv('tr_onco_recist');
+  const rs = readGzCsv('rs_onco_recist');
+  const dm = readGzCsv('dm');
+  const col = (d: Dataset, n: string) => d.columns.findIndex((c) => c.name === n);
+  const dmRow = (u: string) => dm.rows.find((r) => r[col(dm, 'USUBJID')] === u)!;
+
+  test('every imported subject takes RFSTDTC / RFXSTDTC / DTHDTC / ARM from its DM record, and no stand-in date is reported', () => {
+    const { study, issues } = importSdtmAssessments(tu, tr, rs, { dm });
+    expect(study.subjects.length).toBeGreaterThan(0);
+    for (const s of study.subjects) {
+      const r = dmRow(s.usubjid);
+      expect(s.randDate).toBe(String(r[col(dm, 'RFSTDTC')]).slice(0, 10));
+      expect(s.trtStartDate).toBe(String(r[col(dm, 'RFXSTDTC')]).slice(0, 10));
+      const dth = r[col(dm, 'DTHDTC')];
+      expect(s.deathDate).toBe(dth === null ? undefined : String(dth).slice(0, 10));
+      expect(s.arm).toBe(r[col(dm, 'ARM')]);
+    }
+    expect(issues.filter((i) => /no randomisation date given/.test(i.message))).toEqual([]);
+    // without DM the baseline date stands in, and that is reported
+    const without = importSdtmAssessments(tu, tr, rs);
+    expect(without.issues.filter((i) => /no randomisation date given/.test(i.message))).toHaveLength(study.subjects.length);
+  });
+
+  test('a death in DM becomes the PFS event of a subject without progression; partial dates and missing subjects are reported', () => {
+    const { study } = importSdtmAssessments(tu, tr, rs, { dm });
+    const noPd = study.subjects.find((s) => !deriveVisitResponses(s).some((v) => v.overall === 'PD'))!;
+    expect(noPd).toBeDefined();
+    const last = noPd.assessments[noPd.assessments.length - 1].date;
+    const death = new Date(Date.parse(last) + 20 * 86_400_000).toISOString().slice(0, 10);
+    const U = col(dm, 'USUBJID');
+    const edited: Dataset = {
+      ...dm,
+      rows: dm.rows
+        .filter((r) => r[U] !== study.subjects[0].usubjid || noPd.usubjid === study.subjects[0].usubjid)
+        .map((r) => (r[U] === noPd.usubjid ? r.map((v, i) => (i === col(dm, 'DTHDTC') ? death : v)) : r))
+        .concat([dm.rows.find((r) => r[U] === noPd.usubjid)!.map((v, i) => (i === col(dm, 'DTHDTC') ? '2014-05' : v))]),
+    };
+    const res = importSdtmAssessments(tu, tr, rs, { dm: edited });
+    const s = res.study.subjects.find((x) => x.usubjid === noPd.usubjid)!;
+    expect(s.deathDate).toBe(death);
+    const adtte = deriveEndpointDatasets(res.study, {}, { blinded: true }).datasets.find((d) => d.name === 'ADTTE')!;
+    const pfs = adtte.rows.find((r) => r[col(adtte, 'USUBJID')] === noPd.usubjid && r[col(adtte, 'PARAMCD')] === 'PFS')!;
+    expect([pfs[col(adtte, 'ADT')], pfs[col(adtte, 'CNSR')], pfs[col(adtte, 'EVNTDESC')]]).toEqual([death, 0, 'DEATH']);
+    // the duplicate DM record (with a partial DTHDTC) is reported, as is a subject missing from DM
+    expect(res.issues.some((i) => i.dataset === 'DM' && i.usubjid === noPd.usubjid && /appears twice/.test(i.message))).toBe(true);
+    if (noPd.usubjid !== study.subjects[0].usubjid) {
+      expect(res.issues.some((i) => i.dataset === 'DM' && i.usubjid === study.subjects[0].usubjid && /no DM record/.test(i.message))).toBe(true);
+    }
+    const partial = importSdtmAssessments(tu, tr, rs, { dm: { ...dm, rows: dm.rows.map((r) => (r[U] === noPd.usubjid ? r.map((v, i) => (i === col(dm, 'DTHDTC') ? '2014-05' : v)) : r)) } });
+    expect(partial.study.subjects.find((x) => x.usubjid === noPd.usubjid)!.deathDate).toBeUndefined();
+    expect(partial.issues.some((i) => i.dataset === 'DM' && /DTHDTC "2014-05" is not a complete date/.test(i.message))).toBe(true);
+  });
+});
+
 describe('pharmaverse *_onco (larger)', () => {
   test('imports and compares; every disagreement is explained', () => {
     const tu = readGzCsv('tu_onco');

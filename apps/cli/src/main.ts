@@ -18,7 +18,7 @@ const USAGE = `usage: cli <command> [options]
   jobs [--status S]             list jobs (e.g. --status failed)
   retry JOB_ID                  re-run a failed job
   redispatch                    dispatch objects waiting for a processor
-  import-sdtm --study S FILE... import a sponsor's SDTM TU, TR (and RS) (CSV, Dataset-JSON, XPT; .gz ok)
+  import-sdtm --study S FILE... import a sponsor's SDTM TU, TR (and RS, DM) (CSV, Dataset-JSON, XPT; .gz ok)
   simulate --study S [--subjects N] [--seed K]   load a simulated trial as the study's assessments
   cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--out DIR]   run a data cut
   cuts [--study S]              list data cuts`;
@@ -121,7 +121,7 @@ void runMain('cli', async () => {
         }
         break;
       case 'import-sdtm': {
-        if (!values.study || !args.length) throw new Error('import-sdtm: give --study and the TU/TR/RS files');
+        if (!values.study || !args.length) throw new Error('import-sdtm: give --study and the TU/TR (RS, DM) files');
         const files = [];
         for (const f of args) files.push({ name: basename(f), bytes: await readFile(f) });
         const r = await importSdtm(rt, values.study, files, 'cli');

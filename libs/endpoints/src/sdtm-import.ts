@@ -15,7 +15,12 @@
  * - Only the chosen evaluator's rows (TUEVAL / TREVAL / RSEVAL; default INVESTIGATOR); for the independent
  *   assessor, only accepted reads (TRACPTFL / RSACPTFL = Y) when that flag is used.
  * - Partial dates (YYYY-MM) are imputed to the first of the month and reported as issues.
- * - Randomisation date: from `randDates` when given, else the baseline date (reported).
+ * - Subject dates from DM when it is given (`opts.dm`): RFSTDTC = the reference start date, used as the
+ *   randomisation date (PFS / TTD origin); RFXSTDTC = first study treatment (ADY reference); DTHDTC = death
+ *   (a PFS event); ARM / ARMCD = the arm (never written to blinded datasets). SDTM has no randomisation
+ *   date variable (admiral derives RANDDT from DS, not imported); RFSTDTC is the sponsor's reference start.
+ *   Partial DM dates are not imputed (reported). `randDates` (explicit) wins over DM.
+ * - Randomisation date, without DM or `randDates`: the baseline date (reported).
  */
 import type { Dataset, Value } from '@app/datasets';
 import type { Assessment, NonTargetStatus, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement, Diameter } from './types';
@@ -69,9 +74,54 @@ function imputeDate(d: string, push: (m: string) => void, ctx: string): string |
  * Builds a StudyInput from SDTM TU and TR (RS is not needed for the derivation; pass it to `compareWithRs`).
  * Per-row problems are returned as `issues`, never dropped silently.
  */
-export function importSdtmAssessments(tu: Dataset, tr: Dataset, _rs?: Dataset, opts: { evaluator?: string; randDates?: Map<string, string>; studyId?: string } = {}): SdtmImportResult {
+/** Dates and arm of one subject from SDTM DM. */
+export interface DmSubject {
+  randDate?: string;
+  trtStartDate?: string;
+  deathDate?: string;
+  arm?: string;
+  armCd?: string;
+}
+
+/**
+ * Subject-level dates and arms from SDTM DM (see the module comment for the mapping). Date-times keep
+ * their date part; partial or unusable dates are left out and reported.
+ */
+export function subjectsFromDm(dm: Dataset, issues: ImportIssue[] = []): Map<string, DmSubject> {
+  const out = new Map<string, DmSubject>();
+  records(dm).forEach((r, i) => {
+    const u = str(r.USUBJID);
+    if (!u) {
+      issues.push({ dataset: 'DM', row: i + 1, message: 'missing USUBJID' });
+      return;
+    }
+    const date = (v: string, what: string): string | undefined => {
+      const s = str(r[v]);
+      if (!s) return undefined;
+      const d = s.slice(0, 10);
+      if (isIsoDate(d)) return d;
+      issues.push({ dataset: 'DM', row: i + 1, usubjid: u, message: `${v} ${JSON.stringify(s)} is not a complete date: no ${what} taken from DM` });
+      return undefined;
+    };
+    const x: DmSubject = {};
+    const rand = date('RFSTDTC', 'reference start (randomisation) date');
+    const trt = date('RFXSTDTC', 'first treatment date');
+    const death = date('DTHDTC', 'death date');
+    if (rand) x.randDate = rand;
+    if (trt) x.trtStartDate = trt;
+    if (death) x.deathDate = death;
+    if (str(r.ARM)) x.arm = str(r.ARM);
+    if (str(r.ARMCD)) x.armCd = str(r.ARMCD);
+    if (out.has(u)) issues.push({ dataset: 'DM', row: i + 1, usubjid: u, message: 'subject appears twice in DM: the first record is used' });
+    else out.set(u, x);
+  });
+  return out;
+}
+
+export function importSdtmAssessments(tu: Dataset, tr: Dataset, _rs?: Dataset, opts: { evaluator?: string; randDates?: Map<string, string>; studyId?: string; dm?: Dataset } = {}): SdtmImportResult {
   const evaluator = opts.evaluator ?? DEFAULT_SETTINGS.sdtmEvaluator;
   const issues: ImportIssue[] = [];
+  const dm = opts.dm ? subjectsFromDm(opts.dm, issues) : undefined;
   const tuAll = records(tu);
   const trAll = records(tr);
   const tuRows = evaluatorFilter(tuAll, 'TU', evaluator);
@@ -221,12 +271,19 @@ export function importSdtmAssessments(tu: Dataset, tr: Dataset, _rs?: Dataset, o
       const inBase = l.kind === 'TARGET' ? first.targets.some((t) => t.lesionId === l.id) : first.nonTargets.some((n) => n.lesionId === l.id);
       if (!inBase) issues.push({ dataset: 'TU', row: 0, usubjid: u, message: `${l.kind} lesion ${l.id} identified in TU has no baseline result in TR` });
     }
-    let randDate = opts.randDates?.get(u);
+    const d = dm?.get(u);
+    if (dm && !d) issues.push({ dataset: 'DM', row: 0, usubjid: u, message: 'subject has tumour assessments but no DM record' });
+    let randDate = opts.randDates?.get(u) ?? d?.randDate;
     if (!randDate) {
       randDate = first.date;
       issues.push({ dataset: 'TR', row: 0, usubjid: u, message: `no randomisation date given: baseline assessment date ${first.date} used as reference date` });
     }
-    subjects.push({ usubjid: u, randDate, assessments });
+    const subject: SubjectInput = { usubjid: u, randDate, assessments };
+    if (d?.trtStartDate) subject.trtStartDate = d.trtStartDate;
+    if (d?.deathDate) subject.deathDate = d.deathDate;
+    if (d?.arm) subject.arm = d.arm;
+    if (d?.armCd) subject.armCd = d.armCd;
+    subjects.push(subject);
   }
   return { study: { studyId, subjects }, issues };
 }

@@ -78,7 +78,7 @@ export const endpointsStage: DemoStage = {
     }
     // a sponsor's SDTM as another study, re-derived and compared with the investigator's RS
     const files = [];
-    for (const f of ['tu_onco_recist.csv.gz', 'tr_onco_recist.csv.gz', 'rs_onco_recist.csv.gz']) files.push({ name: f.replace('_onco_recist', ''), bytes: await readFile(join(PHARMAVERSE_SDTM_DIR(), f)) });
+    for (const f of ['tu_onco_recist.csv.gz', 'tr_onco_recist.csv.gz', 'rs_onco_recist.csv.gz', 'dm.csv.gz']) files.push({ name: f.replace('_onco_recist', ''), bytes: await readFile(join(PHARMAVERSE_SDTM_DIR(), f)) });
     const imp = await importSdtm(rt, 'PHARMAVERSE-ONCO', files, 'demo');
     await writeFile(join(outDir, 'sdtm-comparison.json'), JSON.stringify(imp.comparison, null, 2));
     out.sdtm = { subjects: imp.subjects, agree: imp.comparison?.agree, disagree: imp.comparison?.disagree.length };

@@ -180,7 +180,10 @@ export async function addStudyInput(ctx: PipelineContext, studyId: string, sourc
   return repo.addStudyInput({ study_id: studyId, source, input: json, input_sha256: sha256Hex(json), issues: JSON.stringify(issues), created_by: createdBy });
 }
 
-/** Import a sponsor's SDTM TU/TR (+ RS) as the study's assessments; RS, when given, is compared with our derivation. */
+/**
+ * Import a sponsor's SDTM TU/TR (+ RS, + DM) as the study's assessments; RS, when given, is compared with our
+ * derivation; DM, when given, supplies the reference start, first-treatment and death dates and the arm.
+ */
 export async function importSdtm(ctx: PipelineContext, studyId: string, files: { name: string; bytes: Buffer }[], createdBy: string, evaluator = 'INVESTIGATOR') {
   const pick = (dom: string): Dataset | undefined => {
     const f = files.find((x) => new RegExp(`(^|[^a-z])${dom}([^a-z]|$)`, 'i').test(x.name.replace(/\.(gz)$/i, '').replace(/\.[a-z]+$/i, '')));
@@ -189,8 +192,9 @@ export async function importSdtm(ctx: PipelineContext, studyId: string, files: {
   const tu = pick('tu');
   const tr = pick('tr');
   const rs = pick('rs');
+  const dm = pick('dm');
   if (!tu || !tr) throw new InputError('sdtm.missing-domain', `SDTM import needs TU and TR (files named tu.* and tr.*); got ${files.map((f) => f.name).join(', ')}`);
-  const { study, issues } = importSdtmAssessments(tu, tr, rs, { evaluator, studyId });
+  const { study, issues } = importSdtmAssessments(tu, tr, rs, { evaluator, studyId, dm });
   const row = await addStudyInput(ctx, studyId, 'sdtm-import', study, createdBy, issues);
   const comparison = rs ? compareWithRs(study, rs, { evaluator }) : undefined;
   return { input: row, subjects: study.subjects.length, issues, comparison };
