@@ -135,6 +135,12 @@ describe('Table writers', () => {
     for (const f of FORMATS) expect(writeTableFile(t, META, f).equals(writeDataset(tableToDataset(t), META, f))).toBe(true);
   });
 
+  it('write a row longer than the chunk after the header without losing bytes', () => {
+    const big = 'x'.repeat(1_500_000);
+    const d: Dataset = { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('S', 'string'), col('N', 'integer')], rows: [['a', 1], [big, 2], ['b', 3]] };
+    for (const f of ['csv', 'json', 'ndjson'] as const) expect(writeTableFile(datasetToTable(d), META, f).equals(writeDataset(d, META, f))).toBe(true);
+  });
+
   it.each<[string, Dataset]>([
     ['a bad integer', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('I', 'integer')], rows: [[1], [1.5]] }],
     ['an impossible date', { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('DT', 'date', { targetDataType: 'integer' })], rows: [['2023-02-29']] }],

@@ -236,6 +236,12 @@ class Chunk {
     if (this.pos) this.sink(this.f, this.buf.subarray(0, this.pos));
     this.pos = 0;
   }
+  /** Makes sure a record of n bytes fits an empty chunk (a bigger buffer, after flushing, when not). */
+  fit(n: number): void {
+    if (n <= this.buf.length) return;
+    this.flush();
+    this.buf = Buffer.allocUnsafe(n * 2);
+  }
   put(b: Buffer): void {
     if (this.pos + b.length > this.buf.length) this.flush();
     if (b.length > this.buf.length) {
@@ -275,7 +281,7 @@ function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
   const offs = encs.map((e) => e.off);
   let maxRow = n + 2;
   for (const e of encs) maxRow += e.max;
-  if (maxRow > out.buf.length) out.buf = Buffer.allocUnsafe(maxRow * 2);
+  out.fit(maxRow);
   const buf = out.buf;
   const lim = buf.length - maxRow;
   let p = out.pos;
@@ -321,8 +327,8 @@ function writeJsonRows(t: Table, encs: Enc[], json: Chunk | null, nd: Chunk | nu
   let maxRow = n + 4;
   for (const e of encs) maxRow += e.max;
   const main = (json ?? nd)!;
-  if (maxRow > main.buf.length) main.buf = Buffer.allocUnsafe(maxRow * 2);
-  if (json && nd && maxRow > nd.buf.length) nd.buf = Buffer.allocUnsafe(maxRow * 2);
+  main.fit(maxRow);
+  if (json && nd) nd.fit(maxRow + 1);
   const buf = main.buf;
   const lim = buf.length - maxRow;
   let p = main.pos;
@@ -379,7 +385,7 @@ function writeXptRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
   const widths = encs.map((e) => e.max);
   let obsLen = 0;
   for (const w of widths) obsLen += w;
-  if (obsLen > out.buf.length) out.buf = Buffer.allocUnsafe(obsLen * 2);
+  out.fit(obsLen);
   const buf = out.buf;
   const lim = buf.length - obsLen;
   const pos = new Int32Array(n + 1); // start of each variable in an observation
