@@ -155,6 +155,8 @@ function deriveSubjectEndpointsFrom(subject: SubjectInput, visits: VisitResponse
 }
 
 const SCALE_BY_CODE = new Map(QLQ_C30_SCALES.map((x) => [x.code, { ...x, param: `QLQ-C30 ${x.label}` }]));
+/** QLQ-C30 scale codes in ADQS PARAMCD order (code unit order, as sortSubjectRows compares). */
+const QLQ_CODES_SORTED = QLQ_C30_SCALES.map((x) => x.code).sort(cmpStr);
 
 const RESP_N: Record<Bor, number> = { CR: 1, PR: 2, SD: 3, 'NON-CR/NON-PD': 4, PD: 5, NE: 6, MISSING: 7 };
 
@@ -383,12 +385,28 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
     // --- ADQS: QLQ-C30 scores with change from baseline
     if (ep.qlqError) issues.push(`${u}: ${ep.qlqError}`);
     if (ep.qlqChanges.length) {
-      const srcByDate = new Map((sub.qlqc30 ?? []).map((r) => [`${r.visit}|${r.date}`, r.source]));
+      // source of each questionnaire: date -> visit -> source (no key strings built per row)
+      const srcByDate = new Map<string, Map<string, SourceRef | undefined>>();
+      for (const r of sub.qlqc30 ?? []) {
+        let m = srcByDate.get(r.date);
+        if (!m) srcByDate.set(r.date, (m = new Map()));
+        if (!m.has(r.visit)) m.set(r.visit, r.source);
+      }
       const r4 = (x: number) => Math.round(x * 10000) / 10000;
+      // rows in ADQS key order: scale codes alphabetically (each scale's changes are already by date,
+      // visit), so the subject's rows need no sort; STEPSWK sorts after every QLQ-C30 code
+      const byCode = new Map<string, ScaleChange[]>();
       for (const c of ep.qlqChanges) {
-        const sc = SCALE_BY_CODE.get(c.code)!;
-        const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
-        adqs.push(rowOf(head, [c.code, sc.param, 'EORTC QLQ-C30 V3.0', r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null, null, isBase ? 'Y' : null, c.date, ady(c.date), c.visit, 'QS', 'QSSTRESN'], prov(srcByDate.get(`${c.visit}|${c.date}`))));
+        let g = byCode.get(c.code);
+        if (!g) byCode.set(c.code, (g = []));
+        g.push(c);
+      }
+      for (const code of QLQ_CODES_SORTED) {
+        for (const c of byCode.get(code) ?? []) {
+          const sc = SCALE_BY_CODE.get(c.code)!;
+          const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
+          adqs.push(rowOf(head, [c.code, sc.param, 'EORTC QLQ-C30 V3.0', r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null, null, isBase ? 'Y' : null, c.date, ady(c.date), c.visit, 'QS', 'QSSTRESN'], prov(srcByDate.get(c.date)?.get(c.visit))));
+        }
       }
     }
     if (sub.steps?.length) {

@@ -131,13 +131,15 @@ export function qlqChangeFromBaseline(records: QlqC30Record[], refDate: string):
   const scored = records.map(scoreQlqC30).sort((a, b) => cmpStr(a.date, b.date) || cmpStr(a.visit, b.visit));
   const out: ScaleChange[] = [];
   const ref = dayNumber(refDate);
+  const days = scored.map((q) => dayNumber(q.date));
   for (const sc of QLQ_C30_SCALES) {
     let base: Score | null = null;
-    for (const q of scored) if (dayNumber(q.date) <= ref && q.scores[sc.code]) base = q.scores[sc.code];
-    for (const q of scored) {
+    for (let i = 0; i < scored.length; i++) if (days[i] <= ref && scored[i].scores[sc.code]) base = scored[i].scores[sc.code];
+    for (let i = 0; i < scored.length; i++) {
+      const q = scored[i];
       const s = q.scores[sc.code];
       if (!s) continue;
-      const post = dayNumber(q.date) > ref;
+      const post = days[i] > ref;
       out.push({ code: sc.code, visit: q.visit, date: q.date, score: s, baseline: base, change: base && post ? scoreDiff(s, base) : null });
     }
   }
