@@ -237,7 +237,7 @@ class Chunk {
     this.pos = 0;
   }
   /** Makes sure a record of n bytes fits an empty chunk (a bigger buffer, after flushing, when not). */
-  fit(n: number): void {
+  ensureRoom(n: number): void {
     if (n <= this.buf.length) return;
     this.flush();
     this.buf = Buffer.allocUnsafe(n * 2);
@@ -281,7 +281,7 @@ function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
   const offs = encs.map((e) => e.off);
   let maxRow = n + 2;
   for (const e of encs) maxRow += e.max;
-  out.fit(maxRow);
+  out.ensureRoom(maxRow);
   const buf = out.buf;
   const lim = buf.length - maxRow;
   let p = out.pos;
@@ -327,8 +327,8 @@ function writeJsonRows(t: Table, encs: Enc[], json: Chunk | null, nd: Chunk | nu
   let maxRow = n + 4;
   for (const e of encs) maxRow += e.max;
   const main = (json ?? nd)!;
-  main.fit(maxRow);
-  if (json && nd) nd.fit(maxRow + 1);
+  main.ensureRoom(maxRow);
+  if (json && nd) nd.ensureRoom(maxRow + 1);
   const buf = main.buf;
   const lim = buf.length - maxRow;
   let p = main.pos;
@@ -385,7 +385,7 @@ function writeXptRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
   const widths = encs.map((e) => e.max);
   let obsLen = 0;
   for (const w of widths) obsLen += w;
-  out.fit(obsLen);
+  out.ensureRoom(obsLen);
   const buf = out.buf;
   const lim = buf.length - obsLen;
   const pos = new Int32Array(n + 1); // start of each variable in an observation
