@@ -271,17 +271,35 @@ function copyInside(buf: Buffer, to: number, from: number, len: number): void {
 }
 
 /**
- * Row encoders over [from, to): they append one row after the other to a chunk. A row repeating the
- * previous row's leading values copies that prefix from the previous row (when it is still in the chunk).
+ * How the rows of a delimited text format are framed: `lead` opens a row, values are separated by ",",
+ * `trail` closes it; `sep` goes before every row but the table's first (JSON's ",\n"). `copy`, when set,
+ * receives the same row bytes plus "\n" (the NDJSON file written in the JSON file's pass).
  */
-function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: number): void {
+interface RowFrame {
+  lead: number[];
+  trail: number[];
+  sep: number[];
+  copy: Chunk | null;
+}
+const CSV_FRAME: RowFrame = { lead: [], trail: [0x0d, 0x0a], sep: [], copy: null };
+const jsonFrame = (ndjson: Chunk | null): RowFrame => ({ lead: [0x5b], trail: [0x5d], sep: [0x2c, 0x0a], copy: ndjson });
+const NDJSON_FRAME: RowFrame = { lead: [0x5b], trail: [0x5d, 0x0a], sep: [], copy: null };
+
+/**
+ * Row encoders over [from, to) (`offset`: the part's first row in the table): they append one row after
+ * the other to a chunk. A row repeating the previous row's leading values copies that prefix from the
+ * previous row (when it is still in the chunk).
+ */
+function writeDelimitedRows(t: Table, encs: Enc[], out: Chunk, from: number, to: number, offset: number, f: RowFrame): void {
   const n = encs.length;
   const ids = t.data.map((d) => d.ids);
   const bytes = encs.map((e) => e.bytes);
   const offs = encs.map((e) => e.off);
-  let maxRow = n + 2;
+  const { lead, trail, sep, copy } = f;
+  let maxRow = n + lead.length + trail.length + sep.length;
   for (const e of encs) maxRow += e.max;
   out.ensureRoom(maxRow);
+  copy?.ensureRoom(maxRow + 1);
   const buf = out.buf;
   const lim = buf.length - maxRow;
   let p = out.pos;
@@ -294,6 +312,7 @@ function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
       p = 0;
       prev = -1;
     }
+    if (ri + offset) for (let k = 0; k < sep.length; k++) buf[p++] = sep[k];
     const start = p;
     let ci = 0;
     if (prev >= 0) {
@@ -303,6 +322,7 @@ function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
         p += rel[ci - 1];
       }
     }
+    if (ci === 0) for (let k = 0; k < lead.length; k++) buf[p++] = lead[k];
     for (; ci < n; ci++) {
       if (ci) buf[p++] = 0x2c;
       const o = offs[ci];
@@ -311,70 +331,15 @@ function writeCsvRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
       for (let s = o[id], e = o[id + 1]; s < e; s++) buf[p++] = b[s];
       rel[ci] = p - start;
     }
-    buf[p++] = 0x0d;
-    buf[p++] = 0x0a;
+    for (let k = 0; k < trail.length; k++) buf[p++] = trail[k];
     prev = start;
+    if (copy) {
+      if (copy.pos + p - start + 1 > copy.buf.length) copy.flush();
+      copy.pos += buf.copy(copy.buf, copy.pos, start, p);
+      copy.buf[copy.pos++] = 0x0a;
+    }
   }
   out.pos = p;
-}
-
-/** Dataset-JSON rows: `[v,v,...]`; the JSON file separates rows with ",\n", NDJSON ends each with "\n". */
-function writeJsonRows(t: Table, encs: Enc[], json: Chunk | null, nd: Chunk | null, from: number, to: number, offset: number): void {
-  const n = encs.length;
-  const ids = t.data.map((d) => d.ids);
-  const bytes = encs.map((e) => e.bytes);
-  const offs = encs.map((e) => e.off);
-  let maxRow = n + 4;
-  for (const e of encs) maxRow += e.max;
-  const main = (json ?? nd)!;
-  main.ensureRoom(maxRow);
-  if (json && nd) nd.ensureRoom(maxRow + 1);
-  const buf = main.buf;
-  const lim = buf.length - maxRow;
-  let p = main.pos;
-  const rel = new Int32Array(n); // end of each column in the previous row, from the row's "["
-  let prev = -1; // the previous row's "[" in buf (-1: not there)
-  for (let ri = from; ri < to; ri++) {
-    if (p > lim) {
-      main.pos = p;
-      main.flush();
-      p = 0;
-      prev = -1;
-    }
-    if (json && ri + offset) {
-      buf[p++] = 0x2c;
-      buf[p++] = 0x0a;
-    }
-    const start = p;
-    let ci = 0;
-    if (prev >= 0) {
-      ci = samePrefix(ids, ri, n);
-      if (ci > 0) {
-        copyInside(buf, p, prev, rel[ci - 1]);
-        p += rel[ci - 1];
-      }
-    }
-    if (ci === 0) buf[p++] = 0x5b;
-    for (; ci < n; ci++) {
-      if (ci) buf[p++] = 0x2c;
-      const o = offs[ci];
-      const id = ids[ci][ri];
-      const b = bytes[ci];
-      for (let s = o[id], e = o[id + 1]; s < e; s++) buf[p++] = b[s];
-      rel[ci] = p - start;
-    }
-    buf[p++] = 0x5d;
-    prev = start;
-    if (!json) buf[p++] = 0x0a;
-    else if (nd) {
-      // the same row bytes, then "\n", into the NDJSON file
-      const len = p - start;
-      if (nd.pos + len + 1 > nd.buf.length) nd.flush();
-      nd.pos += buf.copy(nd.buf, nd.pos, start, p);
-      nd.buf[nd.pos++] = 0x0a;
-    }
-  }
-  main.pos = p;
 }
 
 /** XPT observations: fixed-width records, each variable its pre-encoded bytes. */
@@ -587,7 +552,7 @@ export function writeTable(input: TableInput, meta: DatasetFileMeta, formats: Ta
   if (fs.has('csv')) {
     const out = new Chunk('csv', sink, CHUNK);
     if (first) out.put(ascii(h.columns.map((c) => csvText(c.name)).join(',') + '\r\n'));
-    eachPart((p, _base, a, b) => writeCsvRows(p, csvEncs(p), out, a, b));
+    eachPart((p, base, a, b) => writeDelimitedRows(p, csvEncs(p), out, a, b, base, CSV_FRAME));
     out.flush();
   }
   if (h.jsonHead !== undefined || h.ndHead !== undefined) {
@@ -606,7 +571,9 @@ export function writeTable(input: TableInput, meta: DatasetFileMeta, formats: Ta
       if (nd) nd.put(ascii(`${h.ndHead!}\n`));
     }
     // every row but the table's first is preceded by ",\n" in the JSON file, so ranges simply concatenate
-    eachPart((p, base, a, b) => writeJsonRows(p, jsonEncs(p), json, nd, a, b, base));
+    // JSON and NDJSON rows are the same bytes: one pass writes the JSON file and copies each row to NDJSON
+    const frame = json ? jsonFrame(nd) : NDJSON_FRAME;
+    eachPart((p, base, a, b) => writeDelimitedRows(p, jsonEncs(p), (json ?? nd)!, a, b, base, frame));
     if (json && lastPart) json.put(ascii(`${total ? '\n' : ''}]}\n`));
     json?.flush();
     nd?.flush();
