@@ -6,9 +6,9 @@
 import { stringify } from 'csv-stringify/sync';
 import { parse } from 'csv-parse/sync';
 import { InputError } from '@app/core';
-import type { Column, Dataset, Value } from './types';
+import type { Column, Dataset, DatasetFileMeta, Value } from './types';
 import { checkValue, formatNumber, guessStandard, validateDataset } from './values';
-import { ByteSink, columnKinds, estimateSize, formatNumberCached, isCanonical, rowsHaveShape, textSize, writerStats } from './fast';
+import { fastOrReference } from './fast';
 
 function cell(v: Value): string | null {
   if (v === null) return null;
@@ -17,90 +17,16 @@ function cell(v: Value): string | null {
   return v;
 }
 
+/** CSV files carry no header metadata; the columnar writer still wants a (valid) one. */
+const NO_META: DatasetFileMeta = { studyOID: '', metaDataVersionOID: '', creationDateTime: '1970-01-01T00:00:00', originator: '', sourceSystem: { name: '', version: '' } };
+
 /**
- * Writes the dataset as CSV. Fast path: one byte buffer, RFC 4180 quoting by hand (the same rule as the
- * csv-stringify options of `writeCsvReference`: quote a field holding , " CR or LF, double the quotes,
+ * Writes the dataset as CSV through the fast path (`fast.ts`), with the quoting rule of the
+ * csv-stringify options of `writeCsvReference` (quote a field holding , " CR or LF, double the quotes,
  * empty string as ""); any problem re-runs `writeCsvReference`, so errors are exactly the reference ones.
  */
 export function writeCsv(input: Dataset): Buffer {
-  let out: Buffer | null = null;
-  try {
-    out = writeCsvFast(input);
-  } catch {
-    out = null;
-  }
-  if (out) writerStats.fast++;
-  else writerStats.reference++;
-  return out ?? writeCsvReference(input);
-}
-
-/** The field text for a string value (RFC 4180). */
-function csvField(v: string): string {
-  if (v === '') return '""';
-  if (v.includes('"')) return `"${v.replaceAll('"', '""')}"`;
-  if (v.includes(',') || v.includes('\r') || v.includes('\n')) return `"${v}"`;
-  return v;
-}
-
-function putCsvString(out: ByteSink, v: string): void {
-  // plain printable ASCII without , or " needs no quoting: written as is
-  const len = v.length;
-  if (len > 0) {
-    out.ensure(len);
-    const buf = out.buf;
-    let p = out.pos;
-    let i = 0;
-    for (; i < len; i++) {
-      const c = v.charCodeAt(i);
-      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x2c) break;
-      buf[p++] = c;
-    }
-    if (i === len) {
-      out.pos = p;
-      return;
-    }
-  }
-  out.utf8(csvField(v));
-}
-
-function writeCsvFast(input: Dataset): Buffer | null {
-  validateDataset({ ...input, rows: [] }); // dataset shape and column metadata
-  if (!rowsHaveShape(input)) return null;
-  const rows = input.rows;
-  const kinds = columnKinds(input.columns);
-  const cols = input.columns;
-  const n = cols.length;
-  if (n === 0) return null;
-  const out = new ByteSink(estimateSize(rows, (r) => {
-    let b = 2;
-    for (const v of r) b += 1 + (v === null ? 0 : textSize(v));
-    return b;
-  }));
-  for (let ci = 0; ci < n; ci++) {
-    if (ci) out.byte(0x2c);
-    putCsvString(out, cols[ci].name);
-  }
-  out.ensure(2);
-  out.buf[out.pos++] = 0x0d;
-  out.buf[out.pos++] = 0x0a;
-  for (let ri = 0; ri < rows.length; ri++) {
-    const r = rows[ri];
-    for (let ci = 0; ci < n; ci++) {
-      if (ci) out.byte(0x2c);
-      const v = r[ci];
-      if (v === null) continue;
-      if (!isCanonical(kinds[ci], v, input, ci, ri)) return null;
-      if (typeof v === 'string') putCsvString(out, v);
-      else if (typeof v === 'number') {
-        if (Number.isSafeInteger(v)) out.int(v);
-        else out.ascii(formatNumberCached(v));
-      } else out.ascii(v ? 'true' : 'false');
-    }
-    out.ensure(2);
-    out.buf[out.pos++] = 0x0d;
-    out.buf[out.pos++] = 0x0a;
-  }
-  return out.finish();
+  return fastOrReference(input, NO_META, 'csv', () => writeCsvReference(input));
 }
 
 /** The original writer (csv-stringify): the reference the fast path must match byte for byte. */

@@ -16,7 +16,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { InputError, repoRoot } from '@app/core';
 import type { Column, Dataset, DatasetFileMeta, Value } from './types';
 import { checkValue, formatNumber, guessStandard, maxByteLength, validateDataset, validateMeta } from './values';
-import { ByteSink, columnKinds, estimateSize, formatNumberCached, isCanonical, jsonNumberCached, rowsHaveShape, textSize, writerStats } from './fast';
+import { fastOrReference } from './fast';
 
 export const DATASET_JSON_VERSION = '1.1.0';
 
@@ -131,112 +131,12 @@ function checkedMetaLine(ds: Dataset, meta: DatasetFileMeta): Record<string, unk
 
 /** Dataset-JSON 1.1, JSON encoding: one object, compact, UTF-8, newline at the end. */
 export function writeDatasetJson(input: Dataset, meta: DatasetFileMeta): Buffer {
-  let out: Buffer | null = null;
-  try {
-    out = writeJsonFast(input, meta, false);
-  } catch {
-    out = null;
-  }
-  if (out) writerStats.fast++;
-  else writerStats.reference++;
-  return out ?? writeDatasetJsonReference(input, meta);
+  return fastOrReference(input, meta, 'json', () => writeDatasetJsonReference(input, meta));
 }
 
 /** Dataset-NDJSON 1.1: line 1 = metadata object, then one JSON array per row; every line ends with \n. */
 export function writeDatasetNdjson(input: Dataset, meta: DatasetFileMeta): Buffer {
-  let out: Buffer | null = null;
-  try {
-    out = writeJsonFast(input, meta, true);
-  } catch {
-    out = null;
-  }
-  if (out) writerStats.fast++;
-  else writerStats.reference++;
-  return out ?? writeDatasetNdjsonReference(input, meta);
-}
-
-/** A JSON string literal: plain printable ASCII without " or \\ is written as is, anything else via JSON.stringify. */
-function putJsonString(out: ByteSink, v: string): void {
-  const len = v.length;
-  out.ensure(len + 2);
-  const buf = out.buf;
-  let p = out.pos;
-  buf[p++] = 0x22;
-  let i = 0;
-  for (; i < len; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) break;
-    buf[p++] = c;
-  }
-  if (i === len) {
-    buf[p++] = 0x22;
-    out.pos = p;
-    return;
-  }
-  out.utf8(JSON.stringify(v));
-}
-
-/** Same bytes as the reference writers (rowJson / valueOut) without per-row strings. */
-function writeJsonFast(input: Dataset, meta: DatasetFileMeta, ndjson: boolean): Buffer | null {
-  validateDataset({ ...input, rows: [] });
-  if (!rowsHaveShape(input)) return null;
-  const rows = input.rows;
-  const ds: Dataset = { ...input, rows };
-  const kinds = columnKinds(ds.columns);
-  const md = checkedMetaLine(ds, meta);
-  if (ndjson) validateNdjsonMetaSchema(md);
-  const head = JSON.stringify(md);
-  const n = ds.columns.length;
-  const decimal = ds.columns.map((c) => c.dataType === 'decimal');
-  const out = new ByteSink(head.length * 3 + 64 + estimateSize(rows, (r) => {
-    let b = 3;
-    for (let ci = 0; ci < r.length; ci++) {
-      const v = r[ci];
-      b += 1 + textSize(v) + (typeof v === 'string' || (decimal[ci] && v !== null) ? 2 : 0);
-    }
-    return b;
-  }));
-  if (ndjson) {
-    out.utf8(head);
-    out.byte(0x0a);
-  } else {
-    out.utf8(head.slice(0, -1));
-    out.ascii(',"rows":[');
-    if (rows.length) out.byte(0x0a);
-  }
-  for (let ri = 0; ri < rows.length; ri++) {
-    const r = rows[ri];
-    if (ri && !ndjson) {
-      out.byte(0x2c);
-      out.byte(0x0a);
-    }
-    out.byte(0x5b);
-    for (let ci = 0; ci < n; ci++) {
-      if (ci) out.byte(0x2c);
-      const v = r[ci];
-      if (v === null) out.ascii('null');
-      else if (!isCanonical(kinds[ci], v, ds, ci, ri)) return null;
-      else if (typeof v === 'string') putJsonString(out, v);
-      else if (typeof v === 'number') {
-        if (decimal[ci]) {
-          out.byte(0x22);
-          if (Number.isSafeInteger(v)) out.int(v);
-          else out.ascii(formatNumberCached(v));
-          out.byte(0x22);
-        } else if (Number.isSafeInteger(v)) out.int(v);
-        else out.ascii(jsonNumberCached(v));
-      } else out.ascii(v ? 'true' : 'false');
-    }
-    out.byte(0x5d);
-    if (ndjson) out.byte(0x0a);
-  }
-  if (!ndjson) {
-    if (rows.length) out.byte(0x0a);
-    out.ascii(']}');
-    out.byte(0x0a);
-    validateDatasetJsonSchema({ ...md, rows: [] });
-  }
-  return out.finish();
+  return fastOrReference(input, meta, 'ndjson', () => writeDatasetNdjsonReference(input, meta));
 }
 
 /** The original JSON writer: the reference the fast path must match byte for byte. */

@@ -16,7 +16,7 @@ import {
   guessStandard, isNumericColumn, isoDateToSas, isoDatetimeToSas, isoTimeToSas, maxByteLength,
   sasToIsoDate, sasToIsoDatetime, sasToIsoTime, validateDataset, validateMeta,
 } from './values';
-import { columnKinds, isCanonical, maxUtf8Length, rowsHaveShape, sasDateCached, writerStats } from './fast';
+import { fastOrReference } from './fast';
 
 const REC = 80;
 const LIB_HEADER = 'HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!000000000000000000000000000000  ';
@@ -80,45 +80,6 @@ export function ieeeToIbm(x: number, out: Buffer, off: number, what = 'value'): 
   out[off + 2] = (fHi >>> 8) & 0xff;
   out[off + 3] = fHi & 0xff;
   out.writeUInt32BE(fLo, off + 4);
-}
-
-const scratchF = new Float64Array(1);
-const scratchU = new Uint32Array(scratchF.buffer);
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const HI = LITTLE_ENDIAN ? 1 : 0;
-const LO = LITTLE_ENDIAN ? 0 : 1;
-
-/**
- * ieeeToIbm without allocations (same bytes): returns false, writing nothing, when x is not finite or
- * outside the IBM range (the caller then reports it through the reference path).
- */
-function ieeeToIbmFast(x: number, out: Buffer, off: number): boolean {
-  if (x === 0) {
-    out[off] = 0; out[off + 1] = 0; out[off + 2] = 0; out[off + 3] = 0;
-    out[off + 4] = 0; out[off + 5] = 0; out[off + 6] = 0; out[off + 7] = 0;
-    return true;
-  }
-  const ax = x < 0 ? -x : x;
-  if (!(ax <= IBM_MAX && ax >= IBM_MIN)) return false;
-  scratchF[0] = ax;
-  const hi = scratchU[HI];
-  const lo = scratchU[LO];
-  const bexp = (hi >>> 20) & 0x7ff;
-  const hiM = (hi & 0xfffff) | 0x100000;
-  const b = bexp - 1022;
-  const e16 = Math.ceil(b / 4);
-  const k = 3 - (4 * e16 - b);
-  const fHi = k === 0 ? hiM : ((hiM << k) | (lo >>> (32 - k))) >>> 0;
-  const fLo = (lo << k) >>> 0;
-  out[off] = (x < 0 ? 0x80 : 0) | (e16 + 64);
-  out[off + 1] = (fHi >>> 16) & 0xff;
-  out[off + 2] = (fHi >>> 8) & 0xff;
-  out[off + 3] = fHi & 0xff;
-  out[off + 4] = fLo >>> 24;
-  out[off + 5] = (fLo >>> 16) & 0xff;
-  out[off + 6] = (fLo >>> 8) & 0xff;
-  out[off + 7] = fLo & 0xff;
-  return true;
 }
 
 /** Decodes an IBM hexadecimal float of 2..8 bytes (short SAS numerics are the leading bytes). */
@@ -196,42 +157,26 @@ export function toSasNumber(col: Column, v: Value, what: string): number | null 
 
 /**
  * Writes one dataset as a SAS XPORT v5 file. Deterministic: headers take their datetime from meta.
- * Fast path: rows checked without copying, observations written straight into the one output buffer;
- * anything unusual (or any error) re-runs `writeXptReference`, so errors are exactly the reference ones.
+ * Fast path (`fast.ts`); anything unusual (or any error) re-runs `writeXptReference`, so errors are
+ * exactly the reference ones.
  */
 export function writeXpt(input: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions = {}): Buffer {
-  let out: Buffer | null = null;
-  try {
-    validateMeta(meta);
-    validateDataset({ ...input, rows: [] });
-    if (rowsHaveShape(input)) out = writeXptImpl(input, meta, opts, true);
-  } catch {
-    out = null;
-  }
-  if (out) writerStats.fast++;
-  else writerStats.reference++;
-  return out ?? writeXptReference(input, meta, opts);
+  return fastOrReference(input, meta, 'xpt', () => writeXptReference(input, meta, opts), opts);
 }
 
 /** The original writer: the reference the fast path must match byte for byte. */
 export function writeXptReference(input: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions = {}): Buffer {
   validateMeta(meta);
   const ds = validateDataset(input);
-  return writeXptImpl(ds, meta, opts, false) as Buffer;
+  return writeXptImpl(ds, meta, opts);
 }
 
-function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions, fast: boolean): Buffer | null {
+function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions): Buffer {
   const dsName = checkXptDatasetName(ds.name);
   const numeric = ds.columns.map(isNumericColumn);
   const lengths = ds.columns.map((c, i) => {
     if (numeric[i]) return 8;
-    // fast path with a declared length: each value is checked against it while it is encoded (a value
-    // too long makes the fast path give up, and the reference path reports it)
-    if (fast && c.length !== undefined) {
-      if (!Number.isInteger(c.length) || c.length < 1 || c.length > 200) return -1;
-      return c.length;
-    }
-    const need = fast ? maxUtf8Length(ds.rows, i) : maxByteLength(ds.rows, i);
+    const need = maxByteLength(ds.rows, i);
     const len = c.length ?? need;
     if (!Number.isInteger(len) || len < 1 || len > 200) {
       throw new InputError('xpt.invalid-length', `xpt: ${dsName}.${c.name}: character length ${len} is outside 1..200 bytes allowed by XPORT v5`);
@@ -242,9 +187,7 @@ function writeXptImpl(ds: Dataset, meta: DatasetFileMeta, opts: XptWriteOptions,
     }
     return len;
   });
-  if (lengths.includes(-1)) return null;
   const { parts, positions, obsLen } = xptHeader(ds, meta, opts, numeric, lengths);
-  if (fast) return writeObsFast(ds, parts, numeric, lengths, positions, obsLen);
   // observations
   const dataLen = ds.rows.length * obsLen;
   const obs = Buffer.alloc(Math.ceil(dataLen / REC) * REC, 0x20);
@@ -325,67 +268,6 @@ export function xptHeader(ds: Pick<Dataset, 'name' | 'label' | 'columns'>, meta:
   parts.push(ns);
   parts.push(text(OBS_HEADER));
   return { parts, positions, obsLen };
-}
-
-/** Observations straight into the output buffer (headers copied in first); null = use the reference path. */
-function writeObsFast(ds: Dataset, parts: Buffer[], numeric: boolean[], lengths: number[], positions: number[], obsLen: number): Buffer | null {
-  let headLen = 0;
-  for (const p of parts) headLen += p.length;
-  const dataLen = ds.rows.length * obsLen;
-  const out = Buffer.allocUnsafe(headLen + Math.ceil(dataLen / REC) * REC);
-  let h = 0;
-  for (const p of parts) h += p.copy(out, h);
-  out.fill(0x20, headLen + dataLen);
-  const n = ds.columns.length;
-  // 0 = character, 1 = plain number, 2 = boolean, 3 = date (SAS days), 4 = other (datetime / time)
-  const kind = ds.columns.map((c, i) => (!numeric[i] ? 0 : c.dataType === 'boolean' ? 2 : c.dataType === 'date' ? 3 : c.dataType === 'datetime' || c.dataType === 'time' ? 4 : 1));
-  const rows = ds.rows;
-  const kinds = columnKinds(ds.columns);
-  for (let ri = 0; ri < rows.length; ri++) {
-    const r = rows[ri];
-    const base = headLen + ri * obsLen;
-    for (let ci = 0; ci < n; ci++) {
-      const v = r[ci];
-      if (v !== null && !isCanonical(kinds[ci], v, ds, ci, ri)) return null;
-      const o = base + positions[ci];
-      const k = kind[ci];
-      if (k === 0) {
-        const len = lengths[ci];
-        if (typeof v !== 'string') {
-          for (let j = o, e = o + len; j < e; j++) out[j] = 0x20; // short runs: a loop beats a native fill call
-          continue;
-        }
-        const sl = v.length;
-        let i = 0;
-        if (sl <= len) {
-          for (; i < sl; i++) {
-            const c = v.charCodeAt(i);
-            if (c > 0x7f) break;
-            out[o + i] = c;
-          }
-        }
-        if (i === sl) for (let j = o + sl, e = o + len; j < e; j++) out[j] = 0x20;
-        else {
-          if (Buffer.byteLength(v, 'utf8') > len) return null; // too long: reported by the reference path
-          out.fill(0x20, o, o + len);
-          out.write(v, o, len, 'utf8');
-        }
-        continue;
-      }
-      if (v === null) {
-        out[o] = 0x2e;
-        out[o + 1] = 0; out[o + 2] = 0; out[o + 3] = 0; out[o + 4] = 0; out[o + 5] = 0; out[o + 6] = 0; out[o + 7] = 0;
-        continue;
-      }
-      let x: number;
-      if (k === 1) x = typeof v === 'string' ? Number(v) : (v as number);
-      else if (k === 2) x = v ? 1 : 0;
-      else if (k === 3) x = sasDateCached(v as string, 'date');
-      else x = toSasNumber(ds.columns[ci], v, `${ds.name}.${ds.columns[ci].name} row ${ri + 1}`)!;
-      if (!ieeeToIbmFast(x, out, o)) return null;
-    }
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------- reader
