@@ -9,38 +9,9 @@ import {
   TableBuilder, columnsOf, datasetToTable, rowCountOf, tableToDataset, writeDataset, writeTable, writeTableFile,
 } from '@app/datasets';
 import { goldenDatasets, GOLDEN_META } from './golden';
-import { META } from './helpers';
+import { META, RANDOM_COLUMNS, col, outcome, randomDataset } from './helpers';
 
 const FORMATS: TableFormat[] = ['csv', 'json', 'ndjson', 'dsjc', 'xpt'];
-const col = (name: string, dataType: Column['dataType'], extra: Partial<Column> = {}): Column => ({ itemOID: `IT.R.${name}`, name, label: name, dataType, ...extra });
-const COLUMNS: Column[] = [
-  col('S', 'string'), col('I', 'integer'), col('DEC', 'decimal'), col('D', 'double'), col('B', 'boolean'),
-  col('DT', 'date', { targetDataType: 'integer', displayFormat: 'DATE9.' }), col('DTC', 'date'), col('TM', 'time', { targetDataType: 'integer' }),
-];
-const ibmSafe = fc.double({ noNaN: true, noDefaultInfinity: true, min: -1e70, max: 1e70 }).filter((x) => x === 0 || Math.abs(x) > 1e-70);
-const orNull = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: null, freq: 5 });
-const day = fc.integer({ min: -3000, max: 60000 }).map((d) => new Date(Date.UTC(1960, 0, 1) + d * 86400000).toISOString().slice(0, 10));
-const row = fc.tuple(
-  orNull(fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'binary', maxLength: 8 }), fc.constantFrom('', ',', '"', 'a\r\nb', 'x\ty', 'é', 'a"b,c'))),
-  orNull(fc.oneof(fc.integer({ min: -1e9, max: 1e9 }), fc.constantFrom(-0, 0))),
-  orNull(fc.oneof(ibmSafe, fc.constantFrom('12.50', '-0.001', '0', 7))),
-  orNull(ibmSafe),
-  orNull(fc.boolean()),
-  orNull(day),
-  orNull(fc.oneof(day, fc.constantFrom('', '2024', '2024-02'))),
-  orNull(fc.constantFrom('00:00:00', '12:30', '23:59:59.5')),
-) as fc.Arbitrary<Value[]>;
-// small value pools on purpose: repeated values exercise the dictionaries
-const dataset = fc.array(fc.oneof(row, fc.constant(['same', 1, '1.5', 2.5, true, '2024-01-31', '2024', '12:00'] as Value[])), { maxLength: 40 })
-  .map((rows): Dataset => ({ name: 'R', label: 'Random', itemGroupOID: 'IG.R', standard: 'other', columns: COLUMNS, rows }));
-
-function outcome(f: () => Buffer): { bytes?: string; error?: string } {
-  try {
-    return { bytes: f().toString('base64') };
-  } catch (e) {
-    return { error: `${(e as { code?: string }).code}: ${(e as Error).message}` };
-  }
-}
 
 /** All formats of a table from one writeTable call (files collected per format). */
 function allFiles(t: Table, meta = META, part?: { rows: [number, number]; head: boolean; tail: boolean }): Record<string, Buffer> {
@@ -61,7 +32,7 @@ describe('Table writers', () => {
   });
 
   it('give the row writers\' bytes on random datasets', () => {
-    fc.assert(fc.property(dataset, (d) => {
+    fc.assert(fc.property(randomDataset, (d) => {
       const t = datasetToTable(d);
       for (const f of FORMATS) expect(writeTableFile(t, META, f).equals(writeDataset(d, META, f))).toBe(true);
       // values come back as they went in (-0 and 0 share a dictionary entry: every format writes them alike)
@@ -71,7 +42,7 @@ describe('Table writers', () => {
   });
 
   it('split into row ranges, concatenate to the whole file', () => {
-    fc.assert(fc.property(dataset, fc.nat(), fc.nat(), (d, a, b) => {
+    fc.assert(fc.property(randomDataset, fc.nat(), fc.nat(), (d, a, b) => {
       const t = datasetToTable(d);
       const n = t.rowCount;
       const [x, y] = [a % (n + 1), b % (n + 1)].sort((p, q) => p - q);
@@ -88,10 +59,10 @@ describe('Table writers', () => {
   });
 
   it('write consecutive parts (shards) exactly like the one table holding all their rows', () => {
-    fc.assert(fc.property(dataset, dataset, dataset, (a, b, c) => {
+    fc.assert(fc.property(randomDataset, randomDataset, randomDataset, (a, b, c) => {
       const head = { name: 'R', label: 'Random', itemGroupOID: 'IG.R', standard: 'other' as const };
       const build = (rows: Value[][]) => {
-        const t = new TableBuilder(head, COLUMNS, 2);
+        const t = new TableBuilder(head, RANDOM_COLUMNS, 2);
         for (const r of rows) t.add(r);
         return t.finish({ lengthsFromData: true });
       };
@@ -114,7 +85,7 @@ describe('Table writers', () => {
       for (const f of ['xpt', 'json'] as const) expect(Buffer.concat([...p1[f], ...p2[f]]).equals(writeTableFile(whole, META, f))).toBe(true);
     }), { numRuns: 60 });
     const other = datasetToTable({ name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: [col('X', 'string')], rows: [] });
-    expect(() => writeTableFile([datasetToTable({ name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: COLUMNS, rows: [] }), other], META, 'csv')).toThrow(/same columns/);
+    expect(() => writeTableFile([datasetToTable({ name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other', columns: RANDOM_COLUMNS, rows: [] }), other], META, 'csv')).toThrow(/same columns/);
   });
 
   it('stream big tables in chunks and reuse the chunk buffer', () => {
