@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { InputError } from './errors';
 import { WORKER_LOADER } from './paths';
 
 let shared: Piscina | undefined;
@@ -15,9 +16,32 @@ export function workerPool(): Piscina {
   return shared;
 }
 
+/**
+ * A worker task's result as the caller sees it: an InputError the task threw (sent back as data by
+ * worker-loader.js) is thrown again here with its code, message and detail.
+ */
+export function workerResult<T>(r: unknown): T {
+  const e = (r as { __inputError?: { code: string; message: string; detail?: Record<string, unknown> } } | null)?.__inputError;
+  if (e) throw new InputError(e.code, e.message, e.detail);
+  return r as T;
+}
+
 /** Runs a task module's default export with `payload` on a worker thread of the shared pool. */
-export function runInWorker<T>(task: string, payload: unknown): Promise<T> {
-  return workerPool().run({ task, payload }) as Promise<T>;
+export async function runInWorker<T>(task: string, payload: unknown): Promise<T> {
+  return workerResult<T>(await workerPool().run({ task, payload }));
+}
+
+/** A task result whose ArrayBuffers go back to the calling thread moved (transferred), not copied. */
+export function moveResult<T>(value: T, buffers: Iterable<ArrayBufferLike>): T {
+  const list = [...new Set(buffers)];
+  return Piscina.move({
+    get [Piscina.transferableSymbol]() {
+      return list;
+    },
+    get [Piscina.valueSymbol]() {
+      return value;
+    },
+  } as unknown as ArrayBuffer) as unknown as T;
 }
 
 /** Stops the shared pool's threads (tests, shutdown); the next use starts a new pool. */

@@ -1,7 +1,7 @@
 /* eslint-disable */
 // Generic worker-thread entry of the piscina pools (plain CommonJS so it loads both from the compiled
 // tree and from sources). Each task is { task, payload }: `task` is a task module's path WITHOUT
-// extension, whose default export is called with `payload`. From the compiled tree (dist/) <task>.js is
+// extension, whose default export is called with `payload` (an InputError it throws is sent back as data). From the compiled tree (dist/) <task>.js is
 // loaded; from sources (jest) a require hook compiles .ts files with @swc/core (a dev dependency) using
 // the repository's .swcrc. Modules are loaded once per thread.
 'use strict';
@@ -48,7 +48,16 @@ function load(task) {
   return fn;
 }
 
-module.exports = function run(msg) {
+// An Error crossing threads keeps only its message: an InputError (bad input, a stable code that
+// decides quarantine vs retry) travels back as data instead, and runInWorker throws it again.
+const INPUT_ERROR = '__inputError';
+
+module.exports = async function run(msg) {
   if (!msg || typeof msg.task !== 'string') throw new Error('worker-loader: a task is { task: module path without extension, payload }');
-  return load(msg.task)(msg.payload);
+  try {
+    return await load(msg.task)(msg.payload);
+  } catch (e) {
+    if (e && e.name === 'InputError' && typeof e.code === 'string') return { [INPUT_ERROR]: { code: e.code, message: e.message, detail: e.detail } };
+    throw e;
+  }
 };

@@ -9,10 +9,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { InputError, runInWorker } from '@app/core';
+import { runInWorker } from '@app/core';
 import type { DatasetFileMeta } from './types';
 import { rowCountOf, tableName, type TableFormat, type TableInput } from './table';
-import { runWriteTask, type WriteTask, type WriteTaskError, type WrittenFile } from './write-task';
+import { runWriteTask, type WriteTask, type WrittenFile } from './write-task';
 import type { XptWriteOptions } from './xpt';
 
 export type { WrittenFile } from './write-task';
@@ -76,7 +76,7 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
   const groups = planWrites(rows, formats, threads);
   const task = (g: WriteUnit[]): WriteTask => ({ items: g.map((u) => ({ table: tables[u.table], formats: u.formats })), meta, xpt: opts.xpt, mode });
   // workers first (they start at once), then the calling thread's own group
-  const pending = groups.slice(1).map((g) => runInWorker<WrittenFile[] | WriteTaskError>(WRITE_TASK, task(g)));
+  const pending = groups.slice(1).map((g) => runInWorker<WrittenFile[]>(WRITE_TASK, task(g)));
   let mine: WrittenFile[];
   try {
     mine = runWriteTask(task(groups[0]));
@@ -84,11 +84,7 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
     await Promise.allSettled(pending);
     throw e;
   }
-  const results = [mine];
-  for (const r of await Promise.all(pending)) {
-    if (!Array.isArray(r)) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
-    results.push(r);
-  }
+  const results = [mine, ...(await Promise.all(pending))];
   const byKey = new Map<string, WrittenFile>();
   for (const r of results) for (const f of r) byKey.set(`${f.table}\u0000${f.format}`, f.bytes && !Buffer.isBuffer(f.bytes) ? { ...f, bytes: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength) } : f);
   const out: WrittenFile[] = [];

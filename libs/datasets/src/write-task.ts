@@ -4,8 +4,7 @@
  * its size and sha256 and (mode 'collect') its bytes, moved to the caller without a copy.
  */
 import { createHash } from 'node:crypto';
-import { Piscina } from 'piscina';
-import { isInputError } from '@app/core';
+import { moveResult } from '@app/core';
 import type { DatasetFileMeta } from './types';
 import { tableName, writeTable, type TableFormat, type TableInput } from './table';
 import type { XptWriteOptions } from './xpt';
@@ -55,27 +54,8 @@ export function runWriteTask(task: WriteTask): WrittenFile[] {
   return out;
 }
 
-/** An InputError raised in a worker, sent back as data (an Error crossing threads loses its code). */
-export interface WriteTaskError {
-  error: { code: string; message: string; detail?: unknown };
-}
-
-export default function writeTask(task: WriteTask): unknown {
-  let files: WrittenFile[];
-  try {
-    files = runWriteTask(task);
-  } catch (e) {
-    if (isInputError(e)) return { error: { code: e.code, message: e.message, detail: e.detail } } satisfies WriteTaskError;
-    throw e;
-  }
-  if (task.mode !== 'collect') return files;
-  // the file bytes go back moved (transferred), not copied
-  return Piscina.move({
-    get [Piscina.transferableSymbol]() {
-      return files.map((f) => f.bytes!.buffer);
-    },
-    get [Piscina.valueSymbol]() {
-      return files;
-    },
-  } as unknown as ArrayBuffer);
+export default function writeTask(task: WriteTask): WrittenFile[] {
+  const files = runWriteTask(task);
+  // the file bytes (mode 'collect') go back moved (transferred), not copied
+  return task.mode === 'collect' ? moveResult(files, files.map((f) => f.bytes!.buffer)) : files;
 }

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
-import { InputError, WORKER_LOADER } from '@app/core';
+import { InputError, WORKER_LOADER, workerResult } from '@app/core';
 import type { DecodeLimits } from './decode';
 import type { DicomHeader } from './parse';
 import type { DecodeResult, DecodeTask, HeaderResult, PoolError, PoolResult, PoolTask } from './pool-task';
@@ -51,8 +51,8 @@ export class DicomPool {
   }
 
   /** One task on a pool thread (the generic worker entry runs pool-task's default export). */
-  private run(task: PoolTask): Promise<unknown> {
-    return this.pool.run({ task: POOL_TASK, payload: task });
+  private async run(task: PoolTask): Promise<unknown> {
+    return workerResult(await this.pool.run({ task: POOL_TASK, payload: task }));
   }
 
   get threads(): number {

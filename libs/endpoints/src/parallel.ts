@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { InputError, runInWorker } from '@app/core';
 import type { Table, TableInput } from '@app/datasets';
 import { deriveEndpointTables } from './datasets';
-import type { DeriveTask, DeriveTaskError, DeriveTaskResult } from './derive-task';
+import type { DeriveTask, DeriveTaskResult } from './derive-task';
 import type { ProtocolSettings, StudyInput } from './types';
 import { cmpStr, resolveSettings } from './util';
 
@@ -50,19 +50,14 @@ export async function deriveEndpointTablesParallel(
   for (let k = 1; k < threads; k++) bounds.push(callerN + Math.round(((n - callerN) * k) / (threads - 1)));
   const shard = (k: number): StudyInput => ({ ...input, subjects: subjects.slice(bounds[k], bounds[k + 1]) });
 
-  const pending: Promise<DeriveTaskResult | DeriveTaskError>[] = [];
+  const pending: Promise<DeriveTaskResult>[] = [];
   for (let k = 1; k < threads; k++) {
     const task: DeriveTask = { json: JSON.stringify(shard(k)), settings: settingsIn, blinded: opts.blinded };
-    pending.push(runInWorker<DeriveTaskResult | DeriveTaskError>(join(__dirname, 'derive-task'), task));
+    pending.push(runInWorker<DeriveTaskResult>(join(__dirname, 'derive-task'), task));
   }
   // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after)
   const mine = deriveEndpointTables(shard(0), settingsIn, opts);
-  const others = await Promise.all(pending);
-  const parts: { tables: Table[]; issues: string[] }[] = [mine];
-  for (const r of others) {
-    if ('error' in r) throw new InputError(r.error.code, r.error.message, r.error.detail as Record<string, unknown> | undefined);
-    parts.push(r);
-  }
+  const parts: { tables: Table[]; issues: string[] }[] = [mine, ...(await Promise.all(pending))];
   // shards follow each other in USUBJID order: each dataset is its shards' tables as consecutive parts
   const tables = mine.tables.map((_t, i) => parts.map((p) => p.tables[i]));
   return { tables, settings, issues: parts.flatMap((p) => p.issues) };
