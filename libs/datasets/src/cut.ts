@@ -9,7 +9,7 @@ import { writeCsv } from './csv';
 import { writeDatasetDsjc, writeDatasetJson, writeDatasetNdjson } from './dataset-json';
 import { writeXpt } from './xpt';
 import { validateMeta } from './values';
-import { columnsOf, isTable, rowCountOf, tableName, writeTable, type TableInput } from './table';
+import { columnsOf, isTable, rowCountOf, tableName, writeTableFile, type TableInput } from './table';
 import { writeTablesParallel } from './parallel';
 
 export type CutFormat = 'json' | 'ndjson' | 'dsjc' | 'xpt' | 'csv';
@@ -221,10 +221,7 @@ function finishCut(input: BuildDataCutInput, written: { ds: CutDataset; format: 
 
 /** One file of a cut dataset in one format, in the calling thread. */
 function writeCutFile(ds: CutDataset, meta: DatasetFileMeta, f: CutFormat): Buffer {
-  if (!isTableInput(ds)) return writeDataset(ds, meta, f);
-  const parts: Buffer[] = [];
-  writeTable(ds, meta, [f], (_f, c) => parts.push(Buffer.from(c)));
-  return Buffer.concat(parts);
+  return isTableInput(ds) ? writeTableFile(ds, meta, f) : writeDataset(ds, meta, f);
 }
 
 /**
