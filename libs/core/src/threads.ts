@@ -43,10 +43,3 @@ export function moveResult<T>(value: T, buffers: Iterable<ArrayBufferLike>): T {
     },
   } as unknown as ArrayBuffer) as unknown as T;
 }
-
-/** Stops the shared pool's threads (tests, shutdown); the next use starts a new pool. */
-export async function closeWorkerPool(): Promise<void> {
-  const p = shared;
-  shared = undefined;
-  if (p) await p.destroy();
-}

@@ -33,13 +33,6 @@ export function makeColumns(name: string, specs: ColSpec[], keys: string[] = [])
   });
 }
 
-/** Builds a Dataset (string lengths from the data, at least 1) from row arrays. */
-export function makeDataset(name: string, label: string, standard: Dataset['standard'], specs: ColSpec[], rows: Value[][], keys: string[] = []): Dataset {
-  const b = new TableBuilder({ name, label, itemGroupOID: `IG.${name}`, standard }, makeColumns(name, specs, keys), rows.length);
-  for (const r of rows) b.add(r);
-  return tableToDataset(b.finish({ lengthsFromData: true }));
-}
-
 const ADATE: Partial<Column> = { targetDataType: 'integer', displayFormat: 'DATE9.' };
 
 const PROV_SPECS: ColSpec[] = [
