@@ -58,6 +58,8 @@ export class TableBuilder {
   private readonly data: TableColumn[];
   private readonly last: Value[];
   private readonly lastId: Int32Array;
+  /** Ids of the row being built by set / setId / commit. */
+  private readonly cur: Int32Array;
   /** data[ci].ids, kept beside for the hot loop. */
   private readonly ids: Ids[];
   private cap: number;
@@ -70,6 +72,7 @@ export class TableBuilder {
     this.data = columns.map(() => ({ values: [], firstRow: [], ids: new Uint8Array(this.cap) as Ids }));
     this.last = columns.map(() => null);
     this.lastId = new Int32Array(this.n);
+    this.cur = new Int32Array(this.n);
     this.ids = this.data.map((d) => d.ids);
   }
 
@@ -98,6 +101,42 @@ export class TableBuilder {
       }
       ids[ci][ri] = id;
     }
+    this.rowCount = ri + 1;
+  }
+
+  /**
+   * Row-at-a-time building without row arrays, for hot loops: `set` / `setId` the columns of the row
+   * being built, then `commit()` it. A column not set keeps the id it had in the previous committed row
+   * (set a subject's constant columns once, then only what changes). Values are checked and interned as
+   * add() does them.
+   */
+  set(ci: number, v: Value): void {
+    this.cur[ci] = this.idOf(ci, v);
+  }
+
+  /** Sets column ci of the row being built to an id from idOf (no lookup). */
+  setId(ci: number, id: number): void {
+    this.cur[ci] = id;
+  }
+
+  /** The id of v in column ci (0 for null / undefined), interning it when new. */
+  idOf(ci: number, v: Value): number {
+    if (v === null || v === undefined) return 0;
+    if (v === this.last[ci]) return this.lastId[ci];
+    const x = this.maps[ci].get(v);
+    const id = x === undefined ? this.intern(ci, v, this.rowCount) : x;
+    this.last[ci] = v;
+    this.lastId[ci] = id;
+    return id;
+  }
+
+  /** Appends the row built with set / setId. */
+  commit(): void {
+    const ri = this.rowCount;
+    if (ri === this.cap) this.grow();
+    const cur = this.cur;
+    const ids = this.ids;
+    for (let ci = 0; ci < this.n; ci++) ids[ci][ri] = cur[ci];
     this.rowCount = ri + 1;
   }
 
@@ -181,12 +220,22 @@ export type TableFormat = 'csv' | 'json' | 'ndjson' | 'dsjc' | 'xpt';
 /** Receives the next bytes of a file. The chunk is only valid during the call (its buffer is reused). */
 export type TableSink = (format: TableFormat, chunk: Buffer) => void;
 
-/** Pre-encoded bytes of each value id of a column: id k is bytes[off[k]..off[k + 1]). */
+/**
+ * Pre-encoded bytes of each value id of a column: id k is bytes[off[k]..off[k + 1]) (XPT: fixed width
+ * `max`, no offsets). `bytes` has SLACK readable bytes after the data and `view` is a DataView over it:
+ * the row writers copy values 8 bytes at a time and may read (and write) up to 7 bytes past a value's
+ * end; the bytes written past are overwritten by what follows or left beyond the chunk's end.
+ */
 interface Enc {
   bytes: Buffer;
+  view: DataView;
   off: Int32Array;
   max: number;
 }
+
+const SLACK = 8;
+
+const withView = (bytes: Buffer, off: Int32Array, max: number): Enc => ({ bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), off, max });
 
 function encodeAll(texts: (string | Buffer)[]): Enc {
   const bufs = texts.map((t) => (typeof t === 'string' ? Buffer.from(t, 'utf8') : t));
@@ -199,7 +248,9 @@ function encodeAll(texts: (string | Buffer)[]): Enc {
     max = Math.max(max, b.length);
   });
   off[bufs.length] = total;
-  return { bytes: Buffer.concat(bufs, total), off, max };
+  const bytes = Buffer.alloc(total + SLACK);
+  bufs.forEach((b, i) => b.copy(bytes, off[i]));
+  return withView(bytes, off, max);
 }
 
 const isSafeInt = Number.isSafeInteger;
@@ -293,15 +344,16 @@ const NDJSON_FRAME: RowFrame = { lead: [0x5b], trail: [0x5d, 0x0a], sep: [], cop
 function writeDelimitedRows(t: Table, encs: Enc[], out: Chunk, from: number, to: number, offset: number, f: RowFrame): void {
   const n = encs.length;
   const ids = t.data.map((d) => d.ids);
-  const bytes = encs.map((e) => e.bytes);
+  const views = encs.map((e) => e.view);
   const offs = encs.map((e) => e.off);
   const { lead, trail, sep, copy } = f;
   let maxRow = n + lead.length + trail.length + sep.length;
   for (const e of encs) maxRow += e.max;
-  out.ensureRoom(maxRow);
+  out.ensureRoom(maxRow + SLACK);
   copy?.ensureRoom(maxRow + 1);
   const buf = out.buf;
-  const lim = buf.length - maxRow;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  const lim = buf.length - maxRow - SLACK;
   let p = out.pos;
   const rel = new Int32Array(n); // end of each column in the previous row, from the row start
   let prev = -1; // the previous row's start in buf (-1: not there)
@@ -327,8 +379,14 @@ function writeDelimitedRows(t: Table, encs: Enc[], out: Chunk, from: number, to:
       if (ci) buf[p++] = 0x2c;
       const o = offs[ci];
       const id = ids[ci][ri];
-      const b = bytes[ci];
-      for (let s = o[id], e = o[id + 1]; s < e; s++) buf[p++] = b[s];
+      const v = views[ci];
+      const s = o[id];
+      const len = o[id + 1] - s;
+      for (let k = 0; k < len; k += 8) {
+        dv.setUint32(p + k, v.getUint32(s + k, true), true);
+        dv.setUint32(p + k + 4, v.getUint32(s + k + 4, true), true);
+      }
+      p += len;
       rel[ci] = p - start;
     }
     for (let k = 0; k < trail.length; k++) buf[p++] = trail[k];
@@ -346,13 +404,14 @@ function writeDelimitedRows(t: Table, encs: Enc[], out: Chunk, from: number, to:
 function writeXptRows(t: Table, encs: Enc[], out: Chunk, from: number, to: number): void {
   const n = encs.length;
   const ids = t.data.map((d) => d.ids);
-  const bytes = encs.map((e) => e.bytes);
+  const views = encs.map((e) => e.view);
   const widths = encs.map((e) => e.max);
   let obsLen = 0;
   for (const w of widths) obsLen += w;
-  out.ensureRoom(obsLen);
+  out.ensureRoom(obsLen + SLACK);
   const buf = out.buf;
-  const lim = buf.length - obsLen;
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  const lim = buf.length - obsLen - SLACK;
   const pos = new Int32Array(n + 1); // start of each variable in an observation
   for (let ci = 0; ci < n; ci++) pos[ci + 1] = pos[ci] + widths[ci];
   let p = out.pos;
@@ -376,9 +435,13 @@ function writeXptRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
     prev = start;
     for (; ci < n; ci++) {
       const w = widths[ci];
-      const b = bytes[ci];
-      let s = ids[ci][ri] * w;
-      for (const e = s + w; s < e; s++) buf[p++] = b[s];
+      const v = views[ci];
+      const s = ids[ci][ri] * w;
+      for (let k = 0; k < w; k += 8) {
+        dv.setUint32(p + k, v.getUint32(s + k, true), true);
+        dv.setUint32(p + k + 4, v.getUint32(s + k + 4, true), true);
+      }
+      p += w;
     }
   }
   out.pos = p;
@@ -497,7 +560,7 @@ function xptEncs(t: Table, h: NonNullable<Header['xpt']>, base: number): Enc[] {
   return t.data.map((d, ci) => {
     const w = h.lengths[ci];
     const col = t.columns[ci];
-    const bytes = Buffer.alloc((d.values.length + 1) * w, 0x20);
+    const bytes = Buffer.alloc((d.values.length + 1) * w + SLACK, 0x20);
     if (h.numeric[ci]) {
       bytes.fill(0, 0, 8);
       bytes[0] = 0x2e; // missing
@@ -514,7 +577,7 @@ function xptEncs(t: Table, h: NonNullable<Header['xpt']>, base: number): Enc[] {
         if (typeof v === 'string') bytes.write(v, (k + 1) * w, w, 'utf8');
       });
     }
-    return { bytes, off: new Int32Array(0), max: w };
+    return withView(bytes, new Int32Array(0), w);
   });
 }
 

@@ -15,7 +15,7 @@ import { TableBuilder, tableToDataset, type Column, type DataType, type Dataset,
 import type { Assessment, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement } from './types';
 import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, targetSelectionWarnings, type VisitResponse } from './recist';
 import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponseDate, hasDiseaseControl, isResponder, type Bor, type BorResult, type TteResult } from './subject';
-import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, weeklySteps, type ScaleChange } from './pro';
+import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, sortQuestionnaires, weeklySteps, type ScaleChange } from './pro';
 import { isPcr, pdl1Cps, pdl1Tps, residualCancerBurden } from './pathology';
 import { cmpStr, dayNumber, pctChange1dp, resolveSettings, tenthsToMm } from './util';
 
@@ -49,6 +49,22 @@ const prov = (s: SourceRef | undefined): Value[] => {
   const m = s.model;
   return [s.readId ?? null, s.reader ?? null, m ? m.id ?? null : null, m ? m.version ?? null : null, m ? m.sha256 ?? null : null];
 };
+
+/** Sets columns at, at + 1, ... of the row a TableBuilder is building. */
+function setAll(b: TableBuilder, at: number, values: Value[]): void {
+  for (let i = 0; i < values.length; i++) b.set(at + i, values[i]);
+}
+/** Sets the five provenance columns (READID ... MODELSHA) starting at `at`. */
+function setProv(b: TableBuilder, at: number, s: SourceRef | undefined): void {
+  const m = s?.model;
+  b.set(at, s ? s.readId ?? null : null);
+  b.set(at + 1, s ? s.reader ?? null : null);
+  b.set(at + 2, m ? m.id ?? null : null);
+  b.set(at + 3, m ? m.version ?? null : null);
+  b.set(at + 4, m ? m.sha256 ?? null : null);
+}
+/** The ids of the five provenance values starting at column `at`. */
+const provIds = (b: TableBuilder, at: number, s: SourceRef | undefined): number[] => prov(s).map((v, k) => b.idOf(at + k, v));
 
 const ARM_SPECS: ColSpec[] = [
   ['ARM', 'Description of Planned Arm', 'string'],
@@ -269,12 +285,20 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
   // sort keys after USUBJID (constant within a subject: subjects are processed in USUBJID order)
   const rest = defs.map((d) => d.sort.slice(1));
 
-  /** Every row of one subject, into its per-dataset arrays (sorted and added to the tables by the caller). */
-  const subjectRows = (sub: SubjectInput, tu: Value[][], tr: Value[][], rs: Value[][], adtr: Value[][], adrs: Value[][], adtte: Value[][], adqs: Value[][], adpath: Value[][]): void => {
+  const [, trB, rsB, , , , adqsB] = builders;
+  /**
+   * Every row of one subject. TR, RS and ADQS rows are made in their key order and go straight into
+   * their builders (set / commit: no row arrays; they are most of the rows); the other datasets' rows
+   * go into per-dataset arrays, sorted and added by the caller.
+   */
+  const subjectRows = (sub: SubjectInput, tu: Value[][], adtr: Value[][], adrs: Value[][], adtte: Value[][], adpath: Value[][]): void => {
     const u = sub.usubjid;
     const adyRef = sub.trtStartDate ?? sub.randDate;
     const armV = arm(sub);
     const head: Value[] = [studyId, u, ...armV];
+    setAll(trB, 0, [studyId, 'TR', u]);
+    setAll(rsB, 0, [studyId, 'RS', u]);
+    setAll(adqsB, 0, head);
     const refDay = dayNumber(adyRef);
     /** ADY (admiral derive_vars_dy): ADT - reference + 1 on/after the reference date, ADT - reference before. */
     const ady = (d: string): number => {
@@ -305,16 +329,25 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
     for (const a of assessments)
       if (a !== base && a.newLesions !== 'NO')
         tu.push([studyId, 'TU', u, ++tuseq, `NEW${a.visitNum}`, 'TUMIDENT', 'Tumor Identification', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', null, a.visitNum, a.visit, a.date, ...prov(a.source)]);
-    // --- TR
+    // --- TR (TRSEQ order)
     let trseq = 0;
     for (const a of assessments) {
+      trB.set(16, a.visitNum);
+      trB.set(17, a.visit);
+      trB.set(18, a.date);
       for (const t of [...a.targets].sort((x, y) => cmpStr(x.lesionId, y.lesionId))) {
         const m = measurementText(t);
-        const testcd = t.nodal ? 'SAXIS' : 'LDIAM';
-        tr.push([studyId, 'TR', u, ++trseq, 'TARGET', t.lesionId, testcd, t.nodal ? 'Short Axis' : 'Longest Diameter', m.orres, m.orres === null ? null : 'mm', m.orres, m.stresn, m.stresn === null ? null : 'mm', m.stat, t.mergedInto ?? null, t.fragments ? t.fragments.length : null, a.visitNum, a.visit, a.date, ...prov(t.source)]);
+        const mm = m.orres === null ? null : 'mm';
+        setAll(trB, 3, [++trseq, 'TARGET', t.lesionId, t.nodal ? 'SAXIS' : 'LDIAM', t.nodal ? 'Short Axis' : 'Longest Diameter', m.orres, mm, m.orres, m.stresn, m.stresn === null ? null : 'mm', m.stat, t.mergedInto ?? null, t.fragments ? t.fragments.length : null]);
+        setProv(trB, 19, t.source);
+        trB.commit();
       }
-      for (const n of [...a.nonTargets].sort((x, y) => cmpStr(x.lesionId, y.lesionId)))
-        tr.push([studyId, 'TR', u, ++trseq, 'NON-TARGET', n.lesionId, 'TUMSTATE', 'Tumor State', NT_TEXT[n.status], null, NT_TEXT[n.status], null, null, n.status === 'NOT_ASSESSED' ? 'NOT DONE' : null, null, null, a.visitNum, a.visit, a.date, ...prov(n.source)]);
+      for (const n of [...a.nonTargets].sort((x, y) => cmpStr(x.lesionId, y.lesionId))) {
+        const text = NT_TEXT[n.status];
+        setAll(trB, 3, [++trseq, 'NON-TARGET', n.lesionId, 'TUMSTATE', 'Tumor State', text, null, text, null, null, n.status === 'NOT_ASSESSED' ? 'NOT DONE' : null, null, null]);
+        setProv(trB, 19, n.source);
+        trB.commit();
+      }
     }
     // --- RS (one row per response test per visit) and the RS sequence of the OVRLRESP rows
     let rsseq = 0;
@@ -327,9 +360,14 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
         ['OVRLRESP', 'Overall Response', v.overall],
       ];
       if (v.iOverall) tests.push(['IOVRLRSP', 'iRECIST Overall Response', v.iOverall]);
+      rsB.set(9, v.visitNum);
+      rsB.set(10, v.visit);
+      rsB.set(11, v.date);
+      setProv(rsB, 12, v.source);
       for (const [cd, test, res] of tests) {
         if (res === null) continue;
-        rs.push([studyId, 'RS', u, ++rsseq, cd, test, s.criteria === 'iRECIST' && cd === 'IOVRLRSP' ? 'iRECIST' : 'RECIST 1.1', res, res, v.visitNum, v.visit, v.date, ...prov(v.source)]);
+        setAll(rsB, 3, [++rsseq, cd, test, s.criteria === 'iRECIST' && cd === 'IOVRLRSP' ? 'iRECIST' : 'RECIST 1.1', res, res]);
+        rsB.commit();
         if (cd === 'OVRLRESP') rsSeq.set(v, rsseq);
       }
     }
@@ -375,30 +413,41 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
       const sc = QLQ_C30_SCALES.find((x) => `TTD${x.code}` === t.paramcd)!;
       tteRow(t, `Time to Deterioration: ${sc.code} (days)`);
     }
-    // --- ADQS: QLQ-C30 scores with change from baseline
+    // --- ADQS: QLQ-C30 scores with change from baseline, then weekly steps (ADQS key order: scale codes
+    // alphabetically, each scale's changes by date and visit; STEPSWK sorts after every QLQ-C30 code)
     if (ep.qlqError) issues.push(`${u}: ${ep.qlqError}`);
+    const P = 2 + A; // PARAMCD
     if (ep.qlqChanges.length) {
-      // source of each questionnaire: date -> visit -> source (no key strings built per row)
-      const srcByDate = new Map<string, Map<string, SourceRef | undefined>>();
-      for (const r of sub.qlqc30 ?? []) {
-        let m = srcByDate.get(r.date);
-        if (!m) srcByDate.set(r.date, (m = new Map()));
-        if (!m.has(r.visit)) m.set(r.visit, r.source);
-      }
+      // each questionnaire's ADT, ADY, AVISIT and source ids, once (its scale rows repeat them), in the
+      // order of the changes (date, visit); a repeated date + visit takes the first record's source
+      const recs = sortQuestionnaires((sub.qlqc30 ?? []).filter((r) => !cut || r.date <= cut));
+      const qids = recs.map((r) => [adqsB.idOf(P + 8, r.date), adqsB.idOf(P + 9, ady(r.date)), adqsB.idOf(P + 10, r.visit), ...provIds(adqsB, P + 13, r.source)]);
       const r4 = (x: number) => Math.round(x * 10000) / 10000;
-      // rows in ADQS key order: scale codes alphabetically (each scale's changes are already by date,
-      // visit), so the subject's rows need no sort; STEPSWK sorts after every QLQ-C30 code
       const byCode = new Map<string, ScaleChange[]>();
       for (const c of ep.qlqChanges) {
         let g = byCode.get(c.code);
         if (!g) byCode.set(c.code, (g = []));
         g.push(c);
       }
+      setAll(adqsB, P + 2, ['EORTC QLQ-C30 V3.0']);
+      setAll(adqsB, P + 6, [null]);
+      setAll(adqsB, P + 11, ['QS', 'QSSTRESN']);
       for (const code of QLQ_CODES_SORTED) {
-        for (const c of byCode.get(code) ?? []) {
-          const sc = SCALE_BY_CODE.get(c.code)!;
+        const g = byCode.get(code);
+        if (!g) continue;
+        adqsB.set(P, code);
+        adqsB.set(P + 1, SCALE_BY_CODE.get(code)!.param);
+        let j = 0;
+        for (const c of g) {
+          // the questionnaire of this change: the next one (in the same order) with its date and visit
+          while (j < recs.length && !(recs[j].date === c.date && recs[j].visit === c.visit)) j++;
+          if (j === recs.length) throw new Error(`bug: ADQS change of ${u} ${c.date} ${c.visit} has no questionnaire`);
           const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
-          adqs.push(rowOf(head, [c.code, sc.param, 'EORTC QLQ-C30 V3.0', r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null, null, isBase ? 'Y' : null, c.date, ady(c.date), c.visit, 'QS', 'QSSTRESN'], prov(srcByDate.get(c.date)?.get(c.visit))));
+          setAll(adqsB, P + 3, [r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null]);
+          adqsB.set(P + 7, isBase ? 'Y' : null);
+          const q = qids[j];
+          for (let k = 0; k < q.length; k++) adqsB.setId(P + 8 + (k < 3 ? k : k + 2), q[k]);
+          adqsB.commit();
         }
       }
     }
@@ -406,8 +455,12 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
       const days = sub.steps.filter((d) => !cut || d.date <= cut);
       const wk = weeklySteps(days, sub.randDate, s);
       const base0 = wk.find((w) => w.week === 0)?.mean ?? null;
-      for (const w of wk)
-        adqs.push(rowOf(head, ['STEPSWK', 'Mean Daily Steps over Valid Days in Week', 'WEARABLE DAILY STEPS', w.mean, base0, w.mean !== null && base0 !== null && w.week > 0 ? Math.round((w.mean - base0) * 100) / 100 : null, w.pctChange, w.week === 0 ? 'Y' : null, w.endDate, ady(w.endDate), w.week === 0 ? 'BASELINE' : `WEEK ${w.week}`, 'DV', 'STEPS', null, null, null, null, null], NONE));
+      setAll(adqsB, P, ['STEPSWK', 'Mean Daily Steps over Valid Days in Week', 'WEARABLE DAILY STEPS']);
+      setAll(adqsB, P + 11, ['DV', 'STEPS', null, null, null, null, null]);
+      for (const w of wk) {
+        setAll(adqsB, P + 3, [w.mean, base0, w.mean !== null && base0 !== null && w.week > 0 ? Math.round((w.mean - base0) * 100) / 100 : null, w.pctChange, w.week === 0 ? 'Y' : null, w.endDate, ady(w.endDate), w.week === 0 ? 'BASELINE' : `WEEK ${w.week}`]);
+        adqsB.commit();
+      }
     }
     // --- ADPATH
     for (const p of [...(sub.pathology ?? [])].sort((a, b) => cmpStr(a.date, b.date) || cmpStr(a.recordId, b.recordId))) {
@@ -435,13 +488,14 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
     }
    };
 
+  const arrayed = [0, 3, 4, 5, 7]; // TU, ADTR, ADRS, ADTTE, ADPATH: rows sorted per subject
   for (const sub of subjects) {
-    const rows: Value[][][] = defs.map(() => []);
-    subjectRows(sub, rows[0], rows[1], rows[2], rows[3], rows[4], rows[5], rows[6], rows[7]);
-    for (let k = 0; k < defs.length; k++) {
+    const rows: Value[][][] = arrayed.map(() => []);
+    subjectRows(sub, rows[0], rows[1], rows[2], rows[3], rows[4]);
+    arrayed.forEach((k, i) => {
       const b = builders[k];
-      for (const r of sortSubjectRows(rows[k], rest[k])) b.add(r);
-    }
+      for (const r of sortSubjectRows(rows[i], rest[k])) b.add(r);
+    });
   }
   return { tables: builders.map((b) => b.finish({ lengthsFromData: true })), settings: s, issues };
 }

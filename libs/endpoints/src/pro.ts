@@ -114,6 +114,9 @@ export function isDeterioration(kind: QlqScaleKind, change: Score, threshold: nu
   return worse >= threshold * change.den;
 }
 
+/** Questionnaires by date, then visit (a stable sort: a copy, the input is left as it is). */
+export const sortQuestionnaires = (records: readonly QlqC30Record[]): QlqC30Record[] => [...records].sort((a, b) => cmpStr(a.date, b.date) || cmpStr(a.visit, b.visit));
+
 export interface ScaleChange {
   code: string;
   visit: string;
@@ -128,7 +131,7 @@ export interface ScaleChange {
  * baseline for every later questionnaire (ADaM CHG = AVAL - BASE).
  */
 export function qlqChangeFromBaseline(records: QlqC30Record[], refDate: string): ScaleChange[] {
-  const scored = records.map(scoreQlqC30).sort((a, b) => cmpStr(a.date, b.date) || cmpStr(a.visit, b.visit));
+  const scored = sortQuestionnaires(records).map(scoreQlqC30);
   const out: ScaleChange[] = [];
   const ref = dayNumber(refDate);
   const days = scored.map((q) => dayNumber(q.date));
