@@ -137,3 +137,70 @@ describe('Table writers', () => {
     expect(() => writeTable(t, META, ['dsjc'], () => undefined, { rows: [0, 1] })).toThrow(/whole table/);
   });
 });
+
+describe('TableBuilder set / setId / commit (rows without row arrays)', () => {
+  const head = { name: 'R', label: 'R', itemGroupOID: 'IG.R', standard: 'other' as const };
+
+  it('builds the same table as add() on random datasets, setting only the columns that change', () => {
+    fc.assert(
+      fc.property(randomDataset, (ds) => {
+        const viaAdd = datasetToTable(ds);
+        const b = new TableBuilder({ name: ds.name, label: ds.label, itemGroupOID: ds.itemGroupOID, standard: ds.standard }, ds.columns, 16);
+        let prev: Value[] | null = null;
+        for (const r of ds.rows) {
+          // columns equal to the previous row's are left alone: commit() keeps their ids
+          r.forEach((v, ci) => {
+            if (!prev || prev[ci] !== v) b.set(ci, v);
+          });
+          b.commit();
+          prev = r;
+        }
+        expect(tableToDataset(b.finish())).toEqual(tableToDataset(viaAdd));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('setId reuses an id from idOf, a column not set keeps its previous value, null is id 0', () => {
+    const b = new TableBuilder(head, [col('A', 'string'), col('N', 'integer'), col('D', 'date')]);
+    const x = b.idOf(0, 'x');
+    expect(b.idOf(0, 'x')).toBe(x);
+    expect(b.idOf(0, null)).toBe(0);
+    b.setId(0, x);
+    b.set(1, 7);
+    b.set(2, '2024-01-31');
+    b.commit();
+    b.set(1, 8); // A and D unchanged
+    b.commit();
+    b.set(0, null);
+    b.setId(2, 0);
+    b.commit();
+    expect(tableToDataset(b.finish()).rows).toEqual([['x', 7, '2024-01-31'], ['x', 8, '2024-01-31'], [null, 8, null]]);
+  });
+
+  it('checks values as add() does (same InputError, row of the row being built)', () => {
+    const b = new TableBuilder(head, [col('N', 'integer'), col('D', 'date', { targetDataType: 'integer' })]);
+    b.set(0, 1);
+    b.set(1, '2024-01-01');
+    b.commit();
+    expect(() => b.set(0, 1.5)).toThrow(expect.objectContaining({ code: 'dataset.type-mismatch' }));
+    expect(() => b.set(1, '2024-13-01')).toThrow(/row 2/);
+  });
+
+  it('widens id arrays past 255 and 65535 distinct values while rows are committed', () => {
+    const b = new TableBuilder(head, [col('I', 'integer'), col('S', 'string')], 16);
+    const want: Value[][] = [];
+    let str = '';
+    for (let i = 0; i < 70_000; i++) {
+      b.set(0, i);
+      if (i % 3 === 0) b.set(1, (str = `s${(i / 3) % 300}`));
+      b.commit();
+      want.push([i, str]);
+    }
+    const t = b.finish();
+    expect(t.data[0].ids).toBeInstanceOf(Uint32Array);
+    expect(t.data[1].ids).toBeInstanceOf(Uint16Array);
+    const rows = tableToDataset(t).rows;
+    expect(rows).toEqual(want);
+  });
+});

@@ -204,16 +204,29 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
   const s = resolveSettings(settingsIn);
   if (!input || !Array.isArray(input.subjects)) throw new InputError('endpoints.bad-input', 'StudyInput.subjects must be an array');
   if (typeof opts?.blinded !== 'boolean') throw new InputError('endpoints.bad-input', 'opts.blinded must be true or false (no default: blinding must be explicit)');
-  const blinded = opts.blinded;
-  const studyId = input.studyId;
-  const cut = input.dataCutDate;
-  const issues: string[] = [];
-  const subjects = [...input.subjects].sort((a, b) => cmpStr(a.usubjid, b.usubjid));
-  const ids = new Set<string>();
-  for (const sub of subjects) {
-    if (ids.has(sub.usubjid)) throw new InputError('endpoints.duplicate-subject', `subject ${sub.usubjid} appears twice in StudyInput`);
-    ids.add(sub.usubjid);
+  const subjects = sortedSubjects(input.subjects);
+  const { tables, issues } = deriveSortedTables(input, subjects.length, (i) => subjects[i], s, opts.blinded);
+  return { tables, settings: s, issues };
+}
+
+/** Subjects sorted by USUBJID (a copy); a USUBJID given twice is refused. */
+export function sortedSubjects(subjects: readonly SubjectInput[]): SubjectInput[] {
+  const sorted = [...subjects].sort((a, b) => cmpStr(a.usubjid, b.usubjid));
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i].usubjid === sorted[i - 1].usubjid) throw new InputError('endpoints.duplicate-subject', `subject ${sorted[i].usubjid} appears twice in StudyInput`);
   }
+  return sorted;
+}
+
+/**
+ * deriveEndpointTables' work on `count` subjects already sorted by USUBJID and free of duplicates,
+ * subject i given by `subject(i)` when its turn comes (a worker thread parses each subject's JSON
+ * only then, so a shard never has to exist as a whole in its heap).
+ */
+export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>, count: number, subject: (i: number) => SubjectInput, s: ProtocolSettings, blinded: boolean): { tables: Table[]; issues: string[] } {
+  const studyId = study.studyId;
+  const cut = study.dataCutDate;
+  const issues: string[] = [];
   const armSpecs = blinded ? [] : ARM_SPECS;
   const arm = (sub: SubjectInput): Value[] => (blinded ? [] : armVals(sub));
 
@@ -489,7 +502,8 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
    };
 
   const arrayed = [0, 3, 4, 5, 7]; // TU, ADTR, ADRS, ADTTE, ADPATH: rows sorted per subject
-  for (const sub of subjects) {
+  for (let i = 0; i < count; i++) {
+    const sub = subject(i);
     const rows: Value[][][] = arrayed.map(() => []);
     subjectRows(sub, rows[0], rows[1], rows[2], rows[3], rows[4]);
     arrayed.forEach((k, i) => {
@@ -497,7 +511,7 @@ export function deriveEndpointTables(input: StudyInput, settingsIn: Partial<Prot
       for (const r of sortSubjectRows(rows[i], rest[k])) b.add(r);
     });
   }
-  return { tables: builders.map((b) => b.finish({ lengthsFromData: true })), settings: s, issues };
+  return { tables: builders.map((b) => b.finish({ lengthsFromData: true })), issues };
 }
 
 /** Every endpoint dataset of a study as row-major Datasets (deriveEndpointTables, materialised). */

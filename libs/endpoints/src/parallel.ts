@@ -1,7 +1,7 @@
 /**
  * deriveEndpointTables on several threads: the subjects (sorted by USUBJID) are cut into contiguous
  * shards; the calling thread derives the first shard while worker threads (piscina) derive the others
- * from their JSON. Each dataset comes back as its shards' tables, consecutive parts of one table (a
+ * from their subjects' JSON (one string per subject, parsed subject by subject). Each dataset comes back as its shards' tables, consecutive parts of one table (a
  * TableInput: the writers take parts as they are, no merge). Every derivation is
  * per subject, so the result is exactly deriveEndpointTables' (tests/endpoints/parallel.test.ts).
  * Meant for big cuts: a worker costs its start-up plus serialising its shard to JSON.
@@ -10,10 +10,10 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { InputError, runInWorker } from '@app/core';
 import type { Table, TableInput } from '@app/datasets';
-import { deriveEndpointTables } from './datasets';
+import { deriveEndpointTables, deriveSortedTables, sortedSubjects } from './datasets';
 import type { DeriveTask, DeriveTaskResult } from './derive-task';
 import type { ProtocolSettings, StudyInput } from './types';
-import { cmpStr, resolveSettings } from './util';
+import { resolveSettings } from './util';
 
 /** Subjects per thread below which deriveEndpointTablesParallel stays in fewer threads by default. */
 export const SUBJECTS_PER_THREAD = 1000;
@@ -40,23 +40,19 @@ export async function deriveEndpointTablesParallel(
   if (threads === 1 || input.subjects.length < 2 * threads) return deriveEndpointTables(input, settingsIn, opts);
   const settings = resolveSettings(settingsIn); // bad settings fail here, before any thread starts
   if (typeof opts?.blinded !== 'boolean') throw new InputError('endpoints.bad-input', 'opts.blinded must be true or false (no default: blinding must be explicit)');
-  const subjects = [...input.subjects].sort((a, b) => cmpStr(a.usubjid, b.usubjid));
-  for (let i = 1; i < subjects.length; i++) {
-    if (subjects[i].usubjid === subjects[i - 1].usubjid) throw new InputError('endpoints.duplicate-subject', `subject ${subjects[i].usubjid} appears twice in StudyInput`);
-  }
+  const subjects = sortedSubjects(input.subjects);
   const n = subjects.length;
   const callerN = Math.round(n * (threads === 2 ? popts.callerShare ?? 0.55 : 1 / threads));
   const bounds = [0, callerN];
   for (let k = 1; k < threads; k++) bounds.push(callerN + Math.round(((n - callerN) * k) / (threads - 1)));
-  const shard = (k: number): StudyInput => ({ ...input, subjects: subjects.slice(bounds[k], bounds[k + 1]) });
-
+  const study = { studyId: input.studyId, dataCutDate: input.dataCutDate };
   const pending: Promise<DeriveTaskResult>[] = [];
   for (let k = 1; k < threads; k++) {
-    const task: DeriveTask = { json: JSON.stringify(shard(k)), settings: settingsIn, blinded: opts.blinded };
+    const task: DeriveTask = { study, subjects: subjects.slice(bounds[k], bounds[k + 1]).map((x) => JSON.stringify(x)), settings: settingsIn, blinded: opts.blinded };
     pending.push(runInWorker<DeriveTaskResult>(join(__dirname, 'derive-task'), task));
   }
   // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after)
-  const mine = deriveEndpointTables(shard(0), settingsIn, opts);
+  const mine = deriveSortedTables(study, bounds[1], (i) => subjects[i], settings, opts.blinded);
   const parts: { tables: Table[]; issues: string[] }[] = [mine, ...(await Promise.all(pending))];
   // shards follow each other in USUBJID order: each dataset is its shards' tables as consecutive parts
   const tables = mine.tables.map((_t, i) => parts.map((p) => p.tables[i]));
