@@ -187,6 +187,19 @@ describe('TableBuilder set / setId / commit (rows without row arrays)', () => {
     expect(() => b.set(1, '2024-13-01')).toThrow(/row 2/);
   });
 
+  it('reserve() keeps the rows so far, and more rows than reserved still fit', () => {
+    const b = new TableBuilder(head, [col('I', 'integer'), col('S', 'string')], 16);
+    const want: Value[][] = [];
+    for (let i = 0; i < 5000; i++) {
+      if (i === 1500) b.reserve(3000); // rows 0..1023 are in the columns, the rest still staged
+      if (i === 10) b.reserve(5); // less than there is room for: nothing to do
+      const r = [i % 700, i % 2 ? `odd${i % 11}` : null];
+      b.add(r);
+      want.push(r);
+    }
+    expect(tableToDataset(b.finish()).rows).toEqual(want);
+  });
+
   it('widens id arrays past 255 and 65535 distinct values while rows are committed', () => {
     const b = new TableBuilder(head, [col('I', 'integer'), col('S', 'string')], 16);
     const want: Value[][] = [];

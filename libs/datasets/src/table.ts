@@ -47,6 +47,9 @@ export type TableHead = Pick<Dataset, 'name' | 'label' | 'itemGroupOID' | 'stand
 /** Is x a Table (rather than a row-major Dataset)? */
 export const isTable = (x: Dataset | Table): x is Table => Array.isArray((x as Table).data) && typeof (x as Table).rowCount === 'number';
 
+/** Rows a TableBuilder stages before moving them into its columns. */
+const BLOCK_ROWS = 1024;
+
 /**
  * Builds a Table row by row. Every value is checked (and made canonical) with the same rules and the
  * same InputError as validateDataset, once per distinct value of a column.
@@ -60,6 +63,9 @@ export class TableBuilder {
   private readonly lastId: Int32Array;
   /** Ids of the row being built by set / setId / commit. */
   private readonly cur: Int32Array;
+  /** Rows not yet in the column arrays, row by row (BLOCK_ROWS x n ids); rows before `flushed` are in them. */
+  private readonly block: Uint32Array;
+  private flushed = 0;
   /** data[ci].ids, kept beside for the hot loop. */
   private readonly ids: Ids[];
   private cap: number;
@@ -73,6 +79,7 @@ export class TableBuilder {
     this.last = columns.map(() => null);
     this.lastId = new Int32Array(this.n);
     this.cur = new Int32Array(this.n);
+    this.block = new Uint32Array(BLOCK_ROWS * this.n);
     this.ids = this.data.map((d) => d.ids);
   }
 
@@ -83,8 +90,8 @@ export class TableBuilder {
     if (!Array.isArray(r) || r.length !== n) {
       throw new InputError('dataset.row-length', `dataset ${this.head.name}: row ${ri + 1} has ${Array.isArray(r) ? r.length : 'no'} values; expected ${n} (one per column)`);
     }
-    if (ri === this.cap) this.grow();
-    const ids = this.ids;
+    const block = this.block;
+    const o = (ri - this.flushed) * n;
     const maps = this.maps;
     const last = this.last;
     const lastId = this.lastId;
@@ -99,9 +106,10 @@ export class TableBuilder {
         last[ci] = v;
         lastId[ci] = id;
       }
-      ids[ci][ri] = id;
+      block[o + ci] = id;
     }
     this.rowCount = ri + 1;
+    if (ri + 1 - this.flushed === BLOCK_ROWS) this.flush();
   }
 
   /**
@@ -133,11 +141,32 @@ export class TableBuilder {
   /** Appends the row built with set / setId. */
   commit(): void {
     const ri = this.rowCount;
-    if (ri === this.cap) this.grow();
+    const n = this.n;
     const cur = this.cur;
-    const ids = this.ids;
-    for (let ci = 0; ci < this.n; ci++) ids[ci][ri] = cur[ci];
+    const block = this.block;
+    const o = (ri - this.flushed) * n;
+    for (let ci = 0; ci < n; ci++) block[o + ci] = cur[ci];
     this.rowCount = ri + 1;
+    if (ri + 1 - this.flushed === BLOCK_ROWS) this.flush();
+  }
+
+  /**
+   * Moves the rows staged in the block into the column id arrays (growing them when needed). Rows are
+   * staged row by row in one small array first: writing a row's ids straight into n column arrays
+   * touches n places in memory per row, the block one.
+   */
+  private flush(): void {
+    const rows = this.rowCount - this.flushed;
+    if (rows === 0) return;
+    while (this.rowCount > this.cap) this.grow();
+    const n = this.n;
+    const block = this.block;
+    const at = this.flushed;
+    for (let ci = 0; ci < n; ci++) {
+      const col = this.ids[ci];
+      for (let r = 0, q = ci; r < rows; r++, q += n) col[at + r] = block[q];
+    }
+    this.flushed = this.rowCount;
   }
 
   private intern(ci: number, v: Value, ri: number): number {
@@ -147,9 +176,9 @@ export class TableBuilder {
     d.firstRow.push(ri);
     const id = d.values.length;
     if (id === 0x100 || id === 0x10000) {
-      // widen the column's id array (Uint8 -> Uint16 -> Uint32); rows from rowCount on are not written yet
+      // widen the column's id array (Uint8 -> Uint16 -> Uint32); rows still in the block are not in it yet
       const wider = id === 0x100 ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
-      wider.set(d.ids.subarray(0, this.rowCount));
+      wider.set(d.ids.subarray(0, this.flushed));
       d.ids = wider;
       this.ids[ci] = wider;
     }
@@ -158,10 +187,19 @@ export class TableBuilder {
   }
 
   private grow(): void {
-    this.cap *= 2;
+    this.reserve(this.cap * 2);
+  }
+
+  /**
+   * Makes room for `rows` rows in every column now: a caller that can estimate the table's size saves
+   * the repeated doubling (each a fresh allocation and a copy). More rows than reserved still fit.
+   */
+  reserve(rows: number): void {
+    if (!(rows > this.cap)) return;
+    this.cap = Math.ceil(rows);
     this.data.forEach((d, ci) => {
       const next = d.ids instanceof Uint8Array ? new Uint8Array(this.cap) : d.ids instanceof Uint16Array ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
-      next.set(d.ids);
+      next.set(d.ids.subarray(0, this.flushed));
       d.ids = next;
       this.ids[ci] = next;
     });
@@ -172,6 +210,7 @@ export class TableBuilder {
    * longest UTF-8 byte length of its values (at least 1), as the endpoint datasets declare them.
    */
   finish(opts: { lengthsFromData?: boolean } = {}): Table {
+    this.flush();
     const columns = this.columns.map((c, ci) => (opts.lengthsFromData && c.dataType === 'string' && c.length === undefined ? { ...c, length: measuredLength(this.data[ci]) } : { ...c }));
     // spare capacity over 1/8 is released by an exact-length copy (a copy is one more large allocation)
     const n = this.rowCount;

@@ -167,6 +167,9 @@ const SCALE_BY_CODE = new Map(QLQ_C30_SCALES.map((x) => [x.code, { ...x, param: 
 /** QLQ-C30 scale codes in ADQS PARAMCD order (code unit order, as sortSubjectRows compares). */
 const QLQ_CODES_SORTED = QLQ_C30_SCALES.map((x) => x.code).sort(cmpStr);
 
+/** Subjects after which deriveSortedTables sizes its tables for the rest (see TableBuilder.reserve). */
+const SIZE_AFTER = 64;
+
 const RESP_N: Record<Bor, number> = { CR: 1, PR: 2, SD: 3, 'NON-CR/NON-PD': 4, PD: 5, NE: 6, MISSING: 7 };
 
 function measurementText(t: TargetMeasurement): { orres: string | null; stresn: number | null; stat: string | null } {
@@ -503,6 +506,8 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
 
   const arrayed = [0, 3, 4, 5, 7]; // TU, ADTR, ADRS, ADTTE, ADPATH: rows sorted per subject
   for (let i = 0; i < count; i++) {
+    // after the first subjects, room for the whole table at their rows per subject (+5 %): no doubling
+    if (i === SIZE_AFTER && count > 2 * SIZE_AFTER) for (const b of builders) b.reserve((b.rowCount / i) * count * 1.05 + 64);
     const sub = subject(i);
     const rows: Value[][][] = arrayed.map(() => []);
     subjectRows(sub, rows[0], rows[1], rows[2], rows[3], rows[4]);
