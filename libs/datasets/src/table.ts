@@ -49,6 +49,8 @@ export const isTable = (x: Dataset | Table): x is Table => Array.isArray((x as T
 
 /** Rows a TableBuilder stages before moving them into its columns. */
 const BLOCK_ROWS = 1024;
+/** log2 of the number-cache slots per column (TableBuilder.lookup). */
+const NUM_BITS = 8;
 
 /**
  * Builds a Table row by row. Every value is checked (and made canonical) with the same rules and the
@@ -66,6 +68,9 @@ export class TableBuilder {
   /** Rows not yet in the column arrays, row by row (BLOCK_ROWS x n ids); rows before `flushed` are in them. */
   private readonly block: Uint32Array;
   private flushed = 0;
+  /** Number cache (see lookup): 2^NUM_BITS slots per column, value (NaN: empty) and id. */
+  private readonly numV: Float64Array;
+  private readonly numI: Int32Array;
   /** data[ci].ids, kept beside for the hot loop. */
   private readonly ids: Ids[];
   private cap: number;
@@ -80,6 +85,8 @@ export class TableBuilder {
     this.lastId = new Int32Array(this.n);
     this.cur = new Int32Array(this.n);
     this.block = new Uint32Array(BLOCK_ROWS * this.n);
+    this.numV = new Float64Array(this.n << NUM_BITS).fill(NaN);
+    this.numI = new Int32Array(this.n << NUM_BITS);
     this.ids = this.data.map((d) => d.ids);
   }
 
@@ -101,8 +108,7 @@ export class TableBuilder {
       if (v === null || v === undefined) id = 0;
       else if (v === last[ci]) id = lastId[ci];
       else {
-        const x = maps[ci].get(v);
-        id = x === undefined ? this.intern(ci, v, ri) : x;
+        id = this.lookup(ci, v);
         last[ci] = v;
         lastId[ci] = id;
       }
@@ -131,8 +137,7 @@ export class TableBuilder {
   idOf(ci: number, v: Value): number {
     if (v === null || v === undefined) return 0;
     if (v === this.last[ci]) return this.lastId[ci];
-    const x = this.maps[ci].get(v);
-    const id = x === undefined ? this.intern(ci, v, this.rowCount) : x;
+    const id = this.lookup(ci, v);
     this.last[ci] = v;
     this.lastId[ci] = id;
     return id;
@@ -167,6 +172,25 @@ export class TableBuilder {
       for (let r = 0, q = ci; r < rows; r++, q += n) col[at + r] = block[q];
     }
     this.flushed = this.rowCount;
+  }
+
+  /**
+   * The id of a non-null value (interned, i.e. checked and added, when new). Numbers go through a small
+   * direct-mapped cache per column first: a column's few frequent numbers (questionnaire scores, visit
+   * days) are then found without a Map lookup, which costs a cache miss once the Map is big.
+   */
+  private lookup(ci: number, v: Value): number {
+    if (typeof v !== 'number') {
+      const x = this.maps[ci].get(v);
+      return x === undefined ? this.intern(ci, v, this.rowCount) : x;
+    }
+    const slot = (ci << NUM_BITS) | (Math.imul((v * 4096) | 0, 0x9e3779b1) >>> (32 - NUM_BITS));
+    if (this.numV[slot] === v) return this.numI[slot];
+    const x = this.maps[ci].get(v);
+    const id = x === undefined ? this.intern(ci, v, this.rowCount) : x;
+    this.numV[slot] = v;
+    this.numI[slot] = id;
+    return id;
   }
 
   private intern(ci: number, v: Value, ri: number): number {
