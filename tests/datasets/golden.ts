@@ -4,7 +4,9 @@
  * commas, CR/LF, UTF-8, empty vs missing, exponent-range numbers, decimals as strings, booleans, dates,
  * datetimes, times), and an empty dataset. golden-hashes.json holds the sha256 of every file of the cut
  * in every format, computed with the writers as they were BEFORE any optimisation; the optimised writers
- * must reproduce them byte for byte.
+ * must reproduce them byte for byte. One intended change since: the ADTR files (adtr.*, iadtr.*) and the
+ * manifest were regenerated when a derivation bug was fixed (a change from baseline between -1 and 0 mm,
+ * e.g. 204.4 -> 203.8 mm, was written as +0.6); only those CHG values differ.
  *
  * Regenerate (only for an intended format change): compile with swc and run
  *   node dist-perf/tests/datasets/golden.js > tests/datasets/golden-hashes.json

@@ -1,6 +1,6 @@
 import { assertBlinded, validateDataset, writeDataset, type Dataset } from '@app/datasets';
-import { deriveEndpointDatasets, deriveVisitResponses, resolveSettings, simulateTrial, type StudyInput } from '@app/endpoints';
-import { tl, visit } from './helpers';
+import { deriveEndpointDatasets, deriveVisitResponses, resolveSettings, simulateTrial, tenthsToMm, type StudyInput } from '@app/endpoints';
+import { subjectWithSums, tl, visit } from './helpers';
 
 const study = simulateTrial({ subjects: 40, visits: 8, seed: 7 });
 const col = (d: Dataset, n: string) => d.columns.findIndex((c) => c.name === n);
@@ -165,5 +165,14 @@ describe('deriveEndpointDatasets', () => {
     expect(by.PCR).toEqual(['Y', 1]);
     expect(by.RCBCLS[0]).toBe('RCB-III');
     expect(by.CPS[1]).toBe(40);
+  });
+  test('ADTR change from baseline keeps its sign below 1 mm (tenths -> mm: 20.0 -> 19.5 is -0.5)', () => {
+    const input: StudyInput = { studyId: 'S', subjects: [subjectWithSums([200, 195, 209])] };
+    const adtr = deriveEndpointDatasets(input, {}, { blinded: true }).datasets.find((d) => d.name === 'ADTR')!;
+    const c = (n: string) => adtr.columns.findIndex((x) => x.name === n);
+    expect(adtr.rows.map((r) => [r[c('AVAL')], r[c('CHG')]])).toEqual([[20, 0], [19.5, -0.5], [20.9, 0.9]]);
+    expect(tenthsToMm(-5)).toBe(-0.5);
+    expect(tenthsToMm(123)).toBe(12.3);
+    expect(tenthsToMm(-123)).toBe(-12.3);
   });
 });

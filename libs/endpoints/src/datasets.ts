@@ -164,6 +164,8 @@ function deriveSubjectEndpointsFrom(subject: SubjectInput, visits: VisitResponse
 }
 
 const SCALE_BY_CODE = new Map(QLQ_C30_SCALES.map((x) => [x.code, { ...x, param: `QLQ-C30 ${x.label}` }]));
+/** ADTTE PARAM of each TTD<scale> PARAMCD. */
+const TTD_PARAM = new Map(QLQ_C30_SCALES.map((x) => [`TTD${x.code}`, `Time to Deterioration: ${x.code} (days)`]));
 /** QLQ-C30 scale codes in ADQS PARAMCD order (code unit order, as sortSubjectRows compares). */
 const QLQ_CODES_SORTED = QLQ_C30_SCALES.map((x) => x.code).sort(cmpStr);
 
@@ -172,13 +174,17 @@ const SIZE_AFTER = 64;
 
 const RESP_N: Record<Bor, number> = { CR: 1, PR: 2, SD: 3, 'NON-CR/NON-PD': 4, PD: 5, NE: 6, MISSING: 7 };
 
+/** TRORRES text of each diameter up to 1 m, made once (the same string object is found faster too). */
+const MM_TEXT: string[] = [];
+const mmText = (tenths: number, mm: number): string => (Number.isInteger(tenths) && tenths >= 0 && tenths < 10_000 ? (MM_TEXT[tenths] ??= String(mm)) : String(mm));
+
 function measurementText(t: TargetMeasurement): { orres: string | null; stresn: number | null; stat: string | null } {
   if (t.mergedInto !== undefined) return { orres: '0', stresn: 0, stat: null };
   const v = lesionValue(t);
   if (v === null) return { orres: null, stresn: null, stat: 'NOT DONE' };
   if (!t.fragments && t.diameter === 'TOO_SMALL') return { orres: 'TOO SMALL TO MEASURE', stresn: 5, stat: null };
   const mm = tenthsToMm(v);
-  return { orres: String(mm), stresn: mm, stat: null };
+  return { orres: mmText(v, mm), stresn: mm, stat: null };
 }
 
 const NT_TEXT: Record<string, string> = { PRESENT: 'PRESENT', ABSENT: 'ABSENT', UNEQUIVOCAL_PROGRESSION: 'UNEQUIVOCAL PROGRESSION', NOT_ASSESSED: 'NOT EVALUABLE' };
@@ -425,10 +431,7 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
       adtte.push(rowOf(head, [t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq], NONE));
     tteRow(ep.pfs, 'Progression-Free Survival (days)');
     if (ep.dor) tteRow(ep.dor, 'Duration of Confirmed Response (days)');
-    for (const t of ep.ttd) {
-      const sc = QLQ_C30_SCALES.find((x) => `TTD${x.code}` === t.paramcd)!;
-      tteRow(t, `Time to Deterioration: ${sc.code} (days)`);
-    }
+    for (const t of ep.ttd) tteRow(t, TTD_PARAM.get(t.paramcd)!);
     // --- ADQS: QLQ-C30 scores with change from baseline, then weekly steps (ADQS key order: scale codes
     // alphabetically, each scale's changes by date and visit; STEPSWK sorts after every QLQ-C30 code)
     if (ep.qlqError) issues.push(`${u}: ${ep.qlqError}`);

@@ -159,6 +159,9 @@ export function qlqChangeFromBaseline(records: QlqC30Record[], refDate: string):
  * - censored at the last non-missing post-baseline questionnaire, or at STARTDT when there is none
  *   (or no baseline score).
  */
+/** ADTTE PARAMCD of each scale's time to deterioration (one string per scale, not one per subject). */
+const TTD_PARAMCD = new Map(QLQ_C30_SCALES.map((x) => [x.code, `TTD${x.code}`]));
+
 export function deriveTtd(subject: SubjectInput, scaleCode: string, s: ProtocolSettings, cutDate?: string, precomputed?: ScaleChange[]): TteResult | null {
   const scale = QLQ_C30_SCALES.find((x) => x.code === scaleCode);
   if (!scale) throw new InputError('qlq.bad-scale', `unknown QLQ-C30 scale ${scaleCode}`);
@@ -170,7 +173,7 @@ export function deriveTtd(subject: SubjectInput, scaleCode: string, s: ProtocolS
   }
   if (all.length === 0) return null;
   const changes = all.filter((c) => c.code === scaleCode && c.change !== null);
-  const paramcd = `TTD${scaleCode}`;
+  const paramcd = TTD_PARAMCD.get(scaleCode)!;
   const sources: TteSource[] = [];
   for (let i = 0; i < changes.length; i++) {
     const c = changes[i];

@@ -100,8 +100,11 @@ export function mmToTenths(v: string | number): number {
   return t;
 }
 
-/** Formats tenths of mm as a decimal mm string ('123' -> '12.3'). */
-export const tenthsToMm = (t: number): number => Number(`${Math.trunc(t / 10)}.${Math.abs(t % 10)}`);
+/**
+ * Integer tenths of mm as mm (123 -> 12.3, -5 -> -0.5). t / 10 is the double nearest to the exact
+ * decimal (IEEE division rounds correctly), i.e. exactly what parsing the text '12.3' gives.
+ */
+export const tenthsToMm = (t: number): number => t / 10;
 
 /**
  * Percent change `(value - ref) / ref * 100` rounded to 1 decimal place, computed on integers
