@@ -23,7 +23,7 @@ export interface ParallelDeriveOptions {
   threads?: number;
   /**
    * Share of the subjects the calling thread derives itself when threads = 2 (default 0.55: the worker
-   * first parses its shard's JSON). With more threads the rest is split evenly.
+   * also parses its subjects' JSON). With more threads the rest is split evenly.
    */
   callerShare?: number;
 }
