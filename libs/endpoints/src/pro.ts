@@ -10,7 +10,7 @@
 import { InputError } from '@app/core';
 import type { ProtocolSettings, QlqC30Record, StepDay, SubjectInput } from './types';
 import { combineTte, type TteResult, type TteSource } from './subject';
-import { cmpStr, dayNumber, studyDay } from './util';
+import { cmpStr, dayNumber } from './util';
 
 export type QlqScaleKind = 'global' | 'functional' | 'symptom';
 
@@ -222,24 +222,32 @@ export interface WeeklySteps {
  * (sum/count) and rounded to 2 dp for output; % change = (mean - base) / base x 100, 1 dp.
  */
 export function weeklySteps(days: StepDay[], refDate: string, s: ProtocolSettings): WeeklySteps[] {
-  const weeks = new Map<number, { sum: number; n: number }>();
+  // per week (index = week number): valid-day sum and count; a week is reported when it has any day
+  const sum: number[] = [];
+  const cnt: number[] = [];
+  const seen: boolean[] = [];
+  const ref = dayNumber(refDate);
   for (const d of days) {
-    const sd = studyDay(d.date, refDate);
+    const x = dayNumber(d.date) - ref;
+    const sd = x >= 0 ? x + 1 : x; // study day (no day 0)
     if (sd < -7) continue;
     const w = sd < 0 ? 0 : Math.floor((sd - 1) / 7) + 1;
-    const acc = weeks.get(w) ?? { sum: 0, n: 0 };
-    if (isValidDay(d, s)) {
-      acc.sum += d.steps;
-      acc.n++;
+    if (!seen[w]) {
+      seen[w] = true;
+      sum[w] = 0;
+      cnt[w] = 0;
     }
-    weeks.set(w, acc);
+    if (isValidDay(d, s)) {
+      sum[w] += d.steps;
+      cnt[w]++;
+    }
   }
-  const ref = dayNumber(refDate);
-  const base = weeks.get(0);
+  const base = seen[0] ? { sum: sum[0], n: cnt[0] } : undefined;
   const baseOk = base && base.n >= s.wearMinValidDaysPerWeek ? base : null;
   const out: WeeklySteps[] = [];
-  for (const w of [...weeks.keys()].sort((a, b) => a - b)) {
-    const acc = weeks.get(w)!;
+  for (let w = 0; w < seen.length; w++) {
+    if (!seen[w]) continue;
+    const acc = { sum: sum[w], n: cnt[w] };
     const ok = acc.n >= s.wearMinValidDaysPerWeek;
     const mean = ok ? Math.round((acc.sum * 100) / acc.n) / 100 : null;
     let pct: number | null = null;
