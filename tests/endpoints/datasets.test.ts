@@ -119,6 +119,35 @@ describe('deriveEndpointDatasets', () => {
     }
   });
 
+  test('every dataset is in its key order (RECIST 1.1 and iRECIST, with an assessment on the baseline date with a negative visit number)', () => {
+    const input: StudyInput = structuredClone(study);
+    const edge = input.subjects[0];
+    const b = edge.assessments.find((a) => a.baseline)!;
+    edge.assessments.push({ ...visit(-1, b.date, b.targets.map((t) => ({ ...t, diameter: typeof t.diameter === 'number' ? t.diameter - 20 : t.diameter }))), baseline: false, visit: 'UNSCHEDULED' });
+    const order: Record<string, string[]> = {
+      TU: ['USUBJID', 'TUSEQ'], TR: ['USUBJID', 'TRSEQ'], RS: ['USUBJID', 'RSSEQ'],
+      ADTR: ['USUBJID', 'PARAMCD', 'ADT', 'AVISITN'], ADRS: ['USUBJID', 'PARAMCD', 'ADT', 'AVISITN'],
+      ADTTE: ['USUBJID', 'PARAMCD'], ADQS: ['USUBJID', 'PARAMCD', 'ADT', 'AVISIT'],
+    };
+    const cmp = (x: unknown, y: unknown): number =>
+      x === y ? 0 : x === null ? -1 : y === null ? 1 : typeof x === 'number' && typeof y === 'number' ? x - y : String(x) < String(y) ? -1 : 1;
+    for (const criteria of ['RECIST 1.1', 'iRECIST'] as const) {
+      const { datasets } = deriveEndpointDatasets(input, { criteria }, { blinded: false });
+      for (const [name, keys] of Object.entries(order)) {
+        const d = get(datasets, name);
+        const idx = keys.map((k) => col(d, k));
+        const bad = d.rows.findIndex((r, i) => i > 0 && (idx.map((c) => cmp(d.rows[i - 1][c], r[c])).find((c) => c !== 0) ?? 0) > 0);
+        expect({ criteria, name, bad }).toEqual({ criteria, name, bad: -1 });
+      }
+      // the unscheduled assessment on the baseline date sorts before the baseline row (AVISITN -1 < 0)
+      const adtr = get(datasets, 'ADTR');
+      const mine = adtr.rows.filter((r) => r[col(adtr, 'USUBJID')] === edge.usubjid).map((r) => r[col(adtr, 'AVISITN')]);
+      expect(mine.slice(0, 2)).toEqual([-1, 0]);
+      const iovr = get(datasets, 'ADRS').rows.filter((r) => r[col(get(datasets, 'ADRS'), 'PARAMCD')] === 'IOVR');
+      expect(iovr.length > 0).toBe(criteria === 'iRECIST');
+    }
+  });
+
   test('a subject with an invalid target selection is reported in issues, not dropped silently, and others are kept', () => {
     const bad: StudyInput = {
       studyId: 'X',

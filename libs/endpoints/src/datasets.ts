@@ -74,7 +74,6 @@ const ARM_SPECS: ColSpec[] = [
 ];
 const armVals = (s: SubjectInput): Value[] => [s.arm ?? null, s.armCd ?? null, s.arm ?? null, s.arm ?? null];
 
-const NONE: Value[] = [];
 /** Concatenates three value arrays into one new row (cheaper than array spread in the hot path). */
 function rowOf(a: Value[], b: Value[], c: Value[]): Value[] {
   const r: Value[] = new Array(a.length + b.length + c.length);
@@ -307,20 +306,20 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
   // sort keys after USUBJID (constant within a subject: subjects are processed in USUBJID order)
   const rest = defs.map((d) => d.sort.slice(1));
 
-  const [, trB, rsB, , , , adqsB] = builders;
+  const [, trB, rsB, adtrB, adrsB, adtteB, adqsB] = builders;
   /**
-   * Every row of one subject. TR, RS and ADQS rows are made in their key order and go straight into
-   * their builders (set / commit: no row arrays; they are most of the rows); the other datasets' rows
-   * go into per-dataset arrays, sorted and added by the caller.
+   * Every row of one subject. TR, RS, ADTR, ADRS, ADTTE and ADQS rows are made in their key order and go
+   * straight into their builders (set / commit: no row arrays; they are nearly all the rows); TU and
+   * ADPATH rows go into per-dataset arrays, sorted and added by the caller.
    */
-  const subjectRows = (sub: SubjectInput, tu: Value[][], adtr: Value[][], adrs: Value[][], adtte: Value[][], adpath: Value[][]): void => {
+  const subjectRows = (sub: SubjectInput, tu: Value[][], adpath: Value[][]): void => {
     const u = sub.usubjid;
     const adyRef = sub.trtStartDate ?? sub.randDate;
     const armV = arm(sub);
     const head: Value[] = [studyId, u, ...armV];
     setAll(trB, 0, [studyId, 'TR', u]);
     setAll(rsB, 0, [studyId, 'RS', u]);
-    setAll(adqsB, 0, head);
+    for (const b of [adtrB, adrsB, adtteB, adqsB]) setAll(b, 0, head);
     const refDay = dayNumber(adyRef);
     /** ADY (admiral derive_vars_dy): ADT - reference + 1 on/after the reference date, ADT - reference before. */
     const ady = (d: string): number => {
@@ -401,41 +400,63 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
       issues.push(`${u}: ${e.message}`);
       return;
     }
-    // --- ADTR: sum of diameters at baseline and each visit
+    // ADTR, ADRS and ADTTE rows are made in their key order (PARAMCD, ADT, AVISITN) and go straight in
+    const P = 2 + A; // PARAMCD
+    // --- ADTR: sum of diameters at baseline and each visit (visits come by date, then visit number, none
+    // before the baseline date: the baseline row goes before the first visit not on its date with a
+    // negative visit number)
     if (base && base.targets.length) {
       const bsum = visits[0]?.baselineSum ?? base.targets.reduce((acc, t) => acc + (lesionValue(t) ?? 0), 0);
-      adtr.push(rowOf(head, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(bsum), tenthsToMm(bsum), 0, 0, tenthsToMm(bsum), null, 'Y', 'Y', base.date, ady(base.date), 'BASELINE', 0, 'TR', 'TRSTRESN', null], prov(base.source)));
+      const bmm = tenthsToMm(bsum);
+      let baseDone = false;
+      const baseRow = () => {
+        setAll(adtrB, P, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', bmm, bmm, 0, 0, bmm, null, 'Y', 'Y', base.date, ady(base.date), 'BASELINE', 0, 'TR', 'TRSTRESN', null]);
+        setProv(adtrB, P + 17, base.source);
+        adtrB.commit();
+        baseDone = true;
+      };
       for (const v of visits) {
         if (v.sum === null) continue;
-        adtr.push(rowOf(head, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(v.sum), tenthsToMm(bsum), tenthsToMm(v.sum - bsum), pctChange1dp(v.sum, bsum), v.nadir === null ? null : tenthsToMm(v.nadir), v.pctFromNadir, null, v.sumComplete ? 'Y' : null, v.date, ady(v.date), v.visit, v.visitNum, 'TR', 'TRSTRESN', null], prov(v.source)));
+        if (!baseDone && !(v.date === base.date && v.visitNum < 0)) baseRow();
+        setAll(adtrB, P, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(v.sum), bmm, tenthsToMm(v.sum - bsum), pctChange1dp(v.sum, bsum), v.nadir === null ? null : tenthsToMm(v.nadir), v.pctFromNadir, null, v.sumComplete ? 'Y' : null, v.date, ady(v.date), v.visit, v.visitNum, 'TR', 'TRSTRESN', null]);
+        setProv(adtrB, P + 17, v.source);
+        adtrB.commit();
       }
+      if (!baseDone) baseRow();
     }
-    // --- ADRS
+    // --- ADRS: BOR, CBOR, CRSP, DCR, IOVR (by visit), OVR (by visit), RSP
     const cat = s.criteria;
-    for (const v of visits) {
-      adrs.push(rowOf(head, ['OVR', 'Overall Response by Investigator', cat, v.overall, RESP_N[v.overall], v.date, ady(v.date), v.visit, v.visitNum, 'RS', 'RSSTRESC', rsSeq.get(v) ?? null], prov(v.source)));
-      if (v.iOverall) adrs.push(rowOf(head, ['IOVR', 'iRECIST Overall Response', 'iRECIST', v.iOverall, null, v.date, ady(v.date), v.visit, v.visitNum, 'RS', 'RSSTRESC', null], prov(v.source)));
-    }
     const bv = (b: BorResult) => visits.find((v) => v.date === b.date && v.visit === b.visit);
     const subjRow = (cd: string, param: string, avalc: string, aval: number | null, b: BorResult) => {
       const v = bv(b);
-      adrs.push(rowOf(head, [cd, param, cat, avalc, aval, b.date, b.date ? ady(b.date) : null, null, null, v ? 'RS' : null, v ? 'RSSTRESC' : null, v ? rsSeq.get(v) ?? null : null], prov(v?.source)));
+      setAll(adrsB, P, [cd, param, cat, avalc, aval, b.date, b.date ? ady(b.date) : null, null, null, v ? 'RS' : null, v ? 'RSSTRESC' : null, v ? rsSeq.get(v) ?? null : null]);
+      setProv(adrsB, P + 12, v?.source);
+      adrsB.commit();
+    };
+    const visitRow = (v: VisitResponse, iOverall: boolean) => {
+      if (iOverall) setAll(adrsB, P, ['IOVR', 'iRECIST Overall Response', 'iRECIST', v.iOverall!, null, v.date, ady(v.date), v.visit, v.visitNum, 'RS', 'RSSTRESC', null]);
+      else setAll(adrsB, P, ['OVR', 'Overall Response by Investigator', cat, v.overall, RESP_N[v.overall], v.date, ady(v.date), v.visit, v.visitNum, 'RS', 'RSSTRESC', rsSeq.get(v) ?? null]);
+      setProv(adrsB, P + 12, v.source);
+      adrsB.commit();
     };
     subjRow('BOR', 'Best Overall Response', ep.bor.bor, RESP_N[ep.bor.bor], ep.bor);
     subjRow('CBOR', 'Best Confirmed Overall Response', ep.cbor.bor, RESP_N[ep.cbor.bor], ep.cbor);
-    subjRow('RSP', 'Responder (unconfirmed CR or PR)', isResponder(ep.bor.bor) ? 'Y' : 'N', isResponder(ep.bor.bor) ? 1 : 0, ep.bor);
     subjRow('CRSP', 'Confirmed Responder (CR or PR)', isResponder(ep.cbor.bor) ? 'Y' : 'N', isResponder(ep.cbor.bor) ? 1 : 0, ep.cbor);
     subjRow('DCR', 'Disease Control (confirmed BOR)', hasDiseaseControl(ep.cbor.bor, s) ? 'Y' : 'N', hasDiseaseControl(ep.cbor.bor, s) ? 1 : 0, ep.cbor);
-    // --- ADTTE
-    const tteRow = (t: TteResult, param: string) =>
-      adtte.push(rowOf(head, [t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq], NONE));
-    tteRow(ep.pfs, 'Progression-Free Survival (days)');
+    for (const v of visits) if (v.iOverall) visitRow(v, true);
+    for (const v of visits) visitRow(v, false);
+    subjRow('RSP', 'Responder (unconfirmed CR or PR)', isResponder(ep.bor.bor) ? 'Y' : 'N', isResponder(ep.bor.bor) ? 1 : 0, ep.bor);
+    // --- ADTTE: DOR, PFS, TTD<scale> by scale code
+    const tteRow = (t: TteResult, param: string) => {
+      setAll(adtteB, P, [t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq]);
+      adtteB.commit();
+    };
     if (ep.dor) tteRow(ep.dor, 'Duration of Confirmed Response (days)');
-    for (const t of ep.ttd) tteRow(t, TTD_PARAM.get(t.paramcd)!);
+    tteRow(ep.pfs, 'Progression-Free Survival (days)');
+    for (const t of [...ep.ttd].sort((a, b) => cmpStr(a.paramcd, b.paramcd))) tteRow(t, TTD_PARAM.get(t.paramcd)!);
     // --- ADQS: QLQ-C30 scores with change from baseline, then weekly steps (ADQS key order: scale codes
     // alphabetically, each scale's changes by date and visit; STEPSWK sorts after every QLQ-C30 code)
     if (ep.qlqError) issues.push(`${u}: ${ep.qlqError}`);
-    const P = 2 + A; // PARAMCD
     if (ep.qlqChanges.length) {
       // each questionnaire's ADT, ADY, AVISIT and source ids, once (its scale rows repeat them), in the
       // order of the changes (date, visit); a repeated date + visit takes the first record's source
@@ -507,13 +528,13 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
     }
    };
 
-  const arrayed = [0, 3, 4, 5, 7]; // TU, ADTR, ADRS, ADTTE, ADPATH: rows sorted per subject
+  const arrayed = [0, 7]; // TU, ADPATH: rows sorted per subject
   for (let i = 0; i < count; i++) {
     // after the first subjects, room for the whole table at their rows per subject (+5 %): no doubling
     if (i === SIZE_AFTER && count > 2 * SIZE_AFTER) for (const b of builders) b.reserve((b.rowCount / i) * count * 1.05 + 64);
     const sub = subject(i);
     const rows: Value[][][] = arrayed.map(() => []);
-    subjectRows(sub, rows[0], rows[1], rows[2], rows[3], rows[4]);
+    subjectRows(sub, rows[0], rows[1]);
     arrayed.forEach((k, i) => {
       const b = builders[k];
       for (const r of sortSubjectRows(rows[i], rest[k])) b.add(r);
