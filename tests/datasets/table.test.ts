@@ -187,6 +187,25 @@ describe('TableBuilder set / setId / commit (rows without row arrays)', () => {
     expect(() => b.set(1, '2024-13-01')).toThrow(/row 2/);
   });
 
+  it('scoped columns: a value met again after newScope() gets a second id, the table and its files are unchanged', () => {
+    const cols = [col('U', 'string'), col('R', 'string'), col('N', 'integer')];
+    const rows: Value[][] = [];
+    for (let s = 0; s < 50; s++) for (let k = 0; k < 7; k++) rows.push([`S${s}`, `READ-${(s * 7 + k) % 60}`, k]);
+    const plain = new TableBuilder(head, cols);
+    const scoped = new TableBuilder(head, cols, 16, { scoped: ['R', 'NOT-A-COLUMN'] });
+    rows.forEach((r, i) => {
+      if (i % 7 === 0) scoped.newScope();
+      plain.add(r);
+      scoped.add(r);
+    });
+    const a = plain.finish({ lengthsFromData: true });
+    const b = scoped.finish({ lengthsFromData: true });
+    expect(b.data[1].values.length).toBeGreaterThan(a.data[1].values.length); // READ-n met in several scopes
+    expect(b.data[0].values.length).toBe(a.data[0].values.length); // U is not scoped
+    expect(tableToDataset(b)).toEqual(tableToDataset(a));
+    for (const f of FORMATS) expect(writeTableFile(b, META, f).equals(writeTableFile(a, META, f))).toBe(true);
+  });
+
   it('reserve() keeps the rows so far, and more rows than reserved still fit', () => {
     const b = new TableBuilder(head, [col('I', 'integer'), col('S', 'string')], 16);
     const want: Value[][] = [];

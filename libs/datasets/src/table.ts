@@ -75,11 +75,21 @@ export class TableBuilder {
   private readonly ids: Ids[];
   private cap: number;
 
-  constructor(readonly head: TableHead, readonly columns: Column[], capacity = 1024) {
+  /** Columns whose dictionary lookups only look within the current scope (see newScope). */
+  private readonly scoped: number[];
+
+  /**
+   * `opts.scoped`: names of columns whose values belong to one scope (e.g. a subject's read ids): their
+   * lookups only search the values met since the last newScope(), a small Map instead of the whole
+   * column's. A value met again in a later scope gets a second id with the same value, which changes
+   * nothing in the table's content or in any file written from it.
+   */
+  constructor(readonly head: TableHead, readonly columns: Column[], capacity = 1024, opts: { scoped?: string[] } = {}) {
     validateDataset({ ...head, columns, rows: [] }); // names, data types, duplicates
     this.n = columns.length;
     this.cap = Math.max(16, capacity);
     this.maps = columns.map(() => new Map<Value, number>());
+    this.scoped = (opts.scoped ?? []).map((name) => columns.findIndex((c) => c.name === name)).filter((ci) => ci >= 0);
     this.data = columns.map(() => ({ values: [], firstRow: [], ids: new Uint8Array(this.cap) as Ids }));
     this.last = columns.map(() => null);
     this.lastId = new Int32Array(this.n);
@@ -141,6 +151,11 @@ export class TableBuilder {
     this.last[ci] = v;
     this.lastId[ci] = id;
     return id;
+  }
+
+  /** Starts a new scope for the scoped columns (their lookups forget the values met so far). */
+  newScope(): void {
+    for (const ci of this.scoped) if (this.maps[ci].size) this.maps[ci] = new Map<Value, number>();
   }
 
   /** Appends the row built with set / setId. */

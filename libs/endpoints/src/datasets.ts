@@ -302,7 +302,10 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
       ...PROV_SPECS,
     ], [1, 2 + A, 6 + A, 8 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
   ];
-  const builders = defs.map((d) => new TableBuilder({ name: d.name, label: d.label, itemGroupOID: `IG.${d.name}`, standard: d.standard }, d.columns, 4096));
+  // a subject's USUBJID and read ids (nearly) never come back in a later subject: their lookups stay
+  // per subject (a value that does come back just gets a second id: same rows, same bytes)
+  const scoped = ['USUBJID', 'READID'];
+  const builders = defs.map((d) => new TableBuilder({ name: d.name, label: d.label, itemGroupOID: `IG.${d.name}`, standard: d.standard }, d.columns, 4096, { scoped }));
   // sort keys after USUBJID (constant within a subject: subjects are processed in USUBJID order)
   const rest = defs.map((d) => d.sort.slice(1));
 
@@ -533,6 +536,7 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
     // after the first subjects, room for the whole table at their rows per subject (+5 %): no doubling
     if (i === SIZE_AFTER && count > 2 * SIZE_AFTER) for (const b of builders) b.reserve((b.rowCount / i) * count * 1.05 + 64);
     const sub = subject(i);
+    for (const b of builders) b.newScope();
     const rows: Value[][][] = arrayed.map(() => []);
     subjectRows(sub, rows[0], rows[1]);
     arrayed.forEach((k, i) => {
