@@ -393,6 +393,17 @@ function samePrefix(ids: Ids[], ri: number, n: number): number {
   return k;
 }
 
+/**
+ * Copies a value's len bytes from src (at s) to dst (at p), 8 bytes at a time: up to 7 bytes past the
+ * value's end are read and written too (see Enc and SLACK).
+ */
+function copyValue(dst: DataView, p: number, src: DataView, s: number, len: number): void {
+  for (let k = 0; k < len; k += 8) {
+    dst.setUint32(p + k, src.getUint32(s + k, true), true);
+    dst.setUint32(p + k + 4, src.getUint32(s + k + 4, true), true);
+  }
+}
+
 /** Copies len bytes within buf from `from` to `to` (a loop for short runs, memmove for long ones). */
 function copyInside(buf: Buffer, to: number, from: number, len: number): void {
   if (len > 32) buf.copyWithin(to, from, from + len);
@@ -457,13 +468,9 @@ function writeDelimitedRows(t: Table, encs: Enc[], out: Chunk, from: number, to:
       if (ci) buf[p++] = 0x2c;
       const o = offs[ci];
       const id = ids[ci][ri];
-      const v = views[ci];
       const s = o[id];
       const len = o[id + 1] - s;
-      for (let k = 0; k < len; k += 8) {
-        dv.setUint32(p + k, v.getUint32(s + k, true), true);
-        dv.setUint32(p + k + 4, v.getUint32(s + k + 4, true), true);
-      }
+      copyValue(dv, p, views[ci], s, len);
       p += len;
       rel[ci] = p - start;
     }
@@ -513,12 +520,7 @@ function writeXptRows(t: Table, encs: Enc[], out: Chunk, from: number, to: numbe
     prev = start;
     for (; ci < n; ci++) {
       const w = widths[ci];
-      const v = views[ci];
-      const s = ids[ci][ri] * w;
-      for (let k = 0; k < w; k += 8) {
-        dv.setUint32(p + k, v.getUint32(s + k, true), true);
-        dv.setUint32(p + k + 4, v.getUint32(s + k + 4, true), true);
-      }
+      copyValue(dv, p, views[ci], ids[ci][ri] * w, w);
       p += w;
     }
   }
