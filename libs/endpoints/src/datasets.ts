@@ -55,14 +55,7 @@ function setAll(b: TableBuilder, at: number, values: Value[]): void {
   for (let i = 0; i < values.length; i++) b.set(at + i, values[i]);
 }
 /** Sets the five provenance columns (READID ... MODELSHA) starting at `at`. */
-function setProv(b: TableBuilder, at: number, s: SourceRef | undefined): void {
-  const m = s?.model;
-  b.set(at, s ? s.readId ?? null : null);
-  b.set(at + 1, s ? s.reader ?? null : null);
-  b.set(at + 2, m ? m.id ?? null : null);
-  b.set(at + 3, m ? m.version ?? null : null);
-  b.set(at + 4, m ? m.sha256 ?? null : null);
-}
+const setProv = (b: TableBuilder, at: number, s: SourceRef | undefined): void => setAll(b, at, prov(s));
 /** The ids of the five provenance values starting at column `at`. */
 const provIds = (b: TableBuilder, at: number, s: SourceRef | undefined): number[] => prov(s).map((v, k) => b.idOf(at + k, v));
 
@@ -193,10 +186,13 @@ interface DatasetDef {
   label: string;
   standard: Dataset['standard'];
   columns: Column[];
-  /** Column indexes the rows are sorted by (USUBJID first). */
-  sort: number[];
+  /**
+   * Column indexes a subject's rows are sorted by (USUBJID first), for datasets whose rows are collected
+   * per subject and sorted; null: the rows are made in key order and go straight into the builder.
+   */
+  sort: number[] | null;
 }
-const def = (name: string, label: string, standard: Dataset['standard'], specs: ColSpec[], sort: number[], keys: string[]): DatasetDef => ({ name, label, standard, columns: makeColumns(name, specs, keys), sort });
+const def = (name: string, label: string, standard: Dataset['standard'], specs: ColSpec[], sort: number[] | null, keys: string[]): DatasetDef => ({ name, label, standard, columns: makeColumns(name, specs, keys), sort });
 
 /**
  * Top-level derivation: every dataset for a study, as columnar Tables (@app/datasets), built subject by
@@ -255,14 +251,14 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
       ['TRSTAT', 'Completion Status', 'string'], ['TRMRGTO', 'Merged Into Lesion (Link ID)', 'string'], ['TRNFRAG', 'Number of Fragments of Split Lesion', 'integer'],
       ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['TRDTC', 'Date/Time of Tumor/Lesion Measurement', 'string'],
       ...PROV_SPECS,
-    ], [2, 3], ['STUDYID', 'USUBJID', 'TRSEQ']),
+    ], null, ['STUDYID', 'USUBJID', 'TRSEQ']),
     def('RS', 'Disease Response and Clin Classification', 'SDTM', [
       ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
       ['RSSEQ', 'Sequence Number', 'integer'], ['RSTESTCD', 'Assessment Short Name', 'string'], ['RSTEST', 'Assessment Name', 'string'], ['RSCAT', 'Category for Assessment', 'string'],
       ['RSORRES', 'Result or Finding in Original Units', 'string'], ['RSSTRESC', 'Character Result/Finding in Std Format', 'string'],
       ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['RSDTC', 'Date/Time of Assessment', 'string'],
       ...PROV_SPECS,
-    ], [2, 3], ['STUDYID', 'USUBJID', 'RSSEQ']),
+    ], null, ['STUDYID', 'USUBJID', 'RSSEQ']),
     def('ADTR', 'Tumor Results Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
       ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVAL', 'Analysis Value', 'decimal'], ['BASE', 'Baseline Value', 'decimal'],
@@ -271,7 +267,7 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
       ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
       ...PROV_SPECS,
-    ], [1, 2 + A, 12 + A, 15 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    ], null, ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
     def('ADRS', 'Response Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
       ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['PARCAT1', 'Parameter Category 1', 'string'],
@@ -279,14 +275,14 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
       ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
       ...PROV_SPECS,
-    ], [1, 2 + A, 7 + A, 10 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    ], null, ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
     def('ADTTE', 'Time to Event Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
       ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVAL', 'Analysis Value', 'integer'],
       ['STARTDT', 'Time to Event Origin Date for Subject', 'date', ADATE], ['ADT', 'Analysis Date', 'date', ADATE],
       ['CNSR', 'Censor', 'integer'], ['EVNTDESC', 'Event or Censoring Description', 'string'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
-    ], [1, 2 + A], ['STUDYID', 'USUBJID', 'PARAMCD']),
+    ], null, ['STUDYID', 'USUBJID', 'PARAMCD']),
     def('ADQS', 'Questionnaire Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
       ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['PARCAT1', 'Parameter Category 1', 'string'],
@@ -294,7 +290,7 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
       ['ABLFL', 'Baseline Record Flag', 'string'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'],
       ...PROV_SPECS,
-    ], [1, 2 + A, 10 + A, 12 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    ], null, ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
     def('ADPATH', 'Pathology Endpoints Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
       ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'decimal'],
@@ -307,7 +303,7 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
   const scoped = ['USUBJID', 'READID'];
   const builders = defs.map((d) => new TableBuilder({ name: d.name, label: d.label, itemGroupOID: `IG.${d.name}`, standard: d.standard }, d.columns, 4096, { scoped }));
   // sort keys after USUBJID (constant within a subject: subjects are processed in USUBJID order)
-  const rest = defs.map((d) => d.sort.slice(1));
+  const rest = defs.map((d) => d.sort?.slice(1) ?? []);
 
   const [, trB, rsB, adtrB, adrsB, adtteB, adqsB] = builders;
   /**
@@ -531,7 +527,7 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
     }
    };
 
-  const arrayed = [0, 7]; // TU, ADPATH: rows sorted per subject
+  const arrayed = defs.flatMap((d, k) => (d.sort ? [k] : [])); // TU, ADPATH: rows sorted per subject
   for (let i = 0; i < count; i++) {
     // after the first subjects, room for the whole table at their rows per subject (+5 %): no doubling
     if (i === SIZE_AFTER && count > 2 * SIZE_AFTER) for (const b of builders) b.reserve((b.rowCount / i) * count * 1.05 + 64);
