@@ -315,20 +315,38 @@ const SLACK = 8;
 
 const withView = (bytes: Buffer, off: Int32Array, max: number): Enc => ({ bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.length), off, max });
 
-function encodeAll(texts: (string | Buffer)[]): Enc {
-  const bufs = texts.map((t) => (typeof t === 'string' ? Buffer.from(t, 'utf8') : t));
-  const off = new Int32Array(bufs.length + 1);
+/**
+ * The bytes of every text, one after the other, with their offsets. One UTF-8 encoding of all texts
+ * joined; when that is pure ASCII (byte length = string length, the usual case) a text's length is its
+ * byte count. Plain loops: map / forEach callbacks here met arrays of changing element kinds and were
+ * deoptimised again and again.
+ */
+function encodeAll(texts: string[]): Enc {
+  const n = texts.length;
+  const joined = texts.join('');
+  const all = Buffer.from(joined, 'utf8');
+  const ascii = all.length === joined.length;
+  const off = new Int32Array(n + 1);
   let total = 0;
   let max = 0;
-  bufs.forEach((b, i) => {
+  for (let i = 0; i < n; i++) {
     off[i] = total;
-    total += b.length;
-    max = Math.max(max, b.length);
-  });
-  off[bufs.length] = total;
+    const len = ascii ? texts[i].length : Buffer.byteLength(texts[i], 'utf8');
+    total += len;
+    if (len > max) max = len;
+  }
+  off[n] = total;
   const bytes = Buffer.alloc(total + SLACK);
-  bufs.forEach((b, i) => b.copy(bytes, off[i]));
+  all.copy(bytes, 0);
   return withView(bytes, off, max);
+}
+
+/** [text(null), text(v) for each value]: the texts of value ids 0 (missing), 1, 2... */
+function idTexts(values: Value[], text: (v: Value) => string): string[] {
+  const out = new Array<string>(values.length + 1);
+  out[0] = text(null);
+  for (let i = 0; i < values.length; i++) out[i + 1] = text(values[i]);
+  return out;
 }
 
 const isSafeInt = Number.isSafeInteger;
@@ -353,6 +371,9 @@ function jsonText(v: Value, decimal: boolean): string {
   }
   return JSON.stringify(v);
 }
+
+const jsonDecimalText = (v: Value): string => jsonText(v, true);
+const jsonPlainText = (v: Value): string => jsonText(v, false);
 
 /** A reusable output chunk handed to the sink whenever it fills up. */
 class Chunk {
@@ -626,12 +647,12 @@ function header(parts: Table[], meta: DatasetFileMeta, formats: Set<TableFormat>
   return h;
 }
 
-const csvEncs = (t: Table): Enc[] => t.data.map((d) => encodeAll([csvText(null), ...d.values.map(csvText)]));
+const csvEncs = (t: Table): Enc[] => t.data.map((d) => encodeAll(idTexts(d.values, csvText)));
 
 const jsonEncs = (t: Table): Enc[] =>
   t.data.map((d, ci) => {
     const dec = t.columns[ci].dataType === 'decimal';
-    return encodeAll([jsonText(null, dec), ...d.values.map((v) => jsonText(v, dec))]);
+    return encodeAll(idTexts(d.values, dec ? jsonDecimalText : jsonPlainText));
   });
 
 /** XPT bytes of every value id of one part: fixed width per column; `base` = the part's first row. */
