@@ -56,8 +56,10 @@ function setAll(b: TableBuilder, at: number, values: Value[]): void {
 }
 /** Sets the five provenance columns (READID ... MODELSHA) starting at `at`. */
 const setProv = (b: TableBuilder, at: number, s: SourceRef | undefined): void => setAll(b, at, prov(s));
-/** The ids of the five provenance values starting at column `at`. */
-const provIds = (b: TableBuilder, at: number, s: SourceRef | undefined): number[] => prov(s).map((v, k) => b.idOf(at + k, v));
+/** Provenance columns (READID ... MODELSHA). */
+const PROV_N = PROV_SPECS.length;
+/** Ids kept per questionnaire for its ADQS rows: ADT, ADY, AVISIT and the provenance columns. */
+const QW = 3 + PROV_N;
 
 const ARM_SPECS: ColSpec[] = [
   ['ARM', 'Description of Planned Arm', 'string'],
@@ -222,12 +224,21 @@ export function sortedSubjects(subjects: readonly SubjectInput[]): SubjectInput[
   return sorted;
 }
 
+/** Derives the endpoint tables subject by subject (see tableDeriver). */
+export interface TableDeriver {
+  /** Adds the rows of the next subject (USUBJID order, no duplicates: the caller's job). */
+  add(sub: SubjectInput): void;
+  /** The finished tables (column lengths from the data) and the issues met. */
+  finish(): { tables: Table[]; issues: string[] };
+}
+
 /**
- * deriveEndpointTables' work on `count` subjects already sorted by USUBJID and free of duplicates,
- * subject i given by `subject(i)` when its turn comes (a worker thread parses each subject's JSON
- * only then, so a shard never has to exist as a whole in its heap).
+ * deriveEndpointTables' work one subject at a time: subjects are added in USUBJID order (free of
+ * duplicates), each when its turn comes (a worker thread parses each subject's JSON only then, as it
+ * arrives, so a shard never has to exist as a whole in its heap). `expected`: how many subjects will
+ * come (sizes the tables once; a wrong figure only costs a regrowth).
  */
-export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>, count: number, subject: (i: number) => SubjectInput, s: ProtocolSettings, blinded: boolean): { tables: Table[]; issues: string[] } {
+export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>, s: ProtocolSettings, blinded: boolean, expected = 0): TableDeriver {
   const studyId = study.studyId;
   const cut = study.dataCutDate;
   const issues: string[] = [];
@@ -306,50 +317,34 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
   const rest = defs.map((d) => d.sort?.slice(1) ?? []);
 
   const [, trB, rsB, adtrB, adrsB, adtteB, adqsB] = builders;
-  /**
-   * Every row of one subject. TR, RS, ADTR, ADRS, ADTTE and ADQS rows are made in their key order and go
-   * straight into their builders (set / commit: no row arrays; they are nearly all the rows); TU and
-   * ADPATH rows go into per-dataset arrays, sorted and added by the caller.
-   */
-  const subjectRows = (sub: SubjectInput, tu: Value[][], adpath: Value[][]): void => {
-    const u = sub.usubjid;
-    const adyRef = sub.trtStartDate ?? sub.randDate;
-    const armV = arm(sub);
-    const head: Value[] = [studyId, u, ...armV];
-    setAll(trB, 0, [studyId, 'TR', u]);
-    setAll(rsB, 0, [studyId, 'RS', u]);
-    for (const b of [adtrB, adrsB, adtteB, adqsB]) setAll(b, 0, head);
-    const refDay = dayNumber(adyRef);
-    /** ADY (admiral derive_vars_dy): ADT - reference + 1 on/after the reference date, ADT - reference before. */
-    const ady = (d: string): number => {
-      const x = dayNumber(d) - refDay;
-      return x >= 0 ? x + 1 : x;
-    };
-    let visits: VisitResponse[];
-    let base: Assessment | undefined;
-    try {
-      visits = deriveVisitResponses(sub, { irecist: s.criteria === 'iRECIST', cutDate: cut, backdateEquivocal: s.backdateEquivocalNewLesions });
-      base = baselineOf(sub.assessments.filter((a) => !cut || a.date <= cut));
-    } catch (e) {
-      if (!isInputError(e)) throw e;
-      issues.push(`${u}: ${e.message}`);
-      return;
-    }
-    if (base) for (const w of targetSelectionWarnings(base, u)) issues.push(`${u}: warning: ${w}`);
-    const assessments = sortAssessments(sub.assessments.filter((a) => !cut || a.date <= cut));
-    // --- TU: one row per baseline lesion, plus one per visit with new lesions
+  const P = 2 + A; // PARAMCD of the ADaM datasets
+  /** ADY (admiral derive_vars_dy): ADT - reference + 1 on/after the reference date, ADT - reference before. */
+  const adyOf = (d: string, refDay: number): number => {
+    const x = dayNumber(d) - refDay;
+    return x >= 0 ? x + 1 : x;
+  };
+  // One function per dataset (not one big one per subject): a big function is costly for the JIT to
+  // optimise, and each of its deoptimisations (new object shapes as subjects come) made it do so again.
+
+  /** TU: one row per baseline lesion, plus one per visit with new lesions (rows sorted by the caller). */
+  const tuRows = (u: string, base: Assessment | undefined, assessments: Assessment[], tu: Value[][]): void => {
     let tuseq = 0;
     if (base) {
-      const lesions = [
-        ...base.targets.map((t) => ({ id: t.lesionId, organ: t.organ, kind: 'TARGET', src: t.source })),
-        ...base.nonTargets.map((n) => ({ id: n.lesionId, organ: n.organ ?? null, kind: 'NON-TARGET', src: n.source })),
-      ].sort((a, b) => cmpStr(a.kind, b.kind) || cmpStr(a.id, b.id));
+      // a plain loop, not a spread of two map()s: those arrays' element kinds vary between subjects and
+      // made the optimised code deoptimise
+      const lesions: { id: string; organ: string | null; kind: string; src: SourceRef }[] = [];
+      for (const t of base.targets) lesions.push({ id: t.lesionId, organ: t.organ, kind: 'TARGET', src: t.source });
+      for (const n of base.nonTargets) lesions.push({ id: n.lesionId, organ: n.organ ?? null, kind: 'NON-TARGET', src: n.source });
+      lesions.sort((a, b) => cmpStr(a.kind, b.kind) || cmpStr(a.id, b.id));
       for (const l of lesions) tu.push([studyId, 'TU', u, ++tuseq, l.id, 'TUMIDENT', 'Tumor Identification', l.kind, l.kind, l.organ, base.visitNum, base.visit, base.date, ...prov(l.src)]);
     }
     for (const a of assessments)
       if (a !== base && a.newLesions !== 'NO')
         tu.push([studyId, 'TU', u, ++tuseq, `NEW${a.visitNum}`, 'TUMIDENT', 'Tumor Identification', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', null, a.visitNum, a.visit, a.date, ...prov(a.source)]);
-    // --- TR (TRSEQ order)
+  };
+
+  /** TR, in TRSEQ order. */
+  const trRows = (assessments: Assessment[]): void => {
     let trseq = 0;
     for (const a of assessments) {
       trB.set(16, a.visitNum);
@@ -369,7 +364,10 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
         trB.commit();
       }
     }
-    // --- RS (one row per response test per visit) and the RS sequence of the OVRLRESP rows
+  };
+
+  /** RS: one row per response test per visit; returns the RSSEQ of each visit's OVRLRESP row. */
+  const rsRows = (visits: VisitResponse[]): Map<VisitResponse, number> => {
     let rsseq = 0;
     const rsSeq = new Map<VisitResponse, number>();
     for (const v of visits) {
@@ -391,50 +389,46 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
         if (cd === 'OVRLRESP') rsSeq.set(v, rsseq);
       }
     }
-    let ep: SubjectEndpoints;
-    try {
-      ep = deriveSubjectEndpointsFrom(sub, visits, s, cut, rsSeq);
-    } catch (e) {
-      if (!isInputError(e)) throw e;
-      issues.push(`${u}: ${e.message}`);
-      return;
+    return rsSeq;
+  };
+
+  /**
+   * ADTR: sum of diameters at baseline and each visit, in key order (visits come by date, then visit
+   * number, none before the baseline date: the baseline row goes before the first visit not on its date
+   * with a negative visit number).
+   */
+  const adtrRows = (base: Assessment, visits: VisitResponse[], refDay: number): void => {
+    const bsum = visits[0]?.baselineSum ?? base.targets.reduce((acc, t) => acc + (lesionValue(t) ?? 0), 0);
+    const bmm = tenthsToMm(bsum);
+    let baseDone = false;
+    const baseRow = () => {
+      setAll(adtrB, P, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', bmm, bmm, 0, 0, bmm, null, 'Y', 'Y', base.date, adyOf(base.date, refDay), 'BASELINE', 0, 'TR', 'TRSTRESN', null]);
+      setProv(adtrB, P + 17, base.source);
+      adtrB.commit();
+      baseDone = true;
+    };
+    for (const v of visits) {
+      if (v.sum === null) continue;
+      if (!baseDone && !(v.date === base.date && v.visitNum < 0)) baseRow();
+      setAll(adtrB, P, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(v.sum), bmm, tenthsToMm(v.sum - bsum), pctChange1dp(v.sum, bsum), v.nadir === null ? null : tenthsToMm(v.nadir), v.pctFromNadir, null, v.sumComplete ? 'Y' : null, v.date, adyOf(v.date, refDay), v.visit, v.visitNum, 'TR', 'TRSTRESN', null]);
+      setProv(adtrB, P + 17, v.source);
+      adtrB.commit();
     }
-    // ADTR, ADRS and ADTTE rows are made in their key order (PARAMCD, ADT, AVISITN) and go straight in
-    const P = 2 + A; // PARAMCD
-    // --- ADTR: sum of diameters at baseline and each visit (visits come by date, then visit number, none
-    // before the baseline date: the baseline row goes before the first visit not on its date with a
-    // negative visit number)
-    if (base && base.targets.length) {
-      const bsum = visits[0]?.baselineSum ?? base.targets.reduce((acc, t) => acc + (lesionValue(t) ?? 0), 0);
-      const bmm = tenthsToMm(bsum);
-      let baseDone = false;
-      const baseRow = () => {
-        setAll(adtrB, P, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', bmm, bmm, 0, 0, bmm, null, 'Y', 'Y', base.date, ady(base.date), 'BASELINE', 0, 'TR', 'TRSTRESN', null]);
-        setProv(adtrB, P + 17, base.source);
-        adtrB.commit();
-        baseDone = true;
-      };
-      for (const v of visits) {
-        if (v.sum === null) continue;
-        if (!baseDone && !(v.date === base.date && v.visitNum < 0)) baseRow();
-        setAll(adtrB, P, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(v.sum), bmm, tenthsToMm(v.sum - bsum), pctChange1dp(v.sum, bsum), v.nadir === null ? null : tenthsToMm(v.nadir), v.pctFromNadir, null, v.sumComplete ? 'Y' : null, v.date, ady(v.date), v.visit, v.visitNum, 'TR', 'TRSTRESN', null]);
-        setProv(adtrB, P + 17, v.source);
-        adtrB.commit();
-      }
-      if (!baseDone) baseRow();
-    }
-    // --- ADRS: BOR, CBOR, CRSP, DCR, IOVR (by visit), OVR (by visit), RSP
+    if (!baseDone) baseRow();
+  };
+
+  /** ADRS: BOR, CBOR, CRSP, DCR, IOVR (by visit), OVR (by visit), RSP, in key order. */
+  const adrsRows = (ep: SubjectEndpoints, visits: VisitResponse[], rsSeq: Map<VisitResponse, number>, refDay: number): void => {
     const cat = s.criteria;
-    const bv = (b: BorResult) => visits.find((v) => v.date === b.date && v.visit === b.visit);
     const subjRow = (cd: string, param: string, avalc: string, aval: number | null, b: BorResult) => {
-      const v = bv(b);
-      setAll(adrsB, P, [cd, param, cat, avalc, aval, b.date, b.date ? ady(b.date) : null, null, null, v ? 'RS' : null, v ? 'RSSTRESC' : null, v ? rsSeq.get(v) ?? null : null]);
+      const v = visits.find((x) => x.date === b.date && x.visit === b.visit);
+      setAll(adrsB, P, [cd, param, cat, avalc, aval, b.date, b.date ? adyOf(b.date, refDay) : null, null, null, v ? 'RS' : null, v ? 'RSSTRESC' : null, v ? rsSeq.get(v) ?? null : null]);
       setProv(adrsB, P + 12, v?.source);
       adrsB.commit();
     };
     const visitRow = (v: VisitResponse, iOverall: boolean) => {
-      if (iOverall) setAll(adrsB, P, ['IOVR', 'iRECIST Overall Response', 'iRECIST', v.iOverall!, null, v.date, ady(v.date), v.visit, v.visitNum, 'RS', 'RSSTRESC', null]);
-      else setAll(adrsB, P, ['OVR', 'Overall Response by Investigator', cat, v.overall, RESP_N[v.overall], v.date, ady(v.date), v.visit, v.visitNum, 'RS', 'RSSTRESC', rsSeq.get(v) ?? null]);
+      if (iOverall) setAll(adrsB, P, ['IOVR', 'iRECIST Overall Response', 'iRECIST', v.iOverall!, null, v.date, adyOf(v.date, refDay), v.visit, v.visitNum, 'RS', 'RSSTRESC', null]);
+      else setAll(adrsB, P, ['OVR', 'Overall Response by Investigator', cat, v.overall, RESP_N[v.overall], v.date, adyOf(v.date, refDay), v.visit, v.visitNum, 'RS', 'RSSTRESC', rsSeq.get(v) ?? null]);
       setProv(adrsB, P + 12, v.source);
       adrsB.commit();
     };
@@ -445,7 +439,10 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
     for (const v of visits) if (v.iOverall) visitRow(v, true);
     for (const v of visits) visitRow(v, false);
     subjRow('RSP', 'Responder (unconfirmed CR or PR)', isResponder(ep.bor.bor) ? 'Y' : 'N', isResponder(ep.bor.bor) ? 1 : 0, ep.bor);
-    // --- ADTTE: DOR, PFS, TTD<scale> by scale code
+  };
+
+  /** ADTTE: DOR, PFS, TTD<scale> by scale code. */
+  const adtteRows = (ep: SubjectEndpoints): void => {
     const tteRow = (t: TteResult, param: string) => {
       setAll(adtteB, P, [t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq]);
       adtteB.commit();
@@ -453,58 +450,77 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
     if (ep.dor) tteRow(ep.dor, 'Duration of Confirmed Response (days)');
     tteRow(ep.pfs, 'Progression-Free Survival (days)');
     for (const t of [...ep.ttd].sort((a, b) => cmpStr(a.paramcd, b.paramcd))) tteRow(t, TTD_PARAM.get(t.paramcd)!);
-    // --- ADQS: QLQ-C30 scores with change from baseline, then weekly steps (ADQS key order: scale codes
-    // alphabetically, each scale's changes by date and visit; STEPSWK sorts after every QLQ-C30 code)
-    if (ep.qlqError) issues.push(`${u}: ${ep.qlqError}`);
-    if (ep.qlqChanges.length) {
-      // each questionnaire's ADT, ADY, AVISIT and source ids, once (its scale rows repeat them), in the
-      // order of the changes (date, visit); a repeated date + visit takes the first record's source
-      const recs = sortQuestionnaires((sub.qlqc30 ?? []).filter((r) => !cut || r.date <= cut));
-      const qids = recs.map((r) => [adqsB.idOf(P + 8, r.date), adqsB.idOf(P + 9, ady(r.date)), adqsB.idOf(P + 10, r.visit), ...provIds(adqsB, P + 13, r.source)]);
-      const r4 = (x: number) => Math.round(x * 10000) / 10000;
-      const byCode = new Map<string, ScaleChange[]>();
-      for (const c of ep.qlqChanges) {
-        let g = byCode.get(c.code);
-        if (!g) byCode.set(c.code, (g = []));
-        g.push(c);
-      }
-      setAll(adqsB, P + 2, ['EORTC QLQ-C30 V3.0']);
-      setAll(adqsB, P + 6, [null]);
-      setAll(adqsB, P + 11, ['QS', 'QSSTRESN']);
-      for (const code of QLQ_CODES_SORTED) {
-        const g = byCode.get(code);
-        if (!g) continue;
-        adqsB.set(P, code);
-        adqsB.set(P + 1, SCALE_BY_CODE.get(code)!.param);
-        let j = 0;
-        for (const c of g) {
-          // the questionnaire of this change: the next one (in the same order) with its date and visit
-          while (j < recs.length && !(recs[j].date === c.date && recs[j].visit === c.visit)) j++;
-          if (j === recs.length) throw new Error(`bug: ADQS change of ${u} ${c.date} ${c.visit} has no questionnaire`);
-          const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
-          setAll(adqsB, P + 3, [r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null]);
-          adqsB.set(P + 7, isBase ? 'Y' : null);
-          const q = qids[j];
-          for (let k = 0; k < q.length; k++) adqsB.setId(P + 8 + (k < 3 ? k : k + 2), q[k]);
-          adqsB.commit();
-        }
-      }
+  };
+
+  /**
+   * ADQS QLQ-C30 rows: scale scores with change from baseline (key order: scale codes alphabetically,
+   * each scale's changes by date and visit).
+   */
+  const adqsQlqRows = (sub: SubjectInput, changes: ScaleChange[], refDay: number): void => {
+    const u = sub.usubjid;
+    // each questionnaire's ADT, ADY, AVISIT and source ids, once (its scale rows repeat them), in the
+    // order of the changes (date, visit); a repeated date + visit takes the first record's source
+    const recs = sortQuestionnaires((sub.qlqc30 ?? []).filter((r) => !cut || r.date <= cut));
+    // flat (QW ids per questionnaire): an array of arrays here had changing element kinds, and the
+    // optimised code was thrown away at that load again and again (a deopt loop)
+    const qids = new Int32Array(recs.length * QW);
+    for (let i = 0; i < recs.length; i++) {
+      const r = recs[i];
+      const o = i * QW;
+      qids[o] = adqsB.idOf(P + 8, r.date);
+      qids[o + 1] = adqsB.idOf(P + 9, adyOf(r.date, refDay));
+      qids[o + 2] = adqsB.idOf(P + 10, r.visit);
+      const pv = prov(r.source);
+      for (let k = 0; k < PROV_N; k++) qids[o + 3 + k] = adqsB.idOf(P + 13 + k, pv[k]);
     }
-    if (sub.steps?.length) {
-      const days = sub.steps.filter((d) => !cut || d.date <= cut);
-      const wk = weeklySteps(days, sub.randDate, s);
-      const base0 = wk.find((w) => w.week === 0)?.mean ?? null;
-      setAll(adqsB, P, ['STEPSWK', 'Mean Daily Steps over Valid Days in Week', 'WEARABLE DAILY STEPS']);
-      setAll(adqsB, P + 11, ['DV', 'STEPS', null, null, null, null, null]);
-      for (const w of wk) {
-        setAll(adqsB, P + 3, [w.mean, base0, w.mean !== null && base0 !== null && w.week > 0 ? Math.round((w.mean - base0) * 100) / 100 : null, w.pctChange, w.week === 0 ? 'Y' : null, w.endDate, ady(w.endDate), w.week === 0 ? 'BASELINE' : `WEEK ${w.week}`]);
+    const r4 = (x: number) => Math.round(x * 10000) / 10000;
+    const byCode = new Map<string, ScaleChange[]>();
+    for (const c of changes) {
+      let g = byCode.get(c.code);
+      if (!g) byCode.set(c.code, (g = []));
+      g.push(c);
+    }
+    setAll(adqsB, P + 2, ['EORTC QLQ-C30 V3.0']);
+    setAll(adqsB, P + 6, [null]);
+    setAll(adqsB, P + 11, ['QS', 'QSSTRESN']);
+    for (const code of QLQ_CODES_SORTED) {
+      const g = byCode.get(code);
+      if (!g) continue;
+      adqsB.set(P, code);
+      adqsB.set(P + 1, SCALE_BY_CODE.get(code)!.param);
+      let j = 0;
+      for (const c of g) {
+        // the questionnaire of this change: the next one (in the same order) with its date and visit
+        while (j < recs.length && !(recs[j].date === c.date && recs[j].visit === c.visit)) j++;
+        if (j === recs.length) throw new Error(`bug: ADQS change of ${u} ${c.date} ${c.visit} has no questionnaire`);
+        const isBase = c.baseline === c.score && c.change === null && c.date <= sub.randDate;
+        setAll(adqsB, P + 3, [r4(c.score.value), c.baseline ? r4(c.baseline.value) : null, c.change ? r4(c.change.value) : null]);
+        adqsB.set(P + 7, isBase ? 'Y' : null);
+        for (let k = 0, o = j * QW; k < QW; k++) adqsB.setId(P + 8 + (k < 3 ? k : k + 2), qids[o + k]);
         adqsB.commit();
       }
     }
-    // --- ADPATH
+  };
+
+  /** ADQS weekly step rows (STEPSWK sorts after every QLQ-C30 code). */
+  const adqsStepRows = (sub: SubjectInput, steps: NonNullable<SubjectInput['steps']>, refDay: number): void => {
+    const days = steps.filter((d) => !cut || d.date <= cut);
+    const wk = weeklySteps(days, sub.randDate, s);
+    const base0 = wk.find((w) => w.week === 0)?.mean ?? null;
+    setAll(adqsB, P, ['STEPSWK', 'Mean Daily Steps over Valid Days in Week', 'WEARABLE DAILY STEPS']);
+    setAll(adqsB, P + 11, ['DV', 'STEPS', null, null, null, null, null]);
+    for (const w of wk) {
+      setAll(adqsB, P + 3, [w.mean, base0, w.mean !== null && base0 !== null && w.week > 0 ? Math.round((w.mean - base0) * 100) / 100 : null, w.pctChange, w.week === 0 ? 'Y' : null, w.endDate, adyOf(w.endDate, refDay), w.week === 0 ? 'BASELINE' : `WEEK ${w.week}`]);
+      adqsB.commit();
+    }
+  };
+
+  /** ADPATH rows (sorted by the caller); a bad record is reported and skipped. */
+  const adpathRows = (sub: SubjectInput, head: Value[], refDay: number, adpath: Value[][]): void => {
+    const u = sub.usubjid;
     for (const p of [...(sub.pathology ?? [])].sort((a, b) => cmpStr(a.date, b.date) || cmpStr(a.recordId, b.recordId))) {
       const row = (cd: string, param: string, avalc: string | null, aval: number | null) =>
-        adpath.push(rowOf(head, [cd, param, avalc, aval, p.date, ady(p.date), p.recordId], prov(p.source)));
+        adpath.push(rowOf(head, [cd, param, avalc, aval, p.date, adyOf(p.date, refDay), p.recordId], prov(p.source)));
       try {
         if (p.ypT && p.ypN) {
           const pcr = isPcr(p.ypT, p.ypN);
@@ -525,22 +541,79 @@ export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutD
         issues.push(`${u}: pathology record ${p.recordId}: ${e.message}`);
       }
     }
-   };
+  };
+
+  /**
+   * Every row of one subject. TR, RS, ADTR, ADRS, ADTTE and ADQS rows are made in their key order and go
+   * straight into their builders (set / commit: no row arrays; they are nearly all the rows); TU and
+   * ADPATH rows go into per-dataset arrays, sorted and added by the caller.
+   */
+  const subjectRows = (sub: SubjectInput, tu: Value[][], adpath: Value[][]): void => {
+    const u = sub.usubjid;
+    const head: Value[] = [studyId, u, ...arm(sub)];
+    setAll(trB, 0, [studyId, 'TR', u]);
+    setAll(rsB, 0, [studyId, 'RS', u]);
+    for (const b of [adtrB, adrsB, adtteB, adqsB]) setAll(b, 0, head);
+    const refDay = dayNumber(sub.trtStartDate ?? sub.randDate);
+    let visits: VisitResponse[];
+    let base: Assessment | undefined;
+    try {
+      visits = deriveVisitResponses(sub, { irecist: s.criteria === 'iRECIST', cutDate: cut, backdateEquivocal: s.backdateEquivocalNewLesions });
+      base = baselineOf(sub.assessments.filter((a) => !cut || a.date <= cut));
+    } catch (e) {
+      if (!isInputError(e)) throw e;
+      issues.push(`${u}: ${e.message}`);
+      return;
+    }
+    if (base) for (const w of targetSelectionWarnings(base, u)) issues.push(`${u}: warning: ${w}`);
+    const assessments = sortAssessments(sub.assessments.filter((a) => !cut || a.date <= cut));
+    tuRows(u, base, assessments, tu);
+    trRows(assessments);
+    const rsSeq = rsRows(visits);
+    let ep: SubjectEndpoints;
+    try {
+      ep = deriveSubjectEndpointsFrom(sub, visits, s, cut, rsSeq);
+    } catch (e) {
+      if (!isInputError(e)) throw e;
+      issues.push(`${u}: ${e.message}`);
+      return;
+    }
+    if (base && base.targets.length) adtrRows(base, visits, refDay);
+    adrsRows(ep, visits, rsSeq, refDay);
+    adtteRows(ep);
+    if (ep.qlqError) issues.push(`${u}: ${ep.qlqError}`);
+    if (ep.qlqChanges.length) adqsQlqRows(sub, ep.qlqChanges, refDay);
+    if (sub.steps?.length) adqsStepRows(sub, sub.steps, refDay);
+    adpathRows(sub, head, refDay, adpath);
+  };
 
   const arrayed = defs.flatMap((d, k) => (d.sort ? [k] : [])); // TU, ADPATH: rows sorted per subject
-  for (let i = 0; i < count; i++) {
-    // after the first subjects, room for the whole table at their rows per subject (+5 %): no doubling
-    if (i === SIZE_AFTER && count > 2 * SIZE_AFTER) for (const b of builders) b.reserve((b.rowCount / i) * count * 1.05 + 64);
-    const sub = subject(i);
-    for (const b of builders) b.newScope();
-    const rows: Value[][][] = arrayed.map(() => []);
-    subjectRows(sub, rows[0], rows[1]);
-    arrayed.forEach((k, i) => {
-      const b = builders[k];
-      for (const r of sortSubjectRows(rows[i], rest[k])) b.add(r);
-    });
-  }
-  return { tables: builders.map((b) => b.finish({ lengthsFromData: true })), issues };
+  let added = 0;
+  return {
+    add(sub: SubjectInput): void {
+      // after the first subjects, room for the whole table at their rows per subject (+5 %): no doubling
+      if (added === SIZE_AFTER && expected > 2 * SIZE_AFTER) for (const b of builders) b.reserve((b.rowCount / added) * expected * 1.05 + 64);
+      added++;
+      for (const b of builders) b.newScope();
+      const rows: Value[][][] = arrayed.map(() => []);
+      subjectRows(sub, rows[0], rows[1]);
+      arrayed.forEach((k, i) => {
+        const b = builders[k];
+        for (const r of sortSubjectRows(rows[i], rest[k])) b.add(r);
+      });
+    },
+    finish: () => ({ tables: builders.map((b) => b.finish({ lengthsFromData: true })), issues }),
+  };
+}
+
+/**
+ * deriveEndpointTables' work on `count` subjects already sorted by USUBJID and free of duplicates,
+ * subject i given by `subject(i)` (tableDeriver over them).
+ */
+export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>, count: number, subject: (i: number) => SubjectInput, s: ProtocolSettings, blinded: boolean): { tables: Table[]; issues: string[] } {
+  const d = tableDeriver(study, s, blinded, count);
+  for (let i = 0; i < count; i++) d.add(subject(i));
+  return d.finish();
 }
 
 /** Every endpoint dataset of a study as row-major Datasets (deriveEndpointTables, materialised). */
