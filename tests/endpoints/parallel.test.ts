@@ -20,10 +20,16 @@ function study(): StudyInput {
 const view = (tables: TableInput[]) => tables.map((t) => tableToDataset(t));
 
 describe('deriveEndpointTablesParallel', () => {
-  it.each([2, 3])('matches the one-thread derivation with %i threads (rows, lengths, issues, bytes)', async (threads) => {
+  // sendBatch 4 / 5: each worker's shard arrives in several messages (round robin over the workers)
+  it.each([
+    [2, 250],
+    [3, 250],
+    [2, 5],
+    [3, 4],
+  ])('matches the one-thread derivation with %i threads, %i subjects per message (rows, lengths, issues, bytes)', async (threads, sendBatch) => {
     const input = study();
     const one = deriveEndpointTables(input, { criteria: 'iRECIST' }, { blinded: false });
-    const par = await deriveEndpointTablesParallel(input, { criteria: 'iRECIST' }, { blinded: false }, { threads });
+    const par = await deriveEndpointTablesParallel(input, { criteria: 'iRECIST' }, { blinded: false }, { threads, sendBatch });
     expect(one.issues.some((i) => i.startsWith(input.subjects[30].usubjid))).toBe(true);
     expect(par.issues).toEqual(one.issues);
     expect(par.settings).toEqual(one.settings);

@@ -4,6 +4,7 @@
  * (and their task modules stay loaded); idle threads do not keep the process alive.
  */
 import { availableParallelism } from 'node:os';
+import type { TransferListItem } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { InputError } from './errors';
 import { WORKER_LOADER } from './paths';
@@ -26,9 +27,13 @@ export function workerResult<T>(r: unknown): T {
   return r as T;
 }
 
-/** Runs a task module's default export with `payload` on a worker thread of the shared pool. */
-export async function runInWorker<T>(task: string, payload: unknown): Promise<T> {
-  return workerResult<T>(await workerPool().run({ task, payload }));
+/**
+ * Runs a task module's default export with `payload` on a worker thread of the shared pool.
+ * `transfer`: objects in the payload moved to the worker rather than copied (e.g. a MessagePort the
+ * task reads its input from as it comes).
+ */
+export async function runInWorker<T>(task: string, payload: unknown, transfer: TransferListItem[] = []): Promise<T> {
+  return workerResult<T>(await workerPool().run({ task, payload }, transfer.length ? { transferList: transfer } : {}));
 }
 
 /** A task result whose ArrayBuffers go back to the calling thread moved (transferred), not copied. */

@@ -1,18 +1,23 @@
 /**
- * Worker-thread task of deriveEndpointTablesParallel: derives the tables of one shard of subjects, each
- * subject given as its own JSON (the form study inputs are stored in) and parsed only when its turn
- * comes, and moves the tables' id arrays back.
+ * Worker-thread task of deriveEndpointTablesParallel: derives the tables of one shard of subjects. The
+ * subjects come over a MessagePort in batches, each subject as its own JSON (the form study inputs are
+ * stored in), and are parsed and derived as they arrive (the worker starts before the caller has
+ * serialised the whole shard, and never holds the shard as a whole); `null` ends the shard. The tables'
+ * id arrays go back moved, not copied.
  */
+import type { MessagePort } from 'node:worker_threads';
 import { moveResult } from '@app/core';
 import type { Table } from '@app/datasets';
-import { deriveSortedTables } from './datasets';
+import { tableDeriver } from './datasets';
 import type { ProtocolSettings, StudyInput, SubjectInput } from './types';
 import { resolveSettings } from './util';
 
 export interface DeriveTask {
   study: Pick<StudyInput, 'studyId' | 'dataCutDate'>;
-  /** JSON of each subject of the shard, sorted by USUBJID, no duplicates (the caller checked). */
-  subjects: string[];
+  /** Subjects of the shard (sizes the tables). */
+  count: number;
+  /** Sends batches of subject JSON (the shard's subjects in USUBJID order, no duplicates: the caller checked), then null. */
+  port: MessagePort;
   settings: Partial<ProtocolSettings>;
   blinded: boolean;
 }
@@ -20,8 +25,24 @@ export interface DeriveTaskResult {
   tables: Table[];
   issues: string[];
 }
-export default function deriveTask(task: DeriveTask): DeriveTaskResult {
-  const json = task.subjects;
-  const { tables, issues } = deriveSortedTables(task.study, json.length, (i) => JSON.parse(json[i]) as SubjectInput, resolveSettings(task.settings), task.blinded);
-  return moveResult({ tables, issues }, tables.flatMap((t) => t.data.map((d) => d.ids.buffer)));
+
+export default function deriveTask(task: DeriveTask): Promise<DeriveTaskResult> {
+  const { port } = task;
+  const d = tableDeriver(task.study, resolveSettings(task.settings), task.blinded, task.count);
+  return new Promise((resolve, reject) => {
+    port.on('message', (batch: string[] | null) => {
+      try {
+        if (batch !== null) {
+          for (const json of batch) d.add(JSON.parse(json) as SubjectInput);
+          return;
+        }
+        port.close();
+        const { tables, issues } = d.finish();
+        resolve(moveResult({ tables, issues }, tables.flatMap((t) => t.data.map((x) => x.ids.buffer))));
+      } catch (e) {
+        port.close();
+        reject(e);
+      }
+    });
+  });
 }

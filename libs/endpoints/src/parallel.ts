@@ -1,13 +1,15 @@
 /**
  * deriveEndpointTables on several threads: the subjects (sorted by USUBJID) are cut into contiguous
  * shards; the calling thread derives the first shard while worker threads (piscina) derive the others
- * from their subjects' JSON (one string per subject, parsed subject by subject). Each dataset comes back as its shards' tables, consecutive parts of one table (a
- * TableInput: the writers take parts as they are, no merge). Every derivation is
- * per subject, so the result is exactly deriveEndpointTables' (tests/endpoints/parallel.test.ts).
+ * from their subjects' JSON (one string per subject), sent over a MessagePort in batches and parsed
+ * subject by subject as they arrive. Each dataset comes back as its shards' tables, consecutive parts of
+ * one table (a TableInput: the writers take parts as they are, no merge). Every derivation is per
+ * subject, so the result is exactly deriveEndpointTables' (tests/endpoints/parallel.test.ts).
  * Meant for big cuts: a worker costs its start-up plus serialising its shard to JSON.
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { InputError, runInWorker } from '@app/core';
 import type { Table, TableInput } from '@app/datasets';
 import { deriveEndpointTables, deriveSortedTables, sortedSubjects } from './datasets';
@@ -26,6 +28,8 @@ export interface ParallelDeriveOptions {
    * also parses its subjects' JSON). With more threads the rest is split evenly.
    */
   callerShare?: number;
+  /** Subjects sent to a worker per message (default 250): the worker starts on its first batch. */
+  sendBatch?: number;
 }
 
 export async function deriveEndpointTablesParallel(
@@ -46,13 +50,36 @@ export async function deriveEndpointTablesParallel(
   const bounds = [0, callerN];
   for (let k = 1; k < threads; k++) bounds.push(callerN + Math.round(((n - callerN) * k) / (threads - 1)));
   const study = { studyId: input.studyId, dataCutDate: input.dataCutDate };
+  // each worker's shard goes over its own MessagePort in batches of subject JSON, round robin: a worker
+  // starts deriving with its first batch, not after the caller has serialised its whole shard
   const pending: Promise<DeriveTaskResult>[] = [];
+  const ports: MessagePort[] = [];
   for (let k = 1; k < threads; k++) {
-    const task: DeriveTask = { study, subjects: subjects.slice(bounds[k], bounds[k + 1]).map((x) => JSON.stringify(x)), settings: settingsIn, blinded: opts.blinded };
-    pending.push(runInWorker<DeriveTaskResult>(join(__dirname, 'derive-task'), task));
+    const { port1, port2 } = new MessageChannel();
+    ports.push(port1);
+    const task: DeriveTask = { study, count: bounds[k + 1] - bounds[k], port: port2, settings: settingsIn, blinded: opts.blinded };
+    pending.push(runInWorker<DeriveTaskResult>(join(__dirname, 'derive-task'), task, [port2]));
+  }
+  const batch = Math.max(1, Math.floor(popts.sendBatch ?? 250));
+  for (let at = 0; ports.some((_p, w) => bounds[w + 1] + at < bounds[w + 2]); at += batch) {
+    ports.forEach((p, w) => {
+      const from = bounds[w + 1] + at;
+      const to = Math.min(from + batch, bounds[w + 2]);
+      if (from < to) p.postMessage(subjects.slice(from, to).map((x) => JSON.stringify(x)));
+    });
+  }
+  for (const p of ports) {
+    p.postMessage(null);
+    p.close();
   }
   // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after)
-  const mine = deriveSortedTables(study, bounds[1], (i) => subjects[i], settings, opts.blinded);
+  let mine: { tables: Table[]; issues: string[] };
+  try {
+    mine = deriveSortedTables(study, bounds[1], (i) => subjects[i], settings, opts.blinded);
+  } catch (e) {
+    await Promise.allSettled(pending);
+    throw e;
+  }
   const parts: { tables: Table[]; issues: string[] }[] = [mine, ...(await Promise.all(pending))];
   // shards follow each other in USUBJID order: each dataset is its shards' tables as consecutive parts
   const tables = mine.tables.map((_t, i) => parts.map((p) => p.tables[i]));
