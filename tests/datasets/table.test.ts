@@ -3,6 +3,7 @@
  * format on the golden cut and on random datasets, identical InputErrors on bad input, and a table split
  * into row ranges concatenates to the whole file (what the parallel cut writer relies on).
  */
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import fc from 'fast-check';
 import {
   type Column, type Dataset, type Table, type TableFormat, type Value,
@@ -217,6 +218,33 @@ describe('TableBuilder set / setId / commit (rows without row arrays)', () => {
       want.push(r);
     }
     expect(tableToDataset(b.finish()).rows).toEqual(want);
+  });
+
+  it('shared: id arrays in SharedArrayBuffers through reserve, widening and the exact-length copy; same table, same files; a port passes them uncopied', () => {
+    const cols = [col('I', 'integer'), col('S', 'string'), col('D', 'decimal')];
+    const build = (shared: boolean) => {
+      const b = new TableBuilder(head, cols, 16, { shared });
+      for (let i = 0; i < 3000; i++) {
+        if (i === 100) b.reserve(20_000); // far more than used: finish() makes an exact-length copy
+        b.add([i % 400, i % 5 ? `v${i % 37}` : null, i % 3 ? (i % 70_000) / 10 : null]);
+      }
+      return b.finish({ lengthsFromData: true });
+    };
+    const plain = build(false);
+    const shared = build(true);
+    for (const d of shared.data) expect(d.ids.buffer).toBeInstanceOf(SharedArrayBuffer);
+    for (const d of plain.data) expect(d.ids.buffer).toBeInstanceOf(ArrayBuffer);
+    expect(shared.data[0].ids).toBeInstanceOf(Uint16Array); // widened past 255 values
+    expect(shared.data[0].ids.length).toBe(3000);
+    expect(tableToDataset(shared)).toEqual(tableToDataset(plain));
+    for (const f of FORMATS) expect(writeTableFile(shared, META, f).equals(writeTableFile(plain, META, f))).toBe(true);
+    // what crosses to a worker thread: the same memory, not a copy
+    const { port1, port2 } = new MessageChannel();
+    port1.postMessage(shared);
+    const got = receiveMessageOnPort(port2)!.message as Table;
+    port1.close();
+    got.data[1].ids[0] = 99;
+    expect(shared.data[1].ids[0]).toBe(99);
   });
 
   it('widens id arrays past 255 and 65535 distinct values while rows are committed', () => {

@@ -77,20 +77,26 @@ export class TableBuilder {
 
   /** Columns whose dictionary lookups only look within the current scope (see newScope). */
   private readonly scoped: number[];
+  /** Id arrays over SharedArrayBuffers (see the constructor). */
+  private readonly shared: boolean;
 
   /**
    * `opts.scoped`: names of columns whose values belong to one scope (e.g. a subject's read ids): their
    * lookups only search the values met since the last newScope(), a small Map instead of the whole
    * column's. A value met again in a later scope gets a second id with the same value, which changes
    * nothing in the table's content or in any file written from it.
+   * `opts.shared`: the id arrays live in SharedArrayBuffers, so the finished table goes to other threads
+   * (writers, or back from a derivation worker) without a copy of its ids: only its dictionaries are
+   * copied. Nothing else changes; nobody writes to a finished table.
    */
-  constructor(readonly head: TableHead, readonly columns: Column[], capacity = 1024, opts: { scoped?: string[] } = {}) {
+  constructor(readonly head: TableHead, readonly columns: Column[], capacity = 1024, opts: { scoped?: string[]; shared?: boolean } = {}) {
     validateDataset({ ...head, columns, rows: [] }); // names, data types, duplicates
     this.n = columns.length;
     this.cap = Math.max(16, capacity);
     this.maps = columns.map(() => new Map<Value, number>());
     this.scoped = (opts.scoped ?? []).map((name) => columns.findIndex((c) => c.name === name)).filter((ci) => ci >= 0);
-    this.data = columns.map(() => ({ values: [], firstRow: [], ids: new Uint8Array(this.cap) as Ids }));
+    this.shared = opts.shared === true;
+    this.data = columns.map(() => ({ values: [], firstRow: [], ids: this.newIds(1, this.cap) }));
     this.last = columns.map(() => null);
     this.lastId = new Int32Array(this.n);
     this.cur = new Int32Array(this.n);
@@ -216,13 +222,19 @@ export class TableBuilder {
     const id = d.values.length;
     if (id === 0x100 || id === 0x10000) {
       // widen the column's id array (Uint8 -> Uint16 -> Uint32); rows still in the block are not in it yet
-      const wider = id === 0x100 ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
+      const wider = this.newIds(id === 0x100 ? 2 : 4, this.cap);
       wider.set(d.ids.subarray(0, this.flushed));
       d.ids = wider;
       this.ids[ci] = wider;
     }
     this.maps[ci].set(v, id);
     return id;
+  }
+
+  /** A zeroed id array of `n` ids of `bytes` bytes each (in a SharedArrayBuffer for a shared builder). */
+  private newIds(bytes: number, n: number): Ids {
+    const buf = this.shared ? new SharedArrayBuffer(n * bytes) : new ArrayBuffer(n * bytes);
+    return bytes === 1 ? new Uint8Array(buf) : bytes === 2 ? new Uint16Array(buf) : new Uint32Array(buf);
   }
 
   private grow(): void {
@@ -237,7 +249,7 @@ export class TableBuilder {
     if (!(rows > this.cap)) return;
     this.cap = Math.ceil(rows);
     this.data.forEach((d, ci) => {
-      const next = d.ids instanceof Uint8Array ? new Uint8Array(this.cap) : d.ids instanceof Uint16Array ? new Uint16Array(this.cap) : new Uint32Array(this.cap);
+      const next = this.newIds(d.ids.BYTES_PER_ELEMENT, this.cap);
       next.set(d.ids.subarray(0, this.flushed));
       d.ids = next;
       this.ids[ci] = next;
@@ -253,7 +265,12 @@ export class TableBuilder {
     const columns = this.columns.map((c, ci) => (opts.lengthsFromData && c.dataType === 'string' && c.length === undefined ? { ...c, length: measuredLength(this.data[ci]) } : { ...c }));
     // spare capacity over 1/8 is released by an exact-length copy (a copy is one more large allocation)
     const n = this.rowCount;
-    const exact = (ids: Ids): Ids => (this.cap - n > n >> 3 ? ids.slice(0, n) : ids.subarray(0, n));
+    const exact = (ids: Ids): Ids => {
+      if (this.cap - n <= n >> 3) return ids.subarray(0, n);
+      const copy = this.newIds(ids.BYTES_PER_ELEMENT, n);
+      copy.set(ids.subarray(0, n));
+      return copy;
+    };
     return { ...this.head, columns, rowCount: n, data: this.data.map((d) => ({ ...d, ids: exact(d.ids) })) };
   }
 }

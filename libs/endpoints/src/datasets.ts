@@ -312,7 +312,8 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
   // a subject's USUBJID and read ids (nearly) never come back in a later subject: their lookups stay
   // per subject (a value that does come back just gets a second id: same rows, same bytes)
   const scoped = ['USUBJID', 'READID'];
-  const builders = defs.map((d) => new TableBuilder({ name: d.name, label: d.label, itemGroupOID: `IG.${d.name}`, standard: d.standard }, d.columns, 4096, { scoped }));
+  // ids in SharedArrayBuffers: a big cut's tables cross threads (derivation shards, writers) uncopied
+  const builders = defs.map((d) => new TableBuilder({ name: d.name, label: d.label, itemGroupOID: `IG.${d.name}`, standard: d.standard }, d.columns, 4096, { scoped, shared: true }));
   // sort keys after USUBJID (constant within a subject: subjects are processed in USUBJID order)
   const rest = defs.map((d) => d.sort?.slice(1) ?? []);
 

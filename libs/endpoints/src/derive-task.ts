@@ -3,7 +3,7 @@
  * subjects come over a MessagePort in batches, each subject as its own JSON (the form study inputs are
  * stored in), and are parsed and derived as they arrive (the worker starts before the caller has
  * serialised the whole shard, and never holds the shard as a whole); `null` ends the shard. The tables'
- * id arrays go back moved, not copied.
+ * id arrays (SharedArrayBuffers) go back uncopied.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { moveResult } from '@app/core';
@@ -38,7 +38,9 @@ export default function deriveTask(task: DeriveTask): Promise<DeriveTaskResult> 
         }
         port.close();
         const { tables, issues } = d.finish();
-        resolve(moveResult({ tables, issues }, tables.flatMap((t) => t.data.map((x) => x.ids.buffer))));
+        // shared id arrays (tableDeriver's) go back as they are; any others are moved, not copied
+        const own = tables.flatMap((t) => t.data.map((x) => x.ids.buffer)).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+        resolve(moveResult({ tables, issues }, own));
       } catch (e) {
         port.close();
         reject(e);
