@@ -3,24 +3,21 @@
  * with their sha256, in both modes; bad data raises the writers' InputError from the worker.
  */
 import { createHash } from 'node:crypto';
-import { CUT_FORMATS, buildDataCut, buildDataCutParallel, datasetToTable, planWrites, writeDataset, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
+import { CUT_FORMATS, buildDataCut, buildDataCutParallel, datasetToTable, writeDataset, writeUnits, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
 import { goldenDatasets, GOLDEN_META } from './golden';
 
 const FORMATS: TableFormat[] = ['csv', 'json', 'ndjson', 'dsjc', 'xpt'];
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('writeTablesParallel', () => {
-  it('plans balanced groups of (table, formats) units, a table\'s JSON and NDJSON together', () => {
-    const groups = planWrites([1_000_000, 100, 300_000], ['csv', 'json', 'ndjson', 'xpt'], 2);
-    expect(groups).toHaveLength(2);
-    const units = groups.flat();
+  it('cuts the work into (table, formats) units, a table\'s JSON and NDJSON together, biggest first', () => {
+    const units = writeUnits([1_000_000, 100, 300_000], ['csv', 'json', 'ndjson', 'xpt']);
     expect(units).toHaveLength(9);
     for (const u of units) if (u.formats.includes('json')) expect(u.formats).toEqual(['json', 'ndjson']);
-    const load = groups.map((g) => g.reduce((a, u) => a + u.cost, 0));
-    const biggest = Math.max(...units.map((u) => u.cost));
-    expect(Math.abs(load[0] - load[1])).toBeLessThanOrEqual(biggest);
-    expect(planWrites([5], ['xpt', 'xpt'], 3)).toEqual([[{ table: 0, formats: ['xpt'], cost: expect.any(Number) }]]);
-    expect(planWrites([5, 5], FORMATS, 1)).toHaveLength(1);
+    for (let i = 1; i < units.length; i++) expect(units[i - 1].cost).toBeGreaterThanOrEqual(units[i].cost);
+    expect(units.slice(0, 3).map((u) => u.table)).toEqual([0, 0, 0]);
+    expect(units.slice(-3).map((u) => u.table)).toEqual([1, 1, 1]);
+    expect(writeUnits([5], ['xpt', 'xpt'])).toEqual([{ table: 0, formats: ['xpt'], cost: expect.any(Number) }]);
   });
 
   it('writes the golden cut on worker threads: same bytes and sha256 as the row writers', async () => {
@@ -54,8 +51,18 @@ describe('writeTablesParallel', () => {
     expect(c.manifest).toEqual(a.manifest);
   });
 
-  it('reports a writer InputError raised in a worker', async () => {
-    const bad: Dataset = { name: 'TOO_LONG_NAME', label: 'x', itemGroupOID: 'IG.X', standard: 'other', columns: [{ itemOID: 'IT.X.A', name: 'A', label: 'A', dataType: 'string' }], rows: [['a']] };
-    await expect(writeTablesParallel([datasetToTable(bad)], GOLDEN_META, ['csv', 'xpt'], { threads: 2 })).rejects.toMatchObject({ code: 'xpt.invalid-name', message: expect.stringMatching(/must be a SAS name/) });
+  it('reports a writer InputError, whichever thread meets it (workers included), and stops the others', async () => {
+    const bad = (k: number): Dataset => ({ name: `TOO_LONG_NAME${k}`, label: 'x', itemGroupOID: `IG.X${k}`, standard: 'other', columns: [{ itemOID: 'IT.X.A', name: 'A', label: 'A', dataType: 'string' }], rows: [['a']] });
+    for (const threads of [2, 3]) {
+      const tables = [0, 1, 2, 3, 4, 5].map((k) => datasetToTable(bad(k)));
+      await expect(writeTablesParallel(tables, GOLDEN_META, ['csv', 'xpt'], { threads })).rejects.toMatchObject({ code: 'xpt.invalid-name', message: expect.stringMatching(/must be a SAS name/) });
+    }
+  });
+
+  it('gives the same files with more threads than units (threads left without a unit return nothing)', async () => {
+    const tables = goldenDatasets().slice(0, 2).map(datasetToTable);
+    const one = await writeTablesParallel(tables, GOLDEN_META, ['csv', 'xpt'], { threads: 1 });
+    const many = await writeTablesParallel(tables, GOLDEN_META, ['csv', 'xpt'], { threads: 6 });
+    expect(many).toEqual(one);
   });
 });

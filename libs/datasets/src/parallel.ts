@@ -1,11 +1,12 @@
 /**
  * Writes tables in several formats on several threads. The work is cut into units, one per table and
- * format (JSON, NDJSON and DSJC of a table are one unit: they share a pass), costed by rows x format,
- * and spread over the threads longest-first; the calling thread takes one group itself (no copy of its
- * tables), the shared worker pool (@app/core workerPool) the others. Every file is streamed through
+ * format (JSON, NDJSON and DSJC of a table are one unit: they share a pass), ordered by estimated cost
+ * (rows x format), biggest first. Every thread, the calling one included, takes the next unit not taken
+ * yet from a shared counter (Atomics) until none is left: a thread that is slowed down (a cold JIT, a
+ * busy core) simply takes fewer units, so the threads finish together. Every file is streamed through
  * writeTable, so the bytes are exactly writeTable's in one thread (tests/datasets/parallel.test.ts).
- * A worker gets a copy of the tables of its units (ids arrays + dictionaries: a few bytes per row and
- * column).
+ * A worker gets a copy of the tables' dictionaries (their id arrays too unless they live in
+ * SharedArrayBuffers, see TableBuilder's `shared`).
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -33,10 +34,10 @@ export interface WriteUnit {
 }
 
 /**
- * Splits the work (tables x formats) into at most n groups of about equal cost: units (a table's JSON,
- * NDJSON and DSJC together, its CSV, its XPT) assigned longest first to the cheapest group so far.
+ * The work (tables x formats) as units: a table's JSON, NDJSON and DSJC together, its CSV, its XPT;
+ * biggest estimated cost first (the order the threads take them in).
  */
-export function planWrites(rows: number[], formats: TableFormat[], n: number): WriteUnit[][] {
+export function writeUnits(rows: number[], formats: TableFormat[]): WriteUnit[] {
   const uniq = [...new Set(formats)];
   const jsonish: TableFormat[] = uniq.filter((f) => f === 'json' || f === 'ndjson' || f === 'dsjc');
   const bundles: TableFormat[][] = [...(jsonish.length ? [jsonish] : []), ...uniq.filter((f) => !jsonish.includes(f)).map((f) => [f])];
@@ -44,16 +45,7 @@ export function planWrites(rows: number[], formats: TableFormat[], n: number): W
   rows.forEach((r, table) => {
     for (const b of bundles) units.push({ table, formats: b, cost: (r + 1) * b.reduce((a, f) => a + COST[f], 0) });
   });
-  units.sort((a, b) => b.cost - a.cost || a.table - b.table);
-  const groups: WriteUnit[][] = Array.from({ length: Math.max(1, Math.min(n, units.length)) }, () => []);
-  const load = groups.map(() => 0);
-  for (const u of units) {
-    let best = 0;
-    for (let g = 1; g < groups.length; g++) if (load[g] < load[best]) best = g;
-    groups[best].push(u);
-    load[best] += u.cost;
-  }
-  return groups.filter((g) => g.length);
+  return units.sort((a, b) => b.cost - a.cost || a.table - b.table);
 }
 
 export interface ParallelWriteOptions {
@@ -73,14 +65,18 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
   const rows = tables.map(rowCountOf);
   // by default small cuts stay in the calling thread: a worker costs a copy of the tables
   const threads = Math.max(1, opts.threads ?? (rows.reduce((a, b) => a + b, 0) >= PARALLEL_MIN_ROWS ? availableParallelism() : 1));
-  const groups = planWrites(rows, formats, threads);
-  const task = (g: WriteUnit[]): WriteTask => ({ items: g.map((u) => ({ table: tables[u.table], formats: u.formats })), meta, xpt: opts.xpt, mode });
-  // workers first (they start at once), then the calling thread's own group
-  const pending = groups.slice(1).map((g) => runInWorker<WrittenFile[]>(WRITE_TASK, task(g)));
+  const units = writeUnits(rows, formats);
+  const workers = Math.min(threads, units.length) - 1;
+  // the next unit to take, shared by every thread
+  const next = new Int32Array(new SharedArrayBuffer(4));
+  const task: WriteTask = { items: units.map((u) => ({ table: tables[u.table], formats: u.formats })), meta, xpt: opts.xpt, mode, next: workers > 0 ? next : undefined };
+  // workers first (they start at once), then the calling thread takes units too
+  const pending = Array.from({ length: workers }, () => runInWorker<WrittenFile[]>(WRITE_TASK, task));
   let mine: WrittenFile[];
   try {
-    mine = runWriteTask(task(groups[0]));
+    mine = runWriteTask(task);
   } catch (e) {
+    // runWriteTask has stopped the other threads taking units; wait for them before failing
     await Promise.allSettled(pending);
     throw e;
   }

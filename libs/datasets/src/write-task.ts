@@ -1,6 +1,6 @@
 /**
- * Task of writeTablesParallel (a worker thread's or the calling thread's share): writes some tables in
- * some formats and returns, per file,
+ * Task of writeTablesParallel (a worker thread's or the calling thread's share): writes tables in some
+ * formats (every item, or the items it takes from a counter shared with other threads) and returns, per file,
  * its size and sha256 and (mode 'collect') its bytes, moved to the caller without a copy.
  */
 import { createHash } from 'node:crypto';
@@ -15,6 +15,11 @@ export interface WriteTask {
   meta: DatasetFileMeta;
   xpt?: XptWriteOptions;
   mode: 'hash' | 'collect';
+  /**
+   * Shared by the threads writing the same items (writeTablesParallel): each takes the next item index
+   * from it (Atomics.add) until none is left. Absent: this thread writes every item.
+   */
+  next?: Int32Array;
 }
 
 export interface WrittenFile {
@@ -27,8 +32,20 @@ export interface WrittenFile {
 
 /** Runs in the calling thread too (the parallel writer's fallback); errors propagate as thrown. */
 export function runWriteTask(task: WriteTask): WrittenFile[] {
+  try {
+    return writeItems(task);
+  } catch (e) {
+    if (task.next) Atomics.store(task.next, 0, task.items.length); // the other threads take no further item
+    throw e;
+  }
+}
+
+function writeItems(task: WriteTask): WrittenFile[] {
   const out: WrittenFile[] = [];
-  for (const { table: t, formats } of task.items) {
+  for (let k = 0; ; k++) {
+    const i = task.next ? Atomics.add(task.next, 0, 1) : k;
+    if (i >= task.items.length) break;
+    const { table: t, formats } = task.items[i];
     const files = new Map<TableFormat, { h: ReturnType<typeof createHash>; size: number; parts: Buffer[] }>();
     for (const f of formats) files.set(f, { h: createHash('sha256'), size: 0, parts: [] });
     writeTable(t, task.meta, formats, (f, chunk) => {
