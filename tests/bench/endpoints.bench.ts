@@ -6,9 +6,9 @@
  *
  * What runs is what a data cut runs: deriveEndpointTablesParallel (subject shards derived on all cores,
  * subject by subject into columnar, dictionary-encoded tables; the calling thread takes one shard, the
- * others travel to worker threads as JSON) then writeTablesParallel (formats split across worker
- * threads, each file streamed in chunks through sha256; the bytes are dropped, so the figure excludes
- * storage I/O).
+ * others travel to worker threads as JSON, in batches) then writeTablesParallel ((table, formats) units
+ * taken by every thread from a shared counter, each file streamed in chunks through sha256; the bytes
+ * are dropped, so the figure excludes storage I/O).
  *
  * Run: npm run bench:endpoints   (BENCH_SUBJECTS=n to change the size, BENCH_THREADS=n the writer threads).
  * The cut runs twice on the same study: `seconds` is the first run in this fresh process (cold: the JIT
