@@ -5,6 +5,9 @@
 import { tableToDataset, writeTableFile, type TableInput } from '@app/datasets';
 import { deriveEndpointTables, deriveEndpointTablesParallel, simulateTrial, type StudyInput } from '@app/endpoints';
 import { META } from '../datasets/helpers';
+import deriveTask, { type DeriveTaskResult } from '../../libs/endpoints/src/derive-task';
+import { Piscina } from 'piscina';
+import { MessageChannel } from 'node:worker_threads';
 
 function study(): StudyInput {
   const s = simulateTrial({ subjects: 48, visits: 7, seed: 777, stepWeeks: 3, pMissed: 0.15 });
@@ -37,6 +40,26 @@ describe('deriveEndpointTablesParallel', () => {
     for (let i = 0; i < one.tables.length; i++) {
       for (const f of ['csv', 'xpt', 'ndjson'] as const) expect(writeTableFile(par.tables[i], META, f).equals(writeTableFile(one.tables[i], META, f))).toBe(true);
     }
+  });
+
+  it('derive-task: a shard whose port closes before its end (null) fails instead of waiting forever', async () => {
+    const input = study();
+    const { port1, port2 } = new MessageChannel();
+    const run = deriveTask({ study: { studyId: input.studyId }, count: 2, port: port2, settings: {}, blinded: true });
+    port1.postMessage([JSON.stringify(input.subjects[0])]);
+    port1.close();
+    await expect(run).rejects.toThrow(/closed before the end of the shard/);
+    // and a complete shard (batches then null) gives the subjects' tables
+    const ch = new MessageChannel();
+    const ok = deriveTask({ study: { studyId: input.studyId }, count: 2, port: ch.port2, settings: {}, blinded: true });
+    ch.port1.postMessage([JSON.stringify(input.subjects[0])]);
+    ch.port1.postMessage([JSON.stringify(input.subjects[1])]);
+    ch.port1.postMessage(null);
+    // the task's result as a worker sends it (piscina's move wrapper), opened as the pool does
+    const res = (await ok as unknown as Record<symbol, DeriveTaskResult>)[Piscina.valueSymbol];
+    ch.port1.close();
+    const one = deriveEndpointTables({ ...input, subjects: input.subjects.slice(0, 2) }, {}, { blinded: true });
+    expect(view(res.tables)).toEqual(view(one.tables));
   });
 
   it('refuses duplicate subjects and bad settings before starting threads', async () => {

@@ -30,18 +30,26 @@ export default function deriveTask(task: DeriveTask): Promise<DeriveTaskResult> 
   const { port } = task;
   const d = tableDeriver(task.study, resolveSettings(task.settings), task.blinded, task.count);
   return new Promise((resolve, reject) => {
+    let done = false;
+    // the caller closes its end only after the shard's end (null): a close before it means the shard
+    // will never be complete (settling on it keeps this pool thread from waiting forever)
+    port.on('close', () => {
+      if (!done) reject(new Error('derive-task: the port closed before the end of the shard'));
+    });
     port.on('message', (batch: string[] | null) => {
       try {
         if (batch !== null) {
           for (const json of batch) d.add(JSON.parse(json) as SubjectInput);
           return;
         }
+        done = true;
         port.close();
         const { tables, issues } = d.finish();
         // shared id arrays (tableDeriver's) go back as they are; any others are moved, not copied
         const own = tables.flatMap((t) => t.data.map((x) => x.ids.buffer)).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
         resolve(moveResult({ tables, issues }, own));
       } catch (e) {
+        done = true;
         port.close();
         reject(e);
       }

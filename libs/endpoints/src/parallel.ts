@@ -68,20 +68,26 @@ export async function deriveEndpointTablesParallel(
       if (from < to) p.postMessage(subjects.slice(from, to).map((x) => JSON.stringify(x)));
     });
   }
-  for (const p of ports) {
-    p.postMessage(null);
-    p.close();
-  }
-  // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after)
-  let mine: { tables: Table[]; issues: string[] };
+  for (const p of ports) p.postMessage(null);
+  // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after);
+  // our ends of the ports stay open until every worker is done (the workers close theirs)
+  let parts: { tables: Table[]; issues: string[] }[];
   try {
-    mine = deriveSortedTables(study, bounds[1], (i) => subjects[i], settings, opts.blinded);
-  } catch (e) {
-    await Promise.allSettled(pending);
-    throw e;
+    let mine: { tables: Table[]; issues: string[] };
+    try {
+      mine = deriveSortedTables(study, bounds[1], (i) => subjects[i], settings, opts.blinded);
+    } catch (e) {
+      await Promise.allSettled(pending);
+      throw e;
+    }
+    const theirs = await Promise.allSettled(pending);
+    const failed = theirs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    parts = [mine, ...theirs.map((r) => (r as PromiseFulfilledResult<DeriveTaskResult>).value)];
+  } finally {
+    for (const p of ports) p.close();
   }
-  const parts: { tables: Table[]; issues: string[] }[] = [mine, ...(await Promise.all(pending))];
   // shards follow each other in USUBJID order: each dataset is its shards' tables as consecutive parts
-  const tables = mine.tables.map((_t, i) => parts.map((p) => p.tables[i]));
+  const tables = parts[0].tables.map((_t, i) => parts.map((p) => p.tables[i]));
   return { tables, settings, issues: parts.flatMap((p) => p.issues) };
 }
