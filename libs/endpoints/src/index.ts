@@ -9,3 +9,4 @@ export * from './datasets';
 export * from './sdtm-import';
 export * from './simulator';
 export * from './parallel';
+export * from './rates';

@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EndpointsRepository } from '@app/db';
 import { type CutManifest, readDataset } from '@app/datasets';
-import { latestDate, simulateTrial, type StudyInput } from '@app/endpoints';
+import { latestDate, responseRates, simulateTrial, type ResponseRate, type StudyInput } from '@app/endpoints';
 import { addStudyInput, createDataCut, importSdtm, PHARMAVERSE_SDTM_DIR, type Runtime } from '@app/pipeline';
 import type { DemoSeed, DemoStage } from '../demo';
 
@@ -65,15 +65,18 @@ export const endpointsStage: DemoStage = {
         const adtte = readDataset(await readFile(join(dir, 'adtte.json')), 'adtte.json');
         const col = (ds: typeof adrs, n: string) => ds.columns.findIndex((c) => c.name === n);
         const bor: Record<string, number> = {};
-        let rsp = 0;
         for (const row of adrs.rows) {
           if (row[col(adrs, 'PARAMCD')] === 'CBOR') bor[String(row[col(adrs, 'AVALC')])] = (bor[String(row[col(adrs, 'AVALC')])] ?? 0) + 1;
-          if (row[col(adrs, 'PARAMCD')] === 'CRSP' && row[col(adrs, 'AVALC')] === 'Y') rsp++;
         }
         let events = 0;
         let censored = 0;
         for (const row of adtte.rows) if (row[col(adtte, 'PARAMCD')] === 'PFS') Number(row[col(adtte, 'CNSR')]) === 0 ? events++ : censored++;
-        out.summary = { subjects: simulated!.subjects.length, confirmedBor: bor, confirmedResponders: rsp, orr: Math.round((1000 * rsp) / simulated!.subjects.length) / 10, pfs: { events, censored } };
+        // ORR (confirmed) and DCR with exact 95 % intervals, pooled: this is the blinded cut
+        const pct = (x: number) => Math.round(x * 1000) / 10;
+        const rate = (r: ResponseRate) => ({ responders: r.responders, n: r.n, percent: pct(r.rate), ci95: r.ci.map(pct) });
+        const [orr] = responseRates(adrs, 'CRSP');
+        const [dcr] = responseRates(adrs, 'DCR');
+        out.summary = { subjects: simulated!.subjects.length, confirmedBor: bor, orr: rate(orr), dcr: rate(dcr), pfs: { events, censored } };
       }
     }
     // a sponsor's SDTM as another study, re-derived and compared with the investigator's RS

@@ -1,0 +1,109 @@
+/**
+ * Study-level response rates from ADRS: objective response rate (ORR) and disease control rate (DCR),
+ * n / N with an exact two-sided confidence interval, overall or by arm.
+ *
+ * - ORR: subjects with a confirmed (CRSP) or unconfirmed (RSP) response of CR or PR / all subjects in
+ *   ADRS. DCR: subjects whose confirmed BOR is CR, PR or SD (or NON-CR/NON-PD, per protocol settings:
+ *   ADRS DCR already applies them) / all subjects. The denominator is every subject with the parameter
+ *   in ADRS (the analysis set the cut was made for), responders are AVALC = 'Y'. This is how the FDA
+ *   oncology guidance and the admiralonco templates state ORR: a proportion of the analysis set.
+ * - Confidence interval: Clopper-Pearson (1934) "exact" interval, the usual one in oncology labels: the
+ *   lower bound p_L solves P(X >= x | n, p_L) = alpha / 2 (0 when x = 0) and the upper bound p_U solves
+ *   P(X <= x | n, p_U) = alpha / 2 (1 when x = n), found by bisection on the binomial tails (summed in
+ *   log space, so n in the tens of thousands is fine).
+ */
+import { InputError } from '@app/core';
+import type { Dataset, Value } from '@app/datasets';
+
+/** log(k!) for k = 0..n. */
+function logFactorials(n: number): Float64Array {
+  const f = new Float64Array(n + 1);
+  for (let k = 2; k <= n; k++) f[k] = f[k - 1] + Math.log(k);
+  return f;
+}
+
+/** P(lo <= X <= hi) for X ~ Binomial(n, p), 0 < p < 1 (terms summed in log space). */
+function binomialRange(n: number, p: number, lo: number, hi: number, lf: Float64Array): number {
+  const lp = Math.log(p);
+  const lq = Math.log1p(-p);
+  let max = -Infinity;
+  const terms = new Float64Array(hi - lo + 1);
+  for (let k = lo; k <= hi; k++) {
+    const t = lf[n] - lf[k] - lf[n - k] + k * lp + (n - k) * lq;
+    terms[k - lo] = t;
+    if (t > max) max = t;
+  }
+  let s = 0;
+  for (const t of terms) s += Math.exp(t - max);
+  return Math.exp(max) * s;
+}
+
+/** The p in (0, 1) where f (monotone in p) equals target, by bisection to double precision. */
+function solve(f: (p: number) => number, target: number, increasing: boolean): number {
+  let a = 0;
+  let b = 1;
+  for (let i = 0; i < 200 && b - a > 1e-15; i++) {
+    const m = (a + b) / 2;
+    if ((f(m) < target) === increasing) a = m;
+    else b = m;
+  }
+  return (a + b) / 2;
+}
+
+/** Clopper-Pearson exact two-sided interval for x successes in n trials at `level` (default 0.95). */
+export function clopperPearson(x: number, n: number, level = 0.95): [number, number] {
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(x) || x < 0 || x > n) throw new InputError('endpoints.bad-input', `clopperPearson: need integers 0 <= x <= n, n >= 1; got x=${x}, n=${n}`);
+  if (!(level > 0 && level < 1)) throw new InputError('endpoints.bad-input', `clopperPearson: level must be in (0, 1), got ${level}`);
+  const alpha2 = (1 - level) / 2;
+  const lf = logFactorials(n);
+  // P(X >= x) grows with p; P(X <= x) falls with p
+  const lo = x === 0 ? 0 : solve((p) => binomialRange(n, p, x, n, lf), alpha2, true);
+  const hi = x === n ? 1 : solve((p) => binomialRange(n, p, 0, x, lf), alpha2, false);
+  return [lo, hi];
+}
+
+/** One group's rate. Percentages are rounded to 0.1 for display; `ci` keeps full precision. */
+export interface ResponseRate {
+  /** ADRS PARAMCD counted: CRSP (confirmed ORR), RSP (unconfirmed ORR) or DCR. */
+  paramcd: 'CRSP' | 'RSP' | 'DCR';
+  /** The ARM value, or null for all subjects. */
+  arm: string | null;
+  /** Subjects in the denominator. */
+  n: number;
+  /** Subjects with AVALC = 'Y'. */
+  responders: number;
+  /** responders / n, as a proportion. */
+  rate: number;
+  /** Exact (Clopper-Pearson) interval for rate, as proportions. */
+  ci: [number, number];
+  level: number;
+  method: 'Clopper-Pearson exact';
+}
+
+/**
+ * ORR / DCR from an ADRS dataset (as written in a cut, or read back from one), for all subjects or by
+ * ARM. `byArm` on a blinded ADRS (no ARM column) is refused: blinded cuts never reveal arms. A subject
+ * with two records of the parameter is an error (ADRS has one per subject).
+ */
+export function responseRates(adrs: Dataset, paramcd: ResponseRate['paramcd'], opts: { byArm?: boolean; level?: number } = {}): ResponseRate[] {
+  const level = opts.level ?? 0.95;
+  const col = (name: string): number => adrs.columns.findIndex((c) => c.name === name);
+  const [iSubj, iParam, iAvalc, iArm] = [col('USUBJID'), col('PARAMCD'), col('AVALC'), col('ARM')];
+  if (iSubj < 0 || iParam < 0 || iAvalc < 0) throw new InputError('endpoints.bad-input', `responseRates: ${adrs.name} lacks USUBJID, PARAMCD or AVALC; is it ADRS?`);
+  if (opts.byArm && iArm < 0) throw new InputError('endpoints.bad-input', `responseRates: ${adrs.name} has no ARM column (a blinded cut): rates by arm are not available`);
+  const groups = new Map<string | null, { n: number; y: number }>();
+  const seen = new Set<Value>();
+  for (const r of adrs.rows) {
+    if (r[iParam] !== paramcd) continue;
+    if (seen.has(r[iSubj])) throw new InputError('endpoints.bad-input', `responseRates: subject ${String(r[iSubj])} has more than one ${paramcd} record`);
+    seen.add(r[iSubj]);
+    const key = opts.byArm ? String(r[iArm] ?? '') : null;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { n: 0, y: 0 }));
+    g.n++;
+    if (r[iAvalc] === 'Y') g.y++;
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => (a === b ? 0 : a === null || (b !== null && a < b) ? -1 : 1))
+    .map(([arm, g]) => ({ paramcd, arm, n: g.n, responders: g.y, rate: g.y / g.n, ci: clopperPearson(g.y, g.n, level), level, method: 'Clopper-Pearson exact' }));
+}
