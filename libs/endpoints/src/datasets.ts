@@ -17,7 +17,7 @@ import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, targetS
 import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponseDate, hasDiseaseControl, isResponder, type Bor, type BorResult, type TteResult } from './subject';
 import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, sortQuestionnaires, weeklySteps, type ScaleChange } from './pro';
 import { isPcr, pdl1Cps, pdl1Tps, residualCancerBurden } from './pathology';
-import { cmpStr, dayNumber, pctChange1dp, resolveSettings, tenthsToMm } from './util';
+import { cmpStr, dayNumber, pctChange1dp, resolveSettings, studyDayOfDays, tenthsToMm } from './util';
 
 type ColSpec = [name: string, label: string, type: DataType, opts?: Partial<Column>];
 
@@ -319,11 +319,8 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
 
   const [, trB, rsB, adtrB, adrsB, adtteB, adqsB] = builders;
   const P = 2 + A; // PARAMCD of the ADaM datasets
-  /** ADY (admiral derive_vars_dy): ADT - reference + 1 on/after the reference date, ADT - reference before. */
-  const adyOf = (d: string, refDay: number): number => {
-    const x = dayNumber(d) - refDay;
-    return x >= 0 ? x + 1 : x;
-  };
+  /** ADY (admiral derive_vars_dy, studyDay) of date d; refDay: the subject's reference date as a day number. */
+  const adyOf = (d: string, refDay: number): number => studyDayOfDays(dayNumber(d), refDay);
   // One function per dataset (not one big one per subject): a big function is costly for the JIT to
   // optimise, and each of its deoptimisations (new object shapes as subjects come) made it do so again.
 

@@ -10,7 +10,7 @@
 import { InputError } from '@app/core';
 import type { ProtocolSettings, QlqC30Record, StepDay, SubjectInput } from './types';
 import { combineTte, type TteResult, type TteSource } from './subject';
-import { cmpStr, dayNumber } from './util';
+import { cmpStr, dayNumber, studyDayOfDays } from './util';
 
 export type QlqScaleKind = 'global' | 'functional' | 'symptom';
 
@@ -228,8 +228,7 @@ export function weeklySteps(days: StepDay[], refDate: string, s: ProtocolSetting
   const seen: boolean[] = [];
   const ref = dayNumber(refDate);
   for (const d of days) {
-    const x = dayNumber(d.date) - ref;
-    const sd = x >= 0 ? x + 1 : x; // study day (no day 0)
+    const sd = studyDayOfDays(dayNumber(d.date), ref); // no day 0
     if (sd < -7) continue;
     const w = sd < 0 ? 0 : Math.floor((sd - 1) / 7) + 1;
     if (!seen[w]) {

@@ -57,7 +57,12 @@ export const addDays = (date: string, n: number): string => isoOfDay(dayNumber(d
  * `date - start + 1` when on/after start, `date - start` before it (there is no day 0).
  */
 export function studyDay(date: string, start: string): number {
-  const d = dayNumber(date) - dayNumber(start);
+  return studyDayOfDays(dayNumber(date), dayNumber(start));
+}
+
+/** studyDay on day numbers (dayNumber): for many dates against one start, converted once. */
+export function studyDayOfDays(day: number, startDay: number): number {
+  const d = day - startDay;
   return d >= 0 ? d + 1 : d;
 }
 
