@@ -71,22 +71,19 @@ export async function deriveEndpointTablesParallel(
   for (const p of ports) p.postMessage(null);
   // the calling thread derives its shard meanwhile (its result is needed anyway: errors surface after);
   // our ends of the ports stay open until every worker is done (the workers close theirs)
-  let parts: { tables: Table[]; issues: string[] }[];
+  let mine: { tables: Table[]; issues: string[] } | undefined;
+  let failure: { error: unknown } | undefined;
   try {
-    let mine: { tables: Table[]; issues: string[] };
-    try {
-      mine = deriveSortedTables(study, bounds[1], (i) => subjects[i], settings, opts.blinded);
-    } catch (e) {
-      await Promise.allSettled(pending);
-      throw e;
-    }
-    const theirs = await Promise.allSettled(pending);
-    const failed = theirs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    parts = [mine, ...theirs.map((r) => (r as PromiseFulfilledResult<DeriveTaskResult>).value)];
-  } finally {
-    for (const p of ports) p.close();
+    mine = deriveSortedTables(study, bounds[1], (i) => subjects[i], settings, opts.blinded);
+  } catch (error) {
+    failure = { error };
   }
+  const theirs = await Promise.allSettled(pending);
+  for (const p of ports) p.close();
+  if (failure) throw failure.error;
+  const failed = theirs.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const parts = [mine!, ...theirs.map((r) => (r as PromiseFulfilledResult<DeriveTaskResult>).value)];
   // shards follow each other in USUBJID order: each dataset is its shards' tables as consecutive parts
   const tables = parts[0].tables.map((_t, i) => parts.map((p) => p.tables[i]));
   return { tables, settings, issues: parts.flatMap((p) => p.issues) };
