@@ -5,3 +5,4 @@ export * from './jobs.repository';
 export * from './imaging.repository';
 export * from './slides.repository';
 export * from './endpoints.repository';
+export * from './ai.repository';

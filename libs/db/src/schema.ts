@@ -192,7 +192,48 @@ export interface DataCutsTable {
   created_at: Generated<Date>;
 }
 
+/** One AI model run (see migration 0005_ai): unique per run_key = job type + input sha256 + model sha256. */
+export interface AiRunsTable {
+  id: Generated<string>;
+  run_key: string;
+  /** 'ct' (segmentation + measurement of one volume) | 'track' (one subject's timepoints) | 'slide'. */
+  kind: string;
+  subject_uuid: string | null;
+  volume_id: string | null;
+  slide_id: string | null;
+  time_point_id: string | null;
+  input_sha256: string;
+  model: JsonCol<{ id: string; version: string; sha256: string }>;
+  outputs: JsonCol<Record<string, unknown>>;
+  summary: JsonCol<Record<string, unknown>>;
+  provenance: JsonCol<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+/** One immutable AI proposal (the database refuses UPDATE/DELETE): a lesion at a timepoint, or a slide's metrics. */
+export interface AiProposalsTable {
+  id: Generated<string>;
+  run_id: string;
+  /** 'lesion' | 'slide'. */
+  kind: string;
+  subject_uuid: string | null;
+  time_point_id: string | null;
+  study_date: string | null;
+  volume_id: string | null;
+  slide_id: string | null;
+  tracking_uid: string | null;
+  tracking_id: string | null;
+  /** Order within the run (stable). */
+  ordinal: number;
+  values: JsonCol<Record<string, unknown>>;
+  mask_ref: ColumnType<Record<string, unknown> | null, string | null | undefined, string | null>;
+  model: JsonCol<{ id: string; version: string; sha256: string }>;
+  provenance: JsonCol<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
+  ai_runs: AiRunsTable;
+  ai_proposals: AiProposalsTable;
   study_inputs: StudyInputsTable;
   epro_uploads: EproUploadsTable;
   data_cuts: DataCutsTable;

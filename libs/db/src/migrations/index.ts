@@ -3,6 +3,7 @@ import * as m0001 from './0001_spine';
 import * as m0002 from './0002_imaging';
 import * as m0003 from './0003_slides';
 import * as m0004 from './0004_endpoints';
+import * as m0005 from './0005_ai';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002_imaging': m0002,
   '0003_slides': m0003,
   '0004_endpoints': m0004,
+  '0005_ai': m0005,
 };
