@@ -1,1 +1,2 @@
 export * from './ai-read';
+export * from './folder';
