@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createDataCut, createRuntime, importSdtm, loadSimulatedStudy } from '@app/pipeline';
 import { EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
+import { modelsCommand } from '@app/inference';
 import { runDemo } from './demo';
 import { runMain } from './run-main';
 
@@ -21,7 +22,8 @@ const USAGE = `usage: cli <command> [options]
   import-sdtm --study S FILE... import a sponsor's SDTM TU, TR (and RS, DM) (CSV, Dataset-JSON, XPT; .gz ok)
   simulate --study S [--subjects N] [--seed K]   load a simulated trial as the study's assessments
   cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--out DIR]   run a data cut
-  cuts [--study S]              list data cuts`;
+  cuts [--study S]              list data cuts
+  models                        list the model folders (MODELS_DIR or models/): usable models and refused folders with reasons`;
 
 const out = (v: unknown) => process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`);
 
@@ -49,6 +51,10 @@ void runMain('cli', async () => {
   }
   if (cmd === 'demo') {
     await runDemo();
+    return;
+  }
+  if (cmd === 'models') {
+    out(modelsCommand()); // reads the models folder only: no database, queue or store needed
     return;
   }
   const rt = await createRuntime();

@@ -1,37 +1,23 @@
-import { readFileSync, existsSync } from 'node:fs';
+/**
+ * Model registry built from folders: models/<id>/<version>/{model.onnx, card.json, licence files}. Dropping a
+ * complete folder in is all it takes to add a model; a folder that fails any check is refused as a whole (never
+ * half-loaded) and listed with its reason, without stopping the others.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { z } from 'zod';
 import * as ort from 'onnxruntime-node';
 import { InputError, repoRoot, sha256Hex } from '@app/core';
+import {
+  cardConsistencyErrors,
+  cardSchemaErrors,
+  checkTensorShape,
+  expectedDims,
+  licenceProblem,
+  tensorLayout,
+  type CardTensor,
+  type ModelCard,
+} from './card';
 
-/** Where the registry manifest lives (owned by libs/inference). */
-export const DEFAULT_MANIFEST = 'libs/inference/models.json';
-
-const tensorSpec = z.object({
-  name: z.string().min(1),
-  dtype: z.literal('float32'),
-  /** -1 = any size (batch). */
-  shape: z.array(z.number().int().min(-1)).min(1),
-  layout: z.string().optional(),
-  range: z.tuple([z.number(), z.number()]).optional(),
-});
-const modelEntry = z.object({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
-  version: z.string().min(1),
-  task: z.string().min(1),
-  file: z.string().min(1),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  licence: z.string().min(1),
-  citation: z.string().optional(),
-  source: z.string().optional(),
-  inputs: z.array(tensorSpec).min(1),
-  outputs: z.array(tensorSpec).min(1),
-  params: z.record(z.string(), z.unknown()).optional(),
-});
-const manifestSchema = z.object({ $comment: z.string().optional(), models: z.array(modelEntry) });
-
-export type TensorSpec = z.infer<typeof tensorSpec>;
-export type ModelEntry = z.infer<typeof modelEntry>;
 /** Carried by every model output (stored with each derived record as `Provenance.model`). */
 export interface ModelProvenance {
   id: string;
@@ -45,8 +31,9 @@ export interface Tensor {
 }
 
 /**
- * The model file, licence or manifest is not what the registry says (wrong sha256, missing file, bad manifest).
- * A deployment fault, not bad input: the job fails (and is retried then marked failed), the object is not quarantined.
+ * A model folder, file, card or licence is not what it must be (wrong sha256, missing file, invalid card,
+ * licence not allowed, unknown model). A deployment fault, not bad input: the job fails (and is retried then
+ * marked failed), the object is not quarantined. `code` is stable; the message names the folder.
  */
 export class ModelRegistryError extends Error {
   constructor(readonly code: string, message: string, readonly detail?: Record<string, unknown>) {
@@ -55,137 +42,350 @@ export class ModelRegistryError extends Error {
   }
 }
 
-/** Reads and validates the manifest. Model ids must be unique. */
-export function loadManifest(manifestPath?: string): ModelEntry[] {
-  const p = manifestPath ?? join(repoRoot(), DEFAULT_MANIFEST);
-  let raw: unknown;
+export interface RegistryOptions {
+  /** Folder holding <id>/<version>/ model folders. Default: env MODELS_DIR, else <repo root>/models. */
+  modelsDir?: string;
+}
+
+/** A model folder that passed every check. */
+export interface RegisteredModel {
+  id: string;
+  version: string;
+  /** Absolute path of the version folder. */
+  dir: string;
+  /** Absolute path of model.onnx. */
+  file: string;
+  card: ModelCard;
+  /** sha256 of model.onnx as hashed now (equal to card.sha256). */
+  sha256: string;
+  provenance: ModelProvenance;
+}
+/** A folder the registry refused, with the reason. */
+export interface RefusedFolder {
+  /** `<id>/<version>` (or `<id>`) relative to the models folder. */
+  folder: string;
+  dir: string;
+  code: string;
+  reason: string;
+}
+
+export function modelsDir(opts: RegistryOptions = {}): string {
+  const d = opts.modelsDir ?? process.env.MODELS_DIR ?? join(repoRoot(), 'models');
+  return isAbsolute(d) ? d : resolve(repoRoot(), d);
+}
+
+const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?$/;
+export const isSemver = (v: string) => SEMVER.test(v);
+/** Semantic-version order (pre-releases before their release, compared field by field). */
+export function compareSemver(a: string, b: string): number {
+  const ma = SEMVER.exec(a);
+  const mb = SEMVER.exec(b);
+  if (!ma || !mb) throw new RangeError(`compareSemver: not semver: ${!ma ? a : b}`);
+  for (let i = 1; i <= 3; i++) {
+    const d = Number(ma[i]) - Number(mb[i]);
+    if (d) return d < 0 ? -1 : 1;
+  }
+  const pa = ma[4];
+  const pb = mb[4];
+  if (pa === pb) return 0;
+  if (pa === undefined) return 1;
+  if (pb === undefined) return -1;
+  const xa = pa.split('.');
+  const xb = pb.split('.');
+  for (let i = 0; i < Math.max(xa.length, xb.length); i++) {
+    if (xa[i] === undefined) return -1;
+    if (xb[i] === undefined) return 1;
+    const na = /^\d+$/.test(xa[i]);
+    const nb = /^\d+$/.test(xb[i]);
+    if (na && nb && Number(xa[i]) !== Number(xb[i])) return Number(xa[i]) < Number(xb[i]) ? -1 : 1;
+    if (na !== nb) return na ? -1 : 1;
+    if (xa[i] !== xb[i]) return xa[i] < xb[i] ? -1 : 1;
+  }
+  return 0;
+}
+
+const refuse = (code: string, folder: string, msg: string, detail?: Record<string, unknown>) =>
+  new ModelRegistryError(code, `model folder ${folder}: ${msg}`, { folder, ...detail });
+
+/**
+ * Checks one version folder completely and returns it, or throws ModelRegistryError naming the folder:
+ * inference.card-missing | card-invalid (JSON or schema: the ajv errors are listed) | card-mismatch (id/version
+ * vs folder) | licence-noncommercial | licence-unknown | licence-unjustified | licence-missing | model-missing |
+ * sha256-mismatch. `bytes`: the model bytes that were hashed (so a caller can create the session from exactly them).
+ */
+export function verifyModelFolder(dir: string, opts: { folder?: string; keepBytes?: boolean } = {}): RegisteredModel & { bytes?: Buffer } {
+  const parts = dir.split(/[\\/]/).filter(Boolean);
+  const version = parts[parts.length - 1];
+  const id = parts[parts.length - 2];
+  const folder = opts.folder ?? `${id}/${version}`;
+  const cardPath = join(dir, 'card.json');
+  if (!existsSync(cardPath)) throw refuse('inference.card-missing', folder, 'card.json is missing');
+  let card: ModelCard;
   try {
-    raw = JSON.parse(readFileSync(p, 'utf8'));
+    card = JSON.parse(readFileSync(cardPath, 'utf8')) as ModelCard;
   } catch (e) {
-    throw new ModelRegistryError('inference.manifest-unreadable', `model manifest ${p} cannot be read as JSON: ${(e as Error).message}`);
+    throw refuse('inference.card-invalid', folder, `card.json is not valid JSON: ${(e as Error).message}`);
   }
-  const parsed = manifestSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ModelRegistryError('inference.manifest-invalid', `model manifest ${p} is invalid: ${parsed.error.message}`);
+  const schemaErrors = cardSchemaErrors(card);
+  if (schemaErrors.length) {
+    throw refuse('inference.card-invalid', folder, `card.json fails libs/inference/card.schema.json: ${schemaErrors.join('; ')}`, { errors: schemaErrors });
   }
-  const seen = new Set<string>();
-  for (const m of parsed.data.models) {
-    if (seen.has(m.id)) throw new ModelRegistryError('inference.manifest-invalid', `model manifest ${p}: duplicate id ${m.id}`);
-    seen.add(m.id);
+  if (card.id !== id || card.version !== version) {
+    throw refuse('inference.card-mismatch', folder, `card.json says ${card.id}@${card.version}; the folder is ${id}/${version} (they must match)`);
   }
-  return parsed.data.models;
+  const consistency = cardConsistencyErrors(card);
+  if (consistency.length) throw refuse('inference.card-invalid', folder, `card.json is inconsistent: ${consistency.join('; ')}`, { errors: consistency });
+  const lic = licenceProblem(card);
+  if (lic) throw refuse(lic.code, folder, lic.reason);
+  const missingLicences = card.licence.files.filter((f) => !existsSync(join(dir, f)) || statSync(join(dir, f)).size === 0);
+  if (missingLicences.length) {
+    throw refuse('inference.licence-missing', folder, `licence file(s) ${missingLicences.join(', ')} missing or empty; licences must ship with the model`);
+  }
+  const file = join(dir, 'model.onnx');
+  if (!existsSync(file)) throw refuse('inference.model-missing', folder, 'model.onnx is missing');
+  const bytes = readFileSync(file);
+  const actual = sha256Hex(bytes);
+  if (actual !== card.sha256) {
+    throw refuse(
+      'inference.sha256-mismatch',
+      folder,
+      `sha256 of model.onnx is ${actual}, card.json says ${card.sha256}; refusing a model that is not the registered one`,
+      { expected: card.sha256, actual },
+    );
+  }
+  const provenance: ModelProvenance = Object.freeze({ id, version, sha256: actual });
+  return { id, version, dir, file, card, sha256: actual, provenance, ...(opts.keepBytes ? { bytes } : {}) };
 }
 
-export function getModelEntry(id: string, manifest: ModelEntry[] = loadManifest()): ModelEntry {
-  const m = manifest.find((x) => x.id === id);
-  if (!m) {
-    throw new ModelRegistryError('inference.unknown-model', `no model "${id}" in the registry (known: ${manifest.map((x) => x.id).join(', ')})`);
+const isDir = (p: string) => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
   }
-  return m;
+};
+
+/**
+ * Scans the models folder. Every <id>/<version>/ folder is verified (verifyModelFolder); good ones are listed
+ * (sorted by id, then version descending), bad ones go to `refused` with their code and reason. Never throws
+ * for a bad folder; throws ModelRegistryError('inference.models-dir-missing') when the folder itself is absent.
+ */
+export function listModels(opts: RegistryOptions = {}): { modelsDir: string; models: RegisteredModel[]; refused: RefusedFolder[] } {
+  const root = modelsDir(opts);
+  if (!isDir(root)) throw new ModelRegistryError('inference.models-dir-missing', `models folder ${root} does not exist (set MODELS_DIR or create it)`);
+  const models: RegisteredModel[] = [];
+  const refused: RefusedFolder[] = [];
+  for (const id of readdirSync(root).sort()) {
+    const idDir = join(root, id);
+    if (id.startsWith('.') || !isDir(idDir)) continue;
+    const versions = readdirSync(idDir).filter((v) => !v.startsWith('.') && isDir(join(idDir, v))).sort();
+    if (!versions.length) {
+      refused.push({ folder: id, dir: idDir, code: 'inference.no-versions', reason: `model folder ${id}: no <version>/ folder inside (expected ${id}/<semver>/model.onnx, card.json, licence)` });
+      continue;
+    }
+    for (const v of versions) {
+      const folder = `${id}/${v}`;
+      const dir = join(idDir, v);
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(id) || !isSemver(v)) {
+        refused.push({ folder, dir, code: 'inference.bad-folder', reason: `model folder ${folder}: expected <id>/<semver> with id in [a-z0-9-] and a version like 1.2.3` });
+        continue;
+      }
+      try {
+        const m = verifyModelFolder(dir, { folder });
+        models.push(m);
+      } catch (e) {
+        const err = e as ModelRegistryError;
+        refused.push({ folder, dir, code: err.code ?? 'inference.folder-error', reason: err.message });
+      }
+    }
+  }
+  models.sort((a, b) => (a.id === b.id ? compareSemver(b.version, a.version) : a.id < b.id ? -1 : 1));
+  return { modelsDir: root, models, refused };
 }
 
-export interface LoadModelOptions {
-  /** Manifest to use (default libs/inference/models.json). */
-  manifestPath?: string;
-  /** Folder model paths are relative to (default the repository root). */
-  root?: string;
-  /** Default: `INFERENCE_EP` env (`cpu` | `cuda`), else cpu. CUDA falls back to CPU with a logged warning. */
+/** Splits "id" or "id@version". */
+export function parseModelRef(ref: string): { id: string; version?: string } {
+  const at = ref.indexOf('@');
+  return at < 0 ? { id: ref } : { id: ref.slice(0, at), version: ref.slice(at + 1) };
+}
+
+/**
+ * Finds a model by "id" (the highest semver version folder of that id) or "id@version" and verifies it.
+ * The highest version is chosen among ALL version folders of the id: if that folder is refused, its refusal is
+ * thrown (an older version is never used silently); ask for "id@version" to pin an older one.
+ */
+export function resolveModel(ref: string, opts: RegistryOptions & { keepBytes?: boolean } = {}): RegisteredModel & { bytes?: Buffer } {
+  const { id, version } = parseModelRef(ref);
+  const root = modelsDir(opts);
+  const idDir = join(root, id);
+  const known = () => (isDir(root) ? readdirSync(root).filter((x) => !x.startsWith('.') && isDir(join(root, x))).join(', ') : '(no models folder)');
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(id) || !isDir(idDir)) {
+    throw new ModelRegistryError('inference.unknown-model', `no model "${id}" in ${root} (known: ${known()})`, { id });
+  }
+  const versions = readdirSync(idDir).filter((v) => isSemver(v) && isDir(join(idDir, v)));
+  let v = version;
+  if (v === undefined) {
+    if (!versions.length) throw new ModelRegistryError('inference.unknown-model', `model "${id}" has no <semver>/ version folder in ${idDir}`, { id });
+    v = versions.sort(compareSemver)[versions.length - 1];
+  } else if (!versions.includes(v)) {
+    throw new ModelRegistryError('inference.unknown-model', `no version ${v} of model "${id}" (has ${versions.join(', ') || 'none'})`, { id, version: v });
+  }
+  return verifyModelFolder(join(idDir, v), { keepBytes: opts.keepBytes });
+}
+
+/* ------------------------------------------------------------------------------------------------------------
+ * In-process loading (kept for the tissue detector and small models; heavy or batched work: createInferencePool)
+ * ---------------------------------------------------------------------------------------------------------- */
+
+/** Legacy manifest-style view of a card (what `LoadedModel.entry` used to be). */
+export interface TensorSpec {
+  name: string;
+  dtype: 'float32';
+  /** -1 = any size. */
+  shape: number[];
+  layout?: string;
+  range?: [number, number];
+}
+export interface ModelEntry {
+  id: string;
+  version: string;
+  task: string;
+  /** Absolute path of model.onnx. */
+  file: string;
+  sha256: string;
+  /** SPDX id of the weights licence. */
+  licence: string;
+  source?: string;
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  /** card.postprocessing (e.g. `threshold`). */
+  params?: Record<string, unknown>;
+}
+
+function specOf(name: string, t: CardTensor): TensorSpec {
+  const r = t.value_range;
+  return {
+    name,
+    dtype: 'float32',
+    shape: expectedDims(t).map((d) => (typeof d === 'number' ? d : -1)),
+    layout: tensorLayout(t),
+    ...(r && r[0] !== null && r[1] !== null ? { range: [r[0], r[1]] as [number, number] } : {}),
+  };
+}
+export function entryOf(m: RegisteredModel): ModelEntry {
+  const c = m.card;
+  return {
+    id: m.id,
+    version: m.version,
+    task: c.task,
+    file: m.file,
+    sha256: m.sha256,
+    licence: c.licence.weights,
+    source: c.source,
+    inputs: Object.entries(c.network_data_format.inputs).map(([n, t]) => specOf(n, t)),
+    outputs: Object.entries(c.network_data_format.outputs).map(([n, t]) => specOf(n, t)),
+    params: { ...(c.postprocessing ?? {}) },
+  };
+}
+
+const warned = new Set<string>();
+/** Logs `msg` once per process for `key` (the CUDA fallback warning). */
+export function warnOnce(key: string, msg: string, warn: (m: string) => void = (m) => console.warn(m)): void {
+  if (warned.has(key)) return;
+  warned.add(key);
+  warn(msg);
+}
+
+/** `INFERENCE_EP` (cpu | cuda), default cpu. */
+export function defaultExecutionProvider(): ExecutionProvider {
+  return process.env.INFERENCE_EP === 'cuda' ? 'cuda' : 'cpu';
+}
+
+/** Creates a session on the wanted provider; CUDA falls back to CPU (reason returned). */
+export async function createSession(
+  bytes: Uint8Array,
+  wanted: ExecutionProvider,
+  extra: ort.InferenceSession.SessionOptions = {},
+): Promise<{ session: ort.InferenceSession; ep: ExecutionProvider; fallback?: string }> {
+  if (wanted === 'cuda') {
+    try {
+      return { session: await ort.InferenceSession.create(bytes, { ...extra, executionProviders: ['cuda'] }), ep: 'cuda' };
+    } catch (e) {
+      const session = await ort.InferenceSession.create(bytes, { ...extra, executionProviders: ['cpu'] });
+      return { session, ep: 'cpu', fallback: (e as Error).message.split('\n')[0] };
+    }
+  }
+  return { session: await ort.InferenceSession.create(bytes, { ...extra, executionProviders: ['cpu'] }), ep: 'cpu' };
+}
+
+/** Throws ModelRegistryError('inference.card-mismatch') when the card's tensor names are not the model's. */
+export function checkCardAgainstSession(m: Pick<RegisteredModel, 'id' | 'version' | 'card'>, inputNames: readonly string[], outputNames: readonly string[]): void {
+  for (const n of Object.keys(m.card.network_data_format.inputs)) {
+    if (!inputNames.includes(n)) throw new ModelRegistryError('inference.card-mismatch', `model folder ${m.id}/${m.version}: card input "${n}" is not an input of model.onnx (has ${inputNames.join(', ')})`);
+  }
+  for (const n of Object.keys(m.card.network_data_format.outputs)) {
+    if (!outputNames.includes(n)) throw new ModelRegistryError('inference.card-mismatch', `model folder ${m.id}/${m.version}: card output "${n}" is not an output of model.onnx (has ${outputNames.join(', ')})`);
+  }
+}
+
+export interface LoadModelOptions extends RegistryOptions {
+  /** Default: `INFERENCE_EP` env (`cpu` | `cuda`), else cpu. CUDA falls back to CPU with one logged warning per process. */
   executionProvider?: ExecutionProvider;
   /** Receives warnings (default console.warn). */
   warn?: (msg: string) => void;
 }
 
 export interface LoadedModel {
+  /** Manifest-style view of the card (inputs/outputs with names and shapes, params = card.postprocessing). */
   readonly entry: ModelEntry;
+  readonly card: ModelCard;
   readonly provenance: ModelProvenance;
   /** The provider the session actually runs on. */
   readonly executionProvider: ExecutionProvider;
-  /** Runs the model; inputs by name, checked against the manifest shapes. Every result carries provenance. */
+  /** Runs the model in this thread's onnxruntime session; inputs by name, checked against the card. Results carry provenance. */
   run(inputs: Record<string, Tensor>): Promise<{ outputs: Record<string, Tensor>; provenance: ModelProvenance }>;
   close(): Promise<void>;
 }
 
-function checkShape(kind: string, spec: TensorSpec, dims: readonly number[], modelId: string): void {
-  const ok = dims.length === spec.shape.length && spec.shape.every((s, i) => s === -1 || s === dims[i]);
-  if (!ok) {
-    throw new InputError(
-      'inference.bad-shape',
-      `model ${modelId}: ${kind} "${spec.name}" has shape [${dims.join(',')}], expected [${spec.shape.map((s) => (s === -1 ? 'N' : s)).join(',')}]`,
-      { model: modelId, tensor: spec.name, dims: [...dims], expected: spec.shape },
-    );
-  }
-}
-
 /**
- * Loads a registered model: reads the file once, verifies its sha256 against the manifest (refuses a
- * mismatch), checks the licence file is present, and creates an onnxruntime session from the verified bytes
- * (so what runs is exactly what was hashed).
+ * Loads a model in this process: verifies the whole folder (card schema, licences, sha256), then creates the
+ * onnxruntime session from the very bytes that were hashed. `ref`: "id" (highest version) or "id@version".
  */
-export async function loadModel(id: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
-  const entry = getModelEntry(id, loadManifest(opts.manifestPath));
-  const root = opts.root ?? repoRoot();
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(root, p));
-  const file = abs(entry.file);
-  if (!existsSync(file)) throw new ModelRegistryError('inference.model-missing', `model ${id}@${entry.version}: file ${entry.file} not found under ${root}`);
-  if (!existsSync(abs(entry.licence))) {
-    throw new ModelRegistryError('inference.licence-missing', `model ${id}@${entry.version}: licence ${entry.licence} not found; the licence must ship with the model`);
+export async function loadModel(ref: string, opts: LoadModelOptions = {}): Promise<LoadedModel> {
+  const m = resolveModel(ref, { modelsDir: opts.modelsDir, keepBytes: true });
+  const bytes = m.bytes as Buffer;
+  delete m.bytes;
+  const wanted = opts.executionProvider ?? defaultExecutionProvider();
+  const { session: s, ep, fallback } = await createSession(bytes, wanted);
+  if (fallback) warnOnce('cuda-fallback', `inference: CUDA execution provider unavailable (${fallback}); falling back to CPU`, opts.warn);
+  try {
+    checkCardAgainstSession(m, s.inputNames, s.outputNames);
+  } catch (e) {
+    await s.release();
+    throw e;
   }
-  const bytes = readFileSync(file);
-  const actual = sha256Hex(bytes);
-  if (actual !== entry.sha256) {
-    throw new ModelRegistryError(
-      'inference.sha256-mismatch',
-      `model ${id}@${entry.version}: sha256 of ${entry.file} is ${actual}, the registry expects ${entry.sha256}; refusing to load a model that is not the registered one`,
-      { id, version: entry.version, expected: entry.sha256, actual },
-    );
-  }
-  const warn = opts.warn ?? ((m: string) => console.warn(m));
-  const wanted: ExecutionProvider = opts.executionProvider ?? (process.env.INFERENCE_EP === 'cuda' ? 'cuda' : 'cpu');
-  let session: ort.InferenceSession | undefined;
-  let ep: ExecutionProvider = 'cpu';
-  if (wanted === 'cuda') {
-    try {
-      session = await ort.InferenceSession.create(bytes, { executionProviders: ['cuda'] });
-      ep = 'cuda';
-    } catch (e) {
-      warn(`inference: CUDA execution provider unavailable for ${id} (${(e as Error).message.split('\n')[0]}); falling back to CPU`);
-    }
-  }
-  session ??= await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
-  const s = session;
-  for (const spec of entry.inputs) {
-    if (!s.inputNames.includes(spec.name)) {
-      throw new ModelRegistryError('inference.manifest-mismatch', `model ${id}: manifest input "${spec.name}" not in the model (has ${s.inputNames.join(', ')})`);
-    }
-  }
-  for (const spec of entry.outputs) {
-    if (!s.outputNames.includes(spec.name)) {
-      throw new ModelRegistryError('inference.manifest-mismatch', `model ${id}: manifest output "${spec.name}" not in the model (has ${s.outputNames.join(', ')})`);
-    }
-  }
-  const provenance: ModelProvenance = Object.freeze({ id: entry.id, version: entry.version, sha256: actual });
+  const card = m.card;
+  const { provenance } = m;
+  const label = `${m.id}@${m.version}`;
   return {
-    entry,
+    entry: entryOf(m),
+    card,
     provenance,
     executionProvider: ep,
     async run(inputs) {
       const feeds: Record<string, ort.Tensor> = {};
-      for (const spec of entry.inputs) {
-        const t = inputs[spec.name];
-        if (!t) throw new InputError('inference.missing-input', `model ${id}: input "${spec.name}" not given`);
-        checkShape('input', spec, t.dims, id);
-        const n = t.dims.reduce((a, b) => a * b, 1);
-        if (t.data.length !== n) {
-          throw new InputError('inference.bad-shape', `model ${id}: input "${spec.name}" has ${t.data.length} values, its shape [${t.dims.join(',')}] needs ${n}`);
-        }
-        feeds[spec.name] = new ort.Tensor('float32', t.data, t.dims);
+      for (const [name, spec] of Object.entries(card.network_data_format.inputs)) {
+        const t = inputs[name];
+        if (!t) throw new InputError('inference.missing-input', `model ${label}: input "${name}" not given`, { model: label, tensor: name });
+        checkTensorShape(label, 'input', name, spec, t.dims, t.data.length);
+        feeds[name] = new ort.Tensor('float32', t.data, t.dims);
       }
       const res = await s.run(feeds);
       const outputs: Record<string, Tensor> = {};
-      for (const spec of entry.outputs) {
-        const o = res[spec.name];
-        outputs[spec.name] = { data: o.data as Float32Array, dims: o.dims.map(Number) };
-        checkShape('output', spec, outputs[spec.name].dims, id);
+      for (const [name, spec] of Object.entries(card.network_data_format.outputs)) {
+        const o = res[name];
+        outputs[name] = { data: o.data as Float32Array, dims: o.dims.map(Number) };
+        checkTensorShape(label, 'output', name, spec, outputs[name].dims);
       }
       return { outputs, provenance };
     },
@@ -196,13 +396,13 @@ export async function loadModel(id: string, opts: LoadModelOptions = {}): Promis
 }
 
 const cache = new Map<string, Promise<LoadedModel>>();
-/** Process-wide cached `loadModel(id)` with default options (the worker calls this). */
-export function getModel(id: string): Promise<LoadedModel> {
-  let p = cache.get(id);
+/** Process-wide cached `loadModel(ref)` with default options (the tissue detector uses this). */
+export function getModel(ref: string): Promise<LoadedModel> {
+  let p = cache.get(ref);
   if (!p) {
-    p = loadModel(id);
-    p.catch(() => cache.delete(id));
-    cache.set(id, p);
+    p = loadModel(ref);
+    p.catch(() => cache.delete(ref));
+    cache.set(ref, p);
   }
   return p;
 }

@@ -1,0 +1,96 @@
+/**
+ * Worker-thread task of the inference pool (runs under libs/core's worker-loader). Each worker keeps its
+ * onnxruntime sessions, keyed by sha256 + provider + intra-op threads, for the life of the thread: a session is
+ * created once (from bytes read and hashed in this thread: what runs is what was verified) and reused.
+ * Input buffers arrive transferred; output buffers go back transferred (moveResult), never copied across threads.
+ */
+import { readFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { moveResult, sha256Hex } from '@app/core';
+import { createSession, type ExecutionProvider } from './registry';
+
+export interface OrtTaskLoad {
+  op: 'load';
+  file: string;
+  sha256: string;
+  ep: ExecutionProvider;
+  intraOpNumThreads?: number;
+}
+export interface OrtTaskRun extends Omit<OrtTaskLoad, 'op'> {
+  op: 'run';
+  feeds: Record<string, { data: Float32Array; dims: number[] }>;
+  outputNames: string[];
+}
+export interface OrtTaskRelease {
+  op: 'release';
+  sha256: string;
+}
+export type OrtTask = OrtTaskLoad | OrtTaskRun | OrtTaskRelease;
+export interface OrtTaskResult {
+  threadId: number;
+  ep: ExecutionProvider;
+  /** The CUDA error when CUDA was asked for and CPU is used instead. */
+  fallback?: string;
+  /** True when this call created the session (false: reused). */
+  created: boolean;
+  inputNames: string[];
+  outputNames: string[];
+  outputs?: Record<string, { data: Float32Array; dims: number[] }>;
+}
+
+interface Entry {
+  session: ort.InferenceSession;
+  ep: ExecutionProvider;
+  fallback?: string;
+}
+const sessions = new Map<string, Promise<Entry>>();
+
+async function session(t: OrtTaskLoad | OrtTaskRun): Promise<{ e: Entry; created: boolean }> {
+  const key = `${t.sha256}|${t.ep}|${t.intraOpNumThreads ?? 0}`;
+  let p = sessions.get(key);
+  let created = false;
+  if (!p) {
+    created = true;
+    p = (async () => {
+      const bytes = readFileSync(t.file);
+      const actual = sha256Hex(bytes);
+      if (actual !== t.sha256) throw new Error(`inference worker: sha256 of ${t.file} is now ${actual}, expected ${t.sha256} (file changed after verification); refusing`);
+      const opts: ort.InferenceSession.SessionOptions = t.intraOpNumThreads ? { intraOpNumThreads: t.intraOpNumThreads, interOpNumThreads: 1 } : {};
+      return createSession(bytes, t.ep, opts);
+    })();
+    p.catch(() => sessions.delete(key));
+    sessions.set(key, p);
+  }
+  return { e: await p, created };
+}
+
+export default async function ortTask(t: OrtTask): Promise<OrtTaskResult | { released: number }> {
+  if (t.op === 'release') {
+    let n = 0;
+    for (const [k, p] of sessions) {
+      if (!k.startsWith(`${t.sha256}|`)) continue;
+      sessions.delete(k);
+      await (await p).session.release();
+      n++;
+    }
+    return { released: n };
+  }
+  const { e, created } = await session(t);
+  const base = { threadId, ep: e.ep, fallback: e.fallback, created, inputNames: [...e.session.inputNames], outputNames: [...e.session.outputNames] };
+  if (t.op === 'load') return base;
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [name, x] of Object.entries(t.feeds)) feeds[name] = new ort.Tensor('float32', x.data, x.dims);
+  const res = await e.session.run(feeds);
+  const outputs: Record<string, { data: Float32Array; dims: number[] }> = {};
+  const buffers: ArrayBuffer[] = [];
+  for (const name of t.outputNames) {
+    const o = res[name];
+    // copy once inside this thread into a plain ArrayBuffer we own, then move it to the caller (no cross-thread copy)
+    const data = new Float32Array(o.data as Float32Array);
+    outputs[name] = { data, dims: o.dims.map(Number) };
+    buffers.push(data.buffer as ArrayBuffer);
+  }
+  for (const o of Object.values(res)) o.dispose?.();
+  return moveResult({ ...base, outputs }, buffers);
+}

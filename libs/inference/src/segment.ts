@@ -1,0 +1,258 @@
+/**
+ * Card-driven CT segmentation: HU windowing, 2.5D context slices or 3D windows, sliding-window inference with
+ * blending, argmax, all read from the model card. Memory stays bounded: 2D models go slice by slice (a few
+ * slices in flight), 3D models stream planes out of the window engine (never a whole-volume float32 tensor of
+ * all classes unless `probabilities` asks for it).
+ */
+import { InputError } from '@app/core';
+import { fixedSpatial, tensorLayout, type CardTensor, type ModelCard } from './card';
+import { ModelRegistryError, type ModelProvenance, type Tensor } from './registry';
+import { gaussianImportanceMap, runWindows, type Blending, type WindowRunner } from './sliding-window';
+
+/** What segmentVolume needs of a model: a pool handle (createInferencePool().model) or an in-process LoadedModel. */
+export interface SegmentationModel {
+  readonly card: ModelCard;
+  readonly provenance: ModelProvenance;
+  /** Pool threads (sets the default work in flight). */
+  readonly threads?: number;
+  /** Windows per run (default 4). */
+  readonly batchSize?: number;
+  run(inputs: Record<string, Tensor>): Promise<{ outputs: Record<string, Tensor> }>;
+}
+
+export interface CtVolume {
+  /** [x (columns), y (rows), z (slices)]; voxel (i, j, k) = data[i + j*dims[0] + k*dims[0]*dims[1]]. */
+  dims: [number, number, number];
+  /** Hounsfield units. */
+  data: Int16Array | Float32Array;
+}
+
+export interface SegmentVolumeOptions {
+  /**
+   * Model output channels to return as whole-volume float32 maps (same grid as the volume): true = all, or a list
+   * of channel indices. Default none (only labels: memory stays bounded).
+   */
+  probabilities?: boolean | number[];
+  /** Windows per model run; default the handle's batchSize, else 4. Does not change results. */
+  batchSize?: number;
+  /** 2D models: slices processed at once (default threads + 1). 3D: batches in flight (default threads + 1). Does not change results. */
+  inFlight?: number;
+  /** Override card.preprocessing.overlap (changes results; for experiments only, recorded nowhere). */
+  overlap?: number;
+  /** Override card.preprocessing.blending. */
+  blending?: Blending;
+}
+
+export interface SegmentVolumeResult {
+  /** Argmax class index per voxel (0 = background), same grid and order as the volume. */
+  labels: Uint8Array;
+  /** Requested output channels, each a float32 map on the volume's grid. */
+  probabilities?: Record<number, Float32Array>;
+  provenance: ModelProvenance;
+  /** 2 (2.5D slice by slice) or 3. */
+  spatialDims: 2 | 3;
+  roi: number[];
+  /** Windows run in all; 3D: most planes held in accumulators at once (the memory bound: about roi depth + one step per batch). */
+  stats: { windows: number; maxLivePlanes: number };
+}
+
+function unsupported(card: ModelCard, msg: string): ModelRegistryError {
+  return new ModelRegistryError('inference.card-unsupported', `model ${card.id}@${card.version}: ${msg}`, { id: card.id, version: card.version });
+}
+
+export async function segmentVolume(volume: CtVolume, model: SegmentationModel, opts: SegmentVolumeOptions = {}): Promise<SegmentVolumeResult> {
+  const card = model.card;
+  const label = `${card.id}@${card.version}`;
+  const [inName, inSpec] = Object.entries(card.network_data_format.inputs)[0] as [string, CardTensor];
+  const [outName, outSpec] = Object.entries(card.network_data_format.outputs)[0] as [string, CardTensor];
+  if (Object.keys(card.network_data_format.inputs).length !== 1) throw unsupported(card, 'segmentVolume needs a model with exactly one input');
+  const nd = inSpec.spatial_shape.length;
+  if (nd !== 2 && nd !== 3) throw unsupported(card, `input "${inName}" has ${nd} spatial dims; segmentVolume handles 2 (slice) or 3 (volume)`);
+  const inLayout = tensorLayout(inSpec);
+  const outLayout = tensorLayout(outSpec);
+  if (inLayout !== (nd === 2 ? 'NCHW' : 'NCDHW') || outLayout !== inLayout) throw unsupported(card, `segmentVolume needs channel-first tensors (NCHW / NCDHW); the card says ${inLayout} -> ${outLayout}`);
+  if (outSpec.spatial_shape.length !== nd) throw unsupported(card, `output "${outName}" spatial dims differ from the input's`);
+  const pre = card.preprocessing ?? {};
+  const ctx = pre.context_slices ?? 0;
+  const C = inSpec.num_channels;
+  if (nd === 2 && C !== 2 * ctx + 1) throw unsupported(card, `input has ${C} channels; with context_slices ${ctx} it must be ${2 * ctx + 1}`);
+  if (nd === 3 && C !== 1) throw unsupported(card, `3D input has ${C} channels; segmentVolume feeds one CT channel`);
+  const roi = pre.roi_size ?? fixedSpatial(inSpec);
+  if (!roi) throw unsupported(card, 'neither preprocessing.roi_size nor a fixed input spatial_shape gives the window size');
+  const K = outSpec.num_channels;
+  if (K > 255) throw unsupported(card, `${K} output channels do not fit Uint8 labels`);
+  const hu = pre.hu_window;
+  if (inSpec.format === 'hounsfield' && !hu) throw unsupported(card, 'format hounsfield needs preprocessing.hu_window');
+  const overlap = opts.overlap ?? pre.overlap ?? 0.5;
+  const blending = opts.blending ?? pre.blending ?? 'gaussian';
+  const sigmaScale = pre.gaussian_sigma_scale ?? 0.125;
+  const batchSize = opts.batchSize ?? model.batchSize ?? 4;
+  const inFlight = opts.inFlight ?? (model.threads ?? 1) + 1;
+  const threshold = Number(card.postprocessing?.threshold ?? (outSpec.format === 'logits' ? 0 : 0.5));
+
+  const { dims, data } = volume ?? ({} as CtVolume);
+  if (!Array.isArray(dims) || dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new InputError('inference.bad-shape', `segmentVolume(${label}): dims must be [x, y, z] positive integers, got ${JSON.stringify(dims)}`);
+  }
+  const [X, Y, Z] = dims;
+  const XY = X * Y;
+  if (!data || data.length !== XY * Z) throw new InputError('inference.bad-shape', `segmentVolume(${label}): data has ${data?.length ?? 0} voxels, dims [${dims}] need ${XY * Z}`);
+
+  const lo = hu ? hu[0] : 0;
+  const span = hu ? hu[1] - hu[0] : 1;
+  const norm = hu ? (v: number) => (v <= lo ? 0 : v >= lo + span ? 1 : (v - lo) / span) : (v: number) => v;
+
+  const labels = new Uint8Array(XY * Z);
+  const probChannels = opts.probabilities === true ? [...Array(K).keys()] : Array.isArray(opts.probabilities) ? opts.probabilities : [];
+  for (const c of probChannels) if (!Number.isInteger(c) || c < 0 || c >= K) throw new InputError('inference.bad-option', `segmentVolume(${label}): probabilities channel ${c} not in 0..${K - 1}`);
+  const probabilities: Record<number, Float32Array> | undefined = probChannels.length ? {} : undefined;
+  for (const c of probChannels) probabilities![c] = new Float32Array(XY * Z);
+
+  /** Argmax of one output plane [K, Y, X] into labels at slice z (ties: lowest index). */
+  const writePlane = (z: number, p: Float32Array) => {
+    const base = z * XY;
+    if (K === 1) for (let i = 0; i < XY; i++) labels[base + i] = p[i] >= threshold ? 1 : 0;
+    else {
+      for (let i = 0; i < XY; i++) {
+        let best = 0;
+        let bv = p[i];
+        for (let c = 1; c < K; c++) {
+          const v = p[c * XY + i];
+          if (v > bv) (bv = v), (best = c);
+        }
+        labels[base + i] = best;
+      }
+    }
+    for (const c of probChannels) probabilities![c].set(p.subarray(c * XY, (c + 1) * XY), base);
+  };
+
+  const runner = (roiDims: number[]): WindowRunner => async (batch, n) => {
+    const r = await model.run({ [inName]: { data: batch, dims: [n, C, ...roiDims] } });
+    const o = r.outputs[outName];
+    if (!o) throw new ModelRegistryError('inference.card-mismatch', `model ${label}: no output "${outName}" in the result`);
+    return o.data;
+  };
+
+  if (nd === 3) {
+    const [rd, rh, rw] = roi as [number, number, number];
+    const importance = blending === 'gaussian' ? gaussianImportanceMap([rd, rh, rw], sigmaScale) : undefined;
+    const st = await runWindows(
+      {
+        size: [Z, Y, X],
+        roi: [rd, rh, rw],
+        inChannels: 1,
+        outChannels: K,
+        overlap,
+        blending,
+        sigmaScale,
+        batchSize,
+        concurrency: inFlight,
+        importance,
+        // windows are read from the HU volume and windowed on the fly (no whole-volume float copy); pad = 0 after normalisation
+        fill: (dst, off, z0, y0, x0, pad) => {
+          for (let dz = 0; dz < rd; dz++) {
+            const k = z0 + dz - pad[0];
+            for (let dy = 0; dy < rh; dy++) {
+              const j = y0 + dy - pad[1];
+              const o = off + (dz * rh + dy) * rw;
+              if (k < 0 || k >= Z || j < 0 || j >= Y) {
+                dst.fill(0, o, o + rw);
+                continue;
+              }
+              const row = k * XY + j * X;
+              for (let dx = 0; dx < rw; dx++) {
+                const i = x0 + dx - pad[2];
+                dst[o + dx] = i < 0 || i >= X ? 0 : norm(data[row + i]);
+              }
+            }
+          }
+        },
+        emit: writePlane,
+      },
+      runner([rd, rh, rw]),
+    );
+    return { labels, probabilities, provenance: model.provenance, spatialDims: 3, roi: [rd, rh, rw], stats: st };
+  }
+
+  // 2D / 2.5D: slice by slice, `inFlight` slices at once; each HU slice is windowed once into a small cache
+  const [rh, rw] = roi as [number, number];
+  const importance = blending === 'gaussian' ? gaussianImportanceMap([rh, rw], sigmaScale) : undefined;
+  const cache = new Map<number, Float32Array>();
+  const windowed = (k: number) => {
+    let p = cache.get(k);
+    if (!p) {
+      p = new Float32Array(XY);
+      const base = k * XY;
+      for (let i = 0; i < XY; i++) p[i] = norm(data[base + i]);
+      cache.set(k, p);
+    }
+    return p;
+  };
+  const run = runner([rh, rw]);
+  let windowsRun = 0;
+  const doSlice = async (k: number) => {
+    // channel ch = slice k - ctx + ch, edge slices replicated
+    const input = new Float32Array(C * XY);
+    for (let ch = 0; ch < C; ch++) input.set(windowed(Math.min(Z - 1, Math.max(0, k - ctx + ch))), ch * XY);
+    const st = await runWindows(
+      {
+        size: [1, Y, X],
+        roi: [1, rh, rw],
+        inChannels: C,
+        outChannels: K,
+        overlap,
+        blending,
+        sigmaScale,
+        batchSize,
+        concurrency: 2,
+        importance,
+        fill: (dst, off, _z0, y0, x0, pad) => {
+          for (let ch = 0; ch < C; ch++) {
+            const src = ch * XY;
+            for (let dy = 0; dy < rh; dy++) {
+              const j = y0 + dy - pad[1];
+              const o = off + (ch * rh + dy) * rw;
+              if (j < 0 || j >= Y) {
+                dst.fill(0, o, o + rw);
+                continue;
+              }
+              for (let dx = 0; dx < rw; dx++) {
+                const i = x0 + dx - pad[2];
+                dst[o + dx] = i < 0 || i >= X ? 0 : input[src + j * X + i];
+              }
+            }
+          }
+        },
+        emit: (_z, p) => writePlane(k, p),
+      },
+      run,
+    );
+    windowsRun += st.windows;
+  };
+  // a bounded queue of slices: while slice k's batches run on the pool, the next slices are windowed and started
+  let nextK = 0;
+  let lowestActive = 0;
+  const active = new Set<number>();
+  const errors: unknown[] = [];
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (!errors.length && active.size < inFlight && nextK < Z) {
+        const k = nextK++;
+        active.add(k);
+        doSlice(k)
+          .catch((e) => errors.push(e))
+          .finally(() => {
+            active.delete(k);
+            lowestActive = active.size ? Math.min(...active) : nextK;
+            for (const key of cache.keys()) if (key < lowestActive - ctx) cache.delete(key);
+            if (active.size === 0 && (nextK >= Z || errors.length)) resolve();
+            else pump();
+          });
+      }
+      if (active.size === 0) resolve();
+    };
+    pump();
+  });
+  if (errors.length) throw errors[0];
+  return { labels, probabilities, provenance: model.provenance, spatialDims: 2, roi: [rh, rw], stats: { windows: windowsRun, maxLivePlanes: 1 } };
+}

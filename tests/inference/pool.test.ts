@@ -1,0 +1,152 @@
+/**
+ * @jest-environment ./tests/inference/ort-environment.js
+ */
+import { threadId } from 'node:worker_threads';
+import { createInferencePool, resolveModel, type InferencePool } from '@app/inference';
+import { isInputError, mulberry32 } from '@app/core';
+import { cleanup, copyTissue, tempModelsDir, writeModelFolder } from './helpers';
+
+let root: string;
+let pool: InferencePool;
+beforeAll(() => {
+  root = tempModelsDir();
+  writeModelFolder(root, 'id2d', '1.0.0', 'identity2d.onnx', { inC: 1, outC: 1, spatial: ['*', '*'], format: 'magnitude' });
+  writeModelFolder(root, 'fixed', '1.0.0', 'identity2d.onnx', { inC: 2, outC: 2, spatial: [4, '8*n'], format: 'magnitude' });
+  copyTissue(root);
+  pool = createInferencePool({ modelsDir: root, threads: 1, intraOpNumThreads: 1, batchSize: 2 });
+});
+afterAll(async () => {
+  await pool.close();
+  cleanup();
+});
+
+describe('inference pool (worker threads)', () => {
+  it('runs on a worker thread, reuses the session, and transfers (not copies) the tensors', async () => {
+    const m = await pool.model('id2d');
+    expect(m.executionProvider).toBe('cpu');
+    expect(m.provenance).toEqual(resolveModel('id2d', { modelsDir: root }).provenance);
+    for (let k = 0; k < 3; k++) {
+      const x = Float32Array.from({ length: 12 }, (_, i) => i * k);
+      const expected = Array.from(x);
+      const r = await m.run({ image: { data: x, dims: [1, 1, 3, 4] } });
+      expect(Array.from(r.outputs.pred.data)).toEqual(expected);
+      expect(r.outputs.pred.dims).toEqual([1, 1, 3, 4]);
+      expect(x.length).toBe(0); // the input buffer was moved to the worker (detached here)
+      expect(r.provenance).toEqual(m.provenance);
+    }
+    // keepInputs copies instead; a view into a larger buffer is copied too (the rest of that buffer stays usable)
+    const kept = new Float32Array([1, 2, 3, 4]);
+    await m.run({ image: { data: kept, dims: [1, 1, 2, 2] } }, { keepInputs: true });
+    expect(Array.from(kept)).toEqual([1, 2, 3, 4]);
+    const big = new Float32Array(8).fill(7);
+    await m.run({ image: { data: big.subarray(4), dims: [1, 1, 2, 2] } });
+    expect(big.length).toBe(8);
+    const s = pool.stats();
+    expect(s.sessionsCreated).toBe(1); // one session for the one worker, reused for all runs
+    expect(s.runs).toBe(5);
+    expect(s.threadIds).toHaveLength(1);
+    expect(s.threadIds).not.toContain(threadId);
+  });
+
+  it('the caller event loop keeps ticking while the U-Net runs (inference is off the main thread)', async () => {
+    const m = await pool.model('tissue-unet');
+    const x = () => Float32Array.from({ length: 500 * 500 * 3 }, (_, i) => ((i * 7919) % 256) / 255);
+    await m.run({ input: { data: x(), dims: [1, 500, 500, 3] } }); // warm
+    const items = [0, 1, 2, 3].map(() => ({ input: { data: x(), dims: [1, 500, 500, 3] } }));
+    let ticks = 0;
+    let last = performance.now();
+    let maxGap = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+      ticks++;
+    }, 2);
+    const t0 = performance.now();
+    const r = await m.runBatch(items, { batchSize: 1 });
+    const elapsed = performance.now() - t0;
+    clearInterval(timer);
+    expect(r.outputs).toHaveLength(4);
+    expect(r.provenance).toEqual({ id: 'tissue-unet', version: '0.0.1', sha256: '9588c4a5088eb9405ae12a37a8ce19fd1c56017e5d929ede79dfd868e571516d' });
+    // 4 runs of ~75+ ms each; a blocked loop would show one gap as long as a run
+    expect(ticks).toBeGreaterThan(10);
+    expect(maxGap).toBeLessThan(elapsed / 2);
+  });
+
+  it('runBatch concatenates items into runs of batchSize and splits the outputs back in order', async () => {
+    const m = await pool.model('fixed');
+    const rnd = mulberry32(5);
+    const items = [1, 2, 1, 1, 3].map((n) => ({ image: { data: Float32Array.from({ length: n * 2 * 4 * 16 }, () => rnd()), dims: [n, 2, 4, 16] } }));
+    const copies = items.map((it) => Array.from(it.image.data));
+    const before = pool.stats().runs;
+    const r = await m.runBatch(items);
+    expect(pool.stats().runs - before).toBe(3); // 5 items, batchSize 2
+    r.outputs.forEach((o, k) => {
+      expect(o.pred.dims).toEqual(items[k].image.dims);
+      expect(Array.from(o.pred.data)).toEqual(copies[k]);
+    });
+  });
+
+  it('an input that does not fit the card is an InputError naming the model and tensor', async () => {
+    const m = await pool.model('fixed');
+    const cases: [Record<string, { data: Float32Array; dims: number[] }>, string, RegExp][] = [
+      [{ image: { data: new Float32Array(2 * 4 * 12), dims: [1, 2, 4, 12] } }, 'inference.bad-shape', /fixed@1\.0\.0: input "image" has shape \[1,2,4,12\], the model card expects \[N,2,4,8\*n\]/],
+      [{ image: { data: new Float32Array(3 * 4 * 8), dims: [1, 3, 4, 8] } }, 'inference.bad-shape', /"image"/],
+      [{ image: { data: new Float32Array(10), dims: [1, 2, 4, 8] } }, 'inference.bad-shape', /has 10 values/],
+      [{}, 'inference.missing-input', /input "image" not given/],
+      [{ image: { data: new Float32Array(64), dims: [1, 2, 4, 8] }, extra: { data: new Float32Array(1), dims: [1] } }, 'inference.unknown-input', /no input "extra"/],
+    ];
+    for (const [inputs, code, msg] of cases) {
+      const err = await m.run(inputs).catch((e: unknown) => e);
+      expect(isInputError(err)).toBe(true);
+      expect(err).toMatchObject({ code });
+      expect((err as Error).message).toMatch(msg);
+    }
+    const tissue = await pool.model('tissue-unet');
+    await expect(tissue.run({ input: { data: new Float32Array(3 * 500 * 500), dims: [1, 3, 500, 500] } })).rejects.toMatchObject({
+      code: 'inference.bad-shape',
+      message: expect.stringContaining('expects [N,500,500,3] (NHWC)'),
+    });
+  });
+
+  it('pool.model accepts a card or a registered model, and refuses a card that is not the registered one', async () => {
+    const reg = resolveModel('id2d', { modelsDir: root });
+    expect((await pool.model(reg.card)).provenance).toEqual(reg.provenance);
+    expect((await pool.model(reg)).provenance).toEqual(reg.provenance);
+    await expect(pool.model({ ...reg.card, sha256: 'f'.repeat(64) })).rejects.toMatchObject({ code: 'inference.sha256-mismatch' });
+    await expect(pool.model('missing')).rejects.toMatchObject({ code: 'inference.unknown-model' });
+  });
+
+  it('INFERENCE_EP=cuda without the CUDA provider: CPU, with exactly one warning per process', async () => {
+    const old = process.env.INFERENCE_EP;
+    process.env.INFERENCE_EP = 'cuda';
+    const warnings: string[] = [];
+    const p = createInferencePool({ modelsDir: root, warn: (w) => warnings.push(w) });
+    try {
+      const a = await p.model('id2d');
+      const b = await p.model('fixed');
+      if (a.executionProvider === 'cpu') {
+        expect(b.executionProvider).toBe('cpu');
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/CUDA execution provider unavailable.*falling back to CPU/);
+      } else expect(warnings).toHaveLength(0);
+    } finally {
+      await p.close();
+      if (old === undefined) delete process.env.INFERENCE_EP;
+      else process.env.INFERENCE_EP = old;
+    }
+  });
+
+  it('two threads: results in order, at most one session per worker, never the caller thread; close() ends the pool', async () => {
+    const p = createInferencePool({ modelsDir: root, threads: 2, intraOpNumThreads: 1 });
+    const m = await p.model('id2d');
+    const xs = Array.from({ length: 8 }, (_, k) => ({ image: { data: new Float32Array(64 * 64).fill(k), dims: [1, 1, 64, 64] } }));
+    const r = await m.runBatch(xs, { batchSize: 1 });
+    r.outputs.forEach((o, k) => expect(o.pred.data[100]).toBe(k));
+    const s = p.stats();
+    expect(s.sessionsCreated).toBeLessThanOrEqual(2);
+    expect(s.threadIds).not.toContain(threadId);
+    await p.close();
+    await expect(m.run({ image: { data: new Float32Array(4), dims: [1, 1, 2, 2] } })).rejects.toThrow(/closed/);
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * @jest-environment ./tests/inference/ort-environment.js
+ */
+import { createInferencePool, loadModel, ModelRegistryError, segmentVolume, type InferencePool } from '@app/inference';
+import { isInputError, mulberry32 } from '@app/core';
+import { cleanup, copyTissue, tempModelsDir, writeModelFolder } from './helpers';
+
+const F = Math.fround;
+const HU: [number, number] = [-200, 300];
+/** Independent reference of the card's HU windowing, in float32 as the model sees it. */
+const win = (v: number) => F(Math.min(1, Math.max(0, (v - HU[0]) / (HU[1] - HU[0]))));
+
+function volume(X: number, Y: number, Z: number, seed: number): { dims: [number, number, number]; data: Int16Array } {
+  const r = mulberry32(seed);
+  return { dims: [X, Y, Z], data: Int16Array.from({ length: X * Y * Z }, () => Math.round(-400 + r() * 1000)) };
+}
+
+let root: string;
+let pool: InferencePool;
+beforeAll(() => {
+  root = tempModelsDir();
+  // 2.5D: pred = (1 - x_k, x_k, x_{k-1}) on [N,3,16,16] windows
+  writeModelFolder(root, 'ct25d', '0.1.0', 'ct25d.onnx', {
+    inC: 3,
+    outC: 3,
+    spatial: [16, 16],
+    preprocessing: { hu_window: HU, context_slices: 1, roi_size: [16, 16], overlap: 0.5, blending: 'gaussian', gaussian_sigma_scale: 0.125 },
+  });
+  // 3D: pred = (1 - x, x) on [N,1,4,8,8] windows
+  writeModelFolder(root, 'ct3d', '0.1.0', 'ct3d.onnx', {
+    inC: 1,
+    outC: 2,
+    spatial: ['*', '*', '*'],
+    preprocessing: { hu_window: HU, roi_size: [4, 8, 8], overlap: 0.5, blending: 'constant' },
+  });
+  copyTissue(root);
+  pool = createInferencePool({ modelsDir: root, threads: 1, intraOpNumThreads: 1, batchSize: 4 });
+});
+afterAll(async () => {
+  await pool.close();
+  cleanup();
+});
+
+describe('segmentVolume (card-driven)', () => {
+  it('2.5D: HU window, context slices with replicated edges, sliding window, argmax — against an independent reference', async () => {
+    const [X, Y, Z] = [21, 18, 5];
+    const vol = volume(X, Y, Z, 11);
+    const m = await pool.model('ct25d');
+    const r = await segmentVolume(vol, m, { probabilities: [1, 2] });
+    expect(r.spatialDims).toBe(2);
+    expect(r.roi).toEqual([16, 16]);
+    expect(r.provenance).toEqual(m.provenance);
+    const XY = X * Y;
+    for (let k = 0; k < Z; k++) {
+      for (let v = 0; v < XY; v++) {
+        const x1 = win(vol.data[k * XY + v]);
+        const x0 = win(vol.data[Math.max(0, k - 1) * XY + v]); // slice k-1, the first slice replicated
+        const p = [F(1 - x1), x1, x0];
+        const best = p.indexOf(Math.max(...p)); // ties: lowest index
+        expect(r.labels[k * XY + v]).toBe(best);
+        expect(r.probabilities![1][k * XY + v]).toBe(x1);
+        expect(r.probabilities![2][k * XY + v]).toBe(x0);
+      }
+    }
+    expect(Object.keys(r.probabilities!)).toEqual(['1', '2']);
+  });
+
+  it('3D: slab-streamed sliding window gives the reference labels; no probabilities unless asked', async () => {
+    const [X, Y, Z] = [11, 9, 10];
+    const vol = volume(X, Y, Z, 12);
+    const r = await segmentVolume(vol, await pool.model('ct3d'));
+    expect(r.spatialDims).toBe(3);
+    expect(r.probabilities).toBeUndefined();
+    for (let i = 0; i < vol.data.length; i++) {
+      const x = win(vol.data[i]);
+      expect(r.labels[i]).toBe(x > F(1 - x) ? 1 : 0);
+    }
+    // memory stays bounded: a 40-slice volume never holds more than roi depth + 2 steps of planes
+    const tall = volume(11, 9, 40, 15);
+    const rt = await segmentVolume(tall, await pool.model('ct3d'), { batchSize: 4 });
+    expect(rt.stats.maxLivePlanes).toBeLessThanOrEqual(4 + 2 * 2);
+    expect(rt.stats.windows).toBe(19 * 2 * 2); // z starts 0,2,..,36; y starts {0,1}; x starts {0,3}
+    for (let i = 0; i < tall.data.length; i += 7) expect(rt.labels[i]).toBe(win(tall.data[i]) > F(1 - win(tall.data[i])) ? 1 : 0);
+    // a volume thinner than the roi depth (padded) works too
+    const thin = volume(7, 5, 2, 13);
+    const t = await segmentVolume(thin, await pool.model('ct3d'), { probabilities: true });
+    for (let i = 0; i < thin.data.length; i++) expect(t.probabilities![1][i]).toBe(win(thin.data[i]));
+  });
+
+  it('deterministic: the same labels in-process (LoadedModel) and on the pool, whatever the batching / work in flight', async () => {
+    const vol = volume(19, 23, 6, 14);
+    const a = await segmentVolume(vol, await pool.model('ct25d'), { inFlight: 1, batchSize: 1 });
+    const b = await segmentVolume(vol, await pool.model('ct25d'), { inFlight: 4, batchSize: 7 });
+    const local = await loadModel('ct25d', { modelsDir: root });
+    const c = await segmentVolume(vol, local);
+    expect(b.labels).toEqual(a.labels);
+    expect(c.labels).toEqual(a.labels);
+    await local.close();
+  });
+
+  it('bad volumes are InputErrors; models the helper cannot drive are refused with a clear ModelRegistryError', async () => {
+    const m = await pool.model('ct25d');
+    const e1 = await segmentVolume({ dims: [4, 4, 2], data: new Int16Array(31) }, m).catch((e: unknown) => e);
+    expect(isInputError(e1)).toBe(true);
+    expect((e1 as Error).message).toMatch(/ct25d@0\.1\.0.*31 voxels/);
+    const e2 = await segmentVolume({ dims: [4, 4, 2], data: new Int16Array(32) }, await pool.model('tissue-unet')).catch((e: unknown) => e);
+    expect(e2).toBeInstanceOf(ModelRegistryError);
+    expect(e2).toMatchObject({ code: 'inference.card-unsupported', message: expect.stringMatching(/tissue-unet@0\.0\.1.*channel-first/) });
+  });
+});
