@@ -10,3 +10,4 @@ export * from './sdtm-import';
 export * from './simulator';
 export * from './parallel';
 export * from './rates';
+export * from './prediction';

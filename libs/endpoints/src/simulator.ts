@@ -24,7 +24,28 @@ export interface SimulateOptions {
   /** Generate daily wearable steps for the baseline week + this many weeks (0 = none). */
   stepWeeks?: number;
   arms?: { arm: string; armCd: string }[];
+  /**
+   * Couple the early signals (QLQ-C30 physical functioning, wearable steps, early new lesions) to the
+   * outcome through a latent per-subject benefit (README "Simulator: outcome coupling"). Default false:
+   * the output is then byte-identical to the simulator without this option (golden hashes). When true,
+   * the coupling's own draws come from a second stream seeded from `seed` (never from the main stream).
+   */
+  outcomeCoupling?: boolean;
 }
+
+/** Mean latent benefit of each trajectory class (outcome coupling; README "Simulator: outcome coupling"). */
+export const BENEFIT_MEAN = Object.freeze({ responder: 1, 'late-responder': 0.5, stable: 0, progressor: -1 });
+/** Outcome coupling: SD of the continuous part of the latent benefit around its class mean. */
+export const BENEFIT_SD = 0.5;
+/** Outcome coupling: health (0..1) drift per assessment per unit of benefit (PF2 ~ 100 x health). */
+export const COUPLING_HEALTH_PER_VISIT = 0.03;
+/** Outcome coupling: relative change of daily steps per day on treatment per unit of benefit. */
+export const COUPLING_STEPS_PER_DAY = 0.006;
+/** Outcome coupling: per-assessment probability of a new lesion = NEWLESION_BASE x exp(-NEWLESION_SLOPE x benefit). */
+export const COUPLING_NEWLESION_BASE = 0.04;
+export const COUPLING_NEWLESION_SLOPE = 1;
+/** Seed of the coupling stream: seed XOR this constant (golden ratio bits), so it never equals the main stream. */
+const COUPLING_SEED_XOR = 0x9e3779b9;
 
 /** mulberry32 lives in @app/core (shared with the other generators); re-exported for this library's users. */
 export { mulberry32 } from '@app/core';
@@ -39,10 +60,19 @@ const MODEL = { id: 'lesion-measure', version: '1.4.0', sha256: '3f1c0d2a9b8e7f6
  * true lesion trajectories (responders, progressors, late responders, stable), measurement noise, missed
  * visits, not-assessed lesions, new lesions, non-target progression, new anticancer therapy after
  * progression, deaths, dropouts, QLQ-C30 answers tracking a latent health state, daily steps, and arm
- * assignment (1:1).
+ * assignment (1:1). With `outcomeCoupling: true`, a latent per-subject benefit (class mean + N(0, 0.5^2))
+ * also drives the health (QLQ-C30) drift, the step trend and an extra new-lesion hazard (README
+ * "Simulator: outcome coupling"); without it the output is exactly what it always was.
  */
 export function simulateTrial(o: SimulateOptions): StudyInput {
   const rnd = mulberry32(o.seed);
+  const coupling = o.outcomeCoupling ?? false;
+  // Second stream for the coupling draws only: without coupling it is never drawn from, so the default output is unchanged.
+  const rnd2 = mulberry32((o.seed ^ COUPLING_SEED_XOR) >>> 0);
+  const normal2 = () => {
+    const u = Math.max(rnd2(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd2());
+  };
   const interval = o.intervalDays ?? 42;
   const start = dayNumber(o.startDate ?? '2024-01-08');
   const enrol = o.enrolmentDays ?? 365;
@@ -67,6 +97,8 @@ export function simulateTrial(o: SimulateOptions): StudyInput {
     const traj: Trajectory = treated
       ? u < 0.35 ? 'responder' : u < 0.55 ? 'progressor' : u < 0.7 ? 'late-responder' : 'stable'
       : u < 0.1 ? 'responder' : u < 0.5 ? 'progressor' : u < 0.55 ? 'late-responder' : 'stable';
+    // Latent benefit (coupling only; 0 otherwise, and then never used): class mean + continuous part.
+    const benefit = coupling ? BENEFIT_MEAN[traj] + BENEFIT_SD * normal2() : 0;
     // Baseline lesions: 1-5 targets, <= 2 per organ
     const nT = int(1, 5);
     const organCount = new Map<string, number>();
@@ -119,12 +151,14 @@ export function simulateTrial(o: SimulateOptions): StudyInput {
         case 'late-responder': factor = t < onset + 1 ? 1.02 : Math.max(0.1, 1 - 0.2 * (t - onset)); break;
         default: factor = 1 + 0.02 * normal();
       }
-      health = Math.min(1, Math.max(0.05, health + (traj === 'progressor' ? -0.05 : traj === 'stable' ? -0.01 : 0.01) + 0.03 * normal()));
+      health = Math.min(1, Math.max(0.05, health + (traj === 'progressor' ? -0.05 : traj === 'stable' ? -0.01 : 0.01) + 0.03 * normal() + (coupling ? COUPLING_HEALTH_PER_VISIT * benefit : 0)));
       if (rnd() < pMissed) continue;
       const naLesion = rnd() < 0.03 ? pick(lesions).id : null;
       const targets = mkTargets(v, (l) => (l.id === naLesion ? 'NOT_ASSESSED' : Math.max(0, Math.round(l.base * (1 + (factor - 1) * l.sens) * (1 + 0.03 * normal())))));
       const ntProg = traj === 'progressor' && rnd() < 0.08;
-      const newL = traj === 'progressor' && t >= 2 && rnd() < 0.15 ? 'YES' : rnd() < 0.01 ? 'EQUIVOCAL' : 'NO';
+      let newL: Assessment['newLesions'] = traj === 'progressor' && t >= 2 && rnd() < 0.15 ? 'YES' : rnd() < 0.01 ? 'EQUIVOCAL' : 'NO';
+      // Coupling: an extra new-lesion hazard that falls with the benefit (any class, from the first follow-up).
+      if (coupling && rnd2() < COUPLING_NEWLESION_BASE * Math.exp(-COUPLING_NEWLESION_SLOPE * benefit)) newL = 'YES';
       const nonTargets: NonTargetAssessment[] = nts.map((n) => ({
         lesionId: n.id, organ: n.organ,
         status: ntProg ? 'UNEQUIVOCAL_PROGRESSION' : (traj === 'responder' && factor < 0.3) ? 'ABSENT' : rnd() < 0.02 ? 'NOT_ASSESSED' : 'PRESENT',
@@ -170,7 +204,7 @@ export function simulateTrial(o: SimulateOptions): StudyInput {
       const lvl = 3000 + rnd() * 7000;
       const endDay = Math.min(rand + 7 * weeks - 1, deathDay !== null ? deathDay - 1 : Infinity);
       for (let d = rand - 7; d <= endDay; d++) {
-        const decline = traj === 'progressor' ? 1 - 0.004 * Math.max(0, d - rand) : 1;
+        const decline = (traj === 'progressor' ? 1 - 0.004 * Math.max(0, d - rand) : 1) * (coupling ? Math.max(0.2, 1 + COUPLING_STEPS_PER_DAY * benefit * Math.max(0, d - rand)) : 1);
         steps.push({ date: iso(d), steps: Math.max(0, Math.round(lvl * decline * (1 + 0.25 * normal()))), wearMinutes: rnd() < 0.15 ? int(60, 590) : int(600, 960) });
       }
       subj.steps = steps;
