@@ -1,0 +1,4 @@
+export * from './rigid';
+export * from './align';
+export * from "./match";
+export * from "./track";
