@@ -1,0 +1,244 @@
+/** @jest-environment ./tests/inference/ort-environment.js */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import * as ort from 'onnxruntime-node';
+import { repoRoot } from '@app/core';
+import { openSlide, type SlideReader } from '@app/wsi';
+import {
+  classifySlide,
+  generateSyntheticSlide,
+  heatmapDzi,
+  heatmapPng,
+  ortPredictor,
+  slideMetrics,
+  readTileBand,
+  tileGrid,
+  type ClassMap,
+  type ClassifierSpec,
+  type SyntheticSlide,
+  type TilePredictor,
+  type TissueMask,
+} from '@app/pathology';
+import { rmDir, tmp } from './helpers';
+
+const MODEL_DIR = join(repoRoot(), 'models/he-tile-classifier/0.1.0');
+const card = JSON.parse(readFileSync(join(MODEL_DIR, 'card.json'), 'utf8'));
+const CLASSES: string[] = card.network_data_format.outputs.probs.channel_def ? Object.values(card.network_data_format.outputs.probs.channel_def) : [];
+const spec = (batchSize = 256): ClassifierSpec => ({
+  targetMpp: card.preprocessing.target_mpp,
+  tileSize: card.preprocessing.tile_size,
+  stride: card.preprocessing.stride,
+  classes: CLASSES,
+  batchSize,
+});
+const TRUTH_KEYS = ['background', 'tumour', 'stroma', 'lymphocytes', 'pen'] as const;
+
+describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metrics', () => {
+  const dir = tmp('ai');
+  let s: SyntheticSlide;
+  let slide: SlideReader;
+  let session: ort.InferenceSession;
+  let predict: TilePredictor;
+  let map: ClassMap;
+  let truthMask: { data: Uint8Array; width: number; height: number };
+
+  beforeAll(async () => {
+    const bytes = readFileSync(join(MODEL_DIR, card.file));
+    session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+    predict = ortPredictor(session, { tileSize: card.preprocessing.tile_size });
+    // held-out evaluation seed (training used seeds 1-160, validation 500-511)
+    s = await generateSyntheticSlide({ path: join(dir, 'held-out.svs'), width: 1536, height: 1280, seed: 9003, mpp: 0.5 });
+    slide = await openSlide(s.path);
+    const m = await sharp(s.groundTruth.maskPath).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+    truthMask = { data: new Uint8Array(m.data), width: m.info.width, height: m.info.height };
+    map = await classifySlide(slide, undefined, predict, spec());
+  }, 60000);
+  afterAll(async () => {
+    await slide?.close();
+    rmDir(dir);
+  });
+
+  it('ships model.onnx whose sha256 is the one in card.json, with the documented input/output', () => {
+    const sha = createHash('sha256').update(readFileSync(join(MODEL_DIR, card.file))).digest('hex');
+    expect(sha).toBe(card.sha256);
+    expect(session.inputNames).toEqual(['image']);
+    expect(session.outputNames).toEqual(['probs']);
+    expect(CLASSES).toEqual([...TRUTH_KEYS]);
+    expect(existsSync(join(MODEL_DIR, 'LICENSE'))).toBe(true);
+  });
+
+  it('classifies a held-out synthetic slide: class map geometry and probabilities', () => {
+    const g = tileGrid(slide, spec());
+    // 16 px cores at 1.0 µm/px on a 0.5 µm/px slide: 32 level-0 px per map px
+    expect(map.downsample).toBeCloseTo((card.preprocessing.stride * card.preprocessing.target_mpp) / 0.5, 10);
+    expect(map.width).toBe(Math.ceil(s.width / map.downsample));
+    expect(map.height).toBe(Math.ceil(s.height / map.downsample));
+    expect(map.width).toBe(g.nx);
+    expect(map.tilesClassified).toBe(map.width * map.height);
+    expect(map.classIndex.length).toBe(map.width * map.height);
+    const C = CLASSES.length;
+    for (let m = 0; m < map.classIndex.length; m += 37) {
+      let sum = 0;
+      let best = 0;
+      for (let c = 0; c < C; c++) {
+        sum += map.probs![m * C + c];
+        if (map.probs![m * C + c] > map.probs![m * C + best]) best = c;
+      }
+      expect(sum).toBeCloseTo(1, 4);
+      expect(map.classIndex[m]).toBe(best);
+    }
+  });
+
+  it('estimates whole-slide class fractions within 5 percentage points of the ground truth', () => {
+    const met = slideMetrics(map);
+    for (const k of TRUTH_KEYS) expect(Math.abs(met.classFractions[k] - s.groundTruth.fractions[k])).toBeLessThan(0.05);
+    const soft = slideMetrics(map, { soft: true });
+    expect(soft.areaMethod).toBe('probabilities');
+    for (const k of TRUTH_KEYS) expect(Math.abs(soft.classFractions[k] - s.groundTruth.fractions[k])).toBeLessThan(0.05);
+    const sum = Object.values(met.classFractions).reduce((a, b) => a + b, 0);
+    expect(sum).toBeCloseTo(1, 9);
+  });
+
+  it('resamples other scan resolutions: a held-out 0.55 µm/px slide is also within 5 pp', async () => {
+    const s2 = await generateSyntheticSlide({ path: join(dir, 'held-out-055.svs'), width: 1200, height: 1100, seed: 9005, mpp: 0.55, pen: 'green' });
+    const sl = await openSlide(s2.path);
+    try {
+      const m2 = await classifySlide(sl, null, predict, spec());
+      expect(m2.downsample).toBeCloseTo(16 / 0.55, 10);
+      const met = slideMetrics(m2);
+      for (const k of TRUTH_KEYS) expect(Math.abs(met.classFractions[k] - s2.groundTruth.fractions[k])).toBeLessThan(0.05);
+    } finally {
+      await sl.close();
+    }
+  });
+
+  it('per-map-pixel classes agree with the truth mask at the same level-0 position (overlay alignment)', () => {
+    // class of the truth-mask cell under each map pixel's centre
+    let agree = 0;
+    let n = 0;
+    for (let j = 0; j < map.height; j++) {
+      for (let i = 0; i < map.width; i++) {
+        const x = (i + 0.5) * map.downsample;
+        const y = (j + 0.5) * map.downsample;
+        if (x >= s.width || y >= s.height) continue;
+        const t = truthMask.data[Math.floor(y / s.groundTruth.downsample) * truthMask.width + Math.floor(x / s.groundTruth.downsample)];
+        n++;
+        if (map.classIndex[j * map.width + i] === t) agree++;
+      }
+    }
+    expect(agree / n).toBeGreaterThan(0.9);
+  });
+
+  it('slide metrics follow their definitions and match the metrics of the truth mask', () => {
+    const met = slideMetrics(map);
+    const f = met.classFractions;
+    const tissue = f.tumour + f.stroma + f.lymphocytes;
+    expect(met.tumourFraction).toBeCloseTo(f.tumour / tissue, 10);
+    expect(met.tumourBedCellularity).toBeCloseTo(f.tumour / tissue, 10);
+    expect(met.stromalTilPercent).toBeCloseTo((100 * f.lymphocytes) / (f.stroma + f.lymphocytes), 10);
+    expect(met.tissueAreaMm2).toBeCloseTo((tissue * s.width * s.height * 0.25) / 1e6, 8);
+    const t = s.groundTruth.fractions;
+    const tt = t.tumour + t.stroma + t.lymphocytes;
+    expect(Math.abs(met.tumourFraction - t.tumour / tt)).toBeLessThan(0.08);
+    expect(Math.abs(met.stromalTilPercent - (100 * t.lymphocytes) / (t.stroma + t.lymphocytes))).toBeLessThan(10);
+    expect(Math.abs(met.tissueAreaMm2 / ((tt * s.width * s.height * 0.25) / 1e6) - 1)).toBeLessThan(0.1);
+  });
+
+  it('slideMetrics on a hand-made map: edge pixels weighted by the area inside the slide', () => {
+    // 2 x 2 map, 10 level-0 px per map px, slide 15 x 10 px: right column only half inside
+    const hand: ClassMap = {
+      width: 2, height: 1, downsample: 10, classIndex: Uint8Array.from([1, 3]), tilesClassified: 2,
+      classes: [...TRUTH_KEYS], slideWidth: 15, slideHeight: 10, mpp: 2, targetMpp: 1, tileSize: 32, stride: 16, level: 0,
+    };
+    const m = slideMetrics(hand);
+    expect(m.classFractions.tumour).toBeCloseTo(100 / 150, 12);
+    expect(m.classFractions.lymphocytes).toBeCloseTo(50 / 150, 12);
+    expect(m.tumourFraction).toBeCloseTo(2 / 3, 12);
+    expect(m.stromalTilPercent).toBeCloseTo(100, 12);
+    expect(m.tissueAreaMm2).toBeCloseTo((150 * 4) / 1e6, 15);
+    const none = slideMetrics({ ...hand, classIndex: Uint8Array.from([0, 4]) });
+    expect(none.tumourFraction).toBeNaN();
+    expect(none.stromalTilPercent).toBeNaN();
+    expect(none.tissueAreaMm2).toBe(0);
+  });
+
+  it('heatmap PNG: one pixel per map px, covers the slide from the top-left, background transparent', async () => {
+    const h = await heatmapPng(map);
+    expect(h.downsample).toBe(map.downsample);
+    const { data, info } = await sharp(h.png).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height, info.channels]).toEqual([map.width, map.height, 4]);
+    // covers the slide, overhang < 1 map px
+    expect(info.width * h.downsample).toBeGreaterThanOrEqual(s.width);
+    expect((info.width - 1) * h.downsample).toBeLessThan(s.width);
+    expect(info.height * h.downsample).toBeGreaterThanOrEqual(s.height);
+    expect((info.height - 1) * h.downsample).toBeLessThan(s.height);
+    const bg = CLASSES.indexOf('background');
+    for (let m = 0; m < map.classIndex.length; m++) {
+      if (map.classIndex[m] === bg) expect(data[m * 4 + 3]).toBe(0);
+      else expect(data[m * 4 + 3]).toBeGreaterThan(0);
+    }
+    const x4 = await heatmapPng(map, { scale: 4 });
+    expect([x4.width, x4.height, x4.downsample]).toEqual([map.width * 4, map.height * 4, map.downsample / 4]);
+  });
+
+  it('heatmap DZI overlay has the slide level-0 size, so it stacks on the slide pyramid', async () => {
+    const r = await heatmapDzi(map, join(dir, 'overlay'), { name: 'classes' });
+    const xml = readFileSync(r.dziPath, 'utf8');
+    expect(xml).toContain(`Width="${s.width}"`);
+    expect(xml).toContain(`Height="${s.height}"`);
+    expect(existsSync(join(dir, 'overlay', 'classes_files', '0', '0_0.png'))).toBe(true);
+  });
+
+  it('is deterministic and independent of the batch size', async () => {
+    const again = await classifySlide(slide, undefined, predict, spec(97));
+    expect(Buffer.from(again.classIndex).equals(Buffer.from(map.classIndex))).toBe(true);
+    let maxd = 0;
+    for (let k = 0; k < map.probs!.length; k++) maxd = Math.max(maxd, Math.abs(map.probs![k] - again.probs![k]));
+    expect(maxd).toBeLessThan(1e-5);
+  }, 30000);
+
+  it('tile pixels do not depend on how map rows are split into bands', async () => {
+    const g = tileGrid(slide, spec());
+    const whole = await readTileBand(slide, g, 0, 12);
+    const part = await readTileBand(slide, g, 5, 12);
+    expect(whole.width).toBe(g.nx * g.stride + 2 * g.margin);
+    expect(part.height).toBe(7 * g.stride + 2 * g.margin);
+    const rowBytes = whole.width * 3;
+    const a = Buffer.from(whole.data.subarray(5 * g.stride * rowBytes));
+    expect(a.equals(Buffer.from(part.data))).toBe(true);
+  });
+
+  it('with a tissue mask, cores without tissue are background and not sent to the model', async () => {
+    // tissue only in the top-left quarter of the slide (mask: 1 px per 64 level-0 px)
+    const mw = Math.ceil(s.width / 64);
+    const mh = Math.ceil(s.height / 64);
+    const data = new Uint8Array(mw * mh);
+    for (let y = 0; y < mh / 2; y++) for (let x = 0; x < mw / 2; x++) data[y * mw + x] = 1;
+    const mask: TissueMask = { width: mw, height: mh, data, downsample: 64, downsampleY: 64, method: 'otsu', tissueFraction: 0.25, threshold: 0 };
+    let sent = 0;
+    const counting: TilePredictor = async (b, n) => {
+      sent += n;
+      return predict(b, n);
+    };
+    const r = await classifySlide(slide, mask, counting, spec());
+    expect(r.tilesClassified).toBe(sent);
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(map.width * map.height * 0.35);
+    for (let j = 0; j < r.height; j++)
+      for (let i = 0; i < r.width; i++) {
+        const inside = (i * r.downsample) / 64 < mw / 2 && (j * r.downsample) / 64 < mh / 2;
+        // each 32 px core lies within one 64 px mask pixel
+        expect(r.classIndex[j * r.width + i]).toBe(inside ? map.classIndex[j * map.width + i] : 0);
+      }
+  });
+
+  it('refuses a slide without MPP (pathology.no-mpp) and a bad spec', async () => {
+    const noMpp = Object.create(slide, { mpp: { value: null } }) as SlideReader;
+    await expect(classifySlide(noMpp, undefined, predict, spec())).rejects.toMatchObject({ name: 'InputError', code: 'pathology.no-mpp' });
+    await expect(classifySlide(slide, undefined, predict, { ...spec(), stride: 15 })).rejects.toMatchObject({ code: 'pathology.bad-classifier-spec' });
+    const bad: TilePredictor = async (_b, n) => new Float32Array(n * 2);
+    await expect(classifySlide(slide, undefined, bad, spec())).rejects.toMatchObject({ code: 'pathology.bad-prediction' });
+  });
+});
