@@ -1,2 +1,5 @@
 export * from './ai-read';
 export * from './folder';
+export * from './ct';
+export * from './track';
+export * from './dicom-out';
