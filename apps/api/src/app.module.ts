@@ -8,9 +8,10 @@ import { RUNTIME, runtimeProvider } from './runtime.provider';
 import { AdminController, ImagingController } from './imaging.controller';
 import { SlidesController } from './slides.controller';
 import { CutsController } from './cuts.controller';
+import { AiController } from './ai.controller';
 
 /** Controllers registered by later stages (slides, series, data cuts...) are listed here. */
-export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController];
+export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController, AiController];
 
 @Module({})
 export class ApiModule implements OnApplicationShutdown {

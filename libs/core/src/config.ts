@@ -69,6 +69,18 @@ const schema = z.object({
 
   POLL_PREFIX: z.string().default('incoming/'),
   POLL_INTERVAL_MS: int(1000).default(30000),
+
+  /** AI read: the CT lesion model and the H&E tile model (`id` = newest version, or `id@version`); 'off' disables the step. */
+  AI_CT_MODEL: z.string().min(1).default('ct-lesion-seg'),
+  AI_SLIDE_MODEL: z.string().min(1).default('he-tile-classifier'),
+  /** Folder of model folders (models/<id>/<version>/); default <repo>/models. */
+  MODELS_DIR: z.string().optional(),
+  /** Inference worker threads per process, onnxruntime intra-op threads per session, windows per model run. */
+  INFERENCE_THREADS: int(1).max(64).default(1),
+  INFERENCE_INTRAOP_THREADS: int(1).max(64).optional(),
+  INFERENCE_BATCH: int(1).max(1024).default(8),
+  /** 'cuda' tries the CUDA execution provider and falls back to CPU with one warning. */
+  INFERENCE_EP: z.enum(['cpu', 'cuda']).default('cpu'),
 });
 
 export type AppConfig = z.infer<typeof schema> & {

@@ -127,4 +127,43 @@ export class AiRepository {
       .limit(limit)
       .execute();
   }
+
+  /** A volume with its series, study (time point, date) and subject (reading id). */
+  volumeContext(volumeId: string) {
+    return this.db
+      .selectFrom('volumes')
+      .innerJoin('series', 'series.id', 'volumes.series_id')
+      .innerJoin('studies', 'studies.id', 'series.study_id')
+      .innerJoin('subjects', 'subjects.id', 'studies.subject_uuid')
+      .selectAll('volumes')
+      .select(['series.series_uid', 'series.selected', 'studies.time_point_id', 'studies.study_date', 'studies.subject_uuid', 'subjects.reading_id'])
+      .where('volumes.id', '=', volumeId)
+      .executeTakeFirst();
+  }
+  /** The newest volume of every selected series of a subject, one per study (time point), in study-date order. */
+  async selectedVolumesOfSubject(subjectUuid: string) {
+    const rows = await this.db
+      .selectFrom('volumes')
+      .innerJoin('series', 'series.id', 'volumes.series_id')
+      .innerJoin('studies', 'studies.id', 'series.study_id')
+      .selectAll('volumes')
+      .select(['series.series_uid', 'studies.id as study_id', 'studies.time_point_id', 'studies.study_date'])
+      .where('studies.subject_uuid', '=', subjectUuid)
+      .where('series.selected', '=', true)
+      .orderBy('studies.study_date')
+      .orderBy('series.series_number')
+      .orderBy('volumes.created_at', 'desc')
+      .execute();
+    const perStudy = new Map<string, (typeof rows)[number]>();
+    for (const r of rows) if (!perStudy.has(r.study_id)) perStudy.set(r.study_id, r);
+    return [...perStudy.values()];
+  }
+  /** The newest track run of a subject (optionally for one model sha256) with its proposals. */
+  async latestTrack(subjectUuid: string) {
+    const run = await this.db.selectFrom('ai_runs').selectAll().where('subject_uuid', '=', subjectUuid).where('kind', '=', 'track').orderBy('created_at', 'desc').limit(1).executeTakeFirst();
+    return run ? { run, proposals: await this.proposalsOfRun(run.id) } : undefined;
+  }
+  subjectByReadingId(readingId: string) {
+    return this.db.selectFrom('subjects').selectAll().where('reading_id', '=', readingId).executeTakeFirst();
+  }
 }

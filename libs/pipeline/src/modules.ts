@@ -10,10 +10,13 @@ export interface PipelineModule {
   processors?: (ctx: PipelineContext) => KindProcessor[];
   jobs?: (ctx: PipelineContext) => JobDefinition<any>[];
   sniffers?: Sniffer[];
+  /** Releases what the module holds for a runtime (e.g. inference worker threads) when the runtime closes. */
+  close?: (ctx: PipelineContext) => Promise<void>;
 }
 
 import { dicomModule } from './stages/dicom';
 import { wsiModule } from './stages/wsi';
 import { endpointsModule } from './stages/endpoints';
+import { aiModule } from './stages/ai';
 
-export const pipelineModules: PipelineModule[] = [dicomModule, wsiModule, endpointsModule];
+export const pipelineModules: PipelineModule[] = [dicomModule, wsiModule, endpointsModule, aiModule];

@@ -89,6 +89,7 @@ export async function createRuntime(opts: RuntimeOptions = {}): Promise<Runtime>
       },
       async close() {
         await q.close().catch(() => {});
+        for (const m of modules) await m.close?.(ctx).catch(() => {});
         await db.destroy().catch(() => {});
       },
     };

@@ -9,6 +9,7 @@ import { buildVolume, checkPixelModule, decodeAllFrames, groupInstances, type Pa
 import type { KindProcessor, PipelineContext } from '@app/ingest';
 import type { JobContext, JobDefinition } from '@app/queue';
 import type { PipelineModule } from '../modules';
+import { enqueueCtInference } from './ai';
 import { loadProtocolConfig } from '../protocol';
 import { encodeNrrd } from './nrrd';
 import { deriveSlide, fetchBlinded, subjectFromKey } from './wsi';
@@ -189,6 +190,7 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
           provenance: { sourceSha256: rows.map((r) => r.deid_sha256), sliceSopInstanceUids: vol.sliceSopInstanceUids, codeVersion: codeVersion(), at: new Date().toISOString() },
         });
         await imaging.updateSeries(s.id, { status: 'volume-built', selected: sel.selected, reasons: sel.reasons, flags: vol.flags, summary: { ...summary }, error: null });
+        if (sel.selected) await enqueueCtInference(ctx, v); // the AI read of a selected series
         return { volumeId: v.id, dims: vol.dims, selected: sel.selected, flags: vol.flags };
       } catch (e) {
         if (!isInputError(e)) throw e;

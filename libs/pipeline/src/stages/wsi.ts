@@ -9,6 +9,7 @@ import { buildDzi, detectTissue, extractPatches, maskToPng, planPatches, renderT
 import type { JobContext, JobDefinition } from '@app/queue';
 import { blindSlide, openSlide, type SlideReader } from '@app/wsi';
 import type { PipelineModule } from '../modules';
+import { enqueueSlideInference } from './ai';
 import { loadProtocolConfig } from '../protocol';
 
 export const PATCHES_JOB = 'wsi.patches';
@@ -194,6 +195,7 @@ function patchesJob(ctx: PipelineContext): JobDefinition<{ slideId: string }> {
         if (n !== plan.coords.length) throw new Error(`extracted ${n} patches, planned ${plan.coords.length}`);
         const summary = { ...PATCH_SPEC, count: n, batches, level: plan.level, resampled: plan.resampled, level0Size: plan.level0Size };
         await slides.setPatches(s.id, summary);
+        await enqueueSlideInference(ctx, s); // tile classes, metrics and heatmap
         return summary;
       } catch (e) {
         if (e instanceof InputError) throw new Error(`${e.code}: ${e.message}`);
