@@ -6,6 +6,8 @@ import { createDataCut, createRuntime, importSdtm, loadSimulatedStudy } from '@a
 import { EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
 import { modelsCommand } from '@app/inference';
 import { runDemo } from './demo';
+import { inferCt, inferSlide } from './infer';
+import { loadConfig } from '@app/core';
 import { runMain } from './run-main';
 
 const USAGE = `usage: cli <command> [options]
@@ -23,6 +25,8 @@ const USAGE = `usage: cli <command> [options]
   simulate --study S [--subjects N] [--seed K]   load a simulated trial as the study's assessments
   cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--out DIR]   run a data cut
   cuts [--study S]              list data cuts
+  infer-ct FOLDER --out DIR [--model ID[@VER]]   one subject's CT studies -> proposals.json + SEG + SR per timepoint
+  infer-slide SLIDE --out DIR [--model ID[@VER]] slide -> metrics.json + heatmap.png
   models                        list the model folders (MODELS_DIR or models/): usable models and refused folders with reasons`;
 
 const out = (v: unknown) => process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`);
@@ -41,6 +45,7 @@ void runMain('cli', async () => {
       out: { type: 'string' },
       subjects: { type: 'string' },
       seed: { type: 'string' },
+      model: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -51,6 +56,16 @@ void runMain('cli', async () => {
   }
   if (cmd === 'demo') {
     await runDemo();
+    return;
+  }
+  if (cmd === 'infer-ct' || cmd === 'infer-slide') {
+    // model runs on local files only: no database, queue or store needed
+    if (!args[0] || !values.out) throw new Error(`${cmd}: give the ${cmd === 'infer-ct' ? "folder of one subject's DICOM" : 'slide file'} and --out DIR`);
+    const config = loadConfig();
+    if (cmd === 'infer-ct') {
+      const r = await inferCt(args[0], values.out, config, { model: values.model, progress: (m) => process.stderr.write(`${m}\n`) });
+      out({ timepoints: r.tracking.timepoints.map((t) => ({ timePointId: t.timePointId, date: t.date, lesions: t.lesions.map((l) => `${l.trackingId} ${l.status}${l.present ? ` LD ${l.longAxisMm} mm SA ${l.shortAxisMm} mm` : ''}`) })), files: r.files });
+    } else out(await inferSlide(args[0], values.out, config, { model: values.model }));
     return;
   }
   if (cmd === 'models') {
