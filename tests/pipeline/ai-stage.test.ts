@@ -47,7 +47,7 @@ beforeAll(async () => {
   await app.init();
   const ph = await generatePhantomStudy({ outDir: join(dir.path, 'ph'), subjects: 1, visits: 3, rows: 160, cols: 160, slices: 24, sliceThickness: 5, sliceSpacing: 5, noiseSigma: 5, seed: 21 });
   truth = ph.groundTruth;
-  const events = [];
+  const events: { bucket: string; key: string; etag: string; eventName: string }[] = [];
   const put = async (key: string, body: Buffer) => {
     const info = await rt.store.put(key, body);
     events.push({ bucket: rt.store.bucket, key, etag: info.etag, eventName: 'ObjectCreated:Put' });
