@@ -11,3 +11,4 @@ export * from './simulator';
 export * from './parallel';
 export * from './rates';
 export * from './prediction';
+export * from './calibration';
