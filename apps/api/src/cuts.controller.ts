@@ -39,11 +39,11 @@ export class CutsController {
   @Post('cuts')
   @HttpCode(201)
   @ApiOperation({ summary: 'Run a data cut (idempotent: the same inputs give the same immutable cut)' })
-  @ApiBody({ schema: { type: 'object', required: ['studyId', 'cutoffDate', 'blinded'], properties: { studyId: { type: 'string' }, cutoffDate: { type: 'string', format: 'date' }, blinded: { type: 'boolean' }, formats: { type: 'array', items: { enum: [...CUT_FORMATS] } } } } })
-  async create(@Body() body: { studyId?: string; cutoffDate?: string; blinded?: boolean; formats?: CutFormat[]; requestedBy?: string }) {
+  @ApiBody({ schema: { type: 'object', required: ['studyId', 'cutoffDate', 'blinded'], properties: { studyId: { type: 'string' }, cutoffDate: { type: 'string', format: 'date' }, blinded: { type: 'boolean' }, predictions: { type: 'boolean', description: 'add ADPRED (exploratory AI response predictions, never an endpoint)' }, formats: { type: 'array', items: { enum: [...CUT_FORMATS] } } } } })
+  async create(@Body() body: { studyId?: string; cutoffDate?: string; blinded?: boolean; formats?: CutFormat[]; requestedBy?: string; predictions?: boolean }) {
     if (!body?.studyId) throw new BadRequestException('studyId is required');
     try {
-      const r = await createDataCut(this.rt, { studyId: body.studyId, cutoffDate: String(body.cutoffDate ?? ''), blinded: body.blinded as boolean, formats: body.formats, createdBy: body.requestedBy ?? 'api' });
+      const r = await createDataCut(this.rt, { studyId: body.studyId, cutoffDate: String(body.cutoffDate ?? ''), blinded: body.blinded as boolean, formats: body.formats, createdBy: body.requestedBy ?? 'api', predictions: body.predictions === true });
       return { created: r.created, ...view(r.cut) };
     } catch (e) {
       if (isInputError(e)) throw new BadRequestException(e.message);

@@ -23,7 +23,7 @@ const USAGE = `usage: cli <command> [options]
   redispatch                    dispatch objects waiting for a processor
   import-sdtm --study S FILE... import a sponsor's SDTM TU, TR (and RS, DM) (CSV, Dataset-JSON, XPT; .gz ok)
   simulate --study S [--subjects N] [--seed K]   load a simulated trial as the study's assessments
-  cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--out DIR]   run a data cut
+  cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--predictions] [--out DIR]   run a data cut (--predictions adds ADPRED, exploratory)
   cuts [--study S]              list data cuts
   infer-ct FOLDER --out DIR [--model ID[@VER]]   one subject's CT studies -> proposals.json + SEG + SR per timepoint
   infer-slide SLIDE --out DIR [--model ID[@VER]] slide -> metrics.json + heatmap.png
@@ -46,6 +46,7 @@ void runMain('cli', async () => {
       subjects: { type: 'string' },
       seed: { type: 'string' },
       model: { type: 'string' },
+      predictions: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -158,7 +159,7 @@ void runMain('cli', async () => {
       case 'cut': {
         if (!values.study || !values.cutoff) throw new Error('cut: give --study and --cutoff YYYY-MM-DD');
         if (values.blinded === values.unblinded) throw new Error('cut: say --blinded or --unblinded (blinding is always explicit)');
-        const r = await createDataCut(rt, { studyId: values.study, cutoffDate: values.cutoff, blinded: !!values.blinded, createdBy: 'cli' });
+        const r = await createDataCut(rt, { studyId: values.study, cutoffDate: values.cutoff, blinded: !!values.blinded, createdBy: 'cli', predictions: !!values.predictions });
         if (values.out) {
           await mkdir(values.out, { recursive: true });
           for (const f of [...r.manifest.files.map((x) => x.path), 'manifest.json']) await writeFile(join(values.out, f), await rt.store.getBuffer(`${r.cut.prefix}/${f}`));

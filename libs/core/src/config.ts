@@ -73,6 +73,8 @@ const schema = z.object({
   /** AI read: the CT lesion model and the H&E tile model (`id` = newest version, or `id@version`); 'off' disables the step. */
   AI_CT_MODEL: z.string().min(1).default('ct-lesion-seg'),
   AI_SLIDE_MODEL: z.string().min(1).default('he-tile-classifier'),
+  /** The exploratory response model behind ADPRED (cuts made with predictions). */
+  AI_RESPONSE_MODEL: z.string().min(1).default('response-model'),
   /** Folder of model folders (models/<id>/<version>/); default <repo>/models. */
   MODELS_DIR: z.string().optional(),
   /** Inference worker threads per process, onnxruntime intra-op threads per session, windows per model run. */

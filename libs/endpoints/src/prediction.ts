@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InputError, isInputError } from '@app/core';
-import { deriveSubjectEndpoints } from './datasets';
+import type { Dataset } from '@app/datasets';
+import { deriveSubjectEndpoints, makeColumns } from './datasets';
 import { qlqChangeFromBaseline, weeklySteps } from './pro';
 import { baselineOf, sortAssessments, sumOfDiameters } from './recist';
 import { isResponder, type Bor } from './subject';
@@ -340,4 +341,31 @@ export function buildAdpred(predictions: readonly ResponsePrediction[], model: P
     }
   }
   return rows;
+}
+
+/**
+ * ADPRED as a `Dataset` for a data cut: the exploratory AI predictions, one row per subject x parameter, keyed by
+ * USUBJID, PARAMCD. It carries no arm (safe in a blinded cut) and ANL01FL is never set: it is not an endpoint.
+ */
+export function adpredDataset(rows: readonly AdpredRow[]): Dataset {
+  const columns = makeColumns(
+    'ADPRED',
+    [
+      ['STUDYID', 'Study Identifier', 'string'],
+      ['USUBJID', 'Unique Subject Identifier', 'string'],
+      ['PARAMCD', 'Parameter Code', 'string'],
+      ['PARAM', 'Parameter', 'string'],
+      ['PARCAT1', 'Parameter Category 1', 'string'],
+      ['AVAL', 'Analysis Value', 'double'],
+      ['AVALU', 'Analysis Value Unit', 'string'],
+      ['DTYPE', 'Derivation Type', 'string'],
+      ['ANL01FL', 'Analysis Flag 01', 'string'],
+      ['FEATIMP', 'Features Imputed', 'string'],
+      ['MODELID', 'Source AI Model Identifier', 'string'],
+      ['MODELVER', 'Source AI Model Version', 'string'],
+      ['MODELSHA', 'Source AI Model SHA-256', 'string'],
+    ],
+    ['STUDYID', 'USUBJID', 'PARAMCD'],
+  );
+  return { name: 'ADPRED', label: 'Exploratory AI Response Predictions', itemGroupOID: 'IG.ADPRED', standard: 'ADaM', columns, rows: rows.map((r) => ADPRED_COLUMNS.map((c) => r[c])) };
 }

@@ -2,6 +2,12 @@ import { codeVersion, InputError, repoRoot, sha256Hex } from '@app/core';
 import { type DataCutRow, EndpointsRepository, type ObjectRow } from '@app/db';
 import { buildDataCutParallel, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, readDataset, verifyDataCut } from '@app/datasets';
 import {
+  adpredDataset,
+  buildAdpred,
+  extractEarlyFeatures,
+  ortPredictor,
+  predictResponses,
+  responseModelInfo,
   applyEproUpload,
   compareWithRs,
   deriveEndpointTablesParallel,
@@ -15,6 +21,7 @@ import {
   type StudyInput,
 } from '@app/endpoints';
 import type { KindProcessor, PipelineContext, Sniffer } from '@app/ingest';
+import { resolveModel } from '@app/inference';
 import { join } from 'node:path';
 import type { PipelineModule } from '../modules';
 import { loadProtocolConfig } from '../protocol';
@@ -67,6 +74,8 @@ export interface CutRequest {
   blinded: boolean;
   formats?: CutFormat[];
   createdBy: string;
+  /** Add ADPRED: the exploratory response model's predictions (AI_RESPONSE_MODEL), never an endpoint. Default false. */
+  predictions?: boolean;
 }
 
 export interface CutResult {
@@ -108,9 +117,19 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
   const derived = await deriveEndpointTablesParallel(study, settingsIn, { blinded: req.blinded });
   issues.push(...derived.issues);
   const formats = req.formats ?? [...CUT_FORMATS];
+  const extra: Dataset[] = [];
+  let predictionModel: { id: string; version: string; sha256: string } | undefined;
+  if (req.predictions) {
+    const m = resolveModel(ctx.config.AI_RESPONSE_MODEL, { modelsDir: ctx.config.MODELS_DIR });
+    const info = responseModelInfo(m.card);
+    const preds = await predictResponses(extractEarlyFeatures(study, settingsIn), await ortPredictor(m.file, { sha256: m.sha256 }), { impute: info.impute });
+    extra.push(adpredDataset(buildAdpred(preds, m.provenance, { studyId: req.studyId })));
+    predictionModel = m.provenance;
+  }
   const inputs = {
     studyInput: { id: input.id, source: input.source, sha256: input.input_sha256 },
     epro: uploads.map((u) => ({ id: u.id, kind: u.kind, objectSha256: u.object_sha256 })),
+    ...(predictionModel ? { predictionModel } : {}),
   };
   const version = codeVersion();
   const fingerprint = sha256Hex(canon({ inputs, settings: derived.settings, cutoff: req.cutoffDate, blinded: req.blinded, formats, version }));
@@ -120,7 +139,7 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
     cutId,
     studyId: req.studyId,
     cutoffDate: req.cutoffDate,
-    datasets: derived.tables,
+    datasets: [...derived.tables, ...extra],
     settings: derived.settings,
     meta: {
       studyOID: req.studyId,
