@@ -16,7 +16,8 @@ import { repoRoot } from '@app/core';
 import { AiRepository } from '@app/db';
 import { generateSyntheticSlide } from '@app/pathology';
 import { generatePhantomStudy, type GroundTruthRow } from '@app/phantom';
-import { createRuntime, CT_INFERENCE_JOB, type Runtime } from '@app/pipeline';
+import { addAiReadStudyInput, createDataCut, createRuntime, CT_INFERENCE_JOB, type Runtime } from '@app/pipeline';
+import { readDataset } from '@app/datasets';
 import { readSrMeasurements } from '@app/sr';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
@@ -58,7 +59,8 @@ beforeAll(async () => {
   await put('incoming/slides/subject-SUBJ-001/block-A.svs', readFileSync(synth.path));
   await rt.ingest.enqueueEvents(events);
   await rt.queue.waitIdle({ timeoutMs: 150000 });
-  readingId = (await request(app.getHttpServer()).get('/v1/subjects').expect(200)).body.items[0].readingId;
+  // the CT subject (the slide's upload path names a second subject, with no studies)
+  readingId = (await request(app.getHttpServer()).get('/v1/subjects').expect(200)).body.items.find((s: { studies: number | string }) => Number(s.studies) > 0).readingId;
 });
 
 afterAll(async () => {
@@ -139,6 +141,19 @@ test('the AI-only read is labelled as the model and gives RECIST responses', asy
     expect(a.source.model.id).toBe('ct-lesion-seg');
     expect(a.source.reader).toBeUndefined();
   }
+});
+
+test('the AI-only read is cut like any read, under its own study id, every row naming the model', async () => {
+  const r = await addAiReadStudyInput(rt, 'DEMO-001', 'test');
+  expect(r.studyId).toBe('DEMO-001.AI-READ');
+  const cut = await createDataCut(rt, { studyId: r.studyId, cutoffDate: '2030-01-01', blinded: true, createdBy: 'test', formats: ['csv'] });
+  const f = cut.manifest.files.find((x) => x.dataset === 'TR')!;
+  const tr = readDataset(await rt.store.getBuffer(`${cut.cut.prefix}/${f.path}`), f.path);
+  const col = (n: string) => tr.columns.findIndex((c) => c.name === n);
+  expect(tr.rows.length).toBeGreaterThan(0);
+  expect(new Set(tr.rows.map((x) => x[col('MODELID')]))).toEqual(new Set(['ct-lesion-seg']));
+  expect(tr.rows.every((x) => x[col('READER')] === null || x[col('READER')] === '')).toBe(true);
+  expect(new Set(tr.rows.map((x) => x[col('USUBJID')]))).toEqual(new Set([readingId]));
 });
 
 test('slide metrics and heatmap from the tile classifier', async () => {

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { createDataCut, createRuntime, importSdtm, loadSimulatedStudy } from '@app/pipeline';
+import { addAiReadStudyInput, createDataCut, createRuntime, importSdtm, loadSimulatedStudy } from '@app/pipeline';
 import { EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
 import { modelsCommand } from '@app/inference';
 import { runDemo } from './demo';
@@ -24,6 +24,7 @@ const USAGE = `usage: cli <command> [options]
   import-sdtm --study S FILE... import a sponsor's SDTM TU, TR (and RS, DM) (CSV, Dataset-JSON, XPT; .gz ok)
   simulate --study S [--subjects N] [--seed K]   load a simulated trial as the study's assessments
   cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--predictions] [--out DIR]   run a data cut (--predictions adds ADPRED, exploratory)
+  ai-read [--study S]           store the AI-only read (newest tracking run per subject) as study S.AI-READ, to cut like any read
   cuts [--study S]              list data cuts
   infer-ct FOLDER --out DIR [--model ID[@VER]]   one subject's CT studies -> proposals.json + SEG + SR per timepoint
   infer-slide SLIDE --out DIR [--model ID[@VER]] slide -> metrics.json + heatmap.png
@@ -165,6 +166,11 @@ void runMain('cli', async () => {
           for (const f of [...r.manifest.files.map((x) => x.path), 'manifest.json']) await writeFile(join(values.out, f), await rt.store.getBuffer(`${r.cut.prefix}/${f}`));
         }
         out({ cutId: r.cut.cut_id, created: r.created, files: r.manifest.files.map((f) => `${f.path} ${f.sha256}`), issues: r.cut.issues });
+        break;
+      }
+      case 'ai-read': {
+        const r = await addAiReadStudyInput(rt, values.study ?? rt.config.PROTOCOL_ID, 'cli');
+        out({ studyId: r.studyId, subjects: r.subjects, model: r.model, inputId: r.input.id, next: `cli cut --study ${r.studyId} --cutoff YYYY-MM-DD --blinded` });
         break;
       }
       case 'cuts':

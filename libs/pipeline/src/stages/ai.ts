@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { mkdir, rm } from 'node:fs/promises';
 import { codeVersion, InputError, isInputError, sha256Hex } from '@app/core';
-import { analyseCtVolume, classesFromCard, trackCtSubject, writeTimepointSegSr, type CtAnalysis, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
+import { aiOnlyRead, analyseCtVolume, classesFromCard, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtAnalysis, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
 import { AiRepository, ImagingRepository, SlidesRepository, type AiRunRow, type NewAiProposal } from '@app/db';
 import type { DicomHeader, Volume } from '@app/dicom';
 import { createInferencePool, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
@@ -12,6 +12,7 @@ import { openSlide } from '@app/wsi';
 import type { PipelineModule } from '../modules';
 import { decodeNrrd, encodeNrrd } from './nrrd';
 import { fetchBlinded } from './wsi';
+import { addStudyInput } from './endpoints';
 
 export const CT_INFERENCE_JOB = 'inference.ct';
 export const TRACK_JOB = 'lesions.track';
@@ -338,6 +339,38 @@ export function tilePredictor(model: ModelHandle, tileSize: number) {
     const r = await model.run({ [inName]: { data: batch.subarray(0, n * 3 * tileSize * tileSize), dims: [n, 3, tileSize, tileSize] } }, { keepInputs: true });
     return r.outputs[outName]!.data;
   };
+}
+
+/** The study id under which the AI-only read is stored: never the study's own id, so it never replaces the BICR input. */
+export const aiReadStudyId = (studyId: string): string => `${studyId}.AI-READ`;
+
+/**
+ * Stores the AI-only read of every subject with a tracking run (newest run each) as a study input of
+ * `<studyId>.AI-READ` (source 'ai-read'), so it can be cut like any read: every row names the model and no reader.
+ * USUBJID is the subject's reading id; the randomisation date is the baseline scan date (the AI read knows no other).
+ */
+export async function addAiReadStudyInput(ctx: PipelineContext, studyId: string, createdBy: string) {
+  const ai = new AiRepository(ctx.db);
+  const subjects = await ctx.db.selectFrom('subjects').select(['id', 'reading_id']).orderBy('reading_id').execute();
+  const input: AiSubject[] = [];
+  let model: { id: string; version: string; sha256: string } | undefined;
+  for (const s of subjects) {
+    const t = await ai.latestTrack(s.id);
+    if (!t) continue;
+    model ??= t.run.model;
+    if (t.run.model.sha256 !== model.sha256) throw new InputError('airead.mixed-models', `subject ${s.reading_id} was read by ${t.run.model.id}@${t.run.model.version}, others by ${model.id}@${model.version}: re-run the AI read with one model first`);
+    const byTp = new Map<string, { date: string; lesions: LesionProposalValues[] }>();
+    for (const p of t.proposals) {
+      const e = byTp.get(p.time_point_id!) ?? { date: p.study_date!, lesions: [] };
+      e.lesions.push(p.values as unknown as LesionProposalValues);
+      byTp.set(p.time_point_id!, e);
+    }
+    input.push({ usubjid: s.reading_id, timepoints: [...byTp].map(([timePointId, e]) => ({ timePointId, date: e.date, lesions: e.lesions, readId: `ai:${t.run.id}:${timePointId}` })) });
+  }
+  if (!model) throw new InputError('airead.none', 'no subject has an AI read yet');
+  const id = aiReadStudyId(studyId);
+  const study = aiOnlyRead(input, { studyId: id, model });
+  return { studyId: id, subjects: study.subjects.length, model, input: await addStudyInput(ctx, id, 'ai-read', study, createdBy) };
 }
 
 export const aiModule: PipelineModule = {
