@@ -6,6 +6,7 @@ import { createRuntime, type Runtime } from '@app/pipeline';
 import { dicomStage } from './demo/dicom';
 import { slidesStage } from './demo/slides';
 import { endpointsStage } from './demo/endpoints';
+import { aiStage } from './demo/ai';
 
 export interface DemoSeed {
   /** Object key under incoming/. */
@@ -36,7 +37,7 @@ const spineStage: DemoStage = {
 };
 
 /** Later stages append themselves here (DICOM volumes, slides, endpoint datasets). */
-export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage, endpointsStage];
+export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage, endpointsStage, aiStage];
 
 /**
  * `npm run demo`: the main job end to end on embedded defaults (local folder, PGlite, in-process

@@ -13,6 +13,8 @@ import type { DemoStage } from '../demo';
  * PNG (soft-tissue window) of the middle slice of each selected series.
  */
 let groundTruthCsv: string | undefined;
+/** The phantom's ground truth and files, for the AI stage's AI-vs-truth table. */
+export let demoPhantom: Awaited<ReturnType<typeof generatePhantomStudy>> | undefined;
 
 export const dicomStage: DemoStage = {
   name: 'dicom',
@@ -20,6 +22,7 @@ export const dicomStage: DemoStage = {
     const dir = join(workDir, 'phantom');
     const res = await generatePhantomStudy({ outDir: dir, subjects: 2, visits: 3, rows: 192, cols: 192, slices: 24, sliceThickness: 5, sliceSpacing: 5, withPhi: true, seed: 7 });
     groundTruthCsv = res.groundTruthCsv;
+    demoPhantom = res;
     const seeds = [];
     for (const f of res.files) seeds.push({ key: `incoming/ct/${relative(dir, f.path).split('\\').join('/')}`, body: await readFile(f.path) });
     return seeds;

@@ -11,10 +11,14 @@ import type { DemoStage } from '../demo';
  * corrupt SVS (quarantined).
  * The pipeline removes label/macro, detects tissue, builds the DZI pyramid and plans patches.
  */
+/** Ground-truth class fractions of the synthetic slides, by upload key (for the AI stage's AI-vs-truth lines). */
+export const demoSlideTruth = new Map<string, { tumour: number; stroma: number; lymphocytes: number; background: number; pen: number }>();
+
 export const slidesStage: DemoStage = {
   name: 'slides',
   async seed(_rt, workDir) {
     const synth = await generateSyntheticSlide({ path: join(workDir, 'synthetic.svs'), width: 12000, height: 9000, seed: 11 });
+    demoSlideTruth.set('incoming/slides/subject-SUBJ-001/block-A1.svs', synth.groundTruth.fractions);
     const wsi = (f: string) => readFile(join(repoRoot(), 'tests/fixtures/wsi', f));
     return [
       { key: 'incoming/slides/subject-SUBJ-001/block-A1.svs', body: await readFile(synth.path) },
