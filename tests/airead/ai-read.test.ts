@@ -90,3 +90,14 @@ describe('aiOnlyRead', () => {
     expect(() => aiOnlyRead([{ usubjid: 'X', timepoints: [tp('BL', '15/01/2024', [])] }], { studyId: 'S', model: MODEL })).toThrow(/YYYY-MM-DD/);
   });
 });
+
+describe('assertMeasurableVolume', () => {
+  it('refuses volumes whose slices are missing or unevenly spaced, naming the reason; accepts a clean one', () => {
+    const { assertMeasurableVolume } = jest.requireActual('@app/airead') as typeof import('@app/airead');
+    expect(() => assertMeasurableVolume({ dims: [4, 4, 4], flags: [] })).not.toThrow();
+    expect(() => assertMeasurableVolume({ dims: [4, 4, 4], flags: ['missing-slices: gap of 5 mm between volume slices 1 and 2'] })).toThrow(/cannot be measured in mm: missing-slices/);
+    expect(() => assertMeasurableVolume({ dims: [4, 4, 4], flags: ['non-uniform-spacing: gap of 3.1 mm'] })).toThrow(/non-uniform-spacing/);
+    // duplicates were dropped by the volume builder: the geometry is sound
+    expect(() => assertMeasurableVolume({ dims: [4, 4, 4], flags: ['duplicate-slice: x'] })).not.toThrow();
+  });
+});
