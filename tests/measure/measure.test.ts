@@ -3,11 +3,11 @@
  * and expected values come from the shape parameters and the documented length convention
  * (edge to edge: centre distance + voxel extent projected on the chord), never from the code under test.
  */
-import { isInputError } from '@app/core';
 import {
   connectedComponents3d, measureLesions, recistMeasurability, FERET_ALL_VOXELS_MAX,
   type LesionMeasurement, type MeasureGrid, type Vec3,
 } from '@app/measure';
+import { expectInputError } from '../support/assertions';
 
 type Affine = number[];
 const diagAffine = (sx: number, sy: number, sz: number, t: Vec3 = [0, 0, 0]): Affine => [
@@ -43,16 +43,6 @@ const angleDeg = (u: number[], v: number[]): number => {
   return (Math.acos(Math.min(1, c)) * 180) / Math.PI;
 };
 const dist = (a: number[], b: number[]): number => Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
-const expectInputError = (f: () => unknown, code: string): void => {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(isInputError(err)).toBe(true);
-  expect((err as { code: string }).code).toBe(code);
-};
 
 describe('long axis: axis-aligned rectangles (exact)', () => {
   const cases: Array<{ w: number; h: number; sx: number; sy: number }> = [

@@ -2,9 +2,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isInputError, mulberry32 } from '@app/core';
+import { mulberry32 } from '@app/core';
 import { formatDS, readSegSegments, readSrMeasurements, writeSeg, writeSr, type SegInput, type SrInput } from '@app/sr';
 import { COLS, LESIONS, ROWS, SLICES, labelVolume, segInput, srInput } from './fixture';
+import { expectInputError } from '../support/assertions';
 
 const PY = '/usr/bin/python3';
 const dir = mkdtempSync(join(tmpdir(), 'sr-test-'));
@@ -24,16 +25,6 @@ function dciodvfy(path: string): { warnings: string[]; iod: string } {
   return { warnings: lines.filter((l) => l.startsWith('Warning')), iod: lines.filter((l) => /^[A-Za-z]+$/.test(l)).join(',') };
 }
 
-const expectInputError = (f: () => unknown, code: string): void => {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(isInputError(err)).toBe(true);
-  expect((err as { code: string }).code).toBe(code);
-};
 
 /** Independent expectation: for each (slice k, segment n) with voxels, the voxel count and the sum of in-slice indices. */
 function expectedFrames(labels: Uint8Array): Map<string, { count: number; indexSum: number }> {

@@ -1,4 +1,4 @@
-import { isInputError, mulberry32 } from '@app/core';
+import { mulberry32 } from '@app/core';
 import {
   alignRigid,
   composeRigid,
@@ -10,6 +10,7 @@ import {
   type Vec3,
 } from '@app/tracking';
 import { centred, renderVolume } from './phantom';
+import { expectInputError } from '../support/assertions';
 
 const I = rigidFromEuler([0, 0, 0], [0, 0, 0]);
 const les = (c: number[], extra: Partial<LesionCandidate> = {}): LesionCandidate => ({ centroidMm: c as Vec3, volumeMm3: 4000, cls: 1, organ: 'liver', ...extra });
@@ -177,16 +178,7 @@ describe('matchLesions', () => {
       [() => matchLesions([], [], { gateMm: 0 }), 'tracking.bad-option'],
       [() => matchLesions([], [], { transform: [2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1] }), 'tracking.non-rigid-matrix'],
     ];
-    for (const [f, code] of cases) {
-      let err: unknown;
-      try {
-        f();
-      } catch (e) {
-        err = e;
-      }
-      expect(isInputError(err)).toBe(true);
-      expect((err as { code: string }).code).toBe(code);
-    }
+    for (const [f, code] of cases) expectInputError(f, code);
     expect(matchLesions([], []).pairs).toEqual([]);
     expect(matchLesions([les([0, 0, 0])], []).prev[0].status).toBe('disappeared');
     expect(matchLesions([], [les([0, 0, 0])]).curr[0].status).toBe('new');

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { isInputError } from '@app/core';
 import {
   invertRigid,
   rigidFromEuler,
@@ -10,6 +9,7 @@ import {
   type TrackingTimepoint,
   type Vec3,
 } from '@app/tracking';
+import { expectInputError } from '../support/assertions';
 
 const I = rigidFromEuler([0, 0, 0], [0, 0, 0]);
 
@@ -155,15 +155,6 @@ describe('trackSubject', () => {
       [() => trackSubject('S', [{ ...ok, date: '2026-01-01' }, { ...ok, timepointId: 'B' }]), 'tracking.mixed-dates'],
       [() => trackSubject('S', [{ ...ok, date: 'last week' }]), 'tracking.bad-date'],
     ];
-    for (const [f, code] of cases) {
-      let err: unknown;
-      try {
-        f();
-      } catch (e) {
-        err = e;
-      }
-      expect(isInputError(err)).toBe(true);
-      expect((err as { code: string }).code).toBe(code);
-    }
+    for (const [f, code] of cases) expectInputError(f, code);
   });
 });
