@@ -41,12 +41,12 @@ export function chordLength(g: Gram2, dx: number, dy: number): number {
 }
 
 /**
- * Whether the segment between the centres of pixels (x0, y0) and (x1, y1) stays inside the union of the
- * mask's pixel squares: every pixel whose interior the segment crosses is set. Exact integer grid
- * traversal; passing exactly through a pixel corner goes diagonally (the two side pixels are only touched
- * at that corner point, consistent with 8-connectivity).
+ * Walks the pixels the segment between the centres of pixels (x0, y0) and (x1, y1) crosses, after the first, in
+ * order: exact integer grid traversal; passing exactly through a pixel corner goes diagonally (the two side pixels
+ * are only touched at that corner point, consistent with 8-connectivity). Stops, returning false, as soon as
+ * `visit` (given the raster index x + y * bx) returns false.
  */
-export function segmentInside(mask: Uint8Array, base: number, bx: number, x0: number, y0: number, x1: number, y1: number): boolean {
+function walkSegment(bx: number, x0: number, y0: number, x1: number, y1: number, visit: (index: number) => boolean): boolean {
   const dx = x1 - x0;
   const dy = y1 - y0;
   const sx = dx > 0 ? 1 : -1;
@@ -73,41 +73,23 @@ export function segmentInside(mask: Uint8Array, base: number, bx: number, x0: nu
       cx++;
       cy++;
     }
-    if (mask[base + x + y * bx] === 0) return false;
+    if (!visit(x + y * bx)) return false;
   }
   return true;
+}
+
+/** Whether the segment between two pixel centres stays inside the union of the mask's pixel squares (see walkSegment). */
+export function segmentInside(mask: Uint8Array, base: number, bx: number, x0: number, y0: number, x1: number, y1: number): boolean {
+  return walkSegment(bx, x0, y0, x1, y1, (i) => mask[base + i] !== 0);
 }
 
 /** Pixels the segment p1-p2 crosses, in order from p1 (raster indices). */
 export function segmentPixels(bx: number, x0: number, y0: number, x1: number, y1: number): number[] {
   const out = [x0 + y0 * bx];
-  const dx = x1 - x0;
-  const dy = y1 - y0;
-  const sx = dx > 0 ? 1 : -1;
-  const sy = dy > 0 ? 1 : -1;
-  const ax = Math.abs(dx);
-  const ay = Math.abs(dy);
-  let x = x0;
-  let y = y0;
-  let cx = 0;
-  let cy = 0;
-  while (cx < ax || cy < ay) {
-    const tx = cx < ax ? (2 * cx + 1) * ay : Infinity;
-    const ty = cy < ay ? (2 * cy + 1) * ax : Infinity;
-    if (ay === 0 || tx < ty) {
-      x += sx;
-      cx++;
-    } else if (ax === 0 || ty < tx) {
-      y += sy;
-      cy++;
-    } else {
-      x += sx;
-      y += sy;
-      cx++;
-      cy++;
-    }
-    out.push(x + y * bx);
-  }
+  walkSegment(bx, x0, y0, x1, y1, (i) => {
+    out.push(i);
+    return true;
+  });
   return out;
 }
 
