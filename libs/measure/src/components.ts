@@ -141,19 +141,7 @@ export function connectedComponents3d(
   if (!classOf) classesAll = new Array(count).fill(0);
   else if (!mixed) classesAll = new Array(count).fill(firstLabel);
   else if (votes) {
-    classesAll = new Array(count);
-    for (let c = 1; c <= count; c++) {
-      let best = 0;
-      let bestN = 0;
-      for (let v = 1; v < stride; v++) {
-        const x = votes[c * stride + v];
-        if (x > bestN) {
-          bestN = x;
-          best = v;
-        }
-      }
-      classesAll[c - 1] = best;
-    }
+    classesAll = votedClasses(votes, count, stride);
   }
 
   // minVoxels: drop small components, renumber keeping raster order.
@@ -174,6 +162,24 @@ export function connectedComponents3d(
   return { components: out, count, sizes: sizeList, classes };
 }
 
+/** Per component 1..count, the label with the most votes (votes[c * stride + label]); ties -> smallest label. */
+function votedClasses(votes: ArrayLike<number>, count: number, stride: number): number[] {
+  const out: number[] = new Array(count);
+  for (let c = 1; c <= count; c++) {
+    let best = 0;
+    let bestN = 0;
+    for (let v = 1; v < stride; v++) {
+      const x = votes[c * stride + v];
+      if (x > bestN) {
+        bestN = x;
+        best = v;
+      }
+    }
+    out[c - 1] = best;
+  }
+  return out;
+}
+
 /** Majority label per component; ties -> smallest label. */
 function majorityClasses(labels: Uint8Array, comps: Int32Array, count: number, maxLabel: number): number[] {
   const stride = maxLabel + 1;
@@ -186,19 +192,7 @@ function majorityClasses(labels: Uint8Array, comps: Int32Array, count: number, m
       const c = comps[p];
       if (c !== 0) votes[c * stride + labels[p]]++;
     }
-    for (let c = 1; c <= count; c++) {
-      let best = 0;
-      let bestN = 0;
-      for (let v = 1; v < stride; v++) {
-        const x = votes[c * stride + v];
-        if (x > bestN) {
-          bestN = x;
-          best = v;
-        }
-      }
-      result[c - 1] = best;
-    }
-    return result;
+    return votedClasses(votes, count, stride);
   }
   // Very many components: sparse votes.
   const votes = new Map<number, number>();
