@@ -5,6 +5,7 @@ import { InputError } from '@app/core';
 import { deriveSeed, mulberry32, phantomUid } from './prng';
 import { makePhi, type PlantedPhi } from './phi';
 import type { GroundTruthRow, Organ, PhantomFile, PhantomOptions, PhantomResult, Trajectory } from './types';
+import { labelsNrrd, renderHardVisit, type PhantomVisitRender } from './hard';
 
 // dcmjs ships no type declarations; we use a small typed view of what we call.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -108,6 +109,13 @@ function checkNum(name: string, v: number, min: number, max: number): number {
  * slice centre, so the largest axial section (semi-axes a, b) is imaged; LD = 2a, SA = 2b, V = 4/3 pi abc.
  */
 export async function generatePhantomStudy(opts: PhantomOptions): Promise<PhantomResult> {
+  if (opts.realism === 'hard') return generateHardStudy(opts);
+  if (opts.realism !== undefined && opts.realism !== 'basic') {
+    throw new InputError('phantom.bad-option', `option realism must be 'basic' or 'hard', got ${String(opts.realism)}`);
+  }
+  if (opts.writeLabels || opts.extraLesions !== undefined) {
+    throw new InputError('phantom.bad-option', "options writeLabels and extraLesions need realism: 'hard'");
+  }
   const subjects = checkInt('subjects', opts.subjects ?? 2, 1, 10000);
   const visits = checkInt('visits', opts.visits ?? 3, 1, 50);
   const rows = checkInt('rows', opts.rows ?? 256, 32, 4096);
@@ -222,6 +230,90 @@ export async function generatePhantomStudy(opts: PhantomOptions): Promise<Phanto
   const groundTruthCsv = join(opts.outDir, 'ground_truth.csv');
   const groundTruthJson = join(opts.outDir, 'ground_truth.json');
   writeFileSync(groundTruthCsv, stringify(groundTruth, { header: true }));
+  writeFileSync(groundTruthJson, JSON.stringify(groundTruth, null, 1));
+  return { files, groundTruth, groundTruthCsv, groundTruthJson };
+}
+
+/**
+ * Renders one visit of a 'hard' phantom in memory, without writing DICOM (fast training-data generation):
+ * HU (noise and partial volume included), lesion labels (1 liver, 2 lung, 3 lymph node; voxel centre inside),
+ * grid, affine, the visit's rigid patient transform and the ground-truth rows. Same pixels as the DICOM series
+ * that `generatePhantomStudy({ ...opts, realism: 'hard' })` writes for that subject and visit.
+ */
+export function renderPhantomVisit(opts: Partial<PhantomOptions>, subjectIndex: number, visitIndex: number): PhantomVisitRender {
+  if (opts.realism === 'basic') throw new InputError('phantom.bad-option', "renderPhantomVisit renders realism 'hard' only");
+  return renderHardVisit(opts, subjectIndex, visitIndex, trajectoryScales);
+}
+
+/**
+ * The ground-truth rows, grid and patient transform of one hard-phantom visit without rendering pixels
+ * (`hu` and `labels` are empty). Same rows as renderPhantomVisit.
+ */
+export function hardPhantomGroundTruth(opts: Partial<PhantomOptions>, subjectIndex: number, visitIndex: number): PhantomVisitRender {
+  return renderHardVisit(opts, subjectIndex, visitIndex, trajectoryScales, false);
+}
+
+async function generateHardStudy(opts: PhantomOptions): Promise<PhantomResult> {
+  const subjects = checkInt('subjects', opts.subjects ?? 2, 1, 10000);
+  const visits = checkInt('visits', opts.visits ?? 3, 1, 50);
+  const seed = opts.seed ?? 1;
+  const bitsStored = opts.bitsStored ?? 12;
+  if (bitsStored !== 12 && bitsStored !== 16) throw new InputError('phantom.bad-option', `option bitsStored must be 12 or 16, got ${String(bitsStored)}`);
+  mkdirSync(opts.outDir, { recursive: true });
+  const minStored = bitsStored === 12 ? 0 : -32768;
+  const maxStored = bitsStored === 12 ? 4095 : 32767;
+  const files: PhantomFile[] = [];
+  const groundTruth: GroundTruthRow[] = [];
+  for (let s = 0; s < subjects; s++) {
+    const phi = makePhi(mulberry32(deriveSeed(seed, 'hard-phi', s)), s);
+    for (let v = 0; v < visits; v++) {
+      const r = renderHardVisit(opts, s, v, trajectoryScales);
+      groundTruth.push(...r.groundTruth);
+      const { subjectId, visit, studyUid, seriesUid } = r;
+      const [cols, rows, slices] = r.dims;
+      const [ps, , dz] = r.spacing;
+      const nPix = rows * cols;
+      const stored = bitsStored === 12 ? new Uint16Array(nPix) : new Int16Array(nPix);
+      const forUid = phantomUid(seed, 'hard', subjectId, visit, 'for');
+      const da = r.visitDate.replace(/-/g, '');
+      const tr = mulberry32(deriveSeed(seed, 'hard-times', s, v));
+      const hh = 8 + Math.floor(tr() * 9);
+      const mm = Math.floor(tr() * 60);
+      const studyTime = `${p2(hh)}${p2(mm)}${p2(Math.floor(tr() * 60))}`;
+      const seriesTime = `${p2(hh)}${p2((mm + 4) % 60)}12`;
+      const accession = `ACC${deriveSeed(seed, 'hard', subjectId, visit) % 100000000}`;
+      const dir = join(opts.outDir, subjectId, visit);
+      mkdirSync(dir, { recursive: true });
+      for (let k = 0; k < slices; k++) {
+        toStored(r.hu.subarray(k * nPix, (k + 1) * nPix), stored, 0, Math.random, minStored, maxStored);
+        const sopUid = phantomUid(seed, 'hard', subjectId, visit, 'sop', k);
+        const ds0 = header({
+          subjectId, phi: opts.withPhi ? phi : undefined, studyUid, seriesUid, forUid, sopUid, da, studyTime, seriesTime,
+          accession, visit, k, rows, cols, ps, thick: r.sliceThickness, dz, pos: [r.affine[3], r.affine[7], r.affine[11] + k * dz], bitsStored, seed, visitIndex: v,
+        });
+        const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
+          FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
+          MediaStorageSOPClassUID: CT_IMAGE_STORAGE,
+          MediaStorageSOPInstanceUID: sopUid,
+          TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
+          ImplementationClassUID: PHANTOM_IMPLEMENTATION_UID,
+          ImplementationVersionName: 'PHANTOM_1_0',
+          _vrMap: { FileMetaInformationVersion: 'OB' },
+        });
+        const dict = new dcmjs.data.DicomDict(meta);
+        dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(ds0);
+        dict.dict['7FE00010'] = { vr: 'OW', Value: [stored.buffer.slice(0, nPix * 2)] };
+        if (opts.withPhi) addRawPhi(dict.dict, phi, rows, cols);
+        const path = join(dir, `CT${String(k + 1).padStart(4, '0')}.dcm`);
+        writeFileSync(path, Buffer.from(dict.write()));
+        files.push({ path, subjectId, visit, visitIndex: v, studyUid, seriesUid, sopInstanceUid: sopUid, instanceNumber: k + 1 });
+      }
+      if (opts.writeLabels) writeFileSync(join(dir, 'labels.nrrd'), labelsNrrd(r));
+    }
+  }
+  const groundTruthCsv = join(opts.outDir, 'ground_truth.csv');
+  const groundTruthJson = join(opts.outDir, 'ground_truth.json');
+  writeFileSync(groundTruthCsv, stringify(groundTruth.map((g) => ({ ...g, patientTransform: (g.patientTransform ?? []).join(' ') })), { header: true }));
   writeFileSync(groundTruthJson, JSON.stringify(groundTruth, null, 1));
   return { files, groundTruth, groundTruthCsv, groundTruthJson };
 }

@@ -33,6 +33,15 @@ export interface PhantomOptions {
   subjectPrefix?: string;
   /** Baseline date of the first subject (default 2024-01-15); later subjects start 9 days apart. */
   baselineDate?: string;
+  /**
+   * 'basic' (default): the original simple phantom, byte-identical to earlier releases. 'hard': heterogeneous,
+   * partial-volume, low-contrast lesions, distractors, per-visit noise and patient motion (see README).
+   */
+  realism?: 'basic' | 'hard';
+  /** Hard realism only: also write `<outDir>/<subject>/<visit>/labels.nrrd` (uint8 lesion labels, DICOM grid). */
+  writeLabels?: boolean;
+  /** Hard realism only: extra lesions per subject besides T01/T02/T03/NEW01 (default seeded 2-5). */
+  extraLesions?: number;
 }
 
 export interface PhantomFile {
@@ -80,8 +89,19 @@ export interface GroundTruthRow {
   shortAxisMm: number;
   /** 4/3 pi a b c. */
   volumeMm3: number;
-  /** Attenuation inside the lesion (HU) before noise. */
+  /** Attenuation inside the lesion (HU) before noise (hard: the main body of the lesion, between core and rim). */
   hu: number;
+  /** Hard realism only (absent in basic rows). */
+  realism?: 'hard';
+  /** Hard: liver lesion within 30 HU of the liver parenchyma. */
+  lowContrast?: boolean;
+  /** Hard: has a necrotic low-density core. */
+  necroticCore?: boolean;
+  /**
+   * Hard: the visit's rigid patient motion, 4x4 row-major, baseline patient mm -> this visit's patient mm
+   * (identity at baseline). centerX/Y/Z are already in this visit's coordinates.
+   */
+  patientTransform?: number[];
 }
 
 export interface PhantomResult {
