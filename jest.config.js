@@ -13,7 +13,7 @@ swcrc.jsc.baseUrl = __dirname;
 
 const esmOnly = [
   '@nestjs', 'geotiff', '@electric-sql', 'quick-lru', 'xml-utils', 'zstddec', 'lerc', 'web-worker', 'parse-headers',
-  '@petamoriken', 'uuid', 'file-type', 'strtok3', 'token-types', 'peek-readable', '@tokenizer',
+  '@petamoriken', 'uuid', 'file-type', 'strtok3', 'token-types', 'peek-readable', '@tokenizer', 'jose', 'canonicalize',
 ];
 
 module.exports = {

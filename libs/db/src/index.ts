@@ -6,3 +6,4 @@ export * from './imaging.repository';
 export * from './slides.repository';
 export * from './endpoints.repository';
 export * from './ai.repository';
+export * from './audit.repository';

@@ -231,7 +231,24 @@ export interface AiProposalsTable {
   created_at: Generated<Date>;
 }
 
+/** The hash-chained, append-only audit trail (migration 0006_audit; chain rules in libs/audit). */
+export interface AuditLogTable {
+  seq: ColumnType<string, never, never>;
+  at: ColumnType<Date, string, never>;
+  actor: string;
+  actor_roles: ColumnType<string[], string[], never>;
+  action: string;
+  entity_type: string;
+  entity_id: string;
+  before: ColumnType<unknown, string | null, never>;
+  after: ColumnType<unknown, string | null, never>;
+  detail: ColumnType<unknown, string | null, never>;
+  prev_hash: string;
+  hash: string;
+}
+
 export interface Database {
+  audit_log: AuditLogTable;
   ai_runs: AiRunsTable;
   ai_proposals: AiProposalsTable;
   study_inputs: StudyInputsTable;
@@ -253,3 +270,4 @@ export type ObjectRow = Selectable<ObjectsTable>;
 export type NewObject = Insertable<ObjectsTable>;
 export type ObjectUpdate = Updateable<ObjectsTable>;
 export type JobRow = Selectable<JobsTable>;
+export type AuditLogRow = Selectable<AuditLogTable>;

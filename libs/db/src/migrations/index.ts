@@ -4,6 +4,7 @@ import * as m0002 from './0002_imaging';
 import * as m0003 from './0003_slides';
 import * as m0004 from './0004_endpoints';
 import * as m0005 from './0005_ai';
+import * as m0006 from './0006_audit';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003_slides': m0003,
   '0004_endpoints': m0004,
   '0005_ai': m0005,
+  '0006_audit': m0006,
 };
