@@ -46,7 +46,7 @@ describe('segmentVolume (card-driven)', () => {
     const [X, Y, Z] = [21, 18, 5];
     const vol = volume(X, Y, Z, 11);
     const m = await pool.model('ct25d');
-    const r = await segmentVolume(vol, m, { probabilities: [1, 2] });
+    const r = await segmentVolume(vol, m, { probabilities: [1, 2], confidence: true });
     expect(r.spatialDims).toBe(2);
     expect(r.roi).toEqual([16, 16]);
     expect(r.provenance).toEqual(m.provenance);
@@ -58,6 +58,8 @@ describe('segmentVolume (card-driven)', () => {
         const p = [F(1 - x1), x1, x0];
         const best = p.indexOf(Math.max(...p)); // ties: lowest index
         expect(r.labels[k * XY + v]).toBe(best);
+        // confidence: the winning class's probability, quantised to 0-255
+        expect(r.confidence![k * XY + v]).toBe(Math.round(255 * Math.fround(p[best])));
         expect(r.probabilities![1][k * XY + v]).toBe(x1);
         expect(r.probabilities![2][k * XY + v]).toBe(x0);
       }

@@ -53,6 +53,18 @@ export interface CtAnalysis {
   sliceThicknessMm: number;
   minVoxels: number;
   windows: number;
+  /** Components dropped by the card's post-processing rules, with why (audit of what the model proposed). */
+  dropped?: { voxels: number; meanProbability: number; slices: number; rule: string }[];
+}
+
+/** Card post-processing rules applied to connected components (all optional). */
+export interface ComponentRules {
+  /** Drop components with fewer voxels (default 10). */
+  min_component_voxels?: number;
+  /** Drop components whose mean argmax-class probability is below this (0-1). */
+  min_component_mean_probability?: number;
+  /** Stricter mean probability for components seen on one axial slice only (0-1). */
+  min_single_slice_mean_probability?: number;
 }
 
 export interface AnalyseOptions {
@@ -85,11 +97,15 @@ export function sliceThicknessOf(volume: Pick<Volume, 'spacing'>, headers?: (Dic
  */
 export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: AnalyseOptions = {}): Promise<CtAnalysis> {
   assertMeasurableVolume(volume);
-  const seg = await segmentVolume(volume, model);
   const card = model.card;
+  const rules = (card.postprocessing ?? {}) as ComponentRules;
+  const scored = rules.min_component_mean_probability != null || rules.min_single_slice_mean_probability != null;
+  const seg = await segmentVolume(volume, model, { confidence: scored });
   const classes = classesFromCard(card);
-  const minVoxels = opts.minVoxels ?? Number((card.postprocessing as { min_component_voxels?: number } | undefined)?.min_component_voxels ?? 10);
-  const cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
+  const minVoxels = opts.minVoxels ?? Number(rules.min_component_voxels ?? 10);
+  let cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
+  const dropped = scored ? dropUnlikelyComponents(seg.labels, cc, seg.confidence!, volume.dims, rules) : [];
+  if (dropped.length) cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
   const sliceThicknessMm = opts.sliceThicknessMm ?? volume.spacing[2];
   const lesions: CtLesion[] = [];
   if (cc.count > 0) {
@@ -99,5 +115,43 @@ export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: 
       lesions.push({ component: m.component, cls: m.cls, className: info?.name ?? `class ${m.cls}`, organ: info?.organ ?? `CLASS ${m.cls}`, site: info?.site ?? `class${m.cls}`, nodal: m.nodal, measurement: m });
     }
   }
-  return { components: cc.components, lesions, provenance: seg.provenance, sliceThicknessMm, minVoxels, windows: seg.stats.windows };
+  return { components: cc.components, lesions, provenance: seg.provenance, sliceThicknessMm, minVoxels, windows: seg.stats.windows, dropped };
+}
+
+/**
+ * The card's component rules: a component whose mean probability (of its voxels' argmax class) is below
+ * `min_component_mean_probability`, or below `min_single_slice_mean_probability` when it lies on one axial slice
+ * only, is set to background in `labels`. Thresholds are chosen on tuning phantoms (see the model's card).
+ */
+export function dropUnlikelyComponents(labels: Uint8Array, cc: { components: Int32Array; count: number }, confidence: Uint8Array, dims: [number, number, number], rules: ComponentRules): NonNullable<CtAnalysis['dropped']> {
+  const plane = dims[0] * dims[1];
+  const n = new Float64Array(cc.count + 1);
+  const sum = new Float64Array(cc.count + 1);
+  const zMin = new Int32Array(cc.count + 1).fill(2 ** 30);
+  const zMax = new Int32Array(cc.count + 1).fill(-1);
+  for (let i = 0; i < cc.components.length; i++) {
+    const c = cc.components[i];
+    if (!c) continue;
+    n[c]++;
+    sum[c] += confidence[i];
+    const z = Math.floor(i / plane);
+    if (z < zMin[c]) zMin[c] = z;
+    if (z > zMax[c]) zMax[c] = z;
+  }
+  const drop = new Uint8Array(cc.count + 1);
+  const out: NonNullable<CtAnalysis['dropped']> = [];
+  for (let c = 1; c <= cc.count; c++) {
+    const mean = sum[c] / n[c] / 255;
+    const slices = zMax[c] - zMin[c] + 1;
+    const rule =
+      rules.min_component_mean_probability != null && mean < rules.min_component_mean_probability ? `mean probability ${mean.toFixed(3)} < ${rules.min_component_mean_probability}`
+      : rules.min_single_slice_mean_probability != null && slices === 1 && mean < rules.min_single_slice_mean_probability ? `single slice, mean probability ${mean.toFixed(3)} < ${rules.min_single_slice_mean_probability}`
+      : null;
+    if (rule) {
+      drop[c] = 1;
+      out.push({ voxels: n[c], meanProbability: +mean.toFixed(4), slices, rule });
+    }
+  }
+  if (out.length) for (let i = 0; i < labels.length; i++) if (drop[cc.components[i]]) labels[i] = 0;
+  return out;
 }

@@ -33,6 +33,12 @@ export interface SegmentVolumeOptions {
    * of channel indices. Default none (only labels: memory stays bounded).
    */
   probabilities?: boolean | number[];
+  /**
+   * Also return `confidence`: per voxel, the blended probability of the argmax class, quantised to 0-255 (uint8:
+   * a quarter of one float map). Used to score connected components (card postprocessing
+   * `min_component_mean_probability`). Probability outputs only.
+   */
+  confidence?: boolean;
   /** Windows per model run; default the handle's batchSize, else 4. Does not change results. */
   batchSize?: number;
   /** 2D models: slices processed at once (default threads + 1). 3D: batches in flight (default threads + 1). Does not change results. */
@@ -48,6 +54,8 @@ export interface SegmentVolumeResult {
   labels: Uint8Array;
   /** Requested output channels, each a float32 map on the volume's grid. */
   probabilities?: Record<number, Float32Array>;
+  /** When asked: the argmax class's probability per voxel x 255 (uint8), same grid. */
+  confidence?: Uint8Array;
   provenance: ModelProvenance;
   /** 2 (2.5D slice by slice) or 3. */
   spatialDims: 2 | 3;
@@ -107,12 +115,16 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
   for (const c of probChannels) if (!Number.isInteger(c) || c < 0 || c >= K) throw new InputError('inference.bad-option', `segmentVolume(${label}): probabilities channel ${c} not in 0..${K - 1}`);
   const probabilities: Record<number, Float32Array> | undefined = probChannels.length ? {} : undefined;
   for (const c of probChannels) probabilities![c] = new Float32Array(XY * Z);
+  if (opts.confidence && outSpec.format !== 'probabilities') throw new InputError('inference.bad-option', `segmentVolume(${label}): confidence needs an output of format probabilities, this model gives ${outSpec.format}`);
+  const confidence = opts.confidence ? new Uint8Array(XY * Z) : undefined;
 
   /** Argmax of one output plane [K, Y, X] into labels at slice z (ties: lowest index). */
   const writePlane = (z: number, p: Float32Array) => {
     const base = z * XY;
-    if (K === 1) for (let i = 0; i < XY; i++) labels[base + i] = p[i] >= threshold ? 1 : 0;
-    else {
+    if (K === 1) {
+      for (let i = 0; i < XY; i++) labels[base + i] = p[i] >= threshold ? 1 : 0;
+      if (confidence) for (let i = 0; i < XY; i++) confidence[base + i] = Math.round(255 * Math.min(1, Math.max(0, p[i] >= threshold ? p[i] : 1 - p[i])));
+    } else {
       for (let i = 0; i < XY; i++) {
         let best = 0;
         let bv = p[i];
@@ -121,6 +133,7 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
           if (v > bv) (bv = v), (best = c);
         }
         labels[base + i] = best;
+        if (confidence) confidence[base + i] = Math.round(255 * Math.min(1, Math.max(0, bv)));
       }
     }
     for (const c of probChannels) probabilities![c].set(p.subarray(c * XY, (c + 1) * XY), base);
@@ -171,7 +184,7 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
       },
       runner([rd, rh, rw]),
     );
-    return { labels, probabilities, provenance: model.provenance, spatialDims: 3, roi: [rd, rh, rw], stats: st };
+    return { labels, probabilities, confidence, provenance: model.provenance, spatialDims: 3, roi: [rd, rh, rw], stats: st };
   }
 
   // 2D / 2.5D: slice by slice, `inFlight` slices at once; each HU slice is windowed once into a small cache
@@ -254,5 +267,5 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
     pump();
   });
   if (errors.length) throw errors[0];
-  return { labels, probabilities, provenance: model.provenance, spatialDims: 2, roi: [rh, rw], stats: { windows: windowsRun, maxLivePlanes: 1 } };
+  return { labels, probabilities, confidence, provenance: model.provenance, spatialDims: 2, roi: [rh, rw], stats: { windows: windowsRun, maxLivePlanes: 1 } };
 }
