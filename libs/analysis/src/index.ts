@@ -1,0 +1,4 @@
+export * from './errors';
+export * from './distributions';
+export * from './data';
+export * from './km';
