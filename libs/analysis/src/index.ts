@@ -2,3 +2,4 @@ export * from './errors';
 export * from './distributions';
 export * from './data';
 export * from './km';
+export * from './logrank';
