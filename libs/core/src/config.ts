@@ -64,8 +64,15 @@ const schema = z.object({
   DEID_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   /** A series is complete after this long without a new instance (then its volume is built). */
   SERIES_QUIET_MS: int(0).default(60000),
-  /** Bearer token for admin-only endpoints (pseudonym map). Unset = admin endpoints refuse everyone. */
-  ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** HS256 secret for access tokens (32+ characters). Required in production; unset elsewhere = a random per-process secret (warned). */
+  AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Access token lifetime in seconds. */
+  AUTH_TOKEN_TTL_S: int(30).max(86400).default(900),
+  /** Failed logins in a row that lock an account, and for how long. */
+  AUTH_MAX_FAILED_LOGINS: int(1).default(5),
+  AUTH_LOCK_MINUTES: int(1).default(15),
+  /** Failed logins per client address per minute (per process) before 429. */
+  AUTH_LOGIN_RATE_PER_MIN: int(1).default(30),
 
   POLL_PREFIX: z.string().default('incoming/'),
   POLL_INTERVAL_MS: int(1000).default(30000),
@@ -110,6 +117,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(c.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID', 'set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (to use the default AWS credential chain)');
   if (c.NODE_ENV === 'production' && !c.WEBHOOK_SECRET)
     throw new ConfigError('WEBHOOK_SECRET', 'is required in production (upload events must be authenticated)');
+  if (c.NODE_ENV === 'production' && !c.AUTH_JWT_SECRET)
+    throw new ConfigError('AUTH_JWT_SECRET', 'is required in production (access tokens must be verifiable by every process and survive restarts)');
   if (c.NODE_ENV === 'production' && !c.DEID_SECRET)
     throw new ConfigError('DEID_SECRET', 'is required in production (pseudonyms and date shifts must be stable and secret)');
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(process.cwd(), p));

@@ -7,3 +7,4 @@ export * from './slides.repository';
 export * from './endpoints.repository';
 export * from './ai.repository';
 export * from './audit.repository';
+export * from './users.repository';

@@ -247,7 +247,34 @@ export interface AuditLogTable {
   hash: string;
 }
 
+/** Users (migration 0007_auth). roles: reader | adjudicator | biostatistician | pipeline | admin; grants e.g. 'unblinding'. */
+export interface UsersTable {
+  id: Generated<string>;
+  username: string;
+  display_name: string;
+  password_hash: string;
+  roles: ColumnType<string[], string[], string[]>;
+  grants: ColumnType<string[], string[] | undefined, string[]>;
+  failed_logins: Generated<number>;
+  locked_until: Timestamp | null;
+  disabled: Generated<boolean>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  last_login_at: Timestamp | null;
+}
+/** One row per issued token (id = the token's jti): revocable before expiry. */
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  created_at: Generated<Date>;
+  expires_at: Timestamp;
+  revoked_at: Timestamp | null;
+  ip: string | null;
+}
+
 export interface Database {
+  users: UsersTable;
+  sessions: SessionsTable;
   audit_log: AuditLogTable;
   ai_runs: AiRunsTable;
   ai_proposals: AiProposalsTable;
@@ -271,3 +298,4 @@ export type NewObject = Insertable<ObjectsTable>;
 export type ObjectUpdate = Updateable<ObjectsTable>;
 export type JobRow = Selectable<JobsTable>;
 export type AuditLogRow = Selectable<AuditLogTable>;
+export type UserRow = Selectable<UsersTable>;

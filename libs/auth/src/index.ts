@@ -1,0 +1,6 @@
+export * from './roles';
+export * from './errors';
+export * from './password';
+export * from './token';
+export * from './policy';
+export * from './service';
