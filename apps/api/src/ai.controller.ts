@@ -7,6 +7,7 @@ import { listModels } from '@app/inference';
 import type { Runtime } from '@app/pipeline';
 import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
+import { Roles } from './auth/roles';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SAFE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -30,8 +31,11 @@ const proposalView = (p: AiProposalRow) => ({
  * AI proposals and their files. Proposals are what a model suggested, never what a reader signed: every response
  * says so. Lesion proposals come from the newest tracking run of a subject; older runs stay stored.
  */
+// TODO(issue 12): readers and adjudicators through their own assignments (ReviewRepository.isAssigned(userId, readingId));
+// until the review workflow provides it they get 403 here.
 @ApiTags('ai')
 @Controller('v1')
+@Roles('admin', 'pipeline')
 export class AiController {
   private readonly ai: AiRepository;
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {

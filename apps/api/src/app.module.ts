@@ -1,4 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { AuthService } from '@app/auth';
 import type { Runtime } from '@app/pipeline';
 import { EventsController } from './events.controller';
 import { HealthController } from './health.controller';
@@ -9,16 +11,29 @@ import { AdminController, ImagingController } from './imaging.controller';
 import { SlidesController } from './slides.controller';
 import { CutsController } from './cuts.controller';
 import { AiController } from './ai.controller';
+import { AuditController, AuthController, UsersController } from './auth/auth.controller';
+import { AUTH_SERVICE, AuthErrorFilter, AuthGuard } from './auth/auth.guard';
 
 /** Controllers registered by later stages (slides, series, data cuts...) are listed here. */
-export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController, AiController];
+export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController, AiController, AuthController, UsersController, AuditController];
 
 @Module({})
 export class ApiModule implements OnApplicationShutdown {
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {}
 
   static forRoot(opts: { runtime?: Runtime; ownsRuntime?: boolean } = {}): DynamicModule {
-    return { module: ApiModule, controllers: apiControllers, providers: [runtimeProvider(opts.runtime), { provide: 'OWNS_RUNTIME', useValue: opts.ownsRuntime ?? !opts.runtime }] };
+    return {
+      module: ApiModule,
+      controllers: apiControllers,
+      providers: [
+        runtimeProvider(opts.runtime),
+        { provide: 'OWNS_RUNTIME', useValue: opts.ownsRuntime ?? !opts.runtime },
+        // identity and access on every route (issue 12): one AuthService per app, the guard refuses undeclared routes
+        { provide: AUTH_SERVICE, inject: [RUNTIME], useFactory: (rt: Runtime) => new AuthService(rt.db, rt.config, rt.log.child({ component: 'auth' })) },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: AuthErrorFilter },
+      ],
+    };
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -1,11 +1,13 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
+import { BadRequestException, Body, Controller, ForbiddenException, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { isInputError } from '@app/core';
-import { type DataCutRow, EndpointsRepository } from '@app/db';
+import { AuditRepository, type DataCutRow, EndpointsRepository } from '@app/db';
 import { CUT_FORMATS, type CutFormat, type CutManifest } from '@app/datasets';
 import { createDataCut, loadSimulatedStudy, type Runtime, verifyCut } from '@app/pipeline';
 import { RUNTIME } from './runtime.provider';
+import { auditActor, type AuthUser, canSeeUnblinded } from '@app/auth';
+import { CurrentUser, Roles } from './auth/roles';
 
 const view = (c: DataCutRow) => {
   const m = c.manifest as unknown as CutManifest;
@@ -30,20 +32,30 @@ const view = (c: DataCutRow) => {
  */
 @ApiTags('endpoints')
 @Controller('v1')
+@Roles('biostatistician', 'admin')
 export class CutsController {
   private readonly repo: EndpointsRepository;
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.repo = new EndpointsRepository(rt.db);
   }
 
+  /** A cut this user may see: blinded cuts for the route's roles, unblinded ones only with the 'unblinding' grant. */
+  private async visibleCut(cutId: string, user: AuthUser): Promise<DataCutRow> {
+    const c = await this.repo.cutById(cutId);
+    if (!c) throw new NotFoundException('no such cut');
+    if (!c.blinded && !canSeeUnblinded(user)) throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', code: 'access.unblinding-grant', message: "unblinded cuts are for biostatisticians holding the 'unblinding' grant" });
+    return c;
+  }
+
   @Post('cuts')
   @HttpCode(201)
-  @ApiOperation({ summary: 'Run a data cut (idempotent: the same inputs give the same immutable cut)' })
+  @ApiOperation({ summary: "Run a data cut (idempotent: the same inputs give the same immutable cut). Unblinded: biostatisticians with the 'unblinding' grant only. The requester is the token's user." })
   @ApiBody({ schema: { type: 'object', required: ['studyId', 'cutoffDate', 'blinded'], properties: { studyId: { type: 'string' }, cutoffDate: { type: 'string', format: 'date' }, blinded: { type: 'boolean' }, predictions: { type: 'boolean', description: 'add ADPRED (exploratory AI response predictions, never an endpoint)' }, formats: { type: 'array', items: { enum: [...CUT_FORMATS] } } } } })
-  async create(@Body() body: { studyId?: string; cutoffDate?: string; blinded?: boolean; formats?: CutFormat[]; requestedBy?: string; predictions?: boolean }) {
+  async create(@Body() body: { studyId?: string; cutoffDate?: string; blinded?: boolean; formats?: CutFormat[]; predictions?: boolean }, @CurrentUser() user: AuthUser) {
     if (!body?.studyId) throw new BadRequestException('studyId is required');
+    if (body.blinded === false && !canSeeUnblinded(user)) throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', code: 'access.unblinding-grant', message: "unblinded cuts are for biostatisticians holding the 'unblinding' grant" });
     try {
-      const r = await createDataCut(this.rt, { studyId: body.studyId, cutoffDate: String(body.cutoffDate ?? ''), blinded: body.blinded as boolean, formats: body.formats, createdBy: body.requestedBy ?? 'api', predictions: body.predictions === true });
+      const r = await createDataCut(this.rt, { studyId: body.studyId, cutoffDate: String(body.cutoffDate ?? ''), blinded: body.blinded as boolean, formats: body.formats, createdBy: auditActor(user), actorRoles: user.roles, predictions: body.predictions === true });
       return { created: r.created, ...view(r.cut) };
     } catch (e) {
       if (isInputError(e)) throw new BadRequestException(e.message);
@@ -53,29 +65,25 @@ export class CutsController {
 
   @Get('cuts')
   @ApiQuery({ name: 'studyId', required: false })
-  async list(@Query('studyId') studyId?: string) {
-    return { items: (await this.repo.cuts(studyId)).map(view) };
+  async list(@CurrentUser() user: AuthUser, @Query('studyId') studyId?: string) {
+    const unblinded = canSeeUnblinded(user);
+    return { items: (await this.repo.cuts(studyId)).filter((c) => c.blinded || unblinded).map(view) };
   }
 
   @Get('cuts/:cutId')
-  async one(@Param('cutId') cutId: string) {
-    const c = await this.repo.cutById(cutId);
-    if (!c) throw new NotFoundException('no such cut');
-    return view(c);
+  async one(@Param('cutId') cutId: string, @CurrentUser() user: AuthUser) {
+    return view(await this.visibleCut(cutId, user));
   }
 
   @Get('cuts/:cutId/verify')
   @ApiOperation({ summary: 'Re-hash every stored file against the manifest' })
-  async verify(@Param('cutId') cutId: string) {
-    const c = await this.repo.cutById(cutId);
-    if (!c) throw new NotFoundException('no such cut');
-    return verifyCut(this.rt, c);
+  async verify(@Param('cutId') cutId: string, @CurrentUser() user: AuthUser) {
+    return verifyCut(this.rt, await this.visibleCut(cutId, user));
   }
 
   @Get('cuts/:cutId/files/:path')
-  async file(@Param('cutId') cutId: string, @Param('path') path: string, @Res({ passthrough: true }) res: Response) {
-    const c = await this.repo.cutById(cutId);
-    if (!c) throw new NotFoundException('no such cut');
+  async file(@Param('cutId') cutId: string, @Param('path') path: string, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser) {
+    const c = await this.visibleCut(cutId, user);
     const m = c.manifest as unknown as CutManifest;
     if (path !== 'manifest.json' && !m.files.some((f) => f.path === path)) throw new NotFoundException('no such file in this cut');
     const type = path.endsWith('.csv') ? 'text/csv' : path.endsWith('.xpt') ? 'application/octet-stream' : path.endsWith('.ndjson') ? 'application/x-ndjson' : path.endsWith('.dsjc') ? 'application/octet-stream' : 'application/json';
@@ -85,11 +93,14 @@ export class CutsController {
   }
 
   @Post('trials/:studyId/simulate')
-  @ApiOperation({ summary: 'Load a simulated trial as the study assessments (demo and testing only)' })
-  async simulate(@Param('studyId') studyId: string, @Body() body: { subjects?: number; visits?: number; seed?: number }) {
+  @Roles('admin')
+  @ApiOperation({ summary: "Load a simulated trial as the study assessments (demo and testing only; admin; refused when NODE_ENV=production: it replaces a trial's inputs)" })
+  async simulate(@Param('studyId') studyId: string, @Body() body: { subjects?: number; visits?: number; seed?: number }, @CurrentUser() user: AuthUser) {
+    if (this.rt.config.NODE_ENV === 'production') throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', code: 'access.production', message: "simulated trials are refused in production: they would replace a trial's real inputs" });
     const subjects = Number(body?.subjects ?? 50);
     if (!Number.isInteger(subjects) || subjects < 1 || subjects > 20000) throw new BadRequestException('subjects must be 1..20000');
-    const r = await loadSimulatedStudy(this.rt, studyId, { subjects, visits: Number(body?.visits ?? 8), seed: Number(body?.seed ?? 1), qlq: true, stepWeeks: 4 }, 'api');
+    const r = await loadSimulatedStudy(this.rt, studyId, { subjects, visits: Number(body?.visits ?? 8), seed: Number(body?.seed ?? 1), qlq: true, stepWeeks: 4 }, auditActor(user));
+    await new AuditRepository(this.rt.db).append({ actor: auditActor(user), actorRoles: user.roles, action: 'study-input.simulated', entityType: 'study_input', entityId: r.input.id, after: { studyId, subjects, sha256: r.input.input_sha256 } });
     return { studyId, inputId: r.input.id, subjects: r.study.subjects.length, sha256: r.input.input_sha256 };
   }
 }

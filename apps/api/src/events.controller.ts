@@ -6,9 +6,12 @@ import { DEV_WEBHOOK_SECRET, isInputError } from '@app/core';
 import { EventFormatError, parseS3Event, verifyWebhook } from '@app/ingest';
 import type { Runtime } from '@app/pipeline';
 import { RUNTIME } from './runtime.provider';
+import { Public } from './auth/roles';
 
+/** Public to the access guard: the webhook authenticates itself (HMAC signature or the shared WEBHOOK_SECRET), as S3/MinIO cannot send a JWT. */
 @ApiTags('ingest')
 @Controller('v1/events')
+@Public()
 export class EventsController {
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {}
 

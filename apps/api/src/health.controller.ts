@@ -2,9 +2,11 @@ import { Controller, Get, HttpException, Inject } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Runtime } from '@app/pipeline';
 import { RUNTIME } from './runtime.provider';
+import { Public } from './auth/roles';
 
 @ApiTags('operations')
 @Controller()
+@Public()
 export class HealthController {
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {}
 

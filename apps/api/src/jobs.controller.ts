@@ -3,11 +3,13 @@ import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { JobStatus } from '@app/db';
 import type { Runtime } from '@app/pipeline';
 import { RUNTIME } from './runtime.provider';
+import { Roles } from './auth/roles';
 
 const STATUSES: JobStatus[] = ['queued', 'running', 'completed', 'failed', 'enqueue-failed'];
 
 @ApiTags('operations')
 @Controller('v1/jobs')
+@Roles('admin', 'pipeline')
 export class JobsController {
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {}
 

@@ -3,6 +3,7 @@ import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { ObjectKind, ObjectRow, ObjectStatus } from '@app/db';
 import type { Runtime } from '@app/pipeline';
 import { RUNTIME } from './runtime.provider';
+import { Roles } from './auth/roles';
 
 const STATUSES: ObjectStatus[] = ['received', 'ingesting', 'no-processor', 'queued', 'processing', 'processed', 'quarantined', 'failed'];
 const KINDS: ObjectKind[] = ['dicom', 'tiff', 'bigtiff', 'epro-csv', 'epro-json', 'unknown'];
@@ -26,6 +27,7 @@ const view = (o: ObjectRow) => ({
 
 @ApiTags('ingest')
 @Controller('v1/objects')
+@Roles('admin', 'pipeline')
 export class ObjectsController {
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {}
 

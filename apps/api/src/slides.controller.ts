@@ -5,6 +5,7 @@ import { type SlideRow, SlidesRepository } from '@app/db';
 import type { Runtime } from '@app/pipeline';
 import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
+import { Roles } from './auth/roles';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -30,8 +31,11 @@ const view = (s: SlideRow & { reading_id?: string | null }) => ({
  * Deep Zoom tiles, thumbnails and tissue masks of blinded slides, served from the object store.
  * Label and macro images have no route: they are removed from the blinded copy and never stored.
  */
+// TODO(issue 12): readers and adjudicators through their own assignments (ReviewRepository.isAssigned(userId, readingId));
+// until the review workflow provides it they get 403 here.
 @ApiTags('slides')
 @Controller('v1/slides')
+@Roles('admin', 'pipeline')
 export class SlidesController {
   private readonly slides: SlidesRepository;
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
