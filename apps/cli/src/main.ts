@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { addAiReadStudyInput, createDataCut, createRuntime, importSdtm, loadSimulatedStudy } from '@app/pipeline';
-import { EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
+import { AuditRepository, EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
+import { AuthService } from '@app/auth';
 import { modelsCommand } from '@app/inference';
 import { runDemo } from './demo';
 import { inferCt, inferSlide } from './infer';
@@ -28,7 +29,17 @@ const USAGE = `usage: cli <command> [options]
   cuts [--study S]              list data cuts
   infer-ct FOLDER --out DIR [--model ID[@VER]]   one subject's CT studies -> proposals.json + SEG + SR per timepoint
   infer-slide SLIDE --out DIR [--model ID[@VER]] slide -> metrics.json + heatmap.png
-  models                        list the model folders (MODELS_DIR or models/): usable models and refused folders with reasons`;
+  models                        list the model folders (MODELS_DIR or models/): usable models and refused folders with reasons
+  user-add --username U --roles R[,R] [--grants unblinding] [--display-name N] --password-stdin
+                                create a user (roles: reader, adjudicator, biostatistician, pipeline, admin); password read from stdin
+  users                         list users (roles, grants, lock state)
+  audit-verify                  re-hash the audit chain (and the heads anchored in cut manifests); exit 1 naming the first bad entry`;
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 const out = (v: unknown) => process.stdout.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`);
 
@@ -48,6 +59,11 @@ void runMain('cli', async () => {
       seed: { type: 'string' },
       model: { type: 'string' },
       predictions: { type: 'boolean' },
+      username: { type: 'string' },
+      roles: { type: 'string' },
+      grants: { type: 'string' },
+      'display-name': { type: 'string' },
+      'password-stdin': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -176,6 +192,28 @@ void runMain('cli', async () => {
       case 'cuts':
         out((await new EndpointsRepository(rt.db).cuts(values.study)).map((c) => ({ cutId: c.cut_id, studyId: c.study_id, cutoff: c.cutoff_date, blinded: c.blinded, createdAt: c.created_at })));
         break;
+      case 'user-add': {
+        if (!values.username || !values.roles) throw new Error('user-add: give --username and --roles (comma-separated)');
+        if (!values['password-stdin']) throw new Error('user-add: give --password-stdin and pipe the password in (never on the command line)');
+        const password = (await readStdin()).replace(/\r?\n$/, '');
+        const auth = new AuthService(rt.db, rt.config, rt.log);
+        const u = await auth.createUser(
+          { username: values.username, displayName: values['display-name'], password, roles: values.roles.split(',').map((r) => r.trim()).filter(Boolean), grants: (values.grants ?? '').split(',').map((g) => g.trim()).filter(Boolean) },
+          { actor: 'cli', actorRoles: [] },
+        );
+        out(u);
+        break;
+      }
+      case 'users':
+        out((await new AuthService(rt.db, rt.config).users.list()).map((u) => ({ username: u.username, displayName: u.display_name, roles: u.roles, grants: u.grants, disabled: u.disabled, lockedUntil: u.locked_until })));
+        break;
+      case 'audit-verify': {
+        const audit = new AuditRepository(rt.db);
+        const v = await audit.verify({ anchors: await audit.cutAnchors() });
+        out(v);
+        if (!v.ok) process.exitCode = 1;
+        break;
+      }
       default:
         throw new Error(`unknown command '${cmd}'\n${USAGE}`);
     }

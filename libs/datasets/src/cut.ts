@@ -48,6 +48,11 @@ export interface CutManifest {
   datasets: { name: string; label: string; standard: Dataset['standard']; records: number; columns: number }[];
   /** Every data file (manifest.json itself excluded), sorted by path. */
   files: CutManifestFile[];
+  /**
+   * The audit trail's head (seq + hash) when the cut was first made: anchors the chain (issue 12 §7). Absent when the
+   * caller gives none; null when the log was empty. Not part of the cut id: see libs/pipeline createDataCut.
+   */
+  auditHead?: { seq: string; hash: string } | null;
   /** sha256 of the canonical JSON of this manifest without this field. */
   manifestSha256: string;
 }
@@ -76,6 +81,8 @@ export interface BuildDataCutInput {
   codeVersion: string;
   /** When true, assertBlinded(datasets) must pass before anything is written. */
   blinded?: boolean;
+  /** Recorded in the manifest as auditHead when given (see CutManifest.auditHead). */
+  auditHead?: { seq: string; hash: string } | null;
 }
 
 /** Canonical JSON: keys sorted at every level, 2-space indent, newline at the end. Rejects non-JSON values. */
@@ -212,6 +219,7 @@ function finishCut(input: BuildDataCutInput, written: { ds: CutDataset; format: 
       })
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
     files: listed,
+    ...(input.auditHead !== undefined ? { auditHead: input.auditHead ? { seq: String(input.auditHead.seq), hash: input.auditHead.hash } : null } : {}),
   };
   const manifest: CutManifest = { ...body, manifestSha256: manifestHash(body) };
   const mbytes = Buffer.from(canonicalJson(manifest), 'utf8');

@@ -1,6 +1,6 @@
 import { codeVersion, InputError, repoRoot, sha256Hex } from '@app/core';
-import { type DataCutRow, EndpointsRepository, type ObjectRow } from '@app/db';
-import { buildDataCutParallel, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, readDataset, verifyDataCut } from '@app/datasets';
+import { AuditRepository, type DataCutRow, EndpointsRepository, type ObjectRow } from '@app/db';
+import { buildDataCutParallel, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, verifyDataCut } from '@app/datasets';
 import {
   adpredDataset,
   buildAdpred,
@@ -73,7 +73,10 @@ export interface CutRequest {
   cutoffDate: string;
   blinded: boolean;
   formats?: CutFormat[];
+  /** The acting user's audit name (API: from the token; CLI: 'cli'). */
   createdBy: string;
+  /** The acting user's roles, recorded in the cut.created audit entry. */
+  actorRoles?: string[];
   /** Add ADPRED: the exploratory response model's predictions (AI_RESPONSE_MODEL), never an endpoint. Default false. */
   predictions?: boolean;
 }
@@ -94,6 +97,12 @@ export function endpointSettings(ctx: PipelineContext): Partial<ProtocolSettings
  * settings, written in every format with a manifest, stored under cuts/<study>/<cutId>/ and recorded.
  * The cut id is content-addressed (inputs + settings + code version), so re-running on the same inputs
  * returns the same, immutable cut; its files are byte-identical to a fresh derivation (verifyCut).
+ *
+ * Audit anchoring (issue 12 §7): the manifest records `auditHead`, the audit chain's head when the cut is first made,
+ * and a `cut.created` entry (with the manifest sha256) follows it in the chain. The head is deliberately NOT part of
+ * the cut id: the id stays a function of inputs + settings + code, so the same inputs still give the same cut. The
+ * first manifest stored wins: a repeated request returns the stored cut, and a re-derivation into the same location
+ * (the row lost, the files kept) adopts the stored manifest.json when its data files are identical.
  */
 export async function createDataCut(ctx: PipelineContext, req: CutRequest): Promise<CutResult> {
   const repo = new EndpointsRepository(ctx.db);
@@ -126,6 +135,8 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
     extra.push(adpredDataset(buildAdpred(preds, m.provenance, { studyId: req.studyId })));
     predictionModel = m.provenance;
   }
+  const audit = new AuditRepository(ctx.db);
+  const auditHead = await audit.head();
   const inputs = {
     studyInput: { id: input.id, source: input.source, sha256: input.input_sha256 },
     epro: uploads.map((u) => ({ id: u.id, kind: u.kind, objectSha256: u.object_sha256 })),
@@ -135,7 +146,7 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
   const fingerprint = sha256Hex(canon({ inputs, settings: derived.settings, cutoff: req.cutoffDate, blinded: req.blinded, formats, version }));
   const safeStudy = req.studyId.replace(/[^A-Za-z0-9._-]/g, '_');
   const cutId = `${safeStudy}-${req.cutoffDate}-${req.blinded ? 'blinded' : 'unblinded'}-${fingerprint.slice(0, 12)}`;
-  const { files, manifest } = await buildDataCutParallel({
+  const { files, manifest: built } = await buildDataCutParallel({
     cutId,
     studyId: req.studyId,
     cutoffDate: req.cutoffDate,
@@ -151,7 +162,9 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
     formats,
     codeVersion: version,
     blinded: req.blinded,
+    auditHead,
   });
+  let manifest: CutManifest = built;
   const existing = await repo.cutById(cutId);
   if (existing) return { cut: existing, created: false, manifest: existing.manifest as unknown as CutManifest };
   const prefix = `cuts/${safeStudy}/${cutId}`;
@@ -160,8 +173,18 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
     const there = await ctx.store.head(key);
     if (there) {
       // immutable: never overwrite; an existing object must be exactly this file
-      if (sha256Hex(await ctx.store.getBuffer(key)) !== f.sha256) throw new Error(`cut ${cutId}: ${f.path} already exists in the store with different content`);
-      continue;
+      const stored = await ctx.store.getBuffer(key);
+      if (sha256Hex(stored) === f.sha256) continue;
+      if (f.path === MANIFEST_PATH) {
+        // the same cut made before (another audit head): keep the first manifest if it lists exactly these files
+        const first = readManifest(stored);
+        const same = (a: CutManifest['files'], b: CutManifest['files']) => a.length === b.length && a.every((x, i) => x.path === b[i]!.path && x.sha256 === b[i]!.sha256);
+        if (first.cutId === cutId && same(first.files, manifest.files)) {
+          manifest = first;
+          continue;
+        }
+      }
+      throw new Error(`cut ${cutId}: ${f.path} already exists in the store with different content`);
     }
     await ctx.store.put(key, f.bytes);
   }
@@ -178,6 +201,16 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
     prefix,
     created_by: req.createdBy,
   });
+  if (created)
+    await audit.append({
+      actor: req.createdBy,
+      actorRoles: req.actorRoles ?? [],
+      action: 'cut.created',
+      entityType: 'data_cut',
+      entityId: cutId,
+      after: { studyId: req.studyId, cutoffDate: req.cutoffDate, blinded: req.blinded, manifestSha256: manifest.manifestSha256, files: manifest.files.length, predictions: !!req.predictions },
+      detail: { inputs, auditHead: manifest.auditHead ?? null },
+    });
   return { cut: row, created, manifest };
 }
 
