@@ -3,3 +3,4 @@ export * from './distributions';
 export * from './data';
 export * from './km';
 export * from './logrank';
+export * from './cox';
