@@ -4,3 +4,4 @@ export * from './data';
 export * from './km';
 export * from './logrank';
 export * from './cox';
+export * from './response';
