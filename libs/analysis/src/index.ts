@@ -5,3 +5,4 @@ export * from './km';
 export * from './logrank';
 export * from './cox';
 export * from './response';
+export * from './summary';
