@@ -22,6 +22,7 @@ import { readSrMeasurements } from '@app/sr';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
 import { tempModelsDir, writeModelFolder, cleanup } from '../inference/helpers';
+import { authHeader } from '../helpers/auth';
 
 jest.setTimeout(180000);
 let dir: { path: string; remove: () => Promise<void> };
@@ -60,7 +61,7 @@ beforeAll(async () => {
   await rt.ingest.enqueueEvents(events);
   await rt.queue.waitIdle({ timeoutMs: 150000 });
   // the CT subject (the slide's upload path names a second subject, with no studies)
-  readingId = (await request(app.getHttpServer()).get('/v1/subjects').expect(200)).body.items.find((s: { studies: number | string }) => Number(s.studies) > 0).readingId;
+  readingId = (await request(app.getHttpServer()).get('/v1/subjects').set('authorization', await authHeader(app, 'admin')).expect(200)).body.items.find((s: { studies: number | string }) => Number(s.studies) > 0).readingId;
 });
 
 afterAll(async () => {
@@ -79,14 +80,14 @@ test('every selected volume is read once, the subject is tracked over its timepo
   const tracks = runs.filter((r) => r.kind === 'track');
   expect(tracks.length).toBeGreaterThanOrEqual(1);
   // the newest tracking run reads all three timepoints
-  const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/proposals`).expect(200);
+  const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/proposals`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const tps = [...new Set(res.body.proposals.map((p: { timePointId: string }) => p.timePointId))];
   expect(tps).toHaveLength(3);
   expect(res.body.proposals.every((p: { source: string }) => /not a signed read/.test(p.source))).toBe(true);
 });
 
 test('proposals match the phantom: one identity per lesion over all visits, lengths within a pixel', async () => {
-  const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/proposals`).expect(200);
+  const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/proposals`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const props: { timePointId: string; studyDate: string; trackingUid: string; values: Record<string, any>; model: { sha256: string } }[] = res.body.proposals;
   const dates = [...new Set(props.map((p) => p.studyDate))].sort();
   const ps = 360 / 160;
@@ -107,15 +108,15 @@ test('proposals match the phantom: one identity per lesion over all visits, leng
 });
 
 test('SEG and SR per timepoint are valid DICOM and carry the stored measurements', async () => {
-  const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/proposals`).expect(200);
+  const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/proposals`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const props: { timePointId: string; trackingUid: string; values: Record<string, any> }[] = res.body.proposals;
   const tp = props[0]!.timePointId;
-  const sr = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/timepoints/${tp}/sr.dcm`).buffer(true).parse((r, cb) => {
+  const sr = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/timepoints/${tp}/sr.dcm`).set('authorization', await authHeader(app, 'admin')).buffer(true).parse((r, cb) => {
     const chunks: Buffer[] = [];
     r.on('data', (c: Buffer) => chunks.push(c));
     r.on('end', () => cb(null, Buffer.concat(chunks)));
   }).expect(200);
-  const seg = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/timepoints/${tp}/seg.dcm`).buffer(true).parse((r, cb) => {
+  const seg = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/timepoints/${tp}/seg.dcm`).set('authorization', await authHeader(app, 'admin')).buffer(true).parse((r, cb) => {
     const chunks: Buffer[] = [];
     r.on('data', (c: Buffer) => chunks.push(c));
     r.on('end', () => cb(null, Buffer.concat(chunks)));
@@ -134,7 +135,7 @@ test('SEG and SR per timepoint are valid DICOM and carry the stored measurements
 });
 
 test('the AI-only read is labelled as the model and gives RECIST responses', async () => {
-  const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/ai-read`).expect(200);
+  const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/ai-read`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const s = res.body.subjects[0];
   expect(s.assessments).toHaveLength(3);
   for (const a of s.assessments) {
@@ -157,13 +158,13 @@ test('the AI-only read is cut like any read, under its own study id, every row n
 });
 
 test('slide metrics and heatmap from the tile classifier', async () => {
-  const slides = (await request(app.getHttpServer()).get('/v1/slides').expect(200)).body.items;
-  const res = await request(app.getHttpServer()).get(`/v1/ai/slides/${slides[0].id}`).expect(200);
+  const slides = (await request(app.getHttpServer()).get('/v1/slides').set('authorization', await authHeader(app, 'admin')).expect(200)).body.items;
+  const res = await request(app.getHttpServer()).get(`/v1/ai/slides/${slides[0].id}`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const m = res.body.metrics;
   expect(Math.abs(m.classFractions.tumour - slideTruth.tumour)).toBeLessThan(0.05);
   expect(Math.abs(m.classFractions.stroma - slideTruth.stroma)).toBeLessThan(0.05);
   expect(Math.abs(m.classFractions.lymphocytes - slideTruth.lymphocytes)).toBeLessThan(0.05);
-  const png = await request(app.getHttpServer()).get(`/v1/ai/slides/${slides[0].id}/heatmap.png`).expect(200);
+  const png = await request(app.getHttpServer()).get(`/v1/ai/slides/${slides[0].id}/heatmap.png`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const meta = await sharp(png.body as Buffer).metadata();
   expect(meta.width! * m.heatmap.downsample).toBeGreaterThanOrEqual(1536 - m.heatmap.downsample);
 });
@@ -186,7 +187,7 @@ test('re-running a CT read adds nothing; a missing model fails its job and leave
 });
 
 test('GET /v1/models lists the models with licences', async () => {
-  const res = await request(app.getHttpServer()).get('/v1/models').expect(200);
+  const res = await request(app.getHttpServer()).get('/v1/models').set('authorization', await authHeader(app, 'admin')).expect(200);
   expect(res.body.models.map((m: { id: string }) => m.id).sort()).toEqual(['ct-lesion-seg', 'he-tile-classifier']);
   expect(res.body.models.find((m: { id: string }) => m.id === 'he-tile-classifier').licence.weights).toBe('Apache-2.0');
 });

@@ -15,9 +15,9 @@ import { generatePhantomStudy } from '@app/phantom';
 import { createRuntime, decodeNrrd, type Runtime } from '@app/pipeline';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
+import { authHeader } from '../helpers/auth';
 
 jest.setTimeout(120000);
-const ADMIN = 'admin-token-0123456789abcdef';
 let dir: { path: string; remove: () => Promise<void> };
 let rt: Runtime;
 let app: INestApplication;
@@ -30,7 +30,7 @@ async function upload(key: string, body: Buffer) {
 
 beforeAll(async () => {
   dir = await tempDir();
-  rt = await createRuntime({ config: testConfig({ DATA_DIR: join(dir.path, 'data'), SERIES_QUIET_MS: '300', ADMIN_TOKEN: ADMIN }), log: quietLog() });
+  rt = await createRuntime({ config: testConfig({ DATA_DIR: join(dir.path, 'data'), SERIES_QUIET_MS: '300' }), log: quietLog() });
   rt.queue.startWorker();
   app = await createApiApp(rt);
   await app.init();
@@ -126,25 +126,26 @@ test('the pseudonym map is admin-only', async () => {
   await expect(repo.read('reader')).rejects.toBeInstanceOf(ForbiddenError);
   const admin = await repo.read('admin');
   expect(admin.map((a) => a.original_patient_id)).toContain(originals[0]!.patientId);
-  await request(app.getHttpServer()).get('/v1/admin/pseudonyms').expect(403);
-  await request(app.getHttpServer()).get('/v1/admin/pseudonyms').set('authorization', 'Bearer wrong-token-0123456789ab').expect(403);
-  const ok = await request(app.getHttpServer()).get('/v1/admin/pseudonyms').set('authorization', `Bearer ${ADMIN}`).expect(200);
+  await request(app.getHttpServer()).get('/v1/admin/pseudonyms').expect(401);
+  await request(app.getHttpServer()).get('/v1/admin/pseudonyms').set('authorization', 'Bearer wrong-token-0123456789ab').expect(401);
+  for (const role of ['reader', 'adjudicator', 'biostatistician', 'pipeline'] as const) await request(app.getHttpServer()).get('/v1/admin/pseudonyms').set('authorization', await authHeader(app, role)).expect(403);
+  const ok = await request(app.getHttpServer()).get('/v1/admin/pseudonyms').set('authorization', await authHeader(app, 'admin')).expect(200);
   expect(ok.body.items.length).toBeGreaterThan(0);
 });
 
 test('the API lists subjects by reading id only, series with reasons, and renders slices as PNG', async () => {
-  const subjects = await request(app.getHttpServer()).get('/v1/subjects').expect(200);
+  const subjects = await request(app.getHttpServer()).get('/v1/subjects').set('authorization', await authHeader(app, 'admin')).expect(200);
   const text = JSON.stringify(subjects.body);
   for (const o of originals) expect(text).not.toContain(o.patientId);
   const rid = subjects.body.items.find((s: { studies: number }) => s.studies === 2).readingId;
-  const studies = await request(app.getHttpServer()).get(`/v1/subjects/${rid}/studies`).expect(200);
+  const studies = await request(app.getHttpServer()).get(`/v1/subjects/${rid}/studies`).set('authorization', await authHeader(app, 'admin')).expect(200);
   expect(studies.body.items).toHaveLength(2);
-  const series = await request(app.getHttpServer()).get(`/v1/studies/${studies.body.items[1].id}/series`).expect(200);
+  const series = await request(app.getHttpServer()).get(`/v1/studies/${studies.body.items[1].id}/series`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const s = series.body.items[0];
-  const png = await request(app.getHttpServer()).get(`/v1/series/${s.id}/slices/6.png`).query({ center: 40, width: 400 }).expect(200).expect('content-type', /image\/png/);
+  const png = await request(app.getHttpServer()).get(`/v1/series/${s.id}/slices/6.png`).set('authorization', await authHeader(app, 'admin')).query({ center: 40, width: 400 }).expect(200).expect('content-type', /image\/png/);
   const meta = await sharp(png.body).metadata();
   expect([meta.width, meta.height]).toEqual([64, 64]);
-  await request(app.getHttpServer()).get(`/v1/series/${s.id}/slices/99.png`).expect(400);
+  await request(app.getHttpServer()).get(`/v1/series/${s.id}/slices/99.png`).set('authorization', await authHeader(app, 'admin')).expect(400);
 });
 
 test('re-processing an object is idempotent (no duplicate instance)', async () => {

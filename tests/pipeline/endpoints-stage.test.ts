@@ -13,6 +13,7 @@ import { addStudyInput, createDataCut, importSdtm, PHARMAVERSE_SDTM_DIR, type Ru
 import { createRuntime } from '@app/pipeline';
 import { createApiApp } from '../../apps/api/src/app';
 import { createTempDatabase, quietLog, startS3, type S3Server, testConfig } from '../support/services';
+import { authHeader } from '../helpers/auth';
 
 jest.setTimeout(120000);
 let s3: S3Server;
@@ -124,18 +125,18 @@ test('SDTM import from the sponsor agrees with the investigator RS or explains e
 });
 
 test('the cuts API: run, list, download, verify; bad requests are refused clearly', async () => {
-  const res = await request(app.getHttpServer()).post('/v1/cuts').send({ studyId: STUDY, cutoffDate: '2025-06-30', blinded: true }).expect(201);
+  const res = await request(app.getHttpServer()).post('/v1/cuts').set('authorization', await authHeader(app, 'biostatistician')).send({ studyId: STUDY, cutoffDate: '2025-06-30', blinded: true }).expect(201);
   expect(res.body.created).toBe(false);
-  const list = await request(app.getHttpServer()).get('/v1/cuts').query({ studyId: STUDY }).expect(200);
+  const list = await request(app.getHttpServer()).get('/v1/cuts').set('authorization', await authHeader(app, 'biostatistician')).query({ studyId: STUDY }).expect(200);
   expect(list.body.items.map((c: { cutId: string }) => c.cutId)).toContain(res.body.cutId);
-  const xpt = await request(app.getHttpServer()).get(`/v1/cuts/${res.body.cutId}/files/adtte.xpt`).buffer(true).parse((r, cb) => {
+  const xpt = await request(app.getHttpServer()).get(`/v1/cuts/${res.body.cutId}/files/adtte.xpt`).set('authorization', await authHeader(app, 'biostatistician')).buffer(true).parse((r, cb) => {
     const chunks: Buffer[] = [];
     r.on('data', (c: Buffer) => chunks.push(c));
     r.on('end', () => cb(null, Buffer.concat(chunks)));
   }).expect(200);
   expect(sha256Hex(xpt.body as Buffer)).toBe(res.body.files.find((f: { path: string }) => f.path === 'adtte.xpt').sha256);
-  await request(app.getHttpServer()).get(`/v1/cuts/${res.body.cutId}/verify`).expect(200).expect((r) => expect(r.body.ok).toBe(true));
-  await request(app.getHttpServer()).post('/v1/cuts').send({ studyId: STUDY, cutoffDate: '2025-06-30' }).expect(400).expect((r) => expect(r.body.message).toMatch(/blinded/));
-  await request(app.getHttpServer()).post('/v1/cuts').send({ studyId: 'NO-SUCH', cutoffDate: '2025-06-30', blinded: true }).expect(400).expect((r) => expect(r.body.message).toMatch(/no assessments/));
-  await request(app.getHttpServer()).get(`/v1/cuts/${res.body.cutId}/files/..%2Fsecret`).expect(404);
+  await request(app.getHttpServer()).get(`/v1/cuts/${res.body.cutId}/verify`).set('authorization', await authHeader(app, 'biostatistician')).expect(200).expect((r) => expect(r.body.ok).toBe(true));
+  await request(app.getHttpServer()).post('/v1/cuts').set('authorization', await authHeader(app, 'biostatistician')).send({ studyId: STUDY, cutoffDate: '2025-06-30' }).expect(400).expect((r) => expect(r.body.message).toMatch(/blinded/));
+  await request(app.getHttpServer()).post('/v1/cuts').set('authorization', await authHeader(app, 'biostatistician')).send({ studyId: 'NO-SUCH', cutoffDate: '2025-06-30', blinded: true }).expect(400).expect((r) => expect(r.body.message).toMatch(/no assessments/));
+  await request(app.getHttpServer()).get(`/v1/cuts/${res.body.cutId}/files/..%2Fsecret`).set('authorization', await authHeader(app, 'biostatistician')).expect(404);
 });

@@ -11,6 +11,7 @@ import { openSlide } from '@app/wsi';
 import type { ObjectEvent } from '@app/ingest';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
+import { authHeader } from '../helpers/auth';
 
 jest.setTimeout(120000);
 let dir: { path: string; remove: () => Promise<void> };
@@ -78,25 +79,25 @@ test('the stored slide is blinded: no label or macro, no label text, linked by r
 });
 
 test('tissue, thumbnail, patches and the Deep Zoom pyramid are served; no label route exists', async () => {
-  const list = await request(app.getHttpServer()).get('/v1/slides').expect(200);
+  const list = await request(app.getHttpServer()).get('/v1/slides').set('authorization', await authHeader(app, 'admin')).expect(200);
   const synth = list.body.items.find((s: { width: number }) => s.width === 3000);
   expect(synth.readingId).toMatch(/^R-/);
   expect(synth.tissue.fraction).toBeGreaterThan(0.05);
   expect(synth.patches.count).toBeGreaterThan(0);
-  const dzi = await request(app.getHttpServer()).get(`/v1/slides/${synth.id}.dzi`).expect(200);
+  const dzi = await request(app.getHttpServer()).get(`/v1/slides/${synth.id}.dzi`).set('authorization', await authHeader(app, 'admin')).expect(200);
   expect(dzi.text).toMatch(/Height="2400"/);
   expect(dzi.text).toMatch(/Width="3000"/);
   // the top level (full resolution) of a 3000x2400 image with 254 px tiles has 12 x 10 tiles
   const top = Math.ceil(Math.log2(3000));
-  const tile = await request(app.getHttpServer()).get(`/v1/slides/${synth.id}_files/${top}/11_9.jpeg`).expect(200).expect('content-type', /jpeg/);
+  const tile = await request(app.getHttpServer()).get(`/v1/slides/${synth.id}_files/${top}/11_9.jpeg`).set('authorization', await authHeader(app, 'admin')).expect(200).expect('content-type', /jpeg/);
   const m = await sharp(tile.body).metadata();
   expect(m.width).toBe(3000 - 11 * 254 + 1);
-  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}_files/${top}/12_0.jpeg`).expect(404);
-  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}/thumbnail.jpg`).expect(200).expect('content-type', /jpeg/);
-  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}/tissue.png`).expect(200).expect('content-type', /png/);
-  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}/label.jpg`).expect(404);
-  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}/macro`).expect(404);
-  const meta = await request(app.getHttpServer()).get(`/v1/slides/${synth.id}`).expect(200);
+  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}_files/${top}/12_0.jpeg`).set('authorization', await authHeader(app, 'admin')).expect(404);
+  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}/thumbnail.jpg`).set('authorization', await authHeader(app, 'admin')).expect(200).expect('content-type', /jpeg/);
+  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}/tissue.png`).set('authorization', await authHeader(app, 'admin')).expect(200).expect('content-type', /png/);
+  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}/label.jpg`).set('authorization', await authHeader(app, 'admin')).expect(404);
+  await request(app.getHttpServer()).get(`/v1/slides/${synth.id}/macro`).set('authorization', await authHeader(app, 'admin')).expect(404);
+  const meta = await request(app.getHttpServer()).get(`/v1/slides/${synth.id}`).set('authorization', await authHeader(app, 'admin')).expect(200);
   expect(JSON.stringify(meta.body)).not.toMatch(/synthetic\.svs|Filename/);
 });
 

@@ -8,6 +8,7 @@ import { createRuntime, type Runtime } from '@app/pipeline';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
 import { postSigned, s3Event } from './helpers';
+import { authHeader } from '../helpers/auth';
 
 let dir: { path: string; remove: () => Promise<void> };
 let rt: Runtime;
@@ -49,10 +50,10 @@ test('signed event -> in-process ingest -> PGlite row; repeat is a no-op; unknow
   const jobs = await rt.db.selectFrom('jobs').selectAll().where('name', '=', 'ingest.object').execute();
   expect(jobs).toHaveLength(2);
 
-  const q = await request(app.getHttpServer()).get('/v1/objects').query({ status: 'quarantined' }).expect(200);
+  const q = await request(app.getHttpServer()).get('/v1/objects').set('authorization', await authHeader(app, 'admin')).query({ status: 'quarantined' }).expect(200);
   expect(q.body.items).toHaveLength(1);
   expect(q.body.items[0].reason).toMatch(/unrecognised content/);
-  await request(app.getHttpServer()).get('/v1/objects').query({ status: 'bogus' }).expect(400);
+  await request(app.getHttpServer()).get('/v1/objects').set('authorization', await authHeader(app, 'admin')).query({ status: 'bogus' }).expect(400);
 });
 
 test('health and OpenAPI docs', async () => {
@@ -81,7 +82,7 @@ test('a kind without a registered processor waits visibly as no-processor, and i
     const info = await bare.store.put('incoming/c.dcm', readFileSync(join(repoRoot(), 'tests/fixtures/dicom/small/MR_small.dcm')));
     await postSigned(bareApp, s3Event(bare.store.bucket, 'incoming/c.dcm', info.etag, info.size)).expect(202);
     await bare.queue.waitIdle({ timeoutMs: 20000 });
-    const waiting = await request(bareApp.getHttpServer()).get('/v1/objects').query({ status: 'no-processor' }).expect(200);
+    const waiting = await request(bareApp.getHttpServer()).get('/v1/objects').set('authorization', await authHeader(bareApp, 'admin')).query({ status: 'no-processor' }).expect(200);
     expect(waiting.body.items).toHaveLength(1);
     expect(waiting.body.items[0]).toMatchObject({ kind: 'dicom', reasonCode: 'ingest.no-processor' });
     await bareApp.close();

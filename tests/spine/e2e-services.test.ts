@@ -13,6 +13,7 @@ import type { BullDriver } from '@app/queue';
 import { createApiApp } from '../../apps/api/src/app';
 import { createTempDatabase, quietLog, REDIS_URL, startS3, type S3Server, testConfig, waitFor } from '../support/services';
 import { postSigned, s3Event } from './helpers';
+import { authHeader } from '../helpers/auth';
 
 jest.setTimeout(60000);
 
@@ -102,7 +103,7 @@ test('an unknown file lands in quarantine with its reason, and stays in the buck
   expect(row.reason_code).toBe('ingest.unknown-kind');
   expect(row.reason).toMatch(/not DICOM.*not TIFF/);
   expect(await api.store.head(key)).not.toBeNull();
-  const listed = await request(app.getHttpServer()).get('/v1/objects?status=quarantined').expect(200);
+  const listed = await request(app.getHttpServer()).get('/v1/objects?status=quarantined').set('authorization', await authHeader(app, 'admin')).expect(200);
   expect(listed.body.items.map((o: { key: string }) => o.key)).toContain(key);
 });
 
