@@ -48,6 +48,8 @@ export async function createApiApp(rt: Runtime, opts: { ownsRuntime?: boolean } 
     .setTitle('Imaging & pathology endpoint service')
     .setDescription('Ingest, de-identification, measurements and endpoint datasets for blinded independent central review.')
     .setVersion('1')
+    // every non-public route: Authorization: Bearer <JWT from POST /v1/auth/login>; each operation's x-access names its roles
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Token from POST /v1/auth/login' }, 'bearer')
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, doc));
   if (rt.queue.kind === 'in-process' || rt.config.API_RUNS_WORKER) rt.queue.startWorker();
