@@ -127,15 +127,14 @@ export function kaplanMeier(records: readonly TimeToEvent[], opts: KmOptions = {
 export const QUANTILE_TOLERANCE = Math.sqrt(2.220446049250313e-16);
 
 /**
- * The first index k (0-based) whose xs[k] >= v among the non-missing (xs, ys) pairs, as R's
- * approx(xs, ys, v, method = "constant", f = 1, rule = 1) returns ys[k] (NA outside [min xs, max xs]).
+ * R's approx(xs, ys, v, method = "constant", f = 1, rule = 1) as a function of v: the non-missing
+ * (xs, ys) pairs sorted by xs (ties collapsed to the mean of their ys, as regularize.values does), then
+ * ys at the first xs >= v; NA (null) outside [min xs, max xs].
  */
-function approxConstantRight(xs: (number | null)[], ys: number[], v: number): number | null {
+function approxConstantRight(xs: readonly (number | null)[], ys: readonly number[]): (v: number) => number | null {
   const pts: [number, number][] = [];
   for (let i = 0; i < xs.length; i++) if (xs[i] !== null) pts.push([xs[i] as number, ys[i]]);
-  if (pts.length === 0) return null;
   pts.sort((a, b) => a[0] - b[0]);
-  // ties collapse to the mean of their ys (R: regularize.values, ties = mean)
   const x: number[] = [];
   const y: number[] = [];
   for (let i = 0; i < pts.length; ) {
@@ -146,17 +145,19 @@ function approxConstantRight(xs: (number | null)[], ys: number[], v: number): nu
     y.push(sum / (j - i));
     i = j;
   }
-  if (v < x[0] || v > x[x.length - 1]) return null;
-  let i = 0;
-  let j = x.length - 1;
-  while (i < j - 1) {
-    const ij = (i + j) >> 1;
-    if (v < x[ij]) j = ij;
-    else i = ij;
-  }
-  if (v === x[j]) return y[j];
-  if (v === x[i]) return y[i];
-  return y[j];
+  return (v: number): number | null => {
+    if (x.length === 0 || v < x[0] || v > x[x.length - 1]) return null;
+    let i = 0;
+    let j = x.length - 1;
+    while (i < j - 1) {
+      const ij = (i + j) >> 1;
+      if (v < x[ij]) j = ij;
+      else i = ij;
+    }
+    if (v === x[j]) return y[j];
+    if (v === x[i]) return y[i];
+    return y[j];
+  };
 }
 
 /**
@@ -181,12 +182,12 @@ function findq(x: number[], y: (number | null)[], probs: readonly number[], tol:
   }
   const n = ys.length;
   const idx = ys.map((_, k) => k + 1); // R's 1:n
-  const plus = ys.map((v) => (v === null ? null : v + tol));
-  const minus = ys.map((v) => (v === null ? null : v - tol));
+  const plus = approxConstantRight(ys.map((v) => (v === null ? null : v + tol)), idx);
+  const minus = approxConstantRight(ys.map((v) => (v === null ? null : v - tol)), idx);
   const at = (k: number | null): number | null => (k === null ? null : xs[Math.trunc(k) - 1]);
   return probs.map((p) => {
-    const i1 = approxConstantRight(plus, idx, p);
-    const i2 = approxConstantRight(minus, idx, p);
+    const i1 = plus(p);
+    const i2 = minus(p);
     const x1 = at(i1);
     const x2 = at(i2);
     let q = x1 === null || x2 === null ? null : (x1 + x2) / 2;
