@@ -36,25 +36,32 @@ export const MIN_PASSWORD_LENGTH = 12;
 export class AuthService {
   readonly users: UsersRepository;
   private readonly audit: AuditRepository;
-  private readonly secret: Uint8Array;
+  private secretKey?: Uint8Array;
   private readonly limiter: RateLimiterMemory;
   private dummyHash?: Promise<string>;
 
   constructor(
     db: Db,
     private readonly config: AuthConfig,
-    log?: Pick<Logger, 'warn'>,
+    private readonly log?: Pick<Logger, 'warn'>,
     private readonly scrypt: ScryptParams = DEFAULT_SCRYPT,
   ) {
     this.users = new UsersRepository(db);
     this.audit = new AuditRepository(db);
-    if (config.AUTH_JWT_SECRET) this.secret = new TextEncoder().encode(config.AUTH_JWT_SECRET);
-    else {
-      if (config.NODE_ENV === 'production') throw new Error('AUTH_JWT_SECRET is required in production');
-      this.secret = randomBytes(32);
-      log?.warn('AUTH_JWT_SECRET is not set: using a random secret for this process; tokens die with it and other processes cannot verify them. Set AUTH_JWT_SECRET (32+ characters) outside embedded demos.');
-    }
+    if (!config.AUTH_JWT_SECRET && config.NODE_ENV === 'production') throw new Error('AUTH_JWT_SECRET is required in production');
     this.limiter = new RateLimiterMemory({ points: config.AUTH_LOGIN_RATE_PER_MIN, duration: 60 });
+  }
+
+  /** The token key: AUTH_JWT_SECRET, or (outside production) a random per-process key, made and warned about on first use. */
+  private get secret(): Uint8Array {
+    if (!this.secretKey) {
+      if (this.config.AUTH_JWT_SECRET) this.secretKey = new TextEncoder().encode(this.config.AUTH_JWT_SECRET);
+      else {
+        this.secretKey = randomBytes(32);
+        this.log?.warn('AUTH_JWT_SECRET is not set: using a random secret for this process; tokens die with it and other processes cannot verify them. Set AUTH_JWT_SECRET (32+ characters) outside embedded demos.');
+      }
+    }
+    return this.secretKey;
   }
 
   async createUser(input: NewUser, actor: { actor: string; actorRoles?: string[] }): Promise<AuthUser> {
