@@ -272,7 +272,142 @@ export interface SessionsTable {
   ip: string | null;
 }
 
+/** Review settings of one study (migration 0008_review): adjudication rules, adjudicators, endpoint settings. */
+export interface ReviewStudiesTable {
+  study_id: string;
+  rules: JsonCol<Record<string, unknown>>;
+  adjudicators: ColumnType<string[], string[] | undefined, string[]>;
+  readers_per_subject: Generated<number>;
+  endpoint_settings: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_by: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+/** One assignment or reassignment with its seed and outcome. */
+export interface ReviewAssignmentRunsTable {
+  id: Generated<string>;
+  study_id: string;
+  kind: 'assign' | 'reassign';
+  seed: ColumnType<string, number | string, number | string>;
+  readers: ColumnType<string[], string[], string[]>;
+  capacity: number;
+  readers_per_subject: number;
+  algorithm: string;
+  reason: string | null;
+  result: JsonCol<Record<string, unknown>>;
+  created_by: string;
+  created_at: Generated<Date>;
+}
+/** One reader x one subject. */
+export interface ReviewCasesTable {
+  id: Generated<string>;
+  study_id: string;
+  subject_uuid: string;
+  reading_id: string;
+  reader_id: string;
+  slot: number;
+  order_index: number;
+  status: ColumnType<'active' | 'withdrawn', 'active' | 'withdrawn' | undefined, 'active' | 'withdrawn'>;
+  assignment_run_id: string;
+  replaces: string | null;
+  replaced_by: string | null;
+  withdrawn_at: Timestamp | null;
+  withdrawn_reason: string | null;
+  withdrawn_by: string | null;
+  created_at: Generated<Date>;
+}
+/** A revision of a case's read: draft (changing, `version` counts changes) or signed (frozen). */
+export interface ReviewReadsTable {
+  id: Generated<string>;
+  case_id: string;
+  revision: number;
+  version: number;
+  status: ColumnType<'draft' | 'signed', 'draft' | 'signed' | undefined, 'draft' | 'signed'>;
+  ai_run_id: string | null;
+  correction_reason: string | null;
+  supersedes: string | null;
+  signature_id: string | null;
+  content_sha256: string | null;
+  signed_at: Timestamp | null;
+  created_by: string;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+export interface ReviewTimepointsTable {
+  id: Generated<string>;
+  read_id: string;
+  time_point_id: string;
+  ordinal: number;
+  assessment: JsonCol<Record<string, unknown>>;
+  saved_by: string;
+  saved_at: Generated<Date>;
+}
+export interface ReviewSignaturesTable {
+  id: Generated<string>;
+  entity_type: 'read' | 'adjudication';
+  entity_id: string;
+  signer_id: string;
+  signer_username: string;
+  printed_name: string;
+  meaning: string;
+  signed_at: Timestamp;
+  content_sha256: string;
+  content: JsonCol<Record<string, unknown>>;
+}
+export interface ReviewComparisonsTable {
+  id: Generated<string>;
+  study_id: string;
+  subject_uuid: string;
+  read1_id: string;
+  read2_id: string;
+  agree: boolean;
+  rules: JsonCol<Record<string, unknown>>;
+  detail: JsonCol<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+export interface ReviewAdjudicationsTable {
+  id: Generated<string>;
+  study_id: string;
+  subject_uuid: string;
+  reading_id: string;
+  comparison_id: string;
+  status: ColumnType<'open' | 'decided' | 'cancelled', 'open' | 'decided' | 'cancelled' | undefined, 'open' | 'decided' | 'cancelled'>;
+  version: Generated<number>;
+  adjudicator_id: string | null;
+  selected_read_id: string | null;
+  selected_slot: number | null;
+  reason: string | null;
+  signature_id: string | null;
+  decided_at: Timestamp | null;
+  cancelled_reason: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+export interface ReviewProposalViewsTable {
+  read_id: string;
+  proposal_id: string;
+  first_shown_at: Generated<Date>;
+}
+export interface ReviewRequestsTable {
+  user_id: string;
+  request_id: string;
+  route: string;
+  body_sha256: string;
+  response: ColumnType<unknown, string | null | undefined, string | null>;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
+  review_studies: ReviewStudiesTable;
+  review_assignment_runs: ReviewAssignmentRunsTable;
+  review_cases: ReviewCasesTable;
+  review_reads: ReviewReadsTable;
+  review_timepoints: ReviewTimepointsTable;
+  review_signatures: ReviewSignaturesTable;
+  review_comparisons: ReviewComparisonsTable;
+  review_adjudications: ReviewAdjudicationsTable;
+  review_proposal_views: ReviewProposalViewsTable;
+  review_requests: ReviewRequestsTable;
   users: UsersTable;
   sessions: SessionsTable;
   audit_log: AuditLogTable;

@@ -6,6 +6,7 @@ import * as m0004 from './0004_endpoints';
 import * as m0005 from './0005_ai';
 import * as m0006 from './0006_audit';
 import * as m0007 from './0007_auth';
+import * as m0008 from './0008_review';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005_ai': m0005,
   '0006_audit': m0006,
   '0007_auth': m0007,
+  '0008_review': m0008,
 };
