@@ -13,7 +13,7 @@ import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import sharp from 'sharp';
 import { repoRoot } from '@app/core';
-import { AiRepository } from '@app/db';
+import { AiRepository, AuditRepository } from '@app/db';
 import { generateSyntheticSlide } from '@app/pathology';
 import { generatePhantomStudy, type GroundTruthRow } from '@app/phantom';
 import { addAiReadStudyInput, createDataCut, createRuntime, CT_INFERENCE_JOB, type Runtime } from '@app/pipeline';
@@ -89,6 +89,10 @@ test('every selected volume is read once, the subject is tracked over its timepo
 test('proposals match the phantom: one identity per lesion over all visits, lengths within a pixel', async () => {
   const res = await request(app.getHttpServer()).get(`/v1/ai/subjects/${readingId}/proposals`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const props: { timePointId: string; studyDate: string; trackingUid: string; values: Record<string, any>; model: { sha256: string } }[] = res.body.proposals;
+  // every AI proposal shown is audited: who, which subject, exactly these proposal ids
+  const shown = (await new AuditRepository(rt.db).list({ action: 'ai.proposals.shown', entityId: readingId }))[0]!;
+  expect(shown).toMatchObject({ actor: 'test-admin', actorRoles: ['admin'], entityType: 'subject' });
+  expect((shown.detail as { proposalIds: string[] }).proposalIds).toEqual(res.body.proposals.map((p: { id: string }) => p.id));
   const dates = [...new Set(props.map((p) => p.studyDate))].sort();
   const ps = 360 / 160;
   const idOf = new Map<string, string>();

@@ -2,12 +2,13 @@ import { BadRequestException, Controller, Get, Inject, NotFoundException, Param,
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { aiOnlyRead, type LesionProposalValues } from '@app/airead';
-import { AiRepository, type AiProposalRow } from '@app/db';
+import { AiRepository, type AiProposalRow, AuditRepository } from '@app/db';
+import { auditActor, type AuthUser } from '@app/auth';
 import { listModels } from '@app/inference';
 import type { Runtime } from '@app/pipeline';
 import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
-import { Roles } from './auth/roles';
+import { CurrentUser, Roles } from './auth/roles';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SAFE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -80,9 +81,11 @@ export class AiController {
 
   @Get('ai/subjects/:readingId/proposals')
   @ApiOperation({ summary: "A subject's tracked lesion proposals per timepoint (newest tracking run); ?timepoint= filters" })
-  async proposals(@Param('readingId') readingId: string, @Query('timepoint') timepoint?: string) {
+  async proposals(@Param('readingId') readingId: string, @CurrentUser() user: AuthUser, @Query('timepoint') timepoint?: string) {
     const t = await this.track(readingId);
     const rows = t.proposals.filter((p) => !timepoint || p.time_point_id === timepoint);
+    // issue 12 §7: every AI proposal shown is audited (who saw which proposals of which run)
+    await new AuditRepository(this.rt.db).append({ actor: auditActor(user), actorRoles: user.roles, action: 'ai.proposals.shown', entityType: 'subject', entityId: readingId, detail: { runId: t.run.id, timepoint: timepoint ?? null, proposalIds: rows.map((p) => p.id) } });
     return { run: { id: t.run.id, model: t.run.model, createdAt: t.run.created_at, summary: t.run.summary }, proposals: rows.map(proposalView) };
   }
 
