@@ -8,3 +8,4 @@ export * from './endpoints.repository';
 export * from './ai.repository';
 export * from './audit.repository';
 export * from './users.repository';
+export * from './dicomweb.repository';
