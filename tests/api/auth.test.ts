@@ -7,6 +7,7 @@ import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { signToken, verifyPassword, hashPassword } from '@app/auth';
 import { AuditRepository } from '@app/db';
+import { loadConfig } from '@app/core';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { createApiApp } from '../../apps/api/src/app';
 import { authHeader, loginAs, TEST_PASSWORD } from '../helpers/auth';
@@ -119,4 +120,11 @@ test('failed logins lock the account (423) and every attempt is audited; then pe
   expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
   expect((await audit.list({ action: 'login.rate-limited' })).length).toBe(1);
   expect((await audit.verify()).ok).toBe(true);
+});
+
+test('AUTH_JWT_SECRET is required in production and must be long enough', () => {
+  const prod = { NODE_ENV: 'production', WEBHOOK_SECRET: 'w'.repeat(20), DEID_SECRET: 'd'.repeat(20) };
+  expect(() => loadConfig(prod)).toThrow(/AUTH_JWT_SECRET: is required in production/);
+  expect(() => loadConfig({ ...prod, AUTH_JWT_SECRET: 'too-short' })).toThrow(/AUTH_JWT_SECRET: must be at least 32 characters/);
+  expect(loadConfig({ ...prod, AUTH_JWT_SECRET: 's'.repeat(32) }).AUTH_TOKEN_TTL_S).toBe(900);
 });
