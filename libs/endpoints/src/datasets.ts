@@ -54,12 +54,16 @@ const prov = (s: SourceRef | undefined): Value[] => {
 function setAll(b: TableBuilder, at: number, values: Value[]): void {
   for (let i = 0; i < values.length; i++) b.set(at + i, values[i]);
 }
-/** Sets the five provenance columns (READID ... MODELSHA) starting at `at`. */
-const setProv = (b: TableBuilder, at: number, s: SourceRef | undefined): void => setAll(b, at, prov(s));
-/** Provenance columns (READID ... MODELSHA). */
-const PROV_N = PROV_SPECS.length;
-/** Ids kept per questionnaire for its ADQS rows: ADT, ADY, AVISIT and the provenance columns. */
-const QW = 3 + PROV_N;
+/** Review provenance (StudyInput.reviewProvenance): who adjudicated and how the read was selected, after PROV_SPECS. */
+const REVIEW_PROV_SPECS: ColSpec[] = [
+  ['ADJUDID', 'Adjudicator Identifier', 'string'],
+  ['BICRSEL', 'BICR Read Selection', 'string'],
+];
+/** --EVAL / --EVALID of an SDTM domain (StudyInput.reviewProvenance), before the provenance columns. */
+const evalSpecs = (prefix: string): ColSpec[] => [
+  [`${prefix}EVAL`, 'Evaluator', 'string'],
+  [`${prefix}EVALID`, 'Evaluator Identifier', 'string'],
+];
 
 const ARM_SPECS: ColSpec[] = [
   ['ARM', 'Description of Planned Arm', 'string'],
@@ -238,11 +242,22 @@ export interface TableDeriver {
  * arrives, so a shard never has to exist as a whole in its heap). `expected`: how many subjects will
  * come (sizes the tables once; a wrong figure only costs a regrowth).
  */
-export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>, s: ProtocolSettings, blinded: boolean, expected = 0): TableDeriver {
+export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' | 'reviewProvenance'>, s: ProtocolSettings, blinded: boolean, expected = 0): TableDeriver {
   const studyId = study.studyId;
   const cut = study.dataCutDate;
   const issues: string[] = [];
   const armSpecs = blinded ? [] : ARM_SPECS;
+  // review reads: --EVAL/--EVALID in TU/TR/RS and ADJUDID/BICRSEL after the provenance columns (else: as before)
+  const R = study.reviewProvenance === true;
+  const provSpecs = R ? [...PROV_SPECS, ...REVIEW_PROV_SPECS] : PROV_SPECS;
+  const PN = provSpecs.length;
+  /** Ids kept per questionnaire for its ADQS rows: ADT, ADY, AVISIT and the provenance columns. */
+  const QW = 3 + PN;
+  const E = R ? 2 : 0;
+  const evalCols = (d: string): ColSpec[] => (R ? evalSpecs(d) : []);
+  const provOf = R ? (x: SourceRef | undefined): Value[] => [...prov(x), x?.adjudicator ?? null, x?.selection ?? null] : prov;
+  const evalOf = (x: SourceRef | undefined): Value[] => (R ? [x?.evaluator ?? null, x?.evaluatorId ?? null] : []);
+  const setP = (b: TableBuilder, at: number, x: SourceRef | undefined): void => setAll(b, at, provOf(x));
   const arm = (sub: SubjectInput): Value[] => (blinded ? [] : armVals(sub));
 
   const A = armSpecs.length;
@@ -252,7 +267,8 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       ['TUSEQ', 'Sequence Number', 'integer'], ['TULNKID', 'Link ID', 'string'], ['TUTESTCD', 'Tumor/Lesion ID Short Name', 'string'],
       ['TUTEST', 'Tumor/Lesion ID Test Name', 'string'], ['TUORRES', 'Tumor/Lesion ID Result', 'string'], ['TUSTRESC', 'Tumor/Lesion ID Result Std. Format', 'string'],
       ['TULOC', 'Location of the Tumor/Lesion', 'string'], ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['TUDTC', 'Date/Time of Tumor/Lesion Identification', 'string'],
-      ...PROV_SPECS,
+      ...evalCols('TU'),
+      ...provSpecs,
     ], [2, 3], ['STUDYID', 'USUBJID', 'TUSEQ']),
     def('TR', 'Tumor/Lesion Results', 'SDTM', [
       ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
@@ -261,14 +277,16 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       ['TRSTRESC', 'Character Result/Finding in Std Format', 'string'], ['TRSTRESN', 'Numeric Result/Finding in Standard Units', 'decimal'], ['TRSTRESU', 'Standard Units', 'string'],
       ['TRSTAT', 'Completion Status', 'string'], ['TRMRGTO', 'Merged Into Lesion (Link ID)', 'string'], ['TRNFRAG', 'Number of Fragments of Split Lesion', 'integer'],
       ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['TRDTC', 'Date/Time of Tumor/Lesion Measurement', 'string'],
-      ...PROV_SPECS,
+      ...evalCols('TR'),
+      ...provSpecs,
     ], null, ['STUDYID', 'USUBJID', 'TRSEQ']),
     def('RS', 'Disease Response and Clin Classification', 'SDTM', [
       ['STUDYID', 'Study Identifier', 'string'], ['DOMAIN', 'Domain Abbreviation', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'],
       ['RSSEQ', 'Sequence Number', 'integer'], ['RSTESTCD', 'Assessment Short Name', 'string'], ['RSTEST', 'Assessment Name', 'string'], ['RSCAT', 'Category for Assessment', 'string'],
       ['RSORRES', 'Result or Finding in Original Units', 'string'], ['RSSTRESC', 'Character Result/Finding in Std Format', 'string'],
       ['VISITNUM', 'Visit Number', 'float'], ['VISIT', 'Visit Name', 'string'], ['RSDTC', 'Date/Time of Assessment', 'string'],
-      ...PROV_SPECS,
+      ...evalCols('RS'),
+      ...provSpecs,
     ], null, ['STUDYID', 'USUBJID', 'RSSEQ']),
     def('ADTR', 'Tumor Results Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
@@ -277,7 +295,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       ['PCHGNAD', 'Percent Change from Nadir', 'decimal'], ['ABLFL', 'Baseline Record Flag', 'string'], ['ANL01FL', 'Analysis Flag 01: All Targets Assessed', 'string'],
       ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
-      ...PROV_SPECS,
+      ...provSpecs,
     ], null, ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
     def('ADRS', 'Response Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
@@ -285,7 +303,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'integer'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'],
       ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
-      ...PROV_SPECS,
+      ...provSpecs,
     ], null, ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
     def('ADTTE', 'Time to Event Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
@@ -300,13 +318,13 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       ['AVAL', 'Analysis Value', 'decimal'], ['BASE', 'Baseline Value', 'decimal'], ['CHG', 'Change from Baseline', 'decimal'], ['PCHG', 'Percent Change from Baseline', 'decimal'],
       ['ABLFL', 'Baseline Record Flag', 'string'], ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['AVISIT', 'Analysis Visit', 'string'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'],
-      ...PROV_SPECS,
+      ...provSpecs,
     ], null, ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
     def('ADPATH', 'Pathology Endpoints Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
       ['PARAMCD', 'Parameter Code', 'string'], ['PARAM', 'Parameter', 'string'], ['AVALC', 'Analysis Value (C)', 'string'], ['AVAL', 'Analysis Value', 'decimal'],
       ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['SRCID', 'Source Pathology Record Identifier', 'string'],
-      ...PROV_SPECS,
+      ...provSpecs,
     ], [1, 2 + A, 6 + A, 8 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
   ];
   // a subject's USUBJID and read ids (nearly) never come back in a later subject: their lookups stay
@@ -334,11 +352,11 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       for (const t of base.targets) lesions.push({ id: t.lesionId, organ: t.organ, kind: 'TARGET', src: t.source });
       for (const n of base.nonTargets) lesions.push({ id: n.lesionId, organ: n.organ ?? null, kind: 'NON-TARGET', src: n.source });
       lesions.sort((a, b) => cmpStr(a.kind, b.kind) || cmpStr(a.id, b.id));
-      for (const l of lesions) tu.push([studyId, 'TU', u, ++tuseq, l.id, 'TUMIDENT', 'Tumor Identification', l.kind, l.kind, l.organ, base.visitNum, base.visit, base.date, ...prov(l.src)]);
+      for (const l of lesions) tu.push([studyId, 'TU', u, ++tuseq, l.id, 'TUMIDENT', 'Tumor Identification', l.kind, l.kind, l.organ, base.visitNum, base.visit, base.date, ...evalOf(l.src), ...provOf(l.src)]);
     }
     for (const a of assessments)
       if (a !== base && a.newLesions !== 'NO')
-        tu.push([studyId, 'TU', u, ++tuseq, `NEW${a.visitNum}`, 'TUMIDENT', 'Tumor Identification', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', null, a.visitNum, a.visit, a.date, ...prov(a.source)]);
+        tu.push([studyId, 'TU', u, ++tuseq, `NEW${a.visitNum}`, 'TUMIDENT', 'Tumor Identification', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', a.newLesions === 'YES' ? 'NEW' : 'EQUIVOCAL NEW', null, a.visitNum, a.visit, a.date, ...evalOf(a.source), ...provOf(a.source)]);
   };
 
   /** TR, in TRSEQ order. */
@@ -352,13 +370,15 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
         const m = measurementText(t);
         const mm = m.orres === null ? null : 'mm';
         setAll(trB, 3, [++trseq, 'TARGET', t.lesionId, t.nodal ? 'SAXIS' : 'LDIAM', t.nodal ? 'Short Axis' : 'Longest Diameter', m.orres, mm, m.orres, m.stresn, m.stresn === null ? null : 'mm', m.stat, t.mergedInto ?? null, t.fragments ? t.fragments.length : null]);
-        setProv(trB, 19, t.source);
+        if (R) setAll(trB, 19, evalOf(t.source));
+        setP(trB, 19 + E, t.source);
         trB.commit();
       }
       for (const n of [...a.nonTargets].sort((x, y) => cmpStr(x.lesionId, y.lesionId))) {
         const text = NT_TEXT[n.status];
         setAll(trB, 3, [++trseq, 'NON-TARGET', n.lesionId, 'TUMSTATE', 'Tumor State', text, null, text, null, null, n.status === 'NOT_ASSESSED' ? 'NOT DONE' : null, null, null]);
-        setProv(trB, 19, n.source);
+        if (R) setAll(trB, 19, evalOf(n.source));
+        setP(trB, 19 + E, n.source);
         trB.commit();
       }
     }
@@ -379,7 +399,8 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       rsB.set(9, v.visitNum);
       rsB.set(10, v.visit);
       rsB.set(11, v.date);
-      setProv(rsB, 12, v.source);
+      if (R) setAll(rsB, 12, evalOf(v.source));
+      setP(rsB, 12 + E, v.source);
       for (const [cd, test, res] of tests) {
         if (res === null) continue;
         setAll(rsB, 3, [++rsseq, cd, test, s.criteria === 'iRECIST' && cd === 'IOVRLRSP' ? 'iRECIST' : 'RECIST 1.1', res, res]);
@@ -401,7 +422,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
     let baseDone = false;
     const baseRow = () => {
       setAll(adtrB, P, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', bmm, bmm, 0, 0, bmm, null, 'Y', 'Y', base.date, adyOf(base.date, refDay), 'BASELINE', 0, 'TR', 'TRSTRESN', null]);
-      setProv(adtrB, P + 17, base.source);
+      setP(adtrB, P + 17, base.source);
       adtrB.commit();
       baseDone = true;
     };
@@ -409,7 +430,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       if (v.sum === null) continue;
       if (!baseDone && !(v.date === base.date && v.visitNum < 0)) baseRow();
       setAll(adtrB, P, ['SDIAM', 'Target Lesions Sum of Diameters (mm)', tenthsToMm(v.sum), bmm, tenthsToMm(v.sum - bsum), pctChange1dp(v.sum, bsum), v.nadir === null ? null : tenthsToMm(v.nadir), v.pctFromNadir, null, v.sumComplete ? 'Y' : null, v.date, adyOf(v.date, refDay), v.visit, v.visitNum, 'TR', 'TRSTRESN', null]);
-      setProv(adtrB, P + 17, v.source);
+      setP(adtrB, P + 17, v.source);
       adtrB.commit();
     }
     if (!baseDone) baseRow();
@@ -421,13 +442,13 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
     const subjRow = (cd: string, param: string, avalc: string, aval: number | null, b: BorResult) => {
       const v = visits.find((x) => x.date === b.date && x.visit === b.visit);
       setAll(adrsB, P, [cd, param, cat, avalc, aval, b.date, b.date ? adyOf(b.date, refDay) : null, null, null, v ? 'RS' : null, v ? 'RSSTRESC' : null, v ? rsSeq.get(v) ?? null : null]);
-      setProv(adrsB, P + 12, v?.source);
+      setP(adrsB, P + 12, v?.source);
       adrsB.commit();
     };
     const visitRow = (v: VisitResponse, iOverall: boolean) => {
       if (iOverall) setAll(adrsB, P, ['IOVR', 'iRECIST Overall Response', 'iRECIST', v.iOverall!, null, v.date, adyOf(v.date, refDay), v.visit, v.visitNum, 'RS', 'RSSTRESC', null]);
       else setAll(adrsB, P, ['OVR', 'Overall Response by Investigator', cat, v.overall, RESP_N[v.overall], v.date, adyOf(v.date, refDay), v.visit, v.visitNum, 'RS', 'RSSTRESC', rsSeq.get(v) ?? null]);
-      setProv(adrsB, P + 12, v.source);
+      setP(adrsB, P + 12, v.source);
       adrsB.commit();
     };
     subjRow('BOR', 'Best Overall Response', ep.bor.bor, RESP_N[ep.bor.bor], ep.bor);
@@ -468,8 +489,8 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
       qids[o] = adqsB.idOf(P + 8, r.date);
       qids[o + 1] = adqsB.idOf(P + 9, adyOf(r.date, refDay));
       qids[o + 2] = adqsB.idOf(P + 10, r.visit);
-      const pv = prov(r.source);
-      for (let k = 0; k < PROV_N; k++) qids[o + 3 + k] = adqsB.idOf(P + 13 + k, pv[k]);
+      const pv = provOf(r.source);
+      for (let k = 0; k < PN; k++) qids[o + 3 + k] = adqsB.idOf(P + 13 + k, pv[k]);
     }
     const r4 = (x: number) => Math.round(x * 10000) / 10000;
     const byCode = new Map<string, ScaleChange[]>();
@@ -518,7 +539,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
     const u = sub.usubjid;
     for (const p of [...(sub.pathology ?? [])].sort((a, b) => cmpStr(a.date, b.date) || cmpStr(a.recordId, b.recordId))) {
       const row = (cd: string, param: string, avalc: string | null, aval: number | null) =>
-        adpath.push(rowOf(head, [cd, param, avalc, aval, p.date, adyOf(p.date, refDay), p.recordId], prov(p.source)));
+        adpath.push(rowOf(head, [cd, param, avalc, aval, p.date, adyOf(p.date, refDay), p.recordId], provOf(p.source)));
       try {
         if (p.ypT && p.ypN) {
           const pcr = isPcr(p.ypT, p.ypN);
@@ -608,7 +629,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>,
  * deriveEndpointTables' work on `count` subjects already sorted by USUBJID and free of duplicates,
  * subject i given by `subject(i)` (tableDeriver over them).
  */
-export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutDate'>, count: number, subject: (i: number) => SubjectInput, s: ProtocolSettings, blinded: boolean): { tables: Table[]; issues: string[] } {
+export function deriveSortedTables(study: Pick<StudyInput, 'studyId' | 'dataCutDate' | 'reviewProvenance'>, count: number, subject: (i: number) => SubjectInput, s: ProtocolSettings, blinded: boolean): { tables: Table[]; issues: string[] } {
   const d = tableDeriver(study, s, blinded, count);
   for (let i = 0; i < count; i++) d.add(subject(i));
   return d.finish();

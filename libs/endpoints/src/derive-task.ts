@@ -13,7 +13,7 @@ import type { ProtocolSettings, StudyInput, SubjectInput } from './types';
 import { resolveSettings } from './util';
 
 export interface DeriveTask {
-  study: Pick<StudyInput, 'studyId' | 'dataCutDate'>;
+  study: Pick<StudyInput, 'studyId' | 'dataCutDate' | 'reviewProvenance'>;
   /** Subjects of the shard (sizes the tables). */
   count: number;
   /** Sends batches of subject JSON (the shard's subjects in USUBJID order, no duplicates: the caller checked), then null. */

@@ -49,7 +49,7 @@ export async function deriveEndpointTablesParallel(
   const callerN = Math.round(n * (threads === 2 ? popts.callerShare ?? 0.55 : 1 / threads));
   const bounds = [0, callerN];
   for (let k = 1; k < threads; k++) bounds.push(callerN + Math.round(((n - callerN) * k) / (threads - 1)));
-  const study = { studyId: input.studyId, dataCutDate: input.dataCutDate };
+  const study = { studyId: input.studyId, dataCutDate: input.dataCutDate, ...(input.reviewProvenance ? { reviewProvenance: true } : {}) };
   // each worker's shard goes over its own MessagePort in batches of subject JSON, round robin: a worker
   // starts deriving with its first batch, not after the caller has serialised its whole shard
   const pending: Promise<DeriveTaskResult>[] = [];

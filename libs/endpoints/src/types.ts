@@ -15,6 +15,14 @@ export interface SourceRef {
   reader?: string;
   /** AI model, when a model produced it. */
   model?: { id: string; version: string; sha256: string };
+  /** SDTM --EVAL of the read (e.g. 'INDEPENDENT ASSESSOR'); written when the study input has `reviewProvenance`. */
+  evaluator?: string;
+  /** SDTM --EVALID (e.g. 'RADIOLOGIST 1'); written when the study input has `reviewProvenance`. */
+  evaluatorId?: string;
+  /** Who adjudicated (BICR rows of an adjudicated subject). */
+  adjudicator?: string;
+  /** How this read became the BICR result (e.g. 'ADJUDICATION: RADIOLOGIST 2 SELECTED'). */
+  selection?: string;
 }
 
 /**
@@ -149,6 +157,12 @@ export interface StudyInput {
   studyId: string;
   /** Data cut-off date: anything after it is ignored. */
   dataCutDate?: string;
+  /**
+   * Reads from the blinded independent central review (libs/review): TU / TR / RS then carry the evaluator
+   * (TUEVAL/TUEVALID, TREVAL/TREVALID, RSEVAL/RSEVALID) and every dataset with provenance columns also carries
+   * ADJUDID (adjudicator) and BICRSEL (how the read was selected). Without it the datasets are exactly as before.
+   */
+  reviewProvenance?: boolean;
   subjects: SubjectInput[];
 }
 
