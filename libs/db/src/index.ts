@@ -9,3 +9,4 @@ export * from './ai.repository';
 export * from './audit.repository';
 export * from './users.repository';
 export * from './dicomweb.repository';
+export * from './review.repository';
