@@ -2,7 +2,7 @@ import { BadRequestException, Controller, ForbiddenException, Get, Inject, NotAc
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { isInputError } from '@app/core';
-import { DicomwebRepository, type DicomwebInstanceRow } from '@app/db';
+import { DicomwebRepository, type DicomwebInstanceRow, ReviewRepository } from '@app/db';
 import {
   acceptsDicomJson,
   acceptsMultipart,
@@ -76,7 +76,7 @@ const JSON_TYPE = 'application/dicom+json';
  * ID is the only identity this service shows.
  *
  * Access: admin and pipeline see every subject; reader and adjudicator only subjects assigned to them
- * (`mayRead`). A study outside the caller's assignments answers 404 in QIDO lists (it is not listed) and 403
+ * (`mayRead`). A study outside the caller's assignments is not listed by QIDO and answers 403
  * when addressed directly.
  */
 @ApiTags('dicomweb')
@@ -84,11 +84,13 @@ const JSON_TYPE = 'application/dicom+json';
 @Roles('admin', 'pipeline', 'reader', 'adjudicator')
 export class DicomwebController {
   private readonly repo: DicomwebRepository;
+  private readonly review: ReviewRepository;
   private readonly objects = new Lru<Buffer>(128 * 1024 * 1024, (b) => b.length);
   private readonly metadata = new Lru<DicomJson>(32 * 1024 * 1024, (j) => JSON.stringify(j).length);
 
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.repo = new DicomwebRepository(rt.db);
+    this.review = new ReviewRepository(rt.db);
   }
 
   /**
@@ -98,9 +100,7 @@ export class DicomwebController {
   protected async mayRead(user: AuthUser | undefined, readingId: string): Promise<boolean> {
     if (!user) return false;
     if (user.roles.includes('admin') || user.roles.includes('pipeline')) return true;
-    // TODO(issue 12): readers and adjudicators through ReviewRepository.isAssigned once libs/review lands; until then refused.
-    void readingId;
-    return false;
+    return this.review.isAssigned(user.id, readingId);
   }
 
   private async studyAccess(user: AuthUser | undefined, studyUid: string): Promise<string> {
