@@ -167,7 +167,7 @@ export class ReviewService {
     return { studyId, rules, adjudicators, endpointSettings, readersPerSubject: row.readers_per_subject };
   }
 
-  updateSettings(actor: Actor, studyId: string, body: { rules?: unknown; adjudicators?: unknown; endpointSettings?: unknown; requestId?: unknown }) {
+  async updateSettings(actor: Actor, studyId: string, body: { rules?: unknown; adjudicators?: unknown; endpointSettings?: unknown; requestId?: unknown }) {
     return this.mutate(actor, `settings:${studyId}`, body?.requestId, body, (t, repo) => this.writeSettings(repo, actor, studyId, body ?? {}, t));
   }
 
@@ -175,7 +175,7 @@ export class ReviewService {
    * Assigns every subject of a study with imaging that still has open slots to distinct readers (seeded, within
    * capacity), shuffles each reader's new cases into their worklist, records the run and audits it.
    */
-  assign(actor: Actor, body: { studyId?: unknown; readers?: unknown; seed?: unknown; capacity?: unknown; readersPerSubject?: unknown; adjudicators?: unknown; rules?: unknown; endpointSettings?: unknown; requestId?: unknown }) {
+  async assign(actor: Actor, body: { studyId?: unknown; readers?: unknown; seed?: unknown; capacity?: unknown; readersPerSubject?: unknown; adjudicators?: unknown; rules?: unknown; endpointSettings?: unknown; requestId?: unknown }) {
     const studyId = text(body?.studyId, 'studyId', 64);
     const seed = body.seed === undefined || body.seed === null ? randomInt(0, 0xffffffff) : checkSeed(body.seed);
     const capacity = body.capacity;
@@ -264,7 +264,7 @@ export class ReviewService {
   }
 
   /** Reassigns one case (reason required) to a named reader or one drawn from `readers`. */
-  reassignCase(actor: Actor, caseId: string, body: { reason?: unknown; toReader?: unknown; readers?: unknown; seed?: unknown; capacity?: unknown; requestId?: unknown }) {
+  async reassignCase(actor: Actor, caseId: string, body: { reason?: unknown; toReader?: unknown; readers?: unknown; seed?: unknown; capacity?: unknown; requestId?: unknown }) {
     const reason = text(body?.reason, 'reason');
     const seed = body.seed === undefined || body.seed === null ? randomInt(0, 0xffffffff) : checkSeed(body.seed);
     return this.mutate(actor, `reassign:${caseId}`, body.requestId, { ...body, seed }, async (t, repo) => {
@@ -282,7 +282,7 @@ export class ReviewService {
   }
 
   /** A reader leaves a study: every unsigned active case of theirs is reassigned (reason required). */
-  withdrawReader(actor: Actor, userId: string, body: { studyId?: unknown; reason?: unknown; readers?: unknown; seed?: unknown; capacity?: unknown; requestId?: unknown }) {
+  async withdrawReader(actor: Actor, userId: string, body: { studyId?: unknown; reason?: unknown; readers?: unknown; seed?: unknown; capacity?: unknown; requestId?: unknown }) {
     const studyId = text(body?.studyId, 'studyId', 64);
     const reason = text(body.reason, 'reason');
     const seed = body.seed === undefined || body.seed === null ? randomInt(0, 0xffffffff) : checkSeed(body.seed);
@@ -487,7 +487,7 @@ export class ReviewService {
   }
 
   /** Saves one timepoint of the reader's draft (baseline first; every proposal decided; versioned). */
-  saveTimepoint(actor: Actor, caseId: string, timePointId: string, body: TimepointInput & { version?: unknown; requestId?: unknown }) {
+  async saveTimepoint(actor: Actor, caseId: string, timePointId: string, body: TimepointInput & { version?: unknown; requestId?: unknown }) {
     const version = intOf(body?.version, 'version');
     return this.mutate(actor, `save:${caseId}:${timePointId}`, body.requestId, body, async (t, repo) => {
       const c = await this.ownCase(repo, actor, caseId, true);
@@ -620,7 +620,7 @@ export class ReviewService {
   }
 
   /** Starts a correction of a signed read: a new draft revision (copy of the signed one) with a mandatory reason. */
-  startCorrection(actor: Actor, caseId: string, body: { version?: unknown; reason?: unknown; requestId?: unknown }) {
+  async startCorrection(actor: Actor, caseId: string, body: { version?: unknown; reason?: unknown; requestId?: unknown }) {
     const version = intOf(body?.version, 'version');
     const reason = text(body.reason, 'reason');
     return this.mutate(actor, `correct:${caseId}`, body.requestId, body, async (t, repo) => {
