@@ -1,0 +1,150 @@
+/**
+ * @jest-environment ./tests/inference/ort-environment.js
+ *
+ * The shipped CT lesion model (models/ct-lesion-seg/0.1.0): the registry accepts its folder and hash, its card
+ * carries the evaluation the issue asks for, and a small re-validation on held-out 'hard' phantoms (seeds never used
+ * in training: training 1000-1199, card evaluation 9000-9019, this test 9500+) goes through the production path:
+ * DICOM files -> volume -> card-driven sliding window -> components -> RECIST measurements -> alignment + tracking.
+ * Expectations come from the phantom's analytic ground truth and its label volume, never from the model.
+ * The full evaluation (20 scans) is `node -r @swc-node/register models/ct-lesion-seg/0.1.0/train/evaluate.ts`.
+ */
+import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { sha256Hex } from '@app/core';
+import { analyseCtVolume, loadSubjectFolder, trackCtSubject, type CtTimepoint } from '@app/airead';
+import { createInferencePool, listModels, type InferencePool } from '@app/inference';
+import { connectedComponents3d } from '@app/measure';
+import { generatePhantomStudy, renderPhantomVisit, type GroundTruthRow, type PhantomOptions } from '@app/phantom';
+import { DEFAULT_SERIES_SELECTION } from '@app/pipeline';
+
+const MODELS = resolve(__dirname, '../../models');
+const FOLDER = join(MODELS, 'ct-lesion-seg', '0.1.0');
+const card = JSON.parse(readFileSync(join(FOLDER, 'card.json'), 'utf8'));
+
+describe('ct-lesion-seg 0.1.0: shipped files and card', () => {
+  it('the registry accepts the folder; the ONNX file hashes to the card', () => {
+    const reg = listModels({ modelsDir: MODELS });
+    expect(reg.refused.filter((r) => /ct-lesion-seg/.test(JSON.stringify(r)))).toEqual([]);
+    const m = reg.models.find((x) => x.id === 'ct-lesion-seg' && x.version === '0.1.0');
+    expect(m).toBeDefined();
+    expect(sha256Hex(readFileSync(join(FOLDER, 'model.onnx')))).toBe(card.sha256);
+    expect(m!.sha256).toBe(card.sha256);
+  });
+
+  it('the card reports the held-out evaluation, and the model clearly beats the best single HU threshold', () => {
+    const e = card.evaluation.metrics;
+    for (const k of ['dice_model', 'dice_best_threshold_baseline', 'sensitivity_ge10mm', 'fp_per_scan', 'ld_median_abs_error_mm', 'sa_median_abs_error_mm', 'tracking_pairs_correct']) {
+      expect(typeof e[k]).toBe('number');
+    }
+    expect(e.dice_model).toBeGreaterThan(e.dice_best_threshold_baseline + 0.2);
+    // the issue's accuracy gates on the 20 held-out scans (evaluate.ts). Not met and reported in the card and
+    // README instead of asserted: false positives per scan (0.25 against a gate of 0.2).
+    expect(e.scans).toBe(20);
+    expect(e.sensitivity_ge10mm).toBeGreaterThanOrEqual(0.95);
+    expect(e.dice_model).toBeGreaterThanOrEqual(0.85);
+    expect(e.ld_median_abs_error_mm).toBeLessThanOrEqual(1.5);
+    expect(e.sa_median_abs_error_mm).toBeLessThanOrEqual(1.5);
+    expect(e.tracking_pairs_correct).toBeGreaterThanOrEqual(0.98);
+  });
+});
+
+// ---- re-validation ----------------------------------------------------------------------------------------
+const OPTS: Omit<PhantomOptions, 'outDir'> = { subjects: 2, visits: 2, seed: 9500, realism: 'hard', sliceThickness: 5 };
+let dir: string;
+let pool: InferencePool;
+let truth: GroundTruthRow[];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ctseg-'));
+  truth = (await generatePhantomStudy({ outDir: dir, ...OPTS })).groundTruth;
+  pool = createInferencePool({ modelsDir: MODELS, threads: 1, intraOpNumThreads: 2 });
+}, 120_000);
+afterAll(async () => {
+  await pool?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('ct-lesion-seg 0.1.0: re-validation on held-out hard phantoms (2 subjects x 2 visits)', () => {
+  // A regression guard through the DICOM path on 24 lesions: measurement and tracking at the issue's gates;
+  // detection and false positives with a margin for so small a sample (one missed lesion = 4 points of sensitivity;
+  // onnxruntime's CPU kernels differ slightly between machines). The gate figures are the card's 20-scan evaluation.
+  it('detects, measures and tracks the lesions', async () => {
+    const model = await pool.model('ct-lesion-seg@0.1.0');
+    let tp = 0, np = 0, ng = 0, fp = 0, scans = 0, eligible = 0, detected = 0, pairs = 0, pairsOk = 0;
+    const ldErr: number[] = [];
+    const saErr: number[] = [];
+    const subjects = [...new Set(truth.map((g) => g.subjectId))];
+    for (const [s, subjectId] of subjects.entries()) {
+      const folder = await loadSubjectFolder(join(dir, subjectId), DEFAULT_SERIES_SELECTION, sha256Hex);
+      expect(folder).toHaveLength(2);
+      const tps: CtTimepoint[] = [];
+      for (const f of folder) tps.push({ timePointId: f.timePointId, date: f.date, volume: f.volume, sliceHeaders: f.sliceHeaders, analysis: await analyseCtVolume(f.volume, model) });
+      const tracked = trackCtSubject(subjectId, tps);
+      const uidByLesion = new Map<string, string[]>();
+      for (const [v, t] of tps.entries()) {
+        scans++;
+        // the DICOM volume is the render's grid: compare against the render's label volume
+        const r = renderPhantomVisit(OPTS, s, v);
+        expect(t.volume.dims).toEqual(r.dims);
+        for (let a = 0; a < 3; a++) expect(t.volume.affine[a * 4 + 3]).toBeCloseTo(r.affine[a * 4 + 3], 3);
+        const comp = t.analysis.components;
+        const G = connectedComponents3d(r.labels, r.dims, { connectivity: 26, minVoxels: 1 });
+        const hitGt = new Set<number>();
+        // overlap[gt component] = Map(AI component -> shared voxels)
+        const overlap = new Map<number, Map<number, number>>();
+        for (let i = 0; i < comp.length; i++) {
+          const p = comp[i] > 0;
+          const g = r.labels[i] > 0;
+          if (p) np++;
+          if (g) ng++;
+          if (p && g) {
+            tp++;
+            hitGt.add(comp[i]);
+            const m = overlap.get(G.components[i]) ?? new Map<number, number>();
+            m.set(comp[i], (m.get(comp[i]) ?? 0) + 1);
+            overlap.set(G.components[i], m);
+          }
+        }
+        fp += t.analysis.lesions.filter((l) => !hitGt.has(l.component)).length;
+        const [nx, ny] = r.dims;
+        const trackedTp = tracked.timepoints.find((x) => x.timePointId === t.timePointId)!;
+        for (const g of truth.filter((x) => x.subjectId === subjectId && x.visitIndex === v && x.present)) {
+          const i = Math.round((g.centerX - r.affine[3]) / r.affine[0]);
+          const j = Math.round((g.centerY - r.affine[7]) / r.affine[5]);
+          const k = Math.round((g.centerZ - r.affine[11]) / r.affine[10]);
+          const idx = k * nx * ny + j * nx + i;
+          if (!r.labels[idx] || g.longestDiameterMm < 10) continue; // not imaged at its centre, or below RECIST size
+          eligible++;
+          // detected: an AI component overlaps the lesion's voxels (the one overlapping most is measured)
+          const ov = [...(overlap.get(G.components[idx]) ?? new Map<number, number>())].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
+          if (!ov.length) continue;
+          const c = ov[0][0];
+          detected++;
+          const l = t.analysis.lesions.find((x) => x.component === c)!;
+          ldErr.push(Math.abs(l.measurement.longAxis.lengthMm - g.longestDiameterMm));
+          saErr.push(Math.abs(l.measurement.shortAxis.lengthMm - g.shortAxisMm));
+          const uid = trackedTp.lesions.find((x) => x.lesion?.component === c)!.trackingUid;
+          uidByLesion.set(g.lesionId, [...(uidByLesion.get(g.lesionId) ?? []), uid]);
+        }
+      }
+      for (const uids of uidByLesion.values()) {
+        if (uids.length !== 2) continue;
+        pairs++;
+        if (uids[0] === uids[1]) pairsOk++;
+      }
+    }
+    const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+    const figures = { dice: (2 * tp) / (np + ng), sensitivity: detected / eligible, fpPerScan: fp / scans, ldMedian: median(ldErr), saMedian: median(saErr), pairs, pairsOk, eligible };
+    // printed so a failing CI run shows every figure at once
+    process.stdout.write(`ct-lesion-seg re-validation ${JSON.stringify(figures)}\n`);
+    expect(eligible).toBeGreaterThanOrEqual(12);
+    expect(figures.sensitivity).toBeGreaterThanOrEqual(0.85);
+    expect(figures.dice).toBeGreaterThanOrEqual(0.85);
+    expect(figures.ldMedian).toBeLessThanOrEqual(1.5);
+    expect(figures.saMedian).toBeLessThanOrEqual(1.5);
+    expect(pairs).toBeGreaterThanOrEqual(6);
+    expect(pairsOk / pairs).toBeGreaterThanOrEqual(0.98);
+    expect(figures.fpPerScan).toBeLessThanOrEqual(1);
+  }, 600_000);
+});
