@@ -67,8 +67,14 @@ export async function tempDir(prefix = 'es-test-'): Promise<{ path: string; remo
 }
 
 /** Config for tests: explicit env only, never the developer's shell. */
+/**
+ * Test settings. The shipped CT model is off unless a test names its own MODELS_DIR (or AI_CT_MODEL): running the
+ * real 2.5D U-Net on every volume of every pipeline test would cost minutes and test nothing those tests check.
+ * The AI read is tested with its own models (tests/pipeline/ai-stage, tests/airead, tests/models).
+ */
 export function testConfig(env: Record<string, string | undefined>): AppConfig {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JOB_BACKOFF_MS: '20', SERIES_QUIET_MS: '200', WEBHOOK_SECRET: TEST_SECRET, ...env });
+  const ai = env.MODELS_DIR || env.AI_CT_MODEL ? {} : { AI_CT_MODEL: 'off' };
+  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', JOB_BACKOFF_MS: '20', SERIES_QUIET_MS: '200', WEBHOOK_SECRET: TEST_SECRET, ...ai, ...env });
 }
 
 export const TEST_SECRET = 'test-webhook-secret-0123456789';
