@@ -35,12 +35,12 @@ export const addDaysYmd = (ymd: string, n: number) => {
 };
 
 /** A subject of `protocolId` with timepoints on the given shifted dates (YYYYMMDD) and a tracking run over them. */
-export async function seedSubject(db: Db, o: { protocolId: string; subjectId: string; shiftDays: number; dates: string[]; lesions: FixtureLesion[]; withAi?: boolean }) {
+export async function seedSubject(db: Db, o: { protocolId: string; subjectId: string; shiftDays: number; dates: string[]; lesions: FixtureLesion[]; withAi?: boolean; timePointIds?: string[] }) {
   const imaging = new ImagingRepository(db);
   const subject = await imaging.ensureSubject(o.protocolId, o.subjectId, o.shiftDays);
   const tps: { timePointId: string; date: string; volumeId: string; studyUid: string; seriesUid: string }[] = [];
   for (const [v, date] of o.dates.entries()) {
-    const timePointId = v === 0 ? 'BL' : `FU${v}`;
+    const timePointId = o.timePointIds?.[v] ?? (v === 0 ? 'BL' : `FU${v}`);
     const tag = randomBytes(6).readUIntBE(0, 6);
     const studyUid = `2.25.${tag}1`;
     const seriesUid = `2.25.${tag}2`;

@@ -959,7 +959,7 @@ export class ReviewService {
           studyId: r.study_id,
           readingId: r.reading_id,
           order: r.order_index,
-          status: !r.read_id ? 'not-started' : r.read_status === 'signed' ? 'signed' : (r.revision ?? 1) > 1 ? 'correction' : Number(r.saved ?? 0) > 0 ? 'in-progress' : 'not-started',
+          status: !r.read_id ? 'not-started' : r.read_status === 'signed' ? (Number(r.timepoints ?? 0) > Number(r.saved ?? 0) ? 'signed-new-timepoint' : 'signed') : (r.revision ?? 1) > 1 ? 'correction' : Number(r.saved ?? 0) > 0 ? 'in-progress' : 'not-started',
           timepoints: Number(r.timepoints ?? 0),
           saved: Number(r.saved ?? 0),
           revision: r.revision ?? null,
