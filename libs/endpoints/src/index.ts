@@ -12,3 +12,4 @@ export * from './parallel';
 export * from './rates';
 export * from './prediction';
 export * from './calibration';
+export * from './reads';

@@ -3,8 +3,10 @@
  * byte-identical StudyInput. No clock, no Math.random.
  */
 import { writeFileSync } from 'node:fs';
-import type { Assessment, NonTargetAssessment, QlqC30Record, SourceRef, StepDay, StudyInput, SubjectInput, TargetMeasurement } from './types';
-import { addDays, dayNumber } from './util';
+import type { Assessment, Diameter, NonTargetAssessment, ProtocolSettings, QlqC30Record, SourceRef, StepDay, StudyInput, SubjectInput, TargetMeasurement } from './types';
+import { addDays, dayNumber, resolveSettings } from './util';
+import { deriveSubjectEndpoints } from './datasets';
+import type { AiLesionDecision, BicrSelection, StudyInputWithReads, SubjectRead } from './reads';
 
 export interface SimulateOptions {
   subjects: number;
@@ -31,7 +33,45 @@ export interface SimulateOptions {
    * the coupling's own draws come from a second stream seeded from `seed` (never from the main stream).
    */
   outcomeCoupling?: boolean;
+  /**
+   * Blinded independent central review: two radiologists (from a pool) and the AI read every subject (README
+   * "Simulator: readers"). The subjects' assessments become the BICR result (READ 1 when the reads agree, else the
+   * adjudicator's choice) and `reads` holds every read. Default off: the output is then byte-identical to the
+   * simulator without this option. The reads' draws come from a third stream seeded from `seed`.
+   */
+  readers?: boolean | ReaderSimulationOptions;
 }
+
+/** Reader simulation (README "Simulator: readers"); every field has a default. */
+export interface ReaderSimulationOptions {
+  /** Pseudonymous radiologists; two distinct ones read each subject (slots RADIOLOGIST 1 and 2). */
+  pool?: { id: string; pAccept: number; bias: number }[];
+  adjudicators?: string[];
+  /** Coefficient of variation of the AI's measurement around the true size. */
+  aiCv?: number;
+  /** Coefficient of variation of a reader's own (edited) measurement around the true size. */
+  editCv?: number;
+  /** Per subject and reader: the reader rejects one AI target at baseline and selects another lesion instead. */
+  pDifferentSelection?: number;
+  /** Per follow-up and reader: an equivocal new lesion where the truth has none. */
+  pEquivocalNewLesion?: number;
+  /** Per follow-up and reader: unequivocal non-target progression where the truth has none (subjects with non-targets). */
+  pNonTargetProgression?: number;
+  /** The adjudicator chooses the read closer to the truth with this probability. */
+  pAdjudicatorPicksCloser?: number;
+  /** Protocol settings for the readers' comparison (default: the library defaults). */
+  settings?: Partial<ProtocolSettings>;
+}
+
+/** Default reader pool: four radiologists with their own habits (share of AI proposals accepted, measurement bias). */
+export const DEFAULT_READER_POOL = Object.freeze([
+  { id: 'RAD-01', pAccept: 0.55, bias: 1.0 },
+  { id: 'RAD-02', pAccept: 0.35, bias: 1.05 },
+  { id: 'RAD-03', pAccept: 0.45, bias: 0.97 },
+  { id: 'RAD-04', pAccept: 0.5, bias: 1.02 },
+]);
+/** Seed of the readers stream: seed XOR this constant (never equal to the main or coupling streams). */
+const READERS_SEED_XOR = 0x5bd1e995;
 
 /** Mean latent benefit of each trajectory class (outcome coupling; README "Simulator: outcome coupling"). */
 export const BENEFIT_MEAN = Object.freeze({ responder: 1, 'late-responder': 0.5, stable: 0, progressor: -1 });
@@ -64,7 +104,7 @@ const MODEL = { id: 'lesion-measure', version: '1.4.0', sha256: '3f1c0d2a9b8e7f6
  * also drives the health (QLQ-C30) drift, the step trend and an extra new-lesion hazard (README
  * "Simulator: outcome coupling"); without it the output is exactly what it always was.
  */
-export function simulateTrial(o: SimulateOptions): StudyInput {
+export function simulateTrial(o: SimulateOptions): StudyInputWithReads {
   const rnd = mulberry32(o.seed);
   const coupling = o.outcomeCoupling ?? false;
   // Second stream for the coupling draws only: without coupling it is never drawn from, so the default output is unchanged.
@@ -211,7 +251,161 @@ export function simulateTrial(o: SimulateOptions): StudyInput {
     }
     subjects.push(subj);
   }
+  if (o.readers) return simulateReads({ studyId, subjects }, o.seed, o.readers === true ? {} : o.readers);
   return { studyId, subjects };
+}
+
+const EVAL_RAD = 'INDEPENDENT ASSESSOR';
+/** Tenths of mm of a target as the sum counts it (TOO_SMALL = 5 mm, DISAPPEARED = 0); null when not assessed. */
+const tenthsOf = (d: Diameter): number | null => (typeof d === 'number' ? d : d === 'TOO_SMALL' ? 50 : d === 'DISAPPEARED' ? 0 : null);
+
+/**
+ * The readers pass of simulateTrial (README "Simulator: readers"). The simulated assessments are the truth: the AI
+ * measures each target with `aiCv` noise; each of two radiologists accepts an AI proposal (its value) or edits it (own
+ * measurement, `editCv` noise times the reader's bias), sometimes rejects one AI target and selects another lesion,
+ * and now and then sees an equivocal new lesion or non-target progression that is not there. The two reads are
+ * compared by the engine (confirmed BOR and first PD date); a disagreement goes to an adjudicator, who picks the read
+ * closer to the truth with probability `pAdjudicatorPicksCloser`. The subjects' assessments become the BICR result.
+ */
+function simulateReads(study: StudyInput, seed: number, ro: ReaderSimulationOptions): StudyInputWithReads {
+  const rnd = mulberry32((seed ^ READERS_SEED_XOR) >>> 0);
+  const normal = () => {
+    const u = Math.max(rnd(), 1e-12);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd());
+  };
+  const pool = ro.pool ?? DEFAULT_READER_POOL;
+  if (pool.length < 2) throw new Error('simulateTrial readers: the pool needs at least two radiologists');
+  const adjudicators = ro.adjudicators ?? ['ADJ-01', 'ADJ-02'];
+  const aiCv = ro.aiCv ?? 0.06;
+  const editCv = ro.editCv ?? 0.14;
+  const pSwap = ro.pDifferentSelection ?? 0.1;
+  const pEqNew = ro.pEquivocalNewLesion ?? 0.006;
+  const pNtProg = ro.pNonTargetProgression ?? 0.004;
+  const pCloser = ro.pAdjudicatorPicksCloser ?? 0.8;
+  const settings = resolveSettings(ro.settings ?? {});
+  const model = `${MODEL.id}@${MODEL.version}`;
+  /** A measured size with noise, as the simulator maps sizes (non-nodal < 2.5 mm disappeared, < 5 mm too small; nodes >= 3 mm). */
+  const measure = (truth: number, nodal: boolean, cv: number, bias = 1): Diameter => {
+    const v = Math.max(0, Math.round(truth * bias * (1 + cv * normal())));
+    if (nodal) return Math.max(30, v);
+    return v < 25 ? 'DISAPPEARED' : v < 50 ? 'TOO_SMALL' : v;
+  };
+  const reads: SubjectRead[] = [];
+  const selections: BicrSelection[] = [];
+  const subjects: SubjectInput[] = [];
+  for (const subj of study.subjects) {
+    const truth = subj.assessments;
+    const base = truth[0]!;
+    // sum-based size ratio of each visit (how an extra lesion of the subject would have changed)
+    const baseSum = base.targets.reduce((s, t) => s + (tenthsOf(t.diameter) ?? 0), 0);
+    const ratio = truth.map((a) => {
+      let s = 0;
+      let b = 0;
+      for (const t of a.targets) {
+        const v = tenthsOf(t.diameter);
+        const bt = base.targets.find((x) => x.lesionId === t.lesionId);
+        if (v === null || !bt) continue;
+        s += v;
+        b += tenthsOf(bt.diameter) ?? 0;
+      }
+      return b > 0 ? s / b : 1;
+    });
+    // one more measurable lesion per subject that a reader may select instead of an AI target
+    const organs = new Map<string, number>();
+    for (const t of base.targets) organs.set(t.organ, (organs.get(t.organ) ?? 0) + 1);
+    const freeOrgans = ORGANS.filter((g) => g !== 'LYMPH NODE' && (organs.get(g) ?? 0) < 2);
+    const candOrgan = freeOrgans[Math.floor(rnd() * freeOrgans.length)] ?? 'LIVER';
+    const cand = { lesionId: 'C01', organ: candOrgan, nodal: false, base: 100 + Math.floor(rnd() * 300) };
+    // the AI's proposals: every true target at every visit
+    const aiValues = truth.map((a) => a.targets.map((t) => (typeof t.diameter === 'number' ? measure(t.diameter, t.nodal, aiCv) : t.diameter)));
+    const aiRead: SubjectRead = {
+      usubjid: subj.usubjid, evaluator: 'AI', evaluatorId: 'AI', reader: model, readId: `AI-${subj.usubjid}`,
+      assessments: truth.map((a, i) => ({
+        ...a,
+        targets: a.targets.map((t, j) => ({ lesionId: t.lesionId, organ: t.organ, nodal: t.nodal, diameter: aiValues[i]![j]!, source: { readId: `AI-${subj.usubjid}-V${a.visitNum}`, model: MODEL } })),
+        nonTargets: a.nonTargets.map((n) => ({ ...n, source: { readId: `AI-${subj.usubjid}-V${a.visitNum}`, model: MODEL } })),
+        source: { readId: `AI-${subj.usubjid}-V${a.visitNum}`, model: MODEL },
+      })),
+    };
+    // two distinct radiologists
+    const i1 = Math.floor(rnd() * pool.length);
+    let i2 = Math.floor(rnd() * (pool.length - 1));
+    if (i2 >= i1) i2++;
+    const radReads = [pool[i1]!, pool[i2]!].map((rad, k): SubjectRead => {
+      const evaluatorId = `RADIOLOGIST ${k + 1}`;
+      const readId = `READ-${subj.usubjid}-R${k + 1}`;
+      const swap = base.targets.length > 0 && freeOrgans.length > 0 && rnd() < pSwap ? base.targets[Math.floor(rnd() * base.targets.length)]!.lesionId : null;
+      const decisions: AiLesionDecision[] = [];
+      const assessments: Assessment[] = truth.map((a, i) => {
+        const src: SourceRef = { readId: `${readId}-V${a.visitNum}`, reader: rad.id, evaluator: EVAL_RAD, evaluatorId };
+        const targets: TargetMeasurement[] = [];
+        a.targets.forEach((t, j) => {
+          const ai = aiValues[i]![j]!;
+          if (t.lesionId === swap) {
+            decisions.push({ visitNum: a.visitNum, lesionId: t.lesionId, organ: t.organ, nodal: t.nodal, ai, decision: 'REJECT' });
+            return;
+          }
+          let value: Diameter = ai;
+          let decision: AiLesionDecision['decision'] = 'ACCEPT';
+          if (typeof t.diameter === 'number' && rnd() >= rad.pAccept) {
+            value = measure(t.diameter, t.nodal, editCv, rad.bias);
+            if (value !== ai) decision = 'EDIT';
+          }
+          decisions.push({ visitNum: a.visitNum, lesionId: t.lesionId, organ: t.organ, nodal: t.nodal, ai, decision });
+          targets.push({ lesionId: t.lesionId, organ: t.organ, nodal: t.nodal, diameter: value, source: src });
+        });
+        if (swap) {
+          const notAssessed = a.targets.some((t) => t.diameter === 'NOT_ASSESSED' && t.lesionId !== swap) && rnd() < 0.5;
+          const value: Diameter = notAssessed ? 'NOT_ASSESSED' : measure(Math.max(1, Math.round(cand.base * ratio[i]!)), false, editCv, rad.bias);
+          decisions.push({ visitNum: a.visitNum, lesionId: cand.lesionId, organ: cand.organ, nodal: false, ai: null, decision: 'ADD' });
+          targets.push({ lesionId: cand.lesionId, organ: cand.organ, nodal: false, diameter: value, source: src });
+        }
+        const followUp = i > 0;
+        const ntProg = followUp && a.nonTargets.length > 0 && rnd() < pNtProg;
+        const eqNew = followUp && a.newLesions === 'NO' && rnd() < pEqNew;
+        return {
+          ...a,
+          targets,
+          nonTargets: a.nonTargets.map((n, k2) => ({ ...n, status: ntProg && k2 === 0 ? 'UNEQUIVOCAL_PROGRESSION' : n.status, source: src })),
+          newLesions: eqNew ? 'EQUIVOCAL' : a.newLesions,
+          source: src,
+        };
+      });
+      return { usubjid: subj.usubjid, evaluator: EVAL_RAD, evaluatorId, reader: rad.id, readId, assessments, aiDecisions: decisions };
+    });
+    // compare as libs/review does (confirmed BOR and first PD date), adjudicate a disagreement
+    const outcome = (r: SubjectRead) => {
+      const ep = deriveSubjectEndpoints({ ...subj, assessments: r.assessments, qlqc30: [], steps: [] }, settings);
+      return { cbor: ep.cbor.bor, pd: ep.visits.find((v) => v.overall === 'PD')?.date ?? null };
+    };
+    const [o1, o2] = radReads.map(outcome) as [ReturnType<typeof outcome>, ReturnType<typeof outcome>];
+    const agree = o1.cbor === o2.cbor && o1.pd === o2.pd;
+    let chosen = 0;
+    let adjudicator: string | undefined;
+    if (!agree) {
+      // distance of each read's target sums to the truth's (log ratio, visits where both are complete)
+      const dist = radReads.map((r) =>
+        truth.reduce((acc, a, i) => {
+          const ts = a.targets.reduce<number | null>((s, t) => (s === null || tenthsOf(t.diameter) === null ? null : s + tenthsOf(t.diameter)!), 0);
+          const rs = r.assessments[i]!.targets.reduce<number | null>((s, t) => (s === null || tenthsOf(t.diameter) === null ? null : s + tenthsOf(t.diameter)!), 0);
+          return ts && rs ? acc + Math.abs(Math.log(rs / ts)) : acc;
+        }, 0) + (r.assessments.some((x, i) => x.newLesions !== truth[i]!.newLesions || x.nonTargets.some((n, k) => n.status !== truth[i]!.nonTargets[k]!.status)) ? 1 : 0),
+      );
+      const closer = dist[0]! <= dist[1]! ? 0 : 1;
+      chosen = rnd() < pCloser ? closer : 1 - closer;
+      adjudicator = adjudicators[Math.floor(rnd() * adjudicators.length)];
+    }
+    const sel = radReads[chosen]!;
+    const selection = agree ? 'AGREEMENT: RADIOLOGIST 1' : `ADJUDICATION: ${sel.evaluatorId} SELECTED`;
+    const bicrSrc = (s: SourceRef): SourceRef => ({ ...s, ...(adjudicator ? { adjudicator } : {}), selection });
+    selections.push({ usubjid: subj.usubjid, adjudicated: !agree, selected: sel.evaluatorId, ...(adjudicator ? { adjudicator } : {}) });
+    reads.push(radReads[0]!, radReads[1]!, aiRead);
+    subjects.push({
+      ...subj,
+      assessments: sel.assessments.map((a) => ({ ...a, targets: a.targets.map((t) => ({ ...t, source: bicrSrc(t.source) })), nonTargets: a.nonTargets.map((n) => ({ ...n, source: bicrSrc(n.source) })), source: bicrSrc(a.source) })),
+    });
+  }
+  return { studyId: study.studyId, reviewProvenance: true, subjects, reads: { origin: 'SIMULATED', reads, selections } };
 }
 
 /** Optional file output: writes the simulated StudyInput as JSON (the only I/O in this library). */
