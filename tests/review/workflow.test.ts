@@ -401,6 +401,27 @@ test('a reader leaves: unsigned cases are reassigned (seeded, recorded with the 
   await expectRefusal(svc.reassignCase(u.boss!, caseOf[`r1:${A.subject.reading_id}`]!, { reason: 'test', readers: ['r3'] }), 409, 'review.state');
 });
 
+test('two readers signing the same subject at the same moment: one comparison, and the BICR input has the subject', async () => {
+  const E = await seedSubject(rt.db, { protocolId: STUDY, subjectId: 'E05', shiftDays: SHIFT, dates: DATES.slice(0, 2), lesions: THREE_LESIONS });
+  const run = await svc.assign(u.boss!, { studyId: STUDY, readers: ['r1', 'r2'], capacity: 10, seed: 8 });
+  expect(run.cases.map((c) => c.reader).sort()).toEqual(['r1', 'r2']);
+  const versions: Record<string, number> = {};
+  for (const c of run.cases) {
+    const reader = u[c.reader]!;
+    for (const tp of ['BL', 'FU1']) {
+      const v = await svc.openCase(reader, c.caseId);
+      const t = v.timepoints.find((x) => x.timePointId === tp)!;
+      const saved = await svc.saveTimepoint(reader, c.caseId, tp, { version: v.read.version, lesions: t.proposals.map((p) => ({ proposalId: p.proposalId, decision: 'accept' as const, ...(t.ordinal === 0 ? { classification: 'target' as const } : {}) })) });
+      versions[c.caseId] = saved.version;
+    }
+  }
+  await Promise.all(run.cases.map((c) => svc.sign(u[c.reader]!, c.caseId, { version: versions[c.caseId]!, password: PASSWORD, meaning: SIGNATURE_MEANING })));
+  const cmps = await rt.db.selectFrom('review_comparisons').selectAll().where('subject_uuid', '=', E.subject.id).execute();
+  expect(cmps.map((c) => c.agree)).toEqual([true]);
+  const bicr = await new EndpointsRepository(rt.db).latestStudyInput(`${STUDY}.BICR`);
+  expect((bicr!.input as { subjects: { usubjid: string }[] }).subjects.map((x) => x.usubjid)).toContain('E05');
+});
+
 test('the audit chain is intact after the whole workflow', async () => {
   const v = await audit().verify();
   expect(v.ok).toBe(true);

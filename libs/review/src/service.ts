@@ -1,5 +1,5 @@
 import { randomInt, randomUUID } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { canonicalJson } from '@app/audit';
 import { sha256Hex } from '@app/core';
 import { AuditRepository, type AuditEvent, type Database, type Db, EndpointsRepository, isUuid, type ReviewAdjudicationRow, type ReviewCaseRow, type ReviewReadRow, ReviewRepository, type ReviewSignatureRow } from '@app/db';
@@ -567,6 +567,10 @@ export class ReviewService {
     if (typeof body.password !== 'string' || !body.password) throw invalid('password: re-enter your password to sign');
     await this.checkSigner(actor, body.password, 'read', caseId);
     return this.mutate(actor, `sign:${caseId}`, body.requestId, body, async (t, repo) => {
+      // signatures of a study are serialised: the second of two readers signing at once sees the first's read
+      // (comparison) and every feed input is built from all committed results
+      const pre = await this.ownCase(repo, actor, caseId);
+      await repo.lockStudy(pre.study_id);
       const c = await this.ownCase(repo, actor, caseId, true);
       const read = await repo.currentRead(c.id, true);
       if (!read) throw new ReviewError(409, 'review.state', 'open the case first (GET /v1/review/cases/:caseId)');
@@ -727,7 +731,8 @@ export class ReviewService {
     const sha = sha256Hex(Buffer.from(json));
     const repo = new EndpointsRepository(t);
     const exists = await t.selectFrom('study_inputs').select('id').where('study_id', '=', studyId).where('input_sha256', '=', sha).executeTakeFirst();
-    const row = await repo.addStudyInput({ study_id: studyId, source, input: json, input_sha256: sha, issues: '[]', created_by: actor.username });
+    // the database clock at insert time (not the transaction's start): the latest input is the one built last
+    const row = await repo.addStudyInput({ study_id: studyId, source, input: json, input_sha256: sha, issues: '[]', created_by: actor.username, created_at: sql<Date>`clock_timestamp()` as never });
     if (!exists) await this.audit.append(this.ev(actor, 'review.feed', 'study_input', row.id, { after: { studyId, source, sha256: sha, subjects: input.subjects.length } }), t);
     return { studyId, inputId: row.id, sha256: sha, subjects: input.subjects.length, created: !exists };
   }
@@ -806,6 +811,7 @@ export class ReviewService {
   rebuildFeed(actor: Actor, studyId: string) {
     return this.db.transaction().execute(async (t) => {
       const repo = new ReviewRepository(t);
+      await repo.lockStudy(studyId);
       const readers = [...new Set((await repo.casesOfStudy(studyId)).map((c) => c.reader_id))].sort();
       const inputs = [];
       for (const r of readers) {
@@ -891,6 +897,8 @@ export class ReviewService {
     await this.checkSigner(actor, body.password, 'adjudication', id);
     const slot = body.selectedRead;
     return this.mutate(actor, `adjudicate:${id}`, body.requestId, body, async (t, repo) => {
+      const pre = await this.adjudicationFor(repo, actor, id);
+      await repo.lockStudy(pre.study_id);
       const a = await this.adjudicationFor(repo, actor, id, true);
       if (a.status !== 'open') throw new ReviewError(409, 'review.state', `this adjudication is ${a.status}${a.cancelled_reason ? ` (${a.cancelled_reason})` : ''}: nothing to sign`);
       if (a.version !== version) throw new ReviewError(409, 'review.stale-version', `this task changed since you loaded it (you sent version ${version}, it is now version ${a.version}): reload it`, { currentVersion: a.version, sentVersion: version });
