@@ -2,6 +2,7 @@ export * from './types';
 export * from './util';
 export * from './recist';
 export * from './subject';
+export * from './confirmation';
 export * from './pathology';
 export * from './pro';
 export * from './epro-ingest';

@@ -6,6 +6,7 @@
 import type { ProtocolSettings, SubjectInput } from './types';
 import type { OverallResponse, VisitResponse } from './recist';
 import { cmpStr, dayNumber } from './util';
+import { confirmedBor, firstResponseIndex, unconfirmedBor, type BorPick, type BorRules } from './confirmation';
 
 export type Bor = OverallResponse | 'MISSING';
 
@@ -41,66 +42,38 @@ export function responsesForBor(rows: VisitResponse[], subject: SubjectInput): V
   return out;
 }
 
-/** SD / NON-CR/NON-PD only qualifies when assessed >= sdMinDays after the reference date; otherwise NE. */
-function applySdMin(resp: OverallResponse, date: string, ref: string, settings: ProtocolSettings): OverallResponse {
-  if ((resp === 'SD' || resp === 'NON-CR/NON-PD') && dayNumber(date) - dayNumber(ref) < settings.sdMinDays) return 'NE';
-  return resp;
+function pickOf(rs: VisitResponse[], p: BorPick): BorResult {
+  const r = p.index >= 0 ? rs[p.index] : null;
+  return { bor: p.bor, date: r?.date ?? null, visit: r?.visit ?? null };
 }
 
-function pickBest(cands: { resp: Bor; r: VisitResponse | null }[]): BorResult {
-  let best: { resp: Bor; r: VisitResponse | null } = { resp: 'MISSING', r: null };
-  for (const c of cands) if (BOR_RANK[c.resp] < BOR_RANK[best.resp]) best = c;
-  return { bor: best.resp, date: best.r?.date ?? null, visit: best.r?.visit ?? null };
-}
+const borRules = (subject: SubjectInput, settings: ProtocolSettings): BorRules => ({
+  refDate: sdReferenceDate(subject, settings),
+  sdMinDays: settings.sdMinDays,
+  missingAsNe: settings.missingAsNe,
+});
 
 /**
- * Unconfirmed best overall response (RECIST 1.1 section 4.4; admiralonco `BOR` without confirmation):
- * the best response by BOR_RANK among `responsesForBor`, SD / NON-CR/NON-PD only after `sdMinDays`
- * from the reference date (else NE). Ties on rank: the earliest assessment.
+ * Unconfirmed best overall response (RECIST 1.1 section 4.4; admiralonco `derive_param_bor`, see
+ * confirmation.ts): the best response by rank among `responsesForBor`, SD / NON-CR/NON-PD only after
+ * `sdMinDays` from the reference date (else NE); ties on rank: the earliest assessment; no assessment:
+ * MISSING (NE when `missingAsNe`).
  */
 export function bestOverallResponse(rows: VisitResponse[], subject: SubjectInput, settings: ProtocolSettings): BorResult {
-  const ref = sdReferenceDate(subject, settings);
-  return pickBest(responsesForBor(rows, subject).map((r) => ({ resp: applySdMin(r.overall, r.date, ref, settings), r })));
+  const rs = responsesForBor(rows, subject);
+  return pickOf(rs, unconfirmedBor(rs, borRules(subject, settings)));
 }
 
 /**
- * Confirmed best overall response (RECIST 1.1 section 4.6; admiralonco `derive_param_confirmed_bor`):
- * - CR is confirmed by a later CR >= `confirmationDays` after it, with no PD in between and at most
- *   `confirmationMaxNe` NE assessments in between;
- * - PR is confirmed by a later CR or PR >= `confirmationDays` after it, no PD in between, at most
- *   `confirmationMaxNe` NE in between and (unless `confirmationAcceptSd`) no SD in between;
- * - an unconfirmed CR / PR counts as SD (if the SD minimum duration is met, else NE);
- * - SD / NON-CR/NON-PD / PD / NE as in the unconfirmed BOR.
+ * Confirmed best overall response (RECIST 1.1 section 4.6; admiralonco `derive_param_confirmed_bor` with
+ * ref_confirm = `confirmationDays`, max_nr_ne = `confirmationMaxNe`, accept_sd = `confirmationAcceptSd`,
+ * ref_start_window = `sdMinDays`, missing_as_ne = `missingAsNe`; every rule in confirmation.ts):
+ * a CR / PR counts only when its first confirmatory candidate confirms it; an unconfirmed CR / PR counts as
+ * SD (NE before `sdMinDays`).
  */
 export function confirmedBestOverallResponse(rows: VisitResponse[], subject: SubjectInput, settings: ProtocolSettings): BorResult {
-  const ref = sdReferenceDate(subject, settings);
   const rs = responsesForBor(rows, subject);
-  const cands: { resp: Bor; r: VisitResponse | null }[] = [];
-  for (let i = 0; i < rs.length; i++) {
-    const r = rs[i];
-    if (r.overall === 'CR' || r.overall === 'PR') {
-      if (isConfirmed(rs, i, settings)) cands.push({ resp: r.overall, r });
-      else cands.push({ resp: applySdMin('SD', r.date, ref, settings), r });
-    } else cands.push({ resp: applySdMin(r.overall, r.date, ref, settings), r });
-  }
-  return pickBest(cands);
-}
-
-function isConfirmed(rs: VisitResponse[], i: number, s: ProtocolSettings): boolean {
-  const r = rs[i];
-  const d0 = dayNumber(r.date);
-  let ne = 0;
-  let sd = 0;
-  for (let j = i + 1; j < rs.length; j++) {
-    const c = rs[j];
-    const ok = r.overall === 'CR' ? c.overall === 'CR' : c.overall === 'CR' || c.overall === 'PR';
-    if (ok && dayNumber(c.date) - d0 >= s.confirmationDays && ne <= s.confirmationMaxNe && (s.confirmationAcceptSd || sd === 0)) return true;
-    if (c.overall === 'PD') return false;
-    if (c.overall === 'NE') ne++;
-    else if (c.overall === 'SD' || c.overall === 'NON-CR/NON-PD') sd++;
-    else if (r.overall === 'CR' && c.overall === 'PR') return false;
-  }
-  return false;
+  return pickOf(rs, confirmedBor(rs, { ...settings, ...borRules(subject, settings) }));
 }
 
 /** Objective response flag (ORR numerator): BOR in CR or PR. */
@@ -199,12 +172,15 @@ export function deriveDor(rows: VisitResponse[], subject: SubjectInput, s: Proto
   return deriveProgressionTte('DOR', firstResponseDate, later, subject, s, opts);
 }
 
-/** First response date among the BOR-eligible assessments (confirmed: first CR/PR that is confirmed). */
+/**
+ * First response date among the BOR-eligible assessments: the first CR / PR (admiralonco RSP,
+ * `derive_param_response`) or, when `confirmed`, the first confirmed CR / PR (CRSP,
+ * `derive_param_confirmed_resp`); null when there is none.
+ */
 export function firstResponseDate(rows: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, confirmed: boolean): string | null {
   const rs = responsesForBor(rows, subject);
-  for (let i = 0; i < rs.length; i++)
-    if ((rs[i].overall === 'CR' || rs[i].overall === 'PR') && (!confirmed || isConfirmed(rs, i, s))) return rs[i].date;
-  return null;
+  const i = firstResponseIndex(rs, confirmed ? s : false);
+  return i >= 0 ? rs[i].date : null;
 }
 
 function deriveProgressionTte(paramcd: string, startdt: string, rowsIn: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, opts: { cutDate?: string; rsSeq?: Map<VisitResponse, number>; irecist?: boolean }): TteResult | null {

@@ -147,6 +147,16 @@ export interface SubjectInput {
   /** Start of the first new anticancer therapy. */
   newTherapyDate?: string;
   lastKnownAliveDate?: string;
+  /**
+   * false: not randomised (e.g. a screen failure that still has tumour data): kept in the datasets with
+   * ITTFL = N and left out of every ITT rate. Default (absent / true): randomised, in the ITT population.
+   */
+  randomised?: boolean;
+  /**
+   * Date of first progression from a separate source (admiralonco `source_pd`, e.g. the sponsor's RS first PD
+   * or a PD CRF page); used instead of the overall responses when settings.pdSource = 'pdDate'.
+   */
+  pdDate?: string;
   assessments: Assessment[];
   pathology?: PathologyRecord[];
   qlqc30?: QlqC30Record[];
@@ -204,6 +214,32 @@ export interface ProtocolSettings {
   wearMinValidDaysPerWeek: number;
   /** Which evaluator's reads to use when importing SDTM. */
   sdtmEvaluator: string;
+  /**
+   * BOR / CBOR of a subject without any (post-baseline) assessment: 'MISSING' (false, admiralonco default) or
+   * 'NE' (true, admiralonco missing_as_ne = TRUE; common in SAPs).
+   */
+  missingAsNe: boolean;
+  /**
+   * A death after >= `missedAssessmentsForCensoring` missed assessments (a death without any adequate
+   * assessment included, counted from randomisation): 'censor' = FDA 2018 censoring table (censored at the
+   * last adequate assessment, or at randomisation when there is none); 'event' = counted as a PFS / DoR event
+   * whenever it happens, as in the admiral / admiralonco ADTTE template (death_event). A progression after
+   * missed assessments follows `missedAssessmentsForCensoring` either way (0 disables that rule).
+   */
+  pfsDeathAfterMissedAssessments: 'censor' | 'event';
+  /**
+   * Duration of response: 'confirmedResponse' = for confirmed responders (CRSP = Y), from the first confirmed
+   * CR / PR; 'firstResponse' = for every responder (RSP = Y), from the first CR / PR, confirmed or not
+   * (the admiralonco ADTTE template's TEMP_RESPDT from RSP).
+   */
+  dorStart: 'confirmedResponse' | 'firstResponse';
+  /**
+   * Date of first progression: 'overallResponse' = the first overall response PD (BOR uses the assessments
+   * up to and including it); 'pdDate' = each subject's `pdDate`, a separate PD source (admiralonco
+   * `source_pd`): BOR / confirmation use the assessments on or before it (all of them when the subject has
+   * none) and PFS / DoR take it as the progression date.
+   */
+  pdSource: 'overallResponse' | 'pdDate';
 }
 
 export const DEFAULT_SETTINGS: Readonly<ProtocolSettings> = Object.freeze({
@@ -225,6 +261,10 @@ export const DEFAULT_SETTINGS: Readonly<ProtocolSettings> = Object.freeze({
   wearMinMinutesPerDay: 600,
   wearMinValidDaysPerWeek: 4,
   sdtmEvaluator: 'INVESTIGATOR',
+  missingAsNe: false,
+  pfsDeathAfterMissedAssessments: 'censor',
+  dorStart: 'confirmedResponse',
+  pdSource: 'overallResponse',
 });
 
 /** Fills defaults and validates a partial settings object (throws InputError on bad values). */

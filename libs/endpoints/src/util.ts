@@ -84,6 +84,14 @@ export function resolveSettings(partial: PartialSettings = {}): ProtocolSettings
   if (s.assessmentIntervalDays < 1) throw new InputError('endpoints.bad-settings', 'protocol setting assessmentIntervalDays must be >= 1');
   if (s.criteria !== 'RECIST 1.1' && s.criteria !== 'iRECIST')
     throw new InputError('endpoints.bad-settings', `protocol setting criteria must be 'RECIST 1.1' or 'iRECIST', got ${JSON.stringify(s.criteria)}`);
+  const oneOf = <K extends keyof ProtocolSettings>(k: K, allowed: readonly ProtocolSettings[K][]) => {
+    if (!allowed.includes(s[k])) throw new InputError('endpoints.bad-settings', `protocol setting ${k} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(s[k])}`);
+  };
+  oneOf('missingAsNe', [true, false]);
+  oneOf('confirmationAcceptSd', [true, false]);
+  oneOf('pfsDeathAfterMissedAssessments', ['censor', 'event']);
+  oneOf('dorStart', ['confirmedResponse', 'firstResponse']);
+  oneOf('pdSource', ['overallResponse', 'pdDate']);
   if (s.wearMinValidDaysPerWeek > 7) throw new InputError('endpoints.bad-settings', 'wearMinValidDaysPerWeek must be <= 7');
   return s;
 }
