@@ -46,7 +46,7 @@ test('RS carries RSEVAL / RSEVALID; TU, TR likewise; every provenance dataset na
   col(rs, 'RSEVALID').forEach((v, k) => expect(v).toBe(`RADIOLOGIST ${1 + (byUsubjid.get(String(u[k]))! % 2)}`));
   col(rs, 'READER').forEach((v, k) => expect(v).toBe(byUsubjid.get(String(u[k]))! % 2 ? 'reader.b' : 'reader.a'));
   for (const [name, p] of [['TU', 'TU'], ['TR', 'TR']]) expect(new Set(col(get(datasets, name), `${p}EVALID`))).toEqual(new Set(['RADIOLOGIST 1', 'RADIOLOGIST 2']));
-  for (const name of ['TU', 'TR', 'RS', 'ADTR', 'ADRS']) {
+  for (const name of ['TU', 'TR', 'RS', 'ADTR', 'ADRS', 'ADTTE']) {
     const d = get(datasets, name);
     const us = col(d, 'USUBJID');
     col(d, 'ADJUDID').forEach((v, k) => expect(v).toBe(byUsubjid.get(String(us[k]))! % 3 === 0 ? 'adj.one' : null));

@@ -369,6 +369,10 @@ test('BICR and per-reader study inputs cut into datasets naming reader, adjudica
   expect(String(tr[0]!.READID)).toContain(r1Read.id);
   const adrs = csvRows(await file('ADRS'), 'ADRS').filter((r) => r.USUBJID === 'P-REV-A01' && r.PARAMCD === 'CBOR');
   expect(adrs).toEqual([expect.objectContaining({ AVALC: 'PR', ADJUDID: 'adj1', READER: 'r1' })]);
+  // ADTTE too: every row names the read it derives from
+  const adtte = csvRows(await file('ADTTE'), 'ADTTE');
+  expect(adtte.find((r) => r.USUBJID === 'P-REV-A01' && r.PARAMCD === 'PFS')).toMatchObject({ CNSR: '1', READER: 'r1', ADJUDID: 'adj1', BICRSEL: `ADJUDICATION: RADIOLOGIST ${r1SlotA} SELECTED` });
+  expect(adtte.filter((r) => r.USUBJID === 'P-REV-B02').every((r) => r.READER === slot1B && r.BICRSEL === 'AGREEMENT: RADIOLOGIST 1')).toBe(true);
   // a per-reader cut: r2's reads of both subjects, no adjudication columns filled
   const c2 = await createDataCut(rt, { studyId: `${STUDY}.READER-r2`, cutoffDate: '2030-01-01', blinded: false, createdBy: 'test', formats: ['csv'] });
   const rs2 = csvRows(await rt.store.getBuffer(`${c2.cut.prefix}/${c2.manifest.files.find((f) => f.dataset === 'RS' && f.format === 'csv')!.path}`), 'RS');

@@ -311,6 +311,8 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
       ['STARTDT', 'Time to Event Origin Date for Subject', 'date', ADATE], ['ADT', 'Analysis Date', 'date', ADATE],
       ['CNSR', 'Censor', 'integer'], ['EVNTDESC', 'Event or Censoring Description', 'string'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
+      // review reads: the subject's read (one read per subject) names the reader, adjudicator and selection here too
+      ...(R ? provSpecs : []),
     ], null, ['STUDYID', 'USUBJID', 'PARAMCD']),
     def('ADQS', 'Questionnaire Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
@@ -461,9 +463,10 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
   };
 
   /** ADTTE: DOR, PFS, TTD<scale> by scale code. */
-  const adtteRows = (ep: SubjectEndpoints): void => {
+  const adtteRows = (ep: SubjectEndpoints, read: SourceRef | undefined): void => {
     const tteRow = (t: TteResult, param: string) => {
       setAll(adtteB, P, [t.paramcd, param, t.aval, t.startdt, t.adt, t.cnsr, t.evntdesc, t.srcdom, t.srcvar, t.srcseq]);
+      if (R) setP(adtteB, P + 10, read);
       adtteB.commit();
     };
     if (ep.dor) tteRow(ep.dor, 'Duration of Confirmed Response (days)');
@@ -599,7 +602,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
     }
     if (base && base.targets.length) adtrRows(base, visits, refDay);
     adrsRows(ep, visits, rsSeq, refDay);
-    adtteRows(ep);
+    adtteRows(ep, base?.source);
     if (ep.qlqError) issues.push(`${u}: ${ep.qlqError}`);
     if (ep.qlqChanges.length) adqsQlqRows(sub, ep.qlqChanges, refDay);
     if (sub.steps?.length) adqsStepRows(sub, sub.steps, refDay);
