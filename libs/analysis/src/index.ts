@@ -6,3 +6,5 @@ export * from './logrank';
 export * from './cox';
 export * from './response';
 export * from './summary';
+export * from './agreement-distributions';
+export * from './agreement';
