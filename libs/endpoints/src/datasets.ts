@@ -257,7 +257,9 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
   const evalCols = (d: string): ColSpec[] => (R ? evalSpecs(d) : []);
   const provOf = R ? (x: SourceRef | undefined): Value[] => [...prov(x), x?.adjudicator ?? null, x?.selection ?? null] : prov;
   const evalOf = (x: SourceRef | undefined): Value[] => (R ? [x?.evaluator ?? null, x?.evaluatorId ?? null] : []);
-  const setP = (b: TableBuilder, at: number, x: SourceRef | undefined): void => setAll(b, at, provOf(x));
+  /** The current subject's read (its baseline's source): review rows without a source record of their own name it. */
+  let subjectRead: SourceRef | undefined;
+  const setP = (b: TableBuilder, at: number, x: SourceRef | undefined): void => setAll(b, at, provOf(x ?? (R ? subjectRead : undefined)));
   const arm = (sub: SubjectInput): Value[] => (blinded ? [] : armVals(sub));
 
   const A = armSpecs.length;
@@ -587,6 +589,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
       issues.push(`${u}: ${e.message}`);
       return;
     }
+    subjectRead = base?.source;
     if (base) for (const w of targetSelectionWarnings(base, u)) issues.push(`${u}: warning: ${w}`);
     const assessments = sortAssessments(sub.assessments.filter((a) => !cut || a.date <= cut));
     tuRows(u, base, assessments, tu);
