@@ -54,7 +54,9 @@ export class ReviewController {
   private readonly svc: ReviewService;
 
   constructor(@Inject(RUNTIME) rt: Runtime, @Inject(AUTH_SERVICE) auth: AuthService) {
-    this.svc = new ReviewService({ db: rt.db, verifyPassword: (id, pw) => auth.checkPassword(id, pw), endpointSettings: () => endpointSettings(rt) });
+    // the protocol's endpoint settings (PROTOCOL_CONFIG), read once on first use; each study's review settings go over them
+    let defaults: ReturnType<typeof endpointSettings> | undefined;
+    this.svc = new ReviewService({ db: rt.db, verifyPassword: (id, pw) => auth.checkPassword(id, pw), endpointSettings: () => (defaults ??= endpointSettings(rt)) });
   }
 
   @Get('worklist')
