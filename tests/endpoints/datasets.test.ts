@@ -12,7 +12,7 @@ describe('deriveEndpointDatasets', () => {
   const blinded = deriveEndpointDatasets(study, {}, { blinded: true });
 
   test('produces every dataset, with settings returned resolved and serialisable', () => {
-    expect(unblinded.datasets.map((d) => d.name)).toEqual(['TU', 'TR', 'RS', 'ADTR', 'ADRS', 'ADTTE', 'ADQS', 'ADPATH']);
+    expect(unblinded.datasets.map((d) => d.name)).toEqual(['TU', 'TR', 'RS', 'ADTR', 'ADRS', 'ADTTE', 'ADQS', 'ADPATH', 'ADSL']);
     expect(JSON.parse(JSON.stringify(unblinded.settings))).toEqual(resolveSettings({}));
     expect(unblinded.issues).toEqual([]);
   });

@@ -100,12 +100,12 @@ describe('pharmaverse DM: reference start, first treatment, death and arm', () =
     expect(issues.filter((i) => /no randomisation date given/.test(i.message))).toEqual([]);
     // without DM the baseline date stands in, and that is reported
     const without = importSdtmAssessments(tu, tr, rs);
-    expect(without.issues.filter((i) => /no randomisation date given/.test(i.message))).toHaveLength(study.subjects.length);
+    expect(without.issues.filter((i) => /no randomisation date given/.test(i.message))).toHaveLength(without.study.subjects.length);
   });
 
   test('a death in DM becomes the PFS event of a subject without progression; partial dates and missing subjects are reported', () => {
     const { study } = importSdtmAssessments(tu, tr, rs, { dm });
-    const noPd = study.subjects.find((s) => !deriveVisitResponses(s).some((v) => v.overall === 'PD'))!;
+    const noPd = study.subjects.find((s) => s.assessments.length > 0 && !deriveVisitResponses(s).some((v) => v.overall === 'PD'))!;
     expect(noPd).toBeDefined();
     const last = noPd.assessments[noPd.assessments.length - 1].date;
     const death = new Date(Date.parse(last) + 20 * 86_400_000).toISOString().slice(0, 10);

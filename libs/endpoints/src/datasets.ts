@@ -14,7 +14,7 @@ import { InputError, isInputError } from '@app/core';
 import { TableBuilder, tableToDataset, type Column, type DataType, type Dataset, type Table, type Value } from '@app/datasets';
 import type { Assessment, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement } from './types';
 import { baselineOf, deriveVisitResponses, lesionValue, sortAssessments, targetSelectionWarnings, type VisitResponse } from './recist';
-import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponseDate, hasDiseaseControl, isResponder, type Bor, type BorResult, type TteResult } from './subject';
+import { bestOverallResponse, confirmedBestOverallResponse, deriveDor, derivePfs, firstResponse, hasDiseaseControl, type Bor, type BorResult, type TteResult } from './subject';
 import { QLQ_C30_SCALES, deriveTtd, qlqChangeFromBaseline, sortQuestionnaires, weeklySteps, type ScaleChange } from './pro';
 import { isPcr, pdl1Cps, pdl1Tps, residualCancerBurden } from './pathology';
 import { cmpStr, dayNumber, pctChange1dp, resolveSettings, studyDayOfDays, tenthsToMm } from './util';
@@ -113,6 +113,10 @@ export interface SubjectEndpoints {
   visits: VisitResponse[];
   bor: BorResult;
   cbor: BorResult;
+  /** First CR / PR (RSP = Y; admiralonco derive_param_response), null when none. */
+  rsp: VisitResponse | null;
+  /** First confirmed CR / PR (CRSP = Y; admiralonco derive_param_confirmed_resp), null when none. */
+  crsp: VisitResponse | null;
   pfs: TteResult;
   dor: TteResult | null;
   ttd: TteResult[];
@@ -138,7 +142,11 @@ function deriveSubjectEndpointsFrom(subject: SubjectInput, visits: VisitResponse
   const cbor = confirmedBestOverallResponse(visits, subject, s);
   // Every randomised subject gets PFS (ITT): no assessment and no death -> censored at randomisation.
   const pfs = derivePfs(visits, subject, s, { cutDate, rsSeq, irecist });
-  const dor = deriveDor(visits, subject, s, firstResponseDate(visits, subject, s, true), { cutDate, rsSeq, irecist });
+  const rsp = firstResponse(visits, subject, s, false);
+  const crsp = firstResponse(visits, subject, s, true);
+  // DoR: confirmed responders from the first confirmed CR / PR, or (dorStart 'firstResponse') every responder
+  // from the first CR / PR
+  const dor = deriveDor(visits, subject, s, (s.dorStart === 'firstResponse' ? rsp : crsp)?.date ?? null, { cutDate, rsSeq, irecist });
   const ttd: TteResult[] = [];
   let changes: ScaleChange[] = [];
   let qlqError: string | undefined;
@@ -158,7 +166,7 @@ function deriveSubjectEndpointsFrom(subject: SubjectInput, visits: VisitResponse
       ttd.length = 0;
     }
   }
-  return { usubjid: subject.usubjid, visits, bor, cbor, pfs, dor, ttd, qlqChanges: changes, ...(qlqError ? { qlqError } : {}) };
+  return { usubjid: subject.usubjid, visits, bor, cbor, rsp, crsp, pfs, dor, ttd, qlqChanges: changes, ...(qlqError ? { qlqError } : {}) };
 }
 
 const SCALE_BY_CODE = new Map(QLQ_C30_SCALES.map((x) => [x.code, { ...x, param: `QLQ-C30 ${x.label}` }]));
@@ -306,6 +314,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
       ['AVISIT', 'Analysis Visit', 'string'], ['AVISITN', 'Analysis Visit (N)', 'float'],
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
       ...provSpecs,
+      ['ITTFL', 'Intent-To-Treat Population Flag', 'string'],
     ], null, ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
     def('ADTTE', 'Time to Event Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
@@ -315,6 +324,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
       ['SRCDOM', 'Source Data', 'string'], ['SRCVAR', 'Source Variable', 'string'], ['SRCSEQ', 'Source Sequence Number', 'integer'],
       // review reads: the subject's read (one read per subject) names the reader, adjudicator and selection here too
       ...(R ? provSpecs : []),
+      ['ITTFL', 'Intent-To-Treat Population Flag', 'string'],
     ], null, ['STUDYID', 'USUBJID', 'PARAMCD']),
     def('ADQS', 'Questionnaire Analysis Dataset', 'ADaM', [
       ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
@@ -330,6 +340,15 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
       ['ADT', 'Analysis Date', 'date', ADATE], ['ADY', 'Analysis Relative Day', 'integer'], ['SRCID', 'Source Pathology Record Identifier', 'string'],
       ...provSpecs,
     ], [1, 2 + A, 6 + A, 8 + A], ['STUDYID', 'USUBJID', 'PARAMCD', 'ADT']),
+    // ITT (issue 13): one row per subject of the study, assessed or not; ITTFL = Y for randomised subjects
+    def('ADSL', 'Subject-Level Analysis Dataset', 'ADaM', [
+      ['STUDYID', 'Study Identifier', 'string'], ['USUBJID', 'Unique Subject Identifier', 'string'], ...armSpecs,
+      ['ITTFL', 'Intent-To-Treat Population Flag', 'string'], ['RANDDT', 'Date of Randomization', 'date', ADATE],
+      ['TRTSDT', 'Date of First Exposure to Treatment', 'date', ADATE], ['DTHFL', 'Subject Death Flag', 'string'],
+      ['DTHDT', 'Date of Death', 'date', ADATE], ['LSTALVDT', 'Date Last Known Alive', 'date', ADATE],
+      ['NACTDT', 'Date of New Anti-Cancer Therapy', 'date', ADATE], ['PDDT', 'Date of First PD (Separate Source)', 'date', ADATE],
+      ['TUMASFL', 'Post-Baseline Tumour Assessment Flag', 'string'],
+    ], null, ['STUDYID', 'USUBJID']),
   ];
   // a subject's USUBJID and read ids (nearly) never come back in a later subject: their lookups stay
   // per subject (a value that does come back just gets a second id: same rows, same bytes)
@@ -340,6 +359,11 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
   const rest = defs.map((d) => d.sort?.slice(1) ?? []);
 
   const [, trB, rsB, adtrB, adrsB, adtteB, adqsB] = builders;
+  const adslB = builders[defs.length - 1];
+  const ITT_ADRS = defs[4].columns.length - 1;
+  const ITT_ADTTE = defs[5].columns.length - 1;
+  /** A date of the subject known by the cut-off (ADSL), else null. */
+  const byCut = (d: string | undefined): string | null => (d && (!cut || d <= cut) ? d : null);
   const P = 2 + A; // PARAMCD of the ADaM datasets
   /** ADY (admiral derive_vars_dy, studyDay) of date d; refDay: the subject's reference date as a day number. */
   const adyOf = (d: string, refDay: number): number => studyDayOfDays(dayNumber(d), refDay);
@@ -457,11 +481,13 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
     };
     subjRow('BOR', 'Best Overall Response', ep.bor.bor, RESP_N[ep.bor.bor], ep.bor);
     subjRow('CBOR', 'Best Confirmed Overall Response', ep.cbor.bor, RESP_N[ep.cbor.bor], ep.cbor);
-    subjRow('CRSP', 'Confirmed Responder (CR or PR)', isResponder(ep.cbor.bor) ? 'Y' : 'N', isResponder(ep.cbor.bor) ? 1 : 0, ep.cbor);
+    // admiralonco derive_param_confirmed_resp / derive_param_response: ADT = the first (confirmed) response, none for N
+    const firstOf = (v: VisitResponse | null): BorResult => ({ bor: v ? v.overall : 'MISSING', date: v?.date ?? null, visit: v?.visit ?? null });
+    subjRow('CRSP', 'Confirmed Responder (CR or PR)', ep.crsp ? 'Y' : 'N', ep.crsp ? 1 : 0, firstOf(ep.crsp));
     subjRow('DCR', 'Disease Control (confirmed BOR)', hasDiseaseControl(ep.cbor.bor, s) ? 'Y' : 'N', hasDiseaseControl(ep.cbor.bor, s) ? 1 : 0, ep.cbor);
     for (const v of visits) if (v.iOverall) visitRow(v, true);
     for (const v of visits) visitRow(v, false);
-    subjRow('RSP', 'Responder (unconfirmed CR or PR)', isResponder(ep.bor.bor) ? 'Y' : 'N', isResponder(ep.bor.bor) ? 1 : 0, ep.bor);
+    subjRow('RSP', 'Responder (unconfirmed CR or PR)', ep.rsp ? 'Y' : 'N', ep.rsp ? 1 : 0, firstOf(ep.rsp));
   };
 
   /** ADTTE: DOR, PFS, TTD<scale> by scale code. */
@@ -471,7 +497,7 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
       if (R) setP(adtteB, P + 10, read);
       adtteB.commit();
     };
-    if (ep.dor) tteRow(ep.dor, 'Duration of Confirmed Response (days)');
+    if (ep.dor) tteRow(ep.dor, s.dorStart === 'firstResponse' ? 'Duration of Response (days)' : 'Duration of Confirmed Response (days)');
     tteRow(ep.pfs, 'Progression-Free Survival (days)');
     for (const t of [...ep.ttd].sort((a, b) => cmpStr(a.paramcd, b.paramcd))) tteRow(t, TTD_PARAM.get(t.paramcd)!);
   };
@@ -578,6 +604,13 @@ export function tableDeriver(study: Pick<StudyInput, 'studyId' | 'dataCutDate' |
     setAll(trB, 0, [studyId, 'TR', u]);
     setAll(rsB, 0, [studyId, 'RS', u]);
     for (const b of [adtrB, adrsB, adtteB, adqsB]) setAll(b, 0, head);
+    // ITT: randomised (not flagged otherwise) by the cut-off
+    const itt = sub.randomised !== false && byCut(sub.randDate) !== null ? 'Y' : 'N';
+    adrsB.set(ITT_ADRS, itt);
+    adtteB.set(ITT_ADTTE, itt);
+    const death = byCut(sub.deathDate);
+    const assessed = sub.assessments.filter((a) => !cut || a.date <= cut).length > 1;
+    adslB.add([...head, itt, sub.randDate, sub.trtStartDate ?? null, death ? 'Y' : null, death, byCut(sub.lastKnownAliveDate), byCut(sub.newTherapyDate), byCut(sub.pdDate), assessed ? 'Y' : 'N']);
     const refDay = dayNumber(sub.trtStartDate ?? sub.randDate);
     let visits: VisitResponse[];
     let base: Assessment | undefined;

@@ -2,11 +2,13 @@
  * Study-level response rates from ADRS: objective response rate (ORR) and disease control rate (DCR),
  * n / N with an exact two-sided confidence interval, overall or by arm.
  *
- * - ORR: subjects with a confirmed (CRSP) or unconfirmed (RSP) response of CR or PR / all subjects in
- *   ADRS. DCR: subjects whose confirmed BOR is CR, PR or SD (or NON-CR/NON-PD, per protocol settings:
- *   ADRS DCR already applies them) / all subjects. The denominator is every subject with the parameter
- *   in ADRS (the analysis set the cut was made for), responders are AVALC = 'Y'. This is how the FDA
- *   oncology guidance and the admiralonco templates state ORR: a proportion of the analysis set.
+ * - ORR: subjects with a confirmed (CRSP) or unconfirmed (RSP) response of CR or PR / the ITT population.
+ *   DCR: subjects whose confirmed BOR is CR, PR or SD (or NON-CR/NON-PD, per protocol settings: ADRS DCR
+ *   already applies them) / the ITT population. The denominator is every subject with the parameter in ADRS
+ *   and ITTFL = 'Y' (every randomised subject, assessed or not: subjects without any assessment are in ADRS
+ *   with AVALC = 'N'); an ADRS without ITTFL (older cuts) counts every subject with the parameter.
+ *   Responders are AVALC = 'Y'. This is how the FDA oncology guidance and the admiralonco templates state
+ *   ORR: a proportion of the analysis set.
  * - Confidence interval: Clopper-Pearson (1934) "exact" interval, the usual one in oncology labels: the
  *   lower bound p_L solves P(X >= x | n, p_L) = alpha / 2 (0 when x = 0) and the upper bound p_U solves
  *   P(X <= x | n, p_U) = alpha / 2 (1 when x = n), found by bisection on the binomial tails (summed in
@@ -78,6 +80,10 @@ export interface ResponseRate {
   ci: [number, number];
   level: number;
   method: 'Clopper-Pearson exact';
+  /** The denominator's population: 'ITT' (ADRS ITTFL = Y) or 'ALL' (an ADRS without ITTFL: every subject). */
+  population: 'ITT' | 'ALL';
+  /** Subjects with the parameter left out of the denominator (ITTFL not Y). */
+  excluded: number;
 }
 
 /**
@@ -88,15 +94,21 @@ export interface ResponseRate {
 export function responseRates(adrs: Dataset, paramcd: ResponseRate['paramcd'], opts: { byArm?: boolean; level?: number } = {}): ResponseRate[] {
   const level = opts.level ?? 0.95;
   const col = (name: string): number => adrs.columns.findIndex((c) => c.name === name);
-  const [iSubj, iParam, iAvalc, iArm] = [col('USUBJID'), col('PARAMCD'), col('AVALC'), col('ARM')];
+  const [iSubj, iParam, iAvalc, iArm, iItt] = [col('USUBJID'), col('PARAMCD'), col('AVALC'), col('ARM'), col('ITTFL')];
   if (iSubj < 0 || iParam < 0 || iAvalc < 0) throw new InputError('endpoints.bad-input', `responseRates: ${adrs.name} lacks USUBJID, PARAMCD or AVALC; is it ADRS?`);
   if (opts.byArm && iArm < 0) throw new InputError('endpoints.bad-input', `responseRates: ${adrs.name} has no ARM column (a blinded cut): rates by arm are not available`);
   const groups = new Map<string | null, { n: number; y: number }>();
   const seen = new Set<Value>();
+  const excluded = new Map<string | null, number>();
   for (const r of adrs.rows) {
     if (r[iParam] !== paramcd) continue;
     if (seen.has(r[iSubj])) throw new InputError('endpoints.bad-input', `responseRates: subject ${String(r[iSubj])} has more than one ${paramcd} record`);
     seen.add(r[iSubj]);
+    if (iItt >= 0 && r[iItt] !== 'Y') {
+      const k = opts.byArm ? String(r[iArm] ?? '') : null;
+      excluded.set(k, (excluded.get(k) ?? 0) + 1);
+      continue;
+    }
     const key = opts.byArm ? String(r[iArm] ?? '') : null;
     let g = groups.get(key);
     if (!g) groups.set(key, (g = { n: 0, y: 0 }));
@@ -105,5 +117,5 @@ export function responseRates(adrs: Dataset, paramcd: ResponseRate['paramcd'], o
   }
   return [...groups.entries()]
     .sort(([a], [b]) => (a === b ? 0 : a === null || (b !== null && a < b) ? -1 : 1))
-    .map(([arm, g]) => ({ paramcd, arm, n: g.n, responders: g.y, rate: g.y / g.n, ci: clopperPearson(g.y, g.n, level), level, method: 'Clopper-Pearson exact' }));
+    .map(([arm, g]) => ({ paramcd, arm, n: g.n, responders: g.y, rate: g.y / g.n, ci: clopperPearson(g.y, g.n, level), level, method: 'Clopper-Pearson exact', population: iItt >= 0 ? 'ITT' : 'ALL', excluded: excluded.get(arm) ?? 0 }));
 }

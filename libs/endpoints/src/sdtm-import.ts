@@ -21,6 +21,16 @@
  *   date variable (admiral derives RANDDT from DS, not imported); RFSTDTC is the sponsor's reference start.
  *   Partial DM dates are not imputed (reported). `randDates` (explicit) wins over DM.
  * - Randomisation date, without DM or `randDates`: the baseline date (reported).
+ * - Intention to treat (ITT): with DM, every randomised DM subject becomes a subject of the study, with or
+ *   without tumour assessments (a subject without any gets BOR MISSING / NE, RSP / CRSP N and a PFS row).
+ *   Randomised = DM ARMNRS is not SCREEN FAILURE / NOT ASSIGNED, and ARM / ARMCD (when either is filled) is
+ *   not 'Screen Failure' / 'Not Assigned' (ARMCD SCRNFAIL / NOTASSGN); a DM record with neither ARM nor ARMCD
+ *   counts as randomised when it has a randomisation date (`randDates` or RFSTDTC). "ASSIGNED, NOT TREATED"
+ *   subjects are randomised. A randomised subject without any randomisation date is reported and left out (no
+ *   time origin). Subjects with tumour data that DM says were not randomised are kept with `randomised: false`
+ *   (ITTFL = N) and reported. Without DM, every subject with tumour data is taken as randomised.
+ * - Separate PD date (admiralonco `source_pd`, used when settings.pdSource = 'pdDate'): with RS, the date
+ *   (RSDTC) of the chosen evaluator's first OVRLRESP = PD becomes the subject's `pdDate`.
  */
 import type { Dataset, Value } from '@app/datasets';
 import type { Assessment, NonTargetStatus, ProtocolSettings, SourceRef, StudyInput, SubjectInput, TargetMeasurement, Diameter } from './types';
@@ -76,6 +86,10 @@ function imputeDate(d: string, push: (m: string) => void, ctx: string): string |
  */
 /** Dates and arm of one subject from SDTM DM. */
 export interface DmSubject {
+  /** Randomised per DM (see the module comment for the rule). */
+  randomised: boolean;
+  /** Why not randomised (for the issue), e.g. 'ARM Screen Failure'. */
+  notRandomisedBecause?: string;
   randDate?: string;
   trtStartDate?: string;
   deathDate?: string;
@@ -87,7 +101,11 @@ export interface DmSubject {
  * Subject-level dates and arms from SDTM DM (see the module comment for the mapping). Date-times keep
  * their date part; partial or unusable dates are left out and reported.
  */
-export function subjectsFromDm(dm: Dataset, issues: ImportIssue[] = []): Map<string, DmSubject> {
+const NOT_RANDOMISED_ARMNRS = new Set(['SCREEN FAILURE', 'NOT ASSIGNED']);
+const NOT_RANDOMISED_ARM = new Set(['SCREEN FAILURE', 'NOT ASSIGNED']);
+const NOT_RANDOMISED_ARMCD = new Set(['SCRNFAIL', 'NOTASSGN']);
+
+export function subjectsFromDm(dm: Dataset, issues: ImportIssue[] = [], randDates?: Map<string, string>): Map<string, DmSubject> {
   const out = new Map<string, DmSubject>();
   records(dm).forEach((r, i) => {
     const u = str(r.USUBJID);
@@ -103,7 +121,7 @@ export function subjectsFromDm(dm: Dataset, issues: ImportIssue[] = []): Map<str
       issues.push({ dataset: 'DM', row: i + 1, usubjid: u, message: `${v} ${JSON.stringify(s)} is not a complete date: no ${what} taken from DM` });
       return undefined;
     };
-    const x: DmSubject = {};
+    const x: DmSubject = { randomised: true };
     const rand = date('RFSTDTC', 'reference start (randomisation) date');
     const trt = date('RFXSTDTC', 'first treatment date');
     const death = date('DTHDTC', 'death date');
@@ -112,16 +130,22 @@ export function subjectsFromDm(dm: Dataset, issues: ImportIssue[] = []): Map<str
     if (death) x.deathDate = death;
     if (str(r.ARM)) x.arm = str(r.ARM);
     if (str(r.ARMCD)) x.armCd = str(r.ARMCD);
+    const nrs = str(r.ARMNRS).toUpperCase();
+    if (NOT_RANDOMISED_ARMNRS.has(nrs)) x.notRandomisedBecause = `ARMNRS ${str(r.ARMNRS)}`;
+    else if (x.arm && NOT_RANDOMISED_ARM.has(x.arm.toUpperCase())) x.notRandomisedBecause = `ARM ${x.arm}`;
+    else if (x.armCd && NOT_RANDOMISED_ARMCD.has(x.armCd.toUpperCase())) x.notRandomisedBecause = `ARMCD ${x.armCd}`;
+    else if (!x.arm && !x.armCd && !rand && !randDates?.has(u)) x.notRandomisedBecause = 'no ARM / ARMCD and no randomisation date';
+    if (x.notRandomisedBecause) x.randomised = false;
     if (out.has(u)) issues.push({ dataset: 'DM', row: i + 1, usubjid: u, message: 'subject appears twice in DM: the first record is used' });
     else out.set(u, x);
   });
   return out;
 }
 
-export function importSdtmAssessments(tu: Dataset, tr: Dataset, _rs?: Dataset, opts: { evaluator?: string; randDates?: Map<string, string>; studyId?: string; dm?: Dataset } = {}): SdtmImportResult {
+export function importSdtmAssessments(tu: Dataset, tr: Dataset, rs?: Dataset, opts: { evaluator?: string; randDates?: Map<string, string>; studyId?: string; dm?: Dataset } = {}): SdtmImportResult {
   const evaluator = opts.evaluator ?? DEFAULT_SETTINGS.sdtmEvaluator;
   const issues: ImportIssue[] = [];
-  const dm = opts.dm ? subjectsFromDm(opts.dm, issues) : undefined;
+  const dm = opts.dm ? subjectsFromDm(opts.dm, issues, opts.randDates) : undefined;
   const tuAll = records(tu);
   const trAll = records(tr);
   const tuRows = evaluatorFilter(tuAll, 'TU', evaluator);
@@ -279,13 +303,62 @@ export function importSdtmAssessments(tu: Dataset, tr: Dataset, _rs?: Dataset, o
       issues.push({ dataset: 'TR', row: 0, usubjid: u, message: `no randomisation date given: baseline assessment date ${first.date} used as reference date` });
     }
     const subject: SubjectInput = { usubjid: u, randDate, assessments };
-    if (d?.trtStartDate) subject.trtStartDate = d.trtStartDate;
-    if (d?.deathDate) subject.deathDate = d.deathDate;
-    if (d?.arm) subject.arm = d.arm;
-    if (d?.armCd) subject.armCd = d.armCd;
+    addDmFields(subject, d);
+    if (d && !d.randomised) issues.push({ dataset: 'DM', row: 0, usubjid: u, message: `not randomised (${d.notRandomisedBecause}): kept with ITTFL = N, left out of the ITT population` });
     subjects.push(subject);
   }
+  // ITT: every randomised DM subject, with or without tumour assessments
+  if (dm) {
+    const have = new Set(subjects.map((x) => x.usubjid));
+    for (const [u, d] of dm) {
+      if (have.has(u) || !d.randomised) continue;
+      const randDate = opts.randDates?.get(u) ?? d.randDate;
+      if (!randDate) {
+        issues.push({ dataset: 'DM', row: 0, usubjid: u, message: 'randomised subject without a randomisation date (no RFSTDTC, no randDates entry): left out, no time origin for PFS' });
+        continue;
+      }
+      const subject: SubjectInput = { usubjid: u, randDate, assessments: [] };
+      addDmFields(subject, d);
+      subjects.push(subject);
+    }
+    subjects.sort((a, b) => cmpStr(a.usubjid, b.usubjid));
+  }
+  if (rs) {
+    const pd = firstPdDates(rs, evaluator, issues);
+    for (const x of subjects) {
+      const d = pd.get(x.usubjid);
+      if (d) x.pdDate = d;
+    }
+  }
   return { study: { studyId, subjects }, issues };
+}
+
+function addDmFields(subject: SubjectInput, d: DmSubject | undefined): void {
+  if (!d) return;
+  if (d.trtStartDate) subject.trtStartDate = d.trtStartDate;
+  if (d.deathDate) subject.deathDate = d.deathDate;
+  if (d.arm) subject.arm = d.arm;
+  if (d.armCd) subject.armCd = d.armCd;
+  if (!d.randomised) subject.randomised = false;
+}
+
+/**
+ * Each subject's first progression date in RS (admiralonco's PD parameter: the first OVRLRESP = PD of the
+ * chosen evaluator, by RSDTC; partial dates imputed to the first of the month and reported).
+ */
+export function firstPdDates(rs: Dataset, evaluator: string, issues: ImportIssue[] = []): Map<string, string> {
+  const out = new Map<string, string>();
+  const all = records(rs);
+  const rowNo = new Map(all.map((r, i) => [r, i + 1]));
+  for (const r of evaluatorFilter(all, 'RS', evaluator)) {
+    if (str(r.RSTESTCD).toUpperCase() !== 'OVRLRESP' || str(r.RSSTRESC || r.RSORRES).toUpperCase() !== 'PD') continue;
+    const u = str(r.USUBJID);
+    const d = imputeDate(str(r.RSDTC), (m) => issues.push({ dataset: 'RS', row: rowNo.get(r)!, usubjid: u, message: m }), 'RSDTC');
+    if (!u || !d) continue;
+    const prev = out.get(u);
+    if (!prev || cmpStr(d, prev) < 0) out.set(u, d);
+  }
+  return out;
 }
 
 function dedupeIssues(issues: ImportIssue[]): void {

@@ -178,9 +178,14 @@ export function deriveDor(rows: VisitResponse[], subject: SubjectInput, s: Proto
  * `derive_param_confirmed_resp`); null when there is none.
  */
 export function firstResponseDate(rows: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, confirmed: boolean): string | null {
+  return firstResponse(rows, subject, s, confirmed)?.date ?? null;
+}
+
+/** The assessment of `firstResponseDate` (RSP / CRSP = Y at it), null when there is none. */
+export function firstResponse(rows: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, confirmed: boolean): VisitResponse | null {
   const rs = responsesForBor(rows, subject);
   const i = firstResponseIndex(rs, confirmed ? s : false);
-  return i >= 0 ? rs[i].date : null;
+  return i >= 0 ? rs[i] : null;
 }
 
 function deriveProgressionTte(paramcd: string, startdt: string, rowsIn: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, opts: { cutDate?: string; rsSeq?: Map<VisitResponse, number>; irecist?: boolean }): TteResult | null {
@@ -225,8 +230,10 @@ function deriveProgressionTte(paramcd: string, startdt: string, rowsIn: VisitRes
     if (s.censorAtNewTherapy && subject.newTherapyDate && dayNumber(subject.newTherapyDate) < evDay) {
       return combineTte(paramcd, startdt, [censorAt(lastAdequateOnOrBefore(dayNumber(subject.newTherapyDate)), 'NEW ANTICANCER THERAPY')]);
     }
-    // Event after >= n missed assessments.
-    if (s.missedAssessmentsForCensoring > 0) {
+    // Event after >= n missed assessments (FDA table; a death too unless pfsDeathAfterMissedAssessments = 'event',
+    // the admiral template, where every death is an event).
+    const deathCounts = ev.evntdesc === 'DEATH' && s.pfsDeathAfterMissedAssessments === 'event';
+    if (s.missedAssessmentsForCensoring > 0 && !deathCounts) {
       const last = lastAdequateOnOrBefore(evDay - 1);
       const fromDay = last ? dayNumber(last.date) : dayNumber(startdt);
       const maxGap = s.missedAssessmentsForCensoring * s.assessmentIntervalDays + s.assessmentWindowDays;
