@@ -209,10 +209,13 @@ export interface Share {
   ci: [number, number];
 }
 
-const shareOf = (count: number, n: number, confLevel: number): Share => {
+/** count / n with its Wilson interval (R prop.test(correct = FALSE)); throws AnalysisError when n = 0. */
+export function proportion(count: number, n: number, confLevel = 0.95): Share {
+  if (!(n > 0)) throw new AnalysisError('analysis.too-few', 'a proportion of no subjects');
   const [lo, hi] = wilsonInterval(count, n, confLevel);
   return { count, n, share: count / n, ci: [lo, hi] };
-};
+}
+const shareOf = proportion;
 
 /**
  * Share of pairs with |a - b| <= absTol (default 2 mm) and with |a - b| <= relTol x (a + b) / 2 (default 10 % of the

@@ -8,3 +8,4 @@ export * from './response';
 export * from './summary';
 export * from './agreement-distributions';
 export * from './agreement';
+export * from './agreement-summary';

@@ -1,0 +1,410 @@
+/**
+ * The reader-agreement section of a cut's report, from the reader-level datasets (libs/endpoints reads.ts):
+ * ADTRRDR (per read x visit x target lesion: value, AI proposal, decision) and ADRSRDR (per read: OVR per visit, BOR,
+ * CBOR, first PD; per subject: the BICR selection). Every statistic that cannot be computed from these data is null
+ * with a reason in `notes` (never NaN, never an exception for data that merely lack something).
+ *
+ * Pairing: lesion measurements by (USUBJID, AVISITN, LESIONID) where both reads have a measured value (special values
+ * TOO SMALL / DISAPPEARED / NOT ASSESSED are left out of the diameter statistics); time-point responses by (USUBJID,
+ * AVISITN); BOR and PD per subject. The ICC treats each lesion x visit as a rated target (lesions of one subject are
+ * not independent: the intervals are optimistic; this is stated in the report).
+ */
+import type { Dataset, Value } from '@app/datasets';
+import { agreementRate, blandAltman, proportion, cohenKappa, icc, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
+import { sortedLevels } from './data';
+import { AnalysisError, type NotEstimable } from './errors';
+
+/** Time-point response categories, for the unweighted kappa (all) and the ordinal scale of the weighted kappas. */
+export const RESPONSE_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE'] as const;
+/** Ordinal scale of weighted kappa: CR < PR < SD (incl. NON-CR/NON-PD) < PD; NE is left out. */
+export const ORDINAL_LEVELS = ['CR', 'PR', 'SD', 'PD'] as const;
+const ORDINAL_OF: Record<string, string | undefined> = { CR: 'CR', PR: 'PR', SD: 'SD', 'NON-CR/NON-PD': 'SD', PD: 'PD' };
+export const BOR_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE', 'MISSING'] as const;
+
+export interface LesionAgreement {
+  a: string;
+  b: string;
+  /** Measured lesion x visit pairs and the subjects they come from. */
+  pairs: number;
+  subjects: number;
+  icc: IccResult | null;
+  /** Differences a - b in mm. */
+  blandAltman: BlandAltmanResult | null;
+  tolerance: ReturnType<typeof withinTolerance> | null;
+  /** The pairs themselves (mean, difference in mm) for the Bland-Altman plot. */
+  points: { mean: number; diff: number }[];
+  notes: NotEstimable[];
+}
+
+export interface KappaSet {
+  /** All six categories (CR, PR, SD, NON-CR/NON-PD, PD, NE). */
+  unweighted: KappaResult | null;
+  /** Ordinal CR < PR < SD < PD (NON-CR/NON-PD as SD, NE pairs left out): `ordinalPairs` pairs. */
+  linear: KappaResult | null;
+  quadratic: KappaResult | null;
+  ordinalPairs: number;
+}
+
+export interface ResponseAgreement {
+  a: string;
+  b: string;
+  timepoints: { pairs: number; subjects: number; agreement: Share | null; kappa: KappaSet };
+  bor: { paramcd: 'CBOR' | 'BOR'; subjects: number; agreement: Share | null; kappa: KappaResult | null };
+  progression: {
+    subjects: number;
+    /** Both reads PD, or both no PD. */
+    statusAgreement: Share | null;
+    /** Same PD status and, when both PD, the same date. */
+    dateAgreement: Share | null;
+    bothPd: number;
+    /** |date a - date b| in days where both have PD: median and range. */
+    dateDifferenceDays: { median: number; max: number } | null;
+  };
+  notes: NotEstimable[];
+}
+
+export interface AdjudicationReader {
+  reader: string;
+  subjects: number;
+  adjudicated: number;
+  rate: Share | null;
+  /** Of this reader's adjudicated subjects, how often the adjudicator chose this reader's read. */
+  selected: number;
+  selectedRate: Share | null;
+}
+
+export interface AdjudicationSummary {
+  /** Subjects with a BICR selection (both reads compared). */
+  subjects: number;
+  adjudicated: number;
+  rate: Share | null;
+  perReader: AdjudicationReader[];
+  /** Of the adjudicated subjects, how often each reading slot was selected. */
+  bySlot: { evaluatorId: string; selected: number; share: Share | null }[];
+}
+
+export interface AiEffectRow {
+  reader: string;
+  /** AI proposals decided (accept + edit + reject). */
+  proposals: number;
+  accept: number;
+  edit: number;
+  reject: number;
+  /** Lesions the reader added (no AI proposal). */
+  add: number;
+  acceptRate: Share | null;
+  editRate: Share | null;
+  rejectRate: Share | null;
+  /** Size of the edits: |reader - AI| in mm and in % of the AI value (edits where both are measured values). */
+  editSize: { n: number; meanAbsMm: number; medianAbsMm: number; q1AbsMm: number; q3AbsMm: number; medianAbsPct: number } | null;
+}
+
+export interface AgreementSummary {
+  /** 'SIMULATED' or 'REVIEW' (ADTRRDR/ADRSRDR READSRC): simulated reads are labelled as such everywhere. */
+  origin: string | null;
+  evaluators: string[];
+  subjects: number;
+  lesions: LesionAgreement[];
+  /** ICC over every evaluator at once (lesion x visits measured by all). */
+  allEvaluators: { evaluators: string[]; pairs: number; icc: IccResult | null; notes: NotEstimable[] } | null;
+  responses: ResponseAgreement[];
+  targetSelection: { a: string; b: string; subjects: number; same: Share | null }[];
+  adjudication: AdjudicationSummary | null;
+  aiEffect: { overall: AiEffectRow; perReader: AiEffectRow[] } | null;
+  notes: NotEstimable[];
+}
+
+/** Runs f; an AnalysisError becomes null + a note (`what: message`). */
+function tryNote<T>(f: () => T, notes: NotEstimable[], what: string): T | null {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof AnalysisError) {
+      notes.push({ code: e.code as NotEstimable['code'], message: `${what}: ${e.message}` });
+      return null;
+    }
+    throw e;
+  }
+}
+
+function reader(ds: Dataset) {
+  const idx = new Map(ds.columns.map((c, i) => [c.name, i]));
+  return (r: Value[], name: string): Value => {
+    const i = idx.get(name);
+    return i === undefined ? null : r[i]!;
+  };
+}
+
+const SPECIAL = new Set(['TOO SMALL TO MEASURE', 'DISAPPEARED', 'NOT ASSESSED']);
+const num = (v: Value): number | null => (typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : null);
+const evalOrder = (a: string, b: string) => {
+  const r = (x: string) => (x.startsWith('RADIOLOGIST') ? 0 : x === 'AI' ? 1 : 2);
+  return r(a) - r(b) || (a < b ? -1 : a > b ? 1 : 0);
+};
+/** Evaluator pairs: radiologists with each other first, then AI vs each radiologist. */
+function pairsOf(evaluators: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < evaluators.length; i++) for (let j = i + 1; j < evaluators.length; j++) out.push(evaluators[j] === 'AI' ? [evaluators[j]!, evaluators[i]!] : [evaluators[i]!, evaluators[j]!]);
+  return out.sort((x, y) => (x[0] === 'AI' ? 1 : 0) - (y[0] === 'AI' ? 1 : 0));
+}
+
+/**
+ * The agreement summary of a cut's reads. `adtrrdr` / `adrsrdr` may be undefined (a cut without reads): then every
+ * part is null and `notes` says why.
+ */
+export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset | undefined, o: { confLevel?: number; absTolMm?: number; relTol?: number } = {}): AgreementSummary {
+  const confLevel = o.confLevel ?? 0.95;
+  const notes: NotEstimable[] = [];
+  const empty: AgreementSummary = { origin: null, evaluators: [], subjects: 0, lesions: [], allEvaluators: null, responses: [], targetSelection: [], adjudication: null, aiEffect: null, notes };
+  if (!adtrrdr || !adrsrdr || (adtrrdr.rows.length === 0 && adrsrdr.rows.length === 0)) {
+    notes.push({ code: 'analysis.no-reads', message: 'this cut holds one read per subject (no ADTRRDR / ADRSRDR reader-level datasets): reader and AI agreement cannot be computed' });
+    return empty;
+  }
+  const T = reader(adtrrdr);
+  const R = reader(adrsrdr);
+  const origin = (adtrrdr.rows[0] && (T(adtrrdr.rows[0], 'READSRC') as string)) ?? (adrsrdr.rows[0] && (R(adrsrdr.rows[0], 'READSRC') as string)) ?? null;
+  const evaluators = sortedLevels([...adtrrdr.rows.map((r) => String(T(r, 'EVALID'))), ...adrsrdr.rows.filter((r) => R(r, 'PARAMCD') !== 'BICRSEL').map((r) => String(R(r, 'EVALID')))]).sort(evalOrder);
+  const subjects = new Set([...adtrrdr.rows.map((r) => T(r, 'USUBJID')), ...adrsrdr.rows.map((r) => R(r, 'USUBJID'))]).size;
+  if (evaluators.length < 2) notes.push({ code: 'analysis.no-reads', message: `only one evaluator (${evaluators.join(', ') || 'none'}) in the reader-level datasets: agreement needs two` });
+
+  // ---- lesion measurements: (subject, visit, lesion) -> value per evaluator
+  const measured = new Map<string, Map<string, number>>();
+  const subjOfKey = new Map<string, string>();
+  for (const r of adtrrdr.rows) {
+    const v = num(T(r, 'AVAL'));
+    const c = T(r, 'AVALC');
+    if (v === null || (typeof c === 'string' && SPECIAL.has(c))) continue;
+    const key = `${T(r, 'USUBJID')}\u0000${T(r, 'AVISITN')}\u0000${T(r, 'LESIONID')}`;
+    subjOfKey.set(key, String(T(r, 'USUBJID')));
+    let m = measured.get(key);
+    if (!m) measured.set(key, (m = new Map()));
+    m.set(String(T(r, 'EVALID')), v);
+  }
+  const pairs = pairsOf(evaluators);
+  const lesions: LesionAgreement[] = pairs.map(([a, b]) => {
+    const n: NotEstimable[] = [];
+    const xa: number[] = [];
+    const xb: number[] = [];
+    const subj = new Set<string>();
+    for (const [key, m] of measured) {
+      const va = m.get(a);
+      const vb = m.get(b);
+      if (va === undefined || vb === undefined) continue;
+      xa.push(va);
+      xb.push(vb);
+      subj.add(subjOfKey.get(key)!);
+    }
+    const what = `${a} vs ${b} diameters`;
+    if (xa.length === 0) n.push({ code: 'analysis.no-reads', message: `${what}: no lesion measured by both` });
+    const ok = xa.length > 0;
+    return {
+      a, b, pairs: xa.length, subjects: subj.size,
+      icc: ok ? tryNote(() => icc(xa.map((x, i) => [x, xb[i]!]), { confLevel }), n, `${what}, ICC`) : null,
+      blandAltman: ok ? tryNote(() => blandAltman(xa, xb, { confLevel }), n, `${what}, Bland-Altman`) : null,
+      tolerance: ok ? tryNote(() => withinTolerance(xa, xb, { absTol: o.absTolMm ?? 2, relTol: o.relTol ?? 0.1, confLevel }), n, `${what}, within tolerance`) : null,
+      points: xa.map((x, i) => ({ mean: (x + xb[i]!) / 2, diff: x - xb[i]! })),
+      notes: n,
+    };
+  });
+  for (const l of lesions) for (const x of l.icc?.notes ?? []) l.notes.push(x);
+  for (const l of lesions) for (const x of l.blandAltman?.notes ?? []) l.notes.push(x);
+  let allEvaluators: AgreementSummary['allEvaluators'] = null;
+  if (evaluators.length > 2) {
+    const n: NotEstimable[] = [];
+    const rows: number[][] = [];
+    for (const m of measured.values()) if (evaluators.every((e) => m.has(e))) rows.push(evaluators.map((e) => m.get(e)!));
+    allEvaluators = { evaluators, pairs: rows.length, icc: rows.length ? tryNote(() => icc(rows, { confLevel }), n, `${evaluators.join(' / ')} diameters, ICC`) : null, notes: n };
+    if (!rows.length) n.push({ code: 'analysis.no-reads', message: 'no lesion measured by every evaluator' });
+  }
+
+  // ---- responses
+  const ovr = new Map<string, Map<string, string>>(); // subject|visit -> evaluator -> response
+  const subjectParam = new Map<string, Map<string, { c: string; dt: Value }>>(); // subject|param -> evaluator -> value
+  for (const r of adrsrdr.rows) {
+    const p = R(r, 'PARAMCD');
+    const e = String(R(r, 'EVALID'));
+    if (p === 'OVR') {
+      const key = `${R(r, 'USUBJID')}\u0000${R(r, 'AVISITN')}`;
+      let m = ovr.get(key);
+      if (!m) ovr.set(key, (m = new Map()));
+      m.set(e, String(R(r, 'AVALC')));
+    } else if (p === 'CBOR' || p === 'BOR' || p === 'PD') {
+      const key = `${R(r, 'USUBJID')}\u0000${p}`;
+      let m = subjectParam.get(key);
+      if (!m) subjectParam.set(key, (m = new Map()));
+      m.set(e, { c: String(R(r, 'AVALC')), dt: R(r, 'ADT') });
+    }
+  }
+  const hasCbor = [...subjectParam.keys()].some((k) => k.endsWith('\u0000CBOR'));
+  const borParam: 'CBOR' | 'BOR' = hasCbor ? 'CBOR' : 'BOR';
+  const responses: ResponseAgreement[] = pairs.map(([a, b]) => {
+    const n: NotEstimable[] = [];
+    const ra: string[] = [];
+    const rb: string[] = [];
+    const subj = new Set<string>();
+    for (const [key, m] of ovr) {
+      const x = m.get(a);
+      const y = m.get(b);
+      if (x === undefined || y === undefined) continue;
+      ra.push(x);
+      rb.push(y);
+      subj.add(key.slice(0, key.indexOf('\u0000')));
+    }
+    const known = (x: string) => (RESPONSE_LEVELS as readonly string[]).includes(x);
+    const ua = ra.filter((x, i) => known(x) && known(rb[i]!));
+    const ub = rb.filter((y, i) => known(ra[i]!) && known(y));
+    const oa: string[] = [];
+    const ob: string[] = [];
+    ra.forEach((x, i) => {
+      const p = ORDINAL_OF[x];
+      const q = ORDINAL_OF[rb[i]!];
+      if (p && q) {
+        oa.push(p);
+        ob.push(q);
+      }
+    });
+    const what = `${a} vs ${b} time-point responses`;
+    if (!ra.length) n.push({ code: 'analysis.no-reads', message: `${what}: no time point assessed by both` });
+    const kappa: KappaSet = {
+      unweighted: ua.length ? tryNote(() => cohenKappa(ua, ub, { levels: RESPONSE_LEVELS, weights: 'unweighted', confLevel }), n, `${what}, kappa`) : null,
+      linear: oa.length ? tryNote(() => cohenKappa(oa, ob, { levels: ORDINAL_LEVELS, weights: 'linear', confLevel }), n, `${what}, linear weighted kappa`) : null,
+      quadratic: oa.length ? tryNote(() => cohenKappa(oa, ob, { levels: ORDINAL_LEVELS, weights: 'quadratic', confLevel }), n, `${what}, quadratic weighted kappa`) : null,
+      ordinalPairs: oa.length,
+    };
+    // BOR
+    const ba: string[] = [];
+    const bb: string[] = [];
+    const pdPairs: [{ c: string; dt: Value }, { c: string; dt: Value }][] = [];
+    for (const [key, m] of subjectParam) {
+      const x = m.get(a);
+      const y = m.get(b);
+      if (!x || !y) continue;
+      if (key.endsWith(`\u0000${borParam}`)) {
+        ba.push(x.c);
+        bb.push(y.c);
+      } else if (key.endsWith('\u0000PD')) pdPairs.push([x, y]);
+    }
+    const borWhat = `${a} vs ${b} ${borParam === 'CBOR' ? 'confirmed BOR' : 'BOR'}`;
+    const borKnown = (x: string) => (BOR_LEVELS as readonly string[]).includes(x);
+    const bka = ba.filter((x, i) => borKnown(x) && borKnown(bb[i]!));
+    const bkb = bb.filter((y, i) => borKnown(ba[i]!) && borKnown(y));
+    const bor = {
+      paramcd: borParam,
+      subjects: ba.length,
+      agreement: ba.length ? tryNote(() => agreementRate(ba.map((x, i) => [x, bb[i]!] as const), { confLevel }), n, borWhat) : null,
+      kappa: bka.length ? tryNote(() => cohenKappa(bka, bkb, { levels: BOR_LEVELS, confLevel }), n, `${borWhat}, kappa`) : null,
+    };
+    if (!ba.length) n.push({ code: 'analysis.no-reads', message: `${borWhat}: no subject read by both` });
+    const both = pdPairs.filter(([x, y]) => x.c === 'Y' && y.c === 'Y');
+    const diffs = both.map(([x, y]) => Math.abs(Date.parse(String(x.dt)) - Date.parse(String(y.dt))) / 86400000).filter(Number.isFinite).sort((p, q) => p - q);
+    const progression = {
+      subjects: pdPairs.length,
+      statusAgreement: pdPairs.length ? tryNote(() => agreementRate(pdPairs.map(([x, y]) => [x.c, y.c] as const), { confLevel }), n, `${a} vs ${b} PD status`) : null,
+      dateAgreement: pdPairs.length ? tryNote(() => agreementRate(pdPairs.map(([x, y]) => [`${x.c}${x.dt ?? ''}`, `${y.c}${y.dt ?? ''}`] as const), { confLevel }), n, `${a} vs ${b} PD date`) : null,
+      bothPd: both.length,
+      dateDifferenceDays: diffs.length ? { median: quantileType7(diffs, 0.5), max: diffs[diffs.length - 1]! } : null,
+    };
+    return { a, b, timepoints: { pairs: ra.length, subjects: subj.size, agreement: ra.length ? tryNote(() => agreementRate(ra.map((x, i) => [x, rb[i]!] as const), { confLevel }), n, what) : null, kappa }, bor, progression, notes: n };
+  });
+
+  // ---- target selection at baseline
+  const baseline = new Map<string, Map<string, Set<string>>>(); // subject -> evaluator -> target ids
+  for (const r of adtrrdr.rows) {
+    if (num(T(r, 'AVISITN')) !== 0 || (T(r, 'AIDECN') === 'REJECT' && T(r, 'AVAL') === null && T(r, 'AVALC') === null)) continue;
+    const s = String(T(r, 'USUBJID'));
+    let m = baseline.get(s);
+    if (!m) baseline.set(s, (m = new Map()));
+    const e = String(T(r, 'EVALID'));
+    if (!m.has(e)) m.set(e, new Set());
+    m.get(e)!.add(String(T(r, 'LESIONID')));
+  }
+  const targetSelection = pairs.map(([a, b]) => {
+    const same: (readonly [boolean, boolean])[] = [];
+    for (const m of baseline.values()) {
+      const x = m.get(a);
+      const y = m.get(b);
+      if (!x || !y) continue;
+      same.push([x.size === y.size && [...x].every((id) => y.has(id)), true]);
+    }
+    return { a, b, subjects: same.length, same: same.length ? agreementRate(same, { confLevel }) : null };
+  });
+
+  // ---- adjudication
+  let adjudication: AdjudicationSummary | null = null;
+  const sel = adrsrdr.rows.filter((r) => R(r, 'PARAMCD') === 'BICRSEL');
+  if (sel.length) {
+    const readersOf = new Map<string, Map<string, string>>(); // subject -> slot -> reader
+    for (const r of adrsrdr.rows) {
+      if (R(r, 'EVAL') !== 'INDEPENDENT ASSESSOR' || R(r, 'PARAMCD') !== borParam) continue;
+      const s = String(R(r, 'USUBJID'));
+      if (!readersOf.has(s)) readersOf.set(s, new Map());
+      readersOf.get(s)!.set(String(R(r, 'EVALID')), String(R(r, 'READER')));
+    }
+    const adjudicated = sel.filter((r) => R(r, 'ADJFL') === 'Y');
+    const per = new Map<string, { subjects: number; adjudicated: number; selected: number }>();
+    for (const r of sel) {
+      const s = String(R(r, 'USUBJID'));
+      const adj = R(r, 'ADJFL') === 'Y';
+      for (const [slot, rd] of readersOf.get(s) ?? []) {
+        const x = per.get(rd) ?? { subjects: 0, adjudicated: 0, selected: 0 };
+        x.subjects++;
+        if (adj) {
+          x.adjudicated++;
+          if (R(r, 'AVALC') === slot) x.selected++;
+        }
+        per.set(rd, x);
+      }
+    }
+    const slots = sortedLevels(adjudicated.map((r) => String(R(r, 'AVALC'))).concat(['RADIOLOGIST 1', 'RADIOLOGIST 2'].filter((s) => evaluators.includes(s))));
+    adjudication = {
+      subjects: sel.length,
+      adjudicated: adjudicated.length,
+      rate: proportion(adjudicated.length, sel.length, confLevel),
+      perReader: [...per.keys()].sort().map((rd) => {
+        const x = per.get(rd)!;
+        return { reader: rd, subjects: x.subjects, adjudicated: x.adjudicated, rate: x.subjects ? proportion(x.adjudicated, x.subjects, confLevel) : null, selected: x.selected, selectedRate: x.adjudicated ? proportion(x.selected, x.adjudicated, confLevel) : null };
+      }),
+      bySlot: slots.map((s) => {
+        const k = adjudicated.filter((r) => R(r, 'AVALC') === s).length;
+        return { evaluatorId: s, selected: k, share: adjudicated.length ? proportion(k, adjudicated.length, confLevel) : null };
+      }),
+    };
+    if (!adjudicated.length) notes.push({ code: 'analysis.no-adjudication', message: `no subject needed adjudication (${sel.length} compared): who the adjudicator chose is not estimable` });
+  } else notes.push({ code: 'analysis.no-adjudication', message: 'no BICR selection records (ADRSRDR PARAMCD BICRSEL): adjudication rates not estimable' });
+
+  // ---- AI effect
+  let aiEffect: AgreementSummary['aiEffect'] = null;
+  const decided = adtrrdr.rows.filter((r) => T(r, 'AIDECN') !== null && T(r, 'AIDECN') !== undefined);
+  if (decided.length) {
+    const rowFor = (name: string, rows: Value[][]): AiEffectRow => {
+      const count = (d: string) => rows.filter((r) => T(r, 'AIDECN') === d).length;
+      const accept = count('ACCEPT');
+      const edit = count('EDIT');
+      const reject = count('REJECT');
+      const add = count('ADD');
+      const proposals = accept + edit + reject;
+      const rate = (k: number) => (proposals ? proportion(k, proposals, confLevel) : null);
+      const sizes: number[] = [];
+      const pcts: number[] = [];
+      for (const r of rows) {
+        if (T(r, 'AIDECN') !== 'EDIT') continue;
+        const v = num(T(r, 'AVAL'));
+        const ai = num(T(r, 'AIVAL'));
+        if (v === null || ai === null || SPECIAL.has(String(T(r, 'AVALC'))) || SPECIAL.has(String(T(r, 'AIVALC')))) continue;
+        sizes.push(Math.abs(v - ai));
+        if (ai > 0) pcts.push((100 * Math.abs(v - ai)) / ai);
+      }
+      sizes.sort((p, q) => p - q);
+      pcts.sort((p, q) => p - q);
+      return {
+        reader: name, proposals, accept, edit, reject, add,
+        acceptRate: rate(accept), editRate: rate(edit), rejectRate: rate(reject),
+        editSize: sizes.length ? { n: sizes.length, meanAbsMm: sizes.reduce((s, x) => s + x, 0) / sizes.length, medianAbsMm: quantileType7(sizes, 0.5), q1AbsMm: quantileType7(sizes, 0.25), q3AbsMm: quantileType7(sizes, 0.75), medianAbsPct: pcts.length ? quantileType7(pcts, 0.5) : 0 } : null,
+      };
+    };
+    const readers = sortedLevels(decided.map((r) => String(T(r, 'READER'))));
+    aiEffect = { overall: rowFor('all readers', decided), perReader: readers.map((rd) => rowFor(rd, decided.filter((r) => T(r, 'READER') === rd))) };
+  } else notes.push({ code: 'analysis.no-ai-decisions', message: 'no reader decisions on AI proposals (ADTRRDR AIDECN): the AI effect is not estimable' });
+
+  return { origin, evaluators, subjects, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };
+}
