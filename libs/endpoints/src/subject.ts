@@ -27,17 +27,22 @@ export function sdReferenceDate(subject: SubjectInput, settings: ProtocolSetting
 }
 
 /**
- * Assessments that count for the BOR (admiralonco `derive_extreme_records` source filter): responses up to
- * and including the first PD, on or before the data cut, and strictly before new anticancer therapy.
+ * Assessments that count for the BOR (admiralonco `filter_source` + `source_pd`): on or before the data cut
+ * (the rows given), strictly before new anticancer therapy, and up to and including the first PD: the first
+ * overall response PD, or with `pdSource: 'pdDate'` the subject's separate `pdDate` (admiralonco `source_pd`:
+ * every assessment on or before that date, all of them when the subject has none).
  */
-export function responsesForBor(rows: VisitResponse[], subject: SubjectInput): VisitResponse[] {
+export function responsesForBor(rows: VisitResponse[], subject: SubjectInput, s?: Pick<ProtocolSettings, 'pdSource'>): VisitResponse[] {
   const sorted = [...rows].sort((a, b) => cmpStr(a.date, b.date) || a.visitNum - b.visitNum);
   const nt = subject.newTherapyDate ? dayNumber(subject.newTherapyDate) : Infinity;
+  const sourcePd = s?.pdSource === 'pdDate';
+  const pdDay = sourcePd && subject.pdDate ? dayNumber(subject.pdDate, 'pdDate') : Infinity;
   const out: VisitResponse[] = [];
   for (const r of sorted) {
-    if (dayNumber(r.date) >= nt) break;
+    const d = dayNumber(r.date);
+    if (d >= nt || d > pdDay) break;
     out.push(r);
-    if (r.overall === 'PD') break;
+    if (!sourcePd && r.overall === 'PD') break;
   }
   return out;
 }
@@ -60,7 +65,7 @@ const borRules = (subject: SubjectInput, settings: ProtocolSettings): BorRules =
  * MISSING (NE when `missingAsNe`).
  */
 export function bestOverallResponse(rows: VisitResponse[], subject: SubjectInput, settings: ProtocolSettings): BorResult {
-  const rs = responsesForBor(rows, subject);
+  const rs = responsesForBor(rows, subject, settings);
   return pickOf(rs, unconfirmedBor(rs, borRules(subject, settings)));
 }
 
@@ -72,7 +77,7 @@ export function bestOverallResponse(rows: VisitResponse[], subject: SubjectInput
  * SD (NE before `sdMinDays`).
  */
 export function confirmedBestOverallResponse(rows: VisitResponse[], subject: SubjectInput, settings: ProtocolSettings): BorResult {
-  const rs = responsesForBor(rows, subject);
+  const rs = responsesForBor(rows, subject, settings);
   return pickOf(rs, confirmedBor(rs, { ...settings, ...borRules(subject, settings) }));
 }
 
@@ -183,7 +188,7 @@ export function firstResponseDate(rows: VisitResponse[], subject: SubjectInput, 
 
 /** The assessment of `firstResponseDate` (RSP / CRSP = Y at it), null when there is none. */
 export function firstResponse(rows: VisitResponse[], subject: SubjectInput, s: ProtocolSettings, confirmed: boolean): VisitResponse | null {
-  const rs = responsesForBor(rows, subject);
+  const rs = responsesForBor(rows, subject, s);
   const i = firstResponseIndex(rs, confirmed ? s : false);
   return i >= 0 ? rs[i] : null;
 }
@@ -192,9 +197,19 @@ function deriveProgressionTte(paramcd: string, startdt: string, rowsIn: VisitRes
   const cut = opts.cutDate ? dayNumber(opts.cutDate) : Infinity;
   const rows = [...rowsIn].filter((r) => dayNumber(r.date) <= cut).sort((a, b) => cmpStr(a.date, b.date) || a.visitNum - b.visitNum);
   const seq = (r: VisitResponse) => opts.rsSeq?.get(r) ?? null;
-  // Progression date.
+  // Progression date: a separate source (pdSource 'pdDate', admiralonco source_pd), iRECIST iUPD later
+  // confirmed, or the first overall response PD.
   let pd: VisitResponse | undefined;
-  if (opts.irecist) {
+  let pdSeparate: TteSource | undefined;
+  if (s.pdSource === 'pdDate') {
+    const d = subject.pdDate;
+    if (d && dayNumber(d, 'pdDate') <= cut && dayNumber(d) >= dayNumber(startdt)) {
+      const at = rows.find((r) => r.date === d);
+      pdSeparate = at
+        ? { kind: 'event', date: d, order: 1, evntdesc: 'DISEASE PROGRESSION', srcdom: 'RS', srcvar: 'RSDTC', srcseq: seq(at) }
+        : { kind: 'event', date: d, order: 1, evntdesc: 'DISEASE PROGRESSION', srcdom: 'ADSL', srcvar: 'PDDT', srcseq: null };
+    }
+  } else if (opts.irecist) {
     for (let i = 0; i < rows.length; i++) {
       if (rows[i].iOverall === 'iUPD') {
         const next = rows[i + 1];
@@ -211,6 +226,7 @@ function deriveProgressionTte(paramcd: string, startdt: string, rowsIn: VisitRes
   const death = subject.deathDate && dayNumber(subject.deathDate) <= cut && s.deathIsEvent ? subject.deathDate : undefined;
   const sources: TteSource[] = [];
   if (pd) sources.push({ kind: 'event', date: pd.date, order: 1, evntdesc: 'DISEASE PROGRESSION', srcdom: 'RS', srcvar: 'RSDTC', srcseq: seq(pd) });
+  if (pdSeparate) sources.push(pdSeparate);
   if (death) sources.push({ kind: 'event', date: death, order: 2, evntdesc: 'DEATH', srcdom: 'ADSL', srcvar: 'DTHDT', srcseq: null });
   const adequate = rows.filter(isAdequate);
   const lastAdequateOnOrBefore = (day: number): VisitResponse | undefined => {
