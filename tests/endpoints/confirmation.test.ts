@@ -97,6 +97,31 @@ describe('admiralonco derive_param_confirmed_resp tests, ported', () => {
   });
 });
 
+describe('admiralonco derive_param_bor tests, ported (tests/testthat/test-derive_param_bor.R; same data without subject 9)', () => {
+  const bor = (u: string, rows: VisitResponse[], x: Partial<ProtocolSettings> = {}, extra: Partial<SubjectInput> = {}) => {
+    const r = bestOverallResponse(rows, { ...adm(u).subject, ...extra }, admSettings(x));
+    return [u, r.bor, r.date];
+  };
+  test('Test 1: no source_pd (expected_01)', () => {
+    expect(['1', '2', '3', '4', '5', '6', '7', '8'].map((u) => bor(u, adm(u).rows))).toEqual([
+      ['1', 'CR', '2020-02-01'], ['2', 'CR', '2020-03-13'], ['3', 'CR', '2019-11-12'], ['4', 'PR', '2020-01-01'],
+      ['5', 'PR', '2020-01-01'], ['6', 'CR', '2020-02-16'], ['7', 'CR', '2020-02-16'], ['8', 'MISSING', null],
+    ]);
+  });
+  test('Test 1: subject 7 only before the reference date: PR / CR still count (expected_02); SD becomes NE (expected_03)', () => {
+    const dates = ['2020-01-01', '2020-01-02', '2020-01-03'];
+    const early = adm('7').rows.map((r, i) => ({ ...r, date: dates[i] }));
+    expect(bor('7', early)).toEqual(['7', 'CR', '2020-01-02']);
+    expect(bor('7', early.map((r) => ({ ...r, overall: 'SD' as OverallResponse })))).toEqual(['7', 'NE', '2020-01-01']);
+  });
+  test('Test 2: with source_pd (subject 2 PD 2020-03-01: PR; subject 6 PD 2020-02-05, before every record: MISSING)', () => {
+    const s = { pdSource: 'pdDate' as const };
+    expect(bor('2', adm('2').rows, s, { pdDate: '2020-03-01' })).toEqual(['2', 'PR', '2020-02-01']);
+    expect(bor('6', adm('6').rows, s, { pdDate: '2020-02-05' })).toEqual(['6', 'MISSING', null]);
+    expect(bor('1', adm('1').rows, s)).toEqual(['1', 'CR', '2020-02-01']); // no PD date: every record counts
+  });
+});
+
 describe('admiralonco derive_param_confirmed_bor roxygen example (expected values derived by hand from its Details)', () => {
   // Example data: subject 9 (TRTSDT 2020-03-01) CR, NE, NE, CR. The first CR >= 28 days after the CR of
   // 03-16 is 05-01; the join (NE, NE, CR) has 2 NE > max_nr_ne = 1: not confirmed. 03-16 is 15 days after
