@@ -30,14 +30,17 @@ export interface ReaderWorld {
   app: INestApplication;
   base: string;
   readingId: string;
+  studyId: string;
   slideId: string | null;
+  /** Log in through the API: a bearer token. */
+  login: (username: string) => Promise<string>;
   close: () => Promise<void>;
 }
 
 const SCT = (code: string, meaning: string) => ({ scheme: 'SCT', code, meaning });
 const lesionClass = (index: number, name: string, site: [string, string], nodal: boolean) => ({ index, name, category: SCT('49755003', 'Morphologically abnormal structure'), type: SCT('52988006', 'Lesion'), finding_site: SCT(...site), nodal });
 
-export async function buildReaderWorld(opts: { port?: number; slide?: boolean; visits?: number } = {}): Promise<ReaderWorld> {
+export async function buildReaderWorld(opts: { port?: number; slide?: boolean; visits?: number; assign?: boolean } = {}): Promise<ReaderWorld> {
   const dir = await tempDir('reader-');
   const db = await createTempDatabase();
   const models = tempModelsDir();
@@ -67,7 +70,7 @@ export async function buildReaderWorld(opts: { port?: number; slide?: boolean; v
   for (const f of ph.files) await put(`incoming/ct/${f.visit}/${f.sopInstanceUid}.dcm`, readFileSync(f.path));
   await rt.ingest.enqueueEvents(events.splice(0));
   await rt.queue.waitIdle({ timeoutMs: 150000 });
-  const subject = await rt.db.selectFrom('subjects').innerJoin('studies', 'studies.subject_uuid', 'subjects.id').select(['subjects.reading_id', 'subjects.subject_id']).executeTakeFirstOrThrow();
+  const subject = await rt.db.selectFrom('subjects').innerJoin('studies', 'studies.subject_uuid', 'subjects.id').select(['subjects.reading_id', 'subjects.subject_id', 'subjects.protocol_id']).executeTakeFirstOrThrow();
 
   let slideId: string | null = null;
   if (opts.slide !== false) {
@@ -80,12 +83,29 @@ export async function buildReaderWorld(opts: { port?: number; slide?: boolean; v
   const failed = await rt.jobs.list({ status: 'failed' });
   if (failed.length) throw new Error(`reader world: jobs failed: ${failed.map((j) => `${j.name}: ${j.error}`).join('; ')}`);
 
+  const login = async (username: string) => {
+    const r = await fetch(`${base}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: PASSWORD }) });
+    if (!r.ok) throw new Error(`login ${username}: ${r.status} ${await r.text()}`);
+    return ((await r.json()) as { token: string }).token;
+  };
+  if (opts.assign !== false) {
+    // the admin assigns the subject to both readers (seeded) and names the adjudicator, through the API
+    const r = await fetch(`${base}/v1/review/assignments`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await login(USERS.admin.username)}` },
+      body: JSON.stringify({ studyId: subject.protocol_id, readers: [USERS.reader1.username, USERS.reader2.username], capacity: 10, seed: 12345, adjudicators: [USERS.adjudicator.username] }),
+    });
+    if (!r.ok) throw new Error(`assignment: ${r.status} ${await r.text()}`);
+  }
+
   return {
     rt,
     app,
     base,
     readingId: subject.reading_id,
+    studyId: subject.protocol_id,
     slideId,
+    login,
     close: async () => {
       await app.close();
       await rt.close();

@@ -7,9 +7,15 @@ import dicomParser from 'dicom-parser';
 import { contours } from 'd3-contour';
 import type { Vec3 } from './viewer';
 
-/** Outlines (closed polygons in patient mm) of every segment, by segment number. */
-export function segOutlines(seg: ArrayBuffer): Map<number, Vec3[][]> {
+/** Outlines (closed polygons in patient mm) of every segment, by segment number, and each segment's TrackingUID. */
+export function segOutlines(seg: ArrayBuffer): Map<number, Vec3[][]> & { trackingUids: Map<number, string> } {
   const ds = dicomParser.parseDicom(new Uint8Array(seg));
+  const trackingUids = new Map<number, string>();
+  for (const it of ds.elements.x00620002?.items ?? []) {
+    const n = it.dataSet?.uint16('x00620004');
+    const uid = it.dataSet?.string('x00620021');
+    if (n !== undefined && uid) trackingUids.set(n, uid);
+  }
   const rows = ds.uint16('x00280010')!;
   const cols = ds.uint16('x00280011')!;
   const frames = Number(ds.string('x00280008') ?? '1');
@@ -23,7 +29,7 @@ export function segOutlines(seg: ArrayBuffer): Map<number, Vec3[][]> {
   const perFrame = ds.elements.x52009230?.items ?? [];
   const pixel = ds.elements.x7fe00010!;
   const bits = new Uint8Array(seg, pixel.dataOffset, pixel.length);
-  const out = new Map<number, Vec3[][]>();
+  const out = Object.assign(new Map<number, Vec3[][]>(), { trackingUids });
   const n = rows * cols;
   const tracer = contours().size([cols, rows]).thresholds([0.5]);
   for (let f = 0; f < Math.min(frames, perFrame.length); f++) {
@@ -56,4 +62,15 @@ export function segOutlines(seg: ArrayBuffer): Map<number, Vec3[][]> {
     out.set(segment, polys);
   }
   return out;
+}
+
+/** Outlines by the lesion's TrackingUID. */
+export function outlinesByTrackingUid(seg: ArrayBuffer): Map<string, Vec3[][]> {
+  const o = segOutlines(seg);
+  const m = new Map<string, Vec3[][]>();
+  for (const [n, polys] of o) {
+    const uid = o.trackingUids.get(n);
+    if (uid) m.set(uid, polys);
+  }
+  return m;
 }

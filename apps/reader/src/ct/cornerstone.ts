@@ -35,8 +35,12 @@ export interface LoadedSeries {
   sopInstanceUids: string[];
 }
 
-/** Fetch a series' metadata, register it, and return its image ids in anatomical order. */
-export async function loadSeries(studyUid: string, seriesUid: string): Promise<LoadedSeries> {
+/**
+ * Fetch a series' metadata, register it, and return its image ids in anatomical order. `view` makes the image ids
+ * distinct (a URL fragment, never sent to the server) when the same images are shown in two viewports with different
+ * annotations (Cornerstone keys annotations by image id): the adjudication shows each read's measurements on its own copy.
+ */
+export async function loadSeries(studyUid: string, seriesUid: string, view?: string): Promise<LoadedSeries> {
   const res = await fetch(`${DICOMWEB}/studies/${studyUid}/series/${seriesUid}/metadata`, { headers: { Accept: 'application/dicom+json', ...authHeaders() } });
   if (!res.ok) throw new Error(`series metadata: ${res.status} ${(await res.text()).slice(0, 200)}`);
   const instances = (await res.json()) as DicomJson[];
@@ -48,7 +52,7 @@ export async function loadSeries(studyUid: string, seriesUid: string): Promise<L
       const iop = (val(ds, '00200037') as number[] | undefined) ?? [1, 0, 0, 0, 1, 0];
       const n = [iop[1]! * iop[5]! - iop[2]! * iop[4]!, iop[2]! * iop[3]! - iop[0]! * iop[5]!, iop[0]! * iop[4]! - iop[1]! * iop[3]!];
       const d = ipp[0]! * n[0]! + ipp[1]! * n[1]! + ipp[2]! * n[2]!;
-      const imageId = `wadors:${location.origin}${DICOMWEB}/studies/${studyUid}/series/${seriesUid}/instances/${sop}/frames/1`;
+      const imageId = `wadors:${location.origin}${DICOMWEB}/studies/${studyUid}/series/${seriesUid}/instances/${sop}/frames/1${view ? `#${encodeURIComponent(view)}` : ''}`;
       wadors.metaDataManager.add(imageId, ds as never);
       return { sop, imageId, d, z: ipp[2]! };
     })

@@ -230,14 +230,30 @@ export class CtViewer {
   /** Draw mode: the next Bidirectional drawn becomes a new lesion (cb), then the mode ends. */
   startAdd(cb: (a: AxesChange & { z: number }) => void): void {
     this.adding = cb;
+    this.group.setToolPassive(tools.WindowLevelTool.toolName);
     this.group.setToolActive(tools.BidirectionalTool.toolName, { bindings: [{ mouseButton: tools.Enums.MouseBindings.Primary }] });
     this.root.classList.add('adding');
   }
   cancelAdd(): void {
     this.adding = null;
-    this.group.setToolActive(tools.WindowLevelTool.toolName, { bindings: [{ mouseButton: tools.Enums.MouseBindings.Primary }] });
     if (this.opts.editable) this.group.setToolPassive(tools.BidirectionalTool.toolName);
+    else this.group.setToolEnabled(tools.BidirectionalTool.toolName);
+    this.group.setToolActive(tools.WindowLevelTool.toolName, { bindings: [{ mouseButton: tools.Enums.MouseBindings.Primary }] });
     this.root.classList.remove('adding');
+  }
+
+  /** Page (client) coordinates of a world point on this viewport (for tests and keyboard-free automation). */
+  toPage(world: Vec3): [number, number] {
+    const c = this.viewport.worldToCanvas(world as Types.Point3);
+    const r = this.element.getBoundingClientRect();
+    return [r.left + c[0], r.top + c[1]];
+  }
+
+  /** The end points (world) of a lesion's axes as drawn now: [long p1, long p2, short p1, short p2]. */
+  handles(key: string): Vec3[] | null {
+    const uid = this.lesions.get(key)?.uid;
+    const a = uid ? (tools.annotation.state.getAnnotation(uid) as { data: { handles: { points: Types.Point3[] } } } | undefined) : undefined;
+    return a ? a.data.handles.points.map(v3) : null;
   }
 
   /** Pixels of the rendered canvas (for the non-blank check in tests). */
@@ -274,21 +290,41 @@ export class CtViewer {
       this.byUid.set(uid, key);
       const cls = l.classification === 'target' ? 'target' : l.classification === 'non-target' ? 'non-target' : l.classification === 'new' ? 'NEW' : '';
       const verdict = l.state === 'proposed' ? 'AI' : l.state === 'reference' ? 'baseline' : l.state;
-      labels.set(a.data as object, { text: `${l.label}${cls ? ` · ${cls}` : ''} · ${verdict}`, longMm: l.longMm, shortMm: l.shortMm, edited: l.state === 'edited' || l.state === 'added' });
-      const color = COLORS[l.state];
-      tools.annotation.config.style.setAnnotationStyles(uid, {
-        color,
-        colorHighlighted: color,
-        colorSelected: color,
-        colorLocked: color,
-        lineWidth: '2',
-        lineDash: l.state === 'proposed' || l.state === 'rejected' || l.state === 'reference' ? '6,4' : '',
-        textBoxFontSize: '14px',
-        textBoxColor: color,
-        textBoxBackground: 'rgba(0, 0, 0, 0.55)',
-      } as never);
+      this.style(uid, a.data as object, l);
       if (!l.editable || !this.opts.editable) tools.annotation.locking.setAnnotationLocked(uid, true);
     }
+    this.viewport.render();
+  }
+
+  private style(uid: string, data: object, l: OverlayLesion) {
+    const cls = l.classification === 'target' ? 'target' : l.classification === 'non-target' ? 'non-target' : l.classification === 'new' ? 'NEW' : '';
+    const verdict = l.state === 'proposed' ? 'AI' : l.state === 'reference' ? 'baseline' : l.state;
+    labels.set(data, { text: `${l.label}${cls ? ` · ${cls}` : ''} · ${verdict}`, longMm: l.longMm, shortMm: l.shortMm, edited: l.state === 'edited' || l.state === 'added' });
+    const color = COLORS[l.state];
+    const highlight = l.editable && this.opts.editable ? 'rgb(255, 255, 255)' : color;
+    tools.annotation.config.style.setAnnotationStyles(uid, {
+      color,
+      colorHighlighted: highlight,
+      colorSelected: highlight,
+      colorLocked: color,
+      lineWidth: '2',
+      lineDash: l.state === 'proposed' || l.state === 'rejected' || l.state === 'reference' ? '6,4' : '',
+      textBoxFontSize: '14px',
+      textBoxColor: color,
+      textBoxColorHighlighted: color,
+      textBoxColorSelected: color,
+      textBoxColorLocked: color,
+      textBoxBackground: 'rgba(0, 0, 0, 0.6)',
+    } as never);
+  }
+
+  /** Restyle a lesion's drawn axes (state, label) without redrawing them (e.g. during a drag). */
+  restyle(l: OverlayLesion): void {
+    const e = this.lesions.get(l.key);
+    if (!e) return;
+    e.lesion = l;
+    const a = e.uid ? (tools.annotation.state.getAnnotation(e.uid) as { data: object } | undefined) : undefined;
+    if (e.uid && a) this.style(e.uid, a.data, l);
     this.viewport.render();
   }
 
@@ -309,7 +345,7 @@ export class CtViewer {
       cb({ key: '', long, short, longMm: stats?.length ?? dist(long), shortMm: stats?.width ?? dist(short), z: long[0][2] });
       return;
     }
-    if (!completed) return;
+    // a handle drag of one of our lesions: MODIFIED while dragging (no COMPLETED for modifications)
     const meta = labels.get(a.data as object);
     if (meta) meta.edited = true;
     const long = [v3(pts[0]!), v3(pts[1]!)] as [Vec3, Vec3];
