@@ -2,13 +2,14 @@ import { BadRequestException, Controller, Get, Inject, NotFoundException, Param,
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { aiOnlyRead, type LesionProposalValues } from '@app/airead';
-import { AiRepository, type AiProposalRow, AuditRepository } from '@app/db';
+import { AiRepository, type AiProposalRow, AuditRepository, SlidesRepository } from '@app/db';
 import { auditActor, type AuthUser } from '@app/auth';
 import { listModels } from '@app/inference';
 import type { Runtime } from '@app/pipeline';
 import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
 import { CurrentUser, Roles } from './auth/roles';
+import { SubjectAccess } from './subject-access';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SAFE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -32,15 +33,25 @@ const proposalView = (p: AiProposalRow) => ({
  * AI proposals and their files. Proposals are what a model suggested, never what a reader signed: every response
  * says so. Lesion proposals come from the newest tracking run of a subject; older runs stay stored.
  */
-// TODO(issue 12): readers and adjudicators through their own assignments (ReviewRepository.isAssigned(userId, readingId));
-// until the review workflow provides it they get 403 here.
+// Readers and adjudicators: the SEG/SR files and the slide metrics + heatmap of subjects assigned to them (the reading
+// page draws them); proposals reach readers through the review API (audited as shown), the AI-only read never.
 @ApiTags('ai')
 @Controller('v1')
 @Roles('admin', 'pipeline')
 export class AiController {
   private readonly ai: AiRepository;
+  private readonly access: SubjectAccess;
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.ai = new AiRepository(rt.db);
+    this.access = new SubjectAccess(rt.db);
+  }
+
+  /** Readers and adjudicators: only a slide of a subject assigned to them. */
+  private async slideAccess(user: AuthUser, slideId: string) {
+    if (SubjectAccess.seesAll(user)) return;
+    const r = await new SlidesRepository(this.rt.db).withReadingId(slideId);
+    if (!r) throw new NotFoundException('no such slide');
+    await this.access.assert(user, r.reading_id);
   }
 
   private async send(res: Response, key: string | null | undefined, type: string) {
@@ -103,9 +114,12 @@ export class AiController {
   }
 
   @Get('ai/subjects/:readingId/timepoints/:tp/:file')
-  @ApiOperation({ summary: 'DICOM SEG (seg.dcm) or TID 1500 SR (sr.dcm) of one timepoint from the newest tracking run' })
-  async dicom(@Param('readingId') readingId: string, @Param('tp') tp: string, @Param('file') file: string, @Res({ passthrough: true }) res: Response) {
+  @Roles('admin', 'pipeline', 'reader', 'adjudicator')
+  @ApiOperation({ summary: 'DICOM SEG (seg.dcm) or TID 1500 SR (sr.dcm) of one timepoint from the newest tracking run (readers: assigned subjects)' })
+  async dicom(@Param('readingId') readingId: string, @Param('tp') tp: string, @Param('file') file: string, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser) {
     if (file !== 'seg.dcm' && file !== 'sr.dcm') throw new NotFoundException('seg.dcm or sr.dcm');
+    if (!SAFE.test(readingId)) throw new BadRequestException('reading id: letters, digits, . _ - only');
+    await this.access.assert(user, readingId);
     const t = await this.track(readingId);
     const out = (t.run.outputs as Record<string, { segKey?: string | null; srKey?: string | null }>)[tp];
     if (!out) throw new NotFoundException('no such timepoint in the AI read');
@@ -113,9 +127,11 @@ export class AiController {
   }
 
   @Get('ai/slides/:id')
-  @ApiOperation({ summary: "A slide's AI pathology metrics (tumour fraction, stromal TIL %, cellularity, class fractions) and heatmap geometry" })
-  async slide(@Param('id') id: string) {
+  @Roles('admin', 'pipeline', 'reader', 'adjudicator')
+  @ApiOperation({ summary: "A slide's AI pathology metrics (tumour fraction, stromal TIL %, cellularity, class fractions) and heatmap geometry (readers: assigned subjects)" })
+  async slide(@Param('id') id: string, @CurrentUser() user: AuthUser) {
     if (!UUID.test(id)) throw new BadRequestException('slide id must be a UUID');
+    await this.slideAccess(user, id);
     const runs = await this.ai.runsOfSlide(id);
     if (!runs.length) throw new NotFoundException('no AI read for this slide yet');
     const r = runs[0]!;
@@ -123,9 +139,11 @@ export class AiController {
   }
 
   @Get('ai/slides/:id/heatmap.png')
-  @ApiOperation({ summary: 'Class heatmap (PNG, transparent background): map px x downsample = slide level-0 px, origin top-left' })
-  async heatmap(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
+  @Roles('admin', 'pipeline', 'reader', 'adjudicator')
+  @ApiOperation({ summary: 'Class heatmap (PNG, transparent background): map px x downsample = slide level-0 px, origin top-left (readers: assigned subjects)' })
+  async heatmap(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser) {
     if (!UUID.test(id)) throw new BadRequestException('slide id must be a UUID');
+    await this.slideAccess(user, id);
     const r = (await this.ai.runsOfSlide(id))[0];
     if (!r) throw new NotFoundException('no AI read for this slide yet');
     return this.send(res, (r.outputs.heatmap as { key?: string }).key, 'image/png');

@@ -2,7 +2,7 @@ import { BadRequestException, Controller, ForbiddenException, Get, Inject, NotAc
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { isInputError } from '@app/core';
-import { DicomwebRepository, type DicomwebInstanceRow, ReviewRepository } from '@app/db';
+import { DicomwebRepository, type DicomwebInstanceRow } from '@app/db';
 import {
   acceptsDicomJson,
   acceptsMultipart,
@@ -28,6 +28,7 @@ import type { Runtime } from '@app/pipeline';
 import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
 import { type AuthUser, CurrentUser, Roles } from './auth/roles';
+import { SubjectAccess } from './subject-access';
 
 export const DICOMWEB_ROOT = '/v1/dicomweb';
 const UID = /^[0-9]+(\.[0-9]+)*$/;
@@ -84,23 +85,21 @@ const JSON_TYPE = 'application/dicom+json';
 @Roles('admin', 'pipeline', 'reader', 'adjudicator')
 export class DicomwebController {
   private readonly repo: DicomwebRepository;
-  private readonly review: ReviewRepository;
+  private readonly access: SubjectAccess;
   private readonly objects = new Lru<Buffer>(128 * 1024 * 1024, (b) => b.length);
   private readonly metadata = new Lru<DicomJson>(32 * 1024 * 1024, (j) => JSON.stringify(j).length);
 
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.repo = new DicomwebRepository(rt.db);
-    this.review = new ReviewRepository(rt.db);
+    this.access = new SubjectAccess(rt.db);
   }
 
   /**
    * Whether the caller may read this subject. Admin and pipeline: every subject. Reader and adjudicator: only
    * their own assignments, through the review workflow's ReviewRepository.isAssigned(userId, readingId).
    */
-  protected async mayRead(user: AuthUser | undefined, readingId: string): Promise<boolean> {
-    if (!user) return false;
-    if (user.roles.includes('admin') || user.roles.includes('pipeline')) return true;
-    return this.review.isAssigned(user.id, readingId);
+  protected mayRead(user: AuthUser | undefined, readingId: string): Promise<boolean> {
+    return this.access.may(user, readingId);
   }
 
   private async studyAccess(user: AuthUser | undefined, studyUid: string): Promise<string> {

@@ -1,7 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { Controller, Get, NotFoundException, Param, Req, Res, ServiceUnavailableException } from '@nestjs/common';
-import { ApiExcludeController } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { repoRoot } from '@app/core';
 import { Public } from './auth/roles';
@@ -27,23 +27,34 @@ const TYPES: Record<string, string> = {
  * reader's token). `/reader/` serves index.html, `/reader/assets/*` the hashed bundles (cached for a year),
  * anything else under /reader/ falls back to index.html (the app routes with the URL hash).
  */
-@ApiExcludeController()
+@ApiTags('reader')
 @Controller('reader')
 @Public()
 export class ReaderController {
   @Get()
+  @ApiOperation({ summary: "The readers' web app (index.html; /reader redirects to /reader/)" })
   root(@Req() req: Request, @Res() res: Response) {
     // Express matches /reader and /reader/ here (non-strict routing): only the bare path is redirected
     if (!req.originalUrl.split('?')[0]!.endsWith('/')) return res.redirect(302, '/reader/');
     return this.file('', res);
   }
 
-  @Get('*path')
-  file(@Param('path') path: string | string[], @Res() res: Response) {
+  @Get('assets/:file')
+  @ApiOperation({ summary: "The readers' web app: a built asset (hashed name, cached for a year)" })
+  asset(@Param('file') file: string, @Res() res: Response) {
+    return this.file(`assets/${file}`, res);
+  }
+
+  @Get(':file')
+  @ApiOperation({ summary: "The readers' web app: a top-level file, or index.html" })
+  top(@Param('file') file: string, @Res() res: Response) {
+    return this.file(file, res);
+  }
+
+  private file(rel: string, res: Response) {
     const root = resolve(readerDist());
     const index = join(root, 'index.html');
     if (!existsSync(index)) throw new ServiceUnavailableException('the reader app is not built: run `npm run build:reader`');
-    const rel = (Array.isArray(path) ? path.join('/') : path ?? '').replace(/^\/+/, '');
     const file = rel ? resolve(root, normalize(rel)) : index;
     if (file !== root && !file.startsWith(root + sep)) throw new NotFoundException();
     const isFile = existsSync(file) && statSync(file).isFile();

@@ -5,7 +5,8 @@ import { type SlideRow, SlidesRepository } from '@app/db';
 import type { Runtime } from '@app/pipeline';
 import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
-import { Roles } from './auth/roles';
+import { type AuthUser, CurrentUser, Roles } from './auth/roles';
+import { SubjectAccess } from './subject-access';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -31,21 +32,23 @@ const view = (s: SlideRow & { reading_id?: string | null }) => ({
  * Deep Zoom tiles, thumbnails and tissue masks of blinded slides, served from the object store.
  * Label and macro images have no route: they are removed from the blinded copy and never stored.
  */
-// TODO(issue 12): readers and adjudicators through their own assignments (ReviewRepository.isAssigned(userId, readingId));
-// until the review workflow provides it they get 403 here.
+// Readers and adjudicators: only slides of subjects assigned to them (ReviewRepository.isAssigned).
 @ApiTags('slides')
 @Controller('v1/slides')
-@Roles('admin', 'pipeline')
+@Roles('admin', 'pipeline', 'reader', 'adjudicator')
 export class SlidesController {
   private readonly slides: SlidesRepository;
+  private readonly access: SubjectAccess;
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.slides = new SlidesRepository(rt.db);
+    this.access = new SubjectAccess(rt.db);
   }
 
-  private async slide(id: string) {
+  private async slide(id: string, user: AuthUser) {
     if (!UUID.test(id)) throw new BadRequestException('slide id must be a UUID');
-    const s = await this.slides.byId(id);
+    const s = SubjectAccess.seesAll(user) ? await this.slides.byId(id) : await this.slides.withReadingId(id);
     if (!s) throw new NotFoundException('no such slide');
+    if (!SubjectAccess.seesAll(user)) await this.access.assert(user, (s as { reading_id?: string | null }).reading_id);
     return s;
   }
 
@@ -62,36 +65,39 @@ export class SlidesController {
   }
 
   @Get()
-  async list() {
-    return { items: (await this.slides.list()).map(view) };
+  async list(@CurrentUser() user: AuthUser) {
+    const rows = await this.slides.list();
+    const mine = [];
+    for (const r of rows) if (await this.access.may(user, r.reading_id)) mine.push(r);
+    return { items: mine.map(view) };
   }
 
   @Get(':idOrDzi')
   @ApiOperation({ summary: 'Slide metadata (GET /v1/slides/:id) or its Deep Zoom descriptor (GET /v1/slides/:id.dzi)' })
-  async one(@Param('idOrDzi') p: string, @Res({ passthrough: true }) res: Response) {
+  async one(@Param('idOrDzi') p: string, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser) {
     if (p.endsWith('.dzi')) {
-      const s = await this.slide(p.slice(0, -4));
+      const s = await this.slide(p.slice(0, -4), user);
       return this.send(res, s.dzi_key, 'application/xml');
     }
-    const s = await this.slide(p);
+    const s = await this.slide(p, user);
     return view((await this.slides.withReadingId(s.id))!);
   }
 
   @Get(':id/thumbnail.jpg')
-  async thumbnail(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
-    return this.send(res, (await this.slide(id)).thumbnail_key, 'image/jpeg');
+  async thumbnail(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser) {
+    return this.send(res, (await this.slide(id, user)).thumbnail_key, 'image/jpeg');
   }
 
   @Get(':id/tissue.png')
-  async tissue(@Param('id') id: string, @Res({ passthrough: true }) res: Response) {
-    return this.send(res, (await this.slide(id)).tissue_key, 'image/png');
+  async tissue(@Param('id') id: string, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser) {
+    return this.send(res, (await this.slide(id, user)).tissue_key, 'image/png');
   }
 
   @Get(':files/:level/:tile')
   @ApiOperation({ summary: 'A Deep Zoom tile: /v1/slides/:id_files/:level/:col_:row.jpeg' })
-  async tile(@Param('files') files: string, @Param('level') level: string, @Param('tile') tile: string, @Res({ passthrough: true }) res: Response) {
+  async tile(@Param('files') files: string, @Param('level') level: string, @Param('tile') tile: string, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser) {
     if (!files.endsWith('_files') || !/^\d{1,2}$/.test(level) || !/^\d{1,6}_\d{1,6}\.(jpeg|png)$/.test(tile)) throw new BadRequestException('expected /v1/slides/<id>_files/<level>/<col>_<row>.jpeg');
-    const s = await this.slide(files.slice(0, -'_files'.length));
+    const s = await this.slide(files.slice(0, -'_files'.length), user);
     const base = s.dzi_key.slice(0, -'.dzi'.length);
     return this.send(res, `${base}_files/${level}/${tile}`, tile.endsWith('.png') ? 'image/png' : 'image/jpeg');
   }
