@@ -7,7 +7,8 @@ import { decodeNrrd } from '@app/pipeline';
 import type { DemoStage } from '../demo';
 
 /**
- * DICOM stage: a generated phantom CT trial (2 subjects x 3 visits, with planted fake PHI) plus the
+ * DICOM stage: a generated 'hard' phantom CT trial (2 subjects x 3 visits, heterogeneous and low-contrast lesions,
+ * organ distractors, patient motion between visits, 5 mm slices, with planted fake PHI) plus the
  * public samples; the pipeline de-identifies, indexes, waits for each series' quiet period, selects
  * series by the protocol rules and builds volumes. Writes out/series.json, out/ground-truth.csv and a
  * PNG (soft-tissue window) of the middle slice of each selected series.
@@ -20,7 +21,7 @@ export const dicomStage: DemoStage = {
   name: 'dicom',
   async seed(_rt, workDir) {
     const dir = join(workDir, 'phantom');
-    const res = await generatePhantomStudy({ outDir: dir, subjects: 2, visits: 3, rows: 192, cols: 192, slices: 24, sliceThickness: 5, sliceSpacing: 5, withPhi: true, seed: 7 });
+    const res = await generatePhantomStudy({ outDir: dir, subjects: 2, visits: 3, realism: 'hard', sliceThickness: 5, withPhi: true, seed: 7 });
     groundTruthCsv = res.groundTruthCsv;
     demoPhantom = res;
     const seeds = [];
