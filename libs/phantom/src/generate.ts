@@ -208,21 +208,7 @@ export async function generatePhantomStudy(opts: PhantomOptions): Promise<Phanto
           subjectId, phi: opts.withPhi ? phi : undefined, studyUid, seriesUid, forUid, sopUid, da, studyTime, seriesTime,
           accession, visit, k, rows, cols, ps, thick, dz, pos: [x0, y0, z], bitsStored, seed, visitIndex: v,
         });
-        const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
-          FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-          MediaStorageSOPClassUID: CT_IMAGE_STORAGE,
-          MediaStorageSOPInstanceUID: sopUid,
-          TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
-          ImplementationClassUID: PHANTOM_IMPLEMENTATION_UID,
-          ImplementationVersionName: 'PHANTOM_1_0',
-          _vrMap: { FileMetaInformationVersion: 'OB' },
-        });
-        const dict = new dcmjs.data.DicomDict(meta);
-        dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(ds0);
-        dict.dict['7FE00010'] = { vr: 'OW', Value: [stored.buffer.slice(0, nPix * 2)] };
-        if (opts.withPhi) addRawPhi(dict.dict, phi, rows, cols);
-        const path = join(dir, `CT${String(k + 1).padStart(4, '0')}.dcm`);
-        writeFileSync(path, Buffer.from(dict.write()));
+        const path = writeCtSlice(dir, k, sopUid, ds0, stored.buffer.slice(0, nPix * 2), opts.withPhi ? phi : undefined, rows, cols);
         files.push({ path, subjectId, visit, visitIndex: v, studyUid, seriesUid, sopInstanceUid: sopUid, instanceNumber: k + 1 });
       }
     }
@@ -251,6 +237,26 @@ export function renderPhantomVisit(opts: Partial<PhantomOptions>, subjectIndex: 
  */
 export function hardPhantomGroundTruth(opts: Partial<PhantomOptions>, subjectIndex: number, visitIndex: number): PhantomVisitRender {
   return renderHardVisit(opts, subjectIndex, visitIndex, trajectoryScales, false);
+}
+
+/** Writes one CT slice file `<dir>/CT000k.dcm` (explicit VR little endian, file meta, optional raw PHI elements). */
+function writeCtSlice(dir: string, k: number, sopUid: string, ds0: Record<string, unknown>, pixels: ArrayBuffer, phi: PlantedPhi | undefined, rows: number, cols: number): string {
+  const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
+    FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
+    MediaStorageSOPClassUID: CT_IMAGE_STORAGE,
+    MediaStorageSOPInstanceUID: sopUid,
+    TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
+    ImplementationClassUID: PHANTOM_IMPLEMENTATION_UID,
+    ImplementationVersionName: 'PHANTOM_1_0',
+    _vrMap: { FileMetaInformationVersion: 'OB' },
+  });
+  const dict = new dcmjs.data.DicomDict(meta);
+  dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(ds0);
+  dict.dict['7FE00010'] = { vr: 'OW', Value: [pixels] };
+  if (phi) addRawPhi(dict.dict, phi, rows, cols);
+  const path = join(dir, `CT${String(k + 1).padStart(4, '0')}.dcm`);
+  writeFileSync(path, Buffer.from(dict.write()));
+  return path;
 }
 
 async function generateHardStudy(opts: PhantomOptions): Promise<PhantomResult> {
@@ -291,21 +297,7 @@ async function generateHardStudy(opts: PhantomOptions): Promise<PhantomResult> {
           subjectId, phi: opts.withPhi ? phi : undefined, studyUid, seriesUid, forUid, sopUid, da, studyTime, seriesTime,
           accession, visit, k, rows, cols, ps, thick: r.sliceThickness, dz, pos: [r.affine[3], r.affine[7], r.affine[11] + k * dz], bitsStored, seed, visitIndex: v,
         });
-        const meta = dcmjs.data.DicomMetaDictionary.denaturalizeDataset({
-          FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
-          MediaStorageSOPClassUID: CT_IMAGE_STORAGE,
-          MediaStorageSOPInstanceUID: sopUid,
-          TransferSyntaxUID: EXPLICIT_VR_LITTLE_ENDIAN,
-          ImplementationClassUID: PHANTOM_IMPLEMENTATION_UID,
-          ImplementationVersionName: 'PHANTOM_1_0',
-          _vrMap: { FileMetaInformationVersion: 'OB' },
-        });
-        const dict = new dcmjs.data.DicomDict(meta);
-        dict.dict = dcmjs.data.DicomMetaDictionary.denaturalizeDataset(ds0);
-        dict.dict['7FE00010'] = { vr: 'OW', Value: [stored.buffer.slice(0, nPix * 2)] };
-        if (opts.withPhi) addRawPhi(dict.dict, phi, rows, cols);
-        const path = join(dir, `CT${String(k + 1).padStart(4, '0')}.dcm`);
-        writeFileSync(path, Buffer.from(dict.write()));
+        const path = writeCtSlice(dir, k, sopUid, ds0, stored.buffer.slice(0, nPix * 2), opts.withPhi ? phi : undefined, rows, cols);
         files.push({ path, subjectId, visit, visitIndex: v, studyUid, seriesUid, sopInstanceUid: sopUid, instanceNumber: k + 1 });
       }
       if (opts.writeLabels) writeFileSync(join(dir, 'labels.nrrd'), labelsNrrd(r));
