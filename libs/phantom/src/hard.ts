@@ -18,18 +18,6 @@ export type Realism = 'basic' | 'hard';
 // Module-level aliases: global lookups (Math.*, Infinity) are slow inside vm contexts such as jest's.
 const { PI: M_PI, abs: M_abs, atan2: M_atan2, ceil: M_ceil, cos: M_cos, floor: M_floor, hypot: M_hypot, log: M_log, max: M_max, min: M_min, round: M_round, sin: M_sin, sqrt: M_sqrt } = Math;
 const POS_INF = Number.POSITIVE_INFINITY;
-const M_imul = Math.imul;
-/** The same sequence as mulberry32 from @app/core, with Math.imul aliased (used for the per-voxel noise). */
-function mulberry32Fast(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = M_imul(t ^ (t >>> 15), t | 1);
-    t ^= t + M_imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DEFAULT_TRAJECTORIES: Trajectory[] = ['responder', 'progressor', 'stable', 'late-responder'];
 const THICKNESSES = [1.25, 1.5, 2, 2.5, 3, 3.75, 5];
@@ -484,7 +472,7 @@ export function renderHardVisit(opts: Partial<PhantomOptions>, subjectIndex: num
   }
   // ---- noise, rounding ----
   const hu = new Int16Array(n);
-  const nr = mulberry32Fast(deriveSeed(seed, 'hard-noise', subjectIndex, visitIndex));
+  const nr = mulberry32(deriveSeed(seed, 'hard-noise', subjectIndex, visitIndex));
   for (let i = 0; i < n; i += 2) {
     let g1 = 0;
     let g2 = 0;
