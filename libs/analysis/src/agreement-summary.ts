@@ -30,6 +30,8 @@ export interface LesionAgreement {
   icc: IccResult | null;
   /** Differences a - b in mm. */
   blandAltman: BlandAltmanResult | null;
+  /** Relative differences 100 (a - b) / ((a + b) / 2), in % of the pair's mean (pairs with mean 0 left out): the spread of diameter differences grows with the size. */
+  blandAltmanPct: BlandAltmanResult | null;
   tolerance: ReturnType<typeof withinTolerance> | null;
   /** The pairs themselves (mean, difference in mm) for the Bland-Altman plot. */
   points: { mean: number; diff: number }[];
@@ -201,6 +203,7 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
       a, b, pairs: xa.length, subjects: subj.size,
       icc: ok ? tryNote(() => icc(xa.map((x, i) => [x, xb[i]!]), { confLevel }), n, `${what}, ICC`) : null,
       blandAltman: ok ? tryNote(() => blandAltman(xa, xb, { confLevel }), n, `${what}, Bland-Altman`) : null,
+      blandAltmanPct: ok ? tryNote(() => { const rel = xa.flatMap((x, i) => (x + xb[i]! > 0 ? [(200 * (x - xb[i]!)) / (x + xb[i]!)] : [])); return blandAltman(rel, rel.map(() => 0), { confLevel }); }, n, `${what}, relative Bland-Altman`) : null,
       tolerance: ok ? tryNote(() => withinTolerance(xa, xb, { absTol: o.absTolMm ?? 2, relTol: o.relTol ?? 0.1, confLevel }), n, `${what}, within tolerance`) : null,
       points: xa.map((x, i) => ({ mean: (x + xb[i]!) / 2, diff: x - xb[i]! })),
       notes: n,

@@ -1,0 +1,200 @@
+/**
+ * The cut report (libs/report) on datasets derived by the endpoint engine from simulated trials with readers:
+ * - same cut -> byte-identical files (HTML, statistics.json, every SVG and PNG), also within one process;
+ * - a blinded cut's report has no arm label and no by-arm split anywhere (HTML, JSON, SVG), no HR, no forest plot;
+ * - every number printed in the HTML is a statistics.json entry with its dataset, parameter and subject count, and the
+ *   headline numbers are those of @app/analysis / @app/endpoints called directly (themselves checked against R);
+ * - bad input gives a clear message in the report, never an exception or NaN: too few events for a median, a single
+ *   arm, a subgroup without events, zero-variance measurements, a cut without reads;
+ * - the report manifest references the cut manifest and verifies every file.
+ */
+import { coxPh, rateDifference, summariseTimeToEvent, timeToEventFromAdtte } from '@app/analysis';
+import type { Dataset } from '@app/datasets';
+import { deriveEndpointDatasets, latestDate, readDatasets, resolveSettings, simulateTrial, type StudyInputWithReads } from '@app/endpoints';
+import { buildCutReport, formatEntry, verifyReport, type BuiltReport, type ReportCutInfo } from '@app/report';
+
+jest.setTimeout(120000);
+
+const ARM_WORDS = ['Drug X 10 mg', 'Placebo', 'DRUGX', 'PBO', 'TRT01P', '"ARM"', 'ARMCD'];
+
+function datasetsOf(study: StudyInputWithReads, blinded: boolean, withReads = true): Map<string, Dataset> {
+  const s = resolveSettings({});
+  const d = deriveEndpointDatasets(study, s, { blinded }).datasets;
+  const r = withReads && study.reads ? readDatasets(study, s).datasets : [];
+  return new Map([...d, ...r].map((x) => [x.name, x]));
+}
+const cutInfo = (cutId: string, blinded: boolean, cutoff: string): ReportCutInfo => ({ cutId, studyId: 'SIM-REPORT', cutoffDate: cutoff, blinded, manifestSha256: 'a'.repeat(64), cutCodeVersion: 'test@1' });
+const text = (r: BuiltReport) => r.files.filter((f) => !f.path.endsWith('.png')).map((f) => f.bytes.toString('utf8'));
+const entryIds = (html: string) => [...html.matchAll(/data-stat="([^"]+)"/g)].map((m) => m[1]!.replace(/&quot;/g, '"').replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>'));
+
+const study = simulateTrial({ subjects: 160, visits: 8, seed: 42, readers: true });
+const cutoff = latestDate(study);
+study.dataCutDate = cutoff;
+let unblinded: BuiltReport;
+let blinded: BuiltReport;
+let unblindedDs: Map<string, Dataset>;
+
+beforeAll(async () => {
+  unblindedDs = datasetsOf(study, false);
+  unblinded = await buildCutReport(cutInfo('CUT-U', false, cutoff), unblindedDs, { codeVersion: 'test@1' });
+  blinded = await buildCutReport(cutInfo('CUT-B', true, cutoff), datasetsOf(study, true), { codeVersion: 'test@1' });
+});
+
+test('same cut, same bytes: every file, twice in one process (Vega id counters normalised)', async () => {
+  const again = await buildCutReport(cutInfo('CUT-U', false, cutoff), datasetsOf(study, false), { codeVersion: 'test@1' });
+  expect(again.files.map((f) => [f.path, f.sha256])).toEqual(unblinded.files.map((f) => [f.path, f.sha256]));
+  expect(again.manifest.reportManifestSha256).toBe(unblinded.manifest.reportManifestSha256);
+  // ids are unique across the plots of one page
+  const html = unblinded.files.find((f) => f.path === 'report.html')!.bytes.toString('utf8');
+  const ids = [...html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]);
+  expect(new Set(ids).size).toBe(ids.length);
+});
+
+test('the report lists every plot of the issue: KM by arm with numbers at risk, waterfall, spider, swimmer, Bland-Altman, forest', () => {
+  const names = unblinded.plots.map((p) => p.name);
+  expect(names).toEqual(expect.arrayContaining(['km-pfs', 'waterfall', 'spider', 'swimmer', 'bland-altman-readers', 'bland-altman-ai-1', 'forest-pfs']));
+  const km = unblinded.plots.find((p) => p.name === 'km-pfs')!.svg;
+  expect(km).toContain('Number at risk');
+  expect(km).toContain('Drug X 10 mg: median');
+  for (const p of unblinded.plots) {
+    expect(p.svg.startsWith('<svg')).toBe(true);
+    expect(p.png!.subarray(1, 4).toString()).toBe('PNG');
+  }
+});
+
+test('a blinded cut: no arm label, no by-arm statistic, no by-arm plot (HTML, statistics.json, SVGs)', () => {
+  for (const t of text(blinded)) for (const w of ARM_WORDS) expect(t).not.toContain(w);
+  expect(blinded.plots.map((p) => p.name)).not.toContain('forest-pfs');
+  expect(blinded.files.map((f) => f.path)).not.toContain('plots/forest-pfs.svg');
+  // one KM curve (pooled), one row of numbers at risk
+  const km = blinded.plots.find((p) => p.name === 'km-pfs')!.svg;
+  // Vega draws one line mark group per series (per arm when by arm)
+  const curves = (svg: string) => svg.match(/class="mark-line role-mark concat_0_layer_1_marks"/g)!.length;
+  expect(curves(km)).toBe(1);
+  expect(curves(unblinded.plots.find((p) => p.name === 'km-pfs')!.svg)).toBe(2);
+  expect(km.match(/<text[^>]*>All subjects \(blinded\)<\/text>/g)!.length).toBe(1); // one at-risk row
+  // every statistic is pooled: no arm group, no hazard ratio, no difference, no log-rank
+  const stats = blinded.model.statistics;
+  expect(stats.every((e) => e.group === null || !e.id.startsWith('PFS') || e.group === undefined)).toBe(true);
+  expect(stats.filter((e) => /\.hr\.|\.diff\.|logrank|^forest/.test(e.id))).toEqual([]);
+  expect(blinded.model.arms).toEqual([]);
+  const html = blinded.files.find((f) => f.path === 'report.html')!.bytes.toString('utf8');
+  expect(html).toContain('BLINDED data cut');
+  expect(html).toContain('All subjects (blinded)');
+});
+
+test('every number in the HTML tables is a statistics.json entry (dataset, parameter, subjects), printed as formatted', () => {
+  for (const r of [unblinded, blinded]) {
+    const html = r.files.find((f) => f.path === 'report.html')!.bytes.toString('utf8');
+    const json = JSON.parse(r.files.find((f) => f.path === 'statistics.json')!.bytes.toString('utf8'));
+    const byId = new Map(json.statistics.map((e: { id: string }) => [e.id, e]));
+    const ids = entryIds(html);
+    expect(ids.length).toBeGreaterThan(50);
+    for (const id of ids) {
+      const e = byId.get(id) as Parameters<typeof formatEntry>[0];
+      expect(e).toBeDefined();
+      expect(typeof e.dataset).toBe('string');
+      expect(typeof e.parameter).toBe('string');
+      expect(Number.isInteger(e.subjects)).toBe(true);
+    }
+    // a table cell with a digit always carries its entry id
+    const statTables = [...html.matchAll(/<table class="stats">([\s\S]*?)<\/table>/g)].map((m) => m[1]!).join('');
+    for (const m of statTables.matchAll(/<tr><td>[^<]*<\/td>((?:<td[^>]*>[^<]*<\/td>)*)<\/tr>/g)) {
+      for (const c of m[1]!.matchAll(/<td([^>]*)>([^<]*)<\/td>/g)) if (/\d/.test(c[2]!)) expect(c[1]).toContain('data-stat=');
+    }
+    for (const t of text(r)) expect(t).not.toMatch(/NaN|Infinity/);
+    // cells print exactly formatEntry of the entry
+    const cell = /data-stat="PFS\.median\.([^"]+)"[^>]*>([^<]*)</.exec(html)!;
+    expect(cell[2]).toBe(formatEntry(byId.get(`PFS.median.${cell[1]}`) as Parameters<typeof formatEntry>[0]));
+  }
+});
+
+test('headline numbers equal the analysis library called directly (median, HR, ORR difference)', () => {
+  const adtte = unblindedDs.get('ADTTE')!;
+  const recs = timeToEventFromAdtte(adtte, { paramcd: 'PFS' });
+  const direct = summariseTimeToEvent(recs, { groups: ['Drug X 10 mg', 'Placebo'], reference: 'Placebo' });
+  const e = new Map(unblinded.model.statistics.map((x) => [x.id, x]));
+  const med = direct.arms.find((a) => a.group === 'Placebo')!.median;
+  expect(e.get('PFS.median.Placebo')!.value! * (365.25 / 12)).toBeCloseTo(med.time!, 9);
+  const hr = coxPh(recs, { groups: ['Placebo', 'Drug X 10 mg'], reference: 'Placebo' }).terms[0]!;
+  expect(e.get('PFS.hr.Drug X 10 mg')!.value).toBeCloseTo(hr.hr, 12);
+  expect(e.get('PFS.hr.Drug X 10 mg')!.lower).toBeCloseTo(hr.lower, 12);
+  expect(e.get('PFS.hr.Drug X 10 mg')!).toMatchObject({ dataset: 'ADTTE', parameter: 'PFS', subjects: 160 });
+  const d = rateDifference(unblindedDs.get('ADRS')!, { treatment: 'Drug X 10 mg', control: 'Placebo' });
+  expect(e.get('CRSP.diff.Drug X 10 mg')!.value).toBeCloseTo(100 * d.estimate, 10);
+  expect(e.get('CRSP.diff.Drug X 10 mg')!.upper).toBeCloseTo(100 * d.upper, 10);
+  expect(unblinded.model.reference).toBe('Placebo');
+});
+
+test('report manifest: references the cut manifest, lists every file with sha256, detects tampering', () => {
+  const m = unblinded.manifest;
+  expect(m.cutManifestSha256).toBe('a'.repeat(64));
+  expect(m.readsOrigin).toBe('SIMULATED');
+  const files = unblinded.files.filter((f) => f.path !== 'manifest.json');
+  expect(m.files.map((f) => f.path)).toEqual(files.map((f) => f.path));
+  expect(verifyReport(m, files)).toEqual([]);
+  const bad = files.map((f) => (f.path === 'statistics.json' ? { ...f, bytes: Buffer.concat([f.bytes, Buffer.from(' ')]) } : f));
+  expect(verifyReport(m, bad)).toEqual(['statistics.json: sha256 differs from the manifest']);
+  expect(verifyReport({ ...m, cutManifestSha256: 'b'.repeat(64) }, files)[0]).toMatch(/reportManifestSha256/);
+});
+
+describe('bad input: a clear message in the report, never a crash or NaN', () => {
+  const htmlOf = (r: BuiltReport) => r.files.find((f) => f.path === 'report.html')!.bytes.toString('utf8');
+  const noNaN = (r: BuiltReport) => {
+    for (const t of text(r)) expect(t).not.toMatch(/NaN|Infinity/);
+  };
+
+  test('too few events for a median; a cut without reads', async () => {
+    // early cut-off: few events, median not reached
+    const s = simulateTrial({ subjects: 30, visits: 8, seed: 3 });
+    const early = '2024-05-01';
+    s.dataCutDate = early;
+    const r = await buildCutReport(cutInfo('EARLY', false, early), datasetsOf(s, false), { codeVersion: 'test@1' });
+    noNaN(r);
+    const meds = r.model.statistics.filter((e) => e.id.startsWith('PFS.median.'));
+    expect(meds.some((e) => e.value === null)).toBe(true);
+    expect(htmlOf(r)).toMatch(/median not reached, the Kaplan-Meier curve stays above 50 %/);
+    expect(htmlOf(r)).toContain('>NR<');
+    expect(htmlOf(r)).toMatch(/one read per subject \(no ADTRRDR \/ ADRSRDR reader-level datasets\)/);
+    expect(r.model.agreement.lesions).toEqual([]);
+  });
+
+  test('a single arm: no hazard ratio, no difference, no forest plot, said in words', async () => {
+    const s = simulateTrial({ subjects: 40, visits: 6, seed: 4, arms: [{ arm: 'Drug X 10 mg', armCd: 'DRUGX' }] });
+    s.dataCutDate = latestDate(s);
+    const r = await buildCutReport(cutInfo('ONE-ARM', false, s.dataCutDate), datasetsOf(s, false), { codeVersion: 'test@1' });
+    noNaN(r);
+    expect(r.model.statistics.filter((e) => /\.hr\.|\.diff\.|logrank/.test(e.id))).toEqual([]);
+    expect(r.plots.map((p) => p.name)).not.toContain('forest-pfs');
+    expect(htmlOf(r)).toMatch(/only one arm in the data \(Drug X 10 mg\): no hazard ratio, no log-rank test, no ORR difference and no forest plot/);
+  });
+
+  test('a subgroup without events: its hazard ratio is NE with the reason, the others are estimated', async () => {
+    const ds = datasetsOf(study, false);
+    const adtte = ds.get('ADTTE')!;
+    const tu = ds.get('TU')!;
+    const c = (d: Dataset, n: string) => d.columns.findIndex((x) => x.name === n);
+    const liver = new Set(tu.rows.filter((r) => /LIVER/.test(String(r[c(tu, 'TULOC')])) && ['TARGET', 'NON-TARGET'].includes(String(r[c(tu, 'TUORRES')]))).map((r) => r[c(tu, 'USUBJID')]));
+    // subjects with liver lesions: every PFS record censored -> the subgroup has no events
+    const rows = adtte.rows.map((r) => (r[c(adtte, 'PARAMCD')] === 'PFS' && liver.has(r[c(adtte, 'USUBJID')]) ? r.map((v, i) => (i === c(adtte, 'CNSR') ? 1 : v)) : r));
+    ds.set('ADTTE', { ...adtte, rows });
+    const r = await buildCutReport(cutInfo('NO-EVENTS', false, cutoff), ds, { codeVersion: 'test@1' });
+    noNaN(r);
+    const yes = r.model.plotData.forest.find((f) => f.subgroup === 'Liver lesions at baseline' && f.level === 'Yes')!;
+    expect(yes).toMatchObject({ hr: null, events: 0, note: 'no events' });
+    expect(r.model.plotData.forest.find((f) => f.subgroup === 'Liver lesions at baseline' && f.level === 'No')!.hr).not.toBeNull();
+    expect(htmlOf(r)).toMatch(/PFS hazard ratio in subgroup Liver lesions at baseline = Yes: not estimable \(no events\)/);
+    expect(r.plots.find((p) => p.name === 'forest-pfs')!.svg).toContain('not estimable (no events)');
+  });
+
+  test('zero-variance measurements: the ICC is NE with the reason', async () => {
+    const ds = datasetsOf(study, true);
+    const tr = ds.get('ADTRRDR')!;
+    const c = (n: string) => tr.columns.findIndex((x) => x.name === n);
+    ds.set('ADTRRDR', { ...tr, rows: tr.rows.map((r) => (r[c('AVAL')] === null ? r : r.map((v, i) => (i === c('AVAL') ? 20 : i === c('AVALC') ? '20' : v)))) });
+    const r = await buildCutReport(cutInfo('ZERO-VAR', true, cutoff), ds, { codeVersion: 'test@1' });
+    noNaN(r);
+    expect(r.model.statistics.find((e) => e.id === 'agreement.lesions.RADIOLOGIST 1 vs RADIOLOGIST 2.icc21')!.value).toBeNull();
+    expect(htmlOf(r)).toMatch(/do not vary \(every rating of every target is the same value\)/);
+  });
+});
