@@ -19,6 +19,8 @@ import {
   type SimulateOptions,
   sniffEpro,
   type StudyInput,
+  hasReads,
+  readDatasets,
 } from '@app/endpoints';
 import type { KindProcessor, PipelineContext, Sniffer } from '@app/ingest';
 import { resolveModel } from '@app/inference';
@@ -127,6 +129,12 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
   issues.push(...derived.issues);
   const formats = req.formats ?? [...CUT_FORMATS];
   const extra: Dataset[] = [];
+  // several reads per subject (BICR readers + AI): the reader-level datasets ADTRRDR / ADRSRDR (libs/endpoints reads.ts)
+  if (hasReads(study)) {
+    const r = readDatasets(study, derived.settings);
+    extra.push(...r.datasets);
+    issues.push(...r.issues);
+  }
   let predictionModel: { id: string; version: string; sha256: string } | undefined;
   if (req.predictions) {
     const m = resolveModel(ctx.config.AI_RESPONSE_MODEL, { modelsDir: ctx.config.MODELS_DIR });
