@@ -1,0 +1,79 @@
+import { ConflictException, Controller, ForbiddenException, Get, Inject, NotFoundException, Param, Res, StreamableFile } from '@nestjs/common';
+import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { isInputError } from '@app/core';
+import { type DataCutRow, EndpointsRepository } from '@app/db';
+import { cutReportFile, type Runtime } from '@app/pipeline';
+import { auditActor, type AuthUser, canSeeUnblinded } from '@app/auth';
+import { RUNTIME } from './runtime.provider';
+import { CurrentUser, Roles } from './auth/roles';
+
+const PLOT_FILE = /^([a-z0-9-]{1,64})\.(svg|png)$/;
+
+/**
+ * The report of a data cut (libs/report; stored with the cut by libs/pipeline stages/report.ts): the self-contained
+ * HTML page, statistics.json (every number with its dataset, parameter and subject count), each plot as SVG or PNG,
+ * and the report manifest. Made on first request and stored write-once next to the cut's files. Same access as the
+ * cut: biostatisticians and admins; an unblinded cut's report only for biostatisticians holding the 'unblinding' grant.
+ */
+@ApiTags('endpoints')
+@Controller('v1')
+@Roles('biostatistician', 'admin')
+export class ReportController {
+  private readonly repo: EndpointsRepository;
+  constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
+    this.repo = new EndpointsRepository(rt.db);
+  }
+
+  private async visibleCut(cutId: string, user: AuthUser): Promise<DataCutRow> {
+    const c = await this.repo.cutById(cutId);
+    if (!c) throw new NotFoundException('no such cut');
+    if (!c.blinded && !canSeeUnblinded(user)) throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', code: 'access.unblinding-grant', message: "the report of an unblinded cut is for biostatisticians holding the 'unblinding' grant" });
+    return c;
+  }
+
+  private async send(cutId: string, path: string, type: string, user: AuthUser, res: Response, download = false): Promise<StreamableFile> {
+    const cut = await this.visibleCut(cutId, user);
+    let bytes: Buffer | null;
+    try {
+      bytes = await cutReportFile(this.rt, cut, path, { name: auditActor(user), roles: user.roles });
+    } catch (e) {
+      if (isInputError(e)) throw new ConflictException({ statusCode: 409, error: 'Conflict', code: e.code, message: e.message });
+      throw e;
+    }
+    if (!bytes) throw new NotFoundException(`this cut's report has no ${path}`);
+    res.setHeader('content-type', type);
+    res.setHeader('x-content-type-options', 'nosniff');
+    // the HTML has no script and loads nothing: forbid both
+    if (type.startsWith('text/html') || type.startsWith('image/svg')) res.setHeader('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+    if (download) res.setHeader('content-disposition', `attachment; filename="${path.replace(/^.*\//, '')}"`);
+    return new StreamableFile(bytes);
+  }
+
+  @Get('cuts/:cutId/report')
+  @ApiOperation({ summary: 'The cut report: one self-contained HTML page (tables, plots, notes); made on first request and stored with the cut' })
+  async html(@Param('cutId') cutId: string, @CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response) {
+    return this.send(cutId, 'report.html', 'text/html; charset=utf-8', user, res);
+  }
+
+  @Get('cuts/:cutId/statistics.json')
+  @ApiOperation({ summary: 'Every number of the cut report, each with its dataset, parameter, subject count and method' })
+  async statistics(@Param('cutId') cutId: string, @CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response) {
+    return this.send(cutId, 'statistics.json', 'application/json', user, res);
+  }
+
+  @Get('cuts/:cutId/report/manifest.json')
+  @ApiOperation({ summary: "The report manifest: the cut manifest's sha256, the code version, and the sha256 of every report file" })
+  async manifest(@Param('cutId') cutId: string, @CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response) {
+    return this.send(cutId, 'manifest.json', 'application/json', user, res);
+  }
+
+  @Get('cuts/:cutId/plots/:file')
+  @ApiParam({ name: 'file', description: '<name>.svg or <name>.png, e.g. km-pfs.svg, waterfall.png (names in the report manifest)' })
+  @ApiOperation({ summary: 'One plot of the cut report as SVG or PNG' })
+  async plot(@Param('cutId') cutId: string, @Param('file') file: string, @CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response) {
+    const m = PLOT_FILE.exec(file);
+    if (!m) throw new NotFoundException('plots are <name>.svg or <name>.png');
+    return this.send(cutId, `plots/${file}`, m[2] === 'svg' ? 'image/svg+xml' : 'image/png', user, res);
+  }
+}
