@@ -14,11 +14,12 @@ import { AiController } from './ai.controller';
 import { DicomwebController } from './dicomweb.controller';
 import { ReviewController } from './review.controller';
 import { ReaderController } from './reader.controller';
+import { ReportController } from './report.controller';
 import { AuditController, AuthController, UsersController } from './auth/auth.controller';
 import { AUTH_SERVICE, AuthErrorFilter, AuthGuard } from './auth/auth.guard';
 
 /** Controllers registered by later stages (slides, series, data cuts...) are listed here. */
-export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController, AiController, AuthController, UsersController, AuditController, DicomwebController, ReaderController, ReviewController];
+export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController, AiController, AuthController, UsersController, AuditController, DicomwebController, ReaderController, ReviewController, ReportController];
 
 @Module({})
 export class ApiModule implements OnApplicationShutdown {
