@@ -8,6 +8,12 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { repoRoot } from '@app/core';
 import { PASSWORD } from './world';
 
+// browser globals inside page.evaluate / waitForFunction callbacks (this file is compiled without the DOM lib)
+declare const window: any;
+declare const document: any;
+declare const location: any;
+type HTMLCanvasElement = any;
+
 export const ARTIFACTS = join(repoRoot(), 'test-artifacts/reader');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -74,7 +80,7 @@ export async function drawLesion(page: Page, a: [number, number], b: [number, nu
 
 /** Save the timepoint shown and wait for the next page (the next timepoint, or the same one when it was the last). */
 export async function saveTimepoint(page: Page): Promise<void> {
-  await page.evaluate(() => document.querySelectorAll('#toasts .toast').forEach((t) => t.remove()));
+  await page.evaluate(() => document.querySelectorAll('#toasts .toast').forEach((t: any) => t.remove()));
   await page.click('#save-timepoint');
   // a save re-renders the case (data-ready goes false, then true), or a refusal shows an error toast
   const outcome = await page.waitForFunction(() => (document.querySelector('.toast-error')?.textContent ?? '') || (document.querySelector('.toast-ok') ? 'ok' : ''), null, { timeout: 30000 });
@@ -145,6 +151,16 @@ export async function readerOne(page: Page, shot?: (name: string) => Promise<voi
   await shot?.('reader1-baseline');
   await saveTimepoint(page);
   await page.waitForFunction(() => !!(window as any).bicr?.ref, null, { timeout: 30000 });
+  // keyboard: the lung window on both viewers, three slices down, baseline following (synchronised scrolling)
+  await page.evaluate(() => document.activeElement?.blur());
+  await page.keyboard.press('2');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
+  await page.waitForTimeout(400);
+  const view = await page.evaluate(() => {
+    const b = (window as any).bicr;
+    return { workZ: b.work.currentZ, refZ: b.ref.currentZ, info: [...document.querySelectorAll('.ct-info')].map((e: any) => e.textContent) };
+  });
+  await page.keyboard.press('1');
   await decide(page, 'T01 liver', 'accept');
   await decide(page, 'T02 liver', 'accept');
   await decide(page, 'T03 liver', 'reject', 'rejected at baseline: vessel');
@@ -159,33 +175,62 @@ export async function readerOne(page: Page, shot?: (name: string) => Promise<voi
   await shot?.('reader1-signed');
   await page.click('#sign-done');
   await ready(page);
-  return { caseId, baseline, followUp, facts };
+  return { caseId, baseline, followUp, facts, view };
 }
 
-/** Reader 2: accepts every AI proposal at both timepoints (T01, T02 targets; T03 a non-target: 2 targets per organ) and signs. */
+/**
+ * Reader 2, by keyboard: J selects the next lesion, A accepts it, Ctrl+S saves (T01, T02 targets; T03 a non-target,
+ * 2 targets per organ), at both timepoints; a wrong password is refused at signing, then the right one signs.
+ */
 export async function readerTwo(page: Page, shot?: (name: string) => Promise<void>) {
   const caseId = await openFirstCase(page);
-  for (const l of ['T01 liver', 'T02 liver', 'T03 liver']) await decide(page, l, 'accept');
-  await saveTimepoint(page);
+  const keys = async () => {
+    await page.evaluate(() => document.activeElement?.blur()); // keys go to the page, not a field
+    await page.keyboard.press('A');
+    for (let i = 0; i < 2; i++) {
+      await page.keyboard.press('J');
+      await page.keyboard.press('A');
+    }
+  };
+  await keys();
+  const baseline = await draftOf(page);
+  await saveByKey(page);
   await page.waitForFunction(() => !!(window as any).bicr?.ref, null, { timeout: 30000 });
-  for (const l of ['T01 liver', 'T02 liver', 'T03 liver']) await decide(page, l, 'accept');
-  await shot?.('reader2-followup');
-  await saveTimepoint(page);
-  await sign(page, '#sign-read');
+  await keys();
+  const followUp = await draftOf(page);
+  await shot?.('reader2-followup-1366x768');
+  await saveByKey(page);
+  await page.click('#sign-read');
+  await page.waitForSelector('#sign-password');
+  await page.fill('#sign-password', 'not my password');
+  await page.click('#sign-submit');
+  await page.waitForFunction(() => /Wrong password/.test(document.querySelector('.sign-dialog .form-error')?.textContent ?? ''), null, { timeout: 15000 });
+  const refused = (await page.textContent('.sign-dialog .form-error')) ?? '';
+  await page.fill('#sign-password', PASSWORD);
+  await page.click('#sign-submit');
   await page.waitForSelector('#sign-done', { timeout: 30000 });
   await page.click('#sign-done');
   await ready(page);
-  return { caseId };
+  return { caseId, baseline, followUp, refused };
 }
 
-/** The adjudicator opens the task, selects READ 2 with a reason and signs. */
-export async function adjudicate(page: Page, reason: string, shot?: (name: string) => Promise<void>) {
+async function saveByKey(page: Page): Promise<void> {
+  await page.evaluate(() => document.querySelectorAll('#toasts .toast').forEach((t: any) => t.remove()));
+  await page.keyboard.press('Control+S');
+  const outcome = await page.waitForFunction(() => (document.querySelector('.toast-error')?.textContent ?? '') || (document.querySelector('.toast-ok') ? 'ok' : ''), null, { timeout: 30000 });
+  const text = String(await outcome.jsonValue());
+  if (text !== 'ok') throw new Error(`save refused: ${text}`);
+  await page.waitForFunction(() => document.body.dataset.ready === 'true' && !!(window as any).bicr?.work && document.querySelector('#save-state')?.textContent === '', null, { timeout: 60000 });
+}
+
+/** The adjudicator opens the task, selects READ `pick` with a reason and signs. */
+export async function adjudicate(page: Page, reason: string, pick: 1 | 2, shot?: (name: string) => Promise<void>) {
   await page.click('#adjudications a.btn');
   await ready(page);
   await page.waitForFunction(() => !!(window as any).bicrAdj, null, { timeout: 30000 });
   await page.waitForTimeout(500);
   await shot?.('adjudication');
-  await page.check('input[name=pick][value="2"]');
+  await page.check(`input[name=pick][value="${pick}"]`);
   await page.fill('#adjudication-reason', reason);
   const facts = await sign(page, '#adjudication-sign');
   await page.waitForSelector('#sign-done', { timeout: 30000 });

@@ -57,6 +57,7 @@ export class ReaderController {
     if (!existsSync(index)) throw new ServiceUnavailableException('the reader app is not built: run `npm run build:reader`');
     const file = rel ? resolve(root, normalize(rel)) : index;
     if (file !== root && !file.startsWith(root + sep)) throw new NotFoundException();
+    if (rel.split('/').some((seg) => seg.startsWith('.'))) throw new NotFoundException(); // no dotfiles (build stamps)
     const isFile = existsSync(file) && statSync(file).isFile();
     if (!isFile && (rel.startsWith('assets/') || extname(rel))) throw new NotFoundException('no such file');
     const target = isFile ? file : index;

@@ -256,6 +256,11 @@ export class CtViewer {
     return a ? a.data.handles.points.map(v3) : null;
   }
 
+  /** Labels of the lesions drawn on this viewer (any slice). */
+  labels(): string[] {
+    return [...this.lesions.values()].map((e) => e.lesion.label);
+  }
+
   /** Pixels of the rendered canvas (for the non-blank check in tests). */
   canvas(): HTMLCanvasElement | null {
     return this.element.querySelector('canvas');

@@ -105,7 +105,8 @@ export async function showSlides(main: HTMLElement, caseId: string): Promise<() 
   });
   let heatOn = true;
   let heatItem: OpenSeadragon.TiledImage | null = null;
-  let opacity = 0.55;
+  // the PNG carries alpha 0.5 per class colour: 0.85 makes tumour red distinguishable on eosin pink
+  let opacity = 0.85;
   const ready = new Promise<void>((resolve) => viewer.addOnceHandler('open', () => resolve()));
   await ready;
   if (ai?.metrics.heatmap) {
@@ -145,7 +146,11 @@ export async function showSlides(main: HTMLElement, caseId: string): Promise<() 
   // metrics: accept or override with a reason
   const decisions = new Map<string, { decision: 'accept' | 'override' | null; value: string; reason: string }>();
   for (const m of METRICS) decisions.set(m.key, { decision: null, value: '', reason: '' });
-  let canSave: boolean | null = null;
+  // the review service offers pathology decisions when its OpenAPI document has the route
+  let canSave: boolean | null = await fetch('/docs-json')
+    .then((r) => (r.ok ? r.json() : null))
+    .then((d: { paths?: Record<string, unknown> } | null) => (d?.paths ? Object.keys(d.paths).some((p) => /^\/v1\/review\/cases\/\{[^}]+\}\/slides\/\{[^}]+\}$/.test(p)) : null))
+    .catch(() => null);
   const renderSide = () => {
     render(
       side,
@@ -163,7 +168,7 @@ export async function showSlides(main: HTMLElement, caseId: string): Promise<() 
                 return h(
                   'li',
                   { class: `lesion-card state-${d.decision === 'accept' ? 'accepted' : d.decision === 'override' ? 'edited' : 'proposed'}`, dataset: { metric: m.key } },
-                  h('div', { class: 'lc-head' }, h('span', { class: 'chip' }), h('strong', null, m.label), h('span', { class: 'organ' }, v === undefined ? '—' : `${(v * m.scale).toFixed(1)} ${m.unit}`)),
+                  h('div', { class: 'lc-head' }, h('span', { class: 'chip' }), h('strong', null, m.label), h('span', { class: 'metric-value', title: 'AI value' }, v === undefined ? '—' : `${(v * m.scale).toFixed(1)} ${m.unit}`)),
                   h(
                     'div',
                     { class: 'lc-actions' },
