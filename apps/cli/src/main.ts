@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { addAiReadStudyInput, createDataCut, createRuntime, importSdtm, loadSimulatedStudy } from '@app/pipeline';
+import { addAiReadStudyInput, createDataCut, createRuntime, cutReportFile, ensureCutReport, importSdtm, loadSimulatedStudy } from '@app/pipeline';
+import { headlineLines, type StatisticsJson } from '@app/report';
 import { AuditRepository, EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
 import { AuthService } from '@app/auth';
 import { modelsCommand } from '@app/inference';
@@ -23,8 +24,9 @@ const USAGE = `usage: cli <command> [options]
   retry JOB_ID                  re-run a failed job
   redispatch                    dispatch objects waiting for a processor
   import-sdtm --study S FILE... import a sponsor's SDTM TU, TR (and RS, DM) (CSV, Dataset-JSON, XPT; .gz ok)
-  simulate --study S [--subjects N] [--seed K]   load a simulated trial as the study's assessments
+  simulate --study S [--subjects N] [--seed K] [--readers]   load a simulated trial as the study's assessments (--readers: 2 radiologists + AI per subject, adjudicated)
   cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--predictions] [--out DIR]   run a data cut (--predictions adds ADPRED, exploratory)
+  report --cut ID [--out DIR]   the cut's report (HTML, statistics.json, plots), made once and stored with the cut; --out copies it to DIR
   ai-read [--study S]           store the AI-only read (newest tracking run per subject) as study S.AI-READ, to cut like any read
   cuts [--study S]              list data cuts
   infer-ct FOLDER --out DIR [--model ID[@VER]]   one subject's CT studies -> proposals.json + SEG + SR per timepoint
@@ -59,6 +61,8 @@ void runMain('cli', async () => {
       seed: { type: 'string' },
       model: { type: 'string' },
       predictions: { type: 'boolean' },
+      cut: { type: 'string' },
+      readers: { type: 'boolean' },
       username: { type: 'string' },
       roles: { type: 'string' },
       grants: { type: 'string' },
@@ -169,7 +173,7 @@ void runMain('cli', async () => {
       }
       case 'simulate': {
         if (!values.study) throw new Error('simulate: give --study');
-        const r = await loadSimulatedStudy(rt, values.study, { subjects: Number(values.subjects ?? 100), visits: 8, seed: Number(values.seed ?? 1), qlq: true, stepWeeks: 4 }, 'cli');
+        const r = await loadSimulatedStudy(rt, values.study, { subjects: Number(values.subjects ?? 100), visits: 8, seed: Number(values.seed ?? 1), qlq: true, stepWeeks: 4, ...(values.readers ? { readers: true } : {}) }, 'cli');
         out({ inputId: r.input.id, subjects: r.study.subjects.length, sha256: r.input.input_sha256 });
         break;
       }
@@ -181,7 +185,25 @@ void runMain('cli', async () => {
           await mkdir(values.out, { recursive: true });
           for (const f of [...r.manifest.files.map((x) => x.path), 'manifest.json']) await writeFile(join(values.out, f), await rt.store.getBuffer(`${r.cut.prefix}/${f}`));
         }
-        out({ cutId: r.cut.cut_id, created: r.created, files: r.manifest.files.map((f) => `${f.path} ${f.sha256}`), issues: r.cut.issues });
+        const rep = await ensureCutReport(rt, r.cut, { name: 'cli' });
+        out({ cutId: r.cut.cut_id, created: r.created, files: r.manifest.files.map((f) => `${f.path} ${f.sha256}`), report: `cli report --cut ${r.cut.cut_id} (manifest ${rep.manifest.reportManifestSha256})`, issues: r.cut.issues });
+        break;
+      }
+      case 'report': {
+        if (!values.cut) throw new Error('report: give --cut ID (cli cuts lists them)');
+        const cut = await new EndpointsRepository(rt.db).cutById(values.cut);
+        if (!cut) throw new Error(`report: no cut ${values.cut} (cli cuts lists them)`);
+        const { manifest, created } = await ensureCutReport(rt, cut, { name: 'cli' });
+        if (values.out) {
+          for (const f of [...manifest.files.map((x) => x.path), 'manifest.json']) {
+            const target = join(values.out, f);
+            await mkdir(join(target, '..'), { recursive: true });
+            await writeFile(target, (await cutReportFile(rt, cut, f, { name: 'cli' }))!);
+          }
+        }
+        const stats = JSON.parse((await cutReportFile(rt, cut, 'statistics.json', { name: 'cli' }))!.toString('utf8')) as StatisticsJson;
+        for (const line of headlineLines(stats)) process.stderr.write(`${line}\n`);
+        out({ cutId: cut.cut_id, blinded: cut.blinded, created, reportManifestSha256: manifest.reportManifestSha256, cutManifestSha256: manifest.cutManifestSha256, files: manifest.files.length + 1, ...(values.out ? { out: join(values.out, 'report.html') } : {}), notes: stats.notes.map((n) => n.message) });
         break;
       }
       case 'ai-read': {

@@ -22,7 +22,12 @@ export function formatP(p: number): string {
 export function formatEntry(e: StatEntry): string {
   const dec: Record<StatEntry['format'], number> = { count: 0, months: 1, days: 1, percent: 1, pp: 1, ratio: 2, p: 3, coef: 3, mm: 2, share: 1, number1: 1 };
   const d = dec[e.format];
-  if (e.value === null) return e.format === 'months' ? 'NR' : 'NE';
+  if (e.value === null) {
+    if (e.format !== 'months') return 'NE';
+    // a median not reached may still have a lower limit: NR (8.3, NE)
+    const b = (x: number | null | undefined) => (x === null || x === undefined ? 'NE' : fixed(x, d));
+    return e.lower !== null && e.lower !== undefined ? `NR (${b(e.lower)}, ${b(e.upper)})` : 'NR';
+  }
   let v = e.format === 'p' ? formatP(e.value) : fixed(e.value, d);
   if (e.format === 'pp' && e.value > 0) v = `+${v}`;
   if (e.lower !== undefined || e.upper !== undefined) {

@@ -8,3 +8,4 @@ export * from './statistics';
 export * from './plots';
 export * from './html';
 export * from './report';
+export * from './summary';
