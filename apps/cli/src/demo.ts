@@ -7,6 +7,7 @@ import { dicomStage } from './demo/dicom';
 import { slidesStage } from './demo/slides';
 import { endpointsStage } from './demo/endpoints';
 import { aiStage } from './demo/ai';
+import { reportStage } from './demo/report';
 
 export interface DemoSeed {
   /** Object key under incoming/. */
@@ -37,7 +38,7 @@ const spineStage: DemoStage = {
 };
 
 /** Later stages append themselves here (DICOM volumes, slides, endpoint datasets). */
-export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage, endpointsStage, aiStage];
+export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage, endpointsStage, aiStage, reportStage];
 
 /**
  * `npm run demo`: the main job end to end on embedded defaults (local folder, PGlite, in-process
