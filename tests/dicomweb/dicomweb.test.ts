@@ -14,7 +14,7 @@ import { generatePhantomStudy } from '@app/phantom';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { createApiApp } from '../../apps/api/src/app';
 import { createTempDatabase, quietLog, tempDir, testConfig } from '../support/services';
-import { authHeader } from '../helpers/auth';
+import { authHeader, loginAs } from '../helpers/auth';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 (globalThis as { XMLHttpRequest?: unknown }).XMLHttpRequest = require('xhr2');
@@ -285,4 +285,33 @@ test('access: no token 401, biostatistician 403, a reader sees no study outside 
   expect(direct.status).toBe(403);
   expect(JSON.parse(direct.body.toString()).code).toBe('dicomweb.not-assigned');
   expect((await raw(`/v1/dicomweb/studies/${r.study_uid}/metadata`, undefined, await authHeader(app, 'pipeline'))).status).toBe(200);
+});
+
+test('access through assignments: a reader sees exactly the subjects assigned to them, DICOMweb and frames alike', async () => {
+  const rows = await stored();
+  const subjects = [...new Set(rows.map((r) => r.reading_id))];
+  const protocols = await rt.db.selectFrom('subjects').select(['reading_id', 'protocol_id']).execute();
+  const studyId = protocols.find((p) => p.reading_id === subjects[0])!.protocol_id;
+  const inStudy = subjects.filter((s) => protocols.find((p) => p.reading_id === s)!.protocol_id === studyId);
+  expect(inStudy.length).toBeGreaterThanOrEqual(3);
+  // three readers with capacity so that each reader gets some subjects but not all (2 readers per subject)
+  const readers = ['dw.r1', 'dw.r2', 'dw.r3'];
+  const tokens: Record<string, string> = {};
+  for (const u of readers) tokens[u] = `Bearer ${(await loginAs(app, ['reader'], { username: u })).token}`;
+  const res = await fetch(`${base}/v1/review/assignments`, { method: 'POST', headers: { authorization: admin, 'content-type': 'application/json' }, body: JSON.stringify({ studyId, readers, capacity: Math.ceil((2 * inStudy.length) / 3), seed: 7 }) });
+  expect(res.status).toBe(201);
+  const run = (await res.json()) as { cases: { reader: string; readingId: string }[] };
+  const mine = new Set(run.cases.filter((c) => c.reader === 'dw.r1').map((c) => c.readingId));
+  expect(mine.size).toBeGreaterThan(0);
+  expect(mine.size).toBeLessThan(inStudy.length);
+  const r1 = new api.DICOMwebClient({ url: `${base}/v1/dicomweb`, headers: { Authorization: tokens['dw.r1']! } });
+  const seen = await r1.searchForStudies();
+  expect(new Set(seen.map((s) => v(s, '00100020') as string))).toEqual(mine);
+  const ok = rows.find((r) => mine.has(r.reading_id))!;
+  const not = rows.find((r) => !mine.has(r.reading_id))!;
+  const [frame] = await r1.retrieveInstanceFrames({ studyInstanceUID: ok.study_uid, seriesInstanceUID: ok.series_uid, sopInstanceUID: ok.sop_instance_uid, frameNumbers: [1] });
+  expect(frame!.byteLength).toBeGreaterThan(0);
+  const refused = await raw(`/v1/dicomweb/studies/${not.study_uid}/series/${not.series_uid}/instances/${not.sop_instance_uid}/frames/1`, undefined, tokens['dw.r1']!);
+  expect(refused.status).toBe(403);
+  expect((await raw(`/v1/dicomweb/studies/${not.study_uid}/metadata`, undefined, tokens['dw.r1']!)).status).toBe(403);
 });
