@@ -319,7 +319,6 @@ export class CtViewer {
       textBoxColorHighlighted: color,
       textBoxColorSelected: color,
       textBoxColorLocked: color,
-      textBoxBackground: 'rgba(0, 0, 0, 0.6)',
     } as never);
   }
 

@@ -40,7 +40,7 @@ function seriesOf(tp: Timepoint) {
   return null;
 }
 
-function lesionTable(read: AdjudicationRead, tpId: string): HTMLElement {
+function lesionTable(read: AdjudicationRead, tpId: string, goTo: (key: string) => void): HTMLElement {
   const tp = read.timepoints.find((t) => t.timePointId === tpId);
   if (!tp) return h('p', { class: 'muted' }, 'Not read at this timepoint.');
   return h(
@@ -53,7 +53,7 @@ function lesionTable(read: AdjudicationRead, tpId: string): HTMLElement {
       tp.lesions.map((l) =>
         h(
           'tr',
-          { class: `d-${l.decision}` },
+          { class: `d-${l.decision} clickable`, title: 'Show this lesion (both reads scroll together)', onclick: () => goTo(`r${read.read}-${l.lesionKey}`) },
           h('td', null, l.label),
           h('td', null, l.classification ?? '—'),
           h('td', { title: l.reason ?? '' }, l.decision, l.reason ? ' *' : ''),
@@ -128,7 +128,7 @@ export async function showAdjudication(main: HTMLElement, id: string): Promise<(
         c.info,
         h('div', { class: 'adj-read-head' }, h('strong', { class: 'read-label' }, c.read.label), outcomeChips(c.read.recist)),
         c.read.signature ? signatureBanner(c.read.signature, 'Signed', true) : null,
-        h('div', { class: 'adj-tables' }, recistTable(c.read.recist, tpId), h('div', null, h('h3', null, `Lesions at ${tp.ordinal === 0 ? 'baseline' : `FU${tp.ordinal}`}`), lesionTable(c.read, tpId))),
+        h('div', { class: 'adj-tables' }, recistTable(c.read.recist, tpId), h('div', null, h('h3', null, `Lesions at ${tp.ordinal === 0 ? 'baseline' : `FU${tp.ordinal}`}`), lesionTable(c.read, tpId, (key) => void c.viewer.goToLesion(key)))),
       );
     }
   }
@@ -153,8 +153,12 @@ export async function showAdjudication(main: HTMLElement, id: string): Promise<(
           h('label', { class: `pick ${choice === r.read ? 'chosen' : ''}` }, h('input', { type: 'radio', name: 'pick', value: String(r.read), checked: choice === r.read, onchange: () => ((choice = r.read), renderChooser()) }), ` Select ${r.label} (BOR ${r.recist.bor ?? '—'}, confirmed ${r.recist.confirmedBor ?? '—'}, PD ${r.recist.pdDate ? fmtDate(r.recist.pdDate) : '—'})`),
         ),
       ),
-      h('textarea', { id: 'adjudication-reason', rows: 2, placeholder: 'Reason for the selection (required)', value: reason, oninput: (e: Event) => (reason = (e.target as HTMLTextAreaElement).value) }),
-      h('button', { class: 'btn btn-primary', id: 'adjudication-sign', onclick: () => sign() }, 'Sign adjudication…'),
+      h(
+        'div',
+        { class: 'row reason-row' },
+        h('textarea', { id: 'adjudication-reason', rows: 2, placeholder: 'Reason for the selection (required)', value: reason, oninput: (e: Event) => (reason = (e.target as HTMLTextAreaElement).value) }),
+        h('button', { class: 'btn btn-primary', id: 'adjudication-sign', onclick: () => sign() }, 'Sign adjudication…'),
+      ),
     );
   }
 

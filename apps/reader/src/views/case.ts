@@ -229,6 +229,7 @@ export async function showCase(main: HTMLElement, caseId: string, tpParam?: stri
   let saving = false;
   let recist = cv.recist;
   let newLesionsOverride: '' | 'YES' | 'NO' | 'EQUIVOCAL' = '';
+  const savedNewLesions = current.assessment?.newLesions ?? null;
   let comment = current.assessment?.comment ?? '';
 
   // --- layout --------------------------------------------------------------------------------------------------
@@ -422,7 +423,7 @@ export async function showCase(main: HTMLElement, caseId: string, tpParam?: stri
   }
 
   function renderCalls() {
-    const auto = isBaseline(current) ? '' : `auto (${draft.some((l) => l.classification === 'new' && !l.equivocal && l.decision !== 'reject') ? 'YES' : draft.some((l) => l.classification === 'new' && l.decision !== 'reject') ? 'EQUIVOCAL' : 'NO'})`;
+    const auto = isBaseline(current) ? '' : !editable && savedNewLesions ? savedNewLesions : `auto (${draft.some((l) => l.classification === 'new' && !l.equivocal && l.decision !== 'reject') ? 'YES' : draft.some((l) => l.classification === 'new' && l.decision !== 'reject') ? 'EQUIVOCAL' : 'NO'})`;
     render(
       callsPanel,
       !isBaseline(current)

@@ -41,6 +41,11 @@ export const LEGEND: [string, string][] = [
   ['pen', 'rgb(120, 120, 120)'],
 ];
 
+const order = (cls: string) => {
+  const i = LEGEND.findIndex(([n]) => n === cls);
+  return i < 0 ? 99 : i;
+};
+
 /** Where the reader's pathology decisions are saved (the review API); absent from the API = not offered. */
 const decisionsPath = (caseId: string, slideId: string) => `/v1/review/cases/${encodeURIComponent(caseId)}/slides/${encodeURIComponent(slideId)}`;
 
@@ -190,7 +195,13 @@ export async function showSlides(main: HTMLElement, caseId: string): Promise<() 
               'table',
               { class: 'grid small' },
               h('thead', null, h('tr', null, h('th', null, 'Class'), h('th', null, 'Area fraction'))),
-              h('tbody', null, Object.entries(ai.metrics.classFractions ?? {}).map(([k, f]) => h('tr', null, h('td', null, k), h('td', { class: 'num' }, `${(f * 100).toFixed(1)} %`)))),
+              h(
+                'tbody',
+                null,
+                Object.entries(ai.metrics.classFractions ?? {})
+                  .sort(([a], [b]) => order(a) - order(b))
+                  .map(([k, f]) => h('tr', null, h('td', null, h('i', { class: 'swatch', style: `background:${LEGEND.find(([n]) => n === k)?.[1] ?? 'transparent'}` }), k), h('td', { class: 'num' }, `${(f * 100).toFixed(1)} %`))),
+              ),
             ),
             h(
               'div',
