@@ -144,6 +144,8 @@ export async function readerOne(page: Page, shot?: (name: string) => Promise<voi
   await decide(page, 'T02 liver', 'edit');
   await page.waitForTimeout(300);
   await dragHandle(page, 'T02 liver', 1, 14, 7);
+  await page.waitForTimeout(700); // Cornerstone's throttled measurement of the dragged axes
+  const toolStats = await page.evaluate(() => (window as any).bicr.toolStats('T02 liver'));
   await decide(page, 'T03 liver', 'reject', 'not a lesion: vessel');
   await drawLesion(page, [150, -60], [190, -30]);
   await page.selectOption(`${card('New 1')} select.organ-select`, 'LUNG');
@@ -175,7 +177,7 @@ export async function readerOne(page: Page, shot?: (name: string) => Promise<voi
   await shot?.('reader1-signed');
   await page.click('#sign-done');
   await ready(page);
-  return { caseId, baseline, followUp, facts, view };
+  return { caseId, baseline, followUp, facts, view, toolStats };
 }
 
 /**

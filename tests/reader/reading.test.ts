@@ -167,8 +167,8 @@ test('the database holds what the readers did: AI and reader values per lesion, 
   // accepted: the reader's value is the AI's
   const t01 = bl.get('T01 liver')!;
   expect(t01).toMatchObject({ decision: 'accept', reader: { from: 'ai', longAxisMm: aiOf(t01.ai!.proposalId).longAxisMm } });
-  // edited: the AI value kept beside the reader's, whose length is the distance between the dragged end points and
-  // equals the length Cornerstone showed in the browser (same end points, computed independently)
+  // edited: the AI value kept beside the reader's, whose length is the distance between the dragged end points, as the
+  // page showed it, and as Cornerstone's Bidirectional tool measured it in the browser (its own computation)
   const t02 = bl.get('T02 liver')!;
   expect(t02.decision).toBe('edit');
   expect(t02.ai!.longAxisMm).toBe(aiOf(t02.ai!.proposalId).longAxisMm);
@@ -176,6 +176,8 @@ test('the database holds what the readers did: AI and reader values per lesion, 
   expect(t02.reader!.longAxisMm).toBeCloseTo(dist(t02.reader!.longAxis!.p1Mm, t02.reader!.longAxis!.p2Mm), 1);
   const shown = r1.baseline.find((l: { label: string }) => l.label === 'T02 liver')!.longMm;
   expect(Math.abs(t02.reader!.longAxisMm! - shown)).toBeLessThanOrEqual(0.1);
+  expect(r1.toolStats).not.toBeNull();
+  expect(t02.reader!.longAxisMm!).toBeCloseTo(r1.toolStats!.length, 1);
   expect(Math.abs(t02.reader!.longAxisMm! - t02.ai!.longAxisMm!)).toBeGreaterThan(1);
   expect(bl.get('T03 liver')).toMatchObject({ decision: 'reject', reason: 'not a lesion: vessel' });
   expect(bl.get('R01')).toMatchObject({ decision: 'add', organ: 'LUNG', classification: 'target', ai: null, reader: { from: 'reader' } });

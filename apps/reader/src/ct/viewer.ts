@@ -58,15 +58,20 @@ const COLORS: Record<LesionState, string> = {
 
 let toolGroupSeq = 0;
 
-/** Text lines of every Bidirectional annotation: our label and the lengths (AI values until edited). */
+/**
+ * Text lines of every Bidirectional annotation: our label and the lengths we hold for the lesion (the AI's values
+ * until edited, then the distances between the end points — what the server computes). Cornerstone's own cached
+ * stats are throttled and can lag behind the handles, so they are not shown.
+ */
 function textLinesFn() {
-  return (data: { label?: string; cachedStats: Record<string, { length?: number; width?: number }> }, targetId: string) => {
+  return (data: { label?: string; handles?: { points?: Types.Point3[] } }) => {
     const meta = labels.get(data as object);
-    const stats = data.cachedStats?.[targetId] ?? {};
-    const L = meta && !meta.edited && meta.longMm != null ? meta.longMm : stats.length;
-    const S = meta && !meta.edited && meta.shortMm != null ? meta.shortMm : stats.width;
+    const pts = data.handles?.points;
+    const edited = !meta || meta.edited;
+    const L = !edited && meta!.longMm != null ? meta!.longMm : pts?.length === 4 ? dist([v3(pts[0]!), v3(pts[1]!)]) : null;
+    const S = !edited && meta!.shortMm != null ? meta!.shortMm : pts?.length === 4 ? dist([v3(pts[2]!), v3(pts[3]!)]) : null;
     const lines = [meta?.text ?? data.label ?? 'lesion'];
-    if (L !== undefined && L !== null) lines.push(`L ${Number(L).toFixed(1)} mm  S ${Number(S ?? 0).toFixed(1)} mm`);
+    if (L !== null) lines.push(`L ${L.toFixed(1)} mm  S ${(S ?? 0).toFixed(1)} mm`);
     return lines;
   };
 }
@@ -256,6 +261,14 @@ export class CtViewer {
     return a ? a.data.handles.points.map(v3) : null;
   }
 
+  /** Cornerstone's own measurement of a lesion's axes ({ length, width } in mm), once its throttled update ran. */
+  toolStats(key: string): { length: number; width: number } | null {
+    const uid = this.lesions.get(key)?.uid;
+    const a = uid ? (tools.annotation.state.getAnnotation(uid) as { data: { cachedStats?: Record<string, { length: number; width: number }> } } | undefined) : undefined;
+    const s = a?.data.cachedStats ? Object.values(a.data.cachedStats)[0] : undefined;
+    return s ? { length: s.length, width: s.width } : null;
+  }
+
   /** Labels of the lesions drawn on this viewer (any slice). */
   labels(): string[] {
     return [...this.lesions.values()].map((e) => e.lesion.label);
@@ -337,7 +350,6 @@ export class CtViewer {
     if (!a || a.metadata.toolName !== tools.BidirectionalTool.toolName) return;
     if (evt.detail.viewportId && evt.detail.viewportId !== this.viewportId) return;
     const pts = a.data.handles.points;
-    const stats = Object.values(a.data.cachedStats ?? {})[0];
     const key = this.byUid.get(a.annotationUID);
     if (!key) {
       if (!completed || !this.adding || !this.series || !this.series.imageIds.includes(a.metadata.referencedImageId ?? '')) return;
@@ -346,7 +358,7 @@ export class CtViewer {
       tools.annotation.state.removeAnnotation(a.annotationUID); // the app redraws it as a lesion with a key
       const long = [v3(pts[0]!), v3(pts[1]!)] as [Vec3, Vec3];
       const short = [v3(pts[2]!), v3(pts[3]!)] as [Vec3, Vec3];
-      cb({ key: '', long, short, longMm: stats?.length ?? dist(long), shortMm: stats?.width ?? dist(short), z: long[0][2] });
+      cb({ key: '', long, short, longMm: dist(long), shortMm: dist(short), z: long[0][2] });
       return;
     }
     // a handle drag of one of our lesions: MODIFIED while dragging (no COMPLETED for modifications)
@@ -354,7 +366,7 @@ export class CtViewer {
     if (meta) meta.edited = true;
     const long = [v3(pts[0]!), v3(pts[1]!)] as [Vec3, Vec3];
     const short = [v3(pts[2]!), v3(pts[3]!)] as [Vec3, Vec3];
-    this.onAxesChanged({ key, long, short, longMm: stats?.length ?? dist(long), shortMm: stats?.width ?? dist(short) });
+    this.onAxesChanged({ key, long, short, longMm: dist(long), shortMm: dist(short) });
   }
 
   private afterRender(): void {

@@ -220,11 +220,25 @@ export async function showCase(main: HTMLElement, caseId: string, tpParam?: stri
   const baselineTp = tps[0]!;
   const editable = !signed && current.state !== 'locked';
   let version = cv.read.version;
+  // unsaved edits survive a re-login (expired token) or a reload: kept per case, timepoint and read version
+  const draftKey = `bicr.draft.${caseId}.${current.timePointId}.${cv.read.readId}.${version}`;
   let draft = draftOf(cv, current);
+  const kept = editable ? sessionStorage.getItem(draftKey) : null;
+  if (kept) {
+    try {
+      const k = JSON.parse(kept) as { draft: DraftLesion[] };
+      if (Array.isArray(k.draft) && k.draft.length) {
+        draft = k.draft;
+        setTimeout(() => toast('Your unsaved edits of this timepoint were restored', 'info'));
+      }
+    } catch {
+      sessionStorage.removeItem(draftKey);
+    }
+  }
   let selected = draft.findIndex((l) => l.decision === null);
   if (selected < 0) selected = 0;
   let newCount = draft.filter((l) => !l.proposalId && !l.lesionKey).length;
-  let dirty = false;
+  let dirty = !!kept;
   let sync = true;
   let saving = false;
   let recist = cv.recist;
@@ -352,6 +366,10 @@ export async function showCase(main: HTMLElement, caseId: string, tpParam?: stri
       return pts ? work.toPage(pts[i]!) : null;
     },
     worldToPage: (p: Vec3) => work.toPage(p),
+    toolStats: (label: string) => {
+      const l = draft.find((x) => x.label === label);
+      return l ? work.toolStats(l.key) : null;
+    },
   };
 
   // --- panels --------------------------------------------------------------------------------------------------
@@ -440,6 +458,11 @@ export async function showCase(main: HTMLElement, caseId: string, tpParam?: stri
   function markDirty() {
     dirty = true;
     document.getElementById('save-state')!.textContent = 'unsaved changes';
+    try {
+      sessionStorage.setItem(draftKey, JSON.stringify({ draft }));
+    } catch {
+      /* storage full: the edits stay on the page */
+    }
   }
 
   function select(i: number, jump = true) {
@@ -548,6 +571,7 @@ export async function showCase(main: HTMLElement, caseId: string, tpParam?: stri
       version = r.version;
       recist = r.recist;
       dirty = false;
+      sessionStorage.removeItem(draftKey);
       toast(`${isBaseline(current) ? 'Baseline' : `Follow-up ${current.ordinal}`} saved`, 'ok');
       const next = tps.find((t) => t.ordinal === current.ordinal + 1);
       navigate(next ? `#/case/${caseId}/${next.timePointId}` : `#/case/${caseId}/${current.timePointId}`);
