@@ -129,6 +129,19 @@ function tryNote<T>(f: () => T, notes: NotEstimable[], what: string): T | null {
   }
 }
 
+/** 100 (a - b) / mean(a, b) of the pairs with a positive mean, as (differences, zeros) for blandAltman. */
+function relativeDifferences(a: number[], b: number[]): [number[], number[]] {
+  const rel: number[] = [];
+  for (let i = 0; i < a.length; i++) if (a[i]! + b[i]! > 0) rel.push((200 * (a[i]! - b[i]!)) / (a[i]! + b[i]!));
+  return [rel, new Array<number>(rel.length).fill(0)];
+}
+
+/** Column index by name (-1 when absent: r[-1] is undefined, read as missing). */
+function indexOf(ds: Dataset): (name: string) => number {
+  const idx = new Map(ds.columns.map((c, i) => [c.name, i]));
+  return (name) => idx.get(name) ?? -1;
+}
+
 function reader(ds: Dataset) {
   const idx = new Map(ds.columns.map((c, i) => [c.name, i]));
   return (r: Value[], name: string): Value => {
@@ -164,23 +177,37 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
   }
   const T = reader(adtrrdr);
   const R = reader(adrsrdr);
+  const ti = indexOf(adtrrdr);
+  const ri = indexOf(adrsrdr);
   const origin = (adtrrdr.rows[0] && (T(adtrrdr.rows[0], 'READSRC') as string)) ?? (adrsrdr.rows[0] && (R(adrsrdr.rows[0], 'READSRC') as string)) ?? null;
-  const evaluators = sortedLevels([...adtrrdr.rows.map((r) => String(T(r, 'EVALID'))), ...adrsrdr.rows.filter((r) => R(r, 'PARAMCD') !== 'BICRSEL').map((r) => String(R(r, 'EVALID')))]).sort(evalOrder);
-  const subjects = new Set([...adtrrdr.rows.map((r) => T(r, 'USUBJID')), ...adrsrdr.rows.map((r) => R(r, 'USUBJID'))]).size;
+  const evalSet = new Set<string>();
+  const subjSet = new Set<Value>();
+  const [tEval, tSubj, tAval, tAvalc, tVisit, tLesion] = [ti('EVALID'), ti('USUBJID'), ti('AVAL'), ti('AVALC'), ti('AVISITN'), ti('LESIONID')];
+  const [rEval, rSubj, rParam] = [ri('EVALID'), ri('USUBJID'), ri('PARAMCD')];
+  for (const r of adtrrdr.rows) {
+    evalSet.add(String(r[tEval]));
+    subjSet.add(r[tSubj]!);
+  }
+  for (const r of adrsrdr.rows) {
+    if (r[rParam] !== 'BICRSEL') evalSet.add(String(r[rEval]));
+    subjSet.add(r[rSubj]!);
+  }
+  const evaluators = sortedLevels(evalSet).sort(evalOrder);
+  const subjects = subjSet.size;
   if (evaluators.length < 2) notes.push({ code: 'analysis.no-reads', message: `only one evaluator (${evaluators.join(', ') || 'none'}) in the reader-level datasets: agreement needs two` });
 
-  // ---- lesion measurements: (subject, visit, lesion) -> value per evaluator
-  const measured = new Map<string, Map<string, number>>();
-  const subjOfKey = new Map<string, string>();
+  // ---- lesion measurements: (subject, visit, lesion) -> value per evaluator (NaN: not measured by that evaluator)
+  const E = evaluators.length;
+  const evalIdx = new Map(evaluators.map((e, i) => [e, i]));
+  const measured = new Map<string, { subject: string; v: Float64Array }>();
   for (const r of adtrrdr.rows) {
-    const v = num(T(r, 'AVAL'));
-    const c = T(r, 'AVALC');
+    const v = num(r[tAval]!);
+    const c = r[tAvalc];
     if (v === null || (typeof c === 'string' && SPECIAL.has(c))) continue;
-    const key = `${T(r, 'USUBJID')}\u0000${T(r, 'AVISITN')}\u0000${T(r, 'LESIONID')}`;
-    subjOfKey.set(key, String(T(r, 'USUBJID')));
+    const key = `${r[tSubj]}\u0000${r[tVisit]}\u0000${r[tLesion]}`;
     let m = measured.get(key);
-    if (!m) measured.set(key, (m = new Map()));
-    m.set(String(T(r, 'EVALID')), v);
+    if (!m) measured.set(key, (m = { subject: String(r[tSubj]), v: new Float64Array(E).fill(NaN) }));
+    m.v[evalIdx.get(String(r[tEval]))!] = v;
   }
   const pairs = pairsOf(evaluators);
   const lesions: LesionAgreement[] = pairs.map(([a, b]) => {
@@ -188,13 +215,15 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     const xa: number[] = [];
     const xb: number[] = [];
     const subj = new Set<string>();
-    for (const [key, m] of measured) {
-      const va = m.get(a);
-      const vb = m.get(b);
-      if (va === undefined || vb === undefined) continue;
+    const ia = evalIdx.get(a)!;
+    const ib = evalIdx.get(b)!;
+    for (const m of measured.values()) {
+      const va = m.v[ia]!;
+      const vb = m.v[ib]!;
+      if (Number.isNaN(va) || Number.isNaN(vb)) continue;
       xa.push(va);
       xb.push(vb);
-      subj.add(subjOfKey.get(key)!);
+      subj.add(m.subject);
     }
     const what = `${a} vs ${b} diameters`;
     if (xa.length === 0) n.push({ code: 'analysis.no-reads', message: `${what}: no lesion measured by both` });
@@ -203,7 +232,7 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
       a, b, pairs: xa.length, subjects: subj.size,
       icc: ok ? tryNote(() => icc(xa.map((x, i) => [x, xb[i]!]), { confLevel }), n, `${what}, ICC`) : null,
       blandAltman: ok ? tryNote(() => blandAltman(xa, xb, { confLevel }), n, `${what}, Bland-Altman`) : null,
-      blandAltmanPct: ok ? tryNote(() => { const rel = xa.flatMap((x, i) => (x + xb[i]! > 0 ? [(200 * (x - xb[i]!)) / (x + xb[i]!)] : [])); return blandAltman(rel, rel.map(() => 0), { confLevel }); }, n, `${what}, relative Bland-Altman`) : null,
+      blandAltmanPct: ok ? tryNote(() => blandAltman(...relativeDifferences(xa, xb), { confLevel }), n, `${what}, relative Bland-Altman`) : null,
       tolerance: ok ? tryNote(() => withinTolerance(xa, xb, { absTol: o.absTolMm ?? 2, relTol: o.relTol ?? 0.1, confLevel }), n, `${what}, within tolerance`) : null,
       points: xa.map((x, i) => ({ mean: (x + xb[i]!) / 2, diff: x - xb[i]! })),
       notes: n,
@@ -215,7 +244,7 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
   if (evaluators.length > 2) {
     const n: NotEstimable[] = [];
     const rows: number[][] = [];
-    for (const m of measured.values()) if (evaluators.every((e) => m.has(e))) rows.push(evaluators.map((e) => m.get(e)!));
+    for (const m of measured.values()) if (!m.v.some(Number.isNaN)) rows.push(Array.from(m.v));
     allEvaluators = { evaluators, pairs: rows.length, icc: rows.length ? tryNote(() => icc(rows, { confLevel }), n, `${evaluators.join(' / ')} diameters, ICC`) : null, notes: n };
     if (!rows.length) n.push({ code: 'analysis.no-reads', message: 'no lesion measured by every evaluator' });
   }
@@ -379,21 +408,28 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
   let aiEffect: AgreementSummary['aiEffect'] = null;
   const decided = adtrrdr.rows.filter((r) => T(r, 'AIDECN') !== null && T(r, 'AIDECN') !== undefined);
   if (decided.length) {
+    const [tDec, tAivalc, tAival] = [ti('AIDECN'), ti('AIVALC'), ti('AIVAL')];
     const rowFor = (name: string, rows: Value[][]): AiEffectRow => {
-      const count = (d: string) => rows.filter((r) => T(r, 'AIDECN') === d).length;
-      const accept = count('ACCEPT');
-      const edit = count('EDIT');
-      const reject = count('REJECT');
-      const add = count('ADD');
+      let accept = 0;
+      let edit = 0;
+      let reject = 0;
+      let add = 0;
+      for (const r of rows) {
+        const d = r[tDec];
+        if (d === 'ACCEPT') accept++;
+        else if (d === 'EDIT') edit++;
+        else if (d === 'REJECT') reject++;
+        else if (d === 'ADD') add++;
+      }
       const proposals = accept + edit + reject;
       const rate = (k: number) => (proposals ? proportion(k, proposals, confLevel) : null);
       const sizes: number[] = [];
       const pcts: number[] = [];
       for (const r of rows) {
-        if (T(r, 'AIDECN') !== 'EDIT') continue;
-        const v = num(T(r, 'AVAL'));
-        const ai = num(T(r, 'AIVAL'));
-        if (v === null || ai === null || SPECIAL.has(String(T(r, 'AVALC'))) || SPECIAL.has(String(T(r, 'AIVALC')))) continue;
+        if (r[tDec] !== 'EDIT') continue;
+        const v = num(r[tAval]!);
+        const ai = num(r[tAival]!);
+        if (v === null || ai === null || SPECIAL.has(String(r[tAvalc])) || SPECIAL.has(String(r[tAivalc]))) continue;
         sizes.push(Math.abs(v - ai));
         if (ai > 0) pcts.push((100 * Math.abs(v - ai)) / ai);
       }
@@ -405,8 +441,14 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
         editSize: sizes.length ? { n: sizes.length, meanAbsMm: sizes.reduce((s, x) => s + x, 0) / sizes.length, medianAbsMm: quantileType7(sizes, 0.5), q1AbsMm: quantileType7(sizes, 0.25), q3AbsMm: quantileType7(sizes, 0.75), medianAbsPct: pcts.length ? quantileType7(pcts, 0.5) : 0 } : null,
       };
     };
-    const readers = sortedLevels(decided.map((r) => String(T(r, 'READER'))));
-    aiEffect = { overall: rowFor('all readers', decided), perReader: readers.map((rd) => rowFor(rd, decided.filter((r) => T(r, 'READER') === rd))) };
+    const tReader = ti('READER');
+    const byReader = new Map<string, Value[][]>();
+    for (const r of decided) {
+      const k = String(r[tReader]);
+      if (!byReader.has(k)) byReader.set(k, []);
+      byReader.get(k)!.push(r);
+    }
+    aiEffect = { overall: rowFor('all readers', decided), perReader: sortedLevels(byReader.keys()).map((rd) => rowFor(rd, byReader.get(rd)!)) };
   } else notes.push({ code: 'analysis.no-ai-decisions', message: 'no reader decisions on AI proposals (ADTRRDR AIDECN): the AI effect is not estimable' });
 
   return { origin, evaluators, subjects, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };

@@ -42,7 +42,11 @@ export const POOLED_COLOUR = '#333333';
 export const BOR_COLOURS: Record<string, string> = { CR: '#1b7837', PR: '#7fbf7b', SD: '#4393c3', 'NON-CR/NON-PD': '#92c5de', PD: '#d6604d', NE: '#9e9e9e', MISSING: '#d9d9d9' };
 const BOR_ORDER = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE', 'MISSING'];
 
-/** Largest number of subjects drawn in one waterfall / spider / swimmer plot and of points in a Bland-Altman plot. */
+/**
+ * Largest number of subjects drawn in one waterfall / spider / swimmer plot and of points in a Bland-Altman plot.
+ * Transparency is fill-opacity / stroke-opacity, never `opacity` (librsvg composites each element with `opacity`
+ * separately: seconds per plot).
+ */
 export const PLOT_LIMITS = { waterfall: 1000, spider: 300, swimmer: 40, blandAltman: 3000 };
 
 /** Every k-th element (k = ceil(n / max)) so that at most max remain: a systematic, deterministic sample. */
@@ -182,7 +186,7 @@ function spiderSpec(sizes: SubjectSize[], n: number): TopLevelSpec {
     width: 680,
     height: 320,
     layer: [
-      { data: { values }, mark: { type: 'line', strokeWidth: 1.1, opacity: 0.75, point: false }, encoding: { x: { field: 'week', type: 'quantitative', axis: { title: 'Weeks since the baseline scan' } }, y: { field: 'pchg', type: 'quantitative', scale: { domain: [-100, 150] }, axis: { title: 'Change from baseline (%)' } }, detail: { field: 'id' }, color: borColour(new Set(values.map((v) => v.bor))) } },
+      { data: { values }, mark: { type: 'line', strokeWidth: 1.1, strokeOpacity: 0.75, point: false }, encoding: { x: { field: 'week', type: 'quantitative', axis: { title: 'Weeks since the baseline scan' } }, y: { field: 'pchg', type: 'quantitative', scale: { domain: [-100, 150] }, axis: { title: 'Change from baseline (%)' } }, detail: { field: 'id' }, color: borColour(new Set(values.map((v) => v.bor))) } },
       ...refRules(),
     ],
   } as TopLevelSpec;
@@ -222,7 +226,7 @@ function blandAltmanSpec(l: ReportModel['agreement']['lesions'][number], simulat
     width: 620,
     height: 300,
     layer: [
-      { data: { values: pts }, mark: { type: 'circle', size: 12, opacity: 0.35, color: '#0072B2' }, encoding: { x: { field: 'mean', type: 'quantitative', axis: { title: `Mean of ${l.a} and ${l.b} (mm)` } }, y: { field: 'diff', type: 'quantitative', axis: { title: `${l.a} - ${l.b} (mm)` } } } },
+      { data: { values: pts }, mark: { type: 'circle', size: 12, fillOpacity: 0.35, strokeWidth: 0, color: '#0072B2' }, encoding: { x: { field: 'mean', type: 'quantitative', axis: { title: `Mean of ${l.a} and ${l.b} (mm)` } }, y: { field: 'diff', type: 'quantitative', axis: { title: `${l.a} - ${l.b} (mm)` } } } },
       { data: { values: lines }, mark: { type: 'rule', color: '#D55E00', strokeWidth: 1.3 }, encoding: { y: { field: 'y', type: 'quantitative' }, strokeDash: { field: 'dash', type: 'nominal', scale: { domain: [0, 1], range: [[1, 0], [6, 4]] }, legend: null } } },
       { data: { values: lines }, mark: { type: 'text', align: 'right', dy: -6, fontSize: 10, color: '#D55E00' }, encoding: { y: { field: 'y', type: 'quantitative' }, x: { value: 'width' }, text: { field: 'l' } } },
     ],
