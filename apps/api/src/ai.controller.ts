@@ -10,6 +10,7 @@ import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
 import { CurrentUser, Roles } from './auth/roles';
 import { SubjectAccess } from './subject-access';
+import { ViewAudit } from './view-audit';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SAFE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -33,17 +34,20 @@ const proposalView = (p: AiProposalRow) => ({
  * AI proposals and their files. Proposals are what a model suggested, never what a reader signed: every response
  * says so. Lesion proposals come from the newest tracking run of a subject; older runs stay stored.
  */
-// Readers and adjudicators: the SEG/SR files and the slide metrics + heatmap of subjects assigned to them (the reading
-// page draws them); proposals reach readers through the review API (audited as shown), the AI-only read never.
+// Readers and adjudicators: the run list, the lesion proposals, the SEG/SR files and the slide metrics + heatmap of
+// subjects assigned to them (lists filtered, others 403; proposals and slide metrics audited as shown). The AI-only
+// RECIST read (a derived response, the analysis' comparator) and the model list stay with admin and pipeline.
 @ApiTags('ai')
 @Controller('v1')
 @Roles('admin', 'pipeline')
 export class AiController {
   private readonly ai: AiRepository;
   private readonly access: SubjectAccess;
+  private readonly views: ViewAudit;
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.ai = new AiRepository(rt.db);
     this.access = new SubjectAccess(rt.db);
+    this.views = new ViewAudit(rt.db);
   }
 
   /** Readers and adjudicators: only a slide of a subject assigned to them. */
@@ -86,13 +90,20 @@ export class AiController {
   }
 
   @Get('ai/runs')
-  async runs() {
-    return { items: (await this.ai.listRuns()).map((r) => ({ id: r.id, kind: r.kind, readingId: r.reading_id, timePointId: r.time_point_id, volumeId: r.volume_id, slideId: r.slide_id, model: r.model, inputSha256: r.input_sha256, createdAt: r.created_at })) };
+  @Roles('admin', 'pipeline', 'reader', 'adjudicator')
+  @ApiOperation({ summary: 'AI runs, newest first (readers and adjudicators: runs of their assigned subjects only)' })
+  async runs(@CurrentUser() user: AuthUser) {
+    const scope = await this.access.scope(user);
+    return { items: (await this.ai.listRuns(200, scope ? [...scope] : undefined)).map((r) => ({ id: r.id, kind: r.kind, readingId: r.reading_id, timePointId: r.time_point_id, volumeId: r.volume_id, slideId: r.slide_id, model: r.model, inputSha256: r.input_sha256, createdAt: r.created_at })) };
   }
 
   @Get('ai/subjects/:readingId/proposals')
-  @ApiOperation({ summary: "A subject's tracked lesion proposals per timepoint (newest tracking run); ?timepoint= filters" })
+  @Roles('admin', 'pipeline', 'reader', 'adjudicator')
+  @ApiOperation({ summary: "A subject's tracked lesion proposals per timepoint (newest tracking run); ?timepoint= filters (readers: assigned subjects; audited ai.proposals.shown)" })
   async proposals(@Param('readingId') readingId: string, @CurrentUser() user: AuthUser, @Query('timepoint') timepoint?: string) {
+    if (!SAFE.test(readingId)) throw new BadRequestException('reading id: letters, digits, . _ - only');
+    if (!(await this.ai.subjectByReadingId(readingId))) throw new NotFoundException('no such subject');
+    await this.access.assert(user, readingId);
     const t = await this.track(readingId);
     const rows = t.proposals.filter((p) => !timepoint || p.time_point_id === timepoint);
     // issue 12 §7: every AI proposal shown is audited (who saw which proposals of which run)
@@ -135,6 +146,9 @@ export class AiController {
     const runs = await this.ai.runsOfSlide(id);
     if (!runs.length) throw new NotFoundException('no AI read for this slide yet');
     const r = runs[0]!;
+    // issue 12 §7: an AI proposal shown (the slide's metrics) is audited
+    const m = r.summary as Record<string, unknown>;
+    await this.views.record(user, 'ai.slide-metrics.shown', 'slide', id, { runId: r.id, tumourFraction: m.tumourFraction ?? null, stromalTilPercent: m.stromalTilPercent ?? null, tumourBedCellularity: m.tumourBedCellularity ?? null });
     return { run: { id: r.id, model: r.model, createdAt: r.created_at }, metrics: r.summary, heatmap: `/v1/ai/slides/${id}/heatmap.png`, source: 'AI proposal (not a signed read)' };
   }
 

@@ -29,6 +29,7 @@ import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
 import { type AuthUser, CurrentUser, Roles } from './auth/roles';
 import { SubjectAccess } from './subject-access';
+import { ViewAudit } from './view-audit';
 
 export const DICOMWEB_ROOT = '/v1/dicomweb';
 const UID = /^[0-9]+(\.[0-9]+)*$/;
@@ -86,12 +87,14 @@ const JSON_TYPE = 'application/dicom+json';
 export class DicomwebController {
   private readonly repo: DicomwebRepository;
   private readonly access: SubjectAccess;
+  private readonly views: ViewAudit;
   private readonly objects = new Lru<Buffer>(128 * 1024 * 1024, (b) => b.length);
   private readonly metadata = new Lru<DicomJson>(32 * 1024 * 1024, (j) => JSON.stringify(j).length);
 
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.repo = new DicomwebRepository(rt.db);
     this.access = new SubjectAccess(rt.db);
+    this.views = new ViewAudit(rt.db);
   }
 
   /**
@@ -222,11 +225,13 @@ export class DicomwebController {
   }
 
   private async selected(user: AuthUser, study: string, series?: string, sop?: string): Promise<DicomwebInstanceRow[]> {
-    await this.studyAccess(user, study);
+    const readingId = await this.studyAccess(user, study);
     if (series) uid(series, 'SeriesInstanceUID');
     if (sop) uid(sop, 'SOPInstanceUID');
     const rows = await this.repo.instances({ studyUid: study, seriesUid: series, sopInstanceUid: sop });
     if (!rows.length) throw new NotFoundException(sop ? 'no such instance in this series' : series ? 'no such series in this study' : 'the study has no instances');
+    // a reader / adjudicator retrieving a study's images (metadata, frames, instances): audited once per study per minute
+    await this.views.record(user, 'images.view', 'study', study, { readingId });
     return rows;
   }
 

@@ -5,7 +5,9 @@ import { ImagingRepository, PseudonymRepository, type SeriesRow } from '@app/db'
 import { renderSlicePng } from '@app/dicom';
 import { decodeNrrd, type Runtime } from '@app/pipeline';
 import { RUNTIME } from './runtime.provider';
-import { Roles } from './auth/roles';
+import { type AuthUser, CurrentUser, Roles } from './auth/roles';
+import { SubjectAccess } from './subject-access';
+import { ViewAudit } from './view-audit';
 
 const seriesView = (s: SeriesRow) => ({
   id: s.id,
@@ -42,43 +44,69 @@ class VolumeCache {
 /**
  * The blinded imaging index: subjects by Subject Reading ID only, their studies (shifted dates,
  * time point ids), series with the selection reason, and rendered slices. Nothing here reveals a
- * patient identity, site or arm.
+ * patient identity, site or arm (subjects carry no subject id, site, arm or real date; series no
+ * original object or file name; the pseudonym map is the admin controller below).
+ *
+ * Access: admin and pipeline every subject; reader and adjudicator only subjects assigned to them
+ * (SubjectAccess over ReviewRepository.isAssigned): lists are filtered, a named subject / study / series
+ * outside their assignments answers 403 `review.not-assigned`. Their opening of a subject's studies or a
+ * series is audited (`subject.view`).
  */
-// TODO(issue 12): readers and adjudicators through their own assignments (ReviewRepository.isAssigned(userId, readingId));
-// until the review workflow provides it they get 403 here.
 @ApiTags('imaging')
 @Controller('v1')
-@Roles('admin', 'pipeline')
+@Roles('admin', 'pipeline', 'reader', 'adjudicator')
 export class ImagingController {
   private readonly imaging: ImagingRepository;
   private readonly volumes = new VolumeCache();
+  private readonly access: SubjectAccess;
+  private readonly views: ViewAudit;
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.imaging = new ImagingRepository(rt.db);
+    this.access = new SubjectAccess(rt.db);
+    this.views = new ViewAudit(rt.db);
+  }
+
+  /** The series row and its subject's reading id, after the caller's access check (404, then 403). */
+  private async seriesFor(user: AuthUser, id: string) {
+    const s = await this.imaging.seriesById(id);
+    if (!s) throw new NotFoundException('no such series');
+    const readingId = (await this.imaging.subjectOfSeries(id)).reading_id;
+    await this.access.assert(user, readingId);
+    return { s, readingId };
   }
 
   @Get('subjects')
-  @ApiOperation({ summary: 'Subjects by Subject Reading ID (the only identity a reader sees)' })
-  async subjects() {
-    return { items: (await this.imaging.listSubjects()).map((s) => ({ readingId: s.reading_id, protocolId: s.protocol_id, studies: Number(s.studies) })) };
+  @ApiOperation({ summary: 'Subjects by Subject Reading ID (the only identity a reader sees); readers and adjudicators: their assigned subjects only' })
+  async subjects(@CurrentUser() user: AuthUser) {
+    const scope = await this.access.scope(user);
+    return { items: (await this.imaging.listSubjects(undefined, scope ? [...scope] : undefined)).map((s) => ({ readingId: s.reading_id, protocolId: s.protocol_id, studies: Number(s.studies) })) };
   }
 
   @Get('subjects/:readingId/studies')
-  async studies(@Param('readingId') readingId: string) {
+  @ApiOperation({ summary: "A subject's studies (shifted dates, time point ids); readers and adjudicators: assigned subjects (audited subject.view)" })
+  async studies(@Param('readingId') readingId: string, @CurrentUser() user: AuthUser) {
     if (!(await this.imaging.subjectByReadingId(readingId))) throw new NotFoundException('no such subject');
+    await this.access.assert(user, readingId);
     const studies = await this.imaging.studiesOfSubject(readingId);
+    await this.views.record(user, 'subject.view', 'subject', readingId, { route: 'studies', studies: studies.length });
     return { items: studies.map((s) => ({ id: s.id, studyUid: s.study_uid, studyDate: s.study_date, timePointId: s.time_point_id })) };
   }
 
   @Get('studies/:id/series')
-  @ApiOperation({ summary: "A study's series, with whether each was selected by the protocol rules and why not" })
-  async series(@Param('id', ParseUUIDPipe) id: string) {
+  @ApiOperation({ summary: "A study's series, with whether each was selected by the protocol rules and why not (readers: assigned subjects)" })
+  async series(@Param('id', ParseUUIDPipe) id: string, @CurrentUser() user: AuthUser) {
+    const readingId = await this.imaging.readingIdOfStudy(id);
+    if (!readingId) throw new NotFoundException('no such study');
+    await this.access.assert(user, readingId);
     return { items: (await this.imaging.seriesOfStudy(id)).map(seriesView) };
   }
 
   @Get('series')
+  @ApiOperation({ summary: 'Every series with its subject (readers and adjudicators: series of their assigned subjects only)' })
   @ApiQuery({ name: 'selected', required: false, enum: ['true', 'false'] })
-  async allSeries(@Query('selected') selected?: string) {
-    const rows = await this.imaging.allSeries();
+  async allSeries(@CurrentUser() user: AuthUser, @Query('selected') selected?: string) {
+    const scope = await this.access.scope(user);
+    const rows = await this.imaging.allSeries(scope ? [...scope] : undefined);
     return {
       items: rows
         .filter((s) => selected === undefined || String(s.selected === true) === selected)
@@ -87,10 +115,11 @@ export class ImagingController {
   }
 
   @Get('series/:id')
-  async seriesOne(@Param('id', ParseUUIDPipe) id: string) {
-    const s = await this.imaging.seriesById(id);
-    if (!s) throw new NotFoundException('no such series');
+  @ApiOperation({ summary: 'One series with its volume geometry (readers: assigned subjects, audited subject.view)' })
+  async seriesOne(@Param('id', ParseUUIDPipe) id: string, @CurrentUser() user: AuthUser) {
+    const { s, readingId } = await this.seriesFor(user, id);
     const v = await this.imaging.latestVolume(id);
+    await this.views.record(user, 'subject.view', 'series', id, { route: 'series', readingId, seriesUid: s.series_uid });
     return { ...seriesView(s), volume: v ? { id: v.id, dims: v.dims, spacing: v.spacing, affine: v.affine, flags: v.flags, sha256: v.data_sha256, provenance: v.provenance } : null };
   }
 
@@ -98,7 +127,8 @@ export class ImagingController {
   @ApiOperation({ summary: 'One axial slice of the series volume as an 8-bit PNG with a window/level (default soft tissue 40/400)' })
   @ApiQuery({ name: 'center', required: false })
   @ApiQuery({ name: 'width', required: false })
-  async slice(@Param('id', ParseUUIDPipe) id: string, @Param('index', ParseIntPipe) index: number, @Res({ passthrough: true }) res: Response, @Query('center') center = '40', @Query('width') width = '400') {
+  async slice(@Param('id', ParseUUIDPipe) id: string, @Param('index', ParseIntPipe) index: number, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser, @Query('center') center = '40', @Query('width') width = '400') {
+    await this.seriesFor(user, id);
     const c = Number(center);
     const w = Number(width);
     if (!Number.isFinite(c) || !Number.isFinite(w) || w <= 0) throw new BadRequestException('center and width must be numbers, width > 0');

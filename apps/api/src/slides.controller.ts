@@ -7,6 +7,7 @@ import { ObjectNotFoundError } from '@app/storage';
 import { RUNTIME } from './runtime.provider';
 import { type AuthUser, CurrentUser, Roles } from './auth/roles';
 import { SubjectAccess } from './subject-access';
+import { ViewAudit } from './view-audit';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -39,9 +40,11 @@ const view = (s: SlideRow & { reading_id?: string | null }) => ({
 export class SlidesController {
   private readonly slides: SlidesRepository;
   private readonly access: SubjectAccess;
+  private readonly views: ViewAudit;
   constructor(@Inject(RUNTIME) private readonly rt: Runtime) {
     this.slides = new SlidesRepository(rt.db);
     this.access = new SubjectAccess(rt.db);
+    this.views = new ViewAudit(rt.db);
   }
 
   private async slide(id: string, user: AuthUser) {
@@ -65,11 +68,10 @@ export class SlidesController {
   }
 
   @Get()
+  @ApiOperation({ summary: 'Slides (readers and adjudicators: slides of their assigned subjects only)' })
   async list(@CurrentUser() user: AuthUser) {
-    const rows = await this.slides.list();
-    const mine = [];
-    for (const r of rows) if (await this.access.may(user, r.reading_id)) mine.push(r);
-    return { items: mine.map(view) };
+    const scope = await this.access.scope(user);
+    return { items: (await this.slides.list(scope ? [...scope] : undefined)).map(view) };
   }
 
   @Get(':idOrDzi')
@@ -77,10 +79,13 @@ export class SlidesController {
   async one(@Param('idOrDzi') p: string, @Res({ passthrough: true }) res: Response, @CurrentUser() user: AuthUser) {
     if (p.endsWith('.dzi')) {
       const s = await this.slide(p.slice(0, -4), user);
+      await this.views.record(user, 'slide.view', 'slide', s.id, { route: 'dzi', readingId: (s as { reading_id?: string | null }).reading_id ?? null });
       return this.send(res, s.dzi_key, 'application/xml');
     }
     const s = await this.slide(p, user);
-    return view((await this.slides.withReadingId(s.id))!);
+    const v = view((await this.slides.withReadingId(s.id))!);
+    await this.views.record(user, 'slide.view', 'slide', s.id, { route: 'metadata', readingId: v.readingId });
+    return v;
   }
 
   @Get(':id/thumbnail.jpg')

@@ -4,8 +4,8 @@ import type { AuthUser } from '@app/auth';
 
 /**
  * Who may see a subject's images and AI outputs: admin and pipeline every subject; readers and adjudicators only
- * subjects assigned to them (ReviewRepository.isAssigned: an active case, or an adjudication task). Answers are
- * cached for a few seconds per user and subject (a slide viewer asks once per tile).
+ * subjects assigned to them (ReviewRepository.isAssigned: an active case, or an adjudication task). A yes is
+ * cached for a few seconds per user and subject (a slide viewer asks once per tile); a no is never cached.
  */
 export class SubjectAccess {
   private readonly review: ReviewRepository;
@@ -26,9 +26,22 @@ export class SubjectAccess {
     const hit = this.cache.get(key);
     if (hit && Date.now() - hit.at < this.ttlMs) return hit.ok;
     const ok = await this.review.isAssigned(user.id, readingId);
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(key, { ok, at: Date.now() });
+    // only a yes is cached (a new assignment works at once; a withdrawn one is refused within ttlMs)
+    if (ok) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(key, { ok, at: Date.now() });
+    } else this.cache.delete(key);
     return ok;
+  }
+
+  /**
+   * The reading ids a caller may see, for filtering list routes in one query: null = every subject (admin, pipeline);
+   * otherwise the subjects of their active cases and adjudication tasks (not cached: lists are not tile bursts).
+   */
+  async scope(user: AuthUser | undefined): Promise<Set<string> | null> {
+    if (SubjectAccess.seesAll(user)) return null;
+    if (!user) return new Set();
+    return new Set(await this.review.assignedReadingIds(user.id));
   }
 
   async assert(user: AuthUser | undefined, readingId: string | null | undefined, code = 'review.not-assigned'): Promise<void> {

@@ -117,15 +117,18 @@ export class AiRepository {
     return this.db.selectFrom('ai_proposals').selectAll().where('run_id', '=', runId).orderBy('ordinal').execute();
   }
   /** Every run (newest first) with its subject's reading id, for listing. */
-  listRuns(limit = 200) {
-    return this.db
+  listRuns(limit = 200, readingIds?: readonly string[]) {
+    if (readingIds && !readingIds.length) return Promise.resolve([]);
+    let q = this.db
       .selectFrom('ai_runs')
       .leftJoin('subjects', 'subjects.id', 'ai_runs.subject_uuid')
       .selectAll('ai_runs')
       .select('subjects.reading_id')
       .orderBy('ai_runs.created_at', 'desc')
-      .limit(limit)
-      .execute();
+      .limit(limit);
+    // only these subjects' runs (a reader's assignments)
+    if (readingIds) q = q.where('subjects.reading_id', 'in', [...readingIds]);
+    return q.execute();
   }
 
   /** A volume with its series, study (time point, date) and subject (reading id). */

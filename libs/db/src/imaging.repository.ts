@@ -125,7 +125,8 @@ export class ImagingRepository {
   }
 
   /** Reader-facing listing: reading ids only, never subject ids or patient ids. */
-  listSubjects(protocolId?: string) {
+  listSubjects(protocolId?: string, readingIds?: readonly string[]) {
+    if (readingIds && !readingIds.length) return Promise.resolve([]);
     let q = this.db
       .selectFrom('subjects')
       .leftJoin('studies', 'studies.subject_uuid', 'subjects.id')
@@ -133,7 +134,14 @@ export class ImagingRepository {
       .groupBy(['subjects.reading_id', 'subjects.protocol_id'])
       .orderBy('subjects.reading_id');
     if (protocolId) q = q.where('subjects.protocol_id', '=', protocolId);
+    if (readingIds) q = q.where('subjects.reading_id', 'in', [...readingIds]);
     return q.execute();
+  }
+
+  /** The reading id of a study's subject (by the study row id); undefined when there is no such study. */
+  async readingIdOfStudy(studyId: string): Promise<string | undefined> {
+    const r = await this.db.selectFrom('studies').innerJoin('subjects', 'subjects.id', 'studies.subject_uuid').select('subjects.reading_id').where('studies.id', '=', studyId).executeTakeFirst();
+    return r?.reading_id;
   }
 
   studiesOfSubject(readingId: string) {
@@ -150,8 +158,10 @@ export class ImagingRepository {
     return this.db.selectFrom('series').selectAll().where('study_id', '=', studyId).orderBy('series_number').orderBy('series_uid').execute();
   }
 
-  allSeries() {
-    return this.db
+  /** Every series with its subject's reading id; `readingIds` restricts it to those subjects. */
+  allSeries(readingIds?: readonly string[]) {
+    if (readingIds && !readingIds.length) return Promise.resolve([]);
+    let q = this.db
       .selectFrom('series')
       .innerJoin('studies', 'studies.id', 'series.study_id')
       .innerJoin('subjects', 'subjects.id', 'studies.subject_uuid')
@@ -159,8 +169,9 @@ export class ImagingRepository {
       .select(['subjects.reading_id', 'studies.time_point_id', 'studies.study_date'])
       .orderBy('subjects.reading_id')
       .orderBy('studies.study_date')
-      .orderBy('series.series_number')
-      .execute();
+      .orderBy('series.series_number');
+    if (readingIds) q = q.where('subjects.reading_id', 'in', [...readingIds]);
+    return q.execute();
   }
 }
 

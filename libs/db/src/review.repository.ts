@@ -44,6 +44,22 @@ export class ReviewRepository {
     return !!a;
   }
 
+  /**
+   * Every reading id a user may see (the same rule as isAssigned, for filtering list routes in one query): subjects of
+   * their active cases and of adjudication tasks assigned to them (not cancelled).
+   */
+  async assignedReadingIds(userId: string): Promise<string[]> {
+    if (!isUuid(userId)) return [];
+    const rows = await this.db
+      .selectFrom('review_cases')
+      .select('reading_id')
+      .where('reader_id', '=', userId)
+      .where('status', '=', 'active')
+      .union(this.db.selectFrom('review_adjudications').select('reading_id').where('adjudicator_id', '=', userId).where('status', '<>', 'cancelled'))
+      .execute();
+    return [...new Set(rows.map((r) => r.reading_id))].sort();
+  }
+
   // --- studies -------------------------------------------------------------------------------------------------
 
   study(studyId: string) {

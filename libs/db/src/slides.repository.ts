@@ -31,13 +31,16 @@ export class SlidesRepository {
       .where('slides.id', '=', id)
       .executeTakeFirst();
   }
-  list() {
-    return this.db
+  /** Every slide with its subject's reading id; `readingIds` restricts it to those subjects (unlinked slides excluded). */
+  list(readingIds?: readonly string[]) {
+    if (readingIds && !readingIds.length) return Promise.resolve([]);
+    let q = this.db
       .selectFrom('slides')
       .leftJoin('subjects', 'subjects.id', 'slides.subject_uuid')
       .selectAll('slides')
       .select('subjects.reading_id')
-      .orderBy('slides.created_at')
-      .execute();
+      .orderBy('slides.created_at');
+    if (readingIds) q = q.where('subjects.reading_id', 'in', [...readingIds]);
+    return q.execute();
   }
 }
