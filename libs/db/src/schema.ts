@@ -342,6 +342,16 @@ export interface ReviewTimepointsTable {
   saved_by: string;
   saved_at: Generated<Date>;
 }
+/** Migration 0009: the reader's decision on a slide's AI pathology metrics, per read revision. */
+export interface ReviewSlideAssessmentsTable {
+  id: Generated<string>;
+  read_id: string;
+  slide_id: string;
+  ai_proposal_id: string | null;
+  assessment: JsonCol<Record<string, unknown>>;
+  saved_by: string;
+  saved_at: Generated<Date>;
+}
 export interface ReviewSignaturesTable {
   id: Generated<string>;
   entity_type: 'read' | 'adjudication';
@@ -403,6 +413,7 @@ export interface Database {
   review_cases: ReviewCasesTable;
   review_reads: ReviewReadsTable;
   review_timepoints: ReviewTimepointsTable;
+  review_slide_assessments: ReviewSlideAssessmentsTable;
   review_signatures: ReviewSignaturesTable;
   review_comparisons: ReviewComparisonsTable;
   review_adjudications: ReviewAdjudicationsTable;

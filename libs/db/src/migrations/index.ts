@@ -7,6 +7,7 @@ import * as m0005 from './0005_ai';
 import * as m0006 from './0006_audit';
 import * as m0007 from './0007_auth';
 import * as m0008 from './0008_review';
+import * as m0009 from './0009_review_slides';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006_audit': m0006,
   '0007_auth': m0007,
   '0008_review': m0008,
+  '0009_review_slides': m0009,
 };
