@@ -67,6 +67,7 @@ test('every review route declares its roles in the OpenAPI document', () => {
     'POST /v1/review/cases/{caseId}/sign reader',
     'POST /v1/review/readers/{userId}/withdraw admin',
     'POST /v1/review/studies/{studyId}/feed admin',
+    'PUT /v1/review/cases/{caseId}/slides/{slideId} reader',
     'PUT /v1/review/cases/{caseId}/timepoints/{timePointId} reader',
     'PUT /v1/review/studies/{studyId}/settings admin',
   ]);

@@ -81,6 +81,30 @@ export class ReviewController {
     return this.svc.saveTimepoint(actorOf(user), caseId, timePointId, (body ?? {}) as never);
   }
 
+  @Put('cases/:caseId/slides/:slideId')
+  @Roles('reader')
+  @ApiOperation({ summary: "Save the reader's decision on a slide's AI pathology metrics (TIL %, tumour fraction, cellularity): accept, override (value + reason) or not-evaluable (reason); the AI value is stored next to the reader's; part of the signed read" })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['version', 'metrics'],
+      properties: {
+        version: { type: 'integer' },
+        requestId: { type: 'string' },
+        proposalId: { type: 'string', format: 'uuid', description: 'the AI metrics proposal decided on (slides[].ai.proposalId of the case view); required when the slide has one' },
+        metrics: {
+          type: 'object',
+          description: 'stromalTilPercent (percent 0..100), tumourFraction (0..1), tumourBedCellularity (0..1): each { decision, value?, reason? }',
+          properties: Object.fromEntries(['stromalTilPercent', 'tumourFraction', 'tumourBedCellularity'].map((k) => [k, { type: 'object', required: ['decision'], properties: { decision: { enum: ['accept', 'override', 'not-evaluable'] }, value: { type: 'number' }, reason: { type: 'string' } } }])),
+        },
+        comment: { type: 'string' },
+      },
+    },
+  })
+  saveSlide(@CurrentUser() user: AuthUser, @Param('caseId') caseId: string, @Param('slideId') slideId: string, @Body() body: Record<string, unknown>) {
+    return this.svc.saveSlide(actorOf(user), caseId, slideId, (body ?? {}) as never);
+  }
+
   @Get('cases/:caseId/recist')
   @Roles('reader')
   @ApiOperation({ summary: 'Live RECIST table of the draft, per timepoint, computed by libs/endpoints (sums, nadir, changes, target / non-target / overall response, running BOR)' })

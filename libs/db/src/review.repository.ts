@@ -322,6 +322,54 @@ export class ReviewRepository {
     return sql`insert into review_timepoints (read_id, time_point_id, ordinal, assessment, saved_by) select ${toReadId}::uuid, time_point_id, ordinal, assessment, ${by} from review_timepoints where read_id = ${fromReadId}::uuid`.execute(this.db);
   }
 
+  // --- slides (migration 0009) ---------------------------------------------------------------------------------
+
+  /** A subject's slides (blinded geometry only), oldest first. */
+  slidesOfSubject(subjectUuid: string) {
+    return this.db.selectFrom('slides').select(['id', 'width', 'height', 'mpp_x', 'mpp_y', 'format', 'created_at']).where('subject_uuid', '=', subjectUuid).orderBy('created_at').orderBy('id').execute();
+  }
+  /** The newest AI slide proposal (metrics) of each of these slides. */
+  async latestSlideProposals(slideIds: string[]) {
+    if (!slideIds.length) return [];
+    return this.db
+      .selectFrom('ai_proposals as p')
+      .innerJoin('ai_runs as r', 'r.id', 'p.run_id')
+      .distinctOn('p.slide_id')
+      .select(['p.id', 'p.run_id', 'p.slide_id', 'p.values', 'p.model', 'r.created_at'])
+      .where('p.kind', '=', 'slide')
+      .where('p.slide_id', 'in', slideIds)
+      .orderBy('p.slide_id')
+      .orderBy('r.created_at', 'desc')
+      .orderBy('p.id')
+      .execute();
+  }
+  /** One AI slide proposal by id (any run). */
+  slideProposal(id: string) {
+    if (!isUuid(id)) return Promise.resolve(undefined);
+    return this.db
+      .selectFrom('ai_proposals as p')
+      .innerJoin('ai_runs as r', 'r.id', 'p.run_id')
+      .select(['p.id', 'p.run_id', 'p.slide_id', 'p.values', 'p.model', 'r.created_at'])
+      .where('p.id', '=', id)
+      .where('p.kind', '=', 'slide')
+      .executeTakeFirst();
+  }
+  slideAssessmentsOfRead(readId: string) {
+    return this.db.selectFrom('review_slide_assessments').selectAll().where('read_id', '=', readId).orderBy('slide_id').execute();
+  }
+  upsertSlideAssessment(v: { readId: string; slideId: string; proposalId: string | null; assessment: unknown; by: string }) {
+    const assessment = JSON.stringify(v.assessment);
+    return this.db
+      .insertInto('review_slide_assessments')
+      .values({ read_id: v.readId, slide_id: v.slideId, ai_proposal_id: v.proposalId, assessment, saved_by: v.by })
+      .onConflict((oc) => oc.columns(['read_id', 'slide_id']).doUpdateSet({ ai_proposal_id: v.proposalId, assessment, saved_by: v.by, saved_at: sql`now()` as never }))
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  }
+  copySlideAssessments(fromReadId: string, toReadId: string, by: string) {
+    return sql`insert into review_slide_assessments (read_id, slide_id, ai_proposal_id, assessment, saved_by) select ${toReadId}::uuid, slide_id, ai_proposal_id, assessment, ${by} from review_slide_assessments where read_id = ${fromReadId}::uuid`.execute(this.db);
+  }
+
   // --- signatures ----------------------------------------------------------------------------------------------
 
   insertSignature(v: { entityType: 'read' | 'adjudication'; entityId: string; signerId: string; signerUsername: string; printedName: string; meaning: string; signedAt: Date; contentSha256: string; content: unknown }) {

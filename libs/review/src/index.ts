@@ -8,4 +8,5 @@ export * from './assignment';
 export * from './read-model';
 export * from './recist';
 export * from './signature';
+export * from './slides';
 export * from './service';

@@ -11,6 +11,7 @@ import type { VolumeGeometry } from './geometry';
 import { baselineLesions, normaliseTimepoint, proposalKey, type ProposalRow, type StoredLesion, type StoredTimepoint, type TimepointInput } from './read-model';
 import { type AdjudicationRules, checkRules, compareOutcomes, EVALUATOR, evaluatorIdOf, type ReadOutcome, readOutcome, readToSubject, recistTable, type SubjectFacts } from './recist';
 import { contentSha256, type Manifestation, manifestation, SIGNATURE_MEANING } from './signature';
+import { normaliseSlideAssessment, type SlideAssessmentInput, slideAiSnapshot, type SlideProposalRow, type StoredSlideAssessment } from './slides';
 
 type Q = Kysely<Database>;
 
@@ -390,13 +391,16 @@ export class ReviewService {
       if (!read) read = (await repo.ensureFirstRead(c.id, (await repo.latestTrackRun(c.subject_uuid))?.id ?? null, actor.username)).read;
       const ctx = await this.subjectCtx(repo, c.subject_uuid);
       const view = await this.caseView(t, repo, c, read, ctx);
-      const shownIds = view.timepoints.flatMap((tp) => tp.proposals.map((p) => p.proposalId));
+      const shownIds = [...view.timepoints.flatMap((tp) => tp.proposals.map((p) => p.proposalId)), ...view.slides.flatMap((sl) => (sl.ai ? [sl.ai.proposalId] : []))];
       await this.audit.append(this.ev(actor, 'case.view', 'review_case', c.id, { detail: { readingId: c.reading_id, readId: read.id, revision: read.revision, version: read.version, status: read.status } }), t);
       const fresh = new Set(await repo.markShown(read.id, shownIds));
       for (const tp of view.timepoints)
         for (const p of tp.proposals)
           if (fresh.has(p.proposalId))
             await this.audit.append(this.ev(actor, 'proposal.shown', 'ai_proposal', p.proposalId, { after: { trackingId: p.trackingId, longAxisMm: p.values.longAxisMm ?? null, shortAxisMm: p.values.shortAxisMm ?? null, present: p.values.present ?? null }, detail: { caseId: c.id, readId: read.id, timePointId: tp.timePointId } }), t);
+      for (const sl of view.slides)
+        if (sl.ai && fresh.has(sl.ai.proposalId))
+          await this.audit.append(this.ev(actor, 'proposal.shown', 'ai_proposal', sl.ai.proposalId, { after: { kind: 'slide', ...sl.ai.values }, detail: { caseId: c.id, readId: read.id, slideId: sl.slideId, runId: sl.ai.runId } }), t);
       return view;
     });
   }
@@ -455,6 +459,7 @@ export class ReviewService {
       ai: run ? { runId: run.id, model: run.model } : null,
       timepoints,
       baselineLesions: [...baselineLesions(base).values()],
+      slides: await this.slidesView(repo, c.subject_uuid, read.id),
       recist,
     };
   }
@@ -477,6 +482,77 @@ export class ReviewService {
     const tps = await this.savedTimepoints(repo, read.id);
     if (!tps.some((x) => x.ordinal === 0)) return { criteria: null, rows: [], bor: null, confirmedBor: null, pdDate: null, pdTimePointId: null, note: 'save the baseline first' };
     return this.recistOf(this.db, c, await this.subjectCtx(repo, c.subject_uuid), read, tps);
+  }
+
+  /** The subject's slides with the newest AI metrics proposal of each and this read's saved assessment. */
+  private async slidesView(repo: ReviewRepository, subjectUuid: string, readId: string) {
+    const slides = await repo.slidesOfSubject(subjectUuid);
+    if (!slides.length) return [];
+    const props = new Map((await repo.latestSlideProposals(slides.map((x) => x.id))).map((p) => [p.slide_id, p]));
+    const saved = new Map((await repo.slideAssessmentsOfRead(readId)).map((r) => [r.slide_id, r.assessment as unknown as StoredSlideAssessment]));
+    return slides.map((sl) => {
+      const p = props.get(sl.id);
+      return {
+        slideId: sl.id,
+        width: sl.width,
+        height: sl.height,
+        mpp: sl.mpp_x ? { x: sl.mpp_x, y: sl.mpp_y } : null,
+        dzi: `/v1/slides/${sl.id}.dzi`,
+        heatmap: p ? `/v1/ai/slides/${sl.id}/heatmap.png` : null,
+        ai: p ? { ...slideAiSnapshot(p as unknown as SlideProposalRow), createdAt: p.created_at } : null,
+        assessment: saved.get(sl.id) ?? null,
+      };
+    });
+  }
+
+  /** Saved slide assessments of a read, by slide id. */
+  private async savedSlides(repo: ReviewRepository, readId: string): Promise<StoredSlideAssessment[]> {
+    return (await repo.slideAssessmentsOfRead(readId)).map((r) => r.assessment as unknown as StoredSlideAssessment);
+  }
+
+  /**
+   * Saves the reader's decision on one slide's AI pathology metrics (TIL %, tumour fraction, cellularity): accept,
+   * override with a value and a reason, or not-evaluable with a reason; the AI proposal's values are stored next to the
+   * reader's. Part of the draft (versioned, requestId-safe), of the signed content, and audited per metric.
+   */
+  async saveSlide(actor: Actor, caseId: string, slideId: string, body: SlideAssessmentInput & { version?: unknown; requestId?: unknown }) {
+    const version = intOf(body?.version, 'version');
+    return this.mutate(actor, `slide:${caseId}:${slideId}`, body.requestId, body, async (t, repo) => {
+      const c = await this.ownCase(repo, actor, caseId, true);
+      const read = await repo.currentRead(c.id, true);
+      if (!read) throw new ReviewError(409, 'review.state', 'open the case first (GET /v1/review/cases/:caseId)');
+      this.checkDraft(read, version);
+      const slide = isUuid(slideId) ? (await repo.slidesOfSubject(c.subject_uuid)).find((x) => x.id === slideId) : undefined;
+      if (!slide) throw new ReviewError(404, 'review.not-found', `subject ${c.reading_id} has no slide ${slideId}`);
+      const latest = (await repo.latestSlideProposals([slide.id]))[0];
+      let proposal: SlideProposalRow | null = null;
+      if (latest) {
+        if (typeof body.proposalId !== 'string') throw invalid('proposalId: the AI metrics proposal you decided on (slides[].ai.proposalId of the case view) is required', { currentProposalId: latest.id });
+        const p = await repo.slideProposal(body.proposalId);
+        if (!p || p.slide_id !== slide.id) throw invalid(`proposalId ${body.proposalId} is not an AI proposal of slide ${slide.id}`, { currentProposalId: latest.id });
+        proposal = p as unknown as SlideProposalRow;
+      } else if (body.proposalId !== undefined && body.proposalId !== null) throw invalid(`slide ${slide.id} has no AI proposal: send no proposalId`);
+      const stored = normaliseSlideAssessment(body, { slideId: slide.id, proposal });
+      const prev = (await this.savedSlides(repo, read.id)).find((x) => x.slideId === slide.id);
+      await repo.upsertSlideAssessment({ readId: read.id, slideId: slide.id, proposalId: proposal?.id ?? null, assessment: stored, by: actor.username });
+      const bumped = await repo.bumpVersion(read.id, version);
+      if (!bumped) throw new ReviewError(409, 'review.stale-version', 'this read was changed meanwhile: reload the case; your change was not saved');
+      const before = new Map(prev?.metrics.map((m) => [m.metric, m]) ?? []);
+      for (const m of stored.metrics) {
+        const p = before.get(m.metric);
+        if (p && p.decision === m.decision && p.reader === m.reader && p.reason === m.reason && p.ai === m.ai) continue;
+        await this.audit.append(
+          this.ev(actor, `slide-metric.${m.decision}`, 'review_read', read.id, {
+            before: p ? { decision: p.decision, value: p.reader, reason: p.reason } : { ai: m.ai },
+            after: { decision: m.decision, value: m.reader, reason: m.reason },
+            detail: { caseId: c.id, readingId: c.reading_id, slideId: slide.id, metric: m.metric, unit: m.unit, proposalId: proposal?.id ?? null, runId: proposal?.run_id ?? null, ai: m.ai, resaved: !!p },
+          }),
+          t,
+        );
+      }
+      await this.audit.append(this.ev(actor, 'slide.save', 'review_read', read.id, { before: prev ? { metrics: prev.metrics.map((m) => ({ metric: m.metric, decision: m.decision, value: m.reader })) } : null, after: { metrics: stored.metrics.map((m) => ({ metric: m.metric, decision: m.decision, value: m.reader })), comment: stored.comment }, detail: { caseId: c.id, readingId: c.reading_id, slideId: slide.id, proposalId: proposal?.id ?? null, revision: read.revision, version: bumped.version } }), t);
+      return { caseId: c.id, readId: read.id, version: bumped.version, slide: stored };
+    });
   }
 
   private checkDraft(read: ReviewReadRow, version: number) {
@@ -588,6 +664,11 @@ export class ReviewService {
       }
       const tps = saved.sort((a, b) => a.ordinal - b.ordinal);
       const recist = await this.recistOf(t, c, ctx, read, tps);
+      // slide metrics reviews: what was assessed, and which slides with AI metrics were not (both signed)
+      const slides = await this.savedSlides(repo, read.id);
+      const subjectSlides = await repo.slidesOfSubject(c.subject_uuid);
+      const withAi = new Set((await repo.latestSlideProposals(subjectSlides.map((x) => x.id))).map((p) => p.slide_id));
+      const slidesNotReviewed = subjectSlides.filter((x) => withAi.has(x.id) && !slides.some((a) => a.slideId === x.id)).map((x) => x.id);
       const signedAt = new Date();
       const content = {
         kind: 'bicr-read',
@@ -601,6 +682,8 @@ export class ReviewService {
         correctionReason: read.correction_reason,
         aiRunId: read.ai_run_id,
         timepoints: tps,
+        slides,
+        slidesNotReviewed,
         derived: { bor: recist.bor, confirmedBor: recist.confirmedBor, pdDate: recist.pdDate, pdTimePointId: recist.pdTimePointId },
         meaning: SIGNATURE_MEANING,
         signedAt: signedAt.toISOString(),
@@ -634,6 +717,7 @@ export class ReviewService {
       if (read.version !== version) throw new ReviewError(409, 'review.stale-version', `this read was changed since you loaded it (you sent version ${version}, it is now version ${read.version}): reload the case`, { currentVersion: read.version, sentVersion: version });
       const next = await repo.insertRead({ caseId: c.id, revision: read.revision + 1, version: read.version + 1, aiRunId: read.ai_run_id, correctionReason: reason, supersedes: read.id, by: actor.username });
       await repo.copyTimepoints(read.id, next.id, actor.username);
+      await repo.copySlideAssessments(read.id, next.id, actor.username);
       await this.audit.append(this.ev(actor, 'read.correction', 'review_read', next.id, { before: { readId: read.id, revision: read.revision, contentSha256: read.content_sha256 }, after: { readId: next.id, revision: next.revision, version: next.version }, detail: { caseId: c.id, readingId: c.reading_id, reason } }), t);
       return { caseId: c.id, readId: next.id, revision: next.revision, version: next.version, status: 'draft' as const, correctionReason: reason };
     });
@@ -649,6 +733,7 @@ export class ReviewService {
     const out = [];
     for (const r of reads) {
       const tps = await this.savedTimepoints(repo, r.id);
+      const slides = await this.savedSlides(repo, r.id);
       const s = r.signature_id ? sigs.get(r.signature_id) : undefined;
       out.push({
         readId: r.id,
@@ -656,17 +741,20 @@ export class ReviewService {
         status: r.status,
         correctionReason: r.correction_reason,
         timepoints: tps,
+        slides,
         signature: s ? manifestation(s) : null,
-        // the stored timepoints still hash to what was signed
-        signatureValid: s ? this.signatureIntact(s, tps) : null,
+        // the stored timepoints and slide assessments still hash to what was signed
+        signatureValid: s ? this.signatureIntact(s, tps, slides) : null,
       });
     }
     return { caseId: c.id, studyId: c.study_id, readingId: c.reading_id, slot: c.slot, reads: out };
   }
 
-  private signatureIntact(s: ReviewSignatureRow, tps: StoredTimepoint[]): boolean {
+  private signatureIntact(s: ReviewSignatureRow, tps: StoredTimepoint[], slides: StoredSlideAssessment[]): boolean {
     const content = s.content as Record<string, unknown>;
-    return contentSha256(content) === s.content_sha256 && canonicalJson(content.timepoints) === canonicalJson([...tps].sort((a, b) => a.ordinal - b.ordinal));
+    // reads signed before slide reviews existed carry no `slides`: then there must be none stored
+    const signedSlides = (content.slides as unknown[] | undefined) ?? [];
+    return contentSha256(content) === s.content_sha256 && canonicalJson(content.timepoints) === canonicalJson([...tps].sort((a, b) => a.ordinal - b.ordinal)) && canonicalJson(signedSlides) === canonicalJson(slides);
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -870,7 +958,7 @@ export class ReviewService {
       const tps = await this.savedTimepoints(repo, read.id);
       const sig = read.signature_id ? (await repo.signatures([read.signature_id]))[0] : undefined;
       const subject = readToSubject(tps, facts, { readId: read.id, reader: `READ ${slot}`, evaluator: EVALUATOR, evaluatorId: evaluatorIdOf(slot) }, { kind: 'reader', shiftDays: ctx.subject.date_shift_days });
-      reads.push({ read: slot, label: `READ ${slot}`, readId: read.id, revision: read.revision, correctionReason: read.correction_reason, signature: sig ? manifestation(sig) : null, timepoints: tps, recist: recistTable(tps, subject, endpointSettings) });
+      reads.push({ read: slot, label: `READ ${slot}`, readId: read.id, revision: read.revision, correctionReason: read.correction_reason, signature: sig ? manifestation(sig) : null, timepoints: tps, slides: await this.savedSlides(repo, read.id), recist: recistTable(tps, subject, endpointSettings) });
     }
     const decision = a.signature_id ? (await repo.signatures([a.signature_id]))[0] : undefined;
     return {
