@@ -8,6 +8,7 @@ import * as m0006 from './0006_audit';
 import * as m0007 from './0007_auth';
 import * as m0008 from './0008_review';
 import * as m0009 from './0009_review_slides';
+import * as m0010 from './0010_review_indexes';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007_auth': m0007,
   '0008_review': m0008,
   '0009_review_slides': m0009,
+  '0010_review_indexes': m0010,
 };
