@@ -2,6 +2,7 @@ import { BadRequestException, Controller, ForbiddenException, Get, Inject, NotAc
 import { ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { isInputError } from '@app/core';
+import { parseDicom } from '@app/dicom';
 import { DicomwebRepository, type DicomwebInstanceRow } from '@app/db';
 import {
   acceptsDicomJson,
@@ -67,6 +68,10 @@ class Lru<T> {
 }
 
 const JSON_TYPE = 'application/dicom+json';
+/** Native little endian transfer syntaxes (implicit, explicit): metadata can come from the header alone. */
+const NATIVE_LE = new Set(['1.2.840.10008.1.2', EXPLICIT_VR_LITTLE_ENDIAN]);
+/** Bytes read for header-only metadata (a CT header is a few kB; a longer one falls back to the whole object). */
+const HEADER_PREFIX = 64 * 1024;
 
 /**
  * DICOMweb (PS3.18) over the blinded data, so Cornerstone3D's `wadors:` loader, OHIF or any DICOMweb client
@@ -139,14 +144,46 @@ export class DicomwebController {
     const cacheKey = `${i.deid_sha256}:${base}`;
     const hit = this.metadata.get(cacheKey);
     if (hit) return hit;
-    const bytes = await this.object(i.deid_key);
     const url = this.instanceUrl(base, i);
-    const json = toDicomJson(bytes, { bulkDataUri: (tag) => `${url}/bulkdata/${tag}`, omit: READER_OMITTED_TAGS });
-    applyOverride(json, await pixelOverride(bytes).catch(() => ({})));
+    const opts = { bulkDataUri: (tag: string) => `${url}/bulkdata/${tag}`, omit: READER_OMITTED_TAGS };
+    let json = await this.headerOnlyJson(i, opts);
+    if (!json) {
+      const bytes = await this.object(i.deid_key);
+      json = toDicomJson(bytes, opts);
+      applyOverride(json, await pixelOverride(bytes).catch(() => ({})));
+    }
     // what the frames route serves: native pixel data, Explicit VR Little Endian
     if (json[PIXEL_DATA]) json['00083002'] = { vr: 'UI', Value: [EXPLICIT_VR_LITTLE_ENDIAN] };
     this.metadata.set(cacheKey, json);
     return json;
+  }
+
+  /**
+   * Metadata of a native (uncompressed little endian, not planar RGB) instance from the start of the object only: the
+   * attributes end where Pixel Data begins, and such pixel data needs no override (what pixelOverride returns {} for).
+   * Reads HEADER_PREFIX bytes instead of the whole object (a 512 x 512 CT slice is 0.5 MB, its header ~2 kB).
+   * Undefined when that does not apply (compressed, a longer header, no pixel data): the caller reads the whole object.
+   */
+  private async headerOnlyJson(i: DicomwebInstanceRow, opts: Parameters<typeof toDicomJson>[1]): Promise<DicomJson | undefined> {
+    if (!NATIVE_LE.has(i.transfer_syntax_uid)) return undefined;
+    const img = (i.header as { image?: { samplesPerPixel?: number; planarConfiguration?: number; hasPixelData?: boolean } }).image;
+    if (!img?.hasPixelData || (img.samplesPerPixel === 3 && img.planarConfiguration === 1)) return undefined;
+    let prefix: Buffer;
+    try {
+      prefix = this.objects.get(i.deid_key) ?? (await this.rt.store.getBuffer(i.deid_key, { start: 0, end: HEADER_PREFIX - 1 }));
+    } catch (e) {
+      if (e instanceof ObjectNotFoundError) throw new NotFoundException('the stored instance is missing');
+      throw e;
+    }
+    try {
+      const p = parseDicom(prefix, { stopAtPixelData: true });
+      const el = p.dataSet.elements.x7fe00010;
+      if (!el || !NATIVE_LE.has(p.transferSyntaxUid) || el.dataOffset > prefix.length) return undefined;
+      const json = toDicomJson(Buffer.from(prefix.subarray(0, el.dataOffset)), opts);
+      return json[PIXEL_DATA] ? json : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private sendJson(req: Request, res: Response, body: unknown, warnings: string[] = []) {
@@ -174,11 +211,10 @@ export class DicomwebController {
   async searchStudies(@CurrentUser() user: AuthUser, @Query() query: Record<string, unknown>, @Req() req: Request, @Res({ passthrough: true }) res: Response) {
     const q = this.qido(query);
     const base = this.base(req);
-    const rows = await this.repo.studies();
-    const allowed = new Map<string, boolean>();
-    for (const r of rows) if (!allowed.has(r.reading_id)) allowed.set(r.reading_id, await this.mayRead(user, r.reading_id));
+    // only the caller's subjects, filtered in SQL (one query for the assignments, not one per subject)
+    const scope = await this.access.scope(user);
+    const rows = await this.repo.studies(scope ? { readingIds: [...scope] } : {});
     const json = rows
-      .filter((r) => allowed.get(r.reading_id))
       .map((r) =>
         studyAttributes({
           studyUid: r.study_uid,

@@ -167,7 +167,7 @@ export class ReviewController {
   @HttpCode(201)
   @Roles('admin')
   @ApiOperation({ summary: "Assign a study's subjects to 2 distinct readers each (seeded, within capacity; order per reader randomised and recorded)" })
-  @ApiBody({ schema: { type: 'object', required: ['studyId', 'readers', 'capacity'], properties: { studyId: { type: 'string' }, readers: { type: 'array', items: { type: 'string' }, description: 'user ids or usernames (reader role)' }, capacity: { type: 'integer' }, seed: { type: 'integer' }, readersPerSubject: { type: 'integer', enum: [2] }, adjudicators: { type: 'array', items: { type: 'string' } }, rules: { type: 'object' }, endpointSettings: { type: 'object' }, requestId: { type: 'string' } } } })
+  @ApiBody({ schema: { type: 'object', required: ['studyId', 'readers', 'capacity'], properties: { studyId: { type: 'string' }, readers: { type: 'array', items: { type: 'string' }, description: 'user ids or usernames (reader role)' }, capacity: { type: 'integer' }, seed: { type: 'integer' }, readersPerSubject: { type: 'integer', enum: [2] }, adjudicators: { type: 'array', items: { type: 'string' } }, rules: { type: 'object' }, endpointSettings: { type: 'object' }, subjects: { type: 'array', items: { type: 'string' }, description: 'only these subjects (reading ids); default every subject of the study with imaging' }, requestId: { type: 'string' } } } })
   assign(@CurrentUser() user: AuthUser, @Body() body: Record<string, unknown>) {
     return this.svc.assign(actorOf(user), body ?? {});
   }

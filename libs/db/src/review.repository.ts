@@ -171,18 +171,12 @@ export class ReviewRepository {
   /** A reader's active cases (worklist order) with their current read's state and saved timepoint count. */
   async worklist(readerId: string) {
     if (!isUuid(readerId)) return [];
+    // the current read of each of the reader's cases: a lateral lookup on (case_id, revision), not a pass over every read
     const rows = await this.db
       .selectFrom('review_cases as c')
-      .leftJoin(
-        (eb) =>
-          eb
-            .selectFrom('review_reads as r')
-            .distinctOn('r.case_id')
-            .select(['r.case_id', 'r.id', 'r.revision', 'r.version', 'r.status', 'r.signed_at'])
-            .orderBy('r.case_id')
-            .orderBy('r.revision', 'desc')
-            .as('cur'),
-        (j) => j.onRef('cur.case_id', '=', 'c.id'),
+      .leftJoinLateral(
+        (eb) => eb.selectFrom('review_reads as r').select(['r.case_id', 'r.id', 'r.revision', 'r.version', 'r.status', 'r.signed_at']).whereRef('r.case_id', '=', 'c.id').orderBy('r.revision', 'desc').limit(1).as('cur'),
+        (j) => j.onTrue(),
       )
       .select(['c.id', 'c.study_id', 'c.reading_id', 'c.subject_uuid', 'c.order_index', 'c.slot', 'c.created_at', 'cur.id as read_id', 'cur.revision', 'cur.version', 'cur.status as read_status', 'cur.signed_at'])
       .select((eb) => [

@@ -26,6 +26,7 @@ export interface Actor {
 /** Where audit events go: AuditRepository (hash-chained audit_log), in the caller's transaction. */
 export interface AuditSink {
   append(e: AuditEvent, trx?: Kysely<Database> | Transaction<Database>): Promise<unknown>;
+  appendMany?(e: AuditEvent[], trx?: Kysely<Database> | Transaction<Database>): Promise<unknown>;
 }
 
 /** Re-checks a user's password at signing (the auth service's checkPassword: failures count towards the lock). */
@@ -89,6 +90,12 @@ export class ReviewService {
   /** For the access guard of series / slides / subjects / DICOMweb. */
   isAssigned(userId: string, readingId: string): Promise<boolean> {
     return new ReviewRepository(this.db).isAssigned(userId, readingId);
+  }
+
+  /** Several audit entries in order: in one batch when the sink can (AuditRepository.appendMany). */
+  private async appendAll(events: AuditEvent[], t: Transaction<Database>) {
+    if (this.audit.appendMany) await this.audit.appendMany(events, t);
+    else for (const e of events) await this.audit.append(e, t);
   }
 
   private ev(actor: Actor, action: string, entityType: string, entityId: string, x: { before?: unknown; after?: unknown; detail?: unknown } = {}): AuditEvent {
@@ -176,7 +183,7 @@ export class ReviewService {
    * Assigns every subject of a study with imaging that still has open slots to distinct readers (seeded, within
    * capacity), shuffles each reader's new cases into their worklist, records the run and audits it.
    */
-  async assign(actor: Actor, body: { studyId?: unknown; readers?: unknown; seed?: unknown; capacity?: unknown; readersPerSubject?: unknown; adjudicators?: unknown; rules?: unknown; endpointSettings?: unknown; requestId?: unknown }) {
+  async assign(actor: Actor, body: { studyId?: unknown; readers?: unknown; seed?: unknown; capacity?: unknown; readersPerSubject?: unknown; adjudicators?: unknown; rules?: unknown; endpointSettings?: unknown; subjects?: unknown; requestId?: unknown }) {
     const studyId = text(body?.studyId, 'studyId', 64);
     const seed = body.seed === undefined || body.seed === null ? randomInt(0, 0xffffffff) : checkSeed(body.seed);
     const capacity = body.capacity;
@@ -187,8 +194,16 @@ export class ReviewService {
       const readers = await this.resolveUsers(repo, body.readers, 'reader', 'readers');
       if (readers.length < READERS_PER_SUBJECT) throw invalid(`readers: at least ${READERS_PER_SUBJECT} distinct readers are needed`);
       const settings = await this.writeSettings(repo, actor, studyId, { rules: body.rules, adjudicators: body.adjudicators, endpointSettings: body.endpointSettings }, t);
-      const subjects = await repo.subjectsWithImaging(studyId);
+      let subjects = await repo.subjectsWithImaging(studyId);
       if (!subjects.length) throw new ReviewError(404, 'review.not-found', `study ${studyId} has no subject with imaging yet`);
+      // optionally only some subjects (reading ids), e.g. those whose imaging is complete
+      if (body.subjects !== undefined) {
+        if (!Array.isArray(body.subjects) || !body.subjects.length || body.subjects.some((x) => typeof x !== 'string')) throw invalid('subjects: a non-empty list of reading ids');
+        const want = new Set(body.subjects as string[]);
+        const unknown = [...want].filter((r) => !subjects.some((x) => x.reading_id === r));
+        if (unknown.length) throw invalid(`subjects: ${unknown.join(', ')} ${unknown.length === 1 ? 'is not a subject' : 'are not subjects'} of study ${studyId} with imaging`);
+        subjects = subjects.filter((x) => want.has(x.reading_id));
+      }
       const active = await repo.casesOfStudy(studyId, { activeOnly: true });
       const load: Record<string, number> = {};
       for (const c of active) load[c.reader_id] = (load[c.reader_id] ?? 0) + 1;
@@ -392,15 +407,17 @@ export class ReviewService {
       const ctx = await this.subjectCtx(repo, c.subject_uuid);
       const view = await this.caseView(t, repo, c, read, ctx);
       const shownIds = [...view.timepoints.flatMap((tp) => tp.proposals.map((p) => p.proposalId)), ...view.slides.flatMap((sl) => (sl.ai ? [sl.ai.proposalId] : []))];
-      await this.audit.append(this.ev(actor, 'case.view', 'review_case', c.id, { detail: { readingId: c.reading_id, readId: read.id, revision: read.revision, version: read.version, status: read.status } }), t);
       const fresh = new Set(await repo.markShown(read.id, shownIds));
+      // the audit entries last and in one batch: the chain's lock is held from the first append to the commit
+      const events: AuditEvent[] = [this.ev(actor, 'case.view', 'review_case', c.id, { detail: { readingId: c.reading_id, readId: read.id, revision: read.revision, version: read.version, status: read.status } })];
       for (const tp of view.timepoints)
         for (const p of tp.proposals)
           if (fresh.has(p.proposalId))
-            await this.audit.append(this.ev(actor, 'proposal.shown', 'ai_proposal', p.proposalId, { after: { trackingId: p.trackingId, longAxisMm: p.values.longAxisMm ?? null, shortAxisMm: p.values.shortAxisMm ?? null, present: p.values.present ?? null }, detail: { caseId: c.id, readId: read.id, timePointId: tp.timePointId } }), t);
+            events.push(this.ev(actor, 'proposal.shown', 'ai_proposal', p.proposalId, { after: { trackingId: p.trackingId, longAxisMm: p.values.longAxisMm ?? null, shortAxisMm: p.values.shortAxisMm ?? null, present: p.values.present ?? null }, detail: { caseId: c.id, readId: read.id, timePointId: tp.timePointId } }));
       for (const sl of view.slides)
         if (sl.ai && fresh.has(sl.ai.proposalId))
-          await this.audit.append(this.ev(actor, 'proposal.shown', 'ai_proposal', sl.ai.proposalId, { after: { kind: 'slide', ...sl.ai.values }, detail: { caseId: c.id, readId: read.id, slideId: sl.slideId, runId: sl.ai.runId } }), t);
+          events.push(this.ev(actor, 'proposal.shown', 'ai_proposal', sl.ai.proposalId, { after: { kind: 'slide', ...sl.ai.values }, detail: { caseId: c.id, readId: read.id, slideId: sl.slideId, runId: sl.ai.runId } }));
+      await this.appendAll(events, t);
       return view;
     });
   }
