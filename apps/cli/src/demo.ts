@@ -7,6 +7,7 @@ import { dicomStage } from './demo/dicom';
 import { slidesStage } from './demo/slides';
 import { endpointsStage } from './demo/endpoints';
 import { aiStage } from './demo/ai';
+import { demoReaderUrl, reviewStage } from './demo/review';
 import { reportStage } from './demo/report';
 
 export interface DemoSeed {
@@ -38,7 +39,15 @@ const spineStage: DemoStage = {
 };
 
 /** Later stages append themselves here (DICOM volumes, slides, endpoint datasets). */
-export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage, endpointsStage, aiStage, reportStage];
+export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage, endpointsStage, aiStage, reportStage, reviewStage];
+
+let served: { close(): Promise<void> } | undefined;
+/** Stops the API started by `runDemo(..., { serve: true })` (and closes its runtime). */
+export async function stopDemoServer(): Promise<void> {
+  const app = served;
+  served = undefined;
+  await app?.close();
+}
 
 /**
  * `npm run demo`: the main job end to end on embedded defaults (local folder, PGlite, in-process
@@ -46,7 +55,7 @@ export const demoStages: DemoStage[] = [spineStage, dicomStage, slidesStage, end
  * fires the same S3-event ingest path as production, waits for the jobs, prints progress and a
  * summary, and leaves outputs under ./out.
  */
-export async function runDemo(stages: DemoStage[] = demoStages): Promise<Record<string, unknown>> {
+export async function runDemo(stages: DemoStage[] = demoStages, opts: { serve?: boolean } = {}): Promise<Record<string, unknown>> {
   const env = { ...process.env, DATA_DIR: process.env.DATA_DIR ?? './data/demo', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn', SERIES_QUIET_MS: process.env.SERIES_QUIET_MS ?? '1500' };
   const config = loadConfig(env);
   if (config.mode.store === 'local') await rm(config.dataDir, { recursive: true, force: true });
@@ -55,6 +64,7 @@ export async function runDemo(stages: DemoStage[] = demoStages): Promise<Record<
   say(`demo: store=${config.mode.store} db=${config.mode.db} queue=${config.mode.queue} data=${config.dataDir} out=${config.outDir}`);
   const t0 = Date.now();
   const rt = await createRuntime({ config, log: createLogger(config.LOG_LEVEL, { process: 'demo' }) });
+  let serving = false;
   try {
     rt.queue.startWorker();
     const workDir = join(config.dataDir, 'work');
@@ -100,8 +110,17 @@ export async function runDemo(stages: DemoStage[] = demoStages): Promise<Record<
     say(`demo: objects by kind/status: ${[...byKind].map(([k, n]) => `${k}=${n}`).join(' ')}`);
     for (const o of all.filter((x) => x.status !== 'processed')) say(`  ${(o.status ?? '').padEnd(13)} ${(o.kind ?? '-').padEnd(9)} ${o.key}${o.reason ? `  <- ${o.reason}` : ''}`);
     say(`demo: done in ${summary.seconds}s; outputs in ${config.outDir} (summary.json, objects.json)`);
+    if (opts.serve) {
+      // --serve: the same runtime (and its embedded database) behind the API, which serves the reading app
+      const { createApiApp } = await import('../../api/src/app');
+      const app = await createApiApp(rt, { ownsRuntime: true });
+      await app.listen(rt.config.PORT);
+      served = app;
+      serving = true;
+      say(`demo: serving the API and the reading app at ${demoReaderUrl(rt)} (API docs http://localhost:${rt.config.PORT}/docs); Ctrl-C stops it`);
+    }
     return summary;
   } finally {
-    await rt.close();
+    if (!serving) await rt.close();
   }
 }

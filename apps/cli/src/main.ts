@@ -13,7 +13,7 @@ import { loadConfig } from '@app/core';
 import { runMain } from './run-main';
 
 const USAGE = `usage: cli <command> [options]
-  demo                          run the main job end to end (npm run demo)
+  demo [--serve]                run the main job end to end (npm run demo); --serve keeps the API serving the reading app
   health                        check database, queue and store
   migrate                       apply database migrations
   worker                        run the job processors in this process (in-process or Bull)
@@ -68,6 +68,7 @@ void runMain('cli', async () => {
       grants: { type: 'string' },
       'display-name': { type: 'string' },
       'password-stdin': { type: 'boolean' },
+      serve: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -77,7 +78,7 @@ void runMain('cli', async () => {
     return;
   }
   if (cmd === 'demo') {
-    await runDemo();
+    await runDemo(undefined, { serve: values.serve === true });
     return;
   }
   if (cmd === 'infer-ct' || cmd === 'infer-slide') {
