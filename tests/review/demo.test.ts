@@ -4,13 +4,14 @@
  * reader 2 (a subject without an AI read is left out), the reading app's URL printed; with serve the API keeps serving
  * on PORT and the printed credentials log in: reader 1 sees their cases, the adjudicator / biostatistician / admin
  * their own routes. The demo's earlier stages (phantom, pipeline, models) are replaced by a stage that seeds the
- * imaging and AI rows the same way as the review tests (tests/review/fixtures.ts), so this runs in seconds.
+ * imaging and AI rows the same way as the review tests (tests/review/fixtures.ts), so this runs in seconds (and without
+ * the extra synthetic slide the real demo ingests for the slide tab: that one goes through WSI ingest and the models).
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type DemoStage, runDemo, stopDemoServer } from '../../apps/cli/src/demo';
-import { DEMO_USERS, reviewStage } from '../../apps/cli/src/demo/review';
+import { DEMO_USERS, makeReviewStage } from '../../apps/cli/src/demo/review';
 import { tempDir } from '../support/services';
 import { DATES, seedSubject, THREE_LESIONS } from './fixtures';
 
@@ -46,7 +47,7 @@ test('npm run demo -- --serve: demo users, the AI-read subjects assigned to both
     return true;
   });
   try {
-    const summary = (await runDemo([seedStage, reviewStage], { serve: true })) as { review: { url: string; assignments: { studyId: string; cases: { reader: string; readingId: string }[] }[] } };
+    const summary = (await runDemo([seedStage, makeReviewStage({ demoSlide: false })], { serve: true })) as { review: { url: string; assignments: { studyId: string; cases: { reader: string; readingId: string }[] }[] } };
     spy.mockRestore();
     const out = lines.join('');
     const url = `http://localhost:${port}/reader/`;
