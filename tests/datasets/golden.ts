@@ -6,7 +6,10 @@
  * in every format, computed with the writers as they were BEFORE any optimisation; the optimised writers
  * must reproduce them byte for byte. One intended change since: the ADTR files (adtr.*, iadtr.*) and the
  * manifest were regenerated when a derivation bug was fixed (a change from baseline between -1 and 0 mm,
- * e.g. 204.4 -> 203.8 mm, was written as +0.6); only those CHG values differ.
+ * e.g. 204.4 -> 203.8 mm, was written as +0.6); only those CHG values differ. And when ITT and admiralonco response dating came (dc61616, 8fd3e8b): ADSL and
+ * IADSL were added, ADRS/ADTTE (and I-) gained ITTFL, and RSP/CRSP rows are dated at the first (confirmed)
+ * response (no date for N); every other value of every other file is unchanged (checked column by column
+ * against the cut of 8fd3e8b^ before regenerating).
  *
  * Regenerate (only for an intended format change): compile with swc and run
  *   node dist-perf/tests/datasets/golden.js > tests/datasets/golden-hashes.json
