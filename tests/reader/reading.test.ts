@@ -92,9 +92,9 @@ test('reader 1 accepts, edits (drag), rejects, adds a missed lesion and signs; t
   await page.close();
 });
 
-test('the slide tab: OpenSeadragon over the blinded pyramid with the AI heatmap, toggled by H', async () => {
+test('the slide tab: OpenSeadragon over the blinded pyramid with the AI heatmap, toggled by H; the metrics decided and saved into the read', async () => {
   const { page, errors } = await newPage(browser);
-  await login(page, world.base, USERS.reader1.username);
+  await login(page, world.base, USERS.reader2.username);
   const caseId = await openFirstCase(page);
   await page.goto(`${world.base}/reader/#/case/${caseId}/slides`);
   await ready(page);
@@ -117,6 +117,27 @@ test('the slide tab: OpenSeadragon over the blinded pyramid with the AI heatmap,
   expect(await page.evaluate(() => (window as any).bicrSlide.viewer.world.getItemAt(1).getOpacity())).toBe(0);
   // the AI metrics are shown as proposals (tumour fraction, stromal TILs, cellularity)
   expect(await page.locator('[data-metric]').count()).toBe(3);
+  // reader 2 (draft read) accepts the tumour fraction, overrides the TIL % with a reason, marks cellularity not evaluable
+  await page.click('[data-metric=tumourFraction] button:has-text("Accept")');
+  await page.click('[data-metric=stromalTilPercent] button:has-text("Override")');
+  await page.fill('[data-metric=stromalTilPercent] input.value', '35');
+  await page.fill('[data-metric=stromalTilPercent] input.reason', 'TILs under-called near the invasive margin');
+  await page.click('[data-metric=tumourBedCellularity] button:has-text("Not evaluable")');
+  await page.fill('[data-metric=tumourBedCellularity] input.reason', 'no tumour bed on this block');
+  await page.click('#save-pathology');
+  await page.waitForSelector('#pathology-status:has-text("version")', { timeout: 15000 });
+  const cv = await api<{ slides: { slideId: string; ai: { proposalId: string; values: Record<string, number | null> }; assessment: { metrics: { metric: string; decision: string; ai: number | null; reader: number | null; reason: string | null }[] } }[] }>(`/v1/review/cases/${caseId}`, USERS.reader2.username);
+  const sl = cv.slides.find((x) => x.slideId === world.slideId)!;
+  const m = new Map(sl.assessment.metrics.map((x) => [x.metric, x]));
+  expect(m.get('tumourFraction')).toMatchObject({ decision: 'accept', ai: sl.ai.values.tumourFraction, reader: sl.ai.values.tumourFraction });
+  expect(m.get('stromalTilPercent')).toMatchObject({ decision: 'override', ai: sl.ai.values.stromalTilPercent, reader: 35, reason: 'TILs under-called near the invasive margin' });
+  expect(m.get('tumourBedCellularity')).toMatchObject({ decision: 'not-evaluable', reader: null, reason: 'no tumour bed on this block' });
+  // reopened, the saved decisions come back
+  await page.reload();
+  await ready(page);
+  await page.waitForSelector('[data-metric=stromalTilPercent][data-decision=override]', { timeout: 30000 });
+  expect(await page.inputValue('[data-metric=stromalTilPercent] input.value')).toBe('35');
+  await shooter(page)('slide-metrics-saved');
   pageErrors.push(...errors);
   await page.close();
 });
@@ -256,7 +277,7 @@ test('the audit chain is intact and records logins, views, every decision with A
 });
 
 test('screenshots were written and the pages raised no script error', () => {
-  for (const name of ['reader1-baseline', 'reader1-followup', 'ct-signed-with-overlays', 'slide-with-heatmap', 'reader2-followup-1366x768', 'adjudication', 'adjudication-decided']) {
+  for (const name of ['reader1-baseline', 'reader1-followup', 'ct-signed-with-overlays', 'slide-with-heatmap', 'slide-metrics-saved', 'reader2-followup-1366x768', 'adjudication', 'adjudication-decided']) {
     const p = join(ARTIFACTS, `${name}.png`);
     expect(existsSync(p)).toBe(true);
     expect(statSync(p).size).toBeGreaterThan(20000);

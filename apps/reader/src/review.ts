@@ -181,6 +181,15 @@ export interface CaseView {
   timepoints: Timepoint[];
   baselineLesions: BaselineLesion[];
   recist: RecistTable | null;
+  /** The subject's slides with the newest AI metrics proposal of each and this read's saved assessment. */
+  slides?: CaseSlide[];
+}
+
+export type SlideDecision = 'accept' | 'override' | 'not-evaluable';
+export interface CaseSlide {
+  slideId: string;
+  ai: { proposalId: string; runId: string; model: { id: string; version: string; sha256: string }; values: Record<string, number | null> } | null;
+  assessment: { metrics: { metric: string; decision: SlideDecision; ai: number | null; reader: number | null; reason: string | null }[]; comment: string | null } | null;
 }
 
 export interface AxisInput {

@@ -7,7 +7,7 @@ import OpenSeadragon from 'openseadragon';
 import { ApiError, authHeaders, get, put } from '../api';
 import { h, render, toast } from '../dom';
 import { registerShortcuts, toggleHelp } from '../shortcuts';
-import { requestId, review } from '../review';
+import { requestId, review, type SlideDecision } from '../review';
 
 interface SlideItem {
   id: string;
@@ -46,7 +46,7 @@ const order = (cls: string) => {
   return i < 0 ? 99 : i;
 };
 
-/** Where the reader's pathology decisions are saved (the review API); absent from the API = not offered. */
+/** Where the reader's pathology decisions are saved (the review API, part of the reader's draft read). */
 const decisionsPath = (caseId: string, slideId: string) => `/v1/review/cases/${encodeURIComponent(caseId)}/slides/${encodeURIComponent(slideId)}`;
 
 export async function showSlides(main: HTMLElement, caseId: string): Promise<() => void> {
@@ -148,14 +148,18 @@ export async function showSlides(main: HTMLElement, caseId: string): Promise<() 
     h('span', { class: 'muted small' }, slide.mpp ? `${slide.mpp.x} µm/px · ${slide.objectivePower ?? '?'}×` : ''),
   );
 
-  // metrics: accept or override with a reason
-  const decisions = new Map<string, { decision: 'accept' | 'override' | null; value: string; reason: string }>();
-  for (const m of METRICS) decisions.set(m.key, { decision: null, value: '', reason: '' });
-  // the review service offers pathology decisions when its OpenAPI document has the route
-  let canSave: boolean | null = await fetch('/docs-json')
-    .then((r) => (r.ok ? r.json() : null))
-    .then((d: { paths?: Record<string, unknown> } | null) => (d?.paths ? Object.keys(d.paths).some((p) => /^\/v1\/review\/cases\/\{[^}]+\}\/slides\/\{[^}]+\}$/.test(p)) : null))
-    .catch(() => null);
+  // metrics: accept, override (value + reason) or not evaluable (reason); saved into the reader's draft read
+  const caseSlide = cv.slides?.find((x) => x.slideId === slide.id) ?? null;
+  const signed = cv.read.status === 'signed';
+  let version = cv.read.version;
+  type Choice = { decision: SlideDecision | null; value: string; reason: string };
+  const decisions = new Map<string, Choice>();
+  for (const m of METRICS) {
+    const saved = caseSlide?.assessment?.metrics.find((x) => x.metric === m.key);
+    decisions.set(m.key, saved ? { decision: saved.decision, value: saved.decision === 'override' && saved.reader !== null ? String(+(saved.reader * m.scale).toFixed(4)) : '', reason: saved.reason ?? '' } : { decision: null, value: '', reason: '' });
+  }
+  const savedNote = () => (caseSlide?.assessment ? 'Saved in your read.' : 'Not saved yet.');
+  let status = savedNote();
   const renderSide = () => {
     render(
       side,
@@ -170,22 +174,26 @@ export async function showSlides(main: HTMLElement, caseId: string): Promise<() 
               METRICS.map((m) => {
                 const v = ai!.metrics[m.key];
                 const d = decisions.get(m.key)!;
+                const pick = (x: SlideDecision) => () => ((d.decision = x), renderSide());
                 return h(
                   'li',
-                  { class: `lesion-card state-${d.decision === 'accept' ? 'accepted' : d.decision === 'override' ? 'edited' : 'proposed'}`, dataset: { metric: m.key } },
-                  h('div', { class: 'lc-head' }, h('span', { class: 'chip' }), h('strong', null, m.label), h('span', { class: 'metric-value', title: 'AI value' }, v === undefined ? '—' : `${(v * m.scale).toFixed(1)} ${m.unit}`)),
+                  { class: `lesion-card state-${d.decision === 'accept' ? 'accepted' : d.decision === 'override' ? 'edited' : d.decision === 'not-evaluable' ? 'rejected' : 'proposed'}`, dataset: { metric: m.key, decision: d.decision ?? '' } },
+                  h('div', { class: 'lc-head' }, h('span', { class: 'chip' }), h('strong', null, m.label), h('span', { class: 'metric-value', title: 'AI value' }, v === undefined || v === null ? '—' : `${(v * m.scale).toFixed(1)} ${m.unit}`)),
                   h(
                     'div',
                     { class: 'lc-actions' },
-                    h('button', { class: `btn btn-small ${d.decision === 'accept' ? 'chosen' : ''}`, onclick: () => ((d.decision = 'accept'), renderSide()) }, 'Accept'),
-                    h('button', { class: `btn btn-small ${d.decision === 'override' ? 'chosen' : ''}`, onclick: () => ((d.decision = 'override'), renderSide()) }, 'Override'),
+                    h('button', { class: `btn btn-small ${d.decision === 'accept' ? 'chosen' : ''}`, disabled: signed, onclick: pick('accept') }, 'Accept'),
+                    h('button', { class: `btn btn-small ${d.decision === 'override' ? 'chosen' : ''}`, disabled: signed, onclick: pick('override') }, 'Override'),
+                    h('button', { class: `btn btn-small ${d.decision === 'not-evaluable' ? 'chosen' : ''}`, disabled: signed, onclick: pick('not-evaluable') }, 'Not evaluable'),
                   ),
-                  d.decision === 'override'
+                  d.decision === 'override' || d.decision === 'not-evaluable'
                     ? h(
                         'div',
                         { class: 'override' },
-                        h('input', { class: 'value', type: 'number', step: '0.1', min: '0', max: '100', placeholder: `your value (${m.unit})`, value: d.value, oninput: (e: Event) => (d.value = (e.target as HTMLInputElement).value) }),
-                        h('input', { class: 'reason', placeholder: 'Reason (required)', value: d.reason, oninput: (e: Event) => (d.reason = (e.target as HTMLInputElement).value) }),
+                        d.decision === 'override'
+                          ? h('input', { class: 'value', type: 'number', step: '0.1', min: '0', max: '100', placeholder: `your value (${m.unit})`, value: d.value, disabled: signed, oninput: (e: Event) => (d.value = (e.target as HTMLInputElement).value) })
+                          : null,
+                        h('input', { class: 'reason', placeholder: 'Reason (required)', value: d.reason, disabled: signed, oninput: (e: Event) => (d.reason = (e.target as HTMLInputElement).value) }),
                       )
                     : null,
                 );
@@ -206,31 +214,33 @@ export async function showSlides(main: HTMLElement, caseId: string): Promise<() 
             h(
               'div',
               { class: 'save-row' },
-              h('button', { class: 'btn btn-primary', id: 'save-pathology', disabled: canSave === false, onclick: () => void savePathology() }, 'Save pathology assessment'),
-              canSave === false ? h('div', { class: 'muted small' }, 'Saving pathology decisions is not offered by the review service yet: they are shown here only.') : null,
+              h('button', { class: 'btn btn-primary', id: 'save-pathology', disabled: signed || !caseSlide, onclick: () => void savePathology() }, 'Save pathology assessment'),
+              h('div', { class: 'muted small', id: 'pathology-status' }, signed ? 'This read is signed: the assessment is shown read-only.' : status),
             ),
           )
         : null,
     );
   };
   const savePathology = async () => {
-    const body = {
-      requestId: requestId(),
-      metrics: METRICS.map((m) => {
+    const undecided = METRICS.filter((m) => {
+      const d = decisions.get(m.key)!;
+      return !d.decision || (d.decision === 'override' && (d.value.trim() === '' || !Number.isFinite(Number(d.value)) || !d.reason.trim())) || (d.decision === 'not-evaluable' && !d.reason.trim());
+    });
+    if (undecided.length) return toast(`Decide every metric (override: a value and a reason; not evaluable: a reason): ${undecided.map((m) => m.label).join(', ')}`, 'error');
+    // the API takes each metric in its own unit (TIL %: percent; the fractions: 0..1); the screen shows percent
+    const metrics = Object.fromEntries(
+      METRICS.map((m) => {
         const d = decisions.get(m.key)!;
-        return { metric: m.key, ai: ai!.metrics[m.key] ?? null, decision: d.decision, value: d.decision === 'override' ? Number(d.value) / m.scale : ai!.metrics[m.key] ?? null, reason: d.reason || undefined };
+        return [m.key, d.decision === 'override' ? { decision: d.decision, value: Number(d.value) / m.scale, reason: d.reason.trim() } : { decision: d.decision, ...(d.reason.trim() ? { reason: d.reason.trim() } : {}) }];
       }),
-    };
-    const missing = body.metrics.filter((m) => !m.decision || (m.decision === 'override' && (!Number.isFinite(m.value) || !m.reason)));
-    if (missing.length) return toast(`Decide every metric (an override needs a value and a reason): ${missing.map((m) => m.metric).join(', ')}`, 'error');
+    );
     try {
-      await put(decisionsPath(caseId, slide.id), body);
+      const r = await put<{ version: number }>(decisionsPath(caseId, slide.id), { version, requestId: requestId(), proposalId: caseSlide?.ai?.proposalId ?? null, metrics });
+      version = r.version;
+      status = `Saved in your read (version ${version}).`;
+      renderSide();
       toast('Pathology assessment saved', 'ok');
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) {
-        canSave = false;
-        renderSide();
-      }
       toast(e instanceof Error ? e.message : String(e), 'error');
     }
   };
