@@ -36,6 +36,16 @@ const schema = z.object({
   QUEUE_CONCURRENCY: int(1).default(2),
   JOB_ATTEMPTS: int(1).default(3),
   JOB_BACKOFF_MS: int(0).default(2000),
+  /** Per-worker limit of each heavy job type (volume building, slide patches, inference), in a lane of its own. */
+  QUEUE_CONCURRENCY_HEAVY: int(1).default(1),
+  /** A worker's lease on the job it runs, renewed every third of it; a running job past its lease is stuck (worker died). */
+  JOB_LEASE_MS: int(300).default(30000),
+  /** How often each worker recovers stuck jobs (also once at start-up); 0 = only at start-up. */
+  JOB_RECLAIM_INTERVAL_MS: int(0).default(15000),
+  /** Bull stalled-job detection: lock on an active job, interval of the stalled check, stalls before Bull fails a job. */
+  BULL_LOCK_DURATION_MS: int(100).default(30000),
+  BULL_STALLED_INTERVAL_MS: int(100).default(30000),
+  BULL_MAX_STALLED_COUNT: int(0).default(1),
   /** Run the job processors inside the API process too (always true without REDIS_URL). */
   API_RUNS_WORKER: bool.optional(),
 
@@ -47,6 +57,11 @@ const schema = z.object({
   S3_FORCE_PATH_STYLE: bool.optional(),
   /** Bytes per part for multipart uploads of large outputs. */
   S3_PART_SIZE: int(5 * 1024 * 1024).default(16 * 1024 * 1024),
+  /** Attempts per S3 request (the SDK's standard retry: exponential backoff with jitter) before the error reaches the job. */
+  S3_MAX_ATTEMPTS: int(1).default(5),
+  /** Milliseconds to open a connection to S3, and for an S3 request to get its response (or a stalled socket to be dropped). */
+  S3_CONNECT_TIMEOUT_MS: int(1).default(5000),
+  S3_REQUEST_TIMEOUT_MS: int(1).default(120000),
 
   /** Shared secret for POST /v1/events/s3 (Bearer token, X-Webhook-Token, or HMAC-SHA256 of the body in X-Signature). */
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { InputError, isInputError } from '@app/core';
 import type { JobContext } from '@app/queue';
 import { ObjectNotFoundError } from '@app/storage';
+import { Admission } from './admission';
 import { detectKind, type Sniffer } from './detect';
 import { type ObjectEvent, ingestKey } from './events';
 import type { PipelineContext, ProcessorRegistry } from './processors';
@@ -28,15 +29,37 @@ export interface EnqueueSummary {
  * Upload-triggered ingest: events (webhook or poller) become one `ingest.object` job per upload;
  * the job records the object, detects its kind and dispatches it to the processor for that kind.
  */
+export interface IngestOptions {
+  /** Event batches enqueued at once by this process (default 16). */
+  maxInFlight?: number;
+  /** Event batches waiting for a slot before new ones are refused with IngestBusyError (default 500). */
+  maxWaiting?: number;
+}
+
+/** Events per enqueue call in poller mode: a listing of any size is enqueued page by page, never held whole. */
+const POLL_CHUNK = 500;
+
 export class IngestService {
+  /** Bounds the event requests in progress (see admission.ts). */
+  readonly admission: Admission;
   constructor(
     private readonly ctx: PipelineContext,
     private readonly processors: ProcessorRegistry,
     private readonly sniffers: readonly Sniffer[] = [],
-  ) {}
+    opts: IngestOptions = {},
+  ) {
+    this.admission = new Admission(opts.maxInFlight ?? 16, opts.maxWaiting ?? 500);
+  }
 
-  /** Enqueue one ingest job per object; a repeated event (same bucket+key+etag/version) is a no-op. */
-  async enqueueEvents(events: ObjectEvent[]): Promise<EnqueueSummary> {
+  /**
+   * Enqueue one ingest job per object; a repeated event (same bucket+key+etag/version) is a no-op. Throws
+   * IngestBusyError (answer 503 + Retry-After) when too many event requests are already in progress.
+   */
+  enqueueEvents(events: ObjectEvent[]): Promise<EnqueueSummary> {
+    return this.admission.run(() => this.enqueueNow(events));
+  }
+
+  private async enqueueNow(events: ObjectEvent[]): Promise<EnqueueSummary> {
     const out: EnqueueSummary = { accepted: 0, duplicates: 0, jobs: [] };
     for (const e of events) {
       if (e.bucket !== this.ctx.store.bucket) throw new InputError('event.bucket', `event for bucket '${e.bucket}', but this service reads bucket '${this.ctx.store.bucket}'`);
@@ -58,9 +81,21 @@ export class IngestService {
 
   /** Poller mode: list a prefix and enqueue every object (repeats are no-ops through the keys). */
   async pollOnce(prefix: string): Promise<EnqueueSummary> {
-    const events: ObjectEvent[] = [];
-    for await (const o of this.ctx.store.list(prefix)) events.push({ bucket: this.ctx.store.bucket, key: o.key, etag: o.etag, versionId: o.versionId, size: o.size, eventName: 'Poll' });
-    return this.enqueueEvents(events);
+    const total: EnqueueSummary = { accepted: 0, duplicates: 0, jobs: [] };
+    let events: ObjectEvent[] = [];
+    const flush = async () => {
+      const r = await this.enqueueNow(events);
+      total.accepted += r.accepted;
+      total.duplicates += r.duplicates;
+      total.jobs.push(...r.jobs);
+      events = [];
+    };
+    for await (const o of this.ctx.store.list(prefix)) {
+      events.push({ bucket: this.ctx.store.bucket, key: o.key, etag: o.etag, versionId: o.versionId, size: o.size, eventName: 'Poll' });
+      if (events.length >= POLL_CHUNK) await flush();
+    }
+    if (events.length) await flush();
+    return total;
   }
 
   /** The `ingest.object` job. Idempotent: a re-run after a crash redoes only what is not recorded. */
@@ -75,7 +110,8 @@ export class IngestService {
       idempotency_key: p.ingestKey,
       size: 0,
     });
-    if (!['received', 'ingesting'].includes(row.status)) return { objectId: row.id, status: row.status };
+    // 'failed': the operator re-runs a finally failed ingest (cli jobs retry) once the fault (S3 down...) is fixed
+    if (!['received', 'ingesting', 'failed'].includes(row.status)) return { objectId: row.id, status: row.status };
     await objects.setStatus(row.id, 'ingesting');
     const head = await store.head(p.key);
     if (!head) throw new ObjectNotFoundError(p.key); // eventual consistency: retried, then failed (never quarantined on a guess)

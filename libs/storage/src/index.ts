@@ -7,6 +7,7 @@ import { S3ObjectStore } from './s3';
 export * from './port';
 export { LocalObjectStore } from './local';
 export { S3ObjectStore } from './s3';
+export { LocalStoreError, S3StoreError } from './errors';
 
 /** The adapter the configuration asks for: S3 when S3_BUCKET is set, else DATA_DIR/objects. */
 export function createObjectStore(config: AppConfig): ObjectStore {
@@ -18,6 +19,9 @@ export function createObjectStore(config: AppConfig): ObjectStore {
       forcePathStyle: config.S3_FORCE_PATH_STYLE,
       credentials: config.S3_ACCESS_KEY_ID ? { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY! } : undefined,
       partSize: config.S3_PART_SIZE,
+      maxAttempts: config.S3_MAX_ATTEMPTS,
+      connectTimeoutMs: config.S3_CONNECT_TIMEOUT_MS,
+      requestTimeoutMs: config.S3_REQUEST_TIMEOUT_MS,
     });
   return new LocalObjectStore(join(config.dataDir, 'objects'));
 }

@@ -1,9 +1,10 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, open, readdir, rename, stat } from 'node:fs/promises';
+import { access, constants, copyFile, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
+import { LocalStoreError } from './errors';
 import { assertSafeKey, type ByteRange, type ObjectInfo, ObjectNotFoundError, type ObjectStore } from './port';
 
 /** A local folder as the object store (embedded default: DATA_DIR/objects). Writes are atomic (temp + rename). */
@@ -68,10 +69,16 @@ export class LocalObjectStore implements ObjectStore {
 
   async put(key: string, body: Buffer | Readable): Promise<ObjectInfo> {
     const p = this.path(key);
-    await mkdir(dirname(p), { recursive: true });
     const tmp = `${p}.${randomUUID()}.part`;
-    await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, createWriteStream(tmp));
-    await rename(tmp, p);
+    try {
+      await mkdir(dirname(p), { recursive: true });
+      await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, createWriteStream(tmp));
+      await rename(tmp, p);
+    } catch (e) {
+      // a full disk leaves a partial temp file: remove it so the space is not held (readers never see .part files)
+      await unlink(tmp).catch(() => {});
+      throw LocalStoreError.wrap(e, p, this.root, 'write');
+    }
     return (await this.head(key))!;
   }
 
@@ -105,8 +112,13 @@ export class LocalObjectStore implements ObjectStore {
     yield* walk.call(this, dirPart ? join(this.root, ...dirPart.split('/')) : this.root);
   }
 
+  /** Reachable and writable (a read-only or unwritable store fails /health with the LocalStoreError). */
   async ping(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
-    await stat(this.root);
+    try {
+      await mkdir(this.root, { recursive: true });
+      await access(this.root, constants.W_OK);
+    } catch (e) {
+      throw LocalStoreError.wrap(e, this.root, this.root, 'write to');
+    }
   }
 }

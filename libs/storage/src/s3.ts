@@ -14,6 +14,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { S3StoreError } from './errors';
 import { assertSafeKey, type ByteRange, type ObjectInfo, ObjectNotFoundError, type ObjectStore } from './port';
 
 export interface S3StoreOptions {
@@ -24,6 +25,12 @@ export interface S3StoreOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Multipart part size for `put` of streams and large buffers. */
   partSize: number;
+  /** Attempts per request (SDK standard retry mode: exponential backoff with full jitter, retry quota). Default 5. */
+  maxAttempts?: number;
+  /** Milliseconds to establish a connection. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Milliseconds for a request to get its response, and for an idle socket (stalled body) to be dropped. Default 120000. */
+  requestTimeoutMs?: number;
 }
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
@@ -43,12 +50,31 @@ export class S3ObjectStore implements ObjectStore {
       forcePathStyle: opts.forcePathStyle ?? !!opts.endpoint,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
+      // Retries: 5xx, throttling, timeouts, refused/reset connections are retried by the SDK's standard strategy
+      // (exponential backoff with jitter) up to maxAttempts; then the error reaches the job, which retries with its
+      // own backoff and finally fails with an S3StoreError naming the operation, key, endpoint and attempts.
+      retryMode: 'standard',
+      maxAttempts: opts.maxAttempts ?? 5,
+      // Without timeouts a hung S3 endpoint hangs the job forever: connection, response and idle-socket limits.
+      requestHandler: {
+        connectionTimeout: opts.connectTimeoutMs ?? 5000,
+        requestTimeout: opts.requestTimeoutMs ?? 120_000,
+        throwOnRequestTimeout: true,
+        socketTimeout: opts.requestTimeoutMs ?? 120_000,
+      },
     };
     if (opts.endpoint) cfg.endpoint = opts.endpoint;
     if (opts.credentials) cfg.credentials = opts.credentials;
     this.client = new S3Client(cfg);
     this.bucket = opts.bucket;
     this.location = `s3://${opts.bucket}`;
+  }
+
+  private fail(op: string, key: string | undefined, e: unknown): Error {
+    if (e instanceof S3StoreError || e instanceof ObjectNotFoundError) return e;
+    const err = e instanceof Error ? e : new Error(String(e));
+    const meta = (e as { $metadata?: { attempts?: number; httpStatusCode?: number } })?.$metadata;
+    return new S3StoreError(op, this.bucket, key, this.opts.endpoint ?? `AWS S3 (${this.opts.region})`, meta?.attempts, meta?.httpStatusCode, err);
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -58,7 +84,7 @@ export class S3ObjectStore implements ObjectStore {
       return { key, size: Number(r.ContentLength ?? 0), etag: unquote(r.ETag), versionId: r.VersionId, lastModified: r.LastModified ?? new Date(0) };
     } catch (e) {
       if (isNotFound(e)) return null;
-      throw e;
+      throw this.fail('HeadObject', key, e);
     }
   }
 
@@ -71,7 +97,7 @@ export class S3ObjectStore implements ObjectStore {
       return r.Body as Readable;
     } catch (e) {
       if (isNotFound(e)) throw new ObjectNotFoundError(key);
-      throw e;
+      throw this.fail('GetObject', key, e);
     }
   }
 
@@ -91,7 +117,11 @@ export class S3ObjectStore implements ObjectStore {
       queueSize: 4,
       leavePartsOnError: false,
     });
-    await up.done();
+    try {
+      await up.done();
+    } catch (e) {
+      throw this.fail('PutObject', key, e);
+    }
     const info = await this.head(key);
     if (!info) throw new Error('object missing right after upload');
     return info;
@@ -105,7 +135,11 @@ export class S3ObjectStore implements ObjectStore {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     let token: string | undefined;
     do {
-      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      const r = await this.client
+        .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }))
+        .catch((e: unknown) => {
+          throw this.fail('ListObjectsV2', prefix, e);
+        });
       for (const o of r.Contents ?? [])
         if (o.Key) yield { key: o.Key, size: Number(o.Size ?? 0), etag: unquote(o.ETag), lastModified: o.LastModified ?? new Date(0) };
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
@@ -113,6 +147,8 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async ping(): Promise<void> {
-    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+    await this.client.send(new HeadBucketCommand({ Bucket: this.bucket })).catch((e: unknown) => {
+      throw this.fail('HeadBucket', undefined, e);
+    });
   }
 }
