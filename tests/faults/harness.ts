@@ -12,7 +12,7 @@
  * a failed test.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -331,4 +331,16 @@ export function spawnWorker(env: Record<string, string>): WorkerProc {
       });
     },
   };
+}
+
+// ---------------------------------------------------------------- inputs
+
+let seq = 0;
+/** The fixture CT slice with its own SOP Instance UID (so each scenario has its own instance). */
+export function dicomWithNewUid(workDir: string): Buffer {
+  const uid = `1.2.826.0.1.3680043.10.1${process.pid}.${Date.now()}.${++seq}`;
+  const p = join(workDir, `slice-${seq}.dcm`);
+  copyFileSync(join(repoRoot(), 'tests/fixtures/dicom/small/CT_small.dcm'), p);
+  execFileSync('dcmodify', ['-nb', '-i', `(0008,0018)=${uid}`, p], { stdio: 'pipe' });
+  return readFileSync(p);
 }

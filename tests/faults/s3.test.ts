@@ -4,14 +4,10 @@
  * retries (S3_MAX_ATTEMPTS, SDK backoff), then job retries (JOB_ATTEMPTS, JOB_BACKOFF_MS), then a clear
  * failure on the job and on the object. Nothing is lost: once S3 is back, retrying the job processes the object.
  */
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { repoRoot } from '@app/core';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { S3ObjectStore } from '@app/storage';
 import { createTempDatabase, quietLog, tempDir, testConfig, waitFor } from '../support/services';
-import { type FaultyS3, killAll, startFaultyS3 } from './harness';
+import { dicomWithNewUid, type FaultyS3, killAll, startFaultyS3 } from './harness';
 
 jest.setTimeout(60000);
 
@@ -24,16 +20,6 @@ let db: { url: string; drop: () => Promise<void> };
 let dir: { path: string; remove: () => Promise<void> };
 let rt: Runtime;
 let direct: S3ObjectStore;
-let seq = 0;
-/** The fixture CT slice with its own SOP Instance UID (one instance per scenario). */
-function dicomWithUid(): { body: Buffer; uid: string } {
-  const uid = `1.2.826.0.1.3680043.10.1${process.pid}.${Date.now()}.${++seq}`;
-  const p = join(dir.path, `i${seq}.dcm`);
-  copyFileSync(join(repoRoot(), 'tests/fixtures/dicom/small/CT_small.dcm'), p);
-  execFileSync('dcmodify', ['-nb', '-i', `(0008,0018)=${uid}`, p]);
-  return { body: readFileSync(p), uid };
-}
-
 beforeAll(async () => {
   s3 = await startFaultyS3();
   db = await createTempDatabase();
@@ -69,7 +55,7 @@ afterAll(async () => {
 
 /** Upload, enqueue, wait for the final failure; then S3 comes back, the failed job is retried and the object processed. */
 async function scenario(key: string, inject: () => Promise<void>, heal: () => Promise<void>) {
-  const { body } = dicomWithUid();
+  const body = dicomWithNewUid(dir.path);
   const info = await direct.put(key, body);
   s3.faulted = [];
   await inject();
