@@ -46,6 +46,16 @@ export interface JobsTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   finished_at: Timestamp | null;
+  /** Worker (host:pid:random) running the current attempt (0011). */
+  owner: string | null;
+  /** Renewed while the owner lives; a running row past it is stuck (0011). */
+  lease_until: Timestamp | null;
+  /** A queued row waits until then (delay / retry backoff) (0011). */
+  not_before: Timestamp | null;
+  /** Bull job id of the current transport job (0011). */
+  transport_id: string | null;
+  started_at: Timestamp | null;
+  recoveries: Generated<number>;
 }
 
 export interface SubjectsTable {

@@ -4,6 +4,15 @@ import { INGEST_JOB, IngestService, type IngestPayload, PROCESS_JOB, type Pipeli
 import { createJobQueue, type JobQueue } from '@app/queue';
 import { createObjectStore, type ObjectStore } from '@app/storage';
 import { pipelineModules } from './modules';
+import { VOLUME_JOB } from './stages/dicom';
+import { PATCHES_JOB } from './stages/wsi';
+import { CT_INFERENCE_JOB, SLIDE_INFERENCE_JOB } from './stages/ai';
+
+/**
+ * Heavy job types (CPU and memory bound: volume building, slide patches, inference): each runs in a lane of its own,
+ * limited per worker by QUEUE_CONCURRENCY_HEAVY, so light jobs (ingest, instance processing) never wait behind them.
+ */
+export const HEAVY_JOBS: ReadonlySet<string> = new Set([VOLUME_JOB, PATCHES_JOB, CT_INFERENCE_JOB, SLIDE_INFERENCE_JOB]);
 
 /** Everything a process (api, worker, cli) needs, built from the config. No NestJS here. */
 export interface Runtime extends PipelineContext {
@@ -72,7 +81,7 @@ export async function createRuntime(opts: RuntimeOptions = {}): Promise<Runtime>
       handler: (job) => ingest.process(job),
       onFinalFailure: (job, err) => ingest.markFailed({ objectId: job.payload.objectId }, err),
     });
-    for (const m of modules) for (const j of m.jobs?.(ctx) ?? []) queue.register(j);
+    for (const m of modules) for (const j of m.jobs?.(ctx) ?? []) queue.register({ ...j, heavy: j.heavy ?? HEAVY_JOBS.has(j.name) });
     const q = queue;
     const rt: Runtime = {
       ...ctx,

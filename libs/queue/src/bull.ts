@@ -1,6 +1,6 @@
 import Bull from 'bull';
 import Redis from 'ioredis';
-import type { DriverJob, DriverJobData, QueueDriver } from './port';
+import type { DriverHooks, DriverJob, DriverJobData, QueueDriver, TransportState } from './port';
 
 /** Explain an unreachable Redis in one line, naming the setting. */
 export async function assertRedisReachable(url: string, timeoutMs = 3000): Promise<void> {
@@ -21,25 +21,71 @@ export async function assertRedisReachable(url: string, timeoutMs = 3000): Promi
   }
 }
 
+export interface BullSettings {
+  /** Ms a worker's lock on an active job lasts; renewed every lockDuration/2 while the worker lives. */
+  lockDuration?: number;
+  /** Ms between checks for active jobs whose lock expired (their worker died): they go back to waiting. */
+  stalledInterval?: number;
+  /** How many times a job may stall before Bull fails it (the ledger then fails it through onFinalFailure). */
+  maxStalledCount?: number;
+}
+
 /**
  * Bull on Redis: the production transport. Scale out by running more workers (any machine) against
  * the same REDIS_URL; Bull hands each job to one of them. Failed jobs stay in Redis with their error
  * (removeOnFail: false) and in the database ledger.
+ *
+ * Lanes: Bull sums the concurrency of named processors on one queue (any of them takes any job: REFERENCE.md,
+ * queue.process, "to avoid this behaviour you need to create an own queue for each process function"), so a job
+ * type with a per-worker limit gets a Bull queue of its own (`<QUEUE_NAME>.<type>`) processed with that limit;
+ * every other type shares the main queue and QUEUE_CONCURRENCY.
+ *
+ * Process death: Bull's stalled-job check (lockDuration / stalledInterval / maxStalledCount) puts an active job
+ * whose worker died back to waiting (or fails it after maxStalledCount); JobQueue reconciles the ledger with it.
  */
 export class BullDriver implements QueueDriver {
   readonly kind = 'bull' as const;
+  /** The main queue (every type without a lane of its own). */
   readonly queue: Bull.Queue<DriverJobData>;
-  constructor(redisUrl: string, queueName: string) {
-    this.queue = new Bull<DriverJobData>(queueName, redisUrl, {
+  private readonly lanes = new Map<string, { queue: Bull.Queue<DriverJobData>; concurrency: number }>();
+  private readonly opts: Bull.QueueOptions;
+  constructor(
+    private readonly redisUrl: string,
+    private readonly queueName: string,
+    settings: BullSettings = {},
+  ) {
+    this.opts = {
       defaultJobOptions: { removeOnComplete: 1000, removeOnFail: false },
-    });
-    this.queue.on('error', () => {
+      settings: Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as Bull.AdvancedSettings,
+    };
+    this.queue = this.open(queueName);
+  }
+
+  private open(name: string): Bull.Queue<DriverJobData> {
+    const q = new Bull<DriverJobData>(name, this.redisUrl, this.opts);
+    q.on('error', () => {
       /* surfaced through ping()/health; ioredis reconnects by itself */
     });
+    return q;
+  }
+
+  /** Every Bull queue of this driver: the main one, then one per lane (dashboards, tests). */
+  queues(): Bull.Queue<DriverJobData>[] {
+    return [this.queue, ...[...this.lanes.values()].map((l) => l.queue)];
+  }
+
+  setLane(name: string, concurrency: number): void {
+    const lane = this.lanes.get(name);
+    if (lane) lane.concurrency = concurrency;
+    else this.lanes.set(name, { queue: this.open(`${this.queueName}.${name}`), concurrency });
+  }
+
+  private queueFor(name: string): Bull.Queue<DriverJobData> {
+    return this.lanes.get(name)?.queue ?? this.queue;
   }
 
   async add(name: string, data: DriverJobData, opts: { jobId: string; attempts: number; backoffMs: number; delayMs?: number }): Promise<void> {
-    await this.queue.add(name, data, {
+    await this.queueFor(name).add(name, data, {
       jobId: opts.jobId,
       attempts: opts.attempts,
       backoff: { type: 'exponential', delay: opts.backoffMs },
@@ -47,8 +93,8 @@ export class BullDriver implements QueueDriver {
     });
   }
 
-  process(concurrency: number, fn: (job: DriverJob) => Promise<unknown>): void {
-    void this.queue.process('*', concurrency, (job) =>
+  process(concurrency: number, fn: (job: DriverJob) => Promise<unknown>, hooks: DriverHooks = {}): void {
+    const handler = (job: Bull.Job<DriverJobData>) =>
       fn({
         name: job.name,
         data: job.data,
@@ -57,12 +103,31 @@ export class BullDriver implements QueueDriver {
         progress: async (p) => {
           await job.progress(p);
         },
-      }),
-    );
+        discard: () => {
+          void job.discard();
+        },
+      });
+    const consume = (q: Bull.Queue<DriverJobData>, n: number) => {
+      q.on('stalled', (job: Bull.Job<DriverJobData>) => hooks.onStalled?.(job.data, job.name));
+      q.on('failed', (job: Bull.Job<DriverJobData>, err: Error) => hooks.onTransportFailed?.(job.data, job.name, err));
+      void q.process('*', n, handler);
+    };
+    consume(this.queue, concurrency);
+    for (const lane of this.lanes.values()) consume(lane.queue, lane.concurrency);
+  }
+
+  async state(name: string, jobId: string): Promise<TransportState> {
+    const job = await this.queueFor(name).getJob(jobId);
+    if (!job) return 'missing';
+    const s = await job.getState();
+    if (s === 'paused') return 'waiting';
+    return s === 'active' || s === 'waiting' || s === 'delayed' || s === 'completed' || s === 'failed' ? s : 'missing';
   }
 
   async counts(): Promise<Record<string, number>> {
-    return { ...(await this.queue.getJobCounts()) };
+    const out: Record<string, number> = {};
+    for (const q of this.queues()) for (const [k, v] of Object.entries(await q.getJobCounts())) out[k] = (out[k] ?? 0) + (v as number);
+    return out;
   }
 
   async ping(): Promise<void> {
@@ -72,6 +137,6 @@ export class BullDriver implements QueueDriver {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await Promise.all(this.queues().map((q) => q.close()));
   }
 }

@@ -1,11 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from '@app/core';
-import type { JobsRepository, JobRow } from '@app/db';
-import type { DriverJob, EnqueueOptions, EnqueueResult, JobContext, JobDefinition, QueueDriver } from './port';
+import type { JobRow, JobsRepository } from '@app/db';
+import type {
+  DriverJob,
+  EnqueueOptions,
+  EnqueueResult,
+  JobContext,
+  JobDefinition,
+  JobEvent,
+  JobListener,
+  JobTypeDepth,
+  QueueDriver,
+} from './port';
 
 export interface JobQueueOptions {
   attempts: number;
   backoffMs: number;
+  /** Shared pool of job slots per worker (types without a lane of their own). */
   concurrency: number;
+  /** Per-worker limit of a heavy type (JobDefinition.heavy) in its own lane. Default 1. */
+  heavyConcurrency?: number;
+  /** A worker's lease on a job it runs (and, embedded, on the jobs queued in its memory); renewed every leaseMs/3. Default 30 s. */
+  leaseMs?: number;
+  /** How often a worker looks for stuck jobs to recover (also once at start-up). Default 15 s; 0 = only at start-up. */
+  reclaimIntervalMs?: number;
 }
 
 const errorText = (e: unknown): string => {
@@ -13,22 +32,48 @@ const errorText = (e: unknown): string => {
   return `${err.name}: ${err.message}`;
 };
 
+/** This process as a job owner: host:pid:random (random: a restarted process with a reused pid is a new owner). */
+export const newWorkerId = (): string => `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+
+/** The last attempt died with its worker: what onFinalFailure and the ledger get. */
+export class WorkerLostError extends Error {
+  override name = 'WorkerLostError';
+}
+
 /**
  * The job queue port: named job types, retries with exponential backoff, progress, failed jobs kept
  * with their error, and idempotency keys. The database ledger (`jobs` table) decides "already done"
- * (a unique key, so it holds across API replicas and workers); the driver (Bull or in-process) only
- * transports and retries.
+ * (a unique key, so it holds across API replicas and workers) and who runs a job now (owner + lease);
+ * the driver (Bull or in-process) only transports and retries.
+ *
+ * No job is ever stuck: each attempt is owned by one worker (`workerId`) under a lease renewed while
+ * the worker lives. A row whose lease expired is stuck; `recoverStuck()` (at start-up and on a timer)
+ * re-runs it (the dead attempt counts) or fails it after its attempts, calling onFinalFailure so its
+ * object never stays `processing`. Ends of attempts are fenced by owner + attempt, so a worker that
+ * was declared dead and comes back cannot overwrite the newer attempt.
  */
 export class JobQueue {
   private readonly defs = new Map<string, JobDefinition<any>>();
+  private readonly listeners = new Set<JobListener>();
   private started = false;
+  private closed = false;
+  private heartbeat?: NodeJS.Timeout;
+  private reclaimer?: NodeJS.Timeout;
+  private recovering?: Promise<number>;
+  /** This process as a job owner (host:pid:random). */
+  readonly workerId = newWorkerId();
+  readonly leaseMs: number;
 
   constructor(
     readonly driver: QueueDriver,
     private readonly ledger: JobsRepository,
     private readonly log: Logger,
     private readonly opts: JobQueueOptions,
-  ) {}
+  ) {
+    this.leaseMs = opts.leaseMs ?? 30_000;
+    // Embedded: queued jobs live in this process's memory, so they are leased from enqueue on; renew from the start.
+    if (driver.kind === 'in-process') this.startHeartbeat();
+  }
 
   get kind(): 'bull' | 'in-process' {
     return this.driver.kind;
@@ -37,23 +82,80 @@ export class JobQueue {
   register<P>(def: JobDefinition<P>): void {
     if (this.defs.has(def.name)) throw new Error(`job type ${def.name} registered twice`);
     this.defs.set(def.name, def as JobDefinition<any>);
+    const limit = this.limitOf(def as JobDefinition<any>);
+    if (limit !== undefined) this.driver.setLane(def.name, limit);
+  }
+
+  /** Per-worker limit of a type with a lane of its own; undefined = shared pool. */
+  limitOf(def: JobDefinition<any>): number | undefined {
+    return def.concurrency ?? (def.heavy ? (this.opts.heavyConcurrency ?? 1) : undefined);
   }
 
   names(): string[] {
     return [...this.defs.keys()];
   }
 
+  /** Per-type lanes and the shared pool, for logs and the worker banner. */
+  concurrency(): { shared: number; lanes: Record<string, number> } {
+    const lanes: Record<string, number> = {};
+    for (const d of this.defs.values()) {
+      const l = this.limitOf(d);
+      if (l !== undefined) lanes[d.name] = l;
+    }
+    return { shared: this.opts.concurrency, lanes };
+  }
+
+  /**
+   * Subscribe to job events of this process (started, completed, failed, retrying, recovered). Returns the
+   * unsubscribe function. Listeners run synchronously and must not throw (a throwing listener is logged and ignored).
+   */
+  observe(listener: JobListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private emit(e: JobEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.log.warn({ err }, 'job event listener threw');
+      }
+    }
+  }
+
+  /**
+   * Queue depth per job type, from the ledger (the same answer on every transport and from every process):
+   * waiting (due), delayed (retry backoff / delay), active, stuck (worker died, being recovered), failed.
+   * Every registered type is present, with zeros when it has no jobs.
+   */
+  async depth(): Promise<Record<string, JobTypeDepth>> {
+    const rows = await this.ledger.depth();
+    const zero = (): JobTypeDepth => ({ waiting: 0, delayed: 0, active: 0, stuck: 0, failed: 0 });
+    const out: Record<string, JobTypeDepth> = {};
+    for (const n of this.defs.keys()) out[n] = zero();
+    for (const [n, d] of Object.entries(rows)) out[n] = d;
+    return out;
+  }
+
   async enqueue<P>(name: string, payload: P, o: EnqueueOptions): Promise<EnqueueResult> {
     const def = this.defs.get(name);
     if (!def) throw new Error(`unknown job type ${name}`);
     const attempts = o.attempts ?? def.attempts ?? this.opts.attempts;
-    const row = await this.ledger.claim(o.idempotencyKey, name, payload, attempts);
+    const row = await this.ledger.claim(o.idempotencyKey, name, payload, attempts, { delayMs: o.delayMs, ...this.embeddedLease() });
     if (!row) {
       const existing = await this.ledger.byKey(o.idempotencyKey);
       return { jobId: existing!.id, duplicate: true };
     }
     await this.send(row, attempts, def.backoffMs ?? this.opts.backoffMs, o.delayMs, row.id);
     return { jobId: row.id, duplicate: false };
+  }
+
+  /** Embedded mode: a queued row is this process's (in its memory) under a lease; with Bull it is Redis's. */
+  private embeddedLease(): { owner?: string; leaseMs?: number } {
+    return this.driver.kind === 'in-process' ? { owner: this.workerId, leaseMs: this.leaseMs } : {};
   }
 
   private async send(row: JobRow, attempts: number, backoffMs: number, delayMs: number | undefined, transportId: string): Promise<void> {
@@ -72,49 +174,173 @@ export class JobQueue {
     if (row.status !== 'failed' && row.status !== 'enqueue-failed') throw new Error(`job ${jobId} is ${row.status}; only failed jobs can be retried`);
     const def = this.defs.get(row.name);
     if (!def) throw new Error(`unknown job type ${row.name}`);
-    await this.ledger.update(row.id, { status: 'queued', attempts: 0, error: null, progress: 0 });
-    await this.send(row, row.max_attempts, def.backoffMs ?? this.opts.backoffMs, undefined, `${row.id}:retry:${Date.now()}`);
+    const transportId = `${row.id}:retry:${Date.now()}`;
+    const lease = this.embeddedLease();
+    await this.ledger.update(row.id, { status: 'queued', attempts: 0, error: null, progress: 0, transportId, owner: lease.owner ?? null, leaseMs: lease.leaseMs ?? null });
+    await this.send(row, row.max_attempts, def.backoffMs ?? this.opts.backoffMs, undefined, transportId);
   }
 
-  /** Start consuming (worker role). */
+  /** Start consuming (worker role): recovers stuck jobs now, then every reclaimIntervalMs. */
   startWorker(concurrency = this.opts.concurrency): void {
     if (this.started) return;
     this.started = true;
-    this.driver.process(concurrency, (job) => this.run(job));
+    this.startHeartbeat();
+    this.driver.process(concurrency, (job) => this.run(job), {
+      onStalled: (data, name) => this.log.warn({ job: name, jobId: data.ledgerId }, 'transport found a stalled job (its worker died); it runs again'),
+      onTransportFailed: (data) => void this.recoverOne(data.ledgerId).catch((err) => this.log.warn({ err }, 'reconcile after transport failure failed')),
+    });
+    void this.recoverStuck().catch((err) => this.log.error({ err }, 'start-up recovery of stuck jobs failed'));
+    const every = this.opts.reclaimIntervalMs ?? 15_000;
+    if (every > 0) {
+      this.reclaimer = setInterval(() => void this.recoverStuck().catch((err) => this.log.warn({ err }, 'stuck job recovery failed')), every);
+      this.reclaimer.unref?.();
+    }
+  }
+
+  private startHeartbeat(): void {
+    if (this.heartbeat) return;
+    this.heartbeat = setInterval(() => {
+      void this.ledger.renewLeases(this.workerId, this.leaseMs).catch((err) => this.log.warn({ err }, 'job lease renewal failed'));
+    }, Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.heartbeat.unref?.();
+  }
+
+  /**
+   * Recover every stuck job (its worker's lease expired): queue it again (the attempt that died counts) or, when its
+   * attempts are used up, fail it and call its onFinalFailure. With Bull, a stuck row whose Bull job is still waiting,
+   * delayed or active is left to Bull (its stalled-job check re-delivers an active job whose worker died). Several
+   * workers may recover at once: each row is taken over by exactly one. Returns how many rows were recovered.
+   */
+  recoverStuck(): Promise<number> {
+    this.recovering ??= (async () => {
+      let n = 0;
+      try {
+        for (const row of await this.ledger.stuck(500)) if (await this.recoverRow(row)) n++;
+      } finally {
+        this.recovering = undefined;
+      }
+      return n;
+    })();
+    return this.recovering;
+  }
+
+  private async recoverOne(id: string): Promise<boolean> {
+    const row = (await this.ledger.stuck(1000)).find((r) => r.id === id);
+    return row ? this.recoverRow(row) : false;
+  }
+
+  private async recoverRow(row: JobRow): Promise<boolean> {
+    if (this.closed) return false;
+    const def = this.defs.get(row.name);
+    if (!def) return false; // another service's job type: left to a worker that knows it
+    if (this.driver.kind === 'bull' && this.driver.state) {
+      const s = await this.driver.state(row.name, row.transport_id ?? row.id);
+      if (s === 'waiting' || s === 'delayed' || s === 'active') return false; // Bull still has it (stalled check for active)
+    }
+    const died = row.status === 'running' ? `the worker running attempt ${row.attempts} (${row.owner ?? 'unknown'}) died` : `the process holding it queued (${row.owner ?? 'unknown'}) died`;
+    if (row.status === 'running' && row.attempts >= row.max_attempts) {
+      const err = new WorkerLostError(`${died} during the last attempt (${row.attempts} of ${row.max_attempts})`);
+      const failed = await this.ledger.reclaim(row, { status: 'failed', error: errorText(err) });
+      if (!failed) return false;
+      this.log.error({ job: row.name, jobId: row.id, attempt: row.attempts }, 'stuck job failed: its last attempt died with its worker');
+      await this.finalFailure(def, failed, err);
+      this.emit({ type: 'failed', name: row.name, jobId: row.id, attempt: row.attempts, error: errorText(err) });
+      return true;
+    }
+    const transportId = `${row.id}:r${row.recoveries + 1}`;
+    const reason = `${died}; queued again (lease expired)`;
+    const requeued = await this.ledger.reclaim(row, { status: 'queued', error: `WorkerLostError: ${reason}`, transportId, ...this.embeddedLease() });
+    if (!requeued) return false;
+    this.log.warn({ job: row.name, jobId: row.id, attempt: row.attempts, owner: row.owner }, 'stuck job recovered: queued again');
+    this.emit({ type: 'recovered', name: row.name, jobId: row.id, attempt: row.attempts, error: `WorkerLostError: ${reason}` });
+    await this.send(requeued, Math.max(1, row.max_attempts - row.attempts), def.backoffMs ?? this.opts.backoffMs, undefined, transportId);
+    return true;
+  }
+
+  private context(def: JobDefinition<any>, row: Pick<JobRow, 'id' | 'name' | 'payload' | 'max_attempts'>, attempt: number, progress: (p: number) => Promise<void>): JobContext {
+    return {
+      id: row.id,
+      name: row.name,
+      payload: row.payload,
+      attempt,
+      maxAttempts: row.max_attempts,
+      log: this.log.child({ job: row.name, jobId: row.id, attempt }),
+      progress,
+    };
+  }
+
+  private async finalFailure(def: JobDefinition<any>, row: JobRow, err: Error): Promise<void> {
+    if (!def.onFinalFailure) return;
+    const ctx = this.context(def, row, row.attempts, async () => {});
+    await def.onFinalFailure(ctx, err).catch((e) => ctx.log.error({ err: e }, 'onFinalFailure failed'));
   }
 
   private async run(job: DriverJob): Promise<unknown> {
     const def = this.defs.get(job.name);
     const id = job.data.ledgerId;
-    const attempt = job.attemptsMade + 1;
-    const log = this.log.child({ job: job.name, jobId: id, attempt });
     if (!def) {
       await this.ledger.update(id, { status: 'failed', error: `no handler registered for job type ${job.name}` });
+      this.emit({ type: 'failed', name: job.name, jobId: id, attempt: job.attemptsMade + 1, error: `Error: no handler for ${job.name}` });
       throw new Error(`no handler for ${job.name}`);
     }
-    const ctx: JobContext = {
-      id,
-      name: job.name,
-      payload: job.data.payload,
-      attempt,
-      maxAttempts: job.maxAttempts,
-      log,
-      progress: async (p) => {
-        await Promise.all([job.progress(p), this.ledger.update(id, { progress: p })]);
-      },
-    };
-    await this.ledger.update(id, { status: 'running', attempts: attempt });
+    // Take the row: queued, or running under an expired lease (its worker died). A live worker's row is waited for
+    // (a transport re-delivery that beat the lease), a finished one is not run again.
+    let start = await this.ledger.start(id, this.workerId, this.leaseMs);
+    const waitUntil = Date.now() + this.leaseMs * 2;
+    while (start.state === 'held' && Date.now() < waitUntil && !this.closed) {
+      await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(50, this.leaseMs / 10))));
+      start = await this.ledger.start(id, this.workerId, this.leaseMs);
+    }
+    if (start.state !== 'started') {
+      this.log.info({ job: job.name, jobId: id, status: start.row?.status, owner: start.row?.owner }, 'job delivered again but not run: it is finished or held by a live worker');
+      job.discard();
+      return start.row?.result ?? null;
+    }
+    const row = start.row;
+    const attempt = row.attempts;
+    const fence = { owner: this.workerId, attempt };
+    const ctx = this.context(def, row, attempt, async (p) => {
+      await Promise.all([job.progress(p), this.ledger.progress(id, fence, p)]);
+    });
+    if (attempt > row.max_attempts) {
+      // Every attempt died with its worker and the transport delivered it once more (Bull stall): fail it here.
+      const err = new WorkerLostError(`the worker running attempt ${row.max_attempts} of ${row.max_attempts} died`);
+      job.discard();
+      if (await this.ledger.finish(id, fence, { status: 'failed', error: errorText(err), attempts: row.max_attempts })) {
+        await this.finalFailure(def, { ...row, attempts: row.max_attempts }, err);
+        this.emit({ type: 'failed', name: job.name, jobId: id, attempt: row.max_attempts, error: errorText(err) });
+      }
+      throw err;
+    }
+    this.emit({ type: 'started', name: job.name, jobId: id, attempt });
     const t0 = Date.now();
     try {
       const result = await def.handler(ctx);
-      await this.ledger.update(id, { status: 'completed', progress: 100, result: result ?? null, error: null });
-      log.debug({ ms: Date.now() - t0 }, 'job completed');
+      const ms = Date.now() - t0;
+      if (await this.ledger.finish(id, fence, { status: 'completed', progress: 100, result: result ?? null, error: null })) {
+        ctx.log.debug({ ms }, 'job completed');
+        this.emit({ type: 'completed', name: job.name, jobId: id, attempt, ms });
+      } else ctx.log.warn({ ms }, 'job finished after its lease was taken over; the newer attempt owns the result');
       return result;
     } catch (e) {
-      const final = attempt >= job.maxAttempts;
-      await this.ledger.update(id, { status: final ? 'failed' : 'queued', error: errorText(e) });
-      log[final ? 'error' : 'warn']({ err: { name: (e as Error).name, message: (e as Error).message }, final }, final ? 'job failed' : 'job attempt failed; will retry');
-      if (final && def.onFinalFailure) await def.onFinalFailure(ctx, e as Error).catch((err) => log.error({ err }, 'onFinalFailure failed'));
+      const ms = Date.now() - t0;
+      const final = attempt >= row.max_attempts || job.attemptsMade + 1 >= job.maxAttempts;
+      if (final) job.discard();
+      const backoff = (def.backoffMs ?? this.opts.backoffMs) * 2 ** Math.max(0, job.attemptsMade);
+      const recorded = await this.ledger.finish(id, fence, {
+        status: final ? 'failed' : 'queued',
+        error: errorText(e),
+        retryInMs: backoff,
+        keepLease: this.driver.kind === 'in-process',
+      });
+      if (!recorded) {
+        ctx.log.warn({ ms }, 'job attempt failed after its lease was taken over; the newer attempt owns the outcome');
+        job.discard();
+        throw e;
+      }
+      ctx.log[final ? 'error' : 'warn']({ err: { name: (e as Error).name, message: (e as Error).message }, final }, final ? 'job failed' : 'job attempt failed; will retry');
+      if (final && def.onFinalFailure) await def.onFinalFailure(ctx, e as Error).catch((err) => ctx.log.error({ err }, 'onFinalFailure failed'));
+      this.emit({ type: final ? 'failed' : 'retrying', name: job.name, jobId: id, attempt, ms, error: errorText(e) });
       throw e;
     }
   }
@@ -134,7 +360,11 @@ export class JobQueue {
   ping(): Promise<void> {
     return this.driver.ping();
   }
-  close(): Promise<void> {
-    return this.driver.close();
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.reclaimer) clearInterval(this.reclaimer);
+    await this.recovering?.catch(() => {});
+    await this.driver.close();
   }
 }

@@ -9,6 +9,7 @@ import * as m0007 from './0007_auth';
 import * as m0008 from './0008_review';
 import * as m0009 from './0009_review_slides';
 import * as m0010 from './0010_review_indexes';
+import * as m0011 from './0011_job_leases';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008_review': m0008,
   '0009_review_slides': m0009,
   '0010_review_indexes': m0010,
+  '0011_job_leases': m0011,
 };
