@@ -8,6 +8,7 @@ import { createDataCut, loadSimulatedStudy, type Runtime, verifyCut } from '@app
 import { RUNTIME } from './runtime.provider';
 import { auditActor, type AuthUser, canSeeUnblinded } from '@app/auth';
 import { CurrentUser, Roles } from './auth/roles';
+import { unblindingRefused, visibleCut } from './cut-access';
 
 const view = (c: DataCutRow) => {
   const m = c.manifest as unknown as CutManifest;
@@ -39,13 +40,10 @@ export class CutsController {
     this.repo = new EndpointsRepository(rt.db);
   }
 
-  /** A cut this user may see: blinded cuts for the route's roles, unblinded ones only with the 'unblinding' grant. */
-  private async visibleCut(cutId: string, user: AuthUser): Promise<DataCutRow> {
-    const c = await this.repo.cutById(cutId);
-    if (!c) throw new NotFoundException('no such cut');
-    if (!c.blinded && !canSeeUnblinded(user)) throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', code: 'access.unblinding-grant', message: "unblinded cuts are for biostatisticians holding the 'unblinding' grant" });
-    return c;
+  private visibleCut(cutId: string, user: AuthUser): Promise<DataCutRow> {
+    return visibleCut(this.repo, cutId, user);
   }
+
 
   @Post('cuts')
   @HttpCode(201)
@@ -53,7 +51,7 @@ export class CutsController {
   @ApiBody({ schema: { type: 'object', required: ['studyId', 'cutoffDate', 'blinded'], properties: { studyId: { type: 'string' }, cutoffDate: { type: 'string', format: 'date' }, blinded: { type: 'boolean' }, predictions: { type: 'boolean', description: 'add ADPRED (exploratory AI response predictions, never an endpoint)' }, formats: { type: 'array', items: { enum: [...CUT_FORMATS] } } } } })
   async create(@Body() body: { studyId?: string; cutoffDate?: string; blinded?: boolean; formats?: CutFormat[]; predictions?: boolean }, @CurrentUser() user: AuthUser) {
     if (!body?.studyId) throw new BadRequestException('studyId is required');
-    if (body.blinded === false && !canSeeUnblinded(user)) throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', code: 'access.unblinding-grant', message: "unblinded cuts are for biostatisticians holding the 'unblinding' grant" });
+    if (body.blinded === false && !canSeeUnblinded(user)) throw unblindingRefused('unblinded cuts are');
     try {
       const r = await createDataCut(this.rt, { studyId: body.studyId, cutoffDate: String(body.cutoffDate ?? ''), blinded: body.blinded as boolean, formats: body.formats, createdBy: auditActor(user), actorRoles: user.roles, predictions: body.predictions === true });
       return { created: r.created, ...view(r.cut) };

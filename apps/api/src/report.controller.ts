@@ -1,12 +1,13 @@
-import { ConflictException, Controller, ForbiddenException, Get, Inject, NotFoundException, Param, Res, StreamableFile } from '@nestjs/common';
+import { ConflictException, Controller, Get, Inject, NotFoundException, Param, Res, StreamableFile } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { isInputError } from '@app/core';
 import { type DataCutRow, EndpointsRepository } from '@app/db';
 import { cutReportFile, type Runtime } from '@app/pipeline';
-import { auditActor, type AuthUser, canSeeUnblinded } from '@app/auth';
+import { auditActor, type AuthUser } from '@app/auth';
 import { RUNTIME } from './runtime.provider';
 import { CurrentUser, Roles } from './auth/roles';
+import { visibleCut } from './cut-access';
 
 const PLOT_FILE = /^([a-z0-9-]{1,64})\.(svg|png)$/;
 
@@ -25,12 +26,10 @@ export class ReportController {
     this.repo = new EndpointsRepository(rt.db);
   }
 
-  private async visibleCut(cutId: string, user: AuthUser): Promise<DataCutRow> {
-    const c = await this.repo.cutById(cutId);
-    if (!c) throw new NotFoundException('no such cut');
-    if (!c.blinded && !canSeeUnblinded(user)) throw new ForbiddenException({ statusCode: 403, error: 'Forbidden', code: 'access.unblinding-grant', message: "the report of an unblinded cut is for biostatisticians holding the 'unblinding' grant" });
-    return c;
+  private visibleCut(cutId: string, user: AuthUser): Promise<DataCutRow> {
+    return visibleCut(this.repo, cutId, user, 'the report of an unblinded cut is');
   }
+
 
   private async send(cutId: string, path: string, type: string, user: AuthUser, res: Response, download = false): Promise<StreamableFile> {
     const cut = await this.visibleCut(cutId, user);

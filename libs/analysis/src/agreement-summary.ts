@@ -12,7 +12,7 @@
 import type { Dataset, Value } from '@app/datasets';
 import { agreementRate, blandAltman, proportion, cohenKappa, icc, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels } from './data';
-import { AnalysisError, type NotEstimable } from './errors';
+import { orNote, type NotEstimable } from './errors';
 
 /** Time-point response categories, for the unweighted kappa (all) and the ordinal scale of the weighted kappas. */
 export const RESPONSE_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE'] as const;
@@ -116,19 +116,6 @@ export interface AgreementSummary {
   notes: NotEstimable[];
 }
 
-/** Runs f; an AnalysisError becomes null + a note (`what: message`). */
-function tryNote<T>(f: () => T, notes: NotEstimable[], what: string): T | null {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof AnalysisError) {
-      notes.push({ code: e.code as NotEstimable['code'], message: `${what}: ${e.message}` });
-      return null;
-    }
-    throw e;
-  }
-}
-
 /** 100 (a - b) / mean(a, b) of the pairs with a positive mean, as (differences, zeros) for blandAltman. */
 function relativeDifferences(a: number[], b: number[]): [number[], number[]] {
   const rel: number[] = [];
@@ -230,10 +217,10 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     const ok = xa.length > 0;
     return {
       a, b, pairs: xa.length, subjects: subj.size,
-      icc: ok ? tryNote(() => icc(xa.map((x, i) => [x, xb[i]!]), { confLevel }), n, `${what}, ICC`) : null,
-      blandAltman: ok ? tryNote(() => blandAltman(xa, xb, { confLevel }), n, `${what}, Bland-Altman`) : null,
-      blandAltmanPct: ok ? tryNote(() => blandAltman(...relativeDifferences(xa, xb), { confLevel }), n, `${what}, relative Bland-Altman`) : null,
-      tolerance: ok ? tryNote(() => withinTolerance(xa, xb, { absTol: o.absTolMm ?? 2, relTol: o.relTol ?? 0.1, confLevel }), n, `${what}, within tolerance`) : null,
+      icc: ok ? orNote(() => icc(xa.map((x, i) => [x, xb[i]!]), { confLevel }), n, `${what}, ICC`) : null,
+      blandAltman: ok ? orNote(() => blandAltman(xa, xb, { confLevel }), n, `${what}, Bland-Altman`) : null,
+      blandAltmanPct: ok ? orNote(() => blandAltman(...relativeDifferences(xa, xb), { confLevel }), n, `${what}, relative Bland-Altman`) : null,
+      tolerance: ok ? orNote(() => withinTolerance(xa, xb, { absTol: o.absTolMm ?? 2, relTol: o.relTol ?? 0.1, confLevel }), n, `${what}, within tolerance`) : null,
       points: xa.map((x, i) => ({ mean: (x + xb[i]!) / 2, diff: x - xb[i]! })),
       notes: n,
     };
@@ -245,7 +232,7 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     const n: NotEstimable[] = [];
     const rows: number[][] = [];
     for (const m of measured.values()) if (!m.v.some(Number.isNaN)) rows.push(Array.from(m.v));
-    allEvaluators = { evaluators, pairs: rows.length, icc: rows.length ? tryNote(() => icc(rows, { confLevel }), n, `${evaluators.join(' / ')} diameters, ICC`) : null, notes: n };
+    allEvaluators = { evaluators, pairs: rows.length, icc: rows.length ? orNote(() => icc(rows, { confLevel }), n, `${evaluators.join(' / ')} diameters, ICC`) : null, notes: n };
     if (!rows.length) n.push({ code: 'analysis.no-reads', message: 'no lesion measured by every evaluator' });
   }
 
@@ -298,9 +285,9 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     const what = `${a} vs ${b} time-point responses`;
     if (!ra.length) n.push({ code: 'analysis.no-reads', message: `${what}: no time point assessed by both` });
     const kappa: KappaSet = {
-      unweighted: ua.length ? tryNote(() => cohenKappa(ua, ub, { levels: RESPONSE_LEVELS, weights: 'unweighted', confLevel }), n, `${what}, kappa`) : null,
-      linear: oa.length ? tryNote(() => cohenKappa(oa, ob, { levels: ORDINAL_LEVELS, weights: 'linear', confLevel }), n, `${what}, linear weighted kappa`) : null,
-      quadratic: oa.length ? tryNote(() => cohenKappa(oa, ob, { levels: ORDINAL_LEVELS, weights: 'quadratic', confLevel }), n, `${what}, quadratic weighted kappa`) : null,
+      unweighted: ua.length ? orNote(() => cohenKappa(ua, ub, { levels: RESPONSE_LEVELS, weights: 'unweighted', confLevel }), n, `${what}, kappa`) : null,
+      linear: oa.length ? orNote(() => cohenKappa(oa, ob, { levels: ORDINAL_LEVELS, weights: 'linear', confLevel }), n, `${what}, linear weighted kappa`) : null,
+      quadratic: oa.length ? orNote(() => cohenKappa(oa, ob, { levels: ORDINAL_LEVELS, weights: 'quadratic', confLevel }), n, `${what}, quadratic weighted kappa`) : null,
       ordinalPairs: oa.length,
     };
     // BOR
@@ -323,20 +310,20 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     const bor = {
       paramcd: borParam,
       subjects: ba.length,
-      agreement: ba.length ? tryNote(() => agreementRate(ba.map((x, i) => [x, bb[i]!] as const), { confLevel }), n, borWhat) : null,
-      kappa: bka.length ? tryNote(() => cohenKappa(bka, bkb, { levels: BOR_LEVELS, confLevel }), n, `${borWhat}, kappa`) : null,
+      agreement: ba.length ? orNote(() => agreementRate(ba.map((x, i) => [x, bb[i]!] as const), { confLevel }), n, borWhat) : null,
+      kappa: bka.length ? orNote(() => cohenKappa(bka, bkb, { levels: BOR_LEVELS, confLevel }), n, `${borWhat}, kappa`) : null,
     };
     if (!ba.length) n.push({ code: 'analysis.no-reads', message: `${borWhat}: no subject read by both` });
     const both = pdPairs.filter(([x, y]) => x.c === 'Y' && y.c === 'Y');
     const diffs = both.map(([x, y]) => Math.abs(Date.parse(String(x.dt)) - Date.parse(String(y.dt))) / 86400000).filter(Number.isFinite).sort((p, q) => p - q);
     const progression = {
       subjects: pdPairs.length,
-      statusAgreement: pdPairs.length ? tryNote(() => agreementRate(pdPairs.map(([x, y]) => [x.c, y.c] as const), { confLevel }), n, `${a} vs ${b} PD status`) : null,
-      dateAgreement: pdPairs.length ? tryNote(() => agreementRate(pdPairs.map(([x, y]) => [`${x.c}${x.dt ?? ''}`, `${y.c}${y.dt ?? ''}`] as const), { confLevel }), n, `${a} vs ${b} PD date`) : null,
+      statusAgreement: pdPairs.length ? orNote(() => agreementRate(pdPairs.map(([x, y]) => [x.c, y.c] as const), { confLevel }), n, `${a} vs ${b} PD status`) : null,
+      dateAgreement: pdPairs.length ? orNote(() => agreementRate(pdPairs.map(([x, y]) => [`${x.c}${x.dt ?? ''}`, `${y.c}${y.dt ?? ''}`] as const), { confLevel }), n, `${a} vs ${b} PD date`) : null,
       bothPd: both.length,
       dateDifferenceDays: diffs.length ? { median: quantileType7(diffs, 0.5), max: diffs[diffs.length - 1]! } : null,
     };
-    return { a, b, timepoints: { pairs: ra.length, subjects: subj.size, agreement: ra.length ? tryNote(() => agreementRate(ra.map((x, i) => [x, rb[i]!] as const), { confLevel }), n, what) : null, kappa }, bor, progression, notes: n };
+    return { a, b, timepoints: { pairs: ra.length, subjects: subj.size, agreement: ra.length ? orNote(() => agreementRate(ra.map((x, i) => [x, rb[i]!] as const), { confLevel }), n, what) : null, kappa }, bor, progression, notes: n };
   });
 
   // ---- target selection at baseline

@@ -18,3 +18,16 @@ export interface NotEstimable {
   code: `analysis.${string}`;
   message: string;
 }
+
+/** Runs `f`; an AnalysisError becomes null plus its reason in `notes`. Other errors propagate. */
+export function orNote<T>(f: () => T, notes: NotEstimable[], what: string): T | null {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof AnalysisError) {
+      notes.push({ code: e.code as NotEstimable['code'], message: `${what}: ${e.message}` });
+      return null;
+    }
+    throw e;
+  }
+}

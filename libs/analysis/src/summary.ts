@@ -6,7 +6,7 @@
  */
 import { DAYS_PER_MONTH, sortedLevels, type TimeToEvent } from './data';
 import { coxPh, type CoxResult, type Ties } from './cox';
-import { AnalysisError, type NotEstimable } from './errors';
+import { orNote, type NotEstimable } from './errors';
 import { kaplanMeier, numberAtRisk, survivalAt, survivalQuantiles, type ConfType, type KmCurve, type SurvivalAt, type SurvivalQuantile } from './km';
 import { logRankTest, type LogRankResult } from './logrank';
 
@@ -49,19 +49,6 @@ export interface TimeToEventSummary {
   cox: CoxResult | null;
   /** Why logRank / cox are null, and every note of the parts (strata without events, infinite coefficient...). */
   notes: NotEstimable[];
-}
-
-/** Runs `f`; an AnalysisError becomes null plus its reason in `notes`. Other errors propagate. */
-function orNote<T>(f: () => T, notes: NotEstimable[], what: string): T | null {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof AnalysisError) {
-      notes.push({ code: e.code as NotEstimable['code'], message: `${what}: ${e.message}` });
-      return null;
-    }
-    throw e;
-  }
 }
 
 export function summariseTimeToEvent(records: readonly TimeToEvent[], o: TimeToEventSummaryOptions = {}): TimeToEventSummary {
