@@ -13,7 +13,7 @@
  *   the constrained maximum-likelihood proportions found by numerical maximisation (optimize on the
  *   binomial log-likelihood, not the closed-form cubic we use) must equal the normal critical value.
  */
-import { rateDifference, riskDifferenceMN, riskDifferenceNewcombe, stratifiedRiskDifferenceMN, wilsonInterval, type StratumCounts } from '@app/analysis';
+import { rateDifference, timeToEventFromAdtte, riskDifferenceMN, riskDifferenceNewcombe, stratifiedRiskDifferenceMN, wilsonInterval, type StratumCounts } from '@app/analysis';
 import { mulberry32 } from '@app/core';
 import { deriveEndpointDatasets, simulateTrial } from '@app/endpoints';
 import { expectInputError } from '../support/assertions';
@@ -186,6 +186,34 @@ out("mh", sum(c(${st.map((h) => h[1] * h[3] / (h[1] + h[3])).join(',')}) * c(${s
     const blinded = deriveEndpointDatasets(study, {}, { blinded: true }).datasets.find((d) => d.name === 'ADRS')!;
     expectInputError(() => rateDifference(blinded, { treatment, control }), 'analysis.blinded');
     expectInputError(() => rateDifference(adrs, { treatment: 'Nope', control }), 'analysis.single-arm', /no subject in arm Nope/);
+  });
+
+  test('only the analysis population: ITTFL = N rows are left out of ORR and PFS (population: null keeps them; a missing named flag is refused)', () => {
+    const study = simulateTrial({ subjects: 60, visits: 6, seed: 77 });
+    const ds = deriveEndpointDatasets(study, {}, { blinded: false }).datasets;
+    const adrs = ds.find((d) => d.name === 'ADRS')!;
+    const adtte = ds.find((d) => d.name === 'ADTTE')!;
+    const ci = (d: typeof adrs, n: string) => d.columns.findIndex((c) => c.name === n);
+    expect(ci(adrs, 'ITTFL')).toBeGreaterThanOrEqual(0);
+    // flag a third of the subjects out of the population (as a non-randomised subject would be)
+    const out = new Set([...new Set(adrs.rows.map((r) => String(r[ci(adrs, 'USUBJID')])))].filter((_, i) => i % 3 === 0));
+    const flag = (d: typeof adrs) => ({ ...d, rows: d.rows.map((r) => r.map((v, j) => (j === ci(d, 'ITTFL') && out.has(String(r[ci(d, 'USUBJID')])) ? 'N' : v))) });
+    const [fAdrs, fAdtte] = [flag(adrs), flag(adtte)];
+    const arms = [...new Set(adrs.rows.map((r) => String(r[ci(adrs, 'ARM')])))].sort();
+    const [control, treatment] = [arms.find((a) => /placebo/i.test(a))!, arms.find((a) => !/placebo/i.test(a))!];
+    const inPop = (d: typeof adrs, arm: string) => d.rows.filter((r) => r[ci(d, 'PARAMCD')] === 'CRSP' && r[ci(d, 'ARM')] === arm && !out.has(String(r[ci(d, 'USUBJID')])));
+    const rd = rateDifference(fAdrs, { treatment, control });
+    for (const [arm, side] of [[treatment, rd.treatment], [control, rd.control]] as const) {
+      const rows = inPop(fAdrs, arm);
+      expect(side).toMatchObject({ n: rows.length, x: rows.filter((r) => r[ci(fAdrs, 'AVALC')] === 'Y').length });
+    }
+    const all = rateDifference(fAdrs, { treatment, control, population: null });
+    expect(all.treatment.n + all.control.n).toBe(60);
+    expect(rd.treatment.n + rd.control.n).toBe(60 - out.size);
+    const pfs = timeToEventFromAdtte(fAdtte, { paramcd: 'PFS' });
+    expect(pfs.map((r) => r.id).sort()).toEqual(fAdtte.rows.filter((r) => r[ci(fAdtte, 'PARAMCD')] === 'PFS' && !out.has(String(r[ci(fAdtte, 'USUBJID')]))).map((r) => String(r[ci(fAdtte, 'USUBJID')])).sort());
+    expect(timeToEventFromAdtte(fAdtte, { paramcd: 'PFS', population: null })).toHaveLength(60);
+    expectInputError(() => rateDifference(fAdrs, { treatment, control, population: 'SAFFL' }), 'analysis.bad-input', /no SAFFL column/);
   });
 
   test('refuses impossible counts and levels', () => {

@@ -48,11 +48,24 @@ export interface AdtteSelection {
   strata?: string[];
   /** Numeric columns passed as Cox covariates. */
   covariates?: string[];
+  /** Population flag: only rows with this flag = 'Y' are analysed; default 'ITTFL' when the dataset has it; null: every row. */
+  population?: string | null;
+}
+
+/**
+ * The column index of the analysis population flag of a dataset (rows analysed: flag = 'Y'), or -1 for every row.
+ * Default: ITTFL when the dataset has it (ADRS / ADTTE of a cut carry it); a named flag the dataset lacks is refused.
+ */
+export function populationColumn(ds: Dataset, population: string | null | undefined): number {
+  if (population === null) return -1;
+  const i = ds.columns.findIndex((c) => c.name === (population ?? 'ITTFL'));
+  if (i < 0 && population !== undefined) throw new AnalysisError('analysis.bad-input', `${ds.name} has no ${population} column (the population flag asked for)`);
+  return i;
 }
 
 /**
  * The subjects of one ADTTE parameter as TimeToEvent records: time = AVAL, event = (CNSR = 0), as ADaM
- * defines CNSR (0 = event, >= 1 = censored). A row with missing AVAL or CNSR, a negative AVAL, or a
+ * defines CNSR (0 = event, >= 1 = censored); only the analysis population (ITTFL = 'Y' by default, see `population`). A row with missing AVAL or CNSR, a negative AVAL, or a
  * second row of the parameter for the same subject is refused with the subject named.
  */
 export function timeToEventFromAdtte(adtte: Dataset, sel: AdtteSelection): TimeToEvent[] {
@@ -67,11 +80,12 @@ export function timeToEventFromAdtte(adtte: Dataset, sel: AdtteSelection): TimeT
   const iGroup = groupCol === null ? -1 : need(groupCol);
   const iStrata = (sel.strata ?? []).map(need);
   const iCov = (sel.covariates ?? []).map((c) => [c, need(c)] as const);
+  const iPop = populationColumn(adtte, sel.population);
   const num = (v: Value): number => (typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN);
   const seen = new Set<Value>();
   const out: TimeToEvent[] = [];
   for (const r of adtte.rows) {
-    if (r[iParam] !== sel.paramcd) continue;
+    if (r[iParam] !== sel.paramcd || (iPop >= 0 && r[iPop] !== 'Y')) continue;
     const id = String(r[iSubj]);
     if (seen.has(r[iSubj])) throw new AnalysisError('analysis.bad-input', `${adtte.name}: subject ${id} has more than one ${sel.paramcd} record`);
     seen.add(r[iSubj]);

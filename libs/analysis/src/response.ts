@@ -13,6 +13,7 @@
 import type { Dataset, Value } from '@app/datasets';
 import { zCritical } from './distributions';
 import { AnalysisError, type NotEstimable } from './errors';
+import { populationColumn } from './data';
 
 /** x responders out of n subjects. */
 export interface Proportion {
@@ -209,11 +210,14 @@ export interface RateDifferenceOptions {
   /** Or the stratum of each USUBJID (e.g. the randomisation strata from ADSL); every subject compared needs one. */
   stratumOf?: ReadonlyMap<string, string>;
   level?: number;
+  /** Population flag: only subjects with this flag = 'Y'; default 'ITTFL' when ADRS has it; null: every row. */
+  population?: string | null;
 }
 
 /**
  * ORR (or DCR) difference between two arms from ADRS: responders are AVALC = 'Y' of the parameter, the
- * denominator every subject of the arm with the parameter (the ITT set the cut was made for). A blinded
+ * denominator every subject of the arm with the parameter in the analysis population (ITTFL = 'Y' when ADRS carries
+ * it, as the cut's ORR does). A blinded
  * ADRS (no ARM) is refused.
  */
 export function rateDifference(adrs: Dataset, o: RateDifferenceOptions): RiskDifference | StratifiedRiskDifference {
@@ -227,11 +231,12 @@ export function rateDifference(adrs: Dataset, o: RateDifferenceOptions): RiskDif
     if (i < 0) throw new AnalysisError('analysis.bad-input', `${adrs.name} has no ${s} column to stratify by`);
     return i;
   });
+  const iPop = populationColumn(adrs, o.population);
   const cells = new Map<string, StratumCounts>();
   const seen = new Set<Value>();
   const arms = new Set<string>();
   for (const r of adrs.rows) {
-    if (r[iParam] !== paramcd) continue;
+    if (r[iParam] !== paramcd || (iPop >= 0 && r[iPop] !== 'Y')) continue;
     if (seen.has(r[iSubj])) throw new AnalysisError('analysis.bad-input', `${adrs.name}: subject ${String(r[iSubj])} has more than one ${paramcd} record`);
     seen.add(r[iSubj]);
     const arm = String(r[iArm] ?? '');
