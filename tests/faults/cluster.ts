@@ -1,0 +1,170 @@
+/**
+ * A private deployment for one fault test file: its own PostgreSQL cluster and redis-server on free loopback
+ * ports, a local object store in a temp DATA_DIR (or S3 on s3rver), and the real worker in its own process.
+ * The test process only uploads and enqueues (like the API), then observes through short-lived connections,
+ * so a restarted service never leaves the observer with a broken pool.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Bull from 'bull';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import { generatePhantomStudy } from '@app/phantom';
+import { createRuntime, type Runtime } from '@app/pipeline';
+import { quietLog, tempDir, testConfig } from '../support/services';
+import { killAll, type PgHandle, type RedisHandle, spawnWorker, startPostgres, startRedis, type WorkerProc } from './harness';
+
+export interface Cluster {
+  pg: PgHandle;
+  redis: RedisHandle;
+  dataDir: string;
+  env: Record<string, string>;
+  workers: WorkerProc[];
+  /** Start one more real worker process (apps/worker). */
+  worker(extra?: Record<string, string>): WorkerProc;
+  /** One query on a fresh connection (retries while PostgreSQL restarts). */
+  q<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  /** A runtime in this process that does not consume jobs (upload + enqueue, like the API). */
+  withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T>;
+  bullCounts(): Promise<Record<string, number>>;
+  /** Every Bull queue of this deployment (the main one and one per heavy lane), from Redis. */
+  bullQueues(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export const QUEUE = 'faults';
+
+export async function startCluster(extraEnv: Record<string, string> = {}): Promise<Cluster> {
+  const dir = await tempDir('fault-cluster-');
+  const [pg, redis] = await Promise.all([startPostgres(), startRedis()]);
+  const env: Record<string, string> = {
+    DATA_DIR: join(dir.path, 'data'),
+    DATABASE_URL: pg.url,
+    REDIS_URL: redis.url,
+    QUEUE_NAME: QUEUE,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    JOB_ATTEMPTS: '6',
+    JOB_BACKOFF_MS: '300',
+    SERIES_QUIET_MS: '500',
+    QUEUE_CONCURRENCY: '2',
+    // recovery timings scaled down from the production defaults (30 s leases, 15 s reclaim, 30 s Bull locks)
+    JOB_LEASE_MS: '3000',
+    JOB_RECLAIM_INTERVAL_MS: '1000',
+    BULL_LOCK_DURATION_MS: '3000',
+    BULL_STALLED_INTERVAL_MS: '1000',
+    AI_CT_MODEL: 'off',
+    WEBHOOK_SECRET: 'test-webhook-secret-0123456789',
+    ...extraEnv,
+  };
+  const workers: WorkerProc[] = [];
+  const c: Cluster = {
+    pg,
+    redis,
+    dataDir: env.DATA_DIR!,
+    env,
+    workers,
+    worker(extra = {}) {
+      const w = spawnWorker({ ...env, ...extra });
+      workers.push(w);
+      return w;
+    },
+    async q<T>(text: string, params: unknown[] = []): Promise<T[]> {
+      for (let i = 0; ; i++) {
+        const client = new Client({ connectionString: pg.url, connectionTimeoutMillis: 2000 });
+        client.on('error', () => {});
+        try {
+          await client.connect();
+          const r = await client.query(text, params);
+          return r.rows as T[];
+        } catch (e) {
+          if (i >= 100) throw e;
+          await new Promise((r) => setTimeout(r, 100));
+        } finally {
+          await client.end().catch(() => {});
+        }
+      }
+    },
+    async withRuntime<T>(fn: (rt: Runtime) => Promise<T>): Promise<T> {
+      const rt = await createRuntime({ config: testConfig(env), log: quietLog() });
+      try {
+        return await fn(rt);
+      } finally {
+        await rt.close();
+      }
+    },
+    async bullCounts() {
+      const out: Record<string, number> = {};
+      for (const name of await c.bullQueues()) {
+        const q = new Bull(name, redis.url);
+        try {
+          for (const [k, v] of Object.entries(await q.getJobCounts())) out[k] = (out[k] ?? 0) + (v as number);
+        } finally {
+          await q.close();
+        }
+      }
+      return out;
+    },
+    async bullQueues() {
+      const r = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      try {
+        const keys = await r.keys(`bull:${QUEUE}*:id`);
+        return keys.map((k) => k.slice('bull:'.length, -':id'.length)).sort();
+      } finally {
+        r.disconnect();
+      }
+    },
+    async stop() {
+      await Promise.all(workers.map((w) => w.stop().catch(() => {})));
+      await killAll();
+      await Promise.all([pg.destroy().catch(() => {}), redis.stop('kill').catch(() => {})]);
+      await dir.remove().catch(() => {});
+    },
+  };
+  return c;
+}
+
+/** Upload a small phantom CT series (one subject, one visit) and enqueue one ingest event per slice. */
+export async function uploadSeries(c: Cluster, opts: { slices: number; seed: number; prefix: string }): Promise<{ keys: string[] }> {
+  const ph = await generatePhantomStudy({ outDir: join(c.dataDir, '..', `ph-${opts.seed}`), subjects: 1, visits: 1, rows: 64, cols: 64, slices: opts.slices, seed: opts.seed });
+  return c.withRuntime(async (rt) => {
+    const events = [];
+    for (const f of ph.files) {
+      const key = `${opts.prefix}/${f.sopInstanceUid}.dcm`;
+      const info = await rt.store.put(key, readFileSync(f.path));
+      events.push({ bucket: rt.store.bucket, key, etag: info.etag, eventName: 'ObjectCreated:Put' });
+    }
+    await rt.ingest.enqueueEvents(events);
+    return { keys: events.map((e) => e.key) };
+  });
+}
+
+/** What the fault tests assert after the run: every effect once, nothing pending, nothing failed. */
+export async function pipelineState(c: Cluster) {
+  const [objects] = await c.q<{ total: string; processed: string; keys: string }>(
+    `select count(*) total, count(*) filter (where status = 'processed') processed, count(distinct key) keys from objects`,
+  );
+  const [instances] = await c.q<{ total: string; objects: string; sops: string }>(`select count(*) total, count(distinct object_id) objects, count(distinct sop_instance_uid) sops from instances`);
+  const [series] = await c.q<{ total: string; built: string }>(`select count(*) total, count(*) filter (where status = 'volume-built') built from series`);
+  // a volume per (series, instance set): a slice that arrives after the quiet period gives a second, complete volume
+  const [volumes] = await c.q<{ total: string; series: string; sets: string; slices: number | null }>(
+    `select count(*) total, count(distinct series_id) series, count(distinct (series_id, instance_set_sha256)) sets, max((dims::jsonb->>2)::int) slices from volumes`,
+  );
+  const jobs = await c.q<{ name: string; status: string; n: string }>(`select name, status, count(*) n from jobs group by 1, 2 order by 1, 2`);
+  return {
+    objects: { total: +objects!.total, processed: +objects!.processed, keys: +objects!.keys },
+    instances: { total: +instances!.total, objects: +instances!.objects, sops: +instances!.sops },
+    series: { total: +series!.total, built: +series!.built },
+    volumes: { total: +volumes!.total, series: +volumes!.series, sets: +volumes!.sets, slices: volumes!.slices },
+    jobs: Object.fromEntries(jobs.map((j) => [`${j.name}:${j.status}`, +j.n])),
+  };
+}
+
+export async function waitUntil<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string, pollMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
