@@ -17,9 +17,10 @@ import { ReaderController } from './reader.controller';
 import { ReportController } from './report.controller';
 import { AuditController, AuthController, UsersController } from './auth/auth.controller';
 import { AUTH_SERVICE, AuthErrorFilter, AuthGuard } from './auth/auth.guard';
+import { opsControllers, opsImports, opsProviders } from './ops';
 
 /** Controllers registered by later stages (slides, series, data cuts...) are listed here. */
-export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController, AiController, AuthController, UsersController, AuditController, DicomwebController, ReaderController, ReviewController, ReportController];
+export const apiControllers = [HealthController, EventsController, ObjectsController, JobsController, ImagingController, AdminController, SlidesController, CutsController, AiController, AuthController, UsersController, AuditController, DicomwebController, ReaderController, ReviewController, ReportController, ...opsControllers];
 
 @Module({})
 export class ApiModule implements OnApplicationShutdown {
@@ -28,6 +29,7 @@ export class ApiModule implements OnApplicationShutdown {
   static forRoot(opts: { runtime?: Runtime; ownsRuntime?: boolean } = {}): DynamicModule {
     return {
       module: ApiModule,
+      imports: opsImports,
       controllers: apiControllers,
       providers: [
         runtimeProvider(opts.runtime),
@@ -36,6 +38,8 @@ export class ApiModule implements OnApplicationShutdown {
         { provide: AUTH_SERVICE, inject: [RUNTIME], useFactory: (rt: Runtime) => new AuthService(rt.db, rt.config, rt.log.child({ component: 'auth' })) },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: AuthErrorFilter },
+        // operations (issue Operations §5): metrics, queue dashboard, their settings
+        ...opsProviders,
       ],
     };
   }

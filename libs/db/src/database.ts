@@ -14,6 +14,11 @@ export async function createDatabase(config: Pick<AppConfig, 'DATABASE_URL' | 'd
     const { Pool } = await import('pg');
     // bigint (int8) comes back as string: sizes stay exact.
     const pool = new Pool({ connectionString: config.DATABASE_URL, max: 10, connectionTimeoutMillis: 5000 });
+    // a database restart cuts every connection: pg emits 'error' on each client (checked out ones included, which
+    // carry no pool listener) and on the pool for idle ones. Unheard, either would crash the process; the query in
+    // flight fails on its own, the pool drops the client and the next query connects again (readiness: 503 meanwhile)
+    pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
   const dir = config.pgliteDir ?? join(config.dataDir, 'pglite');

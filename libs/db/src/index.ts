@@ -10,3 +10,4 @@ export * from './audit.repository';
 export * from './users.repository';
 export * from './dicomweb.repository';
 export * from './review.repository';
+export * from './ops.repository';
