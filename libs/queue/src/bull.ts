@@ -108,8 +108,8 @@ export class BullDriver implements QueueDriver {
         },
       });
     const consume = (q: Bull.Queue<DriverJobData>, n: number) => {
-      q.on('stalled', (job: Bull.Job<DriverJobData>) => hooks.onStalled?.(job.data, job.name));
-      q.on('failed', (job: Bull.Job<DriverJobData>, err: Error) => hooks.onTransportFailed?.(job.data, job.name, err));
+      q.on('stalled', (job: Bull.Job<DriverJobData> | null) => job && hooks.onStalled?.(job.data, job.name));
+      q.on('failed', (job: Bull.Job<DriverJobData> | null, err: Error) => job && hooks.onTransportFailed?.(job.data, job.name, err));
       void q.process('*', n, handler);
     };
     consume(this.queue, concurrency);

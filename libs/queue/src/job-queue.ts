@@ -186,7 +186,7 @@ export class JobQueue {
     this.started = true;
     this.startHeartbeat();
     this.driver.process(concurrency, (job) => this.run(job), {
-      onStalled: (data, name) => this.log.warn({ job: name, jobId: data.ledgerId }, 'transport found a stalled job (its worker died); it runs again'),
+      onStalled: (data, name) => this.log.warn({ job: name, jobId: data.ledgerId }, 'stalled job (its worker died) queued again by Bull; its next attempt takes the ledger row over'),
       onTransportFailed: (data) => void this.recoverOne(data.ledgerId).catch((err) => this.log.warn({ err }, 'reconcile after transport failure failed')),
     });
     void this.recoverStuck().catch((err) => this.log.error({ err }, 'start-up recovery of stuck jobs failed'));
@@ -285,6 +285,7 @@ export class JobQueue {
     }
     // Take the row: queued, or running under an expired lease (its worker died). A live worker's row is waited for
     // (a transport re-delivery that beat the lease), a finished one is not run again.
+    const before = await this.ledger.byId(id);
     let start = await this.ledger.start(id, this.workerId, this.leaseMs);
     const waitUntil = Date.now() + this.leaseMs * 2;
     while (start.state === 'held' && Date.now() < waitUntil && !this.closed) {
@@ -311,6 +312,12 @@ export class JobQueue {
         this.emit({ type: 'failed', name: job.name, jobId: id, attempt: row.max_attempts, error: errorText(err) });
       }
       throw err;
+    }
+    if (before?.status === 'running' && before.owner !== this.workerId) {
+      // The transport re-delivered a job whose worker died (Bull: stalled): this attempt takes the row over.
+      const error = `WorkerLostError: the worker running attempt ${before.attempts} (${before.owner ?? 'unknown'}) died; its job was delivered again`;
+      ctx.log.warn({ deadOwner: before.owner }, 'job of a dead worker taken over');
+      this.emit({ type: 'recovered', name: job.name, jobId: id, attempt: before.attempts, error });
     }
     this.emit({ type: 'started', name: job.name, jobId: id, attempt });
     const t0 = Date.now();

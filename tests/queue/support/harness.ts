@@ -12,6 +12,8 @@ export interface Child {
   stderr: () => string;
   /** SIGKILL (kill -9) and wait until the process is gone. */
   kill9: () => Promise<NodeJS.Signals | null>;
+  /** Wait until the process has ended by itself; its signal. */
+  exited: Promise<NodeJS.Signals | null>;
 }
 
 /** Start tests/queue/support/worker-child.ts as a real node process with these settings. */
@@ -27,6 +29,7 @@ export function spawnWorker(env: Record<string, string | undefined>): Child {
   const exited = new Promise<NodeJS.Signals | null>((resolve) => proc.once('exit', (_code, signal) => resolve(signal)));
   return {
     proc,
+    exited,
     stderr: () => err,
     kill9: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
