@@ -1,9 +1,9 @@
-import { BadRequestException, Body, Controller, Headers, HttpCode, Inject, Post, Req, UnauthorizedException } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Headers, HttpCode, Inject, Post, Req, ServiceUnavailableException, UnauthorizedException } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { RawBodyRequest } from '@nestjs/common';
 import type { Request } from 'express';
 import { DEV_WEBHOOK_SECRET, isInputError } from '@app/core';
-import { EventFormatError, parseS3Event, verifyWebhook } from '@app/ingest';
+import { EventFormatError, IngestBusyError, parseS3Event, verifyWebhook } from '@app/ingest';
 import type { Runtime } from '@app/pipeline';
 import { RUNTIME } from './runtime.provider';
 import { Public } from './auth/roles';
@@ -39,6 +39,11 @@ export class EventsController {
       return { received: events.length, accepted: r.accepted, duplicates: r.duplicates, jobIds: r.jobs.map((j) => j.jobId) };
     } catch (e) {
       if (isInputError(e)) throw new BadRequestException(e.message);
+      if (e instanceof IngestBusyError) {
+        // backpressure in a burst: S3/SNS/MinIO retry a 5xx delivery with backoff
+        req.res?.setHeader('retry-after', String(e.retryAfterS));
+        throw new ServiceUnavailableException(e.message);
+      }
       throw e;
     }
   }

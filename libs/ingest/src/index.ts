@@ -1,3 +1,4 @@
+export * from './admission';
 export * from './detect';
 export * from './events';
 export * from './processors';

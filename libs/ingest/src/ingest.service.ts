@@ -30,9 +30,9 @@ export interface EnqueueSummary {
  * the job records the object, detects its kind and dispatches it to the processor for that kind.
  */
 export interface IngestOptions {
-  /** Event batches enqueued at once by this process (default 16). */
+  /** Event requests enqueued at once by this process (default 8: below the database pool of 10). */
   maxInFlight?: number;
-  /** Event batches waiting for a slot before new ones are refused with IngestBusyError (default 500). */
+  /** Event requests waiting for a slot before new ones are refused with IngestBusyError (default 256). */
   maxWaiting?: number;
 }
 
@@ -48,7 +48,7 @@ export class IngestService {
     private readonly sniffers: readonly Sniffer[] = [],
     opts: IngestOptions = {},
   ) {
-    this.admission = new Admission(opts.maxInFlight ?? 16, opts.maxWaiting ?? 500);
+    this.admission = new Admission(opts.maxInFlight ?? 8, opts.maxWaiting ?? 256);
   }
 
   /**
