@@ -20,7 +20,8 @@ export interface JobDepth {
 function stuckWhere(eb: ExpressionBuilder<Database, 'jobs'>): Expression<SqlBool> {
   return eb.or([
     eb.and([eb('status', '=', 'running'), eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', sql<Date>`now()`)])]),
-    eb.and([eb('status', '=', 'queued'), eb('lease_until', '<', sql<Date>`now()`)]),
+    // 'is not null' keeps this FALSE, not NULL, for Bull's lease-less queued rows (NOT(NULL) would hide them from depth())
+    eb.and([eb('status', '=', 'queued'), eb('lease_until', 'is not', null), eb('lease_until', '<', sql<Date>`now()`)]),
   ]);
 }
 
