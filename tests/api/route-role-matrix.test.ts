@@ -112,6 +112,8 @@ describe('the API', () => {
     expect(acc('/v1/trials/{studyId}/simulate', 'post')).toEqual({ roles: ['admin'] });
     expect(acc('/v1/events/s3', 'post')).toEqual({ public: true });
     expect(acc('/v1/audit/verify')).toEqual({ roles: ['admin'] });
+    // operations: probes and Prometheus cannot log in (metrics has its own METRICS_TOKEN; /admin/queues is tests/ops)
+    for (const p of ['/health/live', '/health/ready', '/metrics', '/admin/login']) expect([p, acc(p)]).toEqual([p, { public: true }]);
     expect(acc('/v1/cuts', 'post')?.roles).not.toContain('reader');
     expect((doc.paths['/v1/objects'] as Record<string, { security?: unknown }>).get!.security).toEqual([{ bearer: [] }]);
   });

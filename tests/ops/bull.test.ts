@@ -32,6 +32,7 @@ const register = (rt: Runtime) => {
   rt.queue.register({ name: 'ops.flaky', handler: async () => { if (count('ops.flaky') === 1) throw new Error('transient'); } });
   rt.queue.register({ name: 'ops.broken', handler: async () => { count('ops.broken'); throw new Error('always broken'); } });
   rt.queue.register({ name: 'ops.later', handler: async () => { count('ops.later'); } });
+  rt.queue.register({ name: 'ops.heavy', heavy: true, handler: async () => { count('ops.heavy'); } });
 };
 
 beforeAll(async () => {
@@ -57,7 +58,7 @@ afterAll(async () => {
   // this file's Bull keys on the shared Redis
   const { default: Redis } = await import('ioredis');
   const r = new Redis(REDIS_URL);
-  const keys = await r.keys(`bull:${QUEUE}:*`);
+  const keys = [...(await r.keys(`bull:${QUEUE}:*`)), ...(await r.keys(`bull:${QUEUE}.*`))];
   if (keys.length) await r.del(...keys);
   r.disconnect();
   await db?.drop();
@@ -123,7 +124,8 @@ test('the queue dashboard: admin 200 (bearer or browser cookie), reader 403, ano
   expect(page.text).toMatch(/bull|board/i);
   const queues = await http().get('/admin/queues/api/queues').set('authorization', admin).expect(200);
   expect(JSON.stringify(queues.body)).toContain(QUEUE);
-  expect(queues.body.queues[0]).toMatchObject({ name: QUEUE, readOnlyMode: true });
+  // the main queue and the heavy type's lane, both read-only
+  expect(queues.body.queues.map((q: { name: string; readOnlyMode: boolean }) => [q.name, q.readOnlyMode]).sort()).toEqual([[QUEUE, true], [`${QUEUE}.ops.heavy`, true]]);
 
   await http().get('/admin/queues/').set('authorization', await authHeader(app, 'reader')).expect(403);
   await http().get('/admin/queues/api/queues').set('authorization', await authHeader(app, 'pipeline')).expect(403);
@@ -142,7 +144,7 @@ test('the queue dashboard: admin 200 (bearer or browser cookie), reader 403, ano
   expect(cookie).toMatch(new RegExp(`^${SESSION_COOKIE}=[^;]+; Path=/admin; Max-Age=\\d+; HttpOnly; SameSite=Strict`));
   const jar = cookie.split(';')[0]!;
   await http().get('/admin/queues/').set('cookie', jar).expect(200);
-  expect((await http().get('/admin/queues/api/queues').set('cookie', jar).expect(200)).body.queues[0].name).toBe(QUEUE);
+  expect((await http().get('/admin/queues/api/queues').set('cookie', jar).expect(200)).body.queues).toHaveLength(2);
   // a reader cannot get a dashboard cookie; a wrong password neither
   await loginAs(app, ['reader'], { username: 'ops-reader' });
   const r = await http().post('/admin/login').type('form').send({ username: 'ops-reader', password: TEST_PASSWORD }).expect(403);

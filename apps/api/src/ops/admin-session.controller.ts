@@ -6,7 +6,7 @@ import type { Runtime } from '@app/pipeline';
 import { AUTH_SERVICE } from '../auth/auth.guard';
 import { Public } from '../auth/roles';
 import { RUNTIME } from '../runtime.provider';
-import { DASHBOARD_PATH, LOGIN_PATH, page, requestToken, SESSION_COOKIE } from './queue-dashboard';
+import { cookieToken, DASHBOARD_PATH, LOGIN_PATH, page, SESSION_COOKIE } from './queue-dashboard';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -68,9 +68,9 @@ export class AdminSessionController {
   }
 
   @Post('logout')
-  @ApiOperation({ summary: 'End the queue dashboard session (revokes it) and clear its cookie' })
+  @ApiOperation({ summary: "End the queue dashboard's cookie session (revokes it) and clear the cookie; a bearer header is ignored (POST /v1/auth/logout ends those)" })
   async logout(@Req() req: Request, @Res() res: Response) {
-    const token = requestToken(req);
+    const token = cookieToken(req);
     if (token) {
       const user = await this.auth.authenticate(token).catch(() => undefined);
       if (user) await this.auth.logout(user);

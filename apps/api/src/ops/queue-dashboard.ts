@@ -34,6 +34,11 @@ export const page = (title: string, body: string) =>
 export function requestToken(req: Request): string | undefined {
   const h = req.headers.authorization;
   if (typeof h === 'string' && /^Bearer\s+\S/i.test(h)) return h.replace(/^Bearer\s+/i, '').trim();
+  return cookieToken(req);
+}
+
+/** The dashboard cookie's token, if any. */
+export function cookieToken(req: Request): string | undefined {
   for (const part of (req.headers.cookie ?? '').split(';')) {
     const i = part.indexOf('=');
     if (i > 0 && part.slice(0, i).trim() === SESSION_COOKIE) return decodeURIComponent(part.slice(i + 1).trim()) || undefined;
@@ -89,7 +94,8 @@ export class QueueDashboard implements OnModuleInit {
       const server = new ExpressAdapter();
       server.setBasePath(DASHBOARD_PATH);
       createBullBoard({
-        queues: [new BullAdapter(driver.queue, { readOnlyMode: true, description: 'pipeline jobs (read-only: retry through the job ledger)' })],
+        // the main queue and one per heavy job type's lane (<QUEUE_NAME>.<type>)
+        queues: driver.queues().map((q, i) => new BullAdapter(q, { readOnlyMode: true, description: i === 0 ? 'pipeline jobs (read-only: retry through the job ledger)' : 'heavy job lane (read-only)' })),
         serverAdapter: server,
         options: { uiConfig: { boardTitle: 'Endpoint service' } },
       });
