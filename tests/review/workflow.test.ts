@@ -373,6 +373,18 @@ test('BICR and per-reader study inputs cut into datasets naming reader, adjudica
   const adtte = csvRows(await file('ADTTE'), 'ADTTE');
   expect(adtte.find((r) => r.USUBJID === 'P-REV-A01' && r.PARAMCD === 'PFS')).toMatchObject({ CNSR: '1', READER: 'r1', ADJUDID: 'adj1', BICRSEL: `ADJUDICATION: RADIOLOGIST ${r1SlotA} SELECTED` });
   expect(adtte.filter((r) => r.USUBJID === 'P-REV-B02').every((r) => r.READER === slot1B && r.BICRSEL === 'AGREEMENT: RADIOLOGIST 1')).toBe(true);
+  // the reader-level datasets: both signed reads of each subject with their decisions on the AI proposals
+  const trr = csvRows(await file('ADTRRDR'), 'ADTRRDR');
+  expect(new Set(trr.filter((r) => r.USUBJID === 'P-REV-A01').map((r) => r.READER))).toEqual(new Set(['r1', 'r2']));
+  const r1Bl = trr.filter((r) => r.USUBJID === 'P-REV-A01' && r.READER === 'r1' && r.AVISITN === '0');
+  const lr = (id: string) => r1Bl.find((r) => r.LESIONID === id);
+  expect(lr('T01 liver')).toMatchObject({ AIDECN: 'ACCEPT', READSRC: 'REVIEW' });
+  expect(lr('T01 liver')!.AVAL).toBe(lr('T01 liver')!.AIVAL);
+  expect(lr('T02 lung')).toMatchObject({ AIDECN: 'EDIT', AVAL: '33.8', AIVAL: '25' });
+  expect(lr('T03 node')).toMatchObject({ AIDECN: 'REJECT', AVAL: null });
+  expect(lr('R01')).toMatchObject({ AIDECN: 'ADD', AIVAL: null });
+  const rsr = csvRows(await file('ADRSRDR'), 'ADRSRDR');
+  expect(rsr.find((r) => r.USUBJID === 'P-REV-A01' && r.PARAMCD === 'BICRSEL')).toMatchObject({ AVALC: `RADIOLOGIST ${r1SlotA}` });
   // a per-reader cut: r2's reads of both subjects, no adjudication columns filled
   const c2 = await createDataCut(rt, { studyId: `${STUDY}.READER-r2`, cutoffDate: '2030-01-01', blinded: false, createdBy: 'test', formats: ['csv'] });
   const rs2 = csvRows(await rt.store.getBuffer(`${c2.cut.prefix}/${c2.manifest.files.find((f) => f.dataset === 'RS' && f.format === 'csv')!.path}`), 'RS');

@@ -5,6 +5,7 @@
 import { isInputError } from '@app/core';
 import {
   addDays,
+  type AiLesionDecision,
   type Assessment,
   bestOverallResponse,
   type Bor,
@@ -108,6 +109,25 @@ export function readToSubject(timepoints: StoredTimepoint[], facts: SubjectFacts
     ...(facts.lastKnownAliveDate ? { lastKnownAliveDate: factFrame(facts.lastKnownAliveDate) } : {}),
     assessments,
   };
+}
+
+/**
+ * A signed read's decisions on the AI proposals, as the reader-level datasets take them (ADTRRDR AIVAL / AIDECN): per
+ * timepoint, every lesion the reader kept as a target (accept / edit of an AI proposal, or add) and every AI proposal
+ * they rejected, with the AI's RECIST diameter (short axis for a node, long axis otherwise) in tenths of mm. The lesion
+ * id is the one the read's TR rows use (the tracking label), so both reads of a subject line up.
+ */
+export function readAiDecisions(timepoints: StoredTimepoint[]): AiLesionDecision[] {
+  const tps = [...timepoints].sort((a, b) => a.ordinal - b.ordinal);
+  const targets = new Set([...baselineLesions(tps[0]).values()].filter((b) => b.classification === 'target').map((b) => b.lesionKey));
+  const out: AiLesionDecision[] = [];
+  for (const tp of tps)
+    for (const l of tp.lesions) {
+      if (l.decision !== 'reject' && !targets.has(l.lesionKey)) continue;
+      const mm = l.ai ? (l.nodal ? l.ai.shortAxisMm : l.ai.longAxisMm) : null;
+      out.push({ visitNum: tp.ordinal, lesionId: l.label, organ: l.organ, nodal: l.nodal, ai: mm === null ? null : Math.round(mm * 10), decision: l.decision === 'add' || !l.ai ? 'ADD' : (l.decision.toUpperCase() as AiLesionDecision['decision']) });
+    }
+  return out;
 }
 
 /** Runs the engine on one subject; an engine refusal (e.g. 3 targets in one organ) becomes 400 `review.recist`. */

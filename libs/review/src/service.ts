@@ -3,13 +3,13 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import { canonicalJson } from '@app/audit';
 import { sha256Hex } from '@app/core';
 import { AuditRepository, type AuditEvent, type Database, type Db, EndpointsRepository, isUuid, type ReviewAdjudicationRow, type ReviewCaseRow, type ReviewReadRow, ReviewRepository, type ReviewSignatureRow } from '@app/db';
-import { dayNumber, type ProtocolSettings, resolveSettings, type StudyInput, type SubjectInput } from '@app/endpoints';
+import { dayNumber, type ProtocolSettings, resolveSettings, type StudyInput, type StudyInputWithReads, type SubjectInput, type SubjectRead } from '@app/endpoints';
 import { isInputError } from '@app/core';
 import { checkSeed, planAssignment, type SubjectSlots } from './assignment';
 import { invalid, ReviewError } from './errors';
 import type { VolumeGeometry } from './geometry';
 import { baselineLesions, normaliseTimepoint, proposalKey, type ProposalRow, type StoredLesion, type StoredTimepoint, type TimepointInput } from './read-model';
-import { type AdjudicationRules, checkRules, compareOutcomes, EVALUATOR, evaluatorIdOf, type ReadOutcome, readOutcome, readToSubject, recistTable, type SubjectFacts } from './recist';
+import { type AdjudicationRules, checkRules, compareOutcomes, EVALUATOR, evaluatorIdOf, readAiDecisions, type ReadOutcome, readOutcome, readToSubject, recistTable, type SubjectFacts } from './recist';
 import { contentSha256, type Manifestation, manifestation, SIGNATURE_MEANING } from './signature';
 import { normaliseSlideAssessment, type SlideAssessmentInput, slideAiSnapshot, type SlideProposalRow, type StoredSlideAssessment } from './slides';
 
@@ -867,7 +867,7 @@ export class ReviewService {
 
   /** BICR result of each subject: READ 1 when the reads agree, the adjudicator's choice otherwise (pending until decided). */
   private async bicrResults(repo: ReviewRepository, studyId: string) {
-    const out: { subjectUuid: string; read: ReviewReadRow; slot: number; reader: string; adjudicator: string | null; selection: string }[] = [];
+    const out: { subjectUuid: string; read: ReviewReadRow; slot: number; reader: string; adjudicator: string | null; selection: string; adjudicated: boolean; compared: [string, string] }[] = [];
     for (const cmp of await repo.latestComparisons(studyId)) {
       let chosen: { readId: string; adjudicatorId: string | null; how: string } | undefined;
       if (cmp.agree) chosen = { readId: cmp.read1_id, adjudicatorId: null, how: 'AGREEMENT' };
@@ -886,16 +886,39 @@ export class ReviewService {
         reader: names.get(c.reader_id) ?? c.reader_id,
         adjudicator: chosen.adjudicatorId ? names.get(chosen.adjudicatorId) ?? chosen.adjudicatorId : null,
         selection: chosen.how === 'AGREEMENT' ? `AGREEMENT: ${evaluatorIdOf(c.slot)}` : `ADJUDICATION: ${evaluatorIdOf(c.slot)} SELECTED`,
+        adjudicated: chosen.how === 'ADJUDICATION',
+        compared: [cmp.read1_id, cmp.read2_id],
       });
     }
     return out;
   }
 
-  /** `<study>.BICR`: every subject with a BICR result. */
+  /**
+   * `<study>.BICR`: every subject with a BICR result, plus both signed reads of each (`reads`, origin REVIEW: each
+   * read's assessments and its decisions on the AI proposals) and how the result was chosen, so a cut of it carries the
+   * reader-level datasets ADTRRDR / ADRSRDR and its report the reader agreement and the AI effect.
+   */
   private async refreshBicrFeed(t: Transaction<Database>, actor: Actor, studyId: string) {
     const repo = new ReviewRepository(t);
     const subjects: SubjectInput[] = [];
-    for (const r of await this.bicrResults(repo, studyId))
+    const reads: SubjectRead[] = [];
+    const selections: NonNullable<StudyInputWithReads['reads']>['selections'] = [];
+    const results = await this.bicrResults(repo, studyId);
+    for (const r of results) {
+      let usubjid = '';
+      for (const readId of r.compared) {
+        const read = (await repo.readById(readId))!;
+        const c = (await repo.caseById(read.case_id))!;
+        const reader = (await repo.usernames([c.reader_id]))[0]?.username ?? c.reader_id;
+        const tps = await this.savedTimepoints(repo, read.id);
+        const prov = { readId: read.id, reader, evaluator: EVALUATOR, evaluatorId: evaluatorIdOf(c.slot) };
+        const subj = await this.subjectOfRead(t, studyId, r.subjectUuid, tps, prov);
+        usubjid = subj.usubjid;
+        reads.push({ usubjid: subj.usubjid, evaluator: EVALUATOR, evaluatorId: prov.evaluatorId, reader, readId: read.id, assessments: subj.assessments, aiDecisions: readAiDecisions(tps) });
+      }
+      selections.push({ usubjid, adjudicated: r.adjudicated, selected: evaluatorIdOf(r.slot), ...(r.adjudicator ? { adjudicator: r.adjudicator } : {}) });
+    }
+    for (const r of results)
       subjects.push(
         await this.subjectOfRead(t, studyId, r.subjectUuid, await this.savedTimepoints(repo, r.read.id), {
           readId: r.read.id,
@@ -909,7 +932,10 @@ export class ReviewService {
     if (!subjects.length) return null;
     subjects.sort((a, b) => (a.usubjid < b.usubjid ? -1 : 1));
     const id = bicrStudyId(studyId);
-    return this.storeInput(t, actor, id, 'review-bicr', { studyId: id, reviewProvenance: true, subjects });
+    reads.sort((a, b) => (a.usubjid < b.usubjid ? -1 : a.usubjid > b.usubjid ? 1 : a.evaluatorId < b.evaluatorId ? -1 : 1));
+    selections.sort((a, b) => (a.usubjid < b.usubjid ? -1 : 1));
+    const input: StudyInputWithReads = { studyId: id, reviewProvenance: true, subjects, reads: { origin: 'REVIEW', reads, selections } };
+    return this.storeInput(t, actor, id, 'review-bicr', input);
   }
 
   /** Rebuilds every per-reader input and the BICR input of a study (admin). */
