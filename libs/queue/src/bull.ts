@@ -109,7 +109,8 @@ export class BullDriver implements QueueDriver {
       });
     const consume = (q: Bull.Queue<DriverJobData>, n: number) => {
       q.on('stalled', (job: Bull.Job<DriverJobData> | null) => job && hooks.onStalled?.(job.data, job.name));
-      q.on('failed', (job: Bull.Job<DriverJobData> | null, err: Error) => job && hooks.onTransportFailed?.(job.data, job.name, err));
+      // Bull's own failure of a job whose worker died (handler failures are the ledger's already)
+      q.on('failed', (job: Bull.Job<DriverJobData> | null, err: Error) => job && /stalled more than allowable limit/.test(err?.message ?? '') && hooks.onTransportFailed?.(job.data, job.name, err));
       void q.process('*', n, handler);
     };
     consume(this.queue, concurrency);

@@ -225,8 +225,9 @@ export class JobQueue {
   }
 
   private async recoverOne(id: string): Promise<boolean> {
-    const row = (await this.ledger.stuck(1000)).find((r) => r.id === id);
-    return row ? this.recoverRow(row) : false;
+    // reclaim() re-checks atomically that the row is stuck (lease expired); a live worker's row is left alone
+    const row = await this.ledger.byId(id);
+    return row && (row.status === 'running' || row.status === 'queued') ? this.recoverRow(row) : false;
   }
 
   private async recoverRow(row: JobRow): Promise<boolean> {
