@@ -9,7 +9,7 @@ import { createRuntime, type Runtime } from '@app/pipeline';
 import { createApiApp } from '../../apps/api/src/app';
 import { loadOpsConfig } from '../../apps/api/src/ops/ops-config';
 import { startWorkerOpsServer, type WorkerOpsServer } from '../../apps/worker/src/ops-server';
-import { killAll, type PgHandle, type RedisHandle, startPostgres, startRedis } from '../faults/harness';
+import { exited, freePort, killAll, type PgHandle, type RedisHandle, spawnWorker, startPostgres, startRedis } from '../faults/harness';
 import { quietLog, tempDir, testConfig, waitFor } from '../support/services';
 
 jest.setTimeout(120000);
@@ -78,4 +78,25 @@ test('database down: ready 503 naming the database, live still 200; back: ready 
 
   await pg.start();
   await waitFor(async () => (await get('/health/ready')).status === 200, 30000, 'ready after the database is back');
+});
+
+test('the real worker process (apps/worker) serves its operator port: probes, and /metrics behind METRICS_TOKEN', async () => {
+  const port = await freePort();
+  const token = 'worker-metrics-token-0123456789';
+  const w = spawnWorker({ DATABASE_URL: pg.url, REDIS_URL: redis.url, QUEUE_NAME: 'ops-health', DATA_DIR: dir.path, METRICS_PORT: String(port), METRICS_TOKEN: token, AI_CT_MODEL: 'off', LOG_LEVEL: 'warn' });
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => (await fetch(`${url}/health/ready`).catch(() => undefined))?.status === 200, 90000, `worker ready\n${w.output()}`);
+    expect((await fetch(`${url}/health/live`)).status).toBe(200);
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    const m = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    expect(m.status).toBe(200);
+    const text = await m.text();
+    expect(text).toMatch(/^endpoint_jobs_started_total\{job="ingest\.object",role="worker"\} 0$/m);
+    expect(text).toContain('# TYPE endpoint_job_duration_seconds histogram');
+  } finally {
+    w.proc.kill('SIGTERM');
+    await exited(w.proc, 30000).catch(() => w.kill9());
+  }
+  expect(w.proc.signalCode ?? w.proc.exitCode).not.toBeNull();
 });

@@ -55,9 +55,13 @@ export async function startWorkerOpsServer(rt: Runtime, cfg: OpsConfig, opts: { 
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e) => {
+      metrics.close();
+      reject(e);
+    });
     server.listen(opts.port ?? cfg.METRICS_PORT, opts.host ?? '0.0.0.0', () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
+      server.on('error', (e) => rt.log.error({ err: { name: e.name, message: e.message } }, 'worker ops server'));
       resolve();
     });
   });
