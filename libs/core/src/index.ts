@@ -6,3 +6,4 @@ export * from './config';
 export * from './logger';
 export * from './random';
 export * from './threads';
+export * from './sandbox';

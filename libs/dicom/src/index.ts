@@ -8,3 +8,4 @@ export * from './series';
 export * from './render';
 export * from './pool';
 export type { PoolTask, PoolResult, PoolFrame } from './pool-task';
+export * from './validate';

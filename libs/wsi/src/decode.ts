@@ -3,11 +3,12 @@
  * - JPEG (7): sharp (libvips + libjpeg-turbo), raw RGB output. JPEGTables are spliced into the
  *   abbreviated tile stream; for Photometric=RGB an Adobe APP14 marker with transform=0 is inserted so
  *   libjpeg does not apply a YCbCr->RGB conversion to components that are already RGB (Aperio).
- * - Deflate (8, 32946), LZW (5), PackBits (32773), none (1): geotiff's decoders (predictor included).
+ * - Deflate (8, 32946): node's zlib with an output limit; LZW (5), PackBits (32773): bounded decoders
+ *   here (geotiff's grow unbounded arrays: see below); none (1); Predictor 2 for 8-bit samples.
  * - JPEG 2000 (33003, 33004, 33005): @cornerstonejs/codec-openjpeg (OpenJPEG compiled to WASM).
  */
 import sharp from 'sharp';
-import { getDecoder } from 'geotiff';
+import { inflateSync } from 'node:zlib';
 import { InputError } from '@app/core';
 
 export const COMPRESSION_NAMES: Record<number, string> = {
@@ -147,7 +148,117 @@ export async function decodeJ2k(data: Uint8Array, what: string, maxPixels = 2 **
   }
 }
 
-// --- geotiff decoders -----------------------------------------------------------------------------
+// --- LZW, PackBits, Deflate: bounded decoders ------------------------------------------------------
+// geotiff's LZW and PackBits decoders grow a plain JavaScript array with no bound: a corrupt strip of
+// tens of KB expands past V8's array limit and the process aborts ("Fatal JavaScript invalid size
+// error", uncatchable). These decoders write into a buffer of the size the TIFF tags announce and
+// stop there (libtiff does the same); Deflate goes through node's zlib with an output limit.
+
+/** Slack allowed past the expected size before a Deflate stream is refused as corrupt. */
+const DEFLATE_SLACK = 64 * 1024;
+
+/** TIFF LZW (MSB-first codes, "early change"), decoded into at most `expected` bytes. */
+export function decodeLzw(src: Uint8Array, expected: number, what: string): Uint8Array {
+  const out = new Uint8Array(expected);
+  const prefix = new Int16Array(4096);
+  const suffix = new Uint8Array(4096);
+  const first = new Uint8Array(4096);
+  const length = new Uint16Array(4096);
+  for (let i = 0; i < 256; i++) {
+    prefix[i] = -1;
+    suffix[i] = i;
+    first[i] = i;
+    length[i] = 1;
+  }
+  const nbits = src.length * 8;
+  let bit = 0;
+  let width = 9;
+  let next = 258;
+  let old = -1;
+  let op = 0;
+  // writes the string of `code` at op (clipped to the output)
+  const emit = (code: number) => {
+    const len = length[code];
+    let c = code;
+    for (let k = len - 1; k >= 0; k--) {
+      if (op + k < expected) out[op + k] = suffix[c];
+      c = prefix[c];
+    }
+    op += len;
+  };
+  while (op < expected && bit + width <= nbits) {
+    // read `width` bits MSB-first
+    let code = 0;
+    for (let k = 0; k < width; k++) {
+      const b = bit + k;
+      code = (code << 1) | ((src[b >> 3] >> (7 - (b & 7))) & 1);
+    }
+    bit += width;
+    if (code === 257) break;
+    if (code === 256) {
+      next = 258;
+      width = 9;
+      old = -1;
+      continue;
+    }
+    if (old === -1) {
+      if (code > 255) throw new InputError('wsi.bad-tile', `cannot decompress LZW ${what}: code ${code} follows a clear code (corrupt data)`);
+      emit(code);
+      old = code;
+      continue;
+    }
+    let fc: number;
+    if (code < next) {
+      fc = first[code];
+      emit(code);
+    } else if (code === next) {
+      fc = first[old];
+      emit(old);
+      if (op < expected) out[op] = fc;
+      op++;
+    } else {
+      throw new InputError('wsi.bad-tile', `cannot decompress LZW ${what}: code ${code} is not in the table (${next} entries): corrupt data`);
+    }
+    if (next < 4096) {
+      prefix[next] = old;
+      suffix[next] = fc;
+      first[next] = first[old];
+      length[next] = Math.min(length[old] + 1, 4095);
+      next++;
+    }
+    old = code;
+    if (next + 1 >= 1 << width && width < 12) width++;
+  }
+  return op >= expected ? out : out.subarray(0, op);
+}
+
+/** PackBits, decoded into at most `expected` bytes. */
+export function decodePackBits(src: Uint8Array, expected: number): Uint8Array {
+  const out = new Uint8Array(expected);
+  let op = 0;
+  let i = 0;
+  while (i < src.length && op < expected) {
+    const n = (src[i++] << 24) >> 24;
+    if (n >= 0) {
+      const m = Math.min(n + 1, src.length - i, expected - op);
+      out.set(src.subarray(i, i + m), op);
+      op += m;
+      i += n + 1;
+    } else if (n !== -128) {
+      if (i >= src.length) break;
+      const m = Math.min(1 - n, expected - op);
+      out.fill(src[i++], op, op + m);
+      op += m;
+    }
+  }
+  return op >= expected ? out : out.subarray(0, op);
+}
+
+/** Horizontal differencing (Predictor 2) for 8-bit samples, in place; rows of `rowSamples` interleaved samples. */
+export function undoPredictor8(data: Uint8Array, rowSamples: number, stride: number): void {
+  for (let r = 0; r + rowSamples <= data.length; r += rowSamples)
+    for (let i = r + stride; i < r + rowSamples; i++) data[i] = (data[i] + data[i - stride]) & 255;
+}
 
 export async function decodeGeneric(
   compression: number,
@@ -155,14 +266,24 @@ export async function decodeGeneric(
   params: { tileWidth: number; tileHeight: number; predictor: number; bitsPerSample: number[]; planarConfiguration: number; samplesPerPixel: number },
   what: string,
 ): Promise<Uint8Array> {
-  if (compression === 1) return bytes;
-  const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  try {
-    const dec = await getDecoder(compression, params);
-    const out = await dec.decode(ab);
-    return new Uint8Array(out as ArrayBuffer);
-  } catch (e) {
-    if (e instanceof InputError) throw e;
-    throw new InputError('wsi.bad-tile', `cannot decompress ${compressionName(compression)} ${what}: ${(e as Error).message}`);
-  }
+  const spp = params.planarConfiguration === 2 ? 1 : params.samplesPerPixel;
+  const expected = params.tileWidth * params.tileHeight * spp;
+  let out: Uint8Array;
+  if (compression === 1) out = bytes;
+  else if (compression === 5) out = decodeLzw(bytes, expected, what);
+  else if (compression === 32773) out = decodePackBits(bytes, expected);
+  else if (compression === 8 || compression === 32946) {
+    try {
+      const b = inflateSync(bytes, { maxOutputLength: expected + DEFLATE_SLACK });
+      out = new Uint8Array(b.buffer, b.byteOffset, Math.min(b.length, expected));
+    } catch (e) {
+      throw new InputError('wsi.bad-tile', `cannot decompress Deflate ${what}: ${(e as Error).message}`);
+    }
+  } else throw new InputError('wsi.unsupported-compression', `unsupported TIFF compression ${compression} (${compressionName(compression)}) in ${what}`);
+  if (params.predictor === 2) {
+    if (out === bytes) out = new Uint8Array(bytes); // never modify the caller's raw bytes
+    undoPredictor8(out, params.tileWidth * spp, spp);
+  } else if (params.predictor !== 1)
+    throw new InputError('wsi.unsupported-format', `${what}: Predictor ${params.predictor} is not supported for 8-bit samples (supported: 1 none, 2 horizontal)`);
+  return out;
 }

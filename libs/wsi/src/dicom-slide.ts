@@ -11,6 +11,7 @@ import type { OpenSlideOptions, RgbImage, SlideFormat } from './types';
 import { DEFAULT_CACHE_BYTES, DEFAULT_MAX_LEVEL_PIXELS, MAX_TILE_PIXELS, PyramidSlide, checkDims, checkPyramid, paintRegion, type DecodedTile, type TiledLevel } from './base';
 import { TileCache } from './cache';
 import { decodeJ2k, decodeJpeg, decodeStats, spliceJpeg } from './decode';
+import { decodeIsolated, sandboxDefault } from './isolate';
 
 export const WSI_SOP_CLASS = '1.2.840.10008.5.1.4.1.1.77.1.6';
 const TS = {
@@ -162,7 +163,10 @@ class DicomLevel implements TiledLevel {
   readonly tilesDown: number;
   downsample = 1;
 
-  constructor(readonly inst: Instance) {
+  constructor(
+    readonly inst: Instance,
+    private readonly sandbox = sandboxDefault(),
+  ) {
     this.width = inst.width;
     this.height = inst.height;
     this.tileWidth = inst.tileWidth;
@@ -177,40 +181,64 @@ class DicomLevel implements TiledLevel {
     const i = ty * this.tilesAcross + tx;
     const { inst } = this;
     const [off, len] = inst.frameRanges[i];
+    const maxStored = Math.max(4 * this.tileWidth * this.tileHeight * Math.max(1, inst.spp), 1024 * 1024 + this.tileWidth * this.tileHeight * Math.max(1, inst.spp));
+    if (len > maxStored)
+      throw new InputError('wsi.bad-dicom', `${inst.path}: frame ${i + 1} has ${len} bytes for a ${this.tileWidth}x${this.tileHeight} tile (at most ${maxStored} expected): corrupt item length`, { frame: i + 1, length: len });
     const raw = await readAt(inst.fh, inst.size, off, len, inst.path, `frame ${i + 1}`);
     decodeStats.tiles++;
     const tw = this.tileWidth;
     const th = this.tileHeight;
     const what = `frame ${i + 1} of ${inst.path}`;
-    let data: Uint8Array;
-    let comps = inst.spp;
-    if (inst.ts === TS.jpegBaseline) {
-      // Photometric RGB with JPEG means the components were not transformed (e.g. converted Aperio tiles)
-      return { w: tw, h: th, data: await decodeJpeg(spliceJpeg(raw, undefined, inst.photometric === 'RGB'), tw, th, what) };
-    } else if (inst.ts === TS.j2k || inst.ts === TS.j2kLossless) {
-      const j = await decodeJ2k(raw, what, tw * th);
-      if (j.width !== tw || j.height !== th) throw new InputError('wsi.bad-jpeg2000', `${what} is ${j.width}x${j.height}, expected ${tw}x${th}`);
-      data = j.data;
-      comps = j.components;
-    } else {
-      data = raw;
-    }
-    const n = tw * th;
-    if (comps === 3 && inst.photometric !== 'YBR_FULL') return { w: tw, h: th, data: data.subarray(0, n * 3) };
-    const out = new Uint8Array(n * 3);
-    for (let p = 0; p < n; p++) {
-      if (comps >= 3) {
-        const Y = data[p * comps], cb = data[p * comps + 1] - 128, cr = data[p * comps + 2] - 128;
-        out[p * 3] = clamp(Y + 1.402 * cr);
-        out[p * 3 + 1] = clamp(Y - 0.344136 * cb - 0.714136 * cr);
-        out[p * 3 + 2] = clamp(Y + 1.772 * cb);
-      } else {
-        const g = inst.photometric === 'MONOCHROME1' ? 255 - data[p * comps] : data[p * comps];
-        out[p * 3] = g; out[p * 3 + 1] = g; out[p * 3 + 2] = g;
-      }
-    }
-    return { w: tw, h: th, data: out };
+    const info: DicomFrameInfo = { ts: inst.ts, photometric: inst.photometric, spp: inst.spp };
+    const data = await decodeIsolated(
+      this.sandbox ? { kind: 'dicom', raw, info, tw, th, what } : null,
+      () => decodeDicomFrame(raw, info, tw, th, what),
+      inst.path,
+      `decoding frame ${i + 1} (${TS_NAMES[inst.ts] ?? inst.ts})`,
+    );
+    return { w: tw, h: th, data };
   }
+}
+
+/** What a frame decoder needs to know about its instance (crosses to the sandbox). */
+export interface DicomFrameInfo {
+  ts: string;
+  photometric: string;
+  spp: number;
+}
+
+/** Decodes one DICOM WSI frame's bytes to RGB (tw x th). Pure: runs in the sandbox or in-process. */
+export async function decodeDicomFrame(raw: Uint8Array, inst: DicomFrameInfo, tw: number, th: number, what: string): Promise<Uint8Array> {
+  let data: Uint8Array;
+  let comps = inst.spp;
+  if (inst.ts === TS.jpegBaseline) {
+    // Photometric RGB with JPEG means the components were not transformed (e.g. converted Aperio tiles)
+    return decodeJpeg(spliceJpeg(raw, undefined, inst.photometric === 'RGB'), tw, th, what);
+  } else if (inst.ts === TS.j2k || inst.ts === TS.j2kLossless) {
+    const j = await decodeJ2k(raw, what, tw * th);
+    if (j.width !== tw || j.height !== th) throw new InputError('wsi.bad-jpeg2000', `${what} is ${j.width}x${j.height}, expected ${tw}x${th}`);
+    data = j.data;
+    comps = j.components;
+  } else {
+    data = raw;
+  }
+  const n = tw * th;
+  if (comps < 1 || data.length < n * comps)
+    throw new InputError('wsi.bad-tile', `${what}: ${data.length} bytes for ${tw}x${th} pixels with ${comps} samples (needs ${n * Math.max(1, comps)}): truncated or corrupt frame`);
+  if (comps === 3 && inst.photometric !== 'YBR_FULL') return data.subarray(0, n * 3);
+  const out = new Uint8Array(n * 3);
+  for (let p = 0; p < n; p++) {
+    if (comps >= 3) {
+      const Y = data[p * comps], cb = data[p * comps + 1] - 128, cr = data[p * comps + 2] - 128;
+      out[p * 3] = clamp(Y + 1.402 * cr);
+      out[p * 3 + 1] = clamp(Y - 0.344136 * cb - 0.714136 * cr);
+      out[p * 3 + 2] = clamp(Y + 1.772 * cb);
+    } else {
+      const g = inst.photometric === 'MONOCHROME1' ? 255 - data[p * comps] : data[p * comps];
+      out[p * 3] = g; out[p * 3 + 1] = g; out[p * 3 + 2] = g;
+    }
+  }
+  return out;
 }
 
 const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
@@ -295,14 +323,14 @@ export class DicomSlide extends PyramidSlide {
       // one instance per level size (first wins; further focal planes / optical paths are not exposed)
       const bySize = new Map<string, Instance>();
       for (const v of vol) if (!bySize.has(`${v.width}x${v.height}`)) bySize.set(`${v.width}x${v.height}`, v);
-      const levels = [...bySize.values()].sort((a, b) => b.width * b.height - a.width * a.height).map((i) => new DicomLevel(i));
+      const levels = [...bySize.values()].sort((a, b) => b.width * b.height - a.width * a.height).map((i) => new DicomLevel(i, opts.sandbox ?? sandboxDefault()));
       checkPyramid(levels, 'DICOM WSI pyramid');
       for (const l of levels) l.downsample = (levels[0].width / l.width + levels[0].height / l.height) / 2;
       const assoc = new Map<string, DicomLevel>();
       const names: Record<string, string> = { THUMBNAIL: 'thumbnail', LABEL: 'label', OVERVIEW: 'macro' };
       for (const i of insts) {
         const n = names[i.imageType[2]];
-        if (n && !assoc.has(n)) assoc.set(n, new DicomLevel(i));
+        if (n && !assoc.has(n)) assoc.set(n, new DicomLevel(i, opts.sandbox ?? sandboxDefault()));
       }
       return new DicomSlide(insts, levels, assoc, new TileCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
     } catch (e) {

@@ -82,6 +82,8 @@ export interface Ifd {
 /** Upper bound for the number of values one entry may carry before we refuse the file. */
 const MAX_ENTRY_VALUES = 50_000_000;
 const MAX_IFDS = 10_000;
+/** SubIFDs followed per IFD (OME pyramids have a handful of levels). */
+const MAX_SUB_IFDS = 64;
 
 export class TiffFile {
   private constructor(
@@ -95,6 +97,8 @@ export class TiffFile {
   ) {}
 
   ifds: Ifd[] = [];
+  /** Out-of-line tag value bytes read so far (bounded, see parseIfd). */
+  private valueBytes = 0;
 
   /** Opens and parses the main IFD chain (and SubIFDs). Throws InputError for non-TIFF / broken directories. */
   static async open(path: string): Promise<TiffFile> {
@@ -201,6 +205,10 @@ export class TiffFile {
         raw = body.subarray(p + (this.bigTiff ? 12 : 8), p + (this.bigTiff ? 12 : 8) + byteLength);
       } else {
         valueOffset = this.bigTiff ? Number(le ? body.readBigUInt64LE(p + 12) : body.readBigUInt64BE(p + 12)) : le ? body.readUInt32LE(p + 8) : body.readUInt32BE(p + 8);
+        // out-of-line values: the directories of a file cannot reference many times its own size
+        this.valueBytes += byteLength;
+        if (this.valueBytes > Math.max(4 * this.size, 64 * 1024 * 1024))
+          throw new InputError('wsi.bad-ifd', `TIFF directories reference ${this.valueBytes} bytes of tag values in a file of ${this.size} bytes: corrupt or hostile directories`, { fileSize: this.size });
         raw = await this.readBytes(valueOffset, byteLength, `value of TIFF tag ${tag}`);
       }
       const entry: IfdEntry = { tag, type, count, valueOffset, byteLength, entryOffset: offset + cntSize + p, values: [] };
@@ -214,7 +222,10 @@ export class TiffFile {
     const ifd: Ifd = { offset, nextPointerOffset, next, entries, subIfds: [] };
     const sub = entries.get(TAG.SubIFDs);
     if (sub && depth < 2) {
-      for (const so of sub.values) {
+      if (sub.values.length > MAX_SUB_IFDS)
+        throw new InputError('wsi.bad-ifd', `TIFF IFD at ${offset} lists ${sub.values.length} SubIFDs (at most ${MAX_SUB_IFDS} supported): corrupt directory`);
+      for (const so of new Set(sub.values)) {
+        if (so === offset) throw new InputError('wsi.ifd-loop', `TIFF SubIFD of the IFD at ${offset} points back to it`);
         // SubIFDs of OME-TIFF pyramids are single IFDs (their own next pointers are ignored, as in libtiff's use by OME readers)
         ifd.subIfds.push(await this.parseIfd(so, sub.valueOffset, depth + 1));
       }

@@ -1,8 +1,14 @@
 /** One TIFF image (IFD) as a tiled RGB source: tiles, or strips treated as full-width tiles. */
 import { InputError } from '@app/core';
 import { TAG, tagNum, tagNums, type Ifd, type TiffFile } from './tiff-file';
-import { assertSupportedCompression, decodeGeneric, decodeJ2k, decodeJpeg, decodeStats, spliceJpeg } from './decode';
+import { assertSupportedCompression, compressionName, decodeGeneric, decodeJ2k, decodeJpeg, decodeStats, spliceJpeg } from './decode';
+import { decodeIsolated, sandboxDefault } from './isolate';
 import { checkDims, MAX_TILE_PIXELS, type DecodedTile, type TiledLevel } from './base';
+
+/** Largest decoded strip / tile (bytes) we agree to decode. */
+export const MAX_BLOCK_BYTES = 2 ** 28;
+/** Most stored (compressed) bytes a block of `blockBytes` decoded bytes may take: 4x plus 1 MiB of headers/tables covers every codec's worst case. */
+export const maxStoredBytes = (blockBytes: number): number => Math.max(4 * blockBytes, blockBytes + 1024 * 1024);
 
 export interface TiffImageInfo {
   width: number;
@@ -42,6 +48,8 @@ export function describeIfd(tf: TiffFile, ifd: Ifd, where: string, maxPixels: nu
   const photometric = tagNum(ifd, TAG.Photometric, samplesPerPixel >= 3 ? 2 : 1)!;
   const planar = tagNum(ifd, TAG.PlanarConfiguration, 1)!;
   const predictor = tagNum(ifd, TAG.Predictor, 1)!;
+  if (predictor !== 1 && predictor !== 2)
+    throw new InputError('wsi.unsupported-format', `${where}: Predictor ${predictor} is not supported (supported: 1 none, 2 horizontal differencing)`, { predictor });
   if (samplesPerPixel < 1 || samplesPerPixel > 16) throw new InputError('wsi.unsupported-format', `${where}: SamplesPerPixel ${samplesPerPixel} is not supported`);
   if (bitsPerSample.some((b) => b !== 8))
     throw new InputError('wsi.unsupported-bitdepth', `${where}: BitsPerSample ${bitsPerSample.join(',')} is not supported; only 8-bit samples are`, { bitsPerSample });
@@ -58,12 +66,29 @@ export function describeIfd(tf: TiffFile, ifd: Ifd, where: string, maxPixels: nu
       'wsi.bad-ifd',
       `${where}: expected ${across * down} ${tiled ? 'tile' : 'strip'} offsets/byte counts for ${width}x${height} in ${tileWidth}x${tileHeight} blocks, found ${offsets.length}/${byteCounts.length}`,
     );
+  // validate before anything is allocated or decoded: every block's offset and byte count against the
+  // file size, and its byte count against what the block geometry can need (any compression)
+  const spp0 = planar === 2 ? 1 : samplesPerPixel;
+  const blockBytes = tileWidth * tileHeight * spp0;
+  if (blockBytes > MAX_BLOCK_BYTES)
+    throw new InputError('wsi.absurd-dimensions', `${where}: one ${tiled ? 'tile' : 'strip'} of ${tileWidth}x${tileHeight}x${spp0} samples is ${blockBytes} bytes decoded, more than the limit of ${MAX_BLOCK_BYTES}`, { tileWidth, tileHeight, samplesPerPixel });
+  const maxStored = maxStoredBytes(blockBytes);
   for (let i = 0; i < across * down; i++) {
+    const o = offsets[i];
+    const c = byteCounts[i];
+    if (!Number.isSafeInteger(o) || !Number.isSafeInteger(c) || o < 0 || c < 0)
+      throw new InputError('wsi.bad-ifd', `${where}: ${tiled ? 'tile' : 'strip'} ${i} has offset ${o} and byte count ${c}: not valid file positions`, { index: i, offset: o, byteCount: c });
     if (byteCounts[i] > 0 && offsets[i] + byteCounts[i] > tf.size)
       throw new InputError(
         'wsi.offset-out-of-range',
         `${where}: ${tiled ? 'tile' : 'strip'} ${i} at offset ${offsets[i]} with ${byteCounts[i]} bytes ends beyond the end of the file (${tf.size} bytes): file truncated or corrupt`,
         { index: i, offset: offsets[i], byteCount: byteCounts[i], fileSize: tf.size },
+      );
+    if (c > maxStored)
+      throw new InputError(
+        'wsi.bad-ifd',
+        `${where}: ${tiled ? 'tile' : 'strip'} ${i} claims ${c} stored bytes for a ${tileWidth}x${tileHeight} block of ${blockBytes} bytes decoded (at most ${maxStored} expected for any compression): corrupt byte count`,
+        { index: i, byteCount: c, blockBytes },
       );
   }
   const sampleFormat = tagNum(ifd, TAG.SampleFormat, 1)!;
@@ -102,6 +127,8 @@ export class TiffImage implements TiledLevel {
     private readonly tf: TiffFile,
     readonly info: TiffImageInfo,
     readonly where: string,
+    /** Decode in the sandbox (child process): default true. */
+    private readonly sandbox = sandboxDefault(),
   ) {
     this.width = info.width;
     this.height = info.height;
@@ -113,7 +140,7 @@ export class TiffImage implements TiledLevel {
 
   async decodeTile(tx: number, ty: number): Promise<DecodedTile | null> {
     const i = ty * this.tilesAcross + tx;
-    const { offsets, byteCounts, compression, photometric } = this.info;
+    const { offsets, byteCounts } = this.info;
     if (!byteCounts[i]) return null;
     const what = `${this.info.tiled ? 'tile' : 'strip'} ${i} of ${this.where}`;
     const raw = await this.tf.readBytes(offsets[i], byteCounts[i], what);
@@ -121,37 +148,57 @@ export class TiffImage implements TiledLevel {
     const tw = this.tileWidth;
     // a strip at the bottom holds only the remaining rows
     const th = this.info.tiled ? this.tileHeight : Math.min(this.tileHeight, this.height - ty * this.tileHeight);
-    if (compression === 7) {
-      const rgb = await decodeJpeg(spliceJpeg(raw, this.info.jpegTables, photometric === 2), tw, th, what);
-      return { w: tw, h: th, data: rgb };
-    }
-    if (compression >= 33003 && compression <= 33005) {
-      const j = await decodeJ2k(raw, what, tw * th);
-      if (j.width !== tw || j.height !== th)
-        throw new InputError('wsi.bad-jpeg2000', `JPEG 2000 ${what} is ${j.width}x${j.height}, expected ${tw}x${th}`);
-      return { w: tw, h: th, data: toRgb(j.data, j.components, tw * th, J2K_IS_YCBCR[compression] ? 6 : j.components >= 3 ? 2 : 1, this.info) };
-    }
-    const spp = this.info.samplesPerPixel;
-    let decoded = await decodeGeneric(
-      compression,
-      raw,
-      { tileWidth: tw, tileHeight: th, predictor: this.info.predictor, bitsPerSample: this.info.bitsPerSample, planarConfiguration: this.info.planar, samplesPerPixel: spp },
-      what,
+    const data = await decodeIsolated(
+      this.sandbox ? { kind: 'tiff', raw, info: blockInfo(this.info), tw, th, what } : null,
+      () => decodeTiffBlock(raw, this.info, tw, th, what),
+      this.tf.path,
+      `decoding ${what} (${compressionName(this.info.compression)})`,
     );
-    if (this.info.signed) {
-      const u = new Uint8Array(decoded.length);
-      for (let k = 0; k < u.length; k++) u[k] = decoded[k] ^ 0x80; // two's complement int8 -> value + 128
-      decoded = u;
-    }
-    if (photometric === 6 && (this.info.subsampling[0] > 1 || this.info.subsampling[1] > 1))
-      return { w: tw, h: th, data: unpackSubsampledYCbCr(decoded, tw, th, this.info, what) };
-    if (decoded.length < tw * th * spp)
-      throw new InputError('wsi.bad-tile', `${what} decompressed to ${decoded.length} bytes, expected ${tw * th * spp} (${tw}x${th}x${spp})`);
-    return { w: tw, h: th, data: toRgb(decoded, spp, tw * th, photometric, this.info) };
+    return { w: tw, h: th, data };
   }
 }
 
-function ycc(info: TiffImageInfo) {
+/** The fields of TiffImageInfo a block decoder needs (what crosses to the sandbox: no offset tables). */
+export type TiffBlockInfo = Omit<TiffImageInfo, 'offsets' | 'byteCounts'>;
+export const blockInfo = (info: TiffImageInfo): TiffBlockInfo => {
+  const { offsets: _o, byteCounts: _b, ...rest } = info;
+  return rest;
+};
+
+/** Decodes one strip / tile's raw bytes to RGB (tw x th). Pure: runs in the sandbox or in-process. */
+export async function decodeTiffBlock(raw: Uint8Array, info: TiffBlockInfo, tw: number, th: number, what: string): Promise<Uint8Array> {
+  const { compression, photometric } = info;
+  if (compression === 7) return decodeJpeg(spliceJpeg(raw, info.jpegTables, photometric === 2), tw, th, what);
+  if (compression >= 33003 && compression <= 33005) {
+    const j = await decodeJ2k(raw, what, tw * th);
+    if (j.width !== tw || j.height !== th)
+      throw new InputError('wsi.bad-jpeg2000', `JPEG 2000 ${what} is ${j.width}x${j.height}, expected ${tw}x${th}`);
+    if (j.data.length < tw * th * j.components) throw new InputError('wsi.bad-jpeg2000', `JPEG 2000 ${what} decoded to ${j.data.length} bytes, expected ${tw * th * j.components}`);
+    return toRgb(j.data, j.components, tw * th, J2K_IS_YCBCR[compression] ? 6 : j.components >= 3 ? 2 : 1, info);
+  }
+  const spp = info.samplesPerPixel;
+  const subsampled = photometric === 6 && (info.subsampling[0] > 1 || info.subsampling[1] > 1);
+  // a subsampled YCbCr block holds data units, not pixels: its expected size differs
+  const [sh, sv] = info.subsampling;
+  const unitBytes = Math.ceil(tw / sh) * Math.ceil(th / sv) * (sh * sv + 2);
+  let decoded = await decodeGeneric(
+    compression,
+    raw,
+    { tileWidth: subsampled ? unitBytes : tw, tileHeight: subsampled ? 1 : th, predictor: subsampled ? 1 : info.predictor, bitsPerSample: info.bitsPerSample, planarConfiguration: subsampled ? 2 : info.planar, samplesPerPixel: spp },
+    what,
+  );
+  if (info.signed) {
+    const u = new Uint8Array(decoded.length);
+    for (let k = 0; k < u.length; k++) u[k] = decoded[k] ^ 0x80; // two's complement int8 -> value + 128
+    decoded = u;
+  }
+  if (subsampled) return unpackSubsampledYCbCr(decoded, tw, th, info, what);
+  if (decoded.length < tw * th * spp)
+    throw new InputError('wsi.bad-tile', `${what} decompressed to ${decoded.length} bytes, expected ${tw * th * spp} (${tw}x${th}x${spp})`);
+  return toRgb(decoded, spp, tw * th, photometric, info);
+}
+
+function ycc(info: TiffBlockInfo) {
   const [lr, lg, lb] = info.lumaCoefs;
   const rb = info.refBW;
   const code = (c: number, black: number, white: number, range: number) => ((c - black) * range) / (white - black || 1);
@@ -169,7 +216,7 @@ function ycc(info: TiffImageInfo) {
 }
 
 /** Converts interleaved samples to RGB: RGB(A) keeps 3, grey replicates, YCbCr (unsubsampled) converts. */
-function toRgb(src: Uint8Array, spp: number, n: number, photometric: number, info: TiffImageInfo): Uint8Array {
+function toRgb(src: Uint8Array, spp: number, n: number, photometric: number, info: TiffBlockInfo): Uint8Array {
   if (spp === 3 && photometric === 2) return src.length === n * 3 ? src : src.subarray(0, n * 3);
   const out = new Uint8Array(n * 3);
   if (photometric === 6) {
@@ -185,7 +232,7 @@ function toRgb(src: Uint8Array, spp: number, n: number, photometric: number, inf
 }
 
 /** TIFF 6.0 section 21: subsampled chunky YCbCr data units (h*v luma, Cb, Cr). */
-function unpackSubsampledYCbCr(src: Uint8Array, w: number, h: number, info: TiffImageInfo, what: string): Uint8Array {
+function unpackSubsampledYCbCr(src: Uint8Array, w: number, h: number, info: TiffBlockInfo, what: string): Uint8Array {
   const [sh, sv] = info.subsampling;
   const bw = Math.ceil(w / sh);
   const bh = Math.ceil(h / sv);

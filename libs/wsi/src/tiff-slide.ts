@@ -4,6 +4,7 @@ import { TAG, TiffFile, tagNum, tagStr, type Ifd } from './tiff-file';
 import { TiffImage, describeIfd } from './tiff-image';
 import { DEFAULT_CACHE_BYTES, DEFAULT_MAX_LEVEL_PIXELS, PyramidSlide, checkPyramid, paintRegion } from './base';
 import { TileCache } from './cache';
+import { sandboxDefault } from './isolate';
 
 /** Associated images larger than this are refused (they are small by nature). */
 const MAX_ASSOCIATED_PIXELS = 2 ** 27;
@@ -108,6 +109,7 @@ export class TiffSlide extends PyramidSlide {
     levels: TiffImage[],
     private readonly maxLevelPixels: number,
     cache: TileCache,
+    private readonly sandbox: boolean,
   ) {
     super(levels, cache);
     this.format = layout.format;
@@ -176,13 +178,13 @@ export class TiffSlide extends PyramidSlide {
     try {
       const maxPx = opts.maxLevelPixels ?? DEFAULT_MAX_LEVEL_PIXELS;
       const layout = classifyTiff(tf);
-      const levels = layout.levelIfds.map((ifd, i) => new TiffImage(tf, describeIfd(tf, ifd, `level ${i} (IFD at ${ifd.offset})`, maxPx), `level ${i}`));
+      const levels = layout.levelIfds.map((ifd, i) => new TiffImage(tf, describeIfd(tf, ifd, `level ${i} (IFD at ${ifd.offset})`, maxPx), `level ${i}`, opts.sandbox ?? sandboxDefault()));
       // OpenSlide orders levels by size (largest first)
       levels.sort((a, b) => b.width * b.height - a.width * a.height);
       checkPyramid(levels, `${layout.format} pyramid`);
       const l0 = levels[0];
       for (const l of levels) l.downsample = (l0.width / l.width + l0.height / l.height) / 2;
-      return new TiffSlide(tf, layout, levels, maxPx, new TileCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES));
+      return new TiffSlide(tf, layout, levels, maxPx, new TileCache(opts.cacheBytes ?? DEFAULT_CACHE_BYTES), opts.sandbox ?? sandboxDefault());
     } catch (e) {
       await tf.close();
       throw e;
@@ -192,7 +194,7 @@ export class TiffSlide extends PyramidSlide {
   async readAssociatedImage(name: string): Promise<RgbImage> {
     const ifd = this.assoc.get(name);
     if (!ifd) throw new RangeError(`no associated image named ${JSON.stringify(name)} (have: ${this.associatedImageNames.join(', ') || 'none'})`);
-    const img = new TiffImage(this.tf, describeIfd(this.tf, ifd, `associated image ${name}`, Math.min(this.maxLevelPixels, MAX_ASSOCIATED_PIXELS)), `associated image ${name}`);
+    const img = new TiffImage(this.tf, describeIfd(this.tf, ifd, `associated image ${name}`, Math.min(this.maxLevelPixels, MAX_ASSOCIATED_PIXELS)), `associated image ${name}`, this.sandbox);
     // decoded directly (not cached): associated images are internal-use only
     return paintRegion(img, 0, 0, img.width, img.height, (tx, ty) => img.decodeTile(tx, ty));
   }

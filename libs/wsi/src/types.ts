@@ -38,4 +38,10 @@ export interface SlideReader {
 export interface OpenSlideOptions {
   cacheBytes?: number /* bounded decode cache, default 64 MiB */;
   maxLevelPixels?: number;
+  /**
+   * Decode tiles / strips / frames in the decoder sandbox (child processes, @app/core): a decoder that
+   * crashes, runs out of memory or time becomes an InputError instead of killing this process.
+   * Default true (WSI_SANDBOX=off changes the default, for trusted files only).
+   */
+  sandbox?: boolean;
 }

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { codeVersion, DEV_DEID_SECRET, InputError, sha256Hex } from '@app/core';
+import { codeVersion, DEV_DEID_SECRET, InputError, isInputError, sha256Hex } from '@app/core';
 import { ImagingRepository, type ObjectRow, SlidesRepository } from '@app/db';
 import { deriveDateShiftDays } from '@app/deid';
 import type { KindProcessor, PipelineContext } from '@app/ingest';
@@ -62,15 +62,20 @@ export function wsiProcessor(ctx: PipelineContext): KindProcessor {
       if (done) return { detail: { slide: { id: done.id, note: 'already processed' } } };
       const work = join(ctx.config.dataDir, 'tmp', `slide-${obj.id}`);
       await rm(work, { recursive: true, force: true });
+      const original = join(work, 'original.tif');
+      const blindedPath = join(work, 'blinded.tif');
+      // Tiles are decoded in the decoder sandbox (@app/wsi): a decoder crash, out-of-memory or time-out is an InputError.
+      // Every InputError names the object and the step it stopped (the quarantine reason), not the local work copy.
+      let step = 'opening the slide';
       try {
-        const original = join(work, 'original.tif');
         await ctx.store.download(obj.key, original);
         const probe = await openSlide(original); // validation: InputError quarantines
         await probe.close();
-        const blindedPath = join(work, 'blinded.tif');
+        step = 'blinding the slide';
         const blinding = await blindSlide(original, blindedPath);
         await rm(original, { force: true });
         await job.progress(20);
+        step = 'reading the blinded slide (thumbnail, tissue mask, tiles)';
         const slide = await openSlide(blindedPath);
         try {
           const subjectId = subjectFromKey(obj.key);
@@ -92,6 +97,10 @@ export function wsiProcessor(ctx: PipelineContext): KindProcessor {
         } finally {
           await slide.close();
         }
+      } catch (e) {
+        if (!isInputError(e)) throw e;
+        const message = e.message.split(original).join(obj.key).split(blindedPath).join(`${obj.key} (blinded copy)`);
+        throw new InputError(e.code, `${obj.key}: ${step}: ${message}`, { ...e.detail, file: obj.key, step, ...(e.detail?.step ? { decoderStep: e.detail.step } : {}) });
       } finally {
         await rm(work, { recursive: true, force: true });
       }
