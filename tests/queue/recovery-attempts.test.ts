@@ -67,3 +67,29 @@ test('embedded: a job that dies with its worker on every attempt ends failed, it
   await waitFor(async () => (await probe.objectByKey('incoming/b.tif'))!.status === 'processed', 20000, 'object processed after retry');
   expect(await probe.derived(objectId)).toBe(3);
 });
+
+test('embedded: jobs queued in a stopped process are taken over at the next start at once, a delayed one keeping its time', async () => {
+  const done: string[] = [];
+  const mod = { name: 'later', jobs: () => [{ name: 'test.later', handler: async (job: { payload: unknown }) => void done.push(JSON.stringify(job.payload)) }] };
+  const cfg = testConfig({ DATA_DIR: dir.path, DATABASE_URL: db.url, JOB_LEASE_MS: '60000' });
+  const a = await createRuntime({ config: cfg, log: quietLog(), modules: [mod] }); // enqueues, never consumes
+  const now = await a.queue.enqueue('test.later', { n: 'now' }, { idempotencyKey: 'later-now' });
+  const later = await a.queue.enqueue('test.later', { n: 'later' }, { idempotencyKey: 'later-later', delayMs: 120_000 });
+  const dueAt = (await a.jobs.byId(later.jobId))!.not_before!;
+  await a.close(); // graceful: its queued rows are released, not left for the 60 s lease
+  const b = await createRuntime({ config: cfg, log: quietLog(), modules: [mod] });
+  try {
+    const events: JobEvent[] = [];
+    b.queue.observe((e) => events.push(e));
+    b.queue.startWorker();
+    await waitFor(async () => (await b.jobs.byId(now.jobId))?.status === 'completed', 10000, 'queued job run by the next process');
+    expect(done).toEqual(['{"n":"now"}']);
+    const row = (await b.jobs.byId(later.jobId))!;
+    expect(row).toMatchObject({ status: 'queued', owner: b.queue.workerId, recoveries: 1 });
+    expect(new Date(row.not_before!).getTime()).toBe(new Date(dueAt).getTime());
+    expect((await b.queue.depth())['test.later']).toEqual({ waiting: 0, delayed: 1, active: 0, stuck: 0, failed: 0 });
+    expect(events.filter((e) => e.type === 'recovered').map((e) => e.jobId).sort()).toEqual([now.jobId, later.jobId].sort());
+  } finally {
+    await b.close();
+  }
+});

@@ -164,6 +164,20 @@ export class JobsRepository {
     return Number(r.numUpdatedRows);
   }
 
+  /**
+   * Graceful stop (embedded): the queued rows held in this process's memory are released at once (lease ended), so
+   * the next process, or a live one, takes them over without waiting for the lease to run out.
+   */
+  async releaseQueued(owner: string): Promise<number> {
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ lease_until: sql<Date>`now() - interval '1 millisecond'` })
+      .where('owner', '=', owner)
+      .where('status', '=', 'queued')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
   /** Rows whose worker died (see stuckWhere), oldest lease first. */
   stuck(limit = 100): Promise<JobRow[]> {
     return this.db
@@ -193,7 +207,6 @@ export class JobsRepository {
         error: to.error,
         recoveries: sql<number>`recoveries + 1`,
         updated_at: sql<Date>`now()`,
-        not_before: null,
         owner: to.owner ?? null,
         lease_until: to.owner && to.leaseMs ? leaseFromNow(to.leaseMs) : null,
         ...(to.transportId ? { transport_id: to.transportId } : {}),

@@ -238,7 +238,7 @@ export class JobQueue {
       const s = await this.driver.state(row.name, row.transport_id ?? row.id);
       if (s === 'waiting' || s === 'delayed' || s === 'active') return false; // Bull still has it (stalled check for active)
     }
-    const died = row.status === 'running' ? `the worker running attempt ${row.attempts} (${row.owner ?? 'unknown'}) died` : `the process holding it queued (${row.owner ?? 'unknown'}) died`;
+    const died = row.status === 'running' ? `the worker running attempt ${row.attempts} (${row.owner ?? 'unknown'}) died` : `the process holding it queued (${row.owner ?? 'unknown'}) stopped or died`;
     if (row.status === 'running' && row.attempts >= row.max_attempts) {
       const err = new WorkerLostError(`${died} during the last attempt (${row.attempts} of ${row.max_attempts})`);
       const failed = await this.ledger.reclaim(row, { status: 'failed', error: errorText(err) });
@@ -254,7 +254,8 @@ export class JobQueue {
     if (!requeued) return false;
     this.log.warn({ job: row.name, jobId: row.id, attempt: row.attempts, owner: row.owner }, 'stuck job recovered: queued again');
     this.emit({ type: 'recovered', name: row.name, jobId: row.id, attempt: row.attempts, error: `WorkerLostError: ${reason}` });
-    await this.send(requeued, Math.max(1, row.max_attempts - row.attempts), def.backoffMs ?? this.opts.backoffMs, undefined, transportId);
+    const delayMs = row.not_before ? Math.max(0, new Date(row.not_before).getTime() - Date.now()) : 0; // a delayed job keeps its time
+    await this.send(requeued, Math.max(1, row.max_attempts - row.attempts), def.backoffMs ?? this.opts.backoffMs, delayMs || undefined, transportId);
     return true;
   }
 
@@ -374,5 +375,6 @@ export class JobQueue {
     if (this.reclaimer) clearInterval(this.reclaimer);
     await this.recovering?.catch(() => {});
     await this.driver.close();
+    if (this.driver.kind === 'in-process') await this.ledger.releaseQueued(this.workerId).catch((err) => this.log.warn({ err }, 'releasing queued jobs failed'));
   }
 }
