@@ -139,7 +139,10 @@ async function enqueueTrack(ctx: PipelineContext, subjectUuid: string, modelSha2
   const vols = await ai.selectedVolumesOfSubject(subjectUuid);
   const runs: AiRunRow[] = [];
   for (const v of vols) {
-    const r = await ai.latestCtRun(v.id, modelSha256);
+    // a run belongs to the volume's data, not its row: a rebuild of a series that gives the same voxels (e.g. a series
+    // re-checked with an equivalent instance set) is a new row whose inference job is the same job (same key) and is
+    // never run again; looking the run up by the row would wait for it forever and tracking would never start
+    const r = await ai.runByKey(`ct:${v.data_sha256}:${modelSha256}`);
     if (!r) return; // another timepoint is still being read; its own job triggers tracking when done
     runs.push(r);
   }
