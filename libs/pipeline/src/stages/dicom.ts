@@ -1,17 +1,18 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { codeVersion, DEV_DEID_SECRET, InputError, isInputError, sha256Hex } from '@app/core';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImagingRepository, type InstanceRow, PseudonymRepository, type ObjectRow, type SeriesRow } from '@app/db';
 import { openSlide } from '@app/wsi';
 import { deidentify, deriveDateShiftDays } from '@app/deid';
-import { buildVolume, checkPixelModule, decodeAllFrames, groupInstances, type ParsedDicom, parseDicom, selectSeries, summarizeSeries } from '@app/dicom';
+import { checkPixelModule, decodeAllFrames, decodeFrame, type DicomHeader, groupInstances, type ParsedDicom, parseDicom, planVolume, selectSeries, sliceRefs, summarizeSeries, type Volume, volumeFromPlan } from '@app/dicom';
 import type { KindProcessor, PipelineContext } from '@app/ingest';
 import type { JobContext, JobDefinition } from '@app/queue';
 import type { PipelineModule } from '../modules';
 import { enqueueCtInference } from './ai';
 import { loadProtocolConfig } from '../protocol';
-import { encodeNrrd } from './nrrd';
+import { nrrdParts } from './nrrd';
 import { deriveSlide, fetchBlinded, subjectFromKey } from './wsi';
 
 export const SERIES_CHECK_JOB = 'dicom.series-check';
@@ -160,8 +161,10 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
       const s = await imaging.seriesById(job.payload.seriesId);
       if (!s) throw new Error(`series ${job.payload.seriesId} not found`);
       const rows = await imaging.instancesOfSeries(s.id);
-      const parsed: ParsedDicom[] = [];
-      for (const r of rows) parsed.push(parseDicom(await ctx.store.getBuffer(r.deid_key)));
+      // Headers only: a 1,000-slice series is never held whole (each object is fetched, its header kept, the bytes dropped);
+      // pixel data is fetched again one slice at a time, straight into the volume (readSeriesVolume).
+      const parsed: SeriesInstance[] = [];
+      for (const r of rows) parsed.push({ header: parseDicom(await ctx.store.getBuffer(r.deid_key), { stopAtPixelData: true }).header, key: r.deid_key });
       await job.progress(40);
       if (parsed[0]?.header.instance.sopClassUid === WSI_SOP_CLASS) return buildDicomSlide(ctx, job, s, rows);
       const group = groupInstances(parsed)[0]?.studies[0]?.series[0];
@@ -174,10 +177,12 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
         return { volume: false };
       }
       try {
-        const vol = await buildVolume(withPixels);
-        const nrrd = encodeNrrd(vol, { series: s.series_uid, codeVersion: codeVersion() });
+        const vol = await readSeriesVolume(ctx, withPixels);
+        const [nrrdHead, nrrdBody] = nrrdParts(vol, { series: s.series_uid, codeVersion: codeVersion() });
         const key = `volumes/${s.id}/${job.payload.instanceSetSha256}.nrrd`;
-        await ctx.store.put(key, nrrd, { contentType: 'application/octet-stream' });
+        // streamed from the volume's own memory: no second whole copy of the NRRD
+        await ctx.store.put(key, Readable.from([nrrdHead, nrrdBody]), { contentType: 'application/octet-stream' });
+        const dataSha256 = createHash('sha256').update(nrrdHead).update(nrrdBody).digest('hex');
         const v = await imaging.addVolume({
           series_id: s.id,
           instance_set_sha256: job.payload.instanceSetSha256,
@@ -186,7 +191,7 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
           affine: vol.affine,
           flags: vol.flags,
           data_key: key,
-          data_sha256: sha256Hex(nrrd),
+          data_sha256: dataSha256,
           provenance: { sourceSha256: rows.map((r) => r.deid_sha256), sliceSopInstanceUids: vol.sliceSopInstanceUids, codeVersion: codeVersion(), at: new Date().toISOString() },
         });
         await imaging.updateSeries(s.id, { status: 'volume-built', selected: sel.selected, reasons: sel.reasons, flags: vol.flags, summary: { ...summary }, error: null });
@@ -200,6 +205,42 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
       }
     },
   };
+}
+
+interface SeriesInstance {
+  header: DicomHeader;
+  key: string;
+}
+
+/**
+ * The HU volume of a series with bounded memory: planned from the headers (order, spacing, size limit before
+ * allocation), then each kept frame is fetched from the store, decoded and copied into the one volume array.
+ * Peak: the volume plus one object (the last object is reused for its next frames: multi-frame instances).
+ */
+async function readSeriesVolume(ctx: PipelineContext, instances: SeriesInstance[]): Promise<Volume> {
+  for (const p of instances) checkPixelModule(p.header);
+  const refs = sliceRefs(instances);
+  const owner: SeriesInstance[] = [];
+  for (const p of instances) {
+    const n = Number.isFinite(p.header.image.numberOfFrames) ? p.header.image.numberOfFrames : 1;
+    for (let f = 0; f < n; f++) owner.push(p);
+  }
+  const plan = planVolume(refs);
+  const [nx, ny, nz] = plan.dims;
+  const per = nx * ny;
+  let data: Int16Array | Float32Array = new Int16Array(per * nz);
+  let cached: { key: string; parsed: ParsedDicom } | undefined;
+  for (let k = 0; k < nz; k++) {
+    const i = plan.order[k]!;
+    const o = owner[i]!;
+    if (cached?.key !== o.key) cached = { key: o.key, parsed: parseDicom(await ctx.store.getBuffer(o.key)) };
+    const { values } = await decodeFrame(cached.parsed, refs[i]!.frameIndex);
+    if (!values) throw new InputError('dicom.not-monochrome', `Slice ${refs[i]!.sopInstanceUid} is not monochrome; a volume needs greyscale slices`);
+    if (values.length !== per) throw new InputError('dicom.mixed-geometry', `Slice ${refs[i]!.sopInstanceUid} decoded to ${values.length} values, expected ${per}`);
+    if (values instanceof Float32Array && data instanceof Int16Array) data = Float32Array.from(data);
+    data.set(values, k * per);
+  }
+  return volumeFromPlan(plan, refs, data);
 }
 
 /** A complete DICOM whole-slide series (de-identified instances) becomes a slide, like a TIFF slide. */

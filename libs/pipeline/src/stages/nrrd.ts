@@ -7,6 +7,11 @@ import type { Volume } from '@app/dicom';
  * `space origin`, so the patient-space geometry survives the round trip exactly.
  */
 export function encodeNrrd(v: Pick<Volume, 'dims' | 'affine' | 'data'>, comments: Record<string, string> = {}): Buffer {
+  return Buffer.concat(nrrdParts(v, comments));
+}
+
+/** The NRRD as [header, body]; the body is a view on the volume's memory (no copy): stream both for large volumes. */
+export function nrrdParts(v: Pick<Volume, 'dims' | 'affine' | 'data'>, comments: Record<string, string> = {}): [Buffer, Buffer] {
   const a = v.affine;
   const col = (c: number) => `(${a[c]},${a[4 + c]},${a[8 + c]})`;
   const type = v.data instanceof Int16Array ? 'int16' : 'float';
@@ -26,7 +31,7 @@ export function encodeNrrd(v: Pick<Volume, 'dims' | 'affine' | 'data'>, comments
     '',
   ].join('\n');
   const body = Buffer.from(v.data.buffer, v.data.byteOffset, v.data.byteLength);
-  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+  return [Buffer.from(head, 'latin1'), body];
 }
 
 export function decodeNrrd(buf: Buffer): Pick<Volume, 'dims' | 'affine' | 'data' | 'spacing'> {
