@@ -60,6 +60,7 @@ export class JobQueue {
   private heartbeat?: NodeJS.Timeout;
   private reclaimer?: NodeJS.Timeout;
   private recovering?: Promise<number>;
+  private closing?: Promise<void>;
   /** This process as a job owner (host:pid:random). */
   readonly workerId = newWorkerId();
   readonly leaseMs: number;
@@ -369,7 +370,13 @@ export class JobQueue {
   ping(): Promise<void> {
     return this.driver.ping();
   }
-  async close(): Promise<void> {
+  /** Stop (idempotent: a second call waits for the first). */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.reclaimer) clearInterval(this.reclaimer);
