@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Bull from 'bull';
 import Redis from 'ioredis';
-import { Client } from 'pg';
+import { Pool } from 'pg';
 import { generatePhantomStudy } from '@app/phantom';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { quietLog, tempDir, testConfig } from '../support/services';
@@ -54,9 +54,15 @@ export async function startCluster(extraEnv: Record<string, string> = {}): Promi
     BULL_STALLED_INTERVAL_MS: '1000',
     AI_CT_MODEL: 'off',
     WEBHOOK_SECRET: 'test-webhook-secret-0123456789',
+    METRICS_PORT: '0', // several workers on one host: no fixed operator port
     ...extraEnv,
   };
+  for (const [k, v] of Object.entries(env)) if (v === '') delete env[k]; // '' = unset a default
   const workers: WorkerProc[] = [];
+  // the observer's pool survives PostgreSQL restarts: broken clients are dropped (error listeners), queries retried
+  const observer = new Pool({ connectionString: pg.url, max: 2, connectionTimeoutMillis: 2000, idleTimeoutMillis: 1000 });
+  observer.on('error', () => {});
+  observer.on('connect', (client) => client.on('error', () => {}));
   const c: Cluster = {
     pg,
     redis,
@@ -70,17 +76,11 @@ export async function startCluster(extraEnv: Record<string, string> = {}): Promi
     },
     async q<T>(text: string, params: unknown[] = []): Promise<T[]> {
       for (let i = 0; ; i++) {
-        const client = new Client({ connectionString: pg.url, connectionTimeoutMillis: 2000 });
-        client.on('error', () => {});
         try {
-          await client.connect();
-          const r = await client.query(text, params);
-          return r.rows as T[];
+          return (await observer.query(text, params)).rows as T[];
         } catch (e) {
           if (i >= 100) throw e;
           await new Promise((r) => setTimeout(r, 100));
-        } finally {
-          await client.end().catch(() => {});
         }
       }
     },
@@ -115,6 +115,7 @@ export async function startCluster(extraEnv: Record<string, string> = {}): Promi
     },
     async stop() {
       await Promise.all(workers.map((w) => w.stop().catch(() => {})));
+      await observer.end().catch(() => {});
       await killAll();
       await Promise.all([pg.destroy().catch(() => {}), redis.stop('kill').catch(() => {})]);
       await dir.remove().catch(() => {});

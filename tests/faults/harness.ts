@@ -228,10 +228,22 @@ export interface FaultyS3 {
   /** Requests seen while faulting, with their arrival time. */
   faulted: { method: string; url: string; at: number }[];
   requests: number;
+  /**
+   * Hold rules: the next `left` requests matching `re` (on "METHOD /bucket/key?query") are held unanswered until
+   * their client goes away (a killed worker), so the job making them is caught mid-flight. Checked before `fault`.
+   */
+  holds: HoldRule[];
   /** Stop listening (connections refused, like a stopped endpoint) / listen again on the same port. */
   down(): Promise<void>;
   up(): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface HoldRule {
+  label: string;
+  re: RegExp;
+  left: number;
+  held: { method: string; url: string; at: number; open: boolean }[];
 }
 
 export async function startFaultyS3(bucket = 'trial-uploads'): Promise<FaultyS3> {
@@ -247,6 +259,7 @@ export async function startFaultyS3(bucket = 'trial-uploads'): Promise<FaultyS3>
     fault: 'pass',
     faulted: [],
     requests: 0,
+    holds: [],
     down: async () => {
       await new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
@@ -261,6 +274,20 @@ export async function startFaultyS3(bucket = 'trial-uploads'): Promise<FaultyS3>
   };
   const server = http.createServer((req, res) => {
     f.requests++;
+    const line = `${req.method} ${req.url}`;
+    const rule = f.holds.find((h) => h.left > 0 && h.re.test(line));
+    if (rule) {
+      rule.left--;
+      const h = { method: req.method!, url: req.url!, at: Date.now(), open: true };
+      rule.held.push(h);
+      req.resume();
+      hung.add(res);
+      res.on('close', () => {
+        h.open = false;
+        hung.delete(res);
+      });
+      return;
+    }
     const faulty = f.fault !== 'pass' && (!f.match || f.match.test(`${req.method} ${req.url}`));
     if (faulty) {
       f.faulted.push({ method: req.method!, url: req.url!, at: Date.now() });

@@ -1,0 +1,217 @@
+/**
+ * kill -9 of a worker in the middle of each job type, on a private deployment (own PostgreSQL cluster, own
+ * redis-server, s3rver behind a proxy on loopback) with the real apps/worker processes.
+ *
+ * How a job is caught mid-flight: the S3 proxy holds (never answers) the first S3 request that only that job type
+ * makes — the ingest's HEAD of the upload, the DICOM processor's PUT of the de-identified copy, the volume PUT, the
+ * slide processor's PUT of the blinded slide, the patch job's GET of the blinded slide, the CT inference's PUT of its
+ * components, the tracking job's SEG PUT, the slide inference's heatmap PUT. When the ledger shows a `running` row of
+ * that type, its owner (host:pid:...) is SIGKILLed and a replacement worker is started (as a supervisor would).
+ * The first kill happens with a single worker, so its job is recovered by a worker starting up; later ones leave a
+ * live peer, so recovery also runs in a surviving worker.
+ *
+ * Then: every object processed, every effect exactly once (no duplicate rows in objects, instances, volumes per
+ * instance set, slides, AI runs, AI proposals), nothing queued/running/failed, and every kill really hit its job.
+ * (Data cuts are made synchronously by the API, not by a queued job: there is no cut job to kill.)
+ */
+import { cpSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '@app/core';
+import { generateSyntheticSlide } from '@app/pathology';
+import { generatePhantomStudy } from '@app/phantom';
+import { type Cluster, startCluster, waitUntil } from './cluster';
+import { type FaultyS3, type HoldRule, startFaultyS3, type WorkerProc } from './harness';
+import { cleanup as cleanupModels, tempModelsDir, writeModelFolder } from '../inference/helpers';
+
+const SLICES = 12;
+
+const SCT = (code: string, meaning: string) => ({ scheme: 'SCT', code, meaning });
+const lesionClass = (index: number, name: string, site: [string, string], nodal: boolean) => ({ index, name, category: SCT('49755003', 'Morphologically abnormal structure'), type: SCT('52988006', 'Lesion'), finding_site: SCT(...site), nodal });
+
+/** The job types killed, and the S3 request that shows each one is mid-flight. */
+export const TARGETS: { job: string; label: string; re: RegExp; input: 'ct' | 'slide' }[] = [
+  { job: 'ingest.object', label: 'ingest', re: /^HEAD \/trial-uploads\/incoming\/ct\//, input: 'ct' },
+  { job: 'process.object', label: 'DICOM process', re: /^PUT \/trial-uploads\/deid\//, input: 'ct' },
+  { job: 'dicom.volume', label: 'volume', re: /^PUT \/trial-uploads\/volumes\//, input: 'ct' },
+  { job: 'inference.ct', label: 'CT inference', re: /^PUT \/trial-uploads\/ai\/[^?]*\/components\.nrrd/, input: 'ct' },
+  { job: 'lesions.track', label: 'tracking', re: /^PUT \/trial-uploads\/ai\/[^?]*\/track-[^?]*\/seg\.dcm/, input: 'ct' },
+  { job: 'process.object', label: 'slide process', re: /^PUT \/trial-uploads\/slides\/[^?]*\/blinded\.tif/, input: 'slide' },
+  { job: 'wsi.patches', label: 'patches', re: /^GET \/trial-uploads\/slides\/[^?]*\/blinded\.tif/, input: 'slide' },
+  { job: 'inference.slide', label: 'slide inference', re: /^PUT \/trial-uploads\/slides\/[^?]*\/ai\/[^?]*\/heatmap\.png/, input: 'slide' },
+];
+
+/**
+ * One private deployment, the uploads of `input` (a 12-slice CT series, or one H&E slide), a hold + kill for each
+ * target of that input; then the exactly-once checks. Registers its own beforeAll/afterAll/test.
+ */
+export function killScenario(input: 'ct' | 'slide'): void {
+  let s3: FaultyS3;
+  let c: Cluster;
+  const targets = TARGETS.filter((t) => t.input === input);
+  beforeAll(async () => {
+    s3 = await startFaultyS3();
+    const models = tempModelsDir();
+    writeModelFolder(models, 'ct-lesion-seg', '0.1.0', '../../airead/fixtures/ct-threshold.onnx', { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian', gaussian_sigma_scale: 0.125 } }, (card) => {
+      card.classes = [lesionClass(1, 'liver lesion', ['10200004', 'Liver'], false), lesionClass(2, 'lung lesion', ['39607008', 'Lung'], false), lesionClass(3, 'lymph node lesion', ['59441001', 'Lymph node'], true)];
+      card.postprocessing = { argmax: true, min_component_voxels: 10 };
+    });
+    cpSync(join(repoRoot(), 'models/he-tile-classifier'), join(models, 'he-tile-classifier'), { recursive: true });
+    c = await startCluster({
+      S3_BUCKET: s3.bucket,
+      S3_ENDPOINT: s3.endpoint,
+      S3_ACCESS_KEY_ID: 'S3RVER',
+      S3_SECRET_ACCESS_KEY: 'S3RVER',
+      MODELS_DIR: models,
+      AI_CT_MODEL: '',
+      JOB_ATTEMPTS: '6',
+      SERIES_QUIET_MS: '1500',
+    });
+  });
+
+  afterAll(async () => {
+    await c?.stop();
+    await s3?.stop().catch(() => {});
+    cleanupModels();
+  });
+
+  const alive = (w: WorkerProc) => w.proc.exitCode === null && w.proc.signalCode === null;
+
+  test(`kill -9 of a worker in the middle of each ${input} job type (${targets.map((t) => t.label).join(', ')}): recovered, every effect exactly once`, async () => {
+    // uploads (straight to the store, before any hold is armed)
+    const ph = input === 'ct' ? await generatePhantomStudy({ outDir: join(c.dataDir, '..', 'ph'), subjects: 1, visits: 1, rows: 160, cols: 160, slices: SLICES, sliceThickness: 5, sliceSpacing: 5, noiseSigma: 5, seed: 21 }) : { files: [] };
+    const slidePath = input === 'slide' ? (await generateSyntheticSlide({ path: join(c.dataDir, '..', 's.svs'), width: 1536, height: 1280, seed: 9003 })).path : undefined;
+    const events = await c.withRuntime(async (rt) => {
+      const out = [];
+      for (const f of ph.files) {
+        const key = `incoming/ct/${f.sopInstanceUid}.dcm`;
+        out.push({ bucket: rt.store.bucket, key, etag: (await rt.store.put(key, readFileSync(f.path))).etag, eventName: 'ObjectCreated:Put' });
+      }
+      const key = 'incoming/slides/subject-SUBJ-001/block-A.svs';
+      if (slidePath) out.push({ bucket: rt.store.bucket, key, etag: (await rt.store.put(key, readFileSync(slidePath))).etag, eventName: 'ObjectCreated:Put' });
+      return out;
+    });
+
+    const rules: (HoldRule & { job: string; killed?: { pid: number; running: string[]; at: number } })[] = targets.map((t) => ({ ...t, left: 1, held: [] }));
+    s3.holds = rules;
+    const live = new Map<number, WorkerProc>();
+    const spawn = () => {
+      const w = c.worker();
+      live.set(w.proc.pid!, w);
+      return w;
+    };
+    // two workers: each kill leaves a live peer that recovers the job, and the replacement recovers at start-up too
+    spawn();
+    spawn();
+    await c.withRuntime((rt) => rt.ingest.enqueueEvents(events));
+
+    const t0 = Date.now();
+    const log: string[] = [];
+    await waitUntil(
+      async () => {
+        for (const r of rules) {
+          if (r.killed || !r.held.some((h) => h.open)) continue;
+          const running = await c.q<{ owner: string | null; name: string }>(`select owner, name from jobs where status = 'running' and name = $1 and owner is not null`, [r.job]);
+          for (const row of running) {
+            const pid = Number(row.owner!.split(':')[1]);
+            const w = live.get(pid);
+            if (!w || !alive(w)) continue;
+            const all = (await c.q<{ name: string }>(`select name from jobs where status = 'running' and owner = $1`, [row.owner])).map((a) => a.name);
+            const open = rules.filter((x) => !x.killed && x.held.some((h) => h.open));
+            await w.kill9();
+            live.delete(pid);
+            spawn();
+            await new Promise((res) => setTimeout(res, 200)); // the dead worker's sockets close
+            const at = Date.now() - t0;
+            // a kill counts for every armed rule whose held request belonged to this worker (its socket closed)
+            for (const x of open)
+              if (x.held.some((h) => !h.open)) {
+                x.killed = { pid, running: all, at };
+                log.push(`${x.label}: killed worker ${pid} at +${at} ms while running [${all.join(', ')}]`);
+              }
+            if (!r.killed) log.push(`(worker ${pid} killed at +${at} ms was running [${all.join(', ')}] but did not hold the ${r.label} request)`);
+            break;
+          }
+        }
+        const [s] = await c.q<{ pending: string; slides: string; runs: string }>(
+          `select (select count(*) from jobs where status in ('queued', 'running')) pending,
+                  (select count(*) from slides where patches is not null) slides,
+                  (select count(*) from ai_runs where kind = 'slide') runs`,
+        );
+        const [ct] = await c.q<{ track: string }>(`select count(*) track from ai_runs where kind = 'track'`);
+        const outputs = input === 'slide' ? +s!.slides >= 1 && +s!.runs >= 1 : +ct!.track >= 1;
+        return rules.every((r) => r.killed) && +s!.pending === 0 && outputs;
+      },
+      170000,
+      'every kill done and the pipeline idle',
+      100,
+    ).catch(async (e) => {
+      const jobs = await c.q(`select name, status, attempts, recoveries, left(error, 200) error from jobs where status <> 'completed' order by name`).catch(() => []);
+      const objs = await c.q(`select key, kind, status, reason from objects where status <> 'processed' or kind <> 'dicom'`).catch(() => []);
+      const slides = await c.q(`select id, object_id, mpp_x, patches is not null patched from slides`).catch(() => []);
+      const wsiJobs = await c.q(`select name, status, attempts, recoveries, result::text from jobs where name like 'wsi%' or name like 'inference.slide' or (name = 'process.object' and payload->>'objectId' in (select id::text from objects where kind <> 'dicom'))`).catch(() => []);
+      const queued = await c.q<{ id: string; name: string; transport_id: string | null }>(`select id, name, transport_id from jobs where status = 'queued'`).catch(() => []);
+      const Bull = (await import('bull')).default;
+      for (const j of queued) {
+        const names = await c.bullQueues();
+        const states: string[] = [];
+        for (const n of names) {
+          const q = new Bull(n, c.redis.url);
+          const job = await q.getJob(j.transport_id ?? j.id);
+          if (job) states.push(`${n}:${await job.getState()}`);
+          await q.close();
+        }
+        log.push(`queued ledger row ${j.name} ${j.id}: in Bull: ${states.join(', ') || 'MISSING'}`);
+      }
+      log.push(`objects: ${JSON.stringify(objs)}`, `slides: ${JSON.stringify(slides)}`, `slide jobs: ${JSON.stringify(wsiJobs)}`);
+      throw new Error(`${(e as Error).message}\nkills:\n${log.join('\n')}\nnot killed: ${rules.filter((r) => !r.killed).map((r) => `${r.label} (held ${r.held.length})`).join(', ')}\nunfinished jobs: ${JSON.stringify(jobs)}\nworker output (tail): ${[...live.values()].map((w) => w.output().slice(-800)).join('\n---\n')}`);
+    });
+    process.stdout.write(`kill -9 schedule:\n${log.join('\n')}\n`);
+
+    // every kill hit a worker running the job type it aimed at
+    for (const r of rules) expect({ target: r.label, running: r.killed!.running.includes(r.job) }).toEqual({ target: r.label, running: true });
+
+    const one = async (sql: string) => (await c.q<Record<string, string>>(sql))[0]!;
+    // objects: one row per upload, all processed
+    const n = String(events.length);
+    expect(await one(`select count(*) total, count(distinct key) keys, count(*) filter (where status = 'processed') processed from objects`)).toEqual({ total: n, keys: n, processed: n });
+    const runs = await one(`select count(*) total, count(distinct run_key) keys, count(*) filter (where kind = 'ct') ct, count(*) filter (where kind = 'track') track, count(*) filter (where kind = 'slide') slide from ai_runs`);
+    expect(runs.total).toBe(runs.keys); // AI: one run per run key
+    if (input === 'ct') {
+      // instances: one per slice object
+      expect(await one(`select count(*) total, count(distinct object_id) objects from instances`)).toEqual({ total: String(SLICES), objects: String(SLICES) });
+      // volumes: no duplicate per (series, instance set); the newest is complete
+      const v = await one(`select count(*) total, count(distinct (series_id, instance_set_sha256)) sets, max((dims::jsonb->>2)::int) slices from volumes`);
+      expect(v.total).toBe(v.sets);
+      expect(Number(v.slices)).toBe(SLICES);
+      expect(runs.ct).toBe(v.total); // a CT run per volume
+      expect(Number(runs.track)).toBeGreaterThanOrEqual(1);
+    } else {
+      // slides: one per slide object, with its patch plan; one slide AI run
+      expect(await one(`select count(*) total, count(distinct object_id) objects, count(*) filter (where patches is not null) patched from slides`)).toEqual({ total: '1', objects: '1', patched: '1' });
+      expect(runs.slide).toBe('1');
+    }
+    const props = await one(`select count(*) total, count(distinct (run_id, ordinal)) distinct_ from ai_proposals`);
+    expect(props.total).toBe(props.distinct_);
+    // the ledger: nothing pending or failed; the killed jobs were recovered
+    expect(await c.q(`select name, status, left(error, 300) error from jobs where status <> 'completed'`)).toEqual([]);
+    // every killed type has a job that ran again after its attempt died (taken over from Bull's stalled check, or
+    // re-queued by the lease recovery): more than one attempt, or a recovery recorded
+    const recovered = await c.q<{ name: string }>(`select distinct name from jobs where attempts > 1 or recoveries > 0`);
+    for (const t of new Set(targets.map((t) => t.job))) expect(recovered.map((r) => r.name)).toContain(t);
+    // Bull agrees: nothing waiting, active, delayed or failed in any of the deployment's queues
+    const counts = await c.bullCounts();
+    expect({ waiting: counts.waiting, active: counts.active, delayed: counts.delayed }).toEqual({ waiting: 0, active: 0, delayed: 0 });
+    // a job Bull failed must be failed in the ledger too (here nothing failed): list any that disagree
+    const Bull = (await import('bull')).default;
+    const disagree: string[] = [];
+    for (const name of await c.bullQueues()) {
+      const q = new Bull(name, c.redis.url);
+      for (const j of await q.getJobs(['failed'], 0, 1000)) {
+        const [row] = await c.q<{ status: string; attempts: number }>(`select status, attempts from jobs where id = $1`, [j.data.ledgerId]);
+        disagree.push(`Bull ${name} job ${j.id} (${j.name}) failed: "${j.failedReason}"; ledger: ${row ? `${row.status} after ${row.attempts} attempts` : 'no row'}`);
+      }
+      await q.close();
+    }
+    expect(disagree).toEqual([]);
+  });
+}
