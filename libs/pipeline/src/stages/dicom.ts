@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ImagingRepository, type InstanceRow, PseudonymRepository, type ObjectRow, type SeriesRow } from '@app/db';
 import { openSlide } from '@app/wsi';
 import { deidentify, deriveDateShiftDays } from '@app/deid';
-import { checkPixelModule, decodeAllFrames, decodeFrame, type DicomHeader, groupInstances, type ParsedDicom, parseDicom, planVolume, selectSeries, sliceRefs, summarizeSeries, type Volume, volumeFromPlan } from '@app/dicom';
+import { checkPixelModule, decodeAllFrames, decodeFrame, decodeFrameInto, type DicomHeader, groupInstances, type ParsedDicom, parseDicom, planVolume, selectSeries, sliceRefs, summarizeSeries, type Volume, volumeFromPlan } from '@app/dicom';
 import type { KindProcessor, PipelineContext } from '@app/ingest';
 import type { JobContext, JobDefinition } from '@app/queue';
 import type { PipelineModule } from '../modules';
@@ -215,7 +215,8 @@ interface SeriesInstance {
 /**
  * The HU volume of a series with bounded memory: planned from the headers (order, spacing, size limit before
  * allocation), then each kept frame is fetched from the store, decoded and copied into the one volume array.
- * Peak: the volume plus one object (the last object is reused for its next frames: multi-frame instances).
+ * Peak: the volume plus one object (the last object is reused for its next frames: multi-frame instances); each slice
+ * is decoded in place, at the volume's type decided by the first slice.
  */
 async function readSeriesVolume(ctx: PipelineContext, instances: SeriesInstance[]): Promise<Volume> {
   for (const p of instances) checkPixelModule(p.header);
@@ -228,18 +229,39 @@ async function readSeriesVolume(ctx: PipelineContext, instances: SeriesInstance[
   const plan = planVolume(refs);
   const [nx, ny, nz] = plan.dims;
   const per = nx * ny;
-  let data: Int16Array | Float32Array = new Int16Array(per * nz);
+  const mixed = (i: number, n: number) => new InputError('dicom.mixed-geometry', `Slice ${refs[i]!.sopInstanceUid} decoded to ${n} values, expected ${per}`);
+  // The element type comes from the first kept slice (int16 when its HU values fit, else float32), so the volume is
+  // allocated once at its final type; later slices decode straight into their place in it.
+  let data: Int16Array | Float32Array | undefined;
   let cached: { key: string; parsed: ParsedDicom } | undefined;
   for (let k = 0; k < nz; k++) {
     const i = plan.order[k]!;
     const o = owner[i]!;
     if (cached?.key !== o.key) cached = { key: o.key, parsed: parseDicom(await ctx.store.getBuffer(o.key)) };
-    const { values } = await decodeFrame(cached.parsed, refs[i]!.frameIndex);
-    if (!values) throw new InputError('dicom.not-monochrome', `Slice ${refs[i]!.sopInstanceUid} is not monochrome; a volume needs greyscale slices`);
-    if (values.length !== per) throw new InputError('dicom.mixed-geometry', `Slice ${refs[i]!.sopInstanceUid} decoded to ${values.length} values, expected ${per}`);
-    if (values instanceof Float32Array && data instanceof Int16Array) data = Float32Array.from(data);
-    data.set(values, k * per);
+    if (!data) {
+      const { values } = await decodeFrame(cached.parsed, refs[i]!.frameIndex);
+      if (!values) throw new InputError('dicom.not-monochrome', `Slice ${refs[i]!.sopInstanceUid} is not monochrome; a volume needs greyscale slices`);
+      if (values.length !== per) throw mixed(i, values.length);
+      data = values instanceof Float32Array ? new Float32Array(per * nz) : new Int16Array(per * nz);
+      data.set(values, k * per);
+      continue;
+    }
+    const slot = data.subarray(k * per, (k + 1) * per);
+    let got: Int16Array | Float32Array;
+    try {
+      got = await decodeFrameInto(cached.parsed, refs[i]!.frameIndex, slot);
+    } catch (e) {
+      if (e instanceof RangeError) throw new InputError('dicom.mixed-geometry', `Slice ${refs[i]!.sopInstanceUid}: ${e.message}`);
+      throw e;
+    }
+    if (got !== slot) {
+      // this slice's values do not fit int16 (another rescale): the volume becomes float32 (one copy, rare)
+      if (got.length !== per) throw mixed(i, got.length);
+      if (data instanceof Int16Array) data = Float32Array.from(data);
+      data.set(got, k * per);
+    }
   }
+  if (!data) throw new Error('series has no slices to build a volume from');
   return volumeFromPlan(plan, refs, data);
 }
 
