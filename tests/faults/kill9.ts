@@ -141,7 +141,7 @@ export function killScenario(input: 'ct' | 'slide'): void {
         const outputs = input === 'slide' ? +s!.slides >= 1 && +s!.runs >= 1 : +ct!.track >= 1;
         return rules.every((r) => r.killed) && +s!.pending === 0 && outputs;
       },
-      170000,
+      200000,
       'every kill done and the pipeline idle',
       100,
     ).catch(async (e) => {
