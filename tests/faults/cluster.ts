@@ -117,7 +117,7 @@ export async function startCluster(extraEnv: Record<string, string> = {}): Promi
       await Promise.all(workers.map((w) => w.stop().catch(() => {})));
       await observer.end().catch(() => {});
       await killAll();
-      await Promise.all([pg.destroy().catch(() => {}), redis.stop('kill').catch(() => {})]);
+      await Promise.all([pg.destroy().catch(() => {}), redis.destroy().catch(() => {})]);
       await dir.remove().catch(() => {});
     },
   };

@@ -93,6 +93,8 @@ export interface RedisHandle {
   /** Graceful stop (SIGTERM: Redis flushes its AOF), or 'kill' for SIGKILL. */
   stop(how?: 'term' | 'kill'): Promise<void>;
   restart(downMs?: number): Promise<void>;
+  /** Kill it and remove its data dir. */
+  destroy(): Promise<void>;
 }
 
 export async function startRedis(): Promise<RedisHandle> {
@@ -124,6 +126,10 @@ export async function startRedis(): Promise<RedisHandle> {
       await h.stop();
       await sleep(downMs);
       await h.start();
+    },
+    async destroy() {
+      await h.stop('kill');
+      rmSync(dir, { recursive: true, force: true });
     },
   };
   await h.start();
