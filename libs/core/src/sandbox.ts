@@ -5,7 +5,7 @@
  * process, worker threads and resourceLimits included (verified: a worker thread growing an array
  * aborts its parent with SIGTRAP). A child process is the boundary that survives that.
  *
- * - A small pool of long-lived children (default 2), started on first use, reused (warm codecs),
+ * - A small pool of long-lived children (2 to 4 by cores, SANDBOX_PROCESSES), started on first use, reused (warm codecs),
  *   unref'd while idle (they never keep the parent alive) and restarted after a death.
  * - Each task runs with a time limit (default 8 s); a child is also killed when its resident memory
  *   passes `maxRssMb`, and its V8 heap is capped with --max-old-space-size.
@@ -27,7 +27,7 @@ import { InputError } from './errors';
 export const SANDBOX_CHILD = join(__dirname, 'sandbox-child.js');
 
 export interface SandboxOptions {
-  /** Child processes (concurrent tasks). Default: min(2, cores). */
+  /** Child processes (concurrent tasks). Default: SANDBOX_PROCESSES, else 2 to 4 by cores. */
   processes?: number;
   /** Default per-task time limit in ms. Default 8000. */
   timeoutMs?: number;
@@ -104,7 +104,7 @@ export class Sandbox {
 
   constructor(opts: SandboxOptions = {}) {
     this.opts = {
-      processes: Math.max(1, opts.processes ?? Math.min(2, availableParallelism())),
+      processes: Math.max(1, opts.processes ?? (Number(process.env.SANDBOX_PROCESSES) || Math.max(2, Math.min(4, availableParallelism())))),
       timeoutMs: opts.timeoutMs ?? 8000,
       maxOldSpaceMb: opts.maxOldSpaceMb ?? 1024,
       maxRssMb: opts.maxRssMb ?? 2048,
