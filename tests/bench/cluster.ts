@@ -5,7 +5,7 @@
  * per-job-type latencies. Used by scale.bench.ts and large-inputs.bench.ts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request, Agent } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -44,6 +44,24 @@ const procKb = (pid: number, field: 'VmHWM' | 'VmRSS'): number => {
   }
 };
 
+/** Child pids of a process (all its threads' children). */
+const childrenOf = (pid: number): number[] => {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((t) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
+  } catch {
+    return [];
+  }
+};
+
+/** Resident MB of a process and all its descendants (e.g. the worker's decoder sandbox children). */
+const treeRssKb = (pid: number): number => procKb(pid, 'VmRSS') + childrenOf(pid).reduce((a, c) => a + treeRssKb(c), 0);
+
 export class Proc {
   readonly tail: string[] = [];
   private exited = false;
@@ -74,6 +92,10 @@ export class Proc {
   }
   rssMb(): number {
     return Math.round(procKb(this.pid, 'VmRSS') / 1024);
+  }
+  /** Resident MB of the process with its child processes (sampled: a child's own peak between samples is missed). */
+  treeRssMb(): number {
+    return Math.round(treeRssKb(this.pid) / 1024);
   }
   alive(): boolean {
     return !this.exited;
@@ -255,11 +277,13 @@ export interface Sample {
   maxBullDepth: number;
   maxLedgerDepth: number;
   peakRss: Record<string, number>;
+  /** Peak of the process + its children (sampled), e.g. the worker with its decoder sandbox processes. */
+  peakTreeRss: Record<string, number>;
 }
 
 /** Sample queue depth (Bull waiting+delayed+active, ledger queued+running) and RSS every `everyMs` until stop(). */
 export function sampler(c: Cluster, everyMs = 250): { stop: () => Promise<Sample> } {
-  const s: Sample = { maxBullDepth: 0, maxLedgerDepth: 0, peakRss: {} };
+  const s: Sample = { maxBullDepth: 0, maxLedgerDepth: 0, peakRss: {}, peakTreeRss: {} };
   let running = true;
   const loop = (async () => {
     while (running) {
@@ -271,7 +295,10 @@ export function sampler(c: Cluster, everyMs = 250): { stop: () => Promise<Sample
       } catch {
         /* the sample is best effort */
       }
-      for (const p of [c.api, ...c.workers]) s.peakRss[p.name] = Math.max(s.peakRss[p.name] ?? 0, p.rssMb());
+      for (const p of [c.api, ...c.workers]) {
+        s.peakRss[p.name] = Math.max(s.peakRss[p.name] ?? 0, p.rssMb());
+        s.peakTreeRss[p.name] = Math.max(s.peakTreeRss[p.name] ?? 0, p.treeRssMb());
+      }
       await new Promise((r) => setTimeout(r, everyMs));
     }
   })();

@@ -77,9 +77,19 @@ async function runInput<D extends Record<string, unknown>>(
     const latency = await ledgerLatencies(c);
     const failed = Object.values(latency).reduce((a, l) => a + l.failed, 0);
     const detail = await check(c);
-    log(`${label}: through the pipeline in ${seconds.toFixed(1)} s; peak RSS api ${s.peakRss.api} MB, worker ${s.peakRss.worker1} MB; failed jobs ${failed}; ${JSON.stringify(detail)}`);
+    log(`${label}: through the pipeline in ${seconds.toFixed(1)} s; peak RSS api ${s.peakRss.api} MB, worker ${s.peakRss.worker1} MB (with its child processes ${s.peakTreeRss.worker1} MB); failed jobs ${failed}; ${JSON.stringify(detail)}`);
     for (const [name, l] of Object.entries(latency)) log(`  ${name}: n=${l.n} p50 ${l.p50_ms} ms, max ${l.max_ms} ms`);
-    return { objects: objects.length, gb: gb(bytes), upload_s: Math.round(uploadS), pipeline_s: Math.round(seconds), peak_rss_mb_api: s.peakRss.api, peak_rss_mb_worker: s.peakRss.worker1, failed_jobs: failed, ...detail };
+    return {
+      objects: objects.length,
+      gb: gb(bytes),
+      upload_s: Math.round(uploadS),
+      pipeline_s: Math.round(seconds),
+      peak_rss_mb_api: s.peakRss.api!,
+      peak_rss_mb_worker: s.peakRss.worker1!,
+      peak_rss_mb_worker_with_children: s.peakTreeRss.worker1!,
+      failed_jobs: failed,
+      ...detail,
+    };
   } finally {
     await c.close();
   }
@@ -140,6 +150,7 @@ async function main() {
         ct_pipeline_s: r.pipeline_s,
         ct_peak_rss_mb_api: r.peak_rss_mb_api,
         ct_peak_rss_mb_worker: r.peak_rss_mb_worker,
+        ct_peak_rss_mb_worker_with_children: r.peak_rss_mb_worker_with_children,
         ct_failed_jobs: r.failed_jobs,
       });
     }
@@ -173,6 +184,7 @@ async function main() {
         bigtiff_dzi_tiles: r.dzi_tiles,
         bigtiff_peak_rss_mb_api: r.peak_rss_mb_api,
         bigtiff_peak_rss_mb_worker: r.peak_rss_mb_worker,
+        bigtiff_peak_rss_mb_worker_with_children: r.peak_rss_mb_worker_with_children,
         bigtiff_rss_vs_size: Math.round((r.peak_rss_mb_worker / 1024 / r.gb) * 100) / 100,
         bigtiff_failed_jobs: r.failed_jobs,
       });

@@ -12,8 +12,9 @@
  * The CT and slide AI models are off (bench:inference measures them); everything else runs (ingest,
  * de-identification, volumes, slide blinding/thumbnail/tissue/DZI, patch planning).
  *
- * Burst: SCALE_BURST_EVENTS (10,000) events for small objects posted ALL AT ONCE (one request each, every
- * one in flight) to the API with one worker; queue depth (Bull waiting+delayed+active and the ledger's
+ * Burst: SCALE_BURST_EVENTS (10,000) events for small objects, all queued at once on the sending side and posted
+ * over SCALE_BURST_IN_FLIGHT (500) concurrent connections (one event per request, 503s retried with backoff as
+ * S3/SNS do) to the API with one worker; queue depth (Bull waiting+delayed+active and the ledger's
  * queued+running) and RSS sampled every 250 ms.
  *
  * Env: SCALE_WORKERS (default 1,2,4), SCALE_SUBJECTS (4), SCALE_SLICES (40), SCALE_SLIDES (4), SCALE_SLIDE_PX (4096),
@@ -38,6 +39,12 @@ const SLICES = Number(process.env.SCALE_SLICES ?? 40);
 const SLIDES = Number(process.env.SCALE_SLIDES ?? 4);
 const SLIDE_PX = Number(process.env.SCALE_SLIDE_PX ?? 4096);
 const BURST = Number(process.env.SCALE_BURST_EVENTS ?? 10000);
+/**
+ * Senders in flight during the burst (every event is queued at once on the sending side). 10,000 (every event its own
+ * connection, retrying 503s with backoff) was tried on the 2-core bench machine: a retry storm (65,000 503 answers and
+ * 15,000 connection resets for 1,138 accepted events after several minutes), so the default is 500 concurrent senders.
+ */
+const BURST_IN_FLIGHT = Number(process.env.SCALE_BURST_IN_FLIGHT ?? 500);
 const CONCURRENCY = process.env.QUEUE_CONCURRENCY ?? '2';
 /** The burst's objects are tiny: more jobs in flight per worker, or draining 20,000 jobs takes many minutes. */
 const BURST_CONCURRENCY = process.env.SCALE_BURST_CONCURRENCY ?? '8';
@@ -111,6 +118,7 @@ async function scaleRun(s3: Awaited<ReturnType<typeof startS3>>, workers: number
       failed_jobs: failed,
       max_queue_depth: s.maxBullDepth,
       peak_rss_mb: s.peakRss,
+      peak_tree_rss_mb: s.peakTreeRss,
       latency,
     };
   } finally {
@@ -137,7 +145,7 @@ async function burstRun(s3: Awaited<ReturnType<typeof startS3>>, store: ObjectSt
     const smp = sampler(c);
     const bodies = objects.map((o) => s3Event(s3.bucket, o.key, o.etag, o.size));
     const t0 = Date.now();
-    const statuses = await postEvents(c.eventsUrl, bodies, BURST); // every request in flight at once
+    const statuses = await postEvents(c.eventsUrl, bodies, BURST_IN_FLIGHT); // all queued at once, BURST_IN_FLIGHT connections
     const acceptS = (Date.now() - t0) / 1000;
     log(`burst: ${BURST} events accepted in ${acceptS.toFixed(1)} s (HTTP statuses incl. retries ${JSON.stringify(statuses)})`);
     // drained completely, or (SCALE_BURST_DRAIN_MAX_S) for at most that long after the last event was accepted
@@ -198,13 +206,14 @@ async function main() {
       out[`max_queue_depth_${n}w`] = r.max_queue_depth;
       out[`peak_rss_mb_api_${n}w`] = r.peak_rss_mb.api;
       out[`peak_rss_mb_worker_max_${n}w`] = Math.max(...Object.entries(r.peak_rss_mb).filter(([k]) => k !== 'api').map(([, v]) => v));
+      out[`peak_rss_mb_worker_with_children_max_${n}w`] = Math.max(...Object.entries(r.peak_tree_rss_mb).filter(([k]) => k !== 'api').map(([, v]) => v));
       out[`latency_${n}w`] = Object.fromEntries(Object.entries(r.latency).map(([k, l]) => [k, { n: l.n, p50_ms: l.p50_ms, p95_ms: l.p95_ms, p99_ms: l.p99_ms }]));
     }
     if (burst && 'error' in burst) Object.assign(out, { burst_events: BURST, burst_error: burst.error });
     else if (burst) {
       Object.assign(out, {
         burst_events: BURST,
-        burst_in_flight: BURST,
+        burst_in_flight: BURST_IN_FLIGHT,
         burst_accept_s: Math.round(burst.acceptS * 10) / 10,
         burst_drained: burst.drained,
         burst_final_objects: burst.finalObjects,
@@ -215,6 +224,7 @@ async function main() {
         burst_idle_rss_mb_worker: burst.idle.worker,
         burst_peak_rss_mb_api: burst.s.peakRss.api,
         burst_peak_rss_mb_worker: burst.s.peakRss.worker1,
+        burst_peak_rss_mb_worker_with_children: burst.s.peakTreeRss.worker1,
         burst_max_queue_depth: burst.s.maxBullDepth,
         burst_max_ledger_pending: burst.s.maxLedgerDepth,
       });
