@@ -7,6 +7,7 @@ import { ImagingRepository, type InstanceRow, PseudonymRepository, type ObjectRo
 import { openSlide } from '@app/wsi';
 import { deidentify, deriveDateShiftDays } from '@app/deid';
 import { checkPixelModule, decodeAllFrames, decodeFrame, decodeFrameInto, type DicomHeader, groupInstances, type ParsedDicom, parseDicom, planVolume, selectSeries, sliceRefs, summarizeSeries, type Volume, volumeFromPlan } from '@app/dicom';
+import { validateDicomPixels } from '@app/dicom';
 import type { KindProcessor, PipelineContext } from '@app/ingest';
 import type { JobContext, JobDefinition } from '@app/queue';
 import type { PipelineModule } from '../modules';
@@ -61,8 +62,9 @@ export function dicomProcessor(ctx: PipelineContext): KindProcessor {
         return { detail: { dicom: { sopClassUid: h.instance.sopClassUid, excluded: `whole-slide ${flavour} image: never copied to readers or derived outputs` } } };
       if (isWsi && h.image.hasPixelData) checkPixelModule(h); // tiles are decoded by the slide reader when the series is complete
       else if (h.image.hasPixelData) {
-        checkPixelModule(h);
-        await decodeAllFrames(parsed); // proves the pixel data is complete and decodable before anything is derived from it
+        // every frame decoded in the decoder sandbox (a child process): proves the pixel data is complete and decodable before anything
+        // is derived from it; a decoder crash, out-of-memory or time-out quarantines the object instead of killing this process
+        await validateDicomPixels(buf, obj.key);
       }
       await job.progress(30);
       const secret = deidSecret(ctx);
