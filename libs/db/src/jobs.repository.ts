@@ -88,7 +88,7 @@ export class JobsRepository {
    * death is an attempt too). Only a queued row, or a running one whose lease expired (its worker died), can be
    * started: a second delivery of a job that a live worker holds gets `held`; a finished one gets `done`.
    */
-  async start(id: string, owner: string, leaseMs: number): Promise<{ row: JobRow; state: 'started' } | { row: JobRow | undefined; state: 'held' | 'done' }> {
+  async start(id: string, owner: string, leaseMs: number, opts: { ownRowIdle?: boolean } = {}): Promise<{ row: JobRow; state: 'started' } | { row: JobRow | undefined; state: 'held' | 'done' }> {
     const row = await this.db
       .updateTable('jobs')
       .set({
@@ -101,7 +101,15 @@ export class JobsRepository {
         updated_at: sql<Date>`now()`,
       })
       .where('id', '=', id)
-      .where((eb) => eb.or([eb('status', '=', 'queued'), eb.and([eb('status', '=', 'running'), eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', sql<Date>`now()`)])])]))
+      // queued; or running under an expired lease (its worker died); or running under this worker's own lease while no
+      // attempt of it is in flight here (`ownRowIdle`: an attempt whose end could not be recorded, e.g. the database
+      // was restarted at that moment)
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'queued'),
+          eb.and([eb('status', '=', 'running'), eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', sql<Date>`now()`), ...(opts.ownRowIdle ? [eb('owner', '=', owner)] : [])])]),
+        ]),
+      )
       .returningAll()
       .executeTakeFirst();
     if (row) return { row, state: 'started' };
@@ -153,13 +161,17 @@ export class JobsRepository {
       .execute();
   }
 
-  /** Heartbeat: renew the lease of every unfinished row this worker owns. Returns how many. */
-  async renewLeases(owner: string, leaseMs: number): Promise<number> {
+  /**
+   * Heartbeat: renew the lease of the attempts in flight in this worker (`runningIds`) and, embedded, of the queued rows
+   * it holds in memory. A `running` row of this owner that is not in flight here (its end could not be recorded, e.g.
+   * the database restarted at that moment) is NOT renewed, so it becomes stuck and is recovered. Returns how many.
+   */
+  async renewLeases(owner: string, leaseMs: number, runningIds: readonly string[] = []): Promise<number> {
     const r = await this.db
       .updateTable('jobs')
       .set({ lease_until: leaseFromNow(leaseMs) })
       .where('owner', '=', owner)
-      .where('status', 'in', ['queued', 'running'])
+      .where((eb) => eb.or([eb('status', '=', 'queued'), ...(runningIds.length ? [eb.and([eb('status', '=', 'running'), eb('id', 'in', [...runningIds])])] : [])]))
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
   }
@@ -176,6 +188,23 @@ export class JobsRepository {
       .where('status', '=', 'queued')
       .executeTakeFirst();
     return Number(r.numUpdatedRows);
+  }
+
+  /**
+   * Bull: `queued` rows without a lease (in Redis, owned by no worker) not touched for `olderThanMs` and due: the
+   * candidates for a lost transport job (a process died between writing the ledger row and adding the Bull job).
+   */
+  queuedUntouched(olderThanMs: number, limit = 200): Promise<JobRow[]> {
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('status', '=', 'queued')
+      .where('lease_until', 'is', null)
+      .where('updated_at', '<', sql<Date>`now() - ${`${Math.max(0, Math.round(olderThanMs))} milliseconds`}::interval`)
+      .where((eb) => eb.or([eb('not_before', 'is', null), eb('not_before', '<', sql<Date>`now()`)]))
+      .orderBy('updated_at')
+      .limit(Math.min(limit, 1000))
+      .execute();
   }
 
   /** Rows whose worker died (see stuckWhere), oldest lease first. */

@@ -58,6 +58,8 @@ export class JobQueue {
   private started = false;
   private closed = false;
   private heartbeat?: NodeJS.Timeout;
+  /** Ledger ids of the attempts running in this process now (the heartbeat renews exactly these). */
+  private readonly inFlight = new Set<string>();
   private reclaimer?: NodeJS.Timeout;
   private recovering?: Promise<number>;
   private closing?: Promise<void>;
@@ -148,10 +150,26 @@ export class JobQueue {
     const row = await this.ledger.claim(o.idempotencyKey, name, payload, attempts, { delayMs: o.delayMs, ...this.embeddedLease() });
     if (!row) {
       const existing = await this.ledger.byKey(o.idempotencyKey);
+      // a process that died between writing the row and adding the transport job left it queued with nothing to run it:
+      // the repeat enqueue (e.g. the re-run of the step that enqueues) sends it (same transport id: Bull keeps one job)
+      if (existing && existing.status === 'queued') await this.resendIfLost(existing);
       return { jobId: existing!.id, duplicate: true };
     }
     await this.send(row, attempts, def.backoffMs ?? this.opts.backoffMs, o.delayMs, row.id);
     return { jobId: row.id, duplicate: false };
+  }
+
+  /** Bull: a queued ledger row whose Bull job is missing is sent again. Returns whether it was. */
+  private async resendIfLost(row: JobRow): Promise<boolean> {
+    if (this.driver.kind !== 'bull' || !this.driver.state || row.lease_until) return false;
+    const def = this.defs.get(row.name);
+    if (!def) return false;
+    const transportId = row.transport_id ?? row.id;
+    if ((await this.driver.state(row.name, transportId)) !== 'missing') return false;
+    this.log.warn({ job: row.name, jobId: row.id }, 'queued job had no transport job (its enqueuing process died): sent again');
+    const delayMs = row.not_before ? Math.max(0, new Date(row.not_before).getTime() - Date.now()) : 0;
+    await this.send(row, Math.max(1, row.max_attempts - row.attempts), def.backoffMs ?? this.opts.backoffMs, delayMs || undefined, transportId);
+    return true;
   }
 
   /** Embedded mode: a queued row is this process's (in its memory) under a lease; with Bull it is Redis's. */
@@ -201,7 +219,7 @@ export class JobQueue {
   private startHeartbeat(): void {
     if (this.heartbeat) return;
     this.heartbeat = setInterval(() => {
-      void this.ledger.renewLeases(this.workerId, this.leaseMs).catch((err) => this.log.warn({ err }, 'job lease renewal failed'));
+      void this.ledger.renewLeases(this.workerId, this.leaseMs, [...this.inFlight]).catch((err) => this.log.warn({ err }, 'job lease renewal failed'));
     }, Math.max(50, Math.floor(this.leaseMs / 3)));
     this.heartbeat.unref?.();
   }
@@ -217,6 +235,8 @@ export class JobQueue {
       let n = 0;
       try {
         for (const row of await this.ledger.stuck(500)) if (await this.recoverRow(row)) n++;
+        // Bull: queued rows whose transport job was never added (enqueuing process died in between)
+        if (this.driver.kind === 'bull') for (const row of await this.ledger.queuedUntouched(Math.max(this.leaseMs, 30_000))) if (!this.closed && (await this.resendIfLost(row))) n++;
       } finally {
         this.recovering = undefined;
       }
@@ -289,11 +309,12 @@ export class JobQueue {
     // Take the row: queued, or running under an expired lease (its worker died). A live worker's row is waited for
     // (a transport re-delivery that beat the lease), a finished one is not run again.
     const before = await this.ledger.byId(id);
-    let start = await this.ledger.start(id, this.workerId, this.leaseMs);
+    const startOpts = () => ({ ownRowIdle: !this.inFlight.has(id) });
+    let start = await this.ledger.start(id, this.workerId, this.leaseMs, startOpts());
     const waitUntil = Date.now() + this.leaseMs * 2;
     while (start.state === 'held' && Date.now() < waitUntil && !this.closed) {
       await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(50, this.leaseMs / 10))));
-      start = await this.ledger.start(id, this.workerId, this.leaseMs);
+      start = await this.ledger.start(id, this.workerId, this.leaseMs, startOpts());
     }
     if (start.state !== 'started') {
       this.log.info({ job: job.name, jobId: id, status: start.row?.status, owner: start.row?.owner }, 'job delivered again but not run: it is finished or held by a live worker');
@@ -324,6 +345,7 @@ export class JobQueue {
     }
     this.emit({ type: 'started', name: job.name, jobId: id, attempt });
     const t0 = Date.now();
+    this.inFlight.add(id);
     try {
       const result = await def.handler(ctx);
       const ms = Date.now() - t0;
@@ -352,6 +374,8 @@ export class JobQueue {
       if (final && def.onFinalFailure) await def.onFinalFailure(ctx, e as Error).catch((err) => ctx.log.error({ err }, 'onFinalFailure failed'));
       this.emit({ type: final ? 'failed' : 'retrying', name: job.name, jobId: id, attempt, ms, error: errorText(e) });
       throw e;
+    } finally {
+      this.inFlight.delete(id);
     }
   }
 

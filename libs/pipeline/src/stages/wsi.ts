@@ -59,7 +59,12 @@ export function wsiProcessor(ctx: PipelineContext): KindProcessor {
     kinds: ['tiff', 'bigtiff'],
     async process(obj: ObjectRow, _c, job) {
       const done = await slides.byObject(obj.id);
-      if (done) return { detail: { slide: { id: done.id, note: 'already processed' } } };
+      if (done) {
+        // a re-run after a death between storing the slide and enqueueing its patches: enqueue them now (same key: a no-op
+        // when they were enqueued)
+        if (done.mpp_x) await enqueuePatches(ctx, done.id);
+        return { detail: { slide: { id: done.id, note: 'already processed' } } };
+      }
       const work = join(ctx.config.dataDir, 'tmp', `slide-${obj.id}`);
       await rm(work, { recursive: true, force: true });
       const original = join(work, 'original.tif');
@@ -160,7 +165,7 @@ export async function deriveSlide(ctx: PipelineContext, job: JobContext<unknown>
     tissue: JSON.stringify({ method: mask.method, fraction: mask.tissueFraction, threshold: mask.threshold, downsample: mask.downsample, inkFraction: mask.inkFraction ?? null, width: mask.width, height: mask.height }),
     provenance: JSON.stringify({ sourceSha256: i.sourceSha256, blindedSha256: i.blinding.outputSha256 ?? null, codeVersion: codeVersion(), at: new Date().toISOString(), dzi: { method: dzi.method, tiles } }),
   });
-  if (slide.mpp) await ctx.queue.enqueue(PATCHES_JOB, { slideId: row.id }, { idempotencyKey: `patches:${row.id}:${PATCH_SPEC.mpp}:${PATCH_SPEC.size}` });
+  if (slide.mpp) await enqueuePatches(ctx, row.id);
   return { detail: { slide: { id: row.id, readingId: i.subject?.reading_id ?? null, format: slide.format, width: l0.width, height: l0.height, removed: i.blinding.removedAssociatedImages ?? [], tissueFraction: mask.tissueFraction, dziTiles: tiles } } };
 }
 
@@ -222,3 +227,8 @@ export const wsiModule: PipelineModule = {
   processors: (ctx) => [wsiProcessor(ctx)],
   jobs: (ctx) => [patchesJob(ctx)],
 };
+
+/** Patch planning of a stored slide, keyed by slide and patch spec (a repeat is a no-op). */
+function enqueuePatches(ctx: PipelineContext, slideId: string) {
+  return ctx.queue.enqueue(PATCHES_JOB, { slideId }, { idempotencyKey: `patches:${slideId}:${PATCH_SPEC.mpp}:${PATCH_SPEC.size}` });
+}
