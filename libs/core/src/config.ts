@@ -114,20 +114,27 @@ export type AppConfig = z.infer<typeof schema> & {
   mode: { store: 's3' | 'local'; db: 'postgres' | 'pglite'; queue: 'bull' | 'in-process' };
 };
 
-/** Parse and validate; throws ConfigError naming the first bad setting. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+/**
+ * The settings of `shape` from the environment (unset and empty values left to the defaults), validated; throws
+ * ConfigError naming the first bad setting. Shared by every settings schema (the app's, the operator surface's).
+ */
+export function parseEnvSettings<S extends z.ZodObject>(shape: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
   const cleaned: Record<string, string> = {};
-  for (const key of Object.keys(schema.shape)) {
+  for (const key of Object.keys(shape.shape)) {
     const v = env[key];
     if (v !== undefined && v !== '') cleaned[key] = v;
   }
-  const parsed = schema.safeParse(cleaned);
+  const parsed = shape.safeParse(cleaned);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    const setting = String(issue.path[0] ?? 'environment');
-    throw new ConfigError(setting, issue.message);
+    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
   }
-  const c = parsed.data;
+  return parsed.data;
+}
+
+/** Parse and validate; throws ConfigError naming the first bad setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const c = parseEnvSettings(schema, env);
   if (c.S3_BUCKET && !!c.S3_ACCESS_KEY_ID !== !!c.S3_SECRET_ACCESS_KEY)
     throw new ConfigError(c.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID', 'set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (to use the default AWS credential chain)');
   if (c.NODE_ENV === 'production' && !c.WEBHOOK_SECRET)

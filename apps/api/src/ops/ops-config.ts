@@ -5,7 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { ConfigError } from '@app/core';
+import { parseEnvSettings } from '@app/core';
 
 const int = (min: number) => z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(min, `must be >= ${min}`);
 
@@ -27,17 +27,7 @@ const schema = z.object({
 export type OpsConfig = z.infer<typeof schema>;
 
 export function loadOpsConfig(env: NodeJS.ProcessEnv = process.env): OpsConfig {
-  const cleaned: Record<string, string> = {};
-  for (const key of Object.keys(schema.shape)) {
-    const v = env[key];
-    if (v !== undefined && v !== '') cleaned[key] = v;
-  }
-  const parsed = schema.safeParse(cleaned);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(String(issue.path[0] ?? 'environment'), issue.message);
-  }
-  return parsed.data;
+  return parseEnvSettings(schema, env);
 }
 
 export type MetricsAccess = { ok: true } | { ok: false; status: 401 | 403; code: string; message: string };
