@@ -27,5 +27,7 @@ module.exports = {
   moduleNameMapper: { '^@app/([^/]+)$': '<rootDir>/libs/$1/src' },
   moduleFileExtensions: ['ts', 'js', 'mjs', 'cjs', 'json', 'node'],
   testTimeout: 60000,
-  maxWorkers: 2,
+  testSequencer: '<rootDir>/tests/support/sequencer.js',
+  // 3 workers on 2 cores: many files wait on servers, child processes and job polling rather than compute
+  maxWorkers: 3,
 };
