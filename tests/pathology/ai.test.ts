@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import * as ort from 'onnxruntime-node';
 import { repoRoot } from '@app/core';
 import { openSlide, type SlideReader } from '@app/wsi';
-import {
+import { TUMOUR_BED_RADIUS_UM, tumourBedMask,
   classifySlide,
   generateSyntheticSlide,
   heatmapDzi,
@@ -136,7 +136,25 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     const f = met.classFractions;
     const tissue = f.tumour + f.stroma + f.lymphocytes;
     expect(met.tumourFraction).toBeCloseTo(f.tumour / tissue, 10);
-    expect(met.tumourBedCellularity).toBeCloseTo(f.tumour / tissue, 10);
+    // the tumour bed: tissue within 500 µm (square window on the map) of a tumour cell; brute force here
+    const R = Math.round(TUMOUR_BED_RADIUS_UM / (map.downsample * map.mpp));
+    const tIdx = map.classes.indexOf('tumour');
+    const names = ['tumour', 'stroma', 'lymphocytes'].map((n) => map.classes.indexOf(n));
+    let bedTum = 0;
+    let bedTissue = 0;
+    for (let j = 0; j < map.height; j++)
+      for (let i = 0; i < map.width; i++) {
+        let near = false;
+        for (let b = Math.max(0, j - R); b <= Math.min(map.height - 1, j + R) && !near; b++)
+          for (let a = Math.max(0, i - R); a <= Math.min(map.width - 1, i + R); a++) if (map.classIndex[b * map.width + a] === tIdx) { near = true; break; }
+        if (!near) continue;
+        const w = Math.max(0, Math.min(map.downsample, map.slideWidth - i * map.downsample)) * Math.max(0, Math.min(map.downsample, map.slideHeight - j * map.downsample));
+        const c = map.classIndex[j * map.width + i];
+        if (c === tIdx) bedTum += w;
+        if (names.includes(c)) bedTissue += w;
+      }
+    expect(met.tumourBedCellularity).toBeCloseTo(bedTum / bedTissue, 10);
+    expect(met.tumourBedCellularity).toBeGreaterThanOrEqual(met.tumourFraction); // the bed is part of the tissue
     expect(met.stromalTilPercent).toBeCloseTo((100 * f.lymphocytes) / (f.stroma + f.lymphocytes), 10);
     expect(met.tissueAreaMm2).toBeCloseTo((tissue * s.width * s.height * 0.25) / 1e6, 8);
     const t = s.groundTruth.fractions;
@@ -241,4 +259,23 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     const bad: TilePredictor = async (_b, n) => new Float32Array(n * 2);
     await expect(classifySlide(slide, undefined, bad, spec())).rejects.toMatchObject({ code: 'pathology.bad-prediction' });
   });
+});
+
+test('tumour bed: a square window of the radius around tumour cells (hand-made map)', () => {
+  // 6 x 4 map: tumour at (0,0) and (1,0); radius 1 -> columns 0..2 of rows 0..1
+  const classIndex = new Uint8Array(24).fill(1);
+  classIndex[0] = 0;
+  classIndex[1] = 0;
+  const bed = tumourBedMask({ width: 6, height: 4, classIndex }, 0, 1);
+  const rows = [0, 1, 2, 3].map((j) => [...bed.slice(j * 6, j * 6 + 6)].join(''));
+  expect(rows).toEqual(['111000', '111000', '000000', '000000']);
+  expect([...tumourBedMask({ width: 6, height: 4, classIndex }, -1, 1)].every((x) => x === 0)).toBe(true);
+  // as slide metrics: 500 µm cells (1000 px at 0.5 µm/px) -> radius 1 cell; stroma far from the tumour is not in the bed
+  const classes = ['tumour', 'stroma', 'lymphocytes', 'background', 'pen'];
+  const map = { width: 6, height: 4, downsample: 1000, classIndex, tilesClassified: 24, classes, slideWidth: 6000, slideHeight: 4000, mpp: 0.5, targetMpp: 0.5, tileSize: 224, stride: 224 } as unknown as Parameters<typeof slideMetrics>[0];
+  const met = slideMetrics(map);
+  expect(met.tumourFraction).toBeCloseTo(2 / 24, 12);
+  expect(met.tumourBedCellularity).toBeCloseTo(2 / 6, 12);
+  // no tumour: no tumour bed, cellularity not estimable
+  expect(slideMetrics({ ...map, classIndex: new Uint8Array(24).fill(1) } as typeof map).tumourBedCellularity).toBeNaN();
 });

@@ -348,16 +348,62 @@ export interface SlideMetrics {
  *   intratumoural (epithelial) lymphocytes and areas outside the tumour border excluded. Here the stromal
  *   compartment is approximated by the stroma + lymphocyte-infiltrate classes, and the infiltrate class area
  *   stands for the area occupied by lymphocytes; it is an area-based research proxy, not a pathologist's sTIL score;
- * - tumourBedCellularity: tumour / (tumour + stroma + lymphocytes), the share of the tumour bed that is tumour
- *   (an area proxy in the spirit of residual cancer burden cellularity, Symmans et al., J Clin Oncol 2007).
+ * - tumourBedCellularity: tumour / tissue of the tumour bed, the share of the tumour bed that is tumour (an area proxy
+ *   in the spirit of residual cancer burden cellularity, Symmans et al., J Clin Oncol 2007). The tumour bed is the
+ *   tissue within `TUMOUR_BED_RADIUS_UM` (500 µm, square neighbourhood on the class map) of a tumour-classified cell,
+ *   so stroma and infiltrate far from any tumour do not dilute it (tumourFraction divides by all the tissue).
  *
  * Class roles are found by name: 'tumour' (or 'tumor'), 'stroma', 'lymphocytes', 'background', 'pen'.
  */
+/** Tissue within this distance of a tumour-classified class-map cell is the tumour bed (see slideMetrics). */
+export const TUMOUR_BED_RADIUS_UM = 500;
+
+/**
+ * The tumour bed on the class map: cells within `radius` cells (Chebyshev, i.e. a square window) of a cell whose class is
+ * `tumourClass`; two separable running-maximum passes.
+ */
+export function tumourBedMask(map: Pick<ClassMap, 'width' | 'height' | 'classIndex'>, tumourClass: number, radius: number): Uint8Array {
+  const { width: W, height: H } = map;
+  const rows = new Uint8Array(W * H);
+  const out = new Uint8Array(W * H);
+  if (tumourClass < 0) return out;
+  for (let j = 0; j < H; j++) {
+    let last = -Infinity; // nearest tumour cell to the left (incl.)
+    const next = new Int32Array(W).fill(-1);
+    let nx = -1;
+    for (let i = W - 1; i >= 0; i--) {
+      if (map.classIndex[j * W + i] === tumourClass) nx = i;
+      next[i] = nx;
+    }
+    for (let i = 0; i < W; i++) {
+      if (map.classIndex[j * W + i] === tumourClass) last = i;
+      if (i - last <= radius || (next[i] >= 0 && next[i] - i <= radius)) rows[j * W + i] = 1;
+    }
+  }
+  for (let i = 0; i < W; i++) {
+    let last = -Infinity;
+    let nx = -1;
+    const next = new Int32Array(H);
+    for (let j = H - 1; j >= 0; j--) {
+      if (rows[j * W + i]) nx = j;
+      next[j] = nx;
+    }
+    for (let j = 0; j < H; j++) {
+      if (rows[j * W + i]) last = j;
+      if (j - last <= radius || (next[j] >= 0 && next[j] - j <= radius)) out[j * W + i] = 1;
+    }
+  }
+  return out;
+}
+
 export function slideMetrics(map: ClassMap, opts: { soft?: boolean } = {}): SlideMetrics {
   const C = map.classes.length;
   const soft = !!opts.soft && !!map.probs;
   const area = new Float64Array(C);
+  const bedArea = new Float64Array(C);
   const D = map.downsample;
+  const tumourIdx = map.classes.findIndex((c) => c.toLowerCase() === 'tumour' || c.toLowerCase() === 'tumor');
+  const bed = tumourBedMask(map, tumourIdx, M_max(0, Math.round(TUMOUR_BED_RADIUS_UM / (D * map.mpp))));
   const colW = new Float64Array(map.width);
   for (let i = 0; i < map.width; i++) colW[i] = M_max(0, M_min(D, map.slideWidth - i * D));
   for (let j = 0; j < map.height; j++) {
@@ -366,8 +412,13 @@ export function slideMetrics(map: ClassMap, opts: { soft?: boolean } = {}): Slid
     for (let i = 0; i < map.width; i++) {
       const a = rh * colW[i];
       const m = j * map.width + i;
-      if (soft) for (let c = 0; c < C; c++) area[c] += a * map.probs![m * C + c];
-      else area[map.classIndex[m]] += a;
+      if (soft) {
+        for (let c = 0; c < C; c++) area[c] += a * map.probs![m * C + c];
+        if (bed[m]) for (let c = 0; c < C; c++) bedArea[c] += a * map.probs![m * C + c];
+      } else {
+        area[map.classIndex[m]] += a;
+        if (bed[m]) bedArea[map.classIndex[m]] += a;
+      }
     }
   }
   const total = map.slideWidth * map.slideHeight;
@@ -377,6 +428,9 @@ export function slideMetrics(map: ClassMap, opts: { soft?: boolean } = {}): Slid
   const str = get(idx('stroma'));
   const lym = get(idx('lymphocytes', 'lymphocyte'));
   const tissue = tum + str + lym;
+  const bedOf = (k: number) => (k >= 0 ? bedArea[k] : 0);
+  const bedTum = bedOf(idx('tumour', 'tumor'));
+  const bedTissue = bedTum + bedOf(idx('stroma')) + bedOf(idx('lymphocytes', 'lymphocyte'));
   const px2mm2 = (map.mpp * map.mpp) / 1e6;
   const classFractions: Record<string, number> = {};
   const classAreaMm2: Record<string, number> = {};
@@ -390,7 +444,7 @@ export function slideMetrics(map: ClassMap, opts: { soft?: boolean } = {}): Slid
     tissueAreaMm2: tissue * px2mm2,
     tumourFraction: tissue > 0 ? tum / tissue : NaN,
     stromalTilPercent: str + lym > 0 ? (lym / (str + lym)) * 100 : NaN,
-    tumourBedCellularity: tissue > 0 ? tum / tissue : NaN,
+    tumourBedCellularity: bedTissue > 0 ? bedTum / bedTissue : NaN,
     areaMethod: soft ? 'probabilities' : 'argmax',
   };
 }
