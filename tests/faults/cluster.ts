@@ -169,3 +169,18 @@ export async function waitUntil<T>(fn: () => Promise<T | undefined | null | fals
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }
+
+/**
+ * Waits until at least 3 but not all of `slices` uploaded objects are processed: the moment to inject a fault mid-run.
+ * On a time-out the error carries the pipeline state and the worker's output. Returns how many were processed then.
+ */
+export async function waitMidRun(c: Cluster, w: WorkerProc, slices: number): Promise<number> {
+  const processed = async () => +(await c.q<{ n: string }>(`select count(*) n from objects where status = 'processed'`))[0]!.n;
+  await waitUntil(async () => {
+    const n = await processed();
+    return n >= 3 && n < slices;
+  }, 60000, `some of the ${slices} slices processed`, 50).catch(async (e) => {
+    throw new Error(`${(e as Error).message}; state ${JSON.stringify(await pipelineState(c))}; worker output (tail):\n${w.output().slice(-1500)}`);
+  });
+  return processed();
+}
