@@ -107,12 +107,6 @@ export class AiRepository {
   runsOfSlide(slideId: string) {
     return this.db.selectFrom('ai_runs').selectAll().where('slide_id', '=', slideId).where('kind', '=', 'slide').orderBy('created_at', 'desc').execute();
   }
-  /** The newest CT run of a volume, optionally for one model sha256. */
-  latestCtRun(volumeId: string, modelSha256?: string) {
-    let q = this.db.selectFrom('ai_runs').selectAll().where('volume_id', '=', volumeId).where('kind', '=', 'ct');
-    if (modelSha256) q = q.where(({ ref, eb }) => eb(eb.fn<string>('jsonb_extract_path_text', [ref('model'), eb.val('sha256')]), '=', modelSha256));
-    return q.orderBy('created_at', 'desc').executeTakeFirst();
-  }
   proposalsOfRun(runId: string) {
     return this.db.selectFrom('ai_proposals').selectAll().where('run_id', '=', runId).orderBy('ordinal').execute();
   }
