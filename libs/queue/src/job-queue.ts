@@ -27,6 +27,12 @@ export interface JobQueueOptions {
   reclaimIntervalMs?: number;
 }
 
+/** Ms until a queued row is due (its `not_before`), or undefined when it is due now. */
+const dueInMs = (row: Pick<JobRow, 'not_before'>): number | undefined => {
+  const ms = row.not_before ? new Date(row.not_before).getTime() - Date.now() : 0;
+  return ms > 0 ? ms : undefined;
+};
+
 const errorText = (e: unknown): string => {
   const err = e instanceof Error ? e : new Error(String(e));
   return `${err.name}: ${err.message}`;
@@ -167,8 +173,7 @@ export class JobQueue {
     const transportId = row.transport_id ?? row.id;
     if ((await this.driver.state(row.name, transportId)) !== 'missing') return false;
     this.log.warn({ job: row.name, jobId: row.id }, 'queued job had no transport job (its enqueuing process died): sent again');
-    const delayMs = row.not_before ? Math.max(0, new Date(row.not_before).getTime() - Date.now()) : 0;
-    await this.send(row, Math.max(1, row.max_attempts - row.attempts), def.backoffMs ?? this.opts.backoffMs, delayMs || undefined, transportId);
+    await this.send(row, Math.max(1, row.max_attempts - row.attempts), def.backoffMs ?? this.opts.backoffMs, dueInMs(row), transportId);
     return true;
   }
 
@@ -275,8 +280,8 @@ export class JobQueue {
     if (!requeued) return false;
     this.log.warn({ job: row.name, jobId: row.id, attempt: row.attempts, owner: row.owner }, 'stuck job recovered: queued again');
     this.emit({ type: 'recovered', name: row.name, jobId: row.id, attempt: row.attempts, error: `WorkerLostError: ${reason}` });
-    const delayMs = row.not_before ? Math.max(0, new Date(row.not_before).getTime() - Date.now()) : 0; // a delayed job keeps its time
-    await this.send(requeued, Math.max(1, row.max_attempts - row.attempts), def.backoffMs ?? this.opts.backoffMs, delayMs || undefined, transportId);
+    // a delayed job keeps its time
+    await this.send(requeued, Math.max(1, row.max_attempts - row.attempts), def.backoffMs ?? this.opts.backoffMs, dueInMs(row), transportId);
     return true;
   }
 
