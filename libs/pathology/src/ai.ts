@@ -367,9 +367,9 @@ export function tumourBedMask(map: Pick<ClassMap, 'width' | 'height' | 'classInd
   const rows = new Uint8Array(W * H);
   const out = new Uint8Array(W * H);
   if (tumourClass < 0) return out;
+  const next = new Int32Array(M_max(W, H)); // nearest marked cell at or after each position of the current line
   for (let j = 0; j < H; j++) {
     let last = -Infinity; // nearest tumour cell to the left (incl.)
-    const next = new Int32Array(W).fill(-1);
     let nx = -1;
     for (let i = W - 1; i >= 0; i--) {
       if (map.classIndex[j * W + i] === tumourClass) nx = i;
@@ -383,7 +383,6 @@ export function tumourBedMask(map: Pick<ClassMap, 'width' | 'height' | 'classInd
   for (let i = 0; i < W; i++) {
     let last = -Infinity;
     let nx = -1;
-    const next = new Int32Array(H);
     for (let j = H - 1; j >= 0; j--) {
       if (rows[j * W + i]) nx = j;
       next[j] = nx;
