@@ -97,6 +97,7 @@ export class BullDriver implements QueueDriver {
     const handler = (job: Bull.Job<DriverJobData>) =>
       fn({
         name: job.name,
+        id: String(job.id),
         data: job.data,
         attemptsMade: job.attemptsMade,
         maxAttempts: job.opts.attempts ?? 1,
@@ -110,7 +111,7 @@ export class BullDriver implements QueueDriver {
     const consume = (q: Bull.Queue<DriverJobData>, n: number) => {
       q.on('stalled', (job: Bull.Job<DriverJobData> | null) => job && hooks.onStalled?.(job.data, job.name));
       // Bull's own failure of a job whose worker died (handler failures are the ledger's already)
-      q.on('failed', (job: Bull.Job<DriverJobData> | null, err: Error) => job && /stalled more than allowable limit/.test(err?.message ?? '') && hooks.onTransportFailed?.(job.data, job.name, err));
+      q.on('failed', (job: Bull.Job<DriverJobData> | null, err: Error) => job && /stalled more than allowable limit/.test(err?.message ?? '') && hooks.onTransportFailed?.(job.data, job.name, err, String(job.id)));
       void q.process('*', n, handler);
     };
     consume(this.queue, concurrency);
@@ -123,6 +124,22 @@ export class BullDriver implements QueueDriver {
     const s = await job.getState();
     if (s === 'paused') return 'waiting';
     return s === 'active' || s === 'waiting' || s === 'delayed' || s === 'completed' || s === 'failed' ? s : 'missing';
+  }
+
+  async failedJobs(limit: number): Promise<{ name: string; id: string; data: DriverJobData }[]> {
+    const out: { name: string; id: string; data: DriverJobData }[] = [];
+    for (const q of this.queues()) for (const j of await q.getFailed(0, limit - 1)) if (j?.data?.ledgerId) out.push({ name: j.name, id: String(j.id), data: j.data });
+    return out;
+  }
+
+  async removeFailed(name: string, jobId: string): Promise<boolean> {
+    const job = await this.queueFor(name).getJob(jobId);
+    if (!job || !(await job.isFailed())) return false;
+    // Bull refuses while a worker still holds the job's lock: left for the next reconciliation
+    return job.remove().then(
+      () => true,
+      () => false,
+    );
   }
 
   async counts(): Promise<Record<string, number>> {

@@ -81,6 +81,7 @@ export class InProcessDriver implements QueueDriver {
     const job: DriverJob = {
       name: p.name,
       data: p.data,
+      id: p.jobId,
       attemptsMade: p.attemptsMade,
       maxAttempts: p.maxAttempts,
       progress: async () => {},

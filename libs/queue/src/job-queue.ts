@@ -211,7 +211,10 @@ export class JobQueue {
     this.startHeartbeat();
     this.driver.process(concurrency, (job) => this.run(job), {
       onStalled: (data, name) => this.log.warn({ job: name, jobId: data.ledgerId }, 'stalled job (its worker died) queued again by Bull; its next attempt takes the ledger row over'),
-      onTransportFailed: (data) => void this.recoverOne(data.ledgerId).catch((err) => this.log.warn({ err }, 'reconcile after transport failure failed')),
+      onTransportFailed: (data, name, _err, transportId) =>
+        void this.recoverOne(data.ledgerId)
+          .then(() => this.dropStaleTransport(name, transportId, data.ledgerId))
+          .catch((err) => this.log.warn({ err }, 'reconcile after transport failure failed')),
     });
     void this.recoverStuck().catch((err) => this.log.error({ err }, 'start-up recovery of stuck jobs failed'));
     const every = this.opts.reclaimIntervalMs ?? 15_000;
@@ -242,12 +245,32 @@ export class JobQueue {
         for (const row of await this.ledger.stuck(500)) if (await this.recoverRow(row)) n++;
         // Bull: queued rows whose transport job was never added (enqueuing process died in between)
         if (this.driver.kind === 'bull') for (const row of await this.ledger.queuedUntouched(Math.max(this.leaseMs, 30_000))) if (!this.closed && (await this.resendIfLost(row))) n++;
+        // Bull: failed transport jobs the ledger has since finished or sent again (see dropStaleTransport)
+        if (this.driver.failedJobs) for (const j of await this.driver.failedJobs(100)) if (!this.closed) await this.dropStaleTransport(j.name, j.id, j.data.ledgerId);
       } finally {
         this.recovering = undefined;
       }
       return n;
     })();
     return this.recovering;
+  }
+
+  /**
+   * Bull can fail a transport job by itself (stalled more than maxStalledCount: its worker's event loop was blocked
+   * past the lock, or the worker died twice) while the ledger row goes on: the live attempt completes it, or the
+   * recovery sends it again under a new transport id. The failed Bull job is then stale, and dashboards would show a
+   * failure that did not happen: it is removed when its ledger row is completed, or is queued/running/failed under
+   * another transport id. A row that is failed under this same transport id agrees with Bull and is left.
+   */
+  private async dropStaleTransport(name: string, transportId: string, ledgerId: string): Promise<boolean> {
+    if (!this.driver.removeFailed) return false;
+    const row = await this.ledger.byId(ledgerId);
+    if (!row) return false;
+    const current = row.transport_id ?? row.id;
+    if (row.status !== 'completed' && current === transportId) return false;
+    if (!(await this.driver.removeFailed(name, transportId))) return false;
+    this.log.info({ job: name, jobId: ledgerId, transportId, ledger: row.status, current }, 'stale failed Bull job removed: the ledger row finished or went on under another transport id');
+    return true;
   }
 
   private async recoverOne(id: string): Promise<boolean> {
@@ -357,6 +380,8 @@ export class JobQueue {
       if (await this.ledger.finish(id, fence, { status: 'completed', progress: 100, result: result ?? null, error: null })) {
         ctx.log.debug({ ms }, 'job completed');
         this.emit({ type: 'completed', name: job.name, jobId: id, attempt, ms });
+        // Bull may have failed this delivery meanwhile (lock lost while the handler ran): the ledger's outcome stands
+        if (this.driver.removeFailed) void this.dropStaleTransport(job.name, job.id, id).catch((err) => ctx.log.warn({ err }, 'stale transport check failed'));
       } else ctx.log.warn({ ms }, 'job finished after its lease was taken over; the newer attempt owns the result');
       return result;
     } catch (e) {

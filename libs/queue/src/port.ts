@@ -82,7 +82,7 @@ export type TransportState = 'waiting' | 'delayed' | 'active' | 'completed' | 'f
 
 export interface DriverHooks {
   /** The transport failed a job by itself (Bull: stalled more than maxStalledCount). */
-  onTransportFailed?(data: DriverJobData, name: string, error: Error): void;
+  onTransportFailed?(data: DriverJobData, name: string, error: Error, transportId: string): void;
   /** The transport found a job whose worker died and put it back (Bull 'stalled'). */
   onStalled?(data: DriverJobData, name: string): void;
 }
@@ -97,6 +97,10 @@ export interface QueueDriver {
   process(concurrency: number, fn: (job: DriverJob) => Promise<unknown>, hooks?: DriverHooks): void;
   /** Where the transport job is (Bull); undefined when the transport cannot tell (in-process: its memory died with it). */
   state?(name: string, jobId: string): Promise<TransportState>;
+  /** The transport's most recent failed jobs, newest first (Bull); for reconciling them with the ledger. */
+  failedJobs?(limit: number): Promise<{ name: string; id: string; data: DriverJobData }[]>;
+  /** Remove a transport job if, and only if, the transport holds it as failed. Returns whether it was removed. */
+  removeFailed?(name: string, jobId: string): Promise<boolean>;
   counts(): Promise<Record<string, number>>;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -109,6 +113,8 @@ export interface DriverJobData {
 
 export interface DriverJob {
   name: string;
+  /** the transport's id for this delivery (the ledger row id, or a re-send's `id:r1`, `id:retry:…`) */
+  id: string;
   data: DriverJobData;
   /** attempts already made before this one */
   attemptsMade: number;
