@@ -5,8 +5,7 @@
  * Secret's keys make a configuration the production config check accepts; the Deployments probe the split health
  * endpoints on ports that exist; each Deployment has a PodDisruptionBudget selecting exactly its pods; the KEDA
  * ScaledObject scales the worker Deployment on the Redis lists this Bull version really uses for QUEUE_NAME (and
- * for each heavy job type's lane). No schema validation against the Kubernetes OpenAPI: no cluster and no
- * kubeconform here (kubectl's client-side dry run needs an API server).
+ * for each heavy job type's lane). Validation against the Kubernetes/KEDA schemas: k8s-schema.test.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
