@@ -49,7 +49,8 @@ describe('readerAgreement on a simulated BICR', () => {
       expect(l.blandAltman!.bias).toBeCloseTo(ba.bias, 12);
       expect(l.blandAltman!.upperLoa).toBeCloseTo(ba.upperLoa, 12);
       expect(l.tolerance!.withinAbs.count).toBe(keys.filter((k) => Math.abs(a.get(k)! - b.get(k)!) <= 2 + 1e-9).length);
-      expect(l.points.length).toBe(keys.length);
+      expect(l.points.mean.length).toBe(keys.length);
+      expect(l.points.diff.length).toBe(keys.length);
     }
     // readers (CV ~ 11 %) agree well but not perfectly; the ICC over all three evaluators exists
     const rr = summary.lesions[0]!.icc!.icc21.value;

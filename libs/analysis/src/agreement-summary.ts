@@ -10,7 +10,7 @@
  * not independent: the intervals are optimistic; this is stated in the report).
  */
 import type { Dataset, Value } from '@app/datasets';
-import { agreementRate, blandAltman, proportion, cohenKappa, icc, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
+import { agreementRate, blandAltman, proportion, cohenKappa, iccColumns, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels } from './data';
 import { orNote, type NotEstimable } from './errors';
 
@@ -33,8 +33,8 @@ export interface LesionAgreement {
   /** Relative differences 100 (a - b) / ((a + b) / 2), in % of the pair's mean (pairs with mean 0 left out): the spread of diameter differences grows with the size. */
   blandAltmanPct: BlandAltmanResult | null;
   tolerance: ReturnType<typeof withinTolerance> | null;
-  /** The pairs themselves (mean, difference in mm) for the Bland-Altman plot. */
-  points: { mean: number; diff: number }[];
+  /** The pairs themselves for the Bland-Altman plot, as parallel arrays: mean of the two and difference a - b, in mm. */
+  points: { mean: Float64Array; diff: Float64Array };
   notes: NotEstimable[];
 }
 
@@ -117,7 +117,7 @@ export interface AgreementSummary {
 }
 
 /** 100 (a - b) / mean(a, b) of the pairs with a positive mean, as (differences, zeros) for blandAltman. */
-function relativeDifferences(a: number[], b: number[]): [number[], number[]] {
+function relativeDifferences(a: ArrayLike<number>, b: ArrayLike<number>): [number[], number[]] {
   const rel: number[] = [];
   for (let i = 0; i < a.length; i++) if (a[i]! + b[i]! > 0) rel.push((200 * (a[i]! - b[i]!)) / (a[i]! + b[i]!));
   return [rel, new Array<number>(rel.length).fill(0)];
@@ -150,6 +150,41 @@ function pairsOf(evaluators: string[]): [string, string][] {
   return out.sort((x, y) => (x[0] === 'AI' ? 1 : 0) - (y[0] === 'AI' ? 1 : 0));
 }
 
+/** Reader decisions on AI proposals, counted for one reader (or all). */
+interface AiAcc {
+  accept: number;
+  edit: number;
+  reject: number;
+  add: number;
+  /** |reader - AI| in mm and in % of the AI value, of the edits where both are measured values. */
+  sizes: number[];
+  pcts: number[];
+}
+const aiAcc = (): AiAcc => ({ accept: 0, edit: 0, reject: 0, add: 0, sizes: [], pcts: [] });
+function countDecision(x: AiAcc, d: Value, size: number | null, pct: number | null): void {
+  if (d === 'ACCEPT') x.accept++;
+  else if (d === 'EDIT') x.edit++;
+  else if (d === 'REJECT') x.reject++;
+  else if (d === 'ADD') x.add++;
+  if (size !== null) x.sizes.push(size);
+  if (pct !== null) x.pcts.push(pct);
+}
+
+function aiRow(reader: string, x: AiAcc, confLevel: number): AiEffectRow {
+  const { accept, edit, reject, add } = x;
+  const proposals = accept + edit + reject;
+  const rate = (k: number) => (proposals ? proportion(k, proposals, confLevel) : null);
+  const sizes = Float64Array.from(x.sizes).sort();
+  const pcts = Float64Array.from(x.pcts).sort();
+  let sum = 0;
+  for (const v of sizes) sum += v;
+  return {
+    reader, proposals, accept, edit, reject, add,
+    acceptRate: rate(accept), editRate: rate(edit), rejectRate: rate(reject),
+    editSize: sizes.length ? { n: sizes.length, meanAbsMm: sum / sizes.length, medianAbsMm: quantileType7(sizes, 0.5), q1AbsMm: quantileType7(sizes, 0.25), q3AbsMm: quantileType7(sizes, 0.75), medianAbsPct: pcts.length ? quantileType7(pcts, 0.5) : 0 } : null,
+  };
+}
+
 /**
  * The agreement summary of a cut's reads. `adtrrdr` / `adrsrdr` may be undefined (a cut without reads): then every
  * part is null and `notes` says why.
@@ -162,66 +197,170 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     notes.push({ code: 'analysis.no-reads', message: 'this cut holds one read per subject (no ADTRRDR / ADRSRDR reader-level datasets): reader and AI agreement cannot be computed' });
     return empty;
   }
+  // Hundreds of thousands of rows (10,000 subjects x 3 evaluators x visits x lesions): columns by index, subjects,
+  // visits and lesions interned to small integers, pairs keyed by number, values in typed arrays.
   const T = reader(adtrrdr);
   const R = reader(adrsrdr);
   const ti = indexOf(adtrrdr);
   const ri = indexOf(adrsrdr);
-  const origin = (adtrrdr.rows[0] && (T(adtrrdr.rows[0], 'READSRC') as string)) ?? (adrsrdr.rows[0] && (R(adrsrdr.rows[0], 'READSRC') as string)) ?? null;
-  const evalSet = new Set<string>();
-  const subjSet = new Set<Value>();
+  const tRows = adtrrdr.rows;
+  const rRows = adrsrdr.rows;
+  const origin = (tRows[0] && (T(tRows[0], 'READSRC') as string)) ?? (rRows[0] && (R(rRows[0], 'READSRC') as string)) ?? null;
   const [tEval, tSubj, tAval, tAvalc, tVisit, tLesion] = [ti('EVALID'), ti('USUBJID'), ti('AVAL'), ti('AVALC'), ti('AVISITN'), ti('LESIONID')];
-  const [rEval, rSubj, rParam] = [ri('EVALID'), ri('USUBJID'), ri('PARAMCD')];
-  for (const r of adtrrdr.rows) {
-    evalSet.add(String(r[tEval]));
-    subjSet.add(r[tSubj]!);
-  }
-  for (const r of adrsrdr.rows) {
-    if (r[rParam] !== 'BICRSEL') evalSet.add(String(r[rEval]));
-    subjSet.add(r[rSubj]!);
-  }
-  const evaluators = sortedLevels(evalSet).sort(evalOrder);
-  const subjects = subjSet.size;
-  if (evaluators.length < 2) notes.push({ code: 'analysis.no-reads', message: `only one evaluator (${evaluators.join(', ') || 'none'}) in the reader-level datasets: agreement needs two` });
-
-  // ---- lesion measurements: (subject, visit, lesion) -> value per evaluator (NaN: not measured by that evaluator)
-  const E = evaluators.length;
-  const evalIdx = new Map(evaluators.map((e, i) => [e, i]));
-  const measured = new Map<string, { subject: string; v: Float64Array }>();
-  for (const r of adtrrdr.rows) {
+  const [rEval, rSubj, rParam, rVisit, rAvalc, rAdt] = [ri('EVALID'), ri('USUBJID'), ri('PARAMCD'), ri('AVISITN'), ri('AVALC'), ri('ADT')];
+  const intern = () => {
+    const m = new Map<Value, number>();
+    // rows come grouped (a subject's rows together): the previous value is the likeliest
+    let last: Value = undefined as unknown as Value;
+    let lastK = -1;
+    const of = (v: Value): number => {
+      if (v === last && lastK >= 0) return lastK;
+      let k = m.get(v);
+      if (k === undefined) m.set(v, (k = m.size));
+      last = v;
+      lastK = k;
+      return k;
+    };
+    return { m, of };
+  };
+  // One pass over ADTRRDR (its rows are wide: touch each once): evaluator and subject codes, measured values,
+  // baseline targets, AI decisions.
+  const evalRaw = intern();
+  const subjRaw = intern();
+  const visitT = intern();
+  const lesionT = intern();
+  const tEvalRaw = new Int32Array(tRows.length);
+  const tSubjOf = new Int32Array(tRows.length);
+  const tVisitOf = new Int32Array(tRows.length);
+  const tLesionOf = new Int32Array(tRows.length);
+  const tValue = new Float64Array(tRows.length).fill(NaN);
+  const tDecn = ti('AIDECN');
+  const [tAival, tAivalc, tReader] = [ti('AIVAL'), ti('AIVALC'), ti('READER')];
+  const at = (r: Value[], i: number): Value => (i < 0 ? null : r[i]!);
+  const baseline = new Map<string, Map<string, Set<string>>>(); // subject -> evaluator -> target ids
+  const overallAi = aiAcc();
+  const perReaderAi = new Map<string, AiAcc>();
+  let decidedRows = 0;
+  for (let i = 0; i < tRows.length; i++) {
+    const r = tRows[i]!;
+    tEvalRaw[i] = evalRaw.of(r[tEval]!);
+    tSubjOf[i] = subjRaw.of(r[tSubj]!);
     const v = num(r[tAval]!);
     const c = r[tAvalc];
-    if (v === null || (typeof c === 'string' && SPECIAL.has(c))) continue;
-    const key = `${r[tSubj]}\u0000${r[tVisit]}\u0000${r[tLesion]}`;
-    let m = measured.get(key);
-    if (!m) measured.set(key, (m = { subject: String(r[tSubj]), v: new Float64Array(E).fill(NaN) }));
-    m.v[evalIdx.get(String(r[tEval]))!] = v;
+    if (v !== null && !(typeof c === 'string' && SPECIAL.has(c))) {
+      tValue[i] = v;
+      tVisitOf[i] = visitT.of(r[tVisit]!);
+      tLesionOf[i] = lesionT.of(r[tLesion]!);
+    }
+    const d = tDecn < 0 ? null : r[tDecn];
+    if (num(at(r, tVisit)) === 0 && !(d === 'REJECT' && at(r, tAval) === null && at(r, tAvalc) === null)) {
+      const s = String(r[tSubj]);
+      let m = baseline.get(s);
+      if (!m) baseline.set(s, (m = new Map()));
+      const e = String(r[tEval]);
+      let ids = m.get(e);
+      if (!ids) m.set(e, (ids = new Set()));
+      ids.add(String(at(r, tLesion)));
+    }
+    if (d !== null && d !== undefined) {
+      decidedRows++;
+      const name = String(r[tReader]);
+      let acc = perReaderAi.get(name);
+      if (!acc) perReaderAi.set(name, (acc = aiAcc()));
+      let size: number | null = null;
+      let pct: number | null = null;
+      if (d === 'EDIT') {
+        const ai = num(r[tAival]!);
+        if (v !== null && ai !== null && !SPECIAL.has(String(r[tAvalc])) && !SPECIAL.has(String(r[tAivalc]))) {
+          size = Math.abs(v - ai);
+          if (ai > 0) pct = (100 * Math.abs(v - ai)) / ai;
+        }
+      }
+      countDecision(overallAi, d, size, pct);
+      countDecision(acc, d, size, pct);
+    }
   }
+  const rEvalRaw = new Int32Array(rRows.length);
+  const rSubjOf = new Int32Array(rRows.length);
+  const rBicrSel = new Uint8Array(rRows.length);
+  const evalSet = new Set<string>();
+  for (const v of evalRaw.m.keys()) evalSet.add(String(v));
+  for (let i = 0; i < rRows.length; i++) {
+    const r = rRows[i]!;
+    rSubjOf[i] = subjRaw.of(r[rSubj]!);
+    if (r[rParam] === 'BICRSEL') rBicrSel[i] = 1;
+    else {
+      const before = evalRaw.m.size;
+      rEvalRaw[i] = evalRaw.of(r[rEval]!);
+      if (evalRaw.m.size > before) evalSet.add(String(r[rEval]));
+    }
+  }
+  const subjects = subjRaw.m.size;
+  const evaluators = sortedLevels(evalSet).sort(evalOrder);
+  if (evaluators.length < 2) notes.push({ code: 'analysis.no-reads', message: `only one evaluator (${evaluators.join(', ') || 'none'}) in the reader-level datasets: agreement needs two` });
+  const E = evaluators.length;
+  const evalIdx = new Map(evaluators.map((e, i) => [e, i]));
+  /** raw EVALID code -> evaluator index */
+  const evalOfRaw = Int32Array.from([...evalRaw.m.keys()].map((v) => evalIdx.get(String(v)) ?? -1));
+
+  // ---- lesion measurements: (subject, visit, lesion) -> value per evaluator (NaN: not measured by that evaluator)
+  const nV = visitT.m.size;
+  const nL = lesionT.m.size;
+  const slotOf = new Map<number, number>();
+  let measuredRows = 0;
+  for (let i = 0; i < tRows.length; i++) if (!Number.isNaN(tValue[i]!)) measuredRows++;
+  const slotSubject = new Int32Array(measuredRows);
+  const vals = new Float64Array(measuredRows * E).fill(NaN); // slot * E + evaluator
+  let nSlots = 0;
+  for (let i = 0; i < tRows.length; i++) {
+    if (Number.isNaN(tValue[i]!)) continue;
+    const key = (tSubjOf[i]! * nV + tVisitOf[i]!) * nL + tLesionOf[i]!;
+    let slot = slotOf.get(key);
+    if (slot === undefined) {
+      slotOf.set(key, (slot = nSlots++));
+      slotSubject[slot] = tSubjOf[i]!;
+    }
+    vals[slot * E + evalOfRaw[tEvalRaw[i]!]!] = tValue[i]!;
+  }
+  const seen = new Uint8Array(subjRaw.m.size);
   const pairs = pairsOf(evaluators);
   const lesions: LesionAgreement[] = pairs.map(([a, b]) => {
     const n: NotEstimable[] = [];
-    const xa: number[] = [];
-    const xb: number[] = [];
-    const subj = new Set<string>();
     const ia = evalIdx.get(a)!;
     const ib = evalIdx.get(b)!;
-    for (const m of measured.values()) {
-      const va = m.v[ia]!;
-      const vb = m.v[ib]!;
+    let count = 0;
+    for (let s = 0; s < nSlots; s++) if (!Number.isNaN(vals[s * E + ia]!) && !Number.isNaN(vals[s * E + ib]!)) count++;
+    const xa = new Float64Array(count);
+    const xb = new Float64Array(count);
+    seen.fill(0);
+    let nSubj = 0;
+    for (let s = 0, k = 0; s < nSlots; s++) {
+      const va = vals[s * E + ia]!;
+      const vb = vals[s * E + ib]!;
       if (Number.isNaN(va) || Number.isNaN(vb)) continue;
-      xa.push(va);
-      xb.push(vb);
-      subj.add(m.subject);
+      xa[k] = va;
+      xb[k++] = vb;
+      if (!seen[slotSubject[s]!]) {
+        seen[slotSubject[s]!] = 1;
+        nSubj++;
+      }
     }
     const what = `${a} vs ${b} diameters`;
-    if (xa.length === 0) n.push({ code: 'analysis.no-reads', message: `${what}: no lesion measured by both` });
-    const ok = xa.length > 0;
+    if (count === 0) n.push({ code: 'analysis.no-reads', message: `${what}: no lesion measured by both` });
+    const ok = count > 0;
+    const mean = new Float64Array(count);
+    const diff = new Float64Array(count);
+    for (let k = 0; k < count; k++) {
+      mean[k] = (xa[k]! + xb[k]!) / 2;
+      diff[k] = xa[k]! - xb[k]!;
+    }
     return {
-      a, b, pairs: xa.length, subjects: subj.size,
-      icc: ok ? orNote(() => icc(xa.map((x, i) => [x, xb[i]!]), { confLevel }), n, `${what}, ICC`) : null,
+      a, b, pairs: count, subjects: nSubj,
+      icc: ok ? orNote(() => iccColumns([xa, xb], { confLevel }), n, `${what}, ICC`) : null,
       blandAltman: ok ? orNote(() => blandAltman(xa, xb, { confLevel }), n, `${what}, Bland-Altman`) : null,
       blandAltmanPct: ok ? orNote(() => blandAltman(...relativeDifferences(xa, xb), { confLevel }), n, `${what}, relative Bland-Altman`) : null,
       tolerance: ok ? orNote(() => withinTolerance(xa, xb, { absTol: o.absTolMm ?? 2, relTol: o.relTol ?? 0.1, confLevel }), n, `${what}, within tolerance`) : null,
-      points: xa.map((x, i) => ({ mean: (x + xb[i]!) / 2, diff: x - xb[i]! })),
+      points: { mean, diff },
       notes: n,
     };
   });
@@ -230,58 +369,92 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
   let allEvaluators: AgreementSummary['allEvaluators'] = null;
   if (evaluators.length > 2) {
     const n: NotEstimable[] = [];
-    const rows: number[][] = [];
-    for (const m of measured.values()) if (!m.v.some(Number.isNaN)) rows.push(Array.from(m.v));
-    allEvaluators = { evaluators, pairs: rows.length, icc: rows.length ? orNote(() => icc(rows, { confLevel }), n, `${evaluators.join(' / ')} diameters, ICC`) : null, notes: n };
-    if (!rows.length) n.push({ code: 'analysis.no-reads', message: 'no lesion measured by every evaluator' });
+    const full: number[] = [];
+    for (let s = 0; s < nSlots; s++) {
+      let all = true;
+      for (let e = 0; e < E && all; e++) if (Number.isNaN(vals[s * E + e]!)) all = false;
+      if (all) full.push(s);
+    }
+    const columns = evaluators.map((_, e) => {
+      const col = new Float64Array(full.length);
+      for (let k = 0; k < full.length; k++) col[k] = vals[full[k]! * E + e]!;
+      return col;
+    });
+    allEvaluators = { evaluators, pairs: full.length, icc: full.length ? orNote(() => iccColumns(columns, { confLevel }), n, `${evaluators.join(' / ')} diameters, ICC`) : null, notes: n };
+    if (!full.length) n.push({ code: 'analysis.no-reads', message: 'no lesion measured by every evaluator' });
   }
 
-  // ---- responses
-  const ovr = new Map<string, Map<string, string>>(); // subject|visit -> evaluator -> response
-  const subjectParam = new Map<string, Map<string, { c: string; dt: Value }>>(); // subject|param -> evaluator -> value
-  for (const r of adrsrdr.rows) {
-    const p = R(r, 'PARAMCD');
-    const e = String(R(r, 'EVALID'));
+  // ---- responses: time-point OVR per (subject, visit) and evaluator; CBOR/BOR/PD per subject and evaluator
+  const visitR = intern();
+  const ovrSlotOf = new Map<number, number>();
+  const ovrSubject: number[] = [];
+  const ovrVal: (string | undefined)[] = []; // slot * E + evaluator
+  const nS = subjRaw.m.size;
+  type Sp = { c: string; dt: Value } | undefined;
+  const perSubject: Record<'CBOR' | 'BOR' | 'PD', Sp[]> = { CBOR: new Array<Sp>(nS * E), BOR: new Array<Sp>(nS * E), PD: new Array<Sp>(nS * E) };
+  const hasParam = { CBOR: false, BOR: false, PD: false };
+  for (let i = 0; i < rRows.length; i++) {
+    if (rBicrSel[i]) continue;
+    const r = rRows[i]!;
+    const p = r[rParam];
+    const e = evalOfRaw[rEvalRaw[i]!]!;
     if (p === 'OVR') {
-      const key = `${R(r, 'USUBJID')}\u0000${R(r, 'AVISITN')}`;
-      let m = ovr.get(key);
-      if (!m) ovr.set(key, (m = new Map()));
-      m.set(e, String(R(r, 'AVALC')));
+      const key = rSubjOf[i]! * 65536 + visitR.of(r[rVisit]!);
+      let slot = ovrSlotOf.get(key);
+      if (slot === undefined) {
+        ovrSlotOf.set(key, (slot = ovrSubject.length));
+        ovrSubject.push(rSubjOf[i]!);
+        for (let x = 0; x < E; x++) ovrVal.push(undefined);
+      }
+      ovrVal[slot * E + e] = String(rAvalc < 0 ? null : r[rAvalc]);
     } else if (p === 'CBOR' || p === 'BOR' || p === 'PD') {
-      const key = `${R(r, 'USUBJID')}\u0000${p}`;
-      let m = subjectParam.get(key);
-      if (!m) subjectParam.set(key, (m = new Map()));
-      m.set(e, { c: String(R(r, 'AVALC')), dt: R(r, 'ADT') });
+      perSubject[p][rSubjOf[i]! * E + e] = { c: String(rAvalc < 0 ? null : r[rAvalc]), dt: rAdt < 0 ? null : (r[rAdt] ?? null) };
+      hasParam[p] = true;
     }
   }
-  const hasCbor = [...subjectParam.keys()].some((k) => k.endsWith('\u0000CBOR'));
-  const borParam: 'CBOR' | 'BOR' = hasCbor ? 'CBOR' : 'BOR';
+  if (visitR.m.size > 65536) throw new Error('readerAgreement: more than 65,536 distinct visits');
+  const borParam: 'CBOR' | 'BOR' = hasParam.CBOR ? 'CBOR' : 'BOR';
+  const nOvr = ovrSubject.length;
   const responses: ResponseAgreement[] = pairs.map(([a, b]) => {
     const n: NotEstimable[] = [];
     const ra: string[] = [];
     const rb: string[] = [];
-    const subj = new Set<string>();
-    for (const [key, m] of ovr) {
-      const x = m.get(a);
-      const y = m.get(b);
+    const ia = evalIdx.get(a)!;
+    const ib = evalIdx.get(b)!;
+    seen.fill(0);
+    let nSubj = 0;
+    for (let s = 0; s < nOvr; s++) {
+      const x = ovrVal[s * E + ia];
+      const y = ovrVal[s * E + ib];
       if (x === undefined || y === undefined) continue;
       ra.push(x);
       rb.push(y);
-      subj.add(key.slice(0, key.indexOf('\u0000')));
+      if (!seen[ovrSubject[s]!]) {
+        seen[ovrSubject[s]!] = 1;
+        nSubj++;
+      }
     }
     const known = (x: string) => (RESPONSE_LEVELS as readonly string[]).includes(x);
-    const ua = ra.filter((x, i) => known(x) && known(rb[i]!));
-    const ub = rb.filter((y, i) => known(ra[i]!) && known(y));
+    const ua: string[] = [];
+    const ub: string[] = [];
     const oa: string[] = [];
     const ob: string[] = [];
-    ra.forEach((x, i) => {
+    let same = 0;
+    for (let i = 0; i < ra.length; i++) {
+      const x = ra[i]!;
+      const y = rb[i]!;
+      if (x === y) same++;
+      if (known(x) && known(y)) {
+        ua.push(x);
+        ub.push(y);
+      }
       const p = ORDINAL_OF[x];
-      const q = ORDINAL_OF[rb[i]!];
+      const q = ORDINAL_OF[y];
       if (p && q) {
         oa.push(p);
         ob.push(q);
       }
-    });
+    }
     const what = `${a} vs ${b} time-point responses`;
     if (!ra.length) n.push({ code: 'analysis.no-reads', message: `${what}: no time point assessed by both` });
     const kappa: KappaSet = {
@@ -294,14 +467,16 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     const ba: string[] = [];
     const bb: string[] = [];
     const pdPairs: [{ c: string; dt: Value }, { c: string; dt: Value }][] = [];
-    for (const [key, m] of subjectParam) {
-      const x = m.get(a);
-      const y = m.get(b);
-      if (!x || !y) continue;
-      if (key.endsWith(`\u0000${borParam}`)) {
+    for (let s = 0; s < nS; s++) {
+      const x = perSubject[borParam][s * E + ia];
+      const y = perSubject[borParam][s * E + ib];
+      if (x && y) {
         ba.push(x.c);
         bb.push(y.c);
-      } else if (key.endsWith('\u0000PD')) pdPairs.push([x, y]);
+      }
+      const px = perSubject.PD[s * E + ia];
+      const py = perSubject.PD[s * E + ib];
+      if (px && py) pdPairs.push([px, py]);
     }
     const borWhat = `${a} vs ${b} ${borParam === 'CBOR' ? 'confirmed BOR' : 'BOR'}`;
     const borKnown = (x: string) => (BOR_LEVELS as readonly string[]).includes(x);
@@ -323,20 +498,10 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
       bothPd: both.length,
       dateDifferenceDays: diffs.length ? { median: quantileType7(diffs, 0.5), max: diffs[diffs.length - 1]! } : null,
     };
-    return { a, b, timepoints: { pairs: ra.length, subjects: subj.size, agreement: ra.length ? orNote(() => agreementRate(ra.map((x, i) => [x, rb[i]!] as const), { confLevel }), n, what) : null, kappa }, bor, progression, notes: n };
+    return { a, b, timepoints: { pairs: ra.length, subjects: nSubj, agreement: ra.length ? proportion(same, ra.length, confLevel) : null, kappa }, bor, progression, notes: n };
   });
 
   // ---- target selection at baseline
-  const baseline = new Map<string, Map<string, Set<string>>>(); // subject -> evaluator -> target ids
-  for (const r of adtrrdr.rows) {
-    if (num(T(r, 'AVISITN')) !== 0 || (T(r, 'AIDECN') === 'REJECT' && T(r, 'AVAL') === null && T(r, 'AVALC') === null)) continue;
-    const s = String(T(r, 'USUBJID'));
-    let m = baseline.get(s);
-    if (!m) baseline.set(s, (m = new Map()));
-    const e = String(T(r, 'EVALID'));
-    if (!m.has(e)) m.set(e, new Set());
-    m.get(e)!.add(String(T(r, 'LESIONID')));
-  }
   const targetSelection = pairs.map(([a, b]) => {
     const same: (readonly [boolean, boolean])[] = [];
     for (const m of baseline.values()) {
@@ -350,11 +515,12 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
 
   // ---- adjudication
   let adjudication: AdjudicationSummary | null = null;
-  const sel = adrsrdr.rows.filter((r) => R(r, 'PARAMCD') === 'BICRSEL');
+  const sel = rRows.filter((_r, i) => rBicrSel[i] === 1);
   if (sel.length) {
     const readersOf = new Map<string, Map<string, string>>(); // subject -> slot -> reader
-    for (const r of adrsrdr.rows) {
-      if (R(r, 'EVAL') !== 'INDEPENDENT ASSESSOR' || R(r, 'PARAMCD') !== borParam) continue;
+    const rEvalType = ri('EVAL');
+    for (const r of rRows) {
+      if (r[rParam] !== borParam || at(r, rEvalType) !== 'INDEPENDENT ASSESSOR') continue;
       const s = String(R(r, 'USUBJID'));
       if (!readersOf.has(s)) readersOf.set(s, new Map());
       readersOf.get(s)!.set(String(R(r, 'EVALID')), String(R(r, 'READER')));
@@ -391,51 +557,10 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     if (!adjudicated.length) notes.push({ code: 'analysis.no-adjudication', message: `no subject needed adjudication (${sel.length} compared): who the adjudicator chose is not estimable` });
   } else notes.push({ code: 'analysis.no-adjudication', message: 'no BICR selection records (ADRSRDR PARAMCD BICRSEL): adjudication rates not estimable' });
 
-  // ---- AI effect
+  // ---- AI effect (counted in the pass above)
   let aiEffect: AgreementSummary['aiEffect'] = null;
-  const decided = adtrrdr.rows.filter((r) => T(r, 'AIDECN') !== null && T(r, 'AIDECN') !== undefined);
-  if (decided.length) {
-    const [tDec, tAivalc, tAival] = [ti('AIDECN'), ti('AIVALC'), ti('AIVAL')];
-    const rowFor = (name: string, rows: Value[][]): AiEffectRow => {
-      let accept = 0;
-      let edit = 0;
-      let reject = 0;
-      let add = 0;
-      for (const r of rows) {
-        const d = r[tDec];
-        if (d === 'ACCEPT') accept++;
-        else if (d === 'EDIT') edit++;
-        else if (d === 'REJECT') reject++;
-        else if (d === 'ADD') add++;
-      }
-      const proposals = accept + edit + reject;
-      const rate = (k: number) => (proposals ? proportion(k, proposals, confLevel) : null);
-      const sizes: number[] = [];
-      const pcts: number[] = [];
-      for (const r of rows) {
-        if (r[tDec] !== 'EDIT') continue;
-        const v = num(r[tAval]!);
-        const ai = num(r[tAival]!);
-        if (v === null || ai === null || SPECIAL.has(String(r[tAvalc])) || SPECIAL.has(String(r[tAivalc]))) continue;
-        sizes.push(Math.abs(v - ai));
-        if (ai > 0) pcts.push((100 * Math.abs(v - ai)) / ai);
-      }
-      sizes.sort((p, q) => p - q);
-      pcts.sort((p, q) => p - q);
-      return {
-        reader: name, proposals, accept, edit, reject, add,
-        acceptRate: rate(accept), editRate: rate(edit), rejectRate: rate(reject),
-        editSize: sizes.length ? { n: sizes.length, meanAbsMm: sizes.reduce((s, x) => s + x, 0) / sizes.length, medianAbsMm: quantileType7(sizes, 0.5), q1AbsMm: quantileType7(sizes, 0.25), q3AbsMm: quantileType7(sizes, 0.75), medianAbsPct: pcts.length ? quantileType7(pcts, 0.5) : 0 } : null,
-      };
-    };
-    const tReader = ti('READER');
-    const byReader = new Map<string, Value[][]>();
-    for (const r of decided) {
-      const k = String(r[tReader]);
-      if (!byReader.has(k)) byReader.set(k, []);
-      byReader.get(k)!.push(r);
-    }
-    aiEffect = { overall: rowFor('all readers', decided), perReader: sortedLevels(byReader.keys()).map((rd) => rowFor(rd, byReader.get(rd)!)) };
+  if (decidedRows) {
+    aiEffect = { overall: aiRow('all readers', overallAi, confLevel), perReader: sortedLevels(perReaderAi.keys()).map((rd) => aiRow(rd, perReaderAi.get(rd)!, confLevel)) };
   } else notes.push({ code: 'analysis.no-ai-decisions', message: 'no reader decisions on AI proposals (ADTRRDR AIDECN): the AI effect is not estimable' });
 
   return { origin, evaluators, subjects, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };

@@ -63,19 +63,33 @@ export interface IccResult {
  * non-finite rating, or no variance at all (`analysis.zero-variance`).
  */
 export function icc(ratings: readonly (readonly number[])[], o: { confLevel?: number } = {}): IccResult {
-  const confLevel = o.confLevel ?? 0.95;
-  const alpha = alphaOf(confLevel);
   const n = ratings.length;
   const k = n ? ratings[0]!.length : 0;
+  for (let i = 0; i < n; i++) if (ratings[i]!.length !== k) throw new AnalysisError('analysis.bad-input', `ICC: row ${i + 1} has ${ratings[i]!.length} ratings, expected ${k}`);
+  return iccOf(n, k, (i, j) => ratings[i]![j]!, o);
+}
+
+/**
+ * icc() of a matrix given by its columns (one array per rater, all of the same length): the same result without
+ * building one array per rated target (the report's hundreds of thousands of lesion x visit pairs).
+ */
+export function iccColumns(columns: readonly ArrayLike<number>[], o: { confLevel?: number } = {}): IccResult {
+  const k = columns.length;
+  const n = k ? columns[0]!.length : 0;
+  for (let j = 0; j < k; j++) if (columns[j]!.length !== n) throw new AnalysisError('analysis.bad-input', `ICC: rater ${j + 1} has ${columns[j]!.length} ratings, expected ${n}`);
+  return iccOf(n, k, (i, j) => columns[j]![i]!, o);
+}
+
+function iccOf(n: number, k: number, at: (i: number, j: number) => number, o: { confLevel?: number }): IccResult {
+  const confLevel = o.confLevel ?? 0.95;
+  const alpha = alphaOf(confLevel);
   if (n < 2 || k < 2) throw new AnalysisError('analysis.too-few', `ICC needs at least 2 rated targets and 2 raters, got ${n} x ${k}`);
   let grand = 0;
   const rowMean = new Float64Array(n);
   const colMean = new Float64Array(k);
   for (let i = 0; i < n; i++) {
-    const r = ratings[i]!;
-    if (r.length !== k) throw new AnalysisError('analysis.bad-input', `ICC: row ${i + 1} has ${r.length} ratings, expected ${k}`);
     for (let j = 0; j < k; j++) {
-      const v = r[j]!;
+      const v = at(i, j);
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new AnalysisError('analysis.bad-input', `ICC: rating [${i + 1}, ${j + 1}] is ${String(v)}; every target needs a rating from every rater`);
       rowMean[i] += v / k;
       colMean[j] += v / n;
@@ -90,7 +104,7 @@ export function icc(ratings: readonly (readonly number[])[], o: { confLevel?: nu
   for (let j = 0; j < k; j++) ssc += n * (colMean[j]! - grand) ** 2;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < k; j++) {
-      const x = ratings[i]![j]!;
+      const x = at(i, j);
       sse += (x - rowMean[i]! - colMean[j]! + grand) ** 2; // directly: no cancellation of sst - ssr - ssc
       ss0 += x * x;
     }
@@ -165,7 +179,7 @@ export interface BlandAltmanResult {
  * Bland-Altman analysis of paired measurements a, b (difference a - b). Throws AnalysisError with fewer than 2 pairs
  * or a non-finite value. Identical differences (SD 0) are not an error: the limits equal the bias, with a note.
  */
-export function blandAltman(a: readonly number[], b: readonly number[], o: { confLevel?: number } = {}): BlandAltmanResult {
+export function blandAltman(a: ArrayLike<number>, b: ArrayLike<number>, o: { confLevel?: number } = {}): BlandAltmanResult {
   const confLevel = o.confLevel ?? 0.95;
   const alpha = alphaOf(confLevel);
   if (a.length !== b.length) throw new AnalysisError('analysis.bad-input', `Bland-Altman: ${a.length} vs ${b.length} measurements; they must be paired`);
@@ -221,7 +235,7 @@ const shareOf = proportion;
  * Share of pairs with |a - b| <= absTol (default 2 mm) and with |a - b| <= relTol x (a + b) / 2 (default 10 % of the
  * pair's mean; a pair of zeros is within). Throws AnalysisError without pairs.
  */
-export function withinTolerance(a: readonly number[], b: readonly number[], o: { absTol?: number; relTol?: number; confLevel?: number } = {}): { absTol: number; relTol: number; withinAbs: Share; withinRel: Share } {
+export function withinTolerance(a: ArrayLike<number>, b: ArrayLike<number>, o: { absTol?: number; relTol?: number; confLevel?: number } = {}): { absTol: number; relTol: number; withinAbs: Share; withinRel: Share } {
   const absTol = o.absTol ?? 2;
   const relTol = o.relTol ?? 0.1;
   const confLevel = o.confLevel ?? 0.95;
@@ -325,7 +339,7 @@ export function agreementRate<T>(pairs: readonly (readonly [T, T])[], o: { confL
 }
 
 /** R type-7 quantile of sorted values (the R default). */
-export function quantileType7(sorted: readonly number[], p: number): number {
+export function quantileType7(sorted: ArrayLike<number>, p: number): number {
   if (!sorted.length) throw new AnalysisError('analysis.too-few', 'quantile of no values');
   const h = (sorted.length - 1) * p;
   const lo = Math.floor(h);
