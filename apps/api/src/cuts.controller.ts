@@ -1,10 +1,10 @@
-import { BadRequestException, Body, Controller, ForbiddenException, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res, StreamableFile } from '@nestjs/common';
+import { BadRequestException, Body, Controller, ForbiddenException, Get, HttpCode, Inject, InternalServerErrorException, NotFoundException, Param, ParseUUIDPipe, Post, Query, Res, StreamableFile } from '@nestjs/common';
 import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { isInputError } from '@app/core';
 import { AuditRepository, type DataCutRow, EndpointsRepository } from '@app/db';
 import { CUT_FORMATS, type CutFormat, type CutManifest } from '@app/datasets';
-import { createDataCut, loadSimulatedStudy, type Runtime, verifyCut } from '@app/pipeline';
+import { CUT_JOB, CutJobFailedError, cutJobState, type CutJobState, type CutRequest, loadSimulatedStudy, requestDataCut, type Runtime, verifyCut } from '@app/pipeline';
 import { RUNTIME } from './runtime.provider';
 import { auditActor, type AuthUser, canSeeUnblinded } from '@app/auth';
 import { CurrentUser, Roles } from './auth/roles';
@@ -47,16 +47,45 @@ export class CutsController {
 
   @Post('cuts')
   @HttpCode(201)
-  @ApiOperation({ summary: "Run a data cut (idempotent: the same inputs give the same immutable cut). Unblinded: biostatisticians with the 'unblinding' grant only. The requester is the token's user." })
+  @ApiOperation({
+    summary:
+      "Run a data cut (idempotent: the same inputs give the same immutable cut). Unblinded: biostatisticians with the 'unblinding' grant only. The requester is the token's user. The cut is made by a queued job (cut.create): 201 + the cut when it is done within CUT_WAIT_MS, else 202 { jobId, status } with Location /v1/cut-jobs/:jobId to poll. The same request again joins the same job.",
+  })
   @ApiBody({ schema: { type: 'object', required: ['studyId', 'cutoffDate', 'blinded'], properties: { studyId: { type: 'string' }, cutoffDate: { type: 'string', format: 'date' }, blinded: { type: 'boolean' }, predictions: { type: 'boolean', description: 'add ADPRED (exploratory AI response predictions, never an endpoint)' }, formats: { type: 'array', items: { enum: [...CUT_FORMATS] } } } } })
-  async create(@Body() body: { studyId?: string; cutoffDate?: string; blinded?: boolean; formats?: CutFormat[]; predictions?: boolean }, @CurrentUser() user: AuthUser) {
+  async create(@Body() body: { studyId?: string; cutoffDate?: string; blinded?: boolean; formats?: CutFormat[]; predictions?: boolean }, @CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response) {
     if (!body?.studyId) throw new BadRequestException('studyId is required');
+    // permission first: nothing is queued for a request the user may not make
     if (body.blinded === false && !canSeeUnblinded(user)) throw unblindingRefused('unblinded cuts are');
+    const req: CutRequest = { studyId: body.studyId, cutoffDate: String(body.cutoffDate ?? ''), blinded: body.blinded as boolean, formats: body.formats, createdBy: auditActor(user), actorRoles: user.roles, predictions: body.predictions === true };
+    let s: CutJobState;
     try {
-      const r = await createDataCut(this.rt, { studyId: body.studyId, cutoffDate: String(body.cutoffDate ?? ''), blinded: body.blinded as boolean, formats: body.formats, createdBy: auditActor(user), actorRoles: user.roles, predictions: body.predictions === true });
-      return { created: r.created, ...view(r.cut) };
+      s = await requestDataCut(this.rt, req, this.rt.config.CUT_WAIT_MS);
     } catch (e) {
       if (isInputError(e)) throw new BadRequestException(e.message);
+      if (e instanceof CutJobFailedError) throw new InternalServerErrorException({ statusCode: 500, error: 'Internal Server Error', code: 'cut.job-failed', jobId: e.jobId, message: e.message });
+      throw e;
+    }
+    if (s.state === 'pending') {
+      const location = `/v1/cut-jobs/${s.jobId}`;
+      res.status(202).setHeader('location', location);
+      return { jobId: s.jobId, status: s.status, progress: s.progress, location };
+    }
+    return { jobId: s.jobId, status: 'completed', created: s.result.created, ...view(s.result.cut) };
+  }
+
+  @Get('cut-jobs/:jobId')
+  @ApiOperation({ summary: "A cut job (POST /v1/cuts answered 202): queued / running, completed with the cut, refused (the request's input error) or failed (its error). Unblinded cut jobs: with the 'unblinding' grant only." })
+  async cutJob(@Param('jobId', ParseUUIDPipe) jobId: string, @CurrentUser() user: AuthUser) {
+    const row = await this.rt.jobs.byId(jobId);
+    if (!row || row.name !== CUT_JOB) throw new NotFoundException('no such cut job');
+    if ((row.payload as CutRequest).blinded === false && !canSeeUnblinded(user)) throw unblindingRefused('unblinded cut jobs are');
+    try {
+      const s = (await cutJobState(this.rt, jobId, row))!;
+      if (s.state === 'pending') return { jobId, status: s.status, progress: s.progress };
+      return { jobId, status: 'completed', created: s.result.created, ...view(s.result.cut) };
+    } catch (e) {
+      if (isInputError(e)) return { jobId, status: 'refused', error: { code: e.code, message: e.message } };
+      if (e instanceof CutJobFailedError) return { jobId, status: 'failed', error: { message: e.error } };
       throw e;
     }
   }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { addAiReadStudyInput, createDataCut, createRuntime, cutReportFile, ensureCutReport, importSdtm, loadSimulatedStudy } from '@app/pipeline';
+import { addAiReadStudyInput, createRuntime, cutReportFile, ensureCutReport, importSdtm, loadSimulatedStudy, runDataCutJob } from '@app/pipeline';
 import { headlineLines, type StatisticsJson } from '@app/report';
 import { AuditRepository, EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
 import { AuthService } from '@app/auth';
@@ -181,7 +181,13 @@ void runMain('cli', async () => {
       case 'cut': {
         if (!values.study || !values.cutoff) throw new Error('cut: give --study and --cutoff YYYY-MM-DD');
         if (values.blinded === values.unblinded) throw new Error('cut: say --blinded or --unblinded (blinding is always explicit)');
-        const r = await createDataCut(rt, { studyId: values.study, cutoffDate: values.cutoff, blinded: !!values.blinded, createdBy: 'cli', predictions: !!values.predictions });
+        // the cut is made by its queued job (cut.create): run here in embedded mode, by a worker with Redis
+        if (rt.queue.kind === 'in-process') rt.queue.startWorker();
+        const r = await runDataCutJob(rt, { studyId: values.study, cutoffDate: values.cutoff, blinded: !!values.blinded, createdBy: 'cli', predictions: !!values.predictions }, {
+          onQueued: (jobId, duplicate) => {
+            if (rt.queue.kind === 'bull') process.stderr.write(`cut job ${jobId}${duplicate ? ' (already queued for this request)' : ''}: waiting for a worker to make it\n`);
+          },
+        });
         if (values.out) {
           await mkdir(values.out, { recursive: true });
           for (const f of [...r.manifest.files.map((x) => x.path), 'manifest.json']) await writeFile(join(values.out, f), await rt.store.getBuffer(`${r.cut.prefix}/${f}`));

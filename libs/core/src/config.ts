@@ -48,6 +48,8 @@ const schema = z.object({
   BULL_MAX_STALLED_COUNT: int(0).default(1),
   /** Run the job processors inside the API process too (always true without REDIS_URL). */
   API_RUNS_WORKER: bool.optional(),
+  /** POST /v1/cuts waits this long for its cut job, then answers 202 with the job to poll (GET /v1/cut-jobs/:id). */
+  CUT_WAIT_MS: int(0).default(60000),
 
   S3_BUCKET: z.string().min(3).optional(),
   S3_ENDPOINT: url(['http:', 'https:']).optional(),

@@ -5,7 +5,7 @@ import { AiRepository, PseudonymRepository } from '@app/db';
 import { parseDicom } from '@app/dicom';
 import { evaluateResponseModel, ortPredictor, responseModelInfo, simulateTrial } from '@app/endpoints';
 import { resolveModel } from '@app/inference';
-import { addAiReadStudyInput, createDataCut } from '@app/pipeline';
+import { addAiReadStudyInput, runDataCutJob } from '@app/pipeline';
 import type { DemoStage } from '../demo';
 import { demoPhantom } from './dicom';
 import { demoSlideTruth } from './slides';
@@ -85,7 +85,7 @@ export const aiStage: DemoStage = {
     // the AI-only read as its own study, cut like any read
     try {
       const r = await addAiReadStudyInput(rt, rt.config.PROTOCOL_ID, 'demo');
-      const cut = await createDataCut(rt, { studyId: r.studyId, cutoffDate: '2099-12-31', blinded: true, createdBy: 'demo', formats: ['csv'] });
+      const cut = await runDataCutJob(rt, { studyId: r.studyId, cutoffDate: '2099-12-31', blinded: true, createdBy: 'demo', formats: ['csv'] });
       out.aiReadCut = { studyId: r.studyId, cutId: cut.cut.cut_id, subjects: r.subjects };
       say(`  AI-only read cut (rows name the model, no reader): ${cut.cut.cut_id}`);
     } catch (e) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { EndpointsRepository } from '@app/db';
 import { type CutManifest, readDataset } from '@app/datasets';
 import { latestDate, responseRates, simulateTrial, type ResponseRate, type StudyInput } from '@app/endpoints';
-import { addStudyInput, createDataCut, importSdtm, PHARMAVERSE_SDTM_DIR, type Runtime } from '@app/pipeline';
+import { addStudyInput, runDataCutJob, importSdtm, PHARMAVERSE_SDTM_DIR, type Runtime } from '@app/pipeline';
 import type { DemoSeed, DemoStage } from '../demo';
 
 const csvCell = (v: unknown) => (v === null || v === undefined ? '' : String(v));
@@ -57,7 +57,7 @@ export const endpointsStage: DemoStage = {
     const cutoff = latestDate(simulated!);
     const out: Record<string, unknown> = {};
     for (const blinded of [true, false]) {
-      const r = await createDataCut(rt, { studyId, cutoffDate: cutoff, blinded, createdBy: 'demo' });
+      const r = await runDataCutJob(rt, { studyId, cutoffDate: cutoff, blinded, createdBy: 'demo' });
       const dir = await copyCut(rt, outDir, r.cut.prefix, r.manifest);
       out[blinded ? 'blindedCut' : 'unblindedCut'] = { cutId: r.cut.cut_id, files: r.manifest.files.length + 1, dir };
       if (blinded) {

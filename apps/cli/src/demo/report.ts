@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { latestDate, simulateTrial, type StudyInputWithReads } from '@app/endpoints';
-import { addStudyInput, createDataCut, cutReportFile, ensureCutReport } from '@app/pipeline';
+import { addStudyInput, runDataCutJob, cutReportFile, ensureCutReport } from '@app/pipeline';
 import { headlineLines, type StatisticsJson } from '@app/report';
 import type { DemoStage } from '../demo';
 
@@ -30,7 +30,7 @@ export const reportStage: DemoStage = {
     say('demo: report');
     const out: Record<string, unknown> = {};
     for (const blinded of [true, false]) {
-      const { cut } = await createDataCut(rt, { studyId, cutoffDate: cutoff, blinded, createdBy: 'demo', formats: ['json', 'xpt'] });
+      const { cut } = await runDataCutJob(rt, { studyId, cutoffDate: cutoff, blinded, createdBy: 'demo', formats: ['json', 'xpt'] });
       const { manifest } = await ensureCutReport(rt, cut, { name: 'demo' });
       const dir = join(outDir, 'reports', cut.cut_id);
       for (const f of [...manifest.files.map((x) => x.path), 'manifest.json']) {

@@ -1,5 +1,5 @@
-import { codeVersion, InputError, repoRoot, sha256Hex } from '@app/core';
-import { AuditRepository, type DataCutRow, EndpointsRepository, type ObjectRow } from '@app/db';
+import { codeVersion, InputError, isInputError, repoRoot, sha256Hex } from '@app/core';
+import { AuditRepository, type DataCutRow, EndpointsRepository, JobsRepository, type JobRow, type ObjectRow } from '@app/db';
 import { buildDataCutParallel, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, verifyDataCut } from '@app/datasets';
 import {
   adpredDataset,
@@ -23,6 +23,7 @@ import {
   readDatasets,
 } from '@app/endpoints';
 import type { KindProcessor, PipelineContext, Sniffer } from '@app/ingest';
+import type { JobDefinition } from '@app/queue';
 import { resolveModel } from '@app/inference';
 import { join } from 'node:path';
 import type { PipelineModule } from '../modules';
@@ -108,10 +109,7 @@ export function endpointSettings(ctx: PipelineContext): Partial<ProtocolSettings
  */
 export async function createDataCut(ctx: PipelineContext, req: CutRequest): Promise<CutResult> {
   const repo = new EndpointsRepository(ctx.db);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(req.cutoffDate) || Number.isNaN(Date.parse(req.cutoffDate))) throw new InputError('datacut.invalid', `cutoffDate must be an ISO date YYYY-MM-DD, got '${req.cutoffDate}'`);
-  if (typeof req.blinded !== 'boolean') throw new InputError('datacut.invalid', 'blinded must be true or false: blinding is always explicit');
-  const input = await repo.latestStudyInput(req.studyId);
-  if (!input) throw new InputError('datacut.no-input', `study ${req.studyId} has no assessments yet: import its SDTM (cli import-sdtm) or load reads first`);
+  const input = await checkCutRequest(repo, req);
   let study = structuredClone(input.input) as StudyInput;
   const uploads = await repo.eproUploads();
   const issues: string[] = [];
@@ -196,30 +194,53 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
     }
     await ctx.store.put(key, f.bytes);
   }
-  const { row, created } = await repo.insertCut({
-    cut_id: cutId,
-    study_id: req.studyId,
-    cutoff_date: req.cutoffDate,
-    blinded: req.blinded,
-    inputs: JSON.stringify(inputs),
-    settings: JSON.stringify(derived.settings),
-    issues: JSON.stringify(issues),
-    manifest: JSON.stringify(manifest),
-    manifest_sha256: manifest.manifestSha256,
-    prefix,
-    created_by: req.createdBy,
-  });
-  if (created)
-    await audit.append({
-      actor: req.createdBy,
-      actorRoles: req.actorRoles ?? [],
-      action: 'cut.created',
-      entityType: 'data_cut',
-      entityId: cutId,
-      after: { studyId: req.studyId, cutoffDate: req.cutoffDate, blinded: req.blinded, manifestSha256: manifest.manifestSha256, files: manifest.files.length, predictions: !!req.predictions },
-      detail: { inputs, auditHead: manifest.auditHead ?? null },
+  // the row and its cut.created audit entry commit together: a process that dies in between leaves neither, and the
+  // re-run (the job's next attempt) finds every file in place (each checked against its sha256) and records both
+  const { row, created } = await ctx.db.transaction().execute(async (trx) => {
+    const r = await new EndpointsRepository(trx).insertCut({
+      cut_id: cutId,
+      study_id: req.studyId,
+      cutoff_date: req.cutoffDate,
+      blinded: req.blinded,
+      inputs: JSON.stringify(inputs),
+      settings: JSON.stringify(derived.settings),
+      issues: JSON.stringify(issues),
+      manifest: JSON.stringify(manifest),
+      manifest_sha256: manifest.manifestSha256,
+      prefix,
+      created_by: req.createdBy,
     });
+    if (r.created)
+      await audit.append(
+        {
+          actor: req.createdBy,
+          actorRoles: req.actorRoles ?? [],
+          action: 'cut.created',
+          entityType: 'data_cut',
+          entityId: cutId,
+          after: { studyId: req.studyId, cutoffDate: req.cutoffDate, blinded: req.blinded, manifestSha256: manifest.manifestSha256, files: manifest.files.length, predictions: !!req.predictions },
+          detail: { inputs, auditHead: manifest.auditHead ?? null },
+        },
+        trx,
+      );
+    return r;
+  });
   return { cut: row, created, manifest };
+}
+
+/** The checks a cut request must pass before any work (shared by createDataCut and the API/CLI before enqueueing). */
+async function checkCutRequest(repo: EndpointsRepository, req: CutRequest) {
+  if (typeof req.studyId !== 'string' || !req.studyId) throw new InputError('datacut.invalid', 'studyId is required');
+  if (typeof req.cutoffDate !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(req.cutoffDate) || Number.isNaN(Date.parse(req.cutoffDate))) throw new InputError('datacut.invalid', `cutoffDate must be an ISO date YYYY-MM-DD, got '${req.cutoffDate}'`);
+  if (typeof req.blinded !== 'boolean') throw new InputError('datacut.invalid', 'blinded must be true or false: blinding is always explicit');
+  if (req.formats !== undefined) {
+    // the same refusals as buildDataCut, made before any work (and before a job is queued)
+    if (!Array.isArray(req.formats) || req.formats.length === 0) throw new InputError('datacut.invalid', `datacut: formats must list at least one of ${CUT_FORMATS.join(', ')}`);
+    for (const f of req.formats) if (!CUT_FORMATS.includes(f)) throw new InputError('datacut.invalid', `datacut: unknown format ${JSON.stringify(f)}; expected one of ${CUT_FORMATS.join(', ')}`);
+  }
+  const input = await repo.latestStudyInput(req.studyId);
+  if (!input) throw new InputError('datacut.no-input', `study ${req.studyId} has no assessments yet: import its SDTM (cli import-sdtm) or load reads first`);
+  return input;
 }
 
 /** Re-hash every stored file of a cut against its manifest (tamper detection). */
@@ -269,8 +290,162 @@ export async function loadSimulatedStudy(ctx: PipelineContext, studyId: string, 
 /** Path to the bundled pharmaverse SDTM (demo/tests). */
 export const PHARMAVERSE_SDTM_DIR = () => join(repoRoot(), 'tests', 'fixtures', 'cdisc', 'pharmaverse-sdtm');
 
+/* ------------------------------------------------------------------------------------------------------------
+ * Data cuts as a queued job (`cut.create`): the API, the CLI and the demo enqueue the request and wait for it.
+ * ---------------------------------------------------------------------------------------------------------- */
+
+/** The job that makes a data cut (heavy lane: derivation and writing use every core of a worker for a big trial). */
+export const CUT_JOB = 'cut.create';
+
+/** What a `cut.create` job stores as its result in the ledger. */
+export type CutJobResult = { cutId: string; created: boolean; manifestSha256: string } | { inputError: { code: string; message: string } };
+
+/**
+ * The idempotency key of a cut request: the request (study, cut-off, blinding, formats, predictions) and the identity
+ * of what the cut would be made from right now (latest study input, accepted ePRO uploads, protocol endpoint settings,
+ * the response model's sha256 when predictions are asked for, code version). The same request enqueued twice while
+ * nothing changed is one job; new inputs make a new job (and a new cut), as a synchronous cut would. The requester is
+ * not part of it: whoever asks first makes the cut, later requesters get the same one. Throws InputError for a request
+ * that can never succeed (bad date, blinding not explicit, unknown format, no assessments).
+ */
+export async function cutJobKey(ctx: PipelineContext, req: CutRequest): Promise<string> {
+  const repo = new EndpointsRepository(ctx.db);
+  const input = await checkCutRequest(repo, req);
+  const uploads = await repo.eproUploads();
+  const model = req.predictions ? resolveModel(ctx.config.AI_RESPONSE_MODEL, { modelsDir: ctx.config.MODELS_DIR }).sha256 : null;
+  const identity = {
+    studyId: req.studyId,
+    cutoffDate: req.cutoffDate,
+    blinded: req.blinded,
+    formats: req.formats ?? [...CUT_FORMATS],
+    predictions: !!req.predictions,
+    studyInput: input.id,
+    epro: uploads.map((u) => u.id),
+    settings: endpointSettings(ctx),
+    model,
+    code: codeVersion(),
+  };
+  return `${CUT_JOB}:${sha256Hex(canon(identity))}`;
+}
+
+/** The payload of a cut job: the request, with only the fields a cut reads. */
+const cutPayload = (req: CutRequest): CutRequest => ({
+  studyId: req.studyId,
+  cutoffDate: req.cutoffDate,
+  blinded: req.blinded,
+  ...(req.formats ? { formats: [...req.formats] } : {}),
+  createdBy: req.createdBy,
+  actorRoles: req.actorRoles ?? [],
+  predictions: !!req.predictions,
+});
+
+/**
+ * Queue a cut (checked first: InputError for a request that can never succeed). The same request while nothing
+ * changed is the same job (`duplicate`); a job of that request that failed (an infrastructure error after all its
+ * attempts) is re-run from its first attempt, which is safe because the cut is idempotent.
+ */
+export async function enqueueDataCut(ctx: PipelineContext, req: CutRequest): Promise<{ jobId: string; duplicate: boolean }> {
+  const key = await cutJobKey(ctx, req);
+  const r = await ctx.queue.enqueue(CUT_JOB, cutPayload(req), { idempotencyKey: key });
+  if (r.duplicate) {
+    const row = await new JobsRepository(ctx.db).byId(r.jobId);
+    if (row?.status === 'failed') {
+      ctx.log.warn({ job: CUT_JOB, jobId: r.jobId }, 'cut requested again after its job failed: re-run');
+      await ctx.queue.retry(r.jobId).catch((e: Error) => ctx.log.warn({ err: e, jobId: r.jobId }, 'cut job re-run refused'));
+    }
+  }
+  return r;
+}
+
+/** A cut job that failed for good (not an input error: those are InputErrors). */
+export class CutJobFailedError extends Error {
+  override name = 'CutJobFailedError';
+  constructor(
+    readonly jobId: string,
+    readonly error: string,
+  ) {
+    super(`cut job ${jobId} failed: ${error}`);
+  }
+}
+
+export type CutJobState =
+  | { state: 'done'; jobId: string; result: CutResult }
+  | { state: 'pending'; jobId: string; status: 'queued' | 'running'; progress: number };
+
+/**
+ * Where a cut job is: done (the cut, `created` as the job reported it), still queued/running, an InputError (the
+ * request was refused), a CutJobFailedError; undefined when there is no such cut job.
+ */
+export async function cutJobState(ctx: PipelineContext, jobId: string, row?: JobRow): Promise<CutJobState | undefined> {
+  row ??= await new JobsRepository(ctx.db).byId(jobId);
+  if (!row || row.name !== CUT_JOB) return undefined;
+  if (row.status === 'completed') {
+    const result = row.result as CutJobResult | null;
+    if (result && 'inputError' in result) throw new InputError(result.inputError.code, result.inputError.message);
+    if (!result?.cutId) throw new CutJobFailedError(jobId, 'the job completed without a cut id');
+    const cut = await new EndpointsRepository(ctx.db).cutById(result.cutId);
+    if (!cut) throw new CutJobFailedError(jobId, `its cut ${result.cutId} is not in data_cuts`);
+    return { state: 'done', jobId, result: { cut, created: result.created, manifest: cut.manifest as unknown as CutManifest } };
+  }
+  if (row.status === 'failed' || row.status === 'enqueue-failed') throw new CutJobFailedError(jobId, row.error ?? row.status);
+  return { state: 'pending', jobId, status: row.status === 'running' ? 'running' : 'queued', progress: row.progress ?? 0 };
+}
+
+/** Wait up to `waitMs` for a cut job to finish (polling the ledger, which every process shares); see cutJobState. */
+export async function waitForCutJob(ctx: PipelineContext, jobId: string, waitMs: number): Promise<CutJobState> {
+  const deadline = Date.now() + waitMs;
+  for (let pollMs = 25; ; pollMs = Math.min(500, pollMs * 2)) {
+    const s = await cutJobState(ctx, jobId);
+    if (!s) throw new Error(`no cut job ${jobId}`);
+    const left = deadline - Date.now();
+    if (s.state === 'done' || left <= 0) return s;
+    await new Promise((r) => setTimeout(r, Math.min(pollMs, left)));
+  }
+}
+
+/**
+ * A cut through its job: enqueue (or join the same request's job) and wait up to `waitMs`. `created` is true only for
+ * the caller whose request made the job that created the cut. Throws InputError when the request is refused.
+ */
+export async function requestDataCut(ctx: PipelineContext, req: CutRequest, waitMs: number): Promise<CutJobState & { duplicate: boolean }> {
+  const { jobId, duplicate } = await enqueueDataCut(ctx, req);
+  const s = await waitForCutJob(ctx, jobId, waitMs);
+  if (s.state === 'done' && duplicate) return { ...s, duplicate, result: { ...s.result, created: false } };
+  return { ...s, duplicate };
+}
+
+/**
+ * A cut through its job, waited for until it is done (CLI, demo): the cut, or the InputError / CutJobFailedError. In
+ * embedded mode the caller's own worker must be started (it runs the job); with Redis a worker process runs it.
+ */
+export async function runDataCutJob(ctx: PipelineContext, req: CutRequest, opts: { onQueued?: (jobId: string, duplicate: boolean) => void } = {}): Promise<CutResult & { jobId: string }> {
+  const { jobId, duplicate } = await enqueueDataCut(ctx, req);
+  opts.onQueued?.(jobId, duplicate);
+  const s = await waitForCutJob(ctx, jobId, Number.POSITIVE_INFINITY);
+  if (s.state !== 'done') throw new Error(`cut job ${jobId} still ${s.status}`); // unreachable: an unbounded wait ends done or throws
+  return { ...s.result, created: s.result.created && !duplicate, jobId };
+}
+
+/** The cut job: createDataCut; a refused request completes with its InputError as the result (never retried). */
+export function cutJob(ctx: PipelineContext): JobDefinition<CutRequest> {
+  return {
+    name: CUT_JOB, // heavy: listed in HEAVY_JOBS (runtime.ts), so KEDA scales on its lane too
+    handler: async (job): Promise<CutJobResult> => {
+      try {
+        const r = await createDataCut(ctx, job.payload);
+        job.log.info({ cutId: r.cut.cut_id, created: r.created }, 'data cut made');
+        return { cutId: r.cut.cut_id, created: r.created, manifestSha256: r.cut.manifest_sha256 };
+      } catch (e) {
+        if (!isInputError(e)) throw e; // infrastructure: retried with backoff
+        return { inputError: { code: e.code, message: e.message } };
+      }
+    },
+  };
+}
+
 export const endpointsModule: PipelineModule = {
   name: 'endpoints',
   processors: (ctx) => [eproProcessor(ctx)],
+  jobs: (ctx) => [cutJob(ctx)],
   sniffers: [eproSniffer],
 };
