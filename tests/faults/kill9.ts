@@ -10,14 +10,19 @@
  * The first kill happens with a single worker, so its job is recovered by a worker starting up; later ones leave a
  * live peer, so recovery also runs in a surviving worker.
  *
+ * The data cut (`cut.create`, queued by POST /v1/cuts, the CLI and the demo) is caught at the PUT of its manifest.json
+ * under `cuts/`, written after every data file: the dead attempt leaves a half cut (data files, no manifest, no row)
+ * that the recovered attempt must complete, not duplicate. Its study is a small simulated trial (20 subjects).
+ *
  * Then: every object processed, every effect exactly once (no duplicate rows in objects, instances, volumes per
- * instance set, slides, AI runs, AI proposals), nothing queued/running/failed, and every kill really hit its job.
- * (Data cuts are made synchronously by the API, not by a queued job: there is no cut job to kill.)
+ * instance set, slides, AI runs, AI proposals; one data cut row for the request, its files complete and matching its
+ * manifest, one cut.created audit entry), nothing queued/running/failed, and every kill really hit its job.
  */
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@app/core';
 import { generateSyntheticSlide } from '@app/pathology';
+import { CUT_JOB, type CutJobResult, type CutRequest, enqueueDataCut, loadSimulatedStudy, verifyCut } from '@app/pipeline';
 import { generatePhantomStudy } from '@app/phantom';
 import { type Cluster, startCluster, waitUntil } from './cluster';
 import { type FaultyS3, type HoldRule, startFaultyS3, type WorkerProc } from './harness';
@@ -29,7 +34,8 @@ const SCT = (code: string, meaning: string) => ({ scheme: 'SCT', code, meaning }
 const lesionClass = (index: number, name: string, site: [string, string], nodal: boolean) => ({ index, name, category: SCT('49755003', 'Morphologically abnormal structure'), type: SCT('52988006', 'Lesion'), finding_site: SCT(...site), nodal });
 
 /** The job types killed, and the S3 request that shows each one is mid-flight. */
-export const TARGETS: { job: string; label: string; re: RegExp; input: 'ct' | 'slide' }[] = [
+export type KillInput = 'ct' | 'slide' | 'cut';
+export const TARGETS: { job: string; label: string; re: RegExp; input: KillInput }[] = [
   { job: 'ingest.object', label: 'ingest', re: /^HEAD \/trial-uploads\/incoming\/ct\//, input: 'ct' },
   { job: 'process.object', label: 'DICOM process', re: /^PUT \/trial-uploads\/deid\//, input: 'ct' },
   { job: 'dicom.volume', label: 'volume', re: /^PUT \/trial-uploads\/volumes\//, input: 'ct' },
@@ -38,13 +44,19 @@ export const TARGETS: { job: string; label: string; re: RegExp; input: 'ct' | 's
   { job: 'process.object', label: 'slide process', re: /^PUT \/trial-uploads\/slides\/[^?]*\/blinded\.tif/, input: 'slide' },
   { job: 'wsi.patches', label: 'patches', re: /^GET \/trial-uploads\/slides\/[^?]*\/blinded\.tif/, input: 'slide' },
   { job: 'inference.slide', label: 'slide inference', re: /^PUT \/trial-uploads\/slides\/[^?]*\/ai\/[^?]*\/heatmap\.png/, input: 'slide' },
+  // the cut's last PUT (its manifest): the dead attempt leaves every data file stored, no manifest and no row
+  { job: CUT_JOB, label: 'data cut', re: /^PUT \/trial-uploads\/cuts\/[^?]*\/manifest\.json/, input: 'cut' },
 ];
 
+/** The cut request of the 'cut' scenario (its study: a simulated trial of 20 subjects). */
+const CUT_REQUEST: CutRequest = { studyId: 'K9-CUT', cutoffDate: '2026-06-30', blinded: true, createdBy: 'fault-test', actorRoles: ['biostatistician'] };
+
 /**
- * One private deployment, the uploads of `input` (a 12-slice CT series, or one H&E slide), a hold + kill for each
- * target of that input; then the exactly-once checks. Registers its own beforeAll/afterAll/test.
+ * One private deployment, the uploads of `input` (a 12-slice CT series, or one H&E slide; for 'cut' no upload but a
+ * simulated trial and one queued cut request), a hold + kill for each target of that input; then the exactly-once
+ * checks. Registers its own beforeAll/afterAll/test.
  */
-export function killScenario(input: 'ct' | 'slide'): void {
+export function killScenario(input: KillInput): void {
   let s3: FaultyS3;
   let c: Cluster;
   const targets = TARGETS.filter((t) => t.input === input);
@@ -99,9 +111,13 @@ export function killScenario(input: 'ct' | 'slide'): void {
       live.set(w.proc.pid!, w);
       return w;
     };
+    // the cut's study: a small simulated trial as its assessments
+    if (input === 'cut') await c.withRuntime((rt) => loadSimulatedStudy(rt, CUT_REQUEST.studyId, { subjects: 20, visits: 5, seed: 31, qlq: true, stepWeeks: 4 }, 'fault-test'));
     // two workers: each kill leaves a live peer that recovers the job, and the replacement recovers at start-up too
     spawn();
     spawn();
+    // the cut is queued as the API queues it (POST /v1/cuts): enqueueDataCut, idempotency key from the request
+    const cutJob = input === 'cut' ? await c.withRuntime((rt) => enqueueDataCut(rt, CUT_REQUEST)) : undefined;
     await c.withRuntime((rt) => rt.ingest.enqueueEvents(events));
 
     const t0 = Date.now();
@@ -137,8 +153,8 @@ export function killScenario(input: 'ct' | 'slide'): void {
                   (select count(*) from slides where patches is not null) slides,
                   (select count(*) from ai_runs where kind = 'slide') runs`,
         );
-        const [ct] = await c.q<{ track: string }>(`select count(*) track from ai_runs where kind = 'track'`);
-        const outputs = input === 'slide' ? +s!.slides >= 1 && +s!.runs >= 1 : +ct!.track >= 1;
+        const [ct] = await c.q<{ track: string; cuts: string }>(`select (select count(*) from ai_runs where kind = 'track') track, (select count(*) from data_cuts) cuts`);
+        const outputs = input === 'slide' ? +s!.slides >= 1 && +s!.runs >= 1 : input === 'cut' ? +ct!.cuts >= 1 : +ct!.track >= 1;
         return rules.every((r) => r.killed) && +s!.pending === 0 && outputs;
       },
       200000,
@@ -185,6 +201,24 @@ export function killScenario(input: 'ct' | 'slide'): void {
       expect(Number(v.slices)).toBe(SLICES);
       expect(runs.ct).toBe(v.total); // a CT run per volume
       expect(Number(runs.track)).toBeGreaterThanOrEqual(1);
+    } else if (input === 'cut') {
+      // the cut: the request is one job, completed with the cut; exactly one cut row, one cut.created audit entry, and
+      // its stored files complete and byte-identical to its manifest
+      const jobs = await c.q<{ id: string; status: string; result: CutJobResult }>(`select id, status, result from jobs where name = $1`, [CUT_JOB]);
+      expect(jobs.map((j) => [j.id, j.status])).toEqual([[cutJob!.jobId, 'completed']]);
+      const cuts = await c.q<{ cut_id: string; study_id: string }>(`select cut_id, study_id from data_cuts`);
+      expect(cuts).toEqual([{ cut_id: (jobs[0]!.result as { cutId: string }).cutId, study_id: CUT_REQUEST.studyId }]);
+      expect(await one(`select count(*) n from audit_log where action = 'cut.created' and entity_id = '${cuts[0]!.cut_id}'`)).toEqual({ n: '1' });
+      const verified = await c.withRuntime(async (rt) => {
+        const cut = (await rt.db.selectFrom('data_cuts').selectAll().executeTakeFirstOrThrow());
+        const stored: string[] = [];
+        for await (const o of rt.store.list('cuts/')) stored.push(o.key);
+        const manifest = [...(cut.manifest as unknown as { files: { path: string }[] }).files.map((f) => f.path), 'manifest.json'].map((p) => `${cut.prefix}/${p}`);
+        return { v: await verifyCut(rt, cut), stored: stored.sort(), manifest: manifest.sort() };
+      });
+      expect(verified.v).toMatchObject({ ok: true });
+      expect(verified.stored).toEqual(verified.manifest); // every file there, nothing else (no half or second cut)
+      expect(runs.total).toBe('0');
     } else {
       // slides: one per slide object, with its patch plan; one slide AI run
       expect(await one(`select count(*) total, count(distinct object_id) objects, count(*) filter (where patches is not null) patched from slides`)).toEqual({ total: '1', objects: '1', patched: '1' });
