@@ -566,7 +566,8 @@ function forestRows(S: Collector, out: ForestRow[], tables: ReportTable[], recor
   tables.push({ id: 'forest', section: 'forest', title: 'PFS hazard ratio by subgroup', caption: `Subgroups: baseline characteristics present in the cut (${subgroups.map((s) => s.source).join('; ') || 'none'}). Unstratified Cox models within each subgroup; not adjusted for multiplicity.`, columns: ['Subjects', 'Events', `HR (${lvl} CI)`], rows });
 }
 
-interface Subgroup {
+/** A forest-plot subgroup: its levels and each subject's level. */
+export interface Subgroup {
   name: string;
   source: string;
   levels: string[];
@@ -574,7 +575,8 @@ interface Subgroup {
 }
 
 /** Subgroups from the cut: ADSL stratification factors and baseline covariates when present; baseline tumour burden (ADTR), number of target lesions and liver involvement (TU). */
-function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgroup[] {
+/** The forest plot's subgroups among `records`' subjects (ADSL stratification and baseline factors, baseline tumour burden, TU lesion counts). */
+export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgroup[] {
   const ids = new Set(records.map((r) => r.id!));
   const out: Subgroup[] = [];
   const adsl = datasets.get('ADSL');
