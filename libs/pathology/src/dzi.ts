@@ -1,9 +1,10 @@
-import { mkdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
-import type { SlideReader } from '@app/wsi';
-import { InputError } from '@app/core';
+import { sandboxDefault, type SlideReader } from '@app/wsi';
+import { InputError, Sandbox } from '@app/core';
+import type { DziTask } from './dzi-task';
 import { readScaled, readWholeScaled } from './region';
 
 export interface DziOptions {
@@ -67,6 +68,46 @@ function encode(data: Uint8Array, w: number, h: number, o: ReturnType<typeof def
 
 let boosted = 0;
 let savedConcurrency = 1;
+
+const DZI_TASK = join(__dirname, 'dzi-task');
+let dziPool: Sandbox | undefined;
+/**
+ * The libvips Deep Zoom builds' own sandbox: long tasks (minutes for a big slide), so apart from the decoder pool whose
+ * tasks are milliseconds; one child per concurrent build (the heavy lane bounds them), no retry after a crash (a
+ * crash on this file repeats: the reader path is tried instead).
+ */
+function dziSandbox(): Sandbox {
+  dziPool ??= new Sandbox({ processes: 2, timeoutMs: dziTimeoutMs(), maxOldSpaceMb: 512, maxRssMb: Number(process.env.DZI_MAX_RSS_MB ?? 4096), retryCrash: false });
+  return dziPool;
+}
+function fileHead(path: string, n: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+/** Time limit of one libvips pyramid build (DZI_TIMEOUT_MS, default 30 min). */
+const dziTimeoutMs = () => Number(process.env.DZI_TIMEOUT_MS ?? 30 * 60_000);
+
+/** The same build in this process (sandbox off: WSI_SANDBOX=off or `sandbox: false`, for trusted files and benchmarks). */
+async function dziInProcess(t: DziTask, expect: { width: number; height: number }): Promise<{ width: number; height: number }> {
+  if (boosted++ === 0) savedConcurrency = sharp.concurrency();
+  sharp.concurrency(Math.max(savedConcurrency, t.threads));
+  try {
+    const img = sharp(t.sourcePath, { page: 0, limitInputPixels: false, sequentialRead: false });
+    const meta = await img.metadata();
+    const seen = { width: meta.width ?? 0, height: meta.height ?? 0 };
+    if (seen.width !== expect.width || seen.height !== expect.height) return seen;
+    const fmt = t.format === 'jpeg' ? img.jpeg({ quality: t.quality, optimiseCoding: false }) : img.png();
+    await fmt.removeAlpha().tile({ size: t.tileSize, overlap: t.overlap, layout: 'dz', depth: 'onepixel' }).toFile(`${t.out}.dz`);
+    return seen;
+  } finally {
+    if (--boosted === 0) sharp.concurrency(savedConcurrency);
+  }
+}
 
 /** Bounded LRU of encoded tiles, per slide. */
 class TileLru {
@@ -132,6 +173,8 @@ export interface BuildDziResult {
   method: 'libvips' | 'reader';
   levels: DziLevel[];
   tiles: number;
+  /** Why the libvips path failed when `auto` fell back to the reader (libvips error, or its sandbox child crashed / ran out of time or memory). */
+  libvipsError?: string;
 }
 
 /**
@@ -139,15 +182,19 @@ export interface BuildDziResult {
  * (level 0; never label or macro). For files libvips reads (Aperio SVS and pyramidal TIFF with JPEG/LZW/Deflate
  * tiles) it uses sharp's `.tile({ layout: 'dz' })`; for anything else (JPEG 2000 TIFF, DICOM WSI, OME, or when
  * libvips fails or sees other dimensions) it builds the pyramid from the reader, row strip by row strip
- * (bounded memory). `method: 'reader'` forces the reader path. The libvips path uses `threads` libvips workers
- * (default: all cores; sharp's process-wide concurrency is raised for the build and restored after).
+ * (bounded memory). `method: 'reader'` forces the reader path. The libvips path runs in a sandbox child process
+ * (libvips parses the whole untrusted file: a crash, abort or runaway there kills the child, never this process;
+ * time limit DZI_TIMEOUT_MS, resident memory DZI_MAX_RSS_MB) unless the sandbox is off (`sandbox: false` or
+ * WSI_SANDBOX=off), with `threads` libvips workers (default: all cores). In `auto` mode any libvips failure, the
+ * sandbox's included, falls back to the reader path (whose block decoding is sandboxed) and is reported in
+ * `libvipsError`; in `libvips` mode it is thrown (a sandbox death as an InputError `sandbox.*`).
  */
 export async function buildDzi(
   slide: SlideReader,
   sourcePath: string | null,
   outDir: string,
   name: string,
-  opts: DziOptions & { method?: 'auto' | 'libvips' | 'reader'; concurrency?: number; threads?: number } = {},
+  opts: DziOptions & { method?: 'auto' | 'libvips' | 'reader'; concurrency?: number; threads?: number; sandbox?: boolean } = {},
 ): Promise<BuildDziResult> {
   const o = defaults(opts);
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new RangeError(`buildDzi: bad name ${name}`);
@@ -159,25 +206,24 @@ export async function buildDzi(
   const filesDir = join(outDir, `${name}_files`);
   const method = opts.method ?? 'auto';
   const tiffLike = slide.format === 'aperio-svs' || slide.format === 'generic-tiff';
+  let libvipsError: string | undefined;
   if (sourcePath && method !== 'reader' && (method === 'libvips' || tiffLike)) {
-    // sharp defaults libvips to ONE worker thread on glibc Linux (memory fragmentation guard); a pyramid build is one
-    // big job, so it gets all cores (as `vips dzsave` does) for its duration, then the setting is restored.
+    // libvips parses the whole (untrusted) file: in a child process (dzi-task.ts) unless the sandbox is off. sharp
+    // defaults libvips to ONE worker thread on glibc Linux (memory fragmentation guard); a pyramid build is one big
+    // job, so it gets all cores (as `vips dzsave` does).
     const threads = Math.max(1, opts.threads ?? availableParallelism());
-    if (boosted++ === 0) savedConcurrency = sharp.concurrency();
-    sharp.concurrency(Math.max(savedConcurrency, threads));
+    const task: DziTask = { sourcePath, out: join(outDir, name), format: o.format, quality: o.quality, tileSize: o.tileSize, overlap: o.overlap, threads, head: fileHead(sourcePath, 4096) };
     try {
-      const img = sharp(sourcePath, { page: 0, limitInputPixels: false, sequentialRead: false });
-      const meta = await img.metadata();
-      if (meta.width !== W || meta.height !== H) throw new Error(`libvips sees ${meta.width}x${meta.height}, the reader ${W}x${H}`);
-      const fmt = o.format === 'jpeg' ? img.jpeg({ quality: o.quality, optimiseCoding: false }) : img.png(); // = vips dzsave's JPEG settings
-      await fmt.removeAlpha().tile({ size: o.tileSize, overlap: o.overlap, layout: 'dz', depth: 'onepixel' }).toFile(join(outDir, `${name}.dz`));
+      const seen = (opts.sandbox ?? sandboxDefault())
+        ? await dziSandbox().run<{ width: number; height: number }>(DZI_TASK, { ...task, expect: { width: W, height: H } }, { file: sourcePath, step: 'building the Deep Zoom pyramid with libvips', timeoutMs: dziTimeoutMs() })
+        : await dziInProcess(task, { width: W, height: H });
+      if (seen.width !== W || seen.height !== H) throw new Error(`libvips sees ${seen.width}x${seen.height}, the reader ${W}x${H}`);
       return { dziPath, filesDir, method: 'libvips', levels, tiles };
     } catch (e) {
       if (method === 'libvips') throw e;
+      libvipsError = (e as Error).message;
       rmSync(filesDir, { recursive: true, force: true });
       rmSync(dziPath, { force: true });
-    } finally {
-      if (--boosted === 0) sharp.concurrency(savedConcurrency);
     }
   }
   const ext = o.format === 'jpeg' ? 'jpeg' : 'png';
@@ -206,7 +252,7 @@ export async function buildDzi(
   }
   writeFileSync(dziPath, dziXml(W, H, o));
   if (!existsSync(dziPath)) throw new Error('buildDzi: .dzi not written');
-  return { dziPath, filesDir, method: 'reader', levels, tiles };
+  return { dziPath, filesDir, method: 'reader', levels, tiles, ...(libvipsError ? { libvipsError } : {}) };
 }
 
 /** Thumbnail / overview of the main image (never the label or macro), long side <= maxSize px. */

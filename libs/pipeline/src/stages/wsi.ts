@@ -139,6 +139,7 @@ export async function deriveSlide(ctx: PipelineContext, job: JobContext<unknown>
   const mask = await detectTissue(slide, { method: 'otsu' });
   await job.progress(40);
   const dzi = await buildDzi(slide, i.libvipsPath, join(i.work, 'dzi'), 'slide');
+  if (dzi.libvipsError) job.log.warn({ libvipsError: dzi.libvipsError }, 'libvips could not build the Deep Zoom pyramid; built from the slide reader instead');
   await job.progress(80);
   await i.storeBlinded();
   await ctx.store.put(`${folder}/thumbnail.jpg`, thumb, { contentType: 'image/jpeg' });
