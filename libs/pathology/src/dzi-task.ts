@@ -32,10 +32,18 @@ export default async function dziTask(t: DziTask & { expect: { width: number; he
   if (!head.equals(Buffer.from(t.head))) throw new Error(`${t.sourcePath} is not the file the caller opened (its first ${head.length} bytes differ)`);
   sharp.cache(false); // a long-lived child: no pixel cache kept between builds
   sharp.concurrency(Math.max(1, t.threads));
+  return writeDzi(t, t.expect);
+}
+
+/**
+ * libvips' Deep Zoom writer on `t.sourcePath` (the sandboxed task above, and buildDzi with the sandbox off). Returns
+ * the size libvips sees; when it differs from `expect` nothing is written.
+ */
+export async function writeDzi(t: Omit<DziTask, 'head' | 'threads'>, expect: { width: number; height: number }): Promise<{ width: number; height: number }> {
   const img = sharp(t.sourcePath, { page: 0, limitInputPixels: false, sequentialRead: false });
   const meta = await img.metadata();
   const seen = { width: meta.width ?? 0, height: meta.height ?? 0 };
-  if (seen.width !== t.expect.width || seen.height !== t.expect.height) return seen;
+  if (seen.width !== expect.width || seen.height !== expect.height) return seen;
   const fmt = t.format === 'jpeg' ? img.jpeg({ quality: t.quality, optimiseCoding: false }) : img.png(); // = vips dzsave's JPEG settings
   await fmt.removeAlpha().tile({ size: t.tileSize, overlap: t.overlap, layout: 'dz', depth: 'onepixel' }).toFile(`${t.out}.dz`);
   return seen;

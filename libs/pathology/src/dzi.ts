@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import { sandboxDefault, type SlideReader } from '@app/wsi';
 import { InputError, Sandbox } from '@app/core';
-import type { DziTask } from './dzi-task';
+import { writeDzi, type DziTask } from './dzi-task';
 import { readScaled, readWholeScaled } from './region';
 
 export interface DziOptions {
@@ -97,13 +97,7 @@ async function dziInProcess(t: DziTask, expect: { width: number; height: number 
   if (boosted++ === 0) savedConcurrency = sharp.concurrency();
   sharp.concurrency(Math.max(savedConcurrency, t.threads));
   try {
-    const img = sharp(t.sourcePath, { page: 0, limitInputPixels: false, sequentialRead: false });
-    const meta = await img.metadata();
-    const seen = { width: meta.width ?? 0, height: meta.height ?? 0 };
-    if (seen.width !== expect.width || seen.height !== expect.height) return seen;
-    const fmt = t.format === 'jpeg' ? img.jpeg({ quality: t.quality, optimiseCoding: false }) : img.png();
-    await fmt.removeAlpha().tile({ size: t.tileSize, overlap: t.overlap, layout: 'dz', depth: 'onepixel' }).toFile(`${t.out}.dz`);
-    return seen;
+    return await writeDzi(t, expect);
   } finally {
     if (--boosted === 0) sharp.concurrency(savedConcurrency);
   }
