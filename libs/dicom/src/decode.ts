@@ -131,8 +131,26 @@ export function checkPixelModule(h: DicomHeader, limits: Partial<DecodeLimits> =
 
 const botCache = new WeakMap<object, number[]>();
 
+/**
+ * A dicom-parser call on encapsulated pixel data: what it throws (often a bare string, e.g. on a Basic Offset Table
+ * entry that matches no fragment) becomes an InputError `dicom.malformed` naming the frame.
+ */
+function parserCall<T>(i: number, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    const text = typeof e === 'string' ? e : e instanceof Error ? e.message : String(e);
+    throw bad('dicom.malformed', `Encapsulated Pixel Data, frame ${i + 1}: ${text.replace(/^dicomParser\.\w+: /, '')}`, { frame: i + 1 });
+  }
+}
+
 /** The encoded bytes of frame `i` of an encapsulated object (BOT, one fragment per frame, or JPEG EOI scan). */
 function encapsulatedFrame(p: ParsedDicom, i: number, frames: number, jpeg: boolean): Uint8Array {
+  return parserCall(i, () => encapsulatedFrameUnchecked(p, i, frames, jpeg));
+}
+
+function encapsulatedFrameUnchecked(p: ParsedDicom, i: number, frames: number, jpeg: boolean): Uint8Array {
   const ds = p.dataSet;
   const el = ds.elements.x7fe00010;
   const name = transferSyntaxInfo(p.transferSyntaxUid)?.name ?? p.transferSyntaxUid;

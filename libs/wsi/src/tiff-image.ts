@@ -95,6 +95,11 @@ export function describeIfd(tf: TiffFile, ifd: Ifd, where: string, maxPixels: nu
   if (sampleFormat !== 1 && sampleFormat !== 2)
     throw new InputError('wsi.unsupported-format', `${where}: SampleFormat ${sampleFormat} (${sampleFormat === 3 ? 'floating point' : 'other'}) is not supported; only unsigned/signed 8-bit integers are`, { sampleFormat });
   const sub = tagNums(ifd, TAG.YCbCrSubSampling);
+  // TIFF 6.0 section 21: each factor 1, 2 or 4, vertical <= horizontal; used to size subsampled blocks (JPEG and
+  // JPEG 2000 carry their own sampling)
+  const jpegLike = compression === 7 || (compression >= 33003 && compression <= 33005);
+  if (photometric === 6 && !jpegLike && sub && !(sub.length === 2 && [1, 2, 4].includes(sub[0]) && [1, 2, 4].includes(sub[1]) && sub[1] <= sub[0]))
+    throw new InputError('wsi.bad-ifd', `${where}: YCbCrSubSampling ${sub.join(', ')} is not valid (two factors, each 1, 2 or 4, vertical <= horizontal)`, { subsampling: sub });
   const coefs = tagNums(ifd, TAG.YCbCrCoefficients);
   return {
     width, height, tiled, tileWidth, tileHeight, compression, photometric, samplesPerPixel, bitsPerSample, planar, predictor,
