@@ -71,7 +71,7 @@ export class LocalObjectStore implements ObjectStore {
     const p = this.path(key);
     const tmp = `${p}.${randomUUID()}.part`;
     try {
-      await mkdir(dirname(p), { recursive: true });
+      await mkdirp(dirname(p));
       await pipeline(Buffer.isBuffer(body) ? Readable.from([body]) : body, createWriteStream(tmp));
       await rename(tmp, p);
     } catch (e) {
@@ -115,10 +115,29 @@ export class LocalObjectStore implements ObjectStore {
   /** Reachable and writable (a read-only or unwritable store fails /health with the LocalStoreError). */
   async ping(): Promise<void> {
     try {
-      await mkdir(this.root, { recursive: true });
+      await mkdirp(this.root);
       await access(this.root, constants.W_OK);
     } catch (e) {
       throw LocalStoreError.wrap(e, this.root, this.root, 'write to');
     }
+  }
+}
+
+/**
+ * mkdir -p that reports why it failed: Node's recursive mkdir answers ENOENT when a level cannot be created on a
+ * read-only or unwritable file system; the first missing level is then created alone to get the real code (EROFS,
+ * EACCES...), which LocalStoreError turns into a clear message.
+ */
+async function mkdirp(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    let missing = dir;
+    for (let parent = dirname(missing); parent !== missing; missing = parent, parent = dirname(parent)) {
+      if (await stat(parent).then(() => true, () => false)) break;
+    }
+    await mkdir(missing); // throws the real error
+    await mkdir(dir, { recursive: true });
   }
 }
