@@ -60,6 +60,10 @@ export class JobsRepository {
   byId(id: string): Promise<JobRow | undefined> {
     return this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
   }
+  /** The rows of these ids that exist (one query). */
+  byIds(ids: readonly string[]): Promise<JobRow[]> {
+    return ids.length ? this.db.selectFrom('jobs').selectAll().where('id', 'in', [...ids]).execute() : Promise.resolve([]);
+  }
 
   async update(
     id: string,

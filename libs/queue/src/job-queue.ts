@@ -213,7 +213,7 @@ export class JobQueue {
       onStalled: (data, name) => this.log.warn({ job: name, jobId: data.ledgerId }, 'stalled job (its worker died) queued again by Bull; its next attempt takes the ledger row over'),
       onTransportFailed: (data, name, _err, transportId) =>
         void this.recoverOne(data.ledgerId)
-          .then(() => this.dropStaleTransport(name, transportId, data.ledgerId))
+          .then(async () => this.dropStaleTransport(name, transportId, await this.ledger.byId(data.ledgerId)))
           .catch((err) => this.log.warn({ err }, 'reconcile after transport failure failed')),
     });
     void this.recoverStuck().catch((err) => this.log.error({ err }, 'start-up recovery of stuck jobs failed'));
@@ -246,7 +246,11 @@ export class JobQueue {
         // Bull: queued rows whose transport job was never added (enqueuing process died in between)
         if (this.driver.kind === 'bull') for (const row of await this.ledger.queuedUntouched(Math.max(this.leaseMs, 30_000))) if (!this.closed && (await this.resendIfLost(row))) n++;
         // Bull: failed transport jobs the ledger has since finished or sent again (see dropStaleTransport)
-        if (this.driver.failedJobs) for (const j of await this.driver.failedJobs(100)) if (!this.closed) await this.dropStaleTransport(j.name, j.id, j.data.ledgerId);
+        if (this.driver.failedJobs) {
+          const failed = await this.driver.failedJobs(100);
+          const rows = new Map((await this.ledger.byIds([...new Set(failed.map((j) => j.data.ledgerId))])).map((r) => [r.id, r]));
+          for (const j of failed) if (!this.closed) await this.dropStaleTransport(j.name, j.id, rows.get(j.data.ledgerId));
+        }
       } finally {
         this.recovering = undefined;
       }
@@ -262,14 +266,12 @@ export class JobQueue {
    * failure that did not happen: it is removed when its ledger row is completed, or is queued/running/failed under
    * another transport id. A row that is failed under this same transport id agrees with Bull and is left.
    */
-  private async dropStaleTransport(name: string, transportId: string, ledgerId: string): Promise<boolean> {
-    if (!this.driver.removeFailed) return false;
-    const row = await this.ledger.byId(ledgerId);
-    if (!row) return false;
+  private async dropStaleTransport(name: string, transportId: string, row: JobRow | undefined): Promise<boolean> {
+    if (!this.driver.removeFailed || !row) return false;
     const current = row.transport_id ?? row.id;
     if (row.status !== 'completed' && current === transportId) return false;
     if (!(await this.driver.removeFailed(name, transportId))) return false;
-    this.log.info({ job: name, jobId: ledgerId, transportId, ledger: row.status, current }, 'stale failed Bull job removed: the ledger row finished or went on under another transport id');
+    this.log.info({ job: name, jobId: row.id, transportId, ledger: row.status, current }, 'stale failed Bull job removed: the ledger row finished or went on under another transport id');
     return true;
   }
 
@@ -380,8 +382,13 @@ export class JobQueue {
       if (await this.ledger.finish(id, fence, { status: 'completed', progress: 100, result: result ?? null, error: null })) {
         ctx.log.debug({ ms }, 'job completed');
         this.emit({ type: 'completed', name: job.name, jobId: id, attempt, ms });
-        // Bull may have failed this delivery meanwhile (lock lost while the handler ran): the ledger's outcome stands
-        if (this.driver.removeFailed) void this.dropStaleTransport(job.name, job.id, id).catch((err) => ctx.log.warn({ err }, 'stale transport check failed'));
+        // Bull may have failed this delivery meanwhile (lock lost while the handler ran): the ledger's outcome stands,
+        // and the row is completed (just written), so a failed transport job of it is stale
+        if (this.driver.removeFailed)
+          void this.driver
+            .removeFailed(job.name, job.id)
+            .then((removed) => removed && ctx.log.info({ transportId: job.id }, 'stale failed Bull job removed: the ledger row completed'))
+            .catch((err) => ctx.log.warn({ err }, 'stale transport check failed'));
       } else ctx.log.warn({ ms }, 'job finished after its lease was taken over; the newer attempt owns the result');
       return result;
     } catch (e) {
