@@ -151,15 +151,19 @@ draw_all <- function(open, f, fd) {
   plot(forest$hr, seq_len(n), log = "x", xlim = range(c(forest$lower, forest$upper)), pch = 15, yaxt = "n", xlab = "Hazard ratio", ylab = "")
   segments(forest$lower, seq_len(n), forest$upper, seq_len(n)); abline(v = 1, lty = 2); axis(2, at = seq_len(n), labels = paste(forest$name, forest$level), las = 1, cex.axis = 0.6); dev.off()
 }
-times <- numeric(0)
-for (rep in 1:${REPORT_REPS}) {
-  t0 <- proc.time()[["elapsed"]]
+# PFS by arm: KM with quartiles, landmark rates and the at-risk table, log-rank, Cox (Efron); both timed loops
+pfs <- function() {
   f <- survfit(Surv(time, status) ~ g, data = d)
   q <- quantile(f, c(0.25, 0.5, 0.75))
   s <- summary(f, times = c(${landmarks.join(', ')}))
   a <- summary(f, times = seq(0, max(d$time), by = 3 * M), extend = TRUE)
   lr <- survdiff(Surv(time, status) ~ g, data = d)
-  ce <- coxph(Surv(time, status) ~ g, data = d, ties = "efron")
+  list(f = f, q = q, s = s, a = a, lr = lr, ce = coxph(Surv(time, status) ~ g, data = d, ties = "efron"))
+}
+times <- numeric(0)
+for (rep in 1:${REPORT_REPS}) {
+  t0 <- proc.time()[["elapsed"]]
+  p <- pfs(); f <- p$f; ce <- p$ce
   fd <- survfit(Surv(time, status) ~ grp, data = dd)
   qd <- quantile(fd, c(0.25, 0.5, 0.75))
   sd_ <- summary(fd, times = c(${landmarks.join(', ')}), extend = TRUE)
@@ -176,12 +180,7 @@ for (rep in 1:${REPORT_REPS}) {
 stimes <- numeric(0)
 for (i in 1:${REPS}) {
   t0 <- proc.time()[["elapsed"]]
-  f <- survfit(Surv(time, status) ~ g, data = d)
-  q <- quantile(f, c(0.25, 0.5, 0.75))
-  s <- summary(f, times = c(${landmarks.join(', ')}))
-  a <- summary(f, times = seq(0, max(d$time), by = 3 * M), extend = TRUE)
-  lr <- survdiff(Surv(time, status) ~ g, data = d)
-  ce <- coxph(Surv(time, status) ~ g, data = d, ties = "efron")
+  p <- pfs(); ce <- p$ce
   cb <- coxph(Surv(time, status) ~ g, data = d, ties = "breslow")
   f2 <- survfit(Surv(time, status) ~ g, data = d, conf.type = "log-log")
   q2 <- quantile(f2, c(0.25, 0.5, 0.75))
