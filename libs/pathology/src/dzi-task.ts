@@ -22,17 +22,21 @@ export interface DziTask {
 
 /** Returns the size libvips sees; when it differs from the reader's, nothing is written and the caller refuses it. */
 export default async function dziTask(t: DziTask & { expect: { width: number; height: number } }): Promise<{ width: number; height: number }> {
-  const fd = openSync(t.sourcePath, 'r');
-  const head = Buffer.alloc(t.head.length);
-  try {
-    readSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (!head.equals(Buffer.from(t.head))) throw new Error(`${t.sourcePath} is not the file the caller opened (its first ${head.length} bytes differ)`);
+  if (!fileHead(t.sourcePath, t.head.length).equals(Buffer.from(t.head))) throw new Error(`${t.sourcePath} is not the file the caller opened (its first ${t.head.length} bytes differ)`);
   sharp.cache(false); // a long-lived child: no pixel cache kept between builds
   sharp.concurrency(Math.max(1, t.threads));
   return writeDzi(t, t.expect);
+}
+
+/** The first `n` bytes of a file (fewer when it is shorter). */
+export function fileHead(path: string, n: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(n);
+    return b.subarray(0, readSync(fd, b, 0, n, 0));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

@@ -1,10 +1,10 @@
-import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import { sandboxDefault, type SlideReader } from '@app/wsi';
 import { InputError, Sandbox } from '@app/core';
-import { writeDzi, type DziTask } from './dzi-task';
+import { fileHead, writeDzi, type DziTask } from './dzi-task';
 import { readScaled, readWholeScaled } from './region';
 
 export interface DziOptions {
@@ -79,15 +79,6 @@ let dziPool: Sandbox | undefined;
 function dziSandbox(): Sandbox {
   dziPool ??= new Sandbox({ processes: 2, timeoutMs: dziTimeoutMs(), maxOldSpaceMb: 512, maxRssMb: Number(process.env.DZI_MAX_RSS_MB ?? 4096), retryCrash: false });
   return dziPool;
-}
-function fileHead(path: string, n: number): Uint8Array {
-  const fd = openSync(path, 'r');
-  try {
-    const b = Buffer.alloc(n);
-    return b.subarray(0, readSync(fd, b, 0, n, 0));
-  } finally {
-    closeSync(fd);
-  }
 }
 /** Time limit of one libvips pyramid build (DZI_TIMEOUT_MS, default 30 min). */
 const dziTimeoutMs = () => Number(process.env.DZI_TIMEOUT_MS ?? 30 * 60_000);

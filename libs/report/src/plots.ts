@@ -51,9 +51,13 @@ export const PLOT_LIMITS = { waterfall: 1000, spider: 300, swimmer: 40, blandAlt
 
 /** Every k-th element (k = ceil(n / max)) so that at most max remain: a systematic, deterministic sample. */
 function systematic<T>(xs: readonly T[], max: number): T[] {
-  if (xs.length <= max) return [...xs];
-  const k = Math.ceil(xs.length / max);
-  return xs.filter((_, i) => i % k === 0);
+  return systematicIndices(xs.length, max).map((i) => xs[i]!);
+}
+
+/** The indices systematic() keeps of n elements: 0, k, 2k, ... (all of them when n <= max). */
+function systematicIndices(n: number, max: number): number[] {
+  const k = n <= max ? 1 : Math.ceil(n / max);
+  return Array.from({ length: Math.ceil(n / k) }, (_, j) => j * k);
 }
 
 const r1 = (x: number) => (Math.round(x * 10) / 10).toFixed(1);
@@ -217,8 +221,7 @@ function swimmerSpec(rows: SwimmerRow[], total: number): TopLevelSpec {
 
 function blandAltmanSpec(l: ReportModel['agreement']['lesions'][number], simulated: boolean): TopLevelSpec {
   const ba = l.blandAltman!;
-  const step = Math.max(1, Math.ceil(l.points.mean.length / PLOT_LIMITS.blandAltman)); // as systematic(): every step-th pair
-  const pts = Array.from({ length: Math.ceil(l.points.mean.length / step) }, (_, j) => j * step).map((i) => ({ mean: Math.round(l.points.mean[i]! * 100) / 100, diff: Math.round(l.points.diff[i]! * 100) / 100 }));
+  const pts = systematicIndices(l.points.mean.length, PLOT_LIMITS.blandAltman).map((i) => ({ mean: Math.round(l.points.mean[i]! * 100) / 100, diff: Math.round(l.points.diff[i]! * 100) / 100 }));
   const lines = [
     { y: ba.upperLoa, l: `Upper LoA ${r2(ba.upperLoa)} mm`, dash: 1 },
     { y: ba.bias, l: `Bias ${r2(ba.bias)} mm`, dash: 0 },

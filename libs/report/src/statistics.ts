@@ -574,8 +574,7 @@ export interface Subgroup {
   of: Map<string, string>;
 }
 
-/** Subgroups from the cut: ADSL stratification factors and baseline covariates when present; baseline tumour burden (ADTR), number of target lesions and liver involvement (TU). */
-/** The forest plot's subgroups among `records`' subjects (ADSL stratification and baseline factors, baseline tumour burden, TU lesion counts). */
+/** The forest plot's subgroups among `records`' subjects: ADSL stratification factors and baseline covariates when present; baseline tumour burden (ADTR), number of target lesions and liver involvement (TU). */
 export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgroup[] {
   const ids = new Set(records.map((r) => r.id!));
   const out: Subgroup[] = [];
