@@ -283,20 +283,15 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
   const rEvalRaw = new Int32Array(rRows.length);
   const rSubjOf = new Int32Array(rRows.length);
   const rBicrSel = new Uint8Array(rRows.length);
-  const evalSet = new Set<string>();
-  for (const v of evalRaw.m.keys()) evalSet.add(String(v));
   for (let i = 0; i < rRows.length; i++) {
     const r = rRows[i]!;
     rSubjOf[i] = subjRaw.of(r[rSubj]!);
     if (r[rParam] === 'BICRSEL') rBicrSel[i] = 1;
-    else {
-      const before = evalRaw.m.size;
-      rEvalRaw[i] = evalRaw.of(r[rEval]!);
-      if (evalRaw.m.size > before) evalSet.add(String(r[rEval]));
-    }
+    else rEvalRaw[i] = evalRaw.of(r[rEval]!);
   }
   const subjects = subjRaw.m.size;
-  const evaluators = sortedLevels(evalSet).sort(evalOrder);
+  // every EVALID of both datasets (BICRSEL rows name no evaluator), as text
+  const evaluators = sortedLevels(new Set([...evalRaw.m.keys()].map(String))).sort(evalOrder);
   if (evaluators.length < 2) notes.push({ code: 'analysis.no-reads', message: `only one evaluator (${evaluators.join(', ') || 'none'}) in the reader-level datasets: agreement needs two` });
   const E = evaluators.length;
   const evalIdx = new Map(evaluators.map((e, i) => [e, i]));
