@@ -175,8 +175,7 @@ function checkCutInput(input: BuildDataCutInput): CutPlan {
   if (typeof codeVersion !== 'string' || codeVersion.length === 0) throw new InputError('datacut.invalid', 'datacut: codeVersion must be given (e.g. codeVersion() from @app/core)');
   validateMeta(meta);
   if (!Array.isArray(datasets) || datasets.length === 0) throw new InputError('datacut.invalid', 'datacut: at least one dataset is required');
-  if (!Array.isArray(formats) || formats.length === 0) throw new InputError('datacut.invalid', `datacut: formats must list at least one of ${CUT_FORMATS.join(', ')}`);
-  for (const f of formats) if (!CUT_FORMATS.includes(f)) throw new InputError('datacut.invalid', `datacut: unknown format ${JSON.stringify(f)}; expected one of ${CUT_FORMATS.join(', ')}`);
+  checkCutFormats(formats);
   const names = new Set<string>();
   for (const ds of datasets) {
     const n = describeDataset(ds).name.toLowerCase();
@@ -310,4 +309,10 @@ export function readManifest(bytes: Buffer): CutManifest {
   }
   if (manifestHash(m) !== m.manifestSha256) throw new InputError('datacut.tampered', 'datacut: manifest.json content does not match its manifestSha256');
   return m;
+}
+
+/** Refuses (InputError `datacut.invalid`) a format list that is empty or names an unknown format. */
+export function checkCutFormats(formats: unknown): asserts formats is CutFormat[] {
+  if (!Array.isArray(formats) || formats.length === 0) throw new InputError('datacut.invalid', `datacut: formats must list at least one of ${CUT_FORMATS.join(', ')}`);
+  for (const f of formats) if (!CUT_FORMATS.includes(f)) throw new InputError('datacut.invalid', `datacut: unknown format ${JSON.stringify(f)}; expected one of ${CUT_FORMATS.join(', ')}`);
 }

@@ -1,6 +1,6 @@
 import { codeVersion, InputError, isInputError, repoRoot, sha256Hex } from '@app/core';
 import { AuditRepository, type DataCutRow, EndpointsRepository, JobsRepository, type JobRow, type ObjectRow } from '@app/db';
-import { buildDataCutParallel, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, verifyDataCut } from '@app/datasets';
+import { buildDataCutParallel, checkCutFormats, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, verifyDataCut } from '@app/datasets';
 import {
   adpredDataset,
   buildAdpred,
@@ -233,11 +233,7 @@ async function checkCutRequest(repo: EndpointsRepository, req: CutRequest) {
   if (typeof req.studyId !== 'string' || !req.studyId) throw new InputError('datacut.invalid', 'studyId is required');
   if (typeof req.cutoffDate !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(req.cutoffDate) || Number.isNaN(Date.parse(req.cutoffDate))) throw new InputError('datacut.invalid', `cutoffDate must be an ISO date YYYY-MM-DD, got '${req.cutoffDate}'`);
   if (typeof req.blinded !== 'boolean') throw new InputError('datacut.invalid', 'blinded must be true or false: blinding is always explicit');
-  if (req.formats !== undefined) {
-    // the same refusals as buildDataCut, made before any work (and before a job is queued)
-    if (!Array.isArray(req.formats) || req.formats.length === 0) throw new InputError('datacut.invalid', `datacut: formats must list at least one of ${CUT_FORMATS.join(', ')}`);
-    for (const f of req.formats) if (!CUT_FORMATS.includes(f)) throw new InputError('datacut.invalid', `datacut: unknown format ${JSON.stringify(f)}; expected one of ${CUT_FORMATS.join(', ')}`);
-  }
+  if (req.formats !== undefined) checkCutFormats(req.formats); // buildDataCut's refusal, made before any work (and before a job is queued)
   const input = await repo.latestStudyInput(req.studyId);
   if (!input) throw new InputError('datacut.no-input', `study ${req.studyId} has no assessments yet: import its SDTM (cli import-sdtm) or load reads first`);
   return input;
