@@ -13,6 +13,7 @@ import type { Dataset, Value } from '@app/datasets';
 import { agreementRate, blandAltman, proportion, cohenKappa, iccColumns, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels } from './data';
 import { orNote, type NotEstimable } from './errors';
+import { type Scratch, withScratch } from './scratch';
 
 /** Time-point response categories, for the unweighted kappa (all) and the ordinal scale of the weighted kappas. */
 export const RESPONSE_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE'] as const;
@@ -34,7 +35,7 @@ export interface LesionAgreement {
   blandAltmanPct: BlandAltmanResult | null;
   tolerance: ReturnType<typeof withinTolerance> | null;
   /** The pairs themselves for the Bland-Altman plot, as parallel arrays: mean of the two and difference a - b, in mm. */
-  points: { mean: Float64Array; diff: Float64Array };
+  points: { mean: number[]; diff: number[] };
   notes: NotEstimable[];
 }
 
@@ -190,6 +191,10 @@ function aiRow(reader: string, x: AiAcc, confLevel: number): AiEffectRow {
  * part is null and `notes` says why.
  */
 export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset | undefined, o: { confLevel?: number; absTolMm?: number; relTol?: number } = {}): AgreementSummary {
+  return withScratch((scratch) => agreementOf(scratch, adtrrdr, adrsrdr, o));
+}
+
+function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Dataset | undefined, o: { confLevel?: number; absTolMm?: number; relTol?: number }): AgreementSummary {
   const confLevel = o.confLevel ?? 0.95;
   const notes: NotEstimable[] = [];
   const empty: AgreementSummary = { origin: null, evaluators: [], subjects: 0, lesions: [], allEvaluators: null, responses: [], targetSelection: [], adjudication: null, aiEffect: null, notes };
@@ -198,7 +203,7 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     return empty;
   }
   // Hundreds of thousands of rows (10,000 subjects x 3 evaluators x visits x lesions): columns by index, subjects,
-  // visits and lesions interned to small integers, pairs keyed by number, values in typed arrays.
+  // visits and lesions interned to small integers, pairs keyed by number, values in typed arrays (scratch: reused).
   const T = reader(adtrrdr);
   const R = reader(adrsrdr);
   const ti = indexOf(adtrrdr);
@@ -229,11 +234,11 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
   const subjRaw = intern();
   const visitT = intern();
   const lesionT = intern();
-  const tEvalRaw = new Int32Array(tRows.length);
-  const tSubjOf = new Int32Array(tRows.length);
-  const tVisitOf = new Int32Array(tRows.length);
-  const tLesionOf = new Int32Array(tRows.length);
-  const tValue = new Float64Array(tRows.length).fill(NaN);
+  const tEvalRaw = scratch.i32(tRows.length);
+  const tSubjOf = scratch.i32(tRows.length);
+  const tVisitOf = scratch.i32(tRows.length);
+  const tLesionOf = scratch.i32(tRows.length);
+  const tValue = scratch.f64(tRows.length, NaN);
   const tDecn = ti('AIDECN');
   const [tAival, tAivalc, tReader] = [ti('AIVAL'), ti('AIVALC'), ti('READER')];
   const at = (r: Value[], i: number): Value => (i < 0 ? null : r[i]!);
@@ -280,9 +285,9 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
       countDecision(acc, d, size, pct);
     }
   }
-  const rEvalRaw = new Int32Array(rRows.length);
-  const rSubjOf = new Int32Array(rRows.length);
-  const rBicrSel = new Uint8Array(rRows.length);
+  const rEvalRaw = scratch.i32(rRows.length);
+  const rSubjOf = scratch.i32(rRows.length);
+  const rBicrSel = scratch.u8(rRows.length);
   for (let i = 0; i < rRows.length; i++) {
     const r = rRows[i]!;
     rSubjOf[i] = subjRaw.of(r[rSubj]!);
@@ -301,18 +306,23 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
   // ---- lesion measurements: (subject, visit, lesion) -> value per evaluator (NaN: not measured by that evaluator)
   const nV = visitT.m.size;
   const nL = lesionT.m.size;
-  const slotOf = new Map<number, number>();
+  // (subject, visit, lesion) key -> slot + 1: a dense index while the key space is small (up to 16 M keys), else a Map
+  const nKeys = subjRaw.m.size * nV * nL;
+  const dense = nKeys <= 1 << 24 ? scratch.i32(nKeys) : null;
+  const sparse = dense ? null : new Map<number, number>();
   let measuredRows = 0;
   for (let i = 0; i < tRows.length; i++) if (!Number.isNaN(tValue[i]!)) measuredRows++;
-  const slotSubject = new Int32Array(measuredRows);
-  const vals = new Float64Array(measuredRows * E).fill(NaN); // slot * E + evaluator
+  const slotSubject = scratch.i32(measuredRows);
+  const vals = scratch.f64(measuredRows * E, NaN); // slot * E + evaluator
   let nSlots = 0;
   for (let i = 0; i < tRows.length; i++) {
     if (Number.isNaN(tValue[i]!)) continue;
     const key = (tSubjOf[i]! * nV + tVisitOf[i]!) * nL + tLesionOf[i]!;
-    let slot = slotOf.get(key);
-    if (slot === undefined) {
-      slotOf.set(key, (slot = nSlots++));
+    let slot = (dense ? dense[key]! : (sparse!.get(key) ?? 0)) - 1;
+    if (slot < 0) {
+      slot = nSlots++;
+      if (dense) dense[key] = slot + 1;
+      else sparse!.set(key, slot + 1);
       slotSubject[slot] = tSubjOf[i]!;
     }
     vals[slot * E + evalOfRaw[tEvalRaw[i]!]!] = tValue[i]!;
@@ -325,8 +335,8 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     const ib = evalIdx.get(b)!;
     let count = 0;
     for (let s = 0; s < nSlots; s++) if (!Number.isNaN(vals[s * E + ia]!) && !Number.isNaN(vals[s * E + ib]!)) count++;
-    const xa = new Float64Array(count);
-    const xb = new Float64Array(count);
+    const xa = scratch.f64(count);
+    const xb = scratch.f64(count);
     seen.fill(0);
     let nSubj = 0;
     for (let s = 0, k = 0; s < nSlots; s++) {
@@ -343,11 +353,12 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
     const what = `${a} vs ${b} diameters`;
     if (count === 0) n.push({ code: 'analysis.no-reads', message: `${what}: no lesion measured by both` });
     const ok = count > 0;
-    const mean = new Float64Array(count);
-    const diff = new Float64Array(count);
+    // returned, so not scratch; number arrays on the heap, not typed arrays (see scratch.ts)
+    const mean: number[] = [];
+    const diff: number[] = [];
     for (let k = 0; k < count; k++) {
-      mean[k] = (xa[k]! + xb[k]!) / 2;
-      diff[k] = xa[k]! - xb[k]!;
+      mean.push((xa[k]! + xb[k]!) / 2);
+      diff.push(xa[k]! - xb[k]!);
     }
     return {
       a, b, pairs: count, subjects: nSubj,
@@ -371,7 +382,7 @@ export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset |
       if (all) full.push(s);
     }
     const columns = evaluators.map((_, e) => {
-      const col = new Float64Array(full.length);
+      const col = scratch.f64(full.length);
       for (let k = 0; k < full.length; k++) col[k] = vals[full[k]! * E + e]!;
       return col;
     });
