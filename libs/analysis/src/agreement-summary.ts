@@ -117,11 +117,13 @@ export interface AgreementSummary {
   notes: NotEstimable[];
 }
 
-/** 100 (a - b) / mean(a, b) of the pairs with a positive mean, as (differences, zeros) for blandAltman. */
-function relativeDifferences(a: ArrayLike<number>, b: ArrayLike<number>): [number[], number[]] {
-  const rel: number[] = [];
-  for (let i = 0; i < a.length; i++) if (a[i]! + b[i]! > 0) rel.push((200 * (a[i]! - b[i]!)) / (a[i]! + b[i]!));
-  return [rel, new Array<number>(rel.length).fill(0)];
+/** 100 (a - b) / mean(a, b) of the pairs with a positive mean, as (differences, zeros) for blandAltman, in scratch arrays. */
+function relativeDifferences(scratch: Scratch, a: ArrayLike<number>, b: ArrayLike<number>): [Float64Array, Float64Array] {
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i]! + b[i]! > 0) n++;
+  const rel = scratch.f64(n);
+  for (let i = 0, k = 0; i < a.length; i++) if (a[i]! + b[i]! > 0) rel[k++] = (200 * (a[i]! - b[i]!)) / (a[i]! + b[i]!);
+  return [rel, scratch.f64(n)];
 }
 
 /** Column index by name (-1 when absent: r[-1] is undefined, read as missing). */
@@ -364,7 +366,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
       a, b, pairs: count, subjects: nSubj,
       icc: ok ? orNote(() => iccColumns([xa, xb], { confLevel }), n, `${what}, ICC`) : null,
       blandAltman: ok ? orNote(() => blandAltman(xa, xb, { confLevel }), n, `${what}, Bland-Altman`) : null,
-      blandAltmanPct: ok ? orNote(() => blandAltman(...relativeDifferences(xa, xb), { confLevel }), n, `${what}, relative Bland-Altman`) : null,
+      blandAltmanPct: ok ? orNote(() => blandAltman(...relativeDifferences(scratch, xa, xb), { confLevel }), n, `${what}, relative Bland-Altman`) : null,
       tolerance: ok ? orNote(() => withinTolerance(xa, xb, { absTol: o.absTolMm ?? 2, relTol: o.relTol ?? 0.1, confLevel }), n, `${what}, within tolerance`) : null,
       points: { mean, diff },
       notes: n,
