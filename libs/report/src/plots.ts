@@ -9,7 +9,8 @@
 import sharp from 'sharp';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { ForestRow, KmPlotData, ReportModel, SubjectSize, SwimmerRow } from './statistics';
+import type { AgreementSummary } from '@app/analysis';
+import type { ForestRow, KmPlotData, ReportModel, ReportModelBase, SubjectSize, SwimmerRow } from './statistics';
 
 export interface RenderedPlot {
   /** File-name stem: 'km-pfs', 'waterfall', ... */
@@ -97,7 +98,7 @@ export async function svgToPng(svg: string): Promise<Buffer> {
   return sharp(Buffer.from(svg), { density: 144 }).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
 }
 
-function armColours(model: ReportModel, groups: string[]): string[] {
+function armColours(model: ReportModelBase, groups: string[]): string[] {
   if (!model.arms.length) return groups.map(() => POOLED_COLOUR);
   let k = 0;
   return groups.map((g) => (g === model.reference ? REFERENCE_COLOUR : ARM_COLOURS[k++ % ARM_COLOURS.length]!));
@@ -105,7 +106,7 @@ function armColours(model: ReportModel, groups: string[]): string[] {
 
 // ---------------------------------------------------------------------------------------------------------------
 
-function kmSpec(model: ReportModel, d: KmPlotData): TopLevelSpec {
+function kmSpec(model: ReportModelBase, d: KmPlotData): TopLevelSpec {
   const groups = d.curves.map((c) => c.group);
   const colours = armColours(model, groups);
   const legendOf = (c: KmPlotData['curves'][number]) => `${c.group}: median ${c.median === null ? 'not reached' : `${r1(c.median)} months`}`;
@@ -278,36 +279,49 @@ function forestSpec(rows: ForestRow[], reference: string, confLevel: number): To
 
 /** Every plot of the model: SVG (and PNG when `png`). Blinded models give no by-arm plot (no forest, pooled KM). */
 export async function renderPlots(model: ReportModel, o: { png?: boolean } = {}): Promise<RenderedPlot[]> {
-  const out: RenderedPlot[] = [];
+  return (await renderPlotsStaged(model, o))(model.agreement);
+}
+
+/**
+ * renderPlots in two steps, for a model whose agreement section is computed in between (computeReportStaged): the
+ * first draws every plot that needs no agreement data and starts their PNGs on libuv's thread pool (sharp); the
+ * function it returns adds the Bland-Altman plots and waits for every PNG. The plots come back in report order.
+ */
+export async function renderPlotsStaged(model: ReportModelBase, o: { png?: boolean } = {}): Promise<(agreement: AgreementSummary) => Promise<RenderedPlot[]>> {
   const blinded = model.arms.length === 0;
-  const simulated = model.agreement.origin === 'SIMULATED';
   // PNGs render on libuv's thread pool (sharp) while the next SVG is laid out on this thread; awaited at the end
   const pngs: Promise<void>[] = [];
-  const add = async (p: Omit<RenderedPlot, 'svg' | 'png'>, spec: TopLevelSpec) => {
+  const draw = async (p: Omit<RenderedPlot, 'svg' | 'png'>, spec: TopLevelSpec): Promise<RenderedPlot> => {
     const svg = await renderSvg(spec, p.name);
     const plot: RenderedPlot = { ...p, svg };
-    out.push(plot);
     if (o.png) pngs.push(svgToPng(svg).then((png) => void (plot.png = png)));
+    return plot;
   };
+  const before: RenderedPlot[] = [];
   for (const d of model.plotData.km) {
-    await add({ name: `km-${d.parameter.toLowerCase()}`, title: `Kaplan-Meier: ${d.label}`, caption: blinded ? 'All subjects pooled (blinded cut).' : 'By arm, with the number at risk below and the medians marked.', dataset: 'ADTTE', parameter: d.parameter, subjects: d.atRisk.filter((a) => a.t === 0).reduce((s, a) => s + a.n, 0) }, kmSpec(model, d));
+    before.push(await draw({ name: `km-${d.parameter.toLowerCase()}`, title: `Kaplan-Meier: ${d.label}`, caption: blinded ? 'All subjects pooled (blinded cut).' : 'By arm, with the number at risk below and the medians marked.', dataset: 'ADTTE', parameter: d.parameter, subjects: d.atRisk.filter((a) => a.t === 0).reduce((s, a) => s + a.n, 0) }, kmSpec(model, d)));
   }
   const sizes = model.plotData.sizes;
   if (sizes.length) {
-    await add({ name: 'waterfall', title: 'Waterfall plot', caption: 'Best % change from baseline in the sum of target lesion diameters, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, waterfallSpec(sizes, sizes.length));
-    await add({ name: 'spider', title: 'Spider plot', caption: '% change from baseline over time, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, spiderSpec(sizes, sizes.length));
+    before.push(await draw({ name: 'waterfall', title: 'Waterfall plot', caption: 'Best % change from baseline in the sum of target lesion diameters, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, waterfallSpec(sizes, sizes.length)));
+    before.push(await draw({ name: 'spider', title: 'Spider plot', caption: '% change from baseline over time, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, spiderSpec(sizes, sizes.length)));
   }
   if (model.plotData.swimmer.length) {
-    await add({ name: 'swimmer', title: 'Swimmer plot', caption: 'Responders: time on study with first response, complete response, progression or death.', dataset: 'ADTTE/ADRS', parameter: 'PFS/OVR', subjects: Math.min(model.plotData.swimmer.length, PLOT_LIMITS.swimmer) }, swimmerSpec(model.plotData.swimmer, model.plotData.swimmer.length));
+    before.push(await draw({ name: 'swimmer', title: 'Swimmer plot', caption: 'Responders: time on study with first response, complete response, progression or death.', dataset: 'ADTTE/ADRS', parameter: 'PFS/OVR', subjects: Math.min(model.plotData.swimmer.length, PLOT_LIMITS.swimmer) }, swimmerSpec(model.plotData.swimmer, model.plotData.swimmer.length)));
   }
-  for (const l of model.agreement.lesions) {
-    if (!l.blandAltman) continue;
-    const name = l.a === 'AI' ? `bland-altman-ai-${l.b.replace(/\D+/g, '') || 'r'}` : 'bland-altman-readers';
-    await add({ name, title: `Bland-Altman: ${l.a} vs ${l.b}`, caption: `Target lesion diameters, ${l.a} minus ${l.b}.${simulated ? ' Simulated reads.' : ''}`, dataset: 'ADTRRDR', parameter: 'LDIAM/SAXIS', subjects: l.subjects }, blandAltmanSpec(l, simulated));
-  }
+  const after: RenderedPlot[] = [];
   if (!blinded && model.plotData.forest.length && model.reference) {
-    await add({ name: 'forest-pfs', title: 'Forest plot: PFS hazard ratio by subgroup', caption: 'Unstratified Cox model within each subgroup.', dataset: 'ADTTE', parameter: 'PFS', subjects: model.plotData.forest[0]!.n }, forestSpec(model.plotData.forest, model.reference, model.confLevel));
+    after.push(await draw({ name: 'forest-pfs', title: 'Forest plot: PFS hazard ratio by subgroup', caption: 'Unstratified Cox model within each subgroup.', dataset: 'ADTTE', parameter: 'PFS', subjects: model.plotData.forest[0]!.n }, forestSpec(model.plotData.forest, model.reference, model.confLevel)));
   }
-  await Promise.all(pngs);
-  return out;
+  return async (agreement) => {
+    const simulated = agreement.origin === 'SIMULATED';
+    const ba: RenderedPlot[] = [];
+    for (const l of agreement.lesions) {
+      if (!l.blandAltman) continue;
+      const name = l.a === 'AI' ? `bland-altman-ai-${l.b.replace(/\D+/g, '') || 'r'}` : 'bland-altman-readers';
+      ba.push(await draw({ name, title: `Bland-Altman: ${l.a} vs ${l.b}`, caption: `Target lesion diameters, ${l.a} minus ${l.b}.${simulated ? ' Simulated reads.' : ''}`, dataset: 'ADTRRDR', parameter: 'LDIAM/SAXIS', subjects: l.subjects }, blandAltmanSpec(l, simulated)));
+    }
+    await Promise.all(pngs);
+    return [...before, ...ba, ...after];
+  };
 }

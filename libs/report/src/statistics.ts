@@ -178,6 +178,19 @@ const pct = (x: number | null | undefined) => (x === null || x === undefined ? n
 
 /** Computes the report model of a cut from its datasets. Pure and deterministic. */
 export function computeReport(cut: ReportCutInfo, datasets: Datasets, o: ReportOptions = {}): ReportModel {
+  return computeReportStaged(cut, datasets, o).finish();
+}
+
+/** A report model without its agreement section yet (see computeReportStaged). */
+export type ReportModelBase = Omit<ReportModel, 'agreement'>;
+
+/**
+ * computeReport in two steps: `base` holds every section but reader agreement; `finish()` computes the agreement
+ * section (over every reader row of the cut: the report's largest computation) and completes the model. Between the
+ * two, buildCutReport draws the plots that need no agreement data, so that their PNGs rasterise on libuv's thread
+ * pool while this thread computes the agreement. Same model as computeReport.
+ */
+export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: ReportOptions = {}): { base: ReportModelBase; finish: () => ReportModel } {
   const confLevel = o.confLevel ?? 0.95;
   const lvl = `${Math.round(confLevel * 100)} %`;
   const S = new Collector();
@@ -421,18 +434,25 @@ export function computeReport(cut: ReportCutInfo, datasets: Datasets, o: ReportO
     swimmer.sort((a, b) => b.weeks - a.weeks || cmp(a.usubjid, b.usubjid));
   }
 
-  // ------------------------------------------------------------------------------------------------ agreement
-  const agreement = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR'), { confLevel });
-  for (const n of agreement.notes) note('agreement', n);
-  addAgreement(S, tables, agreement, confLevel, note);
-
   // ------------------------------------------------------------------------------------------------ forest
   const forest: ForestRow[] = [];
   const pfsTte = tteSummaries.get('PFS');
   if (!blinded && arms.length >= 2 && pfsTte) forestRows(S, forest, tables, pfsTte.records, datasets, arms, reference!, confLevel, note);
   else if (!blinded && pfsTte) note('forest', { code: 'analysis.single-arm', message: 'forest plot: needs two arms' });
 
-  return { reportVersion: 1, cut, arms, reference, confLevel, statistics: S.entries, tables, notes, agreement, plotData: { km, sizes, swimmer, forest } };
+  const base: ReportModelBase = { reportVersion: 1, cut, arms, reference, confLevel, statistics: S.entries, tables, notes, plotData: { km, sizes, swimmer, forest } };
+  let done: ReportModel | undefined;
+  return {
+    base,
+    // ---------------------------------------------------------------------------------------------- agreement
+    finish: () => {
+      if (done) return done;
+      const agreement = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR'), { confLevel });
+      for (const n of agreement.notes) note('agreement', n);
+      addAgreement(S, tables, agreement, confLevel, note);
+      return (done = { ...base, agreement });
+    },
+  };
 }
 
 // ------------------------------------------------------------------------------------------------ agreement tables
