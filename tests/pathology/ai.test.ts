@@ -8,6 +8,7 @@ import { repoRoot } from '@app/core';
 import { openSlide, type SlideReader } from '@app/wsi';
 import { TUMOUR_BED_RADIUS_UM, tumourBedMask,
   classifySlide,
+  PREDICTIONS_IN_FLIGHT,
   generateSyntheticSlide,
   heatmapDzi,
   heatmapPng,
@@ -215,6 +216,41 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     let maxd = 0;
     for (let k = 0; k < map.probs!.length; k++) maxd = Math.max(maxd, Math.abs(map.probs![k] - again.probs![k]));
     expect(maxd).toBeLessThan(1e-5);
+  }, 30000);
+
+  it('pipelined: a predictor that reads its input only later gets every batch intact; up to PREDICTIONS_IN_FLIGHT at once', async () => {
+    // each prediction waits, then reads its input: a batch buffer refilled before its prediction settled would give
+    // other tiles' pixels, and the map would differ from the sequential one
+    let inFlight = 0;
+    let most = 0;
+    const late: TilePredictor = async (b, n) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      const copy = new Float32Array(b.subarray(0, n * 3 * spec().tileSize ** 2));
+      inFlight--;
+      return predict(copy, n);
+    };
+    const again = await classifySlide(slide, undefined, late, spec(64));
+    expect(Buffer.from(again.classIndex).equals(Buffer.from(map.classIndex))).toBe(true);
+    expect(most).toBe(PREDICTIONS_IN_FLIGHT); // never more; and more than one: the batches did overlap
+  }, 30000);
+
+  it('pipelined: a prediction that fails fails the slide with its error, once every read and prediction has settled', async () => {
+    let calls = 0;
+    let settled = 0;
+    const failing: TilePredictor = async (b, n) => {
+      const k = ++calls;
+      try {
+        await new Promise((r) => setTimeout(r, k === 3 ? 1 : 10));
+        if (k === 3) throw new Error('model crashed on batch 3');
+        return await predict(b, n);
+      } finally {
+        settled++;
+      }
+    };
+    await expect(classifySlide(slide, undefined, failing, spec(64))).rejects.toThrow('model crashed on batch 3');
+    expect(settled).toBe(calls); // nothing left running behind the rejection
   }, 30000);
 
   it('tile pixels do not depend on how map rows are split into bands', async () => {

@@ -134,6 +134,9 @@ export function tileGrid(slide: SlideReader, spec: Pick<ClassifierSpec, 'targetM
   };
 }
 
+/** At most this many batches of tiles are being predicted at once (classifySlide): one fewer while the next is filled. */
+export const PREDICTIONS_IN_FLIGHT = 3;
+
 /** Extra target px read around a band and discarded, so resampling edge effects never reach the tiles. */
 export const BAND_PAD = 8;
 
@@ -208,17 +211,16 @@ export async function classifySlide(slide: SlideReader, tissueMask: TissueMask |
   const bg = bgName >= 0 ? bgName : 0;
   const minTf = spec.minTissueFraction ?? 0;
   const B = spec.batchSize;
-  const batch = new Float32Array(B * tileLen);
-  const where = new Int32Array(B);
-  let fill = 0;
   let classified = 0;
 
-  const flush = async () => {
-    if (!fill) return;
-    const k = fill;
-    fill = 0;
-    const input = k === B ? batch : batch.subarray(0, k * tileLen);
-    const out = await predict(input, k);
+  // Pipelined: up to PREDICTIONS_IN_FLIGHT - 1 batches are being predicted (on the inference pool's threads) while this
+  // thread fills the next one, and the next band is read (decoded in the sandbox) while this band's tiles are cut.
+  // Each batch has its own buffer, reused only after its prediction came back, so any predictor may keep reading its
+  // input until its promise settles. Every tile's result lands in its own slot: the map does not depend on timing.
+  const slots = Array.from({ length: PREDICTIONS_IN_FLIGHT }, () => ({ batch: new Float32Array(B * tileLen), where: new Int32Array(B), done: null as Promise<void> | null }));
+  let s = 0;
+  let fill = 0;
+  const store = (out: Float32Array, where: Int32Array, k: number) => {
     if (!out || out.length !== k * C)
       throw new InputError('pathology.bad-prediction', `predictor returned ${out?.length} values for ${k} tiles, expected ${k * C} probabilities`);
     for (let t = 0; t < k; t++) {
@@ -238,11 +240,27 @@ export async function classifySlide(slide: SlideReader, tissueMask: TissueMask |
     }
     classified += k;
   };
+  /** Sends the batch being filled to the predictor and makes the next slot ready (waiting for its last prediction). */
+  const flush = async () => {
+    if (!fill) return;
+    const slot = slots[s];
+    const k = fill;
+    fill = 0;
+    const input = k === B ? slot.batch : slot.batch.subarray(0, k * tileLen);
+    const done = predict(input, k).then((out) => store(out, slot.where, k));
+    done.catch(() => undefined); // its error is thrown where it is awaited, below or at the end
+    slot.done = done;
+    s = (s + 1) % slots.length;
+    const next = slots[s].done;
+    slots[s].done = null;
+    if (next) await next;
+  };
 
+  // bands with tissue (the tissue test first: a band without tissue is never read)
   const rows = tileBandRows(g, slide.levels[g.level].downsample);
+  const bands: { j0: number; j1: number; need: boolean[] }[] = [];
   for (let j0 = 0; j0 < g.ny; j0 += rows) {
     const j1 = M_min(g.ny, j0 + rows);
-    // tissue test first: skip reading a band that has no tissue at all
     const need: boolean[] = [];
     let any = false;
     for (let j = j0; j < j1; j++) {
@@ -257,19 +275,36 @@ export async function classifySlide(slide: SlideReader, tissueMask: TissueMask |
         }
       }
     }
-    if (!any) continue;
-    const band = await readTileBand(slide, g, j0, j1);
-    let q = 0;
-    for (let j = j0; j < j1; j++) {
-      for (let i = 0; i < g.nx; i++, q++) {
-        if (!need[q]) continue;
-        tileToChw(band, g, i, j - j0, batch, fill * tileLen);
-        where[fill++] = j * g.nx + i;
-        if (fill === B) await flush();
+    if (any) bands.push({ j0, j1, need });
+  }
+  const read = (b: number) => {
+    const p = readTileBand(slide, g, bands[b].j0, bands[b].j1);
+    p.catch(() => undefined); // thrown where it is awaited
+    return p;
+  };
+  let nextBand = bands.length ? read(0) : null;
+  try {
+    for (let b = 0; b < bands.length; b++) {
+      const band = await nextBand!;
+      nextBand = b + 1 < bands.length ? read(b + 1) : null;
+      const { j0, j1, need } = bands[b];
+      let q = 0;
+      for (let j = j0; j < j1; j++) {
+        for (let i = 0; i < g.nx; i++, q++) {
+          if (!need[q]) continue;
+          const slot = slots[s];
+          tileToChw(band, g, i, j - j0, slot.batch, fill * tileLen);
+          slot.where[fill++] = j * g.nx + i;
+          if (fill === B) await flush();
+        }
       }
     }
+    await flush();
+    for (const x of slots) if (x.done) await x.done;
+  } finally {
+    // on an error: let the reads and predictions still running settle before the caller closes the slide or the pool
+    await Promise.allSettled([nextBand, ...slots.map((x) => x.done)]);
   }
-  await flush();
   const { width: W, height: H } = slide.levels[0];
   return {
     width: g.nx,
