@@ -13,17 +13,21 @@
  *   quantile + summary(landmarks, at-risk times) + survdiff + coxph(efron) for PFS; survfit + quantile + summary for
  *   DOR; coxph(efron) in every forest subgroup; the nine plots drawn with base graphics from the same data (KM with
  *   at-risk rows and median lines, waterfall and spider of the same systematic samples, swimmer, Bland-Altman x3 with
- *   bias and limits computed in R, forest) each written to SVG (svg()) and PNG (png(), 1200 x 750 at 144 dpi). R does
- *   not compute the agreement statistics (ICC, kappas, tolerance shares, adjudication, AI effect) nor write HTML/JSON:
- *   the comparison is conservative for us;
+ *   bias and limits computed in R, forest) each written to SVG (svg()) and PNG (png(), 1200 x 750 at 144 dpi); timed
+ *   separately in the same loop, R's agreement section (tests/bench/agreement.R: the same ICCs, Bland-Altman, tolerance
+ *   shares, kappas, BOR/PD agreement, target selection, adjudication and AI effect from the same ADTRRDR / ADRSRDR
+ *   rows; its ICC, kappa, adjudication rate and AI edit size must equal ours to 1e-6). R writes no HTML/JSON;
  * - ours and R, survival only (REPS times): summariseTimeToEvent + Cox Breslow + KM log-log and its quantiles
  *   against survfit + quantile + summary + survdiff + coxph(efron, breslow) + survfit(log-log) + quantile.
  * The PFS hazard ratio and every forest-subgroup hazard ratio must agree with R to 1e-6, or the bench fails.
  *
  * Run: npm run bench:analysis   (BENCH_SUBJECTS=n to change the size).
  * Ends with ONE JSON line: {"bench":"analysis","seconds":..,"speedup_vs_r_survival":..,"peak_rss_mb":..,...};
- * seconds = our median time for the whole report; speedup_vs_r_survival = R's median time for the survival analysis
- * and every plot / ours for the whole report; survival_seconds / survival_speedup: the survival-only comparison.
+ * seconds = our median time for the whole report (seconds_mean: the mean, with the full collections that the report's
+ * output buffers set off every few reports); speedup_vs_r_survival = R's median time for the survival analysis and
+ * every plot / ours for the whole report (the issue's figure: R without the agreement section);
+ * speedup_vs_r_same_work = R's median time for survival, every plot and the agreement section / ours;
+ * survival_seconds / survival_speedup: the survival-only comparison.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -97,18 +101,33 @@ async function main(): Promise<void> {
   csv('swimmer.csv', ['id', 'weeks', 'ongoing', 'bor'], m.plotData.swimmer.map((x) => [x.usubjid, x.weeks, x.ongoing ? 1 : 0, x.bor]));
   csv('swimev.csv', ['id', 'week', 'kind'], m.plotData.swimmer.flatMap((x) => x.events.map((e) => [x.usubjid, e.week, e.kind])));
   const baPlots = m.agreement.lesions.filter((l) => l.blandAltman);
+  // the reader-level rows, for R's agreement section (only the columns it reads)
+  const columnsCsv = (name: string, ds: Dataset, cols: string[]) => {
+    const idx = cols.map((c) => ds.columns.findIndex((x) => x.name === c));
+    csv(name, cols, ds.rows.map((r) => idx.map((i) => (i < 0 ? null : (r[i] as string | number | null) ?? null))));
+  };
+  columnsCsv('adtrrdr.csv', datasets.get('ADTRRDR')!, ['USUBJID', 'EVALID', 'READER', 'AVISITN', 'LESIONID', 'AVAL', 'AVALC', 'AIVAL', 'AIVALC', 'AIDECN']);
+  columnsCsv('adrsrdr.csv', datasets.get('ADRSRDR')!, ['USUBJID', 'EVAL', 'EVALID', 'READER', 'PARAMCD', 'AVALC', 'ADT', 'AVISITN', 'ADJFL']);
+  const rq = (x: string) => `"${x.replace(/["\\]/g, '\\$&')}"`;
+  const evR = `c(${m.agreement.evaluators.map(rq).join(', ')})`;
+  const pairsR = `list(${m.agreement.lesions.map((l) => `c(${rq(l.a)}, ${rq(l.b)})`).join(', ')})`;
   baPlots.forEach((l, k) => csv(`ba${k + 1}.csv`, ['a', 'b'], Array.from(l.points.mean, (mean, i) => [mean + l.points.diff[i]! / 2, mean - l.points.diff[i]! / 2])));
   // the subgroup rows (the forest's 'All subjects' row is the PFS HR, checked above)
   const forestOurs = m.plotData.forest.filter((f) => f.hr !== null && f.subgroup !== 'All subjects');
   const lim = PLOT_LIMITS;
   let rTimes: number[];
   let rSurvTimes: number[];
+  let rAgreeTimes: number[];
+  let agreeR: number[];
   let hrR: number;
   let forestR: { name: string; level: string; hr: number }[];
   try {
     const script = `
-suppressPackageStartupMessages(library(survival))
+suppressPackageStartupMessages({ library(survival); library(vcd) })
+source(${rq(join(process.cwd(), 'tests', 'bench', 'agreement.R'))})
 rd <- function(f) read.csv(file.path("${dir}", f), stringsAsFactors = FALSE)
+tr <- read.csv(file.path("${dir}", "adtrrdr.csv"), stringsAsFactors = FALSE, colClasses = c(AVALC = "character", AIVALC = "character"))
+rs <- read.csv(file.path("${dir}", "adrsrdr.csv"), stringsAsFactors = FALSE)
 d <- rd("pfs.csv"); d$g <- relevel(factor(d$grp), ref = "${reference}")
 sg <- rd("subgroups.csv")
 dd <- rd("dor.csv")
@@ -160,7 +179,7 @@ pfs <- function() {
   lr <- survdiff(Surv(time, status) ~ g, data = d)
   list(f = f, q = q, s = s, a = a, lr = lr, ce = coxph(Surv(time, status) ~ g, data = d, ties = "efron"))
 }
-times <- numeric(0)
+times <- numeric(0); atimes <- numeric(0)
 for (rep in 1:${REPORT_REPS}) {
   t0 <- proc.time()[["elapsed"]]
   p <- pfs(); f <- p$f; ce <- p$ce
@@ -176,6 +195,9 @@ for (rep in 1:${REPORT_REPS}) {
   draw_all(function(name) svg(file.path("${dir}", paste0(name, ".svg")), width = 8, height = 5), f, fd)
   draw_all(function(name) png(file.path("${dir}", paste0(name, ".png")), width = 1200, height = 750, res = 144), f, fd)
   times <- c(times, proc.time()[["elapsed"]] - t0)
+  t1 <- proc.time()[["elapsed"]]
+  ag <- agree(tr, rs, ${evR}, ${pairsR})
+  atimes <- c(atimes, proc.time()[["elapsed"]] - t1)
 }
 stimes <- numeric(0)
 for (i in 1:${REPS}) {
@@ -190,12 +212,16 @@ cat(sprintf("%.17g", exp(coef(ce))[1]), "\\n")
 cat(paste(sprintf("%.6f", times), collapse = " "), "\\n")
 cat(paste(sprintf("%.6f", stimes), collapse = " "), "\\n")
 write.csv(forest, file.path("${dir}", "forest-r.csv"), row.names = FALSE)
+cat(paste(sprintf("%.6f", atimes), collapse = " "), "\\n")
+cat(sprintf("%.17g", c(sapply(ag$les, function(l) l$icc[["icc21"]]), sapply(ag$resp, function(r) r$k[1, 1]), ag$adjud$rate[1], ag$eff$size[["50%"]])), "\\n")
 `;
     writeFileSync(join(dir, 'bench.R'), script);
     const out = execFileSync('Rscript', ['--vanilla', join(dir, 'bench.R')], { maxBuffer: 1 << 26 }).toString().trim().split('\n');
     hrR = Number(out[0]);
     rTimes = out[1]!.trim().split(/\s+/).map(Number);
     rSurvTimes = out[2]!.trim().split(/\s+/).map(Number);
+    rAgreeTimes = out[3]!.trim().split(/\s+/).map(Number);
+    agreeR = out[4]!.trim().split(/\s+/).map(Number);
     const lines = readFileSync(join(dir, 'forest-r.csv'), 'utf8').trim().split('\n').slice(1);
     forestR = lines.map((l) => {
       const cells = l.match(/("([^"]|"")*"|[^,]+)/g)!.map((c) => c.replace(/^"|"$/g, '').replace(/""/g, '"'));
@@ -211,6 +237,11 @@ write.csv(forest, file.path("${dir}", "forest-r.csv"), row.names = FALSE)
     const r = forestR.find((x) => x.name === f.subgroup && x.level === f.level);
     if (!r || !(Math.abs(f.hr! - r.hr) <= 1e-6 * r.hr)) throw new Error(`forest ${f.subgroup} ${f.level}: ours ${f.hr}, R ${r?.hr}`);
   }
+  // R's agreement section computed what ours did
+  const ag = m.agreement;
+  const agreeOurs = [...ag.lesions.map((l) => l.icc!.icc21.value), ...ag.responses.map((r) => r.timepoints.kappa.unweighted!.kappa), ag.adjudication!.rate!.share, ag.aiEffect!.overall.editSize!.medianAbsMm];
+  if (agreeOurs.length !== agreeR.length || agreeOurs.some((x, i) => !(Math.abs(x - agreeR[i]!) <= 1e-6 * Math.max(1, Math.abs(x))))) throw new Error(`agreement differs from R: ours ${agreeOurs.join(' ')}; R ${agreeR.join(' ')}`);
+  const rSameWork = median(rTimes.map((t, i) => t + rAgreeTimes[i]!));
   const survivalSeconds = median(ours);
   const seconds = median(reportTimes);
   const rSeconds = median(rTimes);
@@ -218,6 +249,7 @@ write.csv(forest, file.path("${dir}", "forest-r.csv"), row.names = FALSE)
   console.log(`subjects ${recs.length}, PFS events ${recs.filter((r) => r.event).length}, HR ${hr.toFixed(6)} (R ${hrR.toFixed(6)}); reader lesion rows ${datasets.get('ADTRRDR')!.rows.length}`);
   console.log(`ours, whole report (${reportFiles} files, ${(reportBytes / 1e6).toFixed(1)} MB): ${reportTimes.map((x) => x.toFixed(3)).join(' ')} s`);
   console.log(`R, survival analysis and every plot to SVG and PNG: ${rTimes.map((x) => x.toFixed(3)).join(' ')} s; forest HRs agree (${forestOurs.length})`);
+  console.log(`R, agreement section: ${rAgreeTimes.map((x) => x.toFixed(3)).join(' ')} s (ICC, kappa, adjudication rate, AI edit size equal ours)`);
   console.log(`survival only: ours ${ours.map((x) => x.toFixed(4)).join(' ')} s; R ${rSurvTimes.map((x) => x.toFixed(4)).join(' ')} s`);
   console.log(
     JSON.stringify({
@@ -225,6 +257,9 @@ write.csv(forest, file.path("${dir}", "forest-r.csv"), row.names = FALSE)
       seconds: round4(seconds),
       r_seconds: round4(rSeconds),
       speedup_vs_r_survival: round4(rSeconds / seconds),
+      seconds_mean: round4(reportTimes.reduce((x, y) => x + y, 0) / reportTimes.length),
+      r_seconds_same_work: round4(rSameWork),
+      speedup_vs_r_same_work: round4(rSameWork / seconds),
       survival_seconds: round4(survivalSeconds),
       r_survival_seconds: round4(rSurvivalSeconds),
       survival_speedup: round4(rSurvivalSeconds / survivalSeconds),
