@@ -188,15 +188,27 @@ function aiRow(reader: string, x: AiAcc, confLevel: number): AiEffectRow {
   };
 }
 
+export interface AgreementOptions {
+  confLevel?: number;
+  /** Tolerances of the "within" shares: absolute in mm (default 2) and relative (default 0.1). */
+  absTolMm?: number;
+  relTol?: number;
+  /**
+   * Called with the diameter section (final: the same objects the summary returns) as soon as it is computed, before
+   * the response, adjudication and AI sections: the report starts drawing its Bland-Altman plots meanwhile.
+   */
+  onLesions?: (lesions: LesionAgreement[], origin: string | null) => void;
+}
+
 /**
  * The agreement summary of a cut's reads. `adtrrdr` / `adrsrdr` may be undefined (a cut without reads): then every
  * part is null and `notes` says why.
  */
-export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset | undefined, o: { confLevel?: number; absTolMm?: number; relTol?: number } = {}): AgreementSummary {
+export function readerAgreement(adtrrdr: Dataset | undefined, adrsrdr: Dataset | undefined, o: AgreementOptions = {}): AgreementSummary {
   return withScratch((scratch) => agreementOf(scratch, adtrrdr, adrsrdr, o));
 }
 
-function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Dataset | undefined, o: { confLevel?: number; absTolMm?: number; relTol?: number }): AgreementSummary {
+function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Dataset | undefined, o: AgreementOptions): AgreementSummary {
   const confLevel = o.confLevel ?? 0.95;
   const notes: NotEstimable[] = [];
   const empty: AgreementSummary = { origin: null, evaluators: [], subjects: 0, lesions: [], allEvaluators: null, responses: [], targetSelection: [], adjudication: null, aiEffect: null, notes };
@@ -374,6 +386,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   });
   for (const l of lesions) for (const x of l.icc?.notes ?? []) l.notes.push(x);
   for (const l of lesions) for (const x of l.blandAltman?.notes ?? []) l.notes.push(x);
+  o.onLesions?.(lesions, origin);
   let allEvaluators: AgreementSummary['allEvaluators'] = null;
   if (evaluators.length > 2) {
     const n: NotEstimable[] = [];

@@ -9,7 +9,10 @@
 import sharp from 'sharp';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
+import { join } from 'node:path';
 import type { AgreementSummary } from '@app/analysis';
+import { runInWorker } from '@app/core';
+import type { PlotTask, PlotTaskResult } from './plot-task';
 import type { ForestRow, KmPlotData, ReportModel, ReportModelBase, SubjectSize, SwimmerRow } from './statistics';
 
 export interface RenderedPlot {
@@ -24,6 +27,9 @@ export interface RenderedPlot {
   svg: string;
   png?: Buffer;
 }
+
+/** The worker task that draws one plot (plot-task.ts). */
+const PLOT_TASK = join(__dirname, 'plot-task');
 
 const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 const CONFIG = {
@@ -279,49 +285,59 @@ function forestSpec(rows: ForestRow[], reference: string, confLevel: number): To
 
 /** Every plot of the model: SVG (and PNG when `png`). Blinded models give no by-arm plot (no forest, pooled KM). */
 export async function renderPlots(model: ReportModel, o: { png?: boolean } = {}): Promise<RenderedPlot[]> {
-  return (await renderPlotsStaged(model, o))(model.agreement);
+  const staged = renderPlotsStaged(model, o);
+  staged.blandAltman(model.agreement.lesions, model.agreement.origin);
+  return staged.done();
 }
 
 /**
- * renderPlots in two steps, for a model whose agreement section is computed in between (computeReportStaged): the
- * first draws every plot that needs no agreement data and starts their PNGs on libuv's thread pool (sharp); the
- * function it returns adds the Bland-Altman plots and waits for every PNG. The plots come back in report order.
+ * The report's plots, drawn on libs/core's worker-thread pool (plot-task: Vega layout to SVG, PNG by sharp) while the
+ * caller computes the agreement section (computeReportStaged): renderPlotsStaged sends every plot that needs no
+ * agreement data at once; `blandAltman` sends the Bland-Altman plots as soon as the diameter section is known
+ * (readerAgreement's onLesions); `done` waits for them all. The plots come back in report order, with the bytes
+ * renderSvg / svgToPng give on any thread.
  */
-export async function renderPlotsStaged(model: ReportModelBase, o: { png?: boolean } = {}): Promise<(agreement: AgreementSummary) => Promise<RenderedPlot[]>> {
+export interface StagedPlots {
+  blandAltman(lesions: AgreementSummary['lesions'], origin: string | null): void;
+  done(): Promise<RenderedPlot[]>;
+}
+
+export function renderPlotsStaged(model: ReportModelBase, o: { png?: boolean } = {}): StagedPlots {
   const blinded = model.arms.length === 0;
-  // PNGs render on libuv's thread pool (sharp) while the next SVG is laid out on this thread; awaited at the end
-  const pngs: Promise<void>[] = [];
-  const draw = async (p: Omit<RenderedPlot, 'svg' | 'png'>, spec: TopLevelSpec): Promise<RenderedPlot> => {
-    const svg = await renderSvg(spec, p.name);
-    const plot: RenderedPlot = { ...p, svg };
-    if (o.png) pngs.push(svgToPng(svg).then((png) => void (plot.png = png)));
-    return plot;
+  const draw = (p: Omit<RenderedPlot, 'svg' | 'png'>, spec: TopLevelSpec): Promise<RenderedPlot> => {
+    const task: PlotTask = { spec, name: p.name, png: !!o.png };
+    const done = runInWorker<PlotTaskResult>(PLOT_TASK, task).then((r) => ({ ...p, svg: r.svg, ...(r.png ? { png: Buffer.from(r.png.buffer, r.png.byteOffset, r.png.length) } : {}) }));
+    done.catch(() => undefined); // thrown where it is awaited
+    return done;
   };
-  const before: RenderedPlot[] = [];
+  const before: Promise<RenderedPlot>[] = [];
   for (const d of model.plotData.km) {
-    before.push(await draw({ name: `km-${d.parameter.toLowerCase()}`, title: `Kaplan-Meier: ${d.label}`, caption: blinded ? 'All subjects pooled (blinded cut).' : 'By arm, with the number at risk below and the medians marked.', dataset: 'ADTTE', parameter: d.parameter, subjects: d.atRisk.filter((a) => a.t === 0).reduce((s, a) => s + a.n, 0) }, kmSpec(model, d)));
+    before.push(draw({ name: `km-${d.parameter.toLowerCase()}`, title: `Kaplan-Meier: ${d.label}`, caption: blinded ? 'All subjects pooled (blinded cut).' : 'By arm, with the number at risk below and the medians marked.', dataset: 'ADTTE', parameter: d.parameter, subjects: d.atRisk.filter((a) => a.t === 0).reduce((s, a) => s + a.n, 0) }, kmSpec(model, d)));
   }
   const sizes = model.plotData.sizes;
   if (sizes.length) {
-    before.push(await draw({ name: 'waterfall', title: 'Waterfall plot', caption: 'Best % change from baseline in the sum of target lesion diameters, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, waterfallSpec(sizes, sizes.length)));
-    before.push(await draw({ name: 'spider', title: 'Spider plot', caption: '% change from baseline over time, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, spiderSpec(sizes, sizes.length)));
+    before.push(draw({ name: 'waterfall', title: 'Waterfall plot', caption: 'Best % change from baseline in the sum of target lesion diameters, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, waterfallSpec(sizes, sizes.length)));
+    before.push(draw({ name: 'spider', title: 'Spider plot', caption: '% change from baseline over time, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, spiderSpec(sizes, sizes.length)));
   }
   if (model.plotData.swimmer.length) {
-    before.push(await draw({ name: 'swimmer', title: 'Swimmer plot', caption: 'Responders: time on study with first response, complete response, progression or death.', dataset: 'ADTTE/ADRS', parameter: 'PFS/OVR', subjects: Math.min(model.plotData.swimmer.length, PLOT_LIMITS.swimmer) }, swimmerSpec(model.plotData.swimmer, model.plotData.swimmer.length)));
+    before.push(draw({ name: 'swimmer', title: 'Swimmer plot', caption: 'Responders: time on study with first response, complete response, progression or death.', dataset: 'ADTTE/ADRS', parameter: 'PFS/OVR', subjects: Math.min(model.plotData.swimmer.length, PLOT_LIMITS.swimmer) }, swimmerSpec(model.plotData.swimmer, model.plotData.swimmer.length)));
   }
-  const after: RenderedPlot[] = [];
+  const after: Promise<RenderedPlot>[] = [];
   if (!blinded && model.plotData.forest.length && model.reference) {
-    after.push(await draw({ name: 'forest-pfs', title: 'Forest plot: PFS hazard ratio by subgroup', caption: 'Unstratified Cox model within each subgroup.', dataset: 'ADTTE', parameter: 'PFS', subjects: model.plotData.forest[0]!.n }, forestSpec(model.plotData.forest, model.reference, model.confLevel)));
+    after.push(draw({ name: 'forest-pfs', title: 'Forest plot: PFS hazard ratio by subgroup', caption: 'Unstratified Cox model within each subgroup.', dataset: 'ADTTE', parameter: 'PFS', subjects: model.plotData.forest[0]!.n }, forestSpec(model.plotData.forest, model.reference, model.confLevel)));
   }
-  return async (agreement) => {
-    const simulated = agreement.origin === 'SIMULATED';
-    const ba: RenderedPlot[] = [];
-    for (const l of agreement.lesions) {
-      if (!l.blandAltman) continue;
-      const name = l.a === 'AI' ? `bland-altman-ai-${l.b.replace(/\D+/g, '') || 'r'}` : 'bland-altman-readers';
-      ba.push(await draw({ name, title: `Bland-Altman: ${l.a} vs ${l.b}`, caption: `Target lesion diameters, ${l.a} minus ${l.b}.${simulated ? ' Simulated reads.' : ''}`, dataset: 'ADTRRDR', parameter: 'LDIAM/SAXIS', subjects: l.subjects }, blandAltmanSpec(l, simulated)));
-    }
-    await Promise.all(pngs);
-    return [...before, ...ba, ...after];
+  let ba: Promise<RenderedPlot>[] | undefined;
+  return {
+    blandAltman(lesions, origin) {
+      if (ba) throw new Error('renderPlotsStaged: the Bland-Altman plots were already sent');
+      const simulated = origin === 'SIMULATED';
+      ba = [];
+      for (const l of lesions) {
+        if (!l.blandAltman) continue;
+        const name = l.a === 'AI' ? `bland-altman-ai-${l.b.replace(/\D+/g, '') || 'r'}` : 'bland-altman-readers';
+        ba.push(draw({ name, title: `Bland-Altman: ${l.a} vs ${l.b}`, caption: `Target lesion diameters, ${l.a} minus ${l.b}.${simulated ? ' Simulated reads.' : ''}`, dataset: 'ADTRRDR', parameter: 'LDIAM/SAXIS', subjects: l.subjects }, blandAltmanSpec(l, simulated)));
+      }
+    },
+    done: () => Promise.all([...before, ...(ba ?? []), ...after]),
   };
 }

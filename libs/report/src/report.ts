@@ -71,12 +71,12 @@ export function statisticsJson(model: ReportModel, plots: RenderedPlot[], codeVe
  * and code version -> byte-identical files.
  */
 export async function buildCutReport(cut: ReportCutInfo, datasets: Datasets, o: ReportOptions & { codeVersion: string; png?: boolean }): Promise<BuiltReport> {
-  // the plots that need no agreement data are drawn first, so that their PNGs rasterise on libuv's thread pool while
-  // this thread computes the agreement section (the largest computation of a cut with reader-level reads)
+  // the plots are drawn on the worker-thread pool while this thread computes the agreement section (the largest
+  // computation of a cut with reader-level reads): the others at once, Bland-Altman as soon as the diameters are known
   const staged = computeReportStaged(cut, datasets, o);
-  const withAgreement = await renderPlotsStaged(staged.base, { png: o.png ?? true });
-  const model = staged.finish();
-  const plots = await withAgreement(model.agreement);
+  const drawing = renderPlotsStaged(staged.base, { png: o.png ?? true });
+  const model = staged.finish((lesions, origin) => drawing.blandAltman(lesions, origin));
+  const plots = await drawing.done();
   const files: ReportFile[] = [];
   files.push(file('report.html', Buffer.from(renderHtml(model, plots, { reportCodeVersion: o.codeVersion }), 'utf8')));
   files.push(file('statistics.json', statisticsJson(model, plots, o.codeVersion)));

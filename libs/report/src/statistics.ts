@@ -19,6 +19,7 @@ import {
   sortedLevels,
   summariseTimeToEvent,
   timeToEventFromAdtte,
+  type AgreementOptions,
   type AgreementSummary,
   type KmCurve,
   type Share,
@@ -190,7 +191,7 @@ export type ReportModelBase = Omit<ReportModel, 'agreement'>;
  * two, buildCutReport draws the plots that need no agreement data, so that their PNGs rasterise on libuv's thread
  * pool while this thread computes the agreement. Same model as computeReport.
  */
-export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: ReportOptions = {}): { base: ReportModelBase; finish: () => ReportModel } {
+export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: ReportOptions = {}): { base: ReportModelBase; finish: (onLesions?: AgreementOptions['onLesions']) => ReportModel } {
   const confLevel = o.confLevel ?? 0.95;
   const lvl = `${Math.round(confLevel * 100)} %`;
   const S = new Collector();
@@ -445,9 +446,10 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
   return {
     base,
     // ---------------------------------------------------------------------------------------------- agreement
-    finish: () => {
+    // onLesions: readerAgreement's early hand-over of the diameter section (buildCutReport draws Bland-Altman meanwhile)
+    finish: (onLesions) => {
       if (done) return done;
-      const agreement = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR'), { confLevel });
+      const agreement = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR'), { confLevel, onLesions });
       for (const n of agreement.notes) note('agreement', n);
       addAgreement(S, tables, agreement, confLevel, note);
       return (done = { ...base, agreement });
