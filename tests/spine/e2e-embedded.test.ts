@@ -3,7 +3,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
+import { createHash } from 'node:crypto';
 import { repoRoot } from '@app/core';
+import { INGEST_JOB, ingestKey, type IngestPayload } from '@app/ingest';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
@@ -54,6 +56,28 @@ test('signed event -> in-process ingest -> PGlite row; repeat is a no-op; unknow
   expect(q.body.items).toHaveLength(1);
   expect(q.body.items[0].reason).toMatch(/unrecognised content/);
   await request(app.getHttpServer()).get('/v1/objects').set('authorization', await authHeader(app, 'admin')).query({ status: 'bogus' }).expect(400);
+});
+
+test('an ingest that died between marking its object queued and enqueueing the process job: its re-run dispatches it', async () => {
+  const dcm = readFileSync(join(repoRoot(), 'tests/fixtures/dicom/small/CT_small.dcm'));
+  const key = 'incoming/died-before-dispatch.dcm';
+  const put = await rt.store.put(key, dcm);
+  const payload: IngestPayload = { bucket: rt.store.bucket, key, etag: put.etag, ingestKey: ingestKey({ bucket: rt.store.bucket, key, etag: put.etag }) };
+  // what the dead attempt left: the object row marked queued (kind known), and no process job
+  const { row } = await rt.objects.upsertReceived({ bucket: payload.bucket, key, etag: put.etag, version_id: null, idempotency_key: payload.ingestKey, size: put.size });
+  await rt.objects.setStatus(row.id, 'queued', { kind: 'dicom', sha256: createHash('sha256').update(dcm).digest('hex') });
+  expect(await rt.db.selectFrom('jobs').select('id').where('idempotency_key', '=', `process:${row.id}`).execute()).toEqual([]);
+  // the re-run of the ingest job (same payload: the ledger runs a dead worker's job again)
+  await rt.queue.enqueue(INGEST_JOB, payload, { idempotencyKey: payload.ingestKey });
+  await rt.queue.waitIdle({ timeoutMs: 20000 });
+  const after = await rt.objects.byId(row.id);
+  expect(after!.status).toBe('processed');
+  const process = await rt.db.selectFrom('jobs').select(['status']).where('idempotency_key', '=', `process:${row.id}`).execute();
+  expect(process).toEqual([{ status: 'completed' }]);
+  // and once more: the process job exists, so it is not run twice
+  await rt.queue.enqueue(INGEST_JOB, payload, { idempotencyKey: `${payload.ingestKey}#again` });
+  await rt.queue.waitIdle({ timeoutMs: 20000 });
+  expect(await rt.db.selectFrom('jobs').select(['status', 'attempts']).where('idempotency_key', '=', `process:${row.id}`).execute()).toEqual([{ status: 'completed', attempts: 1 }]);
 });
 
 test('health and OpenAPI docs', async () => {

@@ -110,6 +110,12 @@ export class IngestService {
       idempotency_key: p.ingestKey,
       size: 0,
     });
+    // 'queued': the object was dispatched, but a crash between marking it queued and enqueueing its process job would
+    // leave it waiting for ever: enqueue again (idempotent by key: a process job that exists is not run twice)
+    if (row.status === 'queued' && row.kind && this.processors.for(row.kind)) {
+      await this.ctx.queue.enqueue(PROCESS_JOB, { objectId: row.id }, { idempotencyKey: `process:${row.id}` });
+      return { objectId: row.id, status: row.status };
+    }
     // 'failed': the operator re-runs a finally failed ingest (cli jobs retry) once the fault (S3 down...) is fixed
     if (!['received', 'ingesting', 'failed'].includes(row.status)) return { objectId: row.id, status: row.status };
     await objects.setStatus(row.id, 'ingesting');
