@@ -78,6 +78,15 @@ test('an ingest that died between marking its object queued and enqueueing the p
   await rt.queue.enqueue(INGEST_JOB, payload, { idempotencyKey: `${payload.ingestKey}#again` });
   await rt.queue.waitIdle({ timeoutMs: 20000 });
   expect(await rt.db.selectFrom('jobs').select(['status', 'attempts']).where('idempotency_key', '=', `process:${row.id}`).execute()).toEqual([{ status: 'completed', attempts: 1 }]);
+  // the operator's redispatch (cli objects redispatch) also finds an object left queued without a process job
+  const key2 = 'incoming/died-before-dispatch-2.dcm';
+  const put2 = await rt.store.put(key2, dcm);
+  const { row: row2 } = await rt.objects.upsertReceived({ bucket: rt.store.bucket, key: key2, etag: put2.etag, version_id: null, idempotency_key: ingestKey({ bucket: rt.store.bucket, key: key2, etag: put2.etag }), size: put2.size });
+  await rt.objects.setStatus(row2.id, 'queued', { kind: 'dicom', sha256: createHash('sha256').update(dcm).digest('hex') });
+  expect(await rt.ingest.redispatchWaiting()).toBe(1);
+  expect(await rt.ingest.redispatchWaiting()).toBe(0); // dispatched once
+  await rt.queue.waitIdle({ timeoutMs: 20000 });
+  expect((await rt.objects.byId(row2.id))!.status).toBe('processed');
 });
 
 test('health and OpenAPI docs', async () => {

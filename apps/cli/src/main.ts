@@ -22,7 +22,7 @@ const USAGE = `usage: cli <command> [options]
   objects [--status S]          list objects (e.g. --status quarantined)
   jobs [--status S]             list jobs (e.g. --status failed)
   retry JOB_ID                  re-run a failed job
-  redispatch                    dispatch objects waiting for a processor
+  redispatch                    dispatch objects waiting for a processor, and queued ones without a process job
   import-sdtm --study S FILE... import a sponsor's SDTM TU, TR (and RS, DM) (CSV, Dataset-JSON, XPT; .gz ok)
   simulate --study S [--subjects N] [--seed K] [--readers]   load a simulated trial as the study's assessments (--readers: 2 radiologists + AI per subject, adjudicated)
   cut --study S --cutoff YYYY-MM-DD (--blinded | --unblinded) [--predictions] [--out DIR]   run a data cut (--predictions adds ADPRED, exploratory)

@@ -197,7 +197,10 @@ export class IngestService {
     await objects.setStatus(row.id, 'failed', { reasonCode: error instanceof ObjectNotFoundError ? 'ingest.not-found' : 'job.failed', reason });
   }
 
-  /** Re-dispatch objects waiting for a processor (after a new processor is deployed). */
+  /**
+   * Re-dispatch objects waiting for a processor (after a new processor is deployed), and objects left queued without a
+   * process job (a crash between the two writes below). Returns how many were dispatched.
+   */
   async redispatchWaiting(): Promise<number> {
     const waiting = await this.ctx.objects.list({ status: 'no-processor', limit: 1000 });
     let n = 0;
@@ -206,6 +209,11 @@ export class IngestService {
       await this.ctx.objects.setStatus(o.id, 'queued');
       await this.ctx.queue.enqueue(PROCESS_JOB, { objectId: o.id }, { idempotencyKey: `process:${o.id}` });
       n++;
+    }
+    for (const o of await this.ctx.objects.list({ status: 'queued', limit: 1000 })) {
+      if (!o.kind || !this.processors.for(o.kind)) continue;
+      const r = await this.ctx.queue.enqueue(PROCESS_JOB, { objectId: o.id }, { idempotencyKey: `process:${o.id}` });
+      if (!r.duplicate) n++;
     }
     return n;
   }
