@@ -15,7 +15,6 @@
 import { qnorm } from './distributions';
 import { pfUpper, qf, qt } from './agreement-distributions';
 import { AnalysisError, type NotEstimable } from './errors';
-import { withScratch } from './scratch';
 import { wilsonInterval } from './response';
 
 const alphaOf = (confLevel: number) => {
@@ -85,74 +84,78 @@ function iccOf(n: number, k: number, at: (i: number, j: number) => number, o: { 
   const confLevel = o.confLevel ?? 0.95;
   const alpha = alphaOf(confLevel);
   if (n < 2 || k < 2) throw new AnalysisError('analysis.too-few', `ICC needs at least 2 rated targets and 2 raters, got ${n} x ${k}`);
-  return withScratch((scratch) => {
-    let grand = 0;
-    const rowMean = scratch.f64(n);
-    const colMean = new Float64Array(k);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < k; j++) {
-        const v = at(i, j);
-        if (typeof v !== 'number' || !Number.isFinite(v)) throw new AnalysisError('analysis.bad-input', `ICC: rating [${i + 1}, ${j + 1}] is ${String(v)}; every target needs a rating from every rater`);
-        rowMean[i] += v / k;
-        colMean[j] += v / n;
-        grand += v / (n * k);
-      }
+  // the row means are not kept (n is every lesion x visit pair of a cut): the second pass sums each row again, in the
+  // same order, so it gets the same value
+  const rowMean = (i: number) => {
+    let m = 0;
+    for (let j = 0; j < k; j++) m += at(i, j) / k;
+    return m;
+  };
+  let grand = 0;
+  const colMean = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < k; j++) {
+      const v = at(i, j);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new AnalysisError('analysis.bad-input', `ICC: rating [${i + 1}, ${j + 1}] is ${String(v)}; every target needs a rating from every rater`);
+      colMean[j] += v / n;
+      grand += v / (n * k);
     }
-    let ssr = 0;
-    let ssc = 0;
-    let sse = 0;
-    let ss0 = 0;
-    for (let i = 0; i < n; i++) ssr += k * (rowMean[i]! - grand) ** 2;
-    for (let j = 0; j < k; j++) ssc += n * (colMean[j]! - grand) ** 2;
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < k; j++) {
-        const x = at(i, j);
-        sse += (x - rowMean[i]! - colMean[j]! + grand) ** 2; // directly: no cancellation of sst - ssr - ssc
-        ss0 += x * x;
-      }
+  }
+  let ssr = 0;
+  let ssc = 0;
+  let sse = 0;
+  let ss0 = 0;
+  for (let j = 0; j < k; j++) ssc += n * (colMean[j]! - grand) ** 2;
+  for (let i = 0; i < n; i++) {
+    const ri = rowMean(i);
+    ssr += k * (ri - grand) ** 2;
+    for (let j = 0; j < k; j++) {
+      const x = at(i, j);
+      sse += (x - ri - colMean[j]! + grand) ** 2; // directly: no cancellation of sst - ssr - ssc
+      ss0 += x * x;
     }
-    const df1 = n - 1;
-    const dfc = k - 1;
-    const df2 = (n - 1) * (k - 1);
-    const msr = ssr / df1;
-    const msc = ssc / dfc;
-    const mse = sse / df2;
-    // relative to the data's magnitude: sums of squares below this are rounding noise (errors are ~ eps^2 x sum x^2)
-    const tiny = 1e-20 * Math.max(ss0, 1e-300);
-    if (ssr <= tiny && sse <= tiny) {
-      throw new AnalysisError('analysis.zero-variance', `ICC: the ${n} targets do not vary (every rating of every target is the same value): between-target variance is zero, the ICC is undefined`);
-    }
-    const notes: NotEstimable[] = [];
-    const icc2v = (msr - mse) / (msr + (k - 1) * mse + (k * (msc - mse)) / n);
-    const icc3v = (msr - mse) / (msr + (k - 1) * mse);
-    if (sse <= tiny) {
-      notes.push({ code: 'analysis.zero-error-variance', message: `ICC: the raters agree exactly up to a constant shift on all ${n} targets (residual variance 0): intervals and F test not estimable` });
-      return {
-        n, k, msr, msc, mse: 0, confLevel, notes,
-        icc21: { model: 'ICC(2,1)', value: icc2v, lower: null, upper: null, f: null, df1, df2, p: null },
-        icc31: { model: 'ICC(3,1)', value: 1, lower: null, upper: null, f: null, df1, df2, p: null },
-      };
-    }
-    const F = msr / mse;
-    const p = pfUpper(F, df1, df2);
-    // ICC(3,1): Shrout-Fleiss
-    const fl = F / qf(1 - alpha / 2, df1, df2);
-    const fu = F * qf(1 - alpha / 2, df2, df1);
-    const icc31: IccEstimate = { model: 'ICC(3,1)', value: icc3v, lower: (fl - 1) / (fl + k - 1), upper: (fu - 1) / (fu + k - 1), f: F, df1, df2, p };
-    // ICC(2,1): McGraw-Wong with Satterthwaite df (psych::ICC)
-    const fj = msc / mse;
-    const a = k * icc2v * fj + n * (1 + (k - 1) * icc2v) - k * icc2v;
-    const vn = (k - 1) * (n - 1) * a * a;
-    const vd = (n - 1) * k * k * icc2v * icc2v * fj * fj + (n * (1 + (k - 1) * icc2v) - k * icc2v) ** 2;
-    const v = vn / vd;
-    const f3u = qf(1 - alpha / 2, n - 1, v);
-    const f3l = qf(1 - alpha / 2, v, n - 1);
-    const denomBase = k * msc + (k * n - k - n) * mse;
-    const lower2 = (n * (msr - f3u * mse)) / (f3u * denomBase + n * msr);
-    const upper2 = (n * (f3l * msr - mse)) / (denomBase + n * f3l * msr);
-    const icc21: IccEstimate = { model: 'ICC(2,1)', value: icc2v, lower: lower2, upper: upper2, f: F, df1, df2, p, dfSatterthwaite: v };
-    return { n, k, msr, msc, mse, icc21, icc31, confLevel, notes };
-  });
+  }
+  const df1 = n - 1;
+  const dfc = k - 1;
+  const df2 = (n - 1) * (k - 1);
+  const msr = ssr / df1;
+  const msc = ssc / dfc;
+  const mse = sse / df2;
+  // relative to the data's magnitude: sums of squares below this are rounding noise (errors are ~ eps^2 x sum x^2)
+  const tiny = 1e-20 * Math.max(ss0, 1e-300);
+  if (ssr <= tiny && sse <= tiny) {
+    throw new AnalysisError('analysis.zero-variance', `ICC: the ${n} targets do not vary (every rating of every target is the same value): between-target variance is zero, the ICC is undefined`);
+  }
+  const notes: NotEstimable[] = [];
+  const icc2v = (msr - mse) / (msr + (k - 1) * mse + (k * (msc - mse)) / n);
+  const icc3v = (msr - mse) / (msr + (k - 1) * mse);
+  if (sse <= tiny) {
+    notes.push({ code: 'analysis.zero-error-variance', message: `ICC: the raters agree exactly up to a constant shift on all ${n} targets (residual variance 0): intervals and F test not estimable` });
+    return {
+      n, k, msr, msc, mse: 0, confLevel, notes,
+      icc21: { model: 'ICC(2,1)', value: icc2v, lower: null, upper: null, f: null, df1, df2, p: null },
+      icc31: { model: 'ICC(3,1)', value: 1, lower: null, upper: null, f: null, df1, df2, p: null },
+    };
+  }
+  const F = msr / mse;
+  const p = pfUpper(F, df1, df2);
+  // ICC(3,1): Shrout-Fleiss
+  const fl = F / qf(1 - alpha / 2, df1, df2);
+  const fu = F * qf(1 - alpha / 2, df2, df1);
+  const icc31: IccEstimate = { model: 'ICC(3,1)', value: icc3v, lower: (fl - 1) / (fl + k - 1), upper: (fu - 1) / (fu + k - 1), f: F, df1, df2, p };
+  // ICC(2,1): McGraw-Wong with Satterthwaite df (psych::ICC)
+  const fj = msc / mse;
+  const a = k * icc2v * fj + n * (1 + (k - 1) * icc2v) - k * icc2v;
+  const vn = (k - 1) * (n - 1) * a * a;
+  const vd = (n - 1) * k * k * icc2v * icc2v * fj * fj + (n * (1 + (k - 1) * icc2v) - k * icc2v) ** 2;
+  const v = vn / vd;
+  const f3u = qf(1 - alpha / 2, n - 1, v);
+  const f3l = qf(1 - alpha / 2, v, n - 1);
+  const denomBase = k * msc + (k * n - k - n) * mse;
+  const lower2 = (n * (msr - f3u * mse)) / (f3u * denomBase + n * msr);
+  const upper2 = (n * (f3l * msr - mse)) / (denomBase + n * f3l * msr);
+  const icc21: IccEstimate = { model: 'ICC(2,1)', value: icc2v, lower: lower2, upper: upper2, f: F, df1, df2, p, dfSatterthwaite: v };
+  return { n, k, msr, msc, mse, icc21, icc31, confLevel, notes };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
