@@ -188,8 +188,8 @@ export type ReportModelBase = Omit<ReportModel, 'agreement'>;
 /**
  * computeReport in two steps: `base` holds every section but reader agreement; `finish()` computes the agreement
  * section (over every reader row of the cut: the report's largest computation) and completes the model. Between the
- * two, buildCutReport draws the plots that need no agreement data, so that their PNGs rasterise on libuv's thread
- * pool while this thread computes the agreement. Same model as computeReport.
+ * two, buildCutReport sends the plots to the worker-thread pool (renderPlotsStaged), so that they are drawn while
+ * this thread computes the agreement. Same model as computeReport.
  */
 export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: ReportOptions = {}): { base: ReportModelBase; finish: (onLesions?: AgreementOptions['onLesions']) => ReportModel } {
   const confLevel = o.confLevel ?? 0.95;
@@ -552,7 +552,7 @@ function forestRows(S: Collector, out: ForestRow[], tables: ReportTable[], recor
   const subgroups = subgroupsOf(datasets, records);
   const treatments = arms.filter((a) => a !== reference);
   const rows: ReportTable['rows'] = [];
-  const fit = (recs: TimeToEvent[], sub: string, level: string) => {
+  const fitSubgroup = (recs: TimeToEvent[], sub: string, level: string) => {
     for (const t of treatments) {
       const use = recs.filter((r) => r.group === t || r.group === reference);
       const n = use.length;
@@ -583,8 +583,8 @@ function forestRows(S: Collector, out: ForestRow[], tables: ReportTable[], recor
       rows.push({ label: `${sub === level ? sub : `${sub}: ${level}`}${treatments.length > 1 ? ` (${t})` : ''}`, cells: [nId, eId, row.hrId] });
     }
   };
-  fit(records, 'All subjects', 'All subjects');
-  for (const sg of subgroups) for (const level of sg.levels) fit(records.filter((r) => sg.of.get(r.id!) === level), sg.name, level);
+  fitSubgroup(records, 'All subjects', 'All subjects');
+  for (const sg of subgroups) for (const level of sg.levels) fitSubgroup(records.filter((r) => sg.of.get(r.id!) === level), sg.name, level);
   tables.push({ id: 'forest', section: 'forest', title: 'PFS hazard ratio by subgroup', caption: `Subgroups: baseline characteristics present in the cut (${subgroups.map((s) => s.source).join('; ') || 'none'}). Unstratified Cox models within each subgroup; not adjusted for multiplicity.`, columns: ['Subjects', 'Events', `HR (${lvl} CI)`], rows });
 }
 
