@@ -3,7 +3,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mulberry32 } from '@app/core';
-import { createInferencePool, gaussianImportanceMap, slidingWindow2d, slidingWindow3d, windowStarts, type InferencePool, type WindowRunner } from '@app/inference';
+import { createInferencePool, gaussianImportanceMap, runWindows, slidingWindow2d, slidingWindow3d, windowStarts, type InferencePool, type WindowReuse, type WindowRunner } from '@app/inference';
 import { cleanup, tempModelsDir, writeModelFolder } from './helpers';
 
 const rand = (n: number, seed: number) => {
@@ -146,6 +146,49 @@ describe('slidingWindow2d / 3d with an identity-like model', () => {
       const den = ws.reduce((a, x) => a + g[r - 2 * x], 0);
       expect(outG[r]).toBeCloseTo(num / den, 6);
     }
+  });
+
+  it('reuse (segmentVolume slice by slice): buffers and the weight plane carried across calls give bit-identical planes', async () => {
+    // a model whose output depends on the window content and on a per-call random stream, so any stale accumulator,
+    // weight or output buffer shows; calls of two plane sizes interleave (a size change must not reuse a buffer)
+    const model = (seed: number): WindowRunner => {
+      const r = mulberry32(seed);
+      return async (batch, n) => {
+        const out = new Float32Array(n * 3 * 16);
+        for (let i = 0; i < out.length; i++) out[i] = batch[i % batch.length] * 0.5 + r();
+        await new Promise((res) => setImmediate(res));
+        return out;
+      };
+    };
+    const g = gaussianImportanceMap([1, 4, 4]);
+    const call = async (H: number, W: number, seed: number, reuse?: WindowReuse) => {
+      const img = rand(2 * H * W, seed);
+      const planes: Float32Array[] = [];
+      await runWindows(
+        {
+          size: [1, H, W], roi: [1, 4, 4], inChannels: 2, outChannels: 3, overlap: 0.5, blending: 'gaussian', sigmaScale: 0.125, batchSize: 3, concurrency: 2, importance: g, reuse,
+          fill: (dst, off, _z, y0, x0, pad) => {
+            for (let c = 0; c < 2; c++) for (let dy = 0; dy < 4; dy++) for (let dx = 0; dx < 4; dx++) {
+              const y = y0 + dy - pad[1];
+              const x = x0 + dx - pad[2];
+              dst[off + (c * 4 + dy) * 4 + dx] = y < 0 || y >= H || x < 0 || x >= W ? 0 : img[c * H * W + y * W + x];
+            }
+          },
+          emit: (_z, p) => void planes.push(p.slice()),
+        },
+        model(seed),
+      );
+      return planes[0];
+    };
+    const reuse: WindowReuse = { planes: [] };
+    const sizes: [number, number][] = [[11, 9], [11, 9], [7, 13], [11, 9], [3, 2], [11, 9]];
+    for (const [n, [H, W]] of sizes.entries()) {
+      const fresh = await call(H, W, 100 + n);
+      const reused = await call(H, W, 100 + n, reuse);
+      expect(Buffer.from(reused.buffer).equals(Buffer.from(fresh.buffer))).toBe(true);
+    }
+    expect(reuse.planes.length).toBeGreaterThan(0);
+    expect(reuse.weights?.key).toMatch(/^11x9\|/);
   });
 
   it('a model returning the wrong number of values is a clear InputError', async () => {

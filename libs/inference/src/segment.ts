@@ -7,7 +7,7 @@
 import { InputError } from '@app/core';
 import { fixedSpatial, tensorLayout, type CardTensor, type ModelCard } from './card';
 import { ModelRegistryError, type ModelProvenance, type Tensor } from './registry';
-import { gaussianImportanceMap, runWindows, type Blending, type WindowRunner } from './sliding-window';
+import { gaussianImportanceMap, runWindows, type Blending, type WindowReuse, type WindowRunner } from './sliding-window';
 
 /** What segmentVolume needs of a model: a pool handle (createInferencePool().model) or an in-process LoadedModel. */
 export interface SegmentationModel {
@@ -203,10 +203,21 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
   };
   const run = runner([rh, rw]);
   let windowsRun = 0;
+  // per-slice buffers are reused from slice to slice (at most inFlight in use at once): allocating ~17 MB of typed
+  // arrays per slice made garbage collection and page faults a large share of the main thread's time
+  const spareInputs: Float32Array[] = [];
+  const reuse: WindowReuse = { planes: [] };
   const doSlice = async (k: number) => {
     // channel ch = slice k - ctx + ch, edge slices replicated
-    const input = new Float32Array(C * XY);
+    const input = spareInputs.pop() ?? new Float32Array(C * XY);
     for (let ch = 0; ch < C; ch++) input.set(windowed(Math.min(Z - 1, Math.max(0, k - ctx + ch))), ch * XY);
+    try {
+      await sliceWindows(k, input);
+    } finally {
+      spareInputs.push(input);
+    }
+  };
+  const sliceWindows = async (k: number, input: Float32Array) => {
     const st = await runWindows(
       {
         size: [1, Y, X],
@@ -229,14 +240,19 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
                 dst.fill(0, o, o + rw);
                 continue;
               }
-              for (let dx = 0; dx < rw; dx++) {
-                const i = x0 + dx - pad[2];
-                dst[o + dx] = i < 0 || i >= X ? 0 : input[src + j * X + i];
+              const i0 = x0 - pad[2];
+              if (i0 >= 0 && i0 + rw <= X) dst.set(input.subarray(src + j * X + i0, src + j * X + i0 + rw), o); // the usual case: one copy per row
+              else {
+                for (let dx = 0; dx < rw; dx++) {
+                  const i = i0 + dx;
+                  dst[o + dx] = i < 0 || i >= X ? 0 : input[src + j * X + i];
+                }
               }
             }
           }
         },
         emit: (_z, p) => writePlane(k, p),
+        reuse,
       },
       run,
     );

@@ -116,8 +116,31 @@ export interface WindowEngineSpec {
    * offset; pad = the symmetric padding before each dim (voxels outside the image are the caller's pad value).
    */
   fill(dst: Float32Array, offset: number, z0: number, y0: number, x0: number, pad: [number, number, number]): void;
-  /** Receives each finished output plane z (original coordinates): [outChannels, H, W], blended. */
+  /**
+   * Receives each finished output plane z (original coordinates): [outChannels, H, W], blended. The buffer is
+   * reused once emit returns (or its promise settles): copy what you keep.
+   */
   emit(z: number, plane: Float32Array): void | Promise<void>;
+  /**
+   * State shared by consecutive calls on the same geometry (segmentVolume's 2D path makes one call per slice):
+   * plane buffers are taken from and returned to it instead of allocated per call, and a single-plane call's weight
+   * plane (the sum of the importance maps of its windows, the same for every slice) is computed once. Results are
+   * bit-identical with or without it.
+   */
+  reuse?: WindowReuse;
+}
+
+/** See WindowEngineSpec.reuse; create one with `{ planes: [] }` per run of same-geometry calls. */
+export interface WindowReuse {
+  planes: PlaneBuffers[];
+  weights?: { key: string; importance: Float32Array; w: Float64Array };
+}
+
+/** One output plane's accumulators (float64) and its blended output (float32). */
+export interface PlaneBuffers {
+  acc: Float64Array;
+  w: Float64Array;
+  out: Float32Array;
 }
 
 export interface WindowEngineStats {
@@ -144,19 +167,35 @@ export async function runWindows(spec: WindowEngineSpec, run: WindowRunner): Pro
   const HW = H * W;
 
   // accumulators per padded plane z that some processed window touched and that is not emitted yet
-  const planes = new Map<number, { acc: Float64Array; w: Float64Array }>();
-  // emitted planes' accumulators, zeroed and reused (a 512 x 512 plane of 4 classes is 10 MB: allocating one per slice
-  // kept the garbage collector busy)
-  const spare: { acc: Float64Array; w: Float64Array }[] = [];
+  const planes = new Map<number, PlaneBuffers>();
+  // emitted planes' buffers, zeroed and reused (a 512 x 512 plane of 4 classes is 14 MB with its output: allocating
+  // one per slice kept the garbage collector busy and page-faulted every fresh buffer); spec.spare carries them from
+  // one call to the next
+  const spare: PlaneBuffers[] = spec.reuse?.planes ?? [];
+  const spareMax = Math.max(4, spare.length);
+  // a single-plane call (2D) with reuse: the weight plane is the same for every call of that geometry, so it is summed
+  // once (the same additions in the same window order as accumulate makes) and accumulate skips it
+  let fixedW: Float64Array | null = null;
+  if (spec.reuse && D === 1 && rd === 1) {
+    const key = `${H}x${W}|${ys.join(',')}|${xs.join(',')}|${pad.join(',')}`;
+    const cached = spec.reuse.weights;
+    if (cached && cached.key === key && cached.importance === imp) fixedW = cached.w;
+    else {
+      fixedW = new Float64Array(HW);
+      for (const y0 of ys) for (const x0 of xs) addWeights(fixedW, imp, y0, x0, pad, rh, rw, H, W);
+      spec.reuse.weights = { key, importance: imp, w: fixedW };
+    }
+  }
   let maxLivePlanes = 0;
   const plane = (pz: number) => {
     let p = planes.get(pz);
     if (!p) {
       p = spare.pop();
+      while (p && (p.acc.length !== C * HW || p.w.length !== HW)) p = spare.pop(); // another size: drop it
       if (p) {
         p.acc.fill(0);
-        p.w.fill(0);
-      } else p = { acc: new Float64Array(C * HW), w: new Float64Array(HW) };
+        if (!fixedW) p.w.fill(0);
+      } else p = { acc: new Float64Array(C * HW), w: new Float64Array(HW), out: new Float32Array(C * HW) };
       planes.set(pz, p);
       maxLivePlanes = Math.max(maxLivePlanes, planes.size);
     }
@@ -170,11 +209,14 @@ export async function runWindows(spec: WindowEngineSpec, run: WindowRunner): Pro
       const p = planes.get(pz);
       if (!p) throw new Error(`sliding window: plane ${z} was never covered (bug)`);
       planes.delete(pz);
-      const out = new Float32Array(C * HW);
-      const { acc, w } = p;
+      const { acc, out } = p;
+      const w = fixedW ?? p.w;
       for (let c = 0; c < C; c++) for (let i = 0, o = c * HW; i < HW; i++) out[o + i] = acc[o + i] / w[i];
-      if (spare.length < 4) spare.push(p);
-      await spec.emit(z, out);
+      try {
+        await spec.emit(z, out);
+      } finally {
+        if (spare.length < spareMax) spare.push(p); // reusable only once emit is done with `out`
+      }
     }
     emittedUpTo = Math.max(emittedUpTo, limit);
   };
@@ -198,7 +240,7 @@ export async function runWindows(spec: WindowEngineSpec, run: WindowRunner): Pro
       for (let dy = ya; dy < yb; dy++) {
         const li0 = (dz * rh + dy) * rw; // window index of dx = 0
         const vi0 = (y0 + dy - pad[1]) * W + x0 - pad[2]; // plane index of dx = 0
-        for (let dx = xa; dx < xb; dx++) w[vi0 + dx] += imp[li0 + dx];
+        if (!fixedW) for (let dx = xa; dx < xb; dx++) w[vi0 + dx] += imp[li0 + dx];
         for (let c = 0; c < C; c++) {
           const po = off + c * roiN + li0;
           const ao = c * HW + vi0;
@@ -245,6 +287,19 @@ export async function runWindows(spec: WindowEngineSpec, run: WindowRunner): Pro
     await flushBelow(done < windows.length ? windows[done][0] : padded[0]);
   }
   return { windows: windows.length, maxLivePlanes };
+}
+
+/** Adds one 2D window's importance map into a weight plane, exactly as runWindows' accumulate does (same rows, same order). */
+function addWeights(w: Float64Array, imp: Float32Array, y0: number, x0: number, pad: [number, number, number], rh: number, rw: number, H: number, W: number): void {
+  const xa = Math.max(0, pad[2] - x0);
+  const xb = Math.min(rw, W + pad[2] - x0);
+  const ya = Math.max(0, pad[1] - y0);
+  const yb = Math.min(rh, H + pad[1] - y0);
+  for (let dy = ya; dy < yb; dy++) {
+    const li0 = dy * rw;
+    const vi0 = (y0 + dy - pad[1]) * W + x0 - pad[2];
+    for (let dx = xa; dx < xb; dx++) w[vi0 + dx] += imp[li0 + dx];
+  }
 }
 
 function resolveOpts(o: SlidingWindowOptions, dims: number) {
