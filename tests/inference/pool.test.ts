@@ -48,6 +48,28 @@ describe('inference pool (worker threads)', () => {
     expect(s.threadIds).not.toContain(threadId);
   });
 
+  it('shared memory: a SharedArrayBuffer input is read in place and the result lands in the given shared output', async () => {
+    const m = await pool.model('id2d');
+    expect(m.sharedMemory).toBe(true);
+    const input = new Float32Array(new SharedArrayBuffer(4 * 16));
+    const output = new Float32Array(new SharedArrayBuffer(4 * 12));
+    for (let k = 1; k <= 3; k++) {
+      for (let i = 0; i < 12; i++) input[i] = i * k - 5;
+      const r = await m.run({ image: { data: input.subarray(0, 12), dims: [1, 1, 3, 4] } }, { outputs: { pred: output } });
+      expect(input.length).toBe(16); // never detached
+      expect(Array.from(output)).toEqual(Array.from(input.subarray(0, 12))); // written into the caller's buffer
+      expect(Object.prototype.toString.call(r.outputs.pred.data.buffer)).toBe('[object SharedArrayBuffer]');
+      output[0] = 1234; // the returned view and the caller's buffer are the same memory
+      expect(r.outputs.pred.data[0]).toBe(1234);
+    }
+    // wrong length, non-shared or unknown outputs are refused; the pool keeps working
+    await expect(m.run({ image: { data: new Float32Array(12), dims: [1, 1, 3, 4] } }, { outputs: { pred: new Float32Array(new SharedArrayBuffer(4 * 11)) } })).rejects.toThrow(/output "pred" has 12 values, the shared buffer given for it 11/);
+    await expect(m.run({ image: { data: new Float32Array(12), dims: [1, 1, 3, 4] } }, { outputs: { pred: new Float32Array(12) } })).rejects.toMatchObject({ code: 'inference.bad-option' });
+    await expect(m.run({ image: { data: new Float32Array(12), dims: [1, 1, 3, 4] } }, { outputs: { nope: output } })).rejects.toMatchObject({ code: 'inference.bad-option' });
+    const again = await m.run({ image: { data: Float32Array.from({ length: 4 }, (_, i) => i), dims: [1, 1, 2, 2] } });
+    expect(Array.from(again.outputs.pred.data)).toEqual([0, 1, 2, 3]);
+  });
+
   it('the caller event loop keeps ticking while the U-Net runs (inference is off the main thread)', async () => {
     const m = await pool.model('tissue-unet');
     const x = () => Float32Array.from({ length: 500 * 500 * 3 }, (_, i) => ((i * 7919) % 256) / 255);

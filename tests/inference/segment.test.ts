@@ -97,6 +97,13 @@ describe('segmentVolume (card-driven)', () => {
     const c = await segmentVolume(vol, local);
     expect(b.labels).toEqual(a.labels);
     expect(c.labels).toEqual(a.labels);
+    // the pool path runs its batches in reused shared-memory slots: as many as batches were in flight (inFlight
+    // slices x the engine's 2 in flight + the one being blended), however many windows; in-process uses none
+    expect(a.stats.sharedSlots).toBeGreaterThan(0);
+    expect(a.stats.sharedSlots).toBeLessThanOrEqual(3);
+    expect(b.stats.sharedSlots).toBeLessThanOrEqual(4 * 3);
+    expect(a.stats.windows).toBeGreaterThan(3 * a.stats.sharedSlots); // one run per window there: slots are reused
+    expect(c.stats.sharedSlots).toBe(0);
     await local.close();
   });
 

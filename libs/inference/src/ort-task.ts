@@ -3,6 +3,9 @@
  * onnxruntime sessions, keyed by sha256 + provider + intra-op threads, for the life of the thread: a session is
  * created once (from bytes read and hashed in this thread: what runs is what was verified) and reused.
  * Input buffers arrive transferred; output buffers go back transferred (moveResult), never copied across threads.
+ * Or, for callers that run the same shapes again and again (segmentVolume's windows), both live in shared memory:
+ * a SharedArrayBuffer input is copied into this thread's reused scratch (onnxruntime-node refuses shared memory)
+ * and the outputs are written into the caller's shared `into` buffers, so no call allocates in either thread.
  */
 import { readFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
@@ -21,6 +24,8 @@ export interface OrtTaskRun extends Omit<OrtTaskLoad, 'op'> {
   op: 'run';
   feeds: Record<string, { data: Float32Array; dims: number[] }>;
   outputNames: string[];
+  /** SharedArrayBuffer-backed views to write the outputs into (each exactly the output's length). */
+  into?: Record<string, Float32Array>;
 }
 export interface OrtTaskRelease {
   op: 'release';
@@ -45,6 +50,20 @@ interface Entry {
   fallback?: string;
 }
 const sessions = new Map<string, Promise<Entry>>();
+/** Per input name, this thread's reused copy of shared-memory inputs (onnxruntime-node needs non-shared memory). */
+const scratch = new Map<string, Float32Array>();
+
+function unshared(name: string, x: Float32Array): Float32Array {
+  if (Object.prototype.toString.call(x.buffer) !== '[object SharedArrayBuffer]') return x;
+  let s = scratch.get(name);
+  if (!s || s.buffer.byteLength < x.byteLength) {
+    s = new Float32Array(x.length);
+    scratch.set(name, s);
+  }
+  const view = s.length === x.length ? s : s.subarray(0, x.length);
+  view.set(x);
+  return view;
+}
 
 async function session(t: OrtTaskLoad | OrtTaskRun): Promise<{ e: Entry; created: boolean }> {
   const key = `${t.sha256}|${t.ep}|${t.intraOpNumThreads ?? 0}`;
@@ -80,12 +99,23 @@ export default async function ortTask(t: OrtTask): Promise<OrtTaskResult | { rel
   const base = { threadId, ep: e.ep, fallback: e.fallback, created, inputNames: [...e.session.inputNames], outputNames: [...e.session.outputNames] };
   if (t.op === 'load') return base;
   const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, x] of Object.entries(t.feeds)) feeds[name] = new ort.Tensor('float32', x.data, x.dims);
+  for (const [name, x] of Object.entries(t.feeds)) feeds[name] = new ort.Tensor('float32', unshared(name, x.data), x.dims);
   const res = await e.session.run(feeds);
   const outputs: Record<string, { data: Float32Array; dims: number[] }> = {};
   const buffers: ArrayBuffer[] = [];
   for (const name of t.outputNames) {
     const o = res[name];
+    const into = t.into?.[name];
+    if (into) {
+      const src = o.data as Float32Array;
+      if (into.length !== src.length) {
+        for (const v of Object.values(res)) v.dispose?.();
+        throw new Error(`inference worker: output "${name}" has ${src.length} values, the shared buffer given for it ${into.length}`);
+      }
+      into.set(src);
+      outputs[name] = { data: into, dims: o.dims.map(Number) };
+      continue;
+    }
     // copy once inside this thread into a plain ArrayBuffer we own, then move it to the caller (no cross-thread copy)
     const data = new Float32Array(o.data as Float32Array);
     outputs[name] = { data, dims: o.dims.map(Number) };

@@ -1,7 +1,7 @@
 /**
  * Inference pool: onnxruntime-node sessions on worker threads (piscina, via libs/core's worker-loader), never on
  * the caller's event loop. Sessions are created once per worker and reused (keyed by sha256); tensors are moved
- * (transferred) to and from the workers, not copied.
+ * (transferred) to and from the workers, not copied, or live in shared memory (RunOptions.outputs).
  */
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
@@ -23,6 +23,11 @@ import type { OrtTask, OrtTaskResult } from './ort-task';
 
 const TASK = join(__dirname, 'ort-task');
 
+/** Realm-independent (jest's vm contexts, worker messages): is this buffer a SharedArrayBuffer? */
+export function isShared(b: ArrayBufferLike): b is SharedArrayBuffer {
+  return Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
+}
+
 export interface InferencePoolOptions extends RegistryOptions {
   /** Worker threads (pool size). Default env INFERENCE_THREADS, else 1. */
   threads?: number;
@@ -39,6 +44,13 @@ export interface InferencePoolOptions extends RegistryOptions {
 export interface RunOptions {
   /** Copy the inputs to the worker instead of transferring them (default false: the caller's input buffers are detached after the call). */
   keepInputs?: boolean;
+  /**
+   * Shared-memory outputs: per output name a Float32Array over a SharedArrayBuffer, exactly the output's length. The
+   * worker writes the result into it and run() returns views of these same buffers: nothing is allocated or moved
+   * per call (segmentVolume's windows). Inputs over a SharedArrayBuffer are likewise read in place, never detached;
+   * the caller must leave both alone until run() settles.
+   */
+  outputs?: Record<string, Float32Array>;
 }
 
 export interface ModelHandle {
@@ -50,6 +62,8 @@ export interface ModelHandle {
   readonly batchSize: number;
   /** Worker threads of the pool (how many runs can go at once). */
   readonly threads: number;
+  /** run() accepts shared-memory inputs and `outputs` (RunOptions). */
+  readonly sharedMemory: true;
   /** One session.run on a worker; inputs by name, shapes checked against the card (InputError 'inference.bad-shape'). */
   run(inputs: Record<string, Tensor>, opts?: RunOptions): Promise<{ outputs: Record<string, Tensor>; provenance: ModelProvenance }>;
   /**
@@ -140,19 +154,32 @@ export function createInferencePool(opts: InferencePoolOptions = {}): InferenceP
       }
     };
 
-    const runChecked = async (inputs: Record<string, Tensor>, keep: boolean) => {
+    const runChecked = async (inputs: Record<string, Tensor>, keep: boolean, outBuffers?: Record<string, Float32Array>) => {
       const feeds: Record<string, Tensor> = {};
       const transfer: ArrayBuffer[] = [];
       for (const [name] of inSpecs) {
         const t = inputs[name];
         // transfer only a buffer the tensor owns completely; otherwise (a view into a larger buffer, a shared one,
         // or keepInputs) send a compact copy so nothing else of the caller's is detached
-        const owns = !keep && t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength && !(t.data.buffer instanceof SharedArrayBuffer);
+        if (isShared(t.data.buffer)) {
+          feeds[name] = { data: t.data, dims: [...t.dims] }; // shared: the worker reads it in place
+          continue;
+        }
+        const owns = !keep && t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength;
         const data = owns ? t.data : new Float32Array(t.data);
         feeds[name] = { data, dims: [...t.dims] };
         if (!transfer.includes(data.buffer as ArrayBuffer)) transfer.push(data.buffer as ArrayBuffer);
       }
-      const r = await exec({ op: 'run', ...base, feeds, outputNames }, transfer);
+      let into: Record<string, Float32Array> | undefined;
+      if (outBuffers) {
+        into = {};
+        for (const [name, b] of Object.entries(outBuffers)) {
+          if (!outSpecs.some(([n]) => n === name)) throw new InputError('inference.bad-option', `model ${label}: run outputs names "${name}", not an output of the card`);
+          if (Object.prototype.toString.call(b) !== '[object Float32Array]' || !isShared(b.buffer)) throw new InputError('inference.bad-option', `model ${label}: run outputs.${name} must be a Float32Array over a SharedArrayBuffer`);
+          into[name] = b;
+        }
+      }
+      const r = await exec({ op: 'run', ...base, feeds, outputNames, ...(into ? { into } : {}) }, transfer);
       stats.runs++;
       const outputs = r.outputs as Record<string, Tensor>;
       for (const [name, spec] of outSpecs) checkTensorShape(label, 'output', name, spec, outputs[name].dims, outputs[name].data.length);
@@ -165,9 +192,10 @@ export function createInferencePool(opts: InferencePoolOptions = {}): InferenceP
       executionProvider: loaded.ep,
       batchSize,
       threads,
+      sharedMemory: true,
       async run(inputs, ro = {}) {
         check(inputs);
-        return { outputs: await runChecked(inputs, !!ro.keepInputs), provenance: m.provenance };
+        return { outputs: await runChecked(inputs, !!ro.keepInputs, ro.outputs), provenance: m.provenance };
       },
       async runBatch(items, bo = {}) {
         const bs = bo.batchSize ?? batchSize;

@@ -7,7 +7,7 @@
 import { InputError } from '@app/core';
 import { fixedSpatial, tensorLayout, type CardTensor, type ModelCard } from './card';
 import { ModelRegistryError, type ModelProvenance, type Tensor } from './registry';
-import { gaussianImportanceMap, runWindows, type Blending, type WindowReuse, type WindowRunner } from './sliding-window';
+import { BatchSlots, gaussianImportanceMap, runWindows, type Blending, type WindowReuse, type WindowRunner } from './sliding-window';
 
 /** What segmentVolume needs of a model: a pool handle (createInferencePool().model) or an in-process LoadedModel. */
 export interface SegmentationModel {
@@ -17,7 +17,9 @@ export interface SegmentationModel {
   readonly threads?: number;
   /** Windows per run (default 4). */
   readonly batchSize?: number;
-  run(inputs: Record<string, Tensor>): Promise<{ outputs: Record<string, Tensor> }>;
+  /** True for pool handles: run() takes shared-memory inputs and writes into shared `outputs` (see RunOptions). */
+  readonly sharedMemory?: boolean;
+  run(inputs: Record<string, Tensor>, opts?: { outputs?: Record<string, Float32Array> }): Promise<{ outputs: Record<string, Tensor> }>;
 }
 
 export interface CtVolume {
@@ -61,7 +63,8 @@ export interface SegmentVolumeResult {
   spatialDims: 2 | 3;
   roi: number[];
   /** Windows run in all; 3D: most planes held in accumulators at once (the memory bound: about roi depth + one step per batch). */
-  stats: { windows: number; maxLivePlanes: number };
+  /** sharedSlots: shared-memory batch buffers used (pool handles; 0 in-process): bounded by the batches in flight, not the volume. */
+  stats: { windows: number; maxLivePlanes: number; sharedSlots: number };
 }
 
 function unsupported(card: ModelCard, msg: string): ModelRegistryError {
@@ -139,8 +142,8 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
     for (const c of probChannels) probabilities![c].set(p.subarray(c * XY, (c + 1) * XY), base);
   };
 
-  const runner = (roiDims: number[]): WindowRunner => async (batch, n) => {
-    const r = await model.run({ [inName]: { data: batch, dims: [n, C, ...roiDims] } });
+  const runner = (roiDims: number[]): WindowRunner => async (batch, n, into) => {
+    const r = await model.run({ [inName]: { data: batch, dims: [n, C, ...roiDims] } }, into ? { outputs: { [outName]: into } } : undefined);
     const o = r.outputs[outName];
     if (!o) throw new ModelRegistryError('inference.card-mismatch', `model ${label}: no output "${outName}" in the result`);
     return o.data;
@@ -149,6 +152,7 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
   if (nd === 3) {
     const [rd, rh, rw] = roi as [number, number, number];
     const importance = blending === 'gaussian' ? gaussianImportanceMap([rd, rh, rw], sigmaScale) : undefined;
+    const slots3d = model.sharedMemory ? new BatchSlots(batchSize * rd * rh * rw, batchSize * K * rd * rh * rw) : undefined;
     const st = await runWindows(
       {
         size: [Z, Y, X],
@@ -181,10 +185,11 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
           }
         },
         emit: writePlane,
+        slots: slots3d,
       },
       runner([rd, rh, rw]),
     );
-    return { labels, probabilities, confidence, provenance: model.provenance, spatialDims: 3, roi: [rd, rh, rw], stats: st };
+    return { labels, probabilities, confidence, provenance: model.provenance, spatialDims: 3, roi: [rd, rh, rw], stats: { ...st, sharedSlots: slots3d?.created ?? 0 } };
   }
 
   // 2D / 2.5D: slice by slice, `inFlight` slices at once; each HU slice is windowed once into a small cache
@@ -202,6 +207,8 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
     return p;
   };
   const run = runner([rh, rw]);
+  // pool handles: every batch's input and output live in reused shared-memory slots (nothing allocated per batch)
+  const slots = model.sharedMemory ? new BatchSlots(batchSize * C * rh * rw, batchSize * K * rh * rw) : undefined;
   let windowsRun = 0;
   // per-slice buffers are reused from slice to slice (at most inFlight in use at once): allocating ~17 MB of typed
   // arrays per slice made garbage collection and page faults a large share of the main thread's time
@@ -253,6 +260,7 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
         },
         emit: (_z, p) => writePlane(k, p),
         reuse,
+        slots,
       },
       run,
     );
@@ -283,5 +291,5 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
     pump();
   });
   if (errors.length) throw errors[0];
-  return { labels, probabilities, confidence, provenance: model.provenance, spatialDims: 2, roi: [rh, rw], stats: { windows: windowsRun, maxLivePlanes: 1 } };
+  return { labels, probabilities, confidence, provenance: model.provenance, spatialDims: 2, roi: [rh, rw], stats: { windows: windowsRun, maxLivePlanes: 1, sharedSlots: slots?.created ?? 0 } };
 }

@@ -33,8 +33,32 @@ export interface SlidingWindowOptions {
   padValue?: number;
 }
 
-/** A batch runner: `batch` is [n, inChannels, ...roi] (channel-first); resolves to [n, outChannels, ...roi]. */
-export type WindowRunner = (batch: Float32Array, n: number) => Promise<Float32Array>;
+/**
+ * A batch runner: `batch` is [n, inChannels, ...roi] (channel-first); resolves to [n, outChannels, ...roi]. With
+ * slots (WindowEngineSpec.slots) `into` is where to write that result (a shared-memory view of exactly its length).
+ */
+export type WindowRunner = (batch: Float32Array, n: number, into?: Float32Array) => Promise<Float32Array>;
+
+/**
+ * Reused shared-memory buffers for the engine's batches: one slot per batch in flight, each an input and an output
+ * buffer over SharedArrayBuffers that the inference worker reads and writes in place. A slot goes back to the free
+ * list once its results are blended, so a run of any length allocates only as many slots as it had batches in flight.
+ */
+export class BatchSlots {
+  private readonly free: { input: Float32Array; output: Float32Array }[] = [];
+  /** Slots created so far (the most batches that were in flight at once). */
+  created = 0;
+  constructor(readonly inputLength: number, readonly outputLength: number) {}
+  acquire(): { input: Float32Array; output: Float32Array } {
+    const s = this.free.pop();
+    if (s) return s;
+    this.created++;
+    return { input: new Float32Array(new SharedArrayBuffer(4 * this.inputLength)), output: new Float32Array(new SharedArrayBuffer(4 * this.outputLength)) };
+  }
+  release(s: { input: Float32Array; output: Float32Array }): void {
+    this.free.push(s);
+  }
+}
 
 /**
  * Window start positions along one dim (MONAI/nnU-Net): step = max(1, floor(roi * (1 - overlap))), starts
@@ -128,6 +152,8 @@ export interface WindowEngineSpec {
    * bit-identical with or without it.
    */
   reuse?: WindowReuse;
+  /** Shared-memory batch buffers (see BatchSlots; each at least batchSize windows long). */
+  slots?: BatchSlots;
 }
 
 /** See WindowEngineSpec.reuse; create one with `{ planes: [] }` per run of same-geometry calls. */
@@ -253,25 +279,27 @@ export async function runWindows(spec: WindowEngineSpec, run: WindowRunner): Pro
   const windows: [number, number, number][] = [];
   for (const z of zs) for (const y of ys) for (const x of xs) windows.push([z, y, x]);
   // z start of the next window group after each window (to know which planes are final)
-  const inflight: { promise: Promise<Float32Array>; first: number; n: number }[] = [];
+  const inflight: { promise: Promise<Float32Array>; first: number; n: number; slot?: { input: Float32Array; output: Float32Array } }[] = [];
   let next = 0;
   const launch = () => {
     const n = Math.min(spec.batchSize, windows.length - next);
-    const batch = new Float32Array(n * inWin);
+    const slot = spec.slots?.acquire();
+    if (slot && (slot.input.length < n * inWin || slot.output.length < n * outWin)) throw new Error('sliding window: batch slots smaller than a batch (bug)');
+    const batch = slot ? slot.input.subarray(0, n * inWin) : new Float32Array(n * inWin);
     for (let k = 0; k < n; k++) {
       const [z, y, x] = windows[next + k];
       spec.fill(batch, k * inWin, z, y, x, pad);
     }
     const first = next;
     next += n;
-    const promise = run(batch, n).then((r) => {
+    const promise = run(batch, n, slot?.output.subarray(0, n * outWin)).then((r) => {
       if (!r || r.length !== n * outWin) {
         throw new InputError('inference.bad-shape', `sliding window: the model returned ${r?.length ?? 0} values for ${n} windows, expected ${n * outWin} (${n} x ${C} channels x roi ${spec.roi.join('x')})`);
       }
       return r;
     });
     promise.catch(() => undefined); // handled when awaited in order
-    inflight.push({ promise, first, n });
+    inflight.push({ promise, first, n, slot });
   };
   while (next < windows.length && inflight.length < spec.concurrency) launch();
   while (inflight.length) {
@@ -282,6 +310,7 @@ export async function runWindows(spec: WindowEngineSpec, run: WindowRunner): Pro
       const [z, y, x] = windows[b.first + k];
       accumulate(r, k * outWin, z, y, x);
     }
+    if (b.slot) spec.slots!.release(b.slot); // blended: the slot may take the next batch
     const done = b.first + b.n;
     // planes below the next window's z start are final
     await flushBelow(done < windows.length ? windows[done][0] : padded[0]);
