@@ -334,13 +334,27 @@ export function slideSpec(model: Pick<ModelHandle, 'card' | 'batchSize'>) {
   return { targetMpp, tileSize, stride: pre.stride === undefined ? undefined : Number(pre.stride), classes, batchSize: Math.max(64, model.batchSize) };
 }
 
-/** Feeds tile batches to the pooled model (inputs copied: the classifier reuses its batch buffer). */
+/**
+ * Feeds tile batches to the pooled model. The classifier reuses its batch buffers, so each batch is copied, into one
+ * of a few reused shared-memory buffers (one per batch in flight) that the worker reads in place: no batch allocates
+ * a fresh multi-MB buffer (a 65,536-tile slide made ~800 MB of such garbage before).
+ */
 export function tilePredictor(model: ModelHandle, tileSize: number) {
   const inName = Object.keys(model.card.network_data_format.inputs)[0]!;
   const outName = Object.keys(model.card.network_data_format.outputs)[0]!;
+  const free: Float32Array[] = [];
   return async (batch: Float32Array, n: number): Promise<Float32Array> => {
-    const r = await model.run({ [inName]: { data: batch.subarray(0, n * 3 * tileSize * tileSize), dims: [n, 3, tileSize, tileSize] } }, { keepInputs: true });
-    return r.outputs[outName]!.data;
+    const len = n * 3 * tileSize * tileSize;
+    let shared = free.pop();
+    if (!shared || shared.length < len) shared = new Float32Array(new SharedArrayBuffer(4 * Math.max(len, batch.length)));
+    try {
+      const input = shared.subarray(0, len);
+      input.set(batch.subarray(0, len));
+      const r = await model.run({ [inName]: { data: input, dims: [n, 3, tileSize, tileSize] } });
+      return r.outputs[outName]!.data;
+    } finally {
+      free.push(shared);
+    }
   };
 }
 
