@@ -7,6 +7,7 @@
  * held-out subjects x 3 visits (study seeds 9100-9103) with per-visit patient motion.
  *
  *   node -r @swc-node/register models/ct-lesion-seg/0.1.0/train/evaluate.ts [--seeds 20] [--no-card]
+ *     [--model id@version] [--first-seed S] [--tracking N] [--out file.json]
  *
  * Metrics (voxel counts pooled over all scans): Dice per class (exact class) and foreground (any lesion class);
  * the best-single-HU-threshold baseline (foreground = HU >= t, t scanned over every integer HU and chosen to
@@ -120,7 +121,9 @@ async function main(): Promise<void> {
   const fpSizes: number[] = [];
   const tpSizes: number[] = [];
   const pool = createInferencePool({ threads: 1, intraOpNumThreads: Number(process.env.EVAL_THREADS ?? 2), batchSize: 16 });
-  const model = await pool.model('ct-lesion-seg@0.1.0');
+  // --model ct-lesion-seg@0.2.0: another version of this network (the hard-negatives experiment, hard-negatives/README.md)
+  const modelRef = args.includes('--model') ? args[args.indexOf('--model') + 1] : 'ct-lesion-seg@0.1.0';
+  const model = await pool.model(modelRef);
   const tp = [0, 0, 0, 0];
   const np = [0, 0, 0, 0];
   const ng = [0, 0, 0, 0];
@@ -252,8 +255,9 @@ async function main(): Promise<void> {
     seconds: Math.round((Date.now() - t0) / 1000),
   };
   console.log(JSON.stringify(metrics, null, 1));
-  writeFileSync(join(HERE, firstSeed === 9000 ? 'evaluation.json' : `tuning-${firstSeed}.json`), JSON.stringify({ metrics, scans }, null, 1));
-  if (!args.includes('--no-card') && firstSeed === 9000 && nSeeds === 20) {
+  const out = args.includes('--out') ? args[args.indexOf('--out') + 1] : join(HERE, firstSeed === 9000 ? 'evaluation.json' : `tuning-${firstSeed}.json`);
+  writeFileSync(out, JSON.stringify({ metrics, scans }, null, 1));
+  if (!args.includes('--no-card') && modelRef === 'ct-lesion-seg@0.1.0' && firstSeed === 9000 && nSeeds === 20) {
     card.evaluation.metrics = metrics;
     writeFileSync(CARD, JSON.stringify(card, null, 2) + '\n');
   }

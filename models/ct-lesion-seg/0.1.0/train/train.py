@@ -81,6 +81,8 @@ def main():
     ap.add_argument('--bench', action='store_true')
     ap.add_argument('--init', default=None, help='continue from a state_dict (fine-tuning round)')
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--outdir', default=OUTDIR, help='version folder to write model.onnx into (default this version: 0.1.0)')
+    ap.add_argument('--log', default=None, help='train_log.json to write (default train/train_log.json)')
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -148,8 +150,8 @@ def main():
             print(msg, flush=True)
     train_s = time.time() - t0
     torch.save(net.state_dict(), os.path.join(DATA, 'final.pt'))
-    export(net, os.path.join(OUTDIR, 'model.onnx'))
-    log_path = os.path.join(HERE, 'train_log.json')
+    export(net, os.path.join(a.outdir, 'model.onnx'))
+    log_path = a.log or os.path.join(HERE, 'train_log.json')
     prev = json.load(open(log_path)) if a.init and os.path.exists(log_path) else {'rounds': []}
     rounds = prev.get('rounds', [prev])
     rounds.append({'iters': a.iters, 'batch': a.batch, 'lr': a.lr, 'seed': a.seed, 'init': a.init, 'threads': a.threads,
