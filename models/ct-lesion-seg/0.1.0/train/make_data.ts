@@ -22,13 +22,21 @@ export function volumeFor(seed: number): ReturnType<typeof renderPhantomVisit> {
   return renderPhantomVisit({ seed, visits: 3 }, seed % 4, seed % 3);
 }
 
-function train(first: number, count: number, part: string): void {
+/** Crop centre (slice k, row j, column i). */
+export type CropCentre = [number, number, number];
+/**
+ * Extra crop centres for a seed, drawn after the usual 48 (so those stay the same draws): the hard-negatives
+ * experiment (hard-negatives/make_data.ts) adds crops where 0.1.0 proposed false positives.
+ */
+export type ExtraCentres = (seed: number, r: ReturnType<typeof renderPhantomVisit>, rand: () => number) => CropCentre[];
+
+export function train(first: number, count: number, part: string, extra?: ExtraCentres, refuse: (seed: number) => boolean = (s) => s >= 9000 && s <= 9019): void {
   mkdirSync(OUT, { recursive: true });
   const x: Int16Array[] = [];
   const y: Uint8Array[] = [];
   const index: unknown[] = [];
   for (let seed = first; seed < first + count; seed++) {
-    if (seed >= 9000 && seed <= 9019) throw new Error(`seed ${seed} is an evaluation seed`);
+    if (refuse(seed)) throw new Error(`seed ${seed} is an evaluation (or tuning) seed`);
     const t = Date.now();
     const r = volumeFor(seed);
     const [cols, rows, slices] = r.dims;
@@ -36,6 +44,7 @@ function train(first: number, count: number, part: string): void {
     const rand = mulberry32(seed * 7919 + 17);
     const lesionVox: number[] = [];
     for (let i = 0; i < r.labels.length; i++) if (r.labels[i]) lesionVox.push(i);
+    const centres: CropCentre[] = [];
     for (let n = 0; n < CROPS; n++) {
       let k: number, cj: number, ci: number;
       if (lesionVox.length > 0 && rand() < 0.6) {
@@ -48,6 +57,10 @@ function train(first: number, count: number, part: string): void {
         cj = Math.round(rows * (0.15 + 0.7 * rand()));
         ci = Math.round(cols * (0.1 + 0.8 * rand()));
       }
+      centres.push([k, cj, ci]);
+    }
+    const nExtra = extra ? centres.push(...extra(seed, r, rand)) - CROPS : 0;
+    for (const [k, cj, ci] of centres) {
       const j0 = Math.max(0, Math.min(rows - C, cj - C / 2));
       const i0 = Math.max(0, Math.min(cols - C, ci - C / 2));
       const xs = new Int16Array(3 * C * C);
@@ -63,7 +76,7 @@ function train(first: number, count: number, part: string): void {
       x.push(xs);
       y.push(ys);
     }
-    index.push({ seed, dims: r.dims, spacing: r.spacing, noise: r.noiseSigma, lesions: r.groundTruth.filter((g) => g.present).length, ms: Date.now() - t });
+    index.push({ seed, dims: r.dims, spacing: r.spacing, noise: r.noiseSigma, lesions: r.groundTruth.filter((g) => g.present).length, ...(extra ? { extraCrops: nExtra } : {}), ms: Date.now() - t });
     process.stdout.write(`seed ${seed} ${r.dims.join('x')} ${Date.now() - t} ms\n`);
   }
   const cat = <T extends Int16Array | Uint8Array>(arrs: T[], ctor: new (n: number) => T): T => {

@@ -10,7 +10,7 @@
  */
 import { createInferencePool, segmentVolume } from '@app/inference';
 import { connectedComponents3d } from '@app/measure';
-import { volumeFor } from './make_data';
+import { isHeldOut, volumeFor } from './make_data';
 
 async function main(): Promise<void> {
   const first = Number(process.argv[2] ?? 1200);
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const pool = createInferencePool({ threads: 1, intraOpNumThreads: 2, batchSize: 16 });
   const model = await pool.model('ct-lesion-seg@0.1.0');
   for (let s = first; s < first + count; s++) {
-    if ((s >= 9000 && s <= 9039) || (s >= 8000 && s <= 8049)) throw new Error(`seed ${s} is an evaluation or tuning seed`);
+    if (isHeldOut(s)) throw new Error(`seed ${s} is an evaluation or tuning seed`);
     const t0 = Date.now();
     const r = volumeFor(s);
     // overlap 0 (one window per pixel, a third of the card's windows): mining only needs where the model errs
