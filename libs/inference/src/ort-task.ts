@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { moveResult, sha256Hex } from '@app/core';
-import { createSession, type ExecutionProvider } from './registry';
+import { createSession, isShared, type ExecutionProvider } from './registry';
 
 export interface OrtTaskLoad {
   op: 'load';
@@ -54,7 +54,7 @@ const sessions = new Map<string, Promise<Entry>>();
 const scratch = new Map<string, Float32Array>();
 
 function unshared(name: string, x: Float32Array): Float32Array {
-  if (Object.prototype.toString.call(x.buffer) !== '[object SharedArrayBuffer]') return x;
+  if (!isShared(x.buffer)) return x;
   let s = scratch.get(name);
   if (!s || s.buffer.byteLength < x.byteLength) {
     s = new Float32Array(x.length);

@@ -10,6 +10,7 @@ import { checkTensorShape, type ModelCard } from './card';
 import {
   checkCardAgainstSession,
   defaultExecutionProvider,
+  isShared,
   ModelRegistryError,
   resolveModel,
   warnOnce,
@@ -22,11 +23,6 @@ import {
 import type { OrtTask, OrtTaskResult } from './ort-task';
 
 const TASK = join(__dirname, 'ort-task');
-
-/** Realm-independent (jest's vm contexts, worker messages): is this buffer a SharedArrayBuffer? */
-export function isShared(b: ArrayBufferLike): b is SharedArrayBuffer {
-  return Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
-}
 
 export interface InferencePoolOptions extends RegistryOptions {
   /** Worker threads (pool size). Default env INFERENCE_THREADS, else 1. */

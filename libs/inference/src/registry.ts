@@ -18,6 +18,11 @@ import {
   type ModelCard,
 } from './card';
 
+/** Realm-independent (jest's vm contexts, worker messages): is this buffer a SharedArrayBuffer? */
+export function isShared(b: ArrayBufferLike): b is SharedArrayBuffer {
+  return Object.prototype.toString.call(b) === '[object SharedArrayBuffer]';
+}
+
 /** Carried by every model output (stored with each derived record as `Provenance.model`). */
 export interface ModelProvenance {
   id: string;

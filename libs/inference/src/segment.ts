@@ -142,6 +142,8 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
     for (const c of probChannels) probabilities![c].set(p.subarray(c * XY, (c + 1) * XY), base);
   };
 
+  /** Pool handles: every batch's input and output live in reused shared-memory slots (nothing allocated per batch). */
+  const slotsFor = (inChannels: number, roiN: number) => (model.sharedMemory ? new BatchSlots(batchSize * inChannels * roiN, batchSize * K * roiN) : undefined);
   const runner = (roiDims: number[]): WindowRunner => async (batch, n, into) => {
     const r = await model.run({ [inName]: { data: batch, dims: [n, C, ...roiDims] } }, into ? { outputs: { [outName]: into } } : undefined);
     const o = r.outputs[outName];
@@ -152,7 +154,7 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
   if (nd === 3) {
     const [rd, rh, rw] = roi as [number, number, number];
     const importance = blending === 'gaussian' ? gaussianImportanceMap([rd, rh, rw], sigmaScale) : undefined;
-    const slots3d = model.sharedMemory ? new BatchSlots(batchSize * rd * rh * rw, batchSize * K * rd * rh * rw) : undefined;
+    const slots3d = slotsFor(1, rd * rh * rw);
     const st = await runWindows(
       {
         size: [Z, Y, X],
@@ -207,8 +209,7 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
     return p;
   };
   const run = runner([rh, rw]);
-  // pool handles: every batch's input and output live in reused shared-memory slots (nothing allocated per batch)
-  const slots = model.sharedMemory ? new BatchSlots(batchSize * C * rh * rw, batchSize * K * rh * rw) : undefined;
+  const slots = slotsFor(C, rh * rw);
   let windowsRun = 0;
   // per-slice buffers are reused from slice to slice (at most inFlight in use at once): allocating ~17 MB of typed
   // arrays per slice made garbage collection and page faults a large share of the main thread's time

@@ -195,7 +195,7 @@ export async function runWindows(spec: WindowEngineSpec, run: WindowRunner): Pro
   // accumulators per padded plane z that some processed window touched and that is not emitted yet
   const planes = new Map<number, PlaneBuffers>();
   // emitted planes' buffers, zeroed and reused (a 512 x 512 plane of 4 classes is 14 MB with its output: allocating
-  // one per slice kept the garbage collector busy and page-faulted every fresh buffer); spec.spare carries them from
+  // one per slice kept the garbage collector busy and page-faulted every fresh buffer); spec.reuse carries them from
   // one call to the next
   const spare: PlaneBuffers[] = spec.reuse?.planes ?? [];
   const spareMax = Math.max(4, spare.length);
