@@ -38,6 +38,15 @@ beforeAll(async () => {
     card.classes = CLASSES;
     card.postprocessing = { argmax: true, min_component_voxels: 10 };
   });
+  // the same network with a card-level component classifier: one that drops every component, and one naming a feature
+  // that does not exist (passes the card schema, refused by the analysis)
+  const withClassifier = (id: string, clf: Record<string, unknown>) =>
+    writeModelFolder(models, id, '0.1.0', '../../airead/fixtures/ct-threshold.onnx', { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian', gaussian_sigma_scale: 0.125 } }, (card) => {
+      card.classes = CLASSES;
+      card.postprocessing = { argmax: true, min_component_voxels: 10, component_classifier: { features: ['log_volume_mm3'], mean: [0], scale: [1], coef: [1], intercept: -100, min_probability: 0.5, ...clf } };
+    });
+  withClassifier('ct-threshold-drop-all', {});
+  withClassifier('ct-threshold-bad-feature', { features: ['volume_ml'] });
   pool = createInferencePool({ modelsDir: models, threads: 1 });
 });
 afterAll(async () => {
@@ -123,5 +132,28 @@ describe('CT AI read on phantom series', () => {
     const progressor = deriveVisitResponses(study.subjects[1]!).map((r) => r.overall);
     expect(responder).toContain('PR');
     expect(progressor[progressor.length - 1]).toBe('PD');
+  });
+
+  it("applies the card's component classifier: every component it scores below min_probability is dropped and recorded", async () => {
+    const { folder, tps } = await readSubject('SUBJ-001');
+    const kept = tps[0]!.analysis.lesions.length;
+    expect(kept).toBeGreaterThan(0);
+    const a = await analyseCtVolume(folder[0]!.volume, await pool.model('ct-threshold-drop-all'));
+    expect(a.lesions).toEqual([]);
+    expect(a.components.every((c) => c === 0)).toBe(true);
+    expect(a.dropped).toHaveLength(kept);
+    for (const d of a.dropped!) {
+      // log volume (mm3) - 100 is far below 0: the probability is ~0
+      expect(d.rule).toMatch(/^component classifier: lesion probability 0\.000 < 0\.5$/);
+      expect(d.lesionProbability).toBe(0);
+    }
+  });
+
+  it('refuses a card whose component classifier names an unknown feature, before running the model', async () => {
+    const { folder } = await readSubject('SUBJ-001');
+    const model = await pool.model('ct-threshold-bad-feature');
+    const err = await analyseCtVolume(folder[0]!.volume, model).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'airead.bad-card' });
+    expect((err as Error).message).toMatch(/ct-threshold-bad-feature@0\.1\.0: postprocessing\.component_classifier: unknown feature "volume_ml"/);
   });
 });

@@ -118,6 +118,16 @@ describe('registry from folders (temp models dirs)', () => {
     ['missing model.onnx', 'inference.model-missing', (d: string) => unlinkSync(join(d, 'model.onnx')), /model\.onnx is missing/],
     ['missing licence', 'inference.licence-missing', (d: string) => unlinkSync(join(d, 'LICENSE')), /LICENSE/],
     ['card not JSON', 'inference.card-invalid', (d: string) => writeFileSync(join(d, 'card.json'), '{ "id": '), /not valid JSON/],
+    [
+      'a component classifier with a zero scale',
+      'inference.card-invalid',
+      (d: string) => {
+        const c = JSON.parse(readFileSync(join(d, 'card.json'), 'utf8'));
+        c.postprocessing = { ...c.postprocessing, component_classifier: { features: ['mean_probability'], mean: [0.5], scale: [0], coef: [1], intercept: 0, min_probability: 0.5 } };
+        writeFileSync(join(d, 'card.json'), JSON.stringify(c));
+      },
+      /component_classifier\/scale\/0/,
+    ],
   ])('refuses a folder with %s', (_name, code, spoil, msg) => {
     const root = tempModelsDir();
     const dir = writeModelFolder(root, 'toy', '1.0.0', 'identity2d.onnx', ID2D);

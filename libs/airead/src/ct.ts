@@ -2,6 +2,7 @@ import { InputError } from '@app/core';
 import type { DicomHeader, Volume } from '@app/dicom';
 import { segmentVolume, type ModelCard, type ModelHandle, type ModelProvenance } from '@app/inference';
 import { connectedComponents3d, measureLesions, type LesionMeasurement } from '@app/measure';
+import { checkComponentClassifier, componentFeatures, componentLesionProbability, type ComponentClassifier } from './component-features';
 
 /** A coded concept (scheme, code, meaning). */
 export interface Coded {
@@ -54,7 +55,7 @@ export interface CtAnalysis {
   minVoxels: number;
   windows: number;
   /** Components dropped by the card's post-processing rules, with why (audit of what the model proposed). */
-  dropped?: { voxels: number; meanProbability: number; slices: number; rule: string }[];
+  dropped?: { voxels: number; meanProbability: number; slices: number; rule: string; lesionProbability?: number }[];
 }
 
 /** Card post-processing rules applied to connected components (all optional). */
@@ -65,6 +66,8 @@ export interface ComponentRules {
   min_component_mean_probability?: number;
   /** Stricter mean probability for components seen on one axial slice only (0-1). */
   min_single_slice_mean_probability?: number;
+  /** A logistic regression over componentFeatures; components it scores below its min_probability are dropped. */
+  component_classifier?: ComponentClassifier;
 }
 
 export interface AnalyseOptions {
@@ -99,12 +102,19 @@ export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: 
   assertMeasurableVolume(volume);
   const card = model.card;
   const rules = (card.postprocessing ?? {}) as ComponentRules;
-  const scored = rules.min_component_mean_probability != null || rules.min_single_slice_mean_probability != null;
-  const seg = await segmentVolume(volume, model, { confidence: scored });
+  const scored = rules.min_component_mean_probability != null || rules.min_single_slice_mean_probability != null || rules.component_classifier != null;
   const classes = classesFromCard(card);
+  if (rules.component_classifier) {
+    try {
+      checkComponentClassifier(rules.component_classifier, Math.max(0, ...classes.keys()));
+    } catch (e) {
+      throw new InputError('airead.bad-card', `model ${card.id}@${card.version}: postprocessing.${(e as Error).message}`);
+    }
+  }
+  const seg = await segmentVolume(volume, model, { confidence: scored });
   const minVoxels = opts.minVoxels ?? Number(rules.min_component_voxels ?? 10);
   let cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
-  const dropped = scored ? dropUnlikelyComponents(seg.labels, cc, seg.confidence!, volume.dims, rules) : [];
+  const dropped = scored ? dropUnlikelyComponents(seg.labels, cc, seg.confidence!, volume.dims, rules, { hu: volume.data, spacing: volume.spacing, classCount: Math.max(0, ...classes.keys()) }) : [];
   if (dropped.length) cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
   const sliceThicknessMm = opts.sliceThicknessMm ?? volume.spacing[2];
   const lesions: CtLesion[] = [];
@@ -121,9 +131,21 @@ export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: 
 /**
  * The card's component rules: a component whose mean probability (of its voxels' argmax class) is below
  * `min_component_mean_probability`, or below `min_single_slice_mean_probability` when it lies on one axial slice
- * only, is set to background in `labels`. Thresholds are chosen on tuning phantoms (see the model's card).
+ * only, or (with `component_classifier`, which needs `image`) whose classifier probability of being a lesion is
+ * below the classifier's `min_probability`, is set to background in `labels`. Thresholds are chosen on tuning
+ * phantoms (see the model's card).
  */
-export function dropUnlikelyComponents(labels: Uint8Array, cc: { components: Int32Array; count: number }, confidence: Uint8Array, dims: [number, number, number], rules: ComponentRules): NonNullable<CtAnalysis['dropped']> {
+export function dropUnlikelyComponents(
+  labels: Uint8Array,
+  cc: { components: Int32Array; count: number; classes: ArrayLike<number> },
+  confidence: Uint8Array,
+  dims: [number, number, number],
+  rules: ComponentRules,
+  image?: { hu: ArrayLike<number>; spacing: readonly number[]; classCount: number },
+): NonNullable<CtAnalysis['dropped']> {
+  const clf = rules.component_classifier;
+  if (clf && !image) throw new Error('dropUnlikelyComponents: the card has a component_classifier; pass the image (HU, spacing)');
+  const feats = clf ? componentFeatures(image!.hu, dims, image!.spacing, cc.components, cc.count, cc.classes, confidence, image!.classCount) : null;
   const plane = dims[0] * dims[1];
   const n = new Float64Array(cc.count + 1);
   const sum = new Float64Array(cc.count + 1);
@@ -143,13 +165,15 @@ export function dropUnlikelyComponents(labels: Uint8Array, cc: { components: Int
   for (let c = 1; c <= cc.count; c++) {
     const mean = sum[c] / n[c] / 255;
     const slices = zMax[c] - zMin[c] + 1;
+    const lesionP = feats ? componentLesionProbability(feats[c - 1], clf!) : undefined;
     const rule =
       rules.min_component_mean_probability != null && mean < rules.min_component_mean_probability ? `mean probability ${mean.toFixed(3)} < ${rules.min_component_mean_probability}`
       : rules.min_single_slice_mean_probability != null && slices === 1 && mean < rules.min_single_slice_mean_probability ? `single slice, mean probability ${mean.toFixed(3)} < ${rules.min_single_slice_mean_probability}`
+      : lesionP !== undefined && lesionP < clf!.min_probability ? `component classifier: lesion probability ${lesionP.toFixed(3)} < ${clf!.min_probability}`
       : null;
     if (rule) {
       drop[c] = 1;
-      out.push({ voxels: n[c], meanProbability: +mean.toFixed(4), slices, rule });
+      out.push({ voxels: n[c], meanProbability: +mean.toFixed(4), slices, rule, ...(lesionP !== undefined ? { lesionProbability: +lesionP.toFixed(4) } : {}) });
     }
   }
   if (out.length) for (let i = 0; i < labels.length; i++) if (drop[cc.components[i]]) labels[i] = 0;
