@@ -1,34 +1,38 @@
 /**
  * @jest-environment ./tests/inference/ort-environment.js
  *
- * The shipped CT lesion model (models/ct-lesion-seg/0.1.0): the registry accepts its folder and hash, its card
- * carries the evaluation the issue asks for, and a small re-validation on held-out 'hard' phantoms (seeds never used
- * in training: training 1000-1199, card evaluation 9000-9019, this test 9500+) goes through the production path:
- * DICOM files -> volume -> card-driven sliding window -> components -> RECIST measurements -> alignment + tracking.
- * Expectations come from the phantom's analytic ground truth and its label volume, never from the model.
- * The full evaluation (20 scans) is `node -r @swc-node/register models/ct-lesion-seg/0.1.0/train/evaluate.ts`.
+ * The shipped CT lesion models: 0.1.0 (the 2.5D U-Net, models/ct-lesion-seg/0.1.0) and 0.1.1 (the same network, same
+ * sha256, plus a component classifier in its card that drops false-positive components; 0.1.0/train/fp-filter/). The
+ * registry accepts both folders and hashes; the cards carry the evaluations the issue asks for; and a small
+ * re-validation of 0.1.1, the version the pipeline uses ('ct-lesion-seg' = newest), on held-out 'hard' phantoms (seeds
+ * never used in training or tuning: training 1000-1199, classifier tuning 1200-1259, card evaluations 9000-9019 and
+ * 9040-9139, this test 9500+) goes through the production path:
+ * DICOM files -> volume -> card-driven sliding window -> components and their rules -> RECIST measurements ->
+ * alignment + tracking. Expectations come from the phantom's analytic ground truth and its label volume, never from
+ * the model. The full evaluations: 0.1.0/train/evaluate.ts and 0.1.0/train/fp-filter/README.md.
  */
 import { readFileSync, rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sha256Hex } from '@app/core';
-import { analyseCtVolume, loadSubjectFolder, trackCtSubject, type CtTimepoint } from '@app/airead';
+import { analyseCtVolume, checkComponentClassifier, loadSubjectFolder, trackCtSubject, type CtTimepoint } from '@app/airead';
 import { createInferencePool, listModels, type InferencePool } from '@app/inference';
 import { connectedComponents3d } from '@app/measure';
 import { generatePhantomStudy, renderPhantomVisit, type GroundTruthRow, type PhantomOptions } from '@app/phantom';
 import { DEFAULT_SERIES_SELECTION } from '@app/pipeline';
 
 const MODELS = resolve(__dirname, '../../models');
-const FOLDER = join(MODELS, 'ct-lesion-seg', '0.1.0');
-const card = JSON.parse(readFileSync(join(FOLDER, 'card.json'), 'utf8'));
+const folderOf = (v: string) => join(MODELS, 'ct-lesion-seg', v);
+const cardOf = (v: string) => JSON.parse(readFileSync(join(folderOf(v), 'card.json'), 'utf8'));
 
-describe('ct-lesion-seg 0.1.0: shipped files and card', () => {
+describe.each(['0.1.0', '0.1.1'])('ct-lesion-seg %s: shipped files and card', (version) => {
+  const card = cardOf(version);
   it('the registry accepts the folder; the ONNX file hashes to the card', () => {
     const reg = listModels({ modelsDir: MODELS });
     expect(reg.refused.filter((r) => /ct-lesion-seg/.test(JSON.stringify(r)))).toEqual([]);
-    const m = reg.models.find((x) => x.id === 'ct-lesion-seg' && x.version === '0.1.0');
+    const m = reg.models.find((x) => x.id === 'ct-lesion-seg' && x.version === version);
     expect(m).toBeDefined();
-    expect(sha256Hex(readFileSync(join(FOLDER, 'model.onnx')))).toBe(card.sha256);
+    expect(sha256Hex(readFileSync(join(folderOf(version), 'model.onnx')))).toBe(card.sha256);
     expect(m!.sha256).toBe(card.sha256);
   });
 
@@ -38,14 +42,35 @@ describe('ct-lesion-seg 0.1.0: shipped files and card', () => {
       expect(typeof e[k]).toBe('number');
     }
     expect(e.dice_model).toBeGreaterThan(e.dice_best_threshold_baseline + 0.2);
-    // the issue's accuracy gates on the 20 held-out scans (evaluate.ts). Not met and reported in the card and
-    // README instead of asserted: false positives per scan (0.25 against a gate of 0.2).
+    // the issue's accuracy gates on the 20 held-out scans of evaluate.ts
     expect(e.scans).toBe(20);
     expect(e.sensitivity_ge10mm).toBeGreaterThanOrEqual(0.95);
     expect(e.dice_model).toBeGreaterThanOrEqual(0.85);
     expect(e.ld_median_abs_error_mm).toBeLessThanOrEqual(1.5);
     expect(e.sa_median_abs_error_mm).toBeLessThanOrEqual(1.5);
     expect(e.tracking_pairs_correct).toBeGreaterThanOrEqual(0.98);
+    // 0.1.0 misses the false-positive gate on these 20 scans (0.25 against 0.2): reported in its card, not asserted
+    if (version !== '0.1.0') expect(e.fp_per_scan).toBeLessThanOrEqual(0.2);
+  });
+});
+
+describe('ct-lesion-seg 0.1.1: the component classifier', () => {
+  const c010 = cardOf('0.1.0');
+  const c011 = cardOf('0.1.1');
+  it("is 0.1.0's network and rules, plus a well-formed classifier", () => {
+    expect(c011.sha256).toBe(c010.sha256);
+    expect(c011.preprocessing).toEqual(c010.preprocessing);
+    const { component_classifier: clf, ...rules } = c011.postprocessing;
+    expect(rules).toEqual(c010.postprocessing);
+    expect(() => checkComponentClassifier(clf, 3)).not.toThrow();
+  });
+  it("meets the false-positive gate on 100 fresh held-out scans without losing sensitivity (paired with 0.1.0's rule)", () => {
+    const e = c011.evaluation.metrics;
+    expect(e.heldout_9040_scans).toBe(100);
+    expect(e.heldout_9040_fp_per_scan).toBeLessThanOrEqual(0.2);
+    expect(e.heldout_9040_fp_per_scan).toBeLessThan(e.heldout_9040_fp_per_scan_without_classifier);
+    expect(e.heldout_9040_sensitivity_ge10mm).toBeGreaterThanOrEqual(0.95);
+    expect(e.heldout_9040_sensitivity_ge10mm_without_classifier - e.heldout_9040_sensitivity_ge10mm).toBeLessThanOrEqual(0.01);
   });
 });
 
@@ -65,12 +90,12 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('ct-lesion-seg 0.1.0: re-validation on held-out hard phantoms (2 subjects x 2 visits)', () => {
+describe('ct-lesion-seg 0.1.1: re-validation on held-out hard phantoms (2 subjects x 2 visits)', () => {
   // A regression guard through the DICOM path on 24 lesions: measurement and tracking at the issue's gates;
   // detection and false positives with a margin for so small a sample (one missed lesion = 4 points of sensitivity;
   // onnxruntime's CPU kernels differ slightly between machines). The gate figures are the card's 20-scan evaluation.
   it('detects, measures and tracks the lesions', async () => {
-    const model = await pool.model('ct-lesion-seg@0.1.0');
+    const model = await pool.model('ct-lesion-seg@0.1.1');
     let tp = 0, np = 0, ng = 0, fp = 0, scans = 0, eligible = 0, detected = 0, pairs = 0, pairsOk = 0;
     const ldErr: number[] = [];
     const saErr: number[] = [];
@@ -145,6 +170,7 @@ describe('ct-lesion-seg 0.1.0: re-validation on held-out hard phantoms (2 subjec
     expect(figures.saMedian).toBeLessThanOrEqual(1.5);
     expect(pairs).toBeGreaterThanOrEqual(6);
     expect(pairsOk / pairs).toBeGreaterThanOrEqual(0.98);
-    expect(figures.fpPerScan).toBeLessThanOrEqual(1);
+    // 0.1.1 proposes no false positive here, 0.1.0 two (0.5 per scan); one is allowed for machine differences
+    expect(figures.fpPerScan).toBeLessThanOrEqual(0.25);
   }, 600_000);
 });
