@@ -23,6 +23,11 @@ beforeAll(() => {
   writeModelFolder(models, 'ct-lesion-seg', '0.1.0', '../../airead/fixtures/ct-threshold.onnx', { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian' } }, (card) => {
     card.classes = [{ index: 1, name: 'liver lesion', category: { scheme: 'SCT', code: '49755003', meaning: 'Morphologically abnormal structure' }, type: { scheme: 'SCT', code: '52988006', meaning: 'Lesion' }, finding_site: { scheme: 'SCT', code: '10200004', meaning: 'Liver' } }];
   });
+  // the same network with a component classifier that drops every component (log volume - 100 is far below 0)
+  writeModelFolder(models, 'ct-lesion-seg', '0.2.0', '../../airead/fixtures/ct-threshold.onnx', { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian' } }, (card) => {
+    card.classes = [{ index: 1, name: 'liver lesion', category: { scheme: 'SCT', code: '49755003', meaning: 'Morphologically abnormal structure' }, type: { scheme: 'SCT', code: '52988006', meaning: 'Lesion' }, finding_site: { scheme: 'SCT', code: '10200004', meaning: 'Liver' } }];
+    card.postprocessing = { ...card.postprocessing, component_classifier: { features: ['log_volume_mm3'], mean: [0], scale: [1], coef: [1], intercept: -100, min_probability: 0.5 } };
+  });
   cpSync(join(repoRoot(), 'models/he-tile-classifier'), join(models, 'he-tile-classifier'), { recursive: true });
 });
 afterAll(() => {
@@ -51,10 +56,11 @@ test('infer-ct writes proposals.json and a SEG + SR per timepoint that pydicom r
   const ph = await generatePhantomStudy({ outDir: join(dir, 'ph'), subjects: 1, visits: 2, rows: 128, cols: 128, slices: 20, sliceThickness: 5, sliceSpacing: 5, noiseSigma: 5, seed: 5 });
   const out = join(dir, 'out-ct');
   const config = loadConfig({ MODELS_DIR: models, LOG_LEVEL: 'silent' });
-  const r = await inferCt(join(dir, 'ph', 'SUBJ-001'), out, config);
+  const r = await inferCt(join(dir, 'ph', 'SUBJ-001'), out, config, { model: 'ct-lesion-seg@0.1.0' });
   expect(r.tracking.timepoints).toHaveLength(2);
   const doc = JSON.parse(readFileSync(join(out, 'proposals.json'), 'utf8'));
   expect(doc.model.id).toBe('ct-lesion-seg');
+  expect(doc.timepoints.map((t: { droppedComponents: unknown[] }) => t.droppedComponents)).toEqual([[], []]);
   for (const tp of doc.timepoints) {
     const present = tp.lesions.filter((l: { present: boolean }) => l.present);
     expect(present.length).toBe(ph.groundTruth.filter((g) => g.visit === (tp.timePointId === 'TP1' ? 'BL' : 'FU1') && g.present).length);
@@ -73,4 +79,21 @@ test('infer-slide writes metrics.json and a heatmap', async () => {
   expect(existsSync(join(out, 'metrics.json'))).toBe(true);
   const meta = await sharp(join(out, 'heatmap.png')).metadata();
   expect(meta.width).toBe(doc.heatmap.width);
+});
+
+test("infer-ct's proposals.json lists what the card's component rules dropped, and why", async () => {
+  const out = join(dir, 'out-ct-dropped');
+  const config = loadConfig({ MODELS_DIR: models, LOG_LEVEL: 'silent' });
+  const found = JSON.parse(readFileSync(join(dir, 'out-ct', 'proposals.json'), 'utf8'));
+  await inferCt(join(dir, 'ph', 'SUBJ-001'), out, config, { model: 'ct-lesion-seg@0.2.0' });
+  const doc = JSON.parse(readFileSync(join(out, 'proposals.json'), 'utf8'));
+  expect(doc.model.version).toBe('0.2.0');
+  for (const [i, tp] of doc.timepoints.entries()) {
+    expect(tp.lesions.filter((l: { present: boolean }) => l.present)).toEqual([]);
+    // every lesion 0.1.0 proposed at this timepoint is in the list, with the classifier's rule
+    const had = found.timepoints[i].lesions.filter((l: { present: boolean }) => l.present).length;
+    expect(had).toBeGreaterThan(0);
+    expect(tp.droppedComponents).toHaveLength(had);
+    for (const d of tp.droppedComponents) expect(d.rule).toMatch(/^component classifier: lesion probability 0\.000 < 0\.5$/);
+  }
 });

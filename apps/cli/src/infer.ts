@@ -61,6 +61,8 @@ export async function inferCt(folder: string, outDir: string, config: AppConfig,
         date: tp.date,
         alignment: tp.alignment,
         lesions: tp.lesions.map(({ lesion, ...l }) => ({ ...l, feretMm: lesion ? Math.round(lesion.measurement.feretMm * 1000) / 1000 : null, longAxis: lesion?.measurement.longAxis ?? null, shortAxis: lesion?.measurement.shortAxis ?? null, measurability: lesion?.measurement.measurability ?? null })),
+        // what the card's component rules removed, and why (as the pipeline's run summary keeps it)
+        droppedComponents: tps.find((t) => t.timePointId === tp.timePointId)!.analysis.dropped ?? [],
       })),
     };
     await writeFile(join(outDir, 'proposals.json'), JSON.stringify(doc, null, 2));
