@@ -77,11 +77,12 @@ export function componentFeatures(
         if (confidence[v] >= HIGH) high[c]++;
         s1[c] += h;
         s2[c] += h * h;
-        const xyz = [i, j, k];
-        for (let a = 0; a < 3; a++) {
-          if (xyz[a] < lo[a][c]) lo[a][c] = xyz[a];
-          if (xyz[a] > hi[a][c]) hi[a][c] = xyz[a];
-        }
+        if (i < lo[0][c]) lo[0][c] = i;
+        if (i > hi[0][c]) hi[0][c] = i;
+        if (j < lo[1][c]) lo[1][c] = j;
+        if (j > hi[1][c]) hi[1][c] = j;
+        if (k < lo[2][c]) lo[2][c] = k;
+        if (k > hi[2][c]) hi[2][c] = k;
         // in-plane 4-neighbours outside every component: the tissue around the lesion
         if (i > 0 && !components[v - 1]) (shell[c] += hu[v - 1]), shellN[c]++;
         if (i < nx - 1 && !components[v + 1]) (shell[c] += hu[v + 1]), shellN[c]++;

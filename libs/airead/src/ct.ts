@@ -104,9 +104,10 @@ export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: 
   const rules = (card.postprocessing ?? {}) as ComponentRules;
   const scored = rules.min_component_mean_probability != null || rules.min_single_slice_mean_probability != null || rules.component_classifier != null;
   const classes = classesFromCard(card);
+  const classCount = Math.max(0, ...classes.keys());
   if (rules.component_classifier) {
     try {
-      checkComponentClassifier(rules.component_classifier, Math.max(0, ...classes.keys()));
+      checkComponentClassifier(rules.component_classifier, classCount);
     } catch (e) {
       throw new InputError('airead.bad-card', `model ${card.id}@${card.version}: postprocessing.${(e as Error).message}`);
     }
@@ -114,7 +115,7 @@ export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: 
   const seg = await segmentVolume(volume, model, { confidence: scored });
   const minVoxels = opts.minVoxels ?? Number(rules.min_component_voxels ?? 10);
   let cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
-  const dropped = scored ? dropUnlikelyComponents(seg.labels, cc, seg.confidence!, volume.dims, rules, { hu: volume.data, spacing: volume.spacing, classCount: Math.max(0, ...classes.keys()) }) : [];
+  const dropped = scored ? dropUnlikelyComponents(seg.labels, cc, seg.confidence!, volume.dims, rules, { hu: volume.data, spacing: volume.spacing, classCount }) : [];
   if (dropped.length) cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
   const sliceThicknessMm = opts.sliceThicknessMm ?? volume.spacing[2];
   const lesions: CtLesion[] = [];
