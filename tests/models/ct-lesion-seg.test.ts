@@ -18,7 +18,7 @@ import { sha256Hex } from '@app/core';
 import { analyseCtVolume, checkComponentClassifier, loadSubjectFolder, trackCtSubject, type CtTimepoint } from '@app/airead';
 import { createInferencePool, listModels, type InferencePool } from '@app/inference';
 import { connectedComponents3d } from '@app/measure';
-import { generatePhantomStudy, renderPhantomVisit, type GroundTruthRow, type PhantomOptions } from '@app/phantom';
+import { generatePhantomStudy, renderPhantomVisit, renderVoxelOf, type GroundTruthRow, type PhantomOptions } from '@app/phantom';
 import { DEFAULT_SERIES_SELECTION } from '@app/pipeline';
 
 const MODELS = resolve(__dirname, '../../models');
@@ -135,11 +135,9 @@ describe('ct-lesion-seg 0.1.1: re-validation on held-out hard phantoms (2 subjec
         const [nx, ny] = r.dims;
         const trackedTp = tracked.timepoints.find((x) => x.timePointId === t.timePointId)!;
         for (const g of truth.filter((x) => x.subjectId === subjectId && x.visitIndex === v && x.present)) {
-          const i = Math.round((g.centerX - r.affine[3]) / r.affine[0]);
-          const j = Math.round((g.centerY - r.affine[7]) / r.affine[5]);
-          const k = Math.round((g.centerZ - r.affine[11]) / r.affine[10]);
-          const idx = k * nx * ny + j * nx + i;
-          if (!r.labels[idx] || g.longestDiameterMm < 10) continue; // not imaged at its centre, or below RECIST size
+          const at = renderVoxelOf(r, g.centerX, g.centerY, g.centerZ);
+          const idx = at ? at[2] * nx * ny + at[1] * nx + at[0] : -1;
+          if (!at || !r.labels[idx] || g.longestDiameterMm < 10) continue; // not imaged at its centre, or below RECIST size
           eligible++;
           // detected: an AI component overlaps the lesion's voxels (the one overlapping most is measured)
           const ov = [...(overlap.get(G.components[idx]) ?? new Map<number, number>())].sort((a, b) => b[1] - a[1] || a[0] - b[0]);

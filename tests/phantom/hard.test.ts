@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  generatePhantomStudy, hardPhantomGeometry, hardPhantomGroundTruth, hardVisitTransform, renderPhantomVisit, HARD_MOTION,
+  generatePhantomStudy, hardPhantomGeometry, hardPhantomGroundTruth, hardVisitTransform, renderPhantomVisit, renderVoxelOf, HARD_MOTION,
   type GroundTruthRow, type PhantomOptions, type PhantomVisitRender,
 } from '@app/phantom';
 
@@ -98,6 +98,23 @@ describe("realism 'hard': renderPhantomVisit", () => {
         expect(Math.abs(count[c] * sx * sy * sz - analytic[c]) / analytic[c]).toBeLessThan(0.05);
       }
     }
+  });
+
+  it('renderVoxelOf maps a patient point to the voxel whose centre is nearest, and null outside the grid', () => {
+    const [nx, ny, nz] = fu.dims;
+    const centre = (i: number, j: number, k: number) => mul(fu.affine, [i, j, k]);
+    for (const v of [[0, 0, 0], [nx - 1, ny - 1, nz - 1], [7, nx >> 1, nz >> 1], [nx >> 2, 3, 1]] as [number, number, number][]) {
+      const [x, y, z] = centre(...v);
+      expect(renderVoxelOf(fu, x, y, z)).toEqual(v);
+      // a third of a voxel off the centre: still that voxel
+      expect(renderVoxelOf(fu, x + fu.spacing[0] / 3, y - fu.spacing[1] / 3, z + fu.spacing[2] / 3)).toEqual(v);
+    }
+    // beyond the first or last voxel centre by more than half a voxel, on each axis
+    const [x0, y0, z0] = centre(0, 0, 0);
+    const [x1, y1, z1] = centre(nx - 1, ny - 1, nz - 1);
+    expect(renderVoxelOf(fu, x0 - 0.6 * fu.spacing[0], y0, z0)).toBeNull();
+    expect(renderVoxelOf(fu, x0, y1 + 0.6 * fu.spacing[1], z0)).toBeNull();
+    expect(renderVoxelOf(fu, x1, y1, z1 + 0.6 * fu.spacing[2])).toBeNull();
   });
 
   it('ground-truth centres are in the visit patient coordinates: labelled voxel there, T x baseline centre', () => {

@@ -108,6 +108,21 @@ function checkInt(name: string, v: number, min: number, max: number): number {
 }
 
 /**
+ * The voxel (i, j, k) of a render's grid whose centre is nearest to the patient point (x, y, z) mm, e.g. a ground-truth
+ * lesion's centre; null outside the grid. The render's grid is axis-aligned (its affine is diagonal); the linear index
+ * into `hu` / `labels` is k * cols * rows + j * cols + i.
+ */
+export function renderVoxelOf(r: Pick<PhantomVisitRender, 'dims' | 'affine'>, x: number, y: number, z: number): [number, number, number] | null {
+  const a = r.affine;
+  // + 0: Math.round(-0.3) is -0
+  const i = M_round((x - a[3]) / a[0]) + 0;
+  const j = M_round((y - a[7]) / a[5]) + 0;
+  const k = M_round((z - a[11]) / a[10]) + 0;
+  const [nx, ny, nz] = r.dims;
+  return i >= 0 && j >= 0 && k >= 0 && i < nx && j < ny && k < nz ? [i, j, k] : null;
+}
+
+/**
  * The acquisition geometry of hard-phantom subject `subjectIndex` (cheap; no rendering): pixel spacing in
  * [0.6, 0.9] mm, slice thickness = spacing from {1.25, 1.5, 2, 2.5, 3, 3.75, 5} mm, a 360 mm field of view
  * and 180 mm of z coverage unless options pin rows/cols/slices/pixelSpacing/sliceThickness/sliceSpacing.

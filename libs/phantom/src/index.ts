@@ -3,4 +3,4 @@ export { generatePhantomStudy, renderPhantomVisit, hardPhantomGroundTruth, traje
 export { transcode, TRANSFER_SYNTAXES, type CompressedSyntax } from './transcode';
 export { mulberry32, deriveSeed, phantomUid } from './prng';
 export { makePhi, type PlantedPhi } from './phi';
-export { hardPhantomGeometry, hardVisitTransform, labelsNrrd, HARD_MOTION, type HardGeometry, type PhantomVisitRender, type Realism } from './hard';
+export { hardPhantomGeometry, hardVisitTransform, labelsNrrd, renderVoxelOf, HARD_MOTION, type HardGeometry, type PhantomVisitRender, type Realism } from './hard';

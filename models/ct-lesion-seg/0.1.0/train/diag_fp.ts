@@ -2,6 +2,7 @@
 // mean foreground probability; per ground-truth lesion >= 10 mm the predicted components overlapping it.
 import { createInferencePool, segmentVolume } from '@app/inference';
 import { connectedComponents3d } from '@app/measure';
+import { renderVoxelOf } from '@app/phantom';
 import { volumeFor } from './make_data';
 async function main() {
   const pool = createInferencePool({ threads: 1, intraOpNumThreads: 2, batchSize: 16 });
@@ -23,12 +24,10 @@ async function main() {
       if (G.components[i]) e.gts.add(G.components[i]);
     }
     st.forEach((e, c) => console.log(JSON.stringify({ t: 'comp', seed: s, id: c + 1, cls: P.classes[c], vox: e.n, vv: r.spacing[0] * r.spacing[1] * r.spacing[2], slices: e.zs.size, thick: r.spacing[2], gt: [...e.gts], meanFg: e.fg / e.n })));
-    const [nx, ny] = r.dims;
+    const nx = r.dims[0];
     for (const g of r.groundTruth.filter((x) => x.present)) {
-      const i = Math.round((g.centerX - r.affine[3]) / r.affine[0]);
-      const j = Math.round((g.centerY - r.affine[7]) / r.affine[5]);
-      const k = Math.round((g.centerZ - r.affine[11]) / r.affine[10]);
-      const gc = G.components[k * plane + j * nx + i];
+      const v = renderVoxelOf(r, g.centerX, g.centerY, g.centerZ);
+      const gc = v ? G.components[v[2] * plane + v[1] * nx + v[0]] : 0;
       if (gc) console.log(JSON.stringify({ t: 'gt', seed: s, gc, ld: g.longestDiameterMm }));
     }
     console.error('seed', s, 'done');

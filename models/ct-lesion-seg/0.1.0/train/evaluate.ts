@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { analyseCtVolume, trackCtSubject, type CtTimepoint } from '@app/airead';
 import type { Volume } from '@app/dicom';
 import { createInferencePool, type ModelHandle } from '@app/inference';
-import { renderPhantomVisit } from '@app/phantom';
+import { renderPhantomVisit, renderVoxelOf } from '@app/phantom';
 import { connectedComponents3d, measureLesions } from '@app/measure';
 import { volumeFor } from './make_data';
 
@@ -58,12 +58,10 @@ async function evaluateTracking(model: ModelHandle, subjects: number): Promise<{
     const tracked = trackCtSubject(`eval-${n}`, tps);
     const uidAt = (v: number, g: { centerX: number; centerY: number; centerZ: number }): string | null => {
       const r = renders[v];
-      const [nx, ny, nz] = r.dims;
-      const i = Math.round((g.centerX - r.affine[3]) / r.affine[0]);
-      const j = Math.round((g.centerY - r.affine[7]) / r.affine[5]);
-      const k = Math.round((g.centerZ - r.affine[11]) / r.affine[10]);
-      if (i < 0 || j < 0 || k < 0 || i >= nx || j >= ny || k >= nz) return null;
-      const c = tps[v].analysis.components[k * nx * ny + j * nx + i];
+      const [nx, ny] = r.dims;
+      const at = renderVoxelOf(r, g.centerX, g.centerY, g.centerZ);
+      if (!at) return null;
+      const c = tps[v].analysis.components[at[2] * nx * ny + at[1] * nx + at[0]];
       if (!c) return null;
       return tracked.timepoints.find((t) => t.timePointId === r.visit)!.lesions.find((l) => l.lesion?.component === c)?.trackingUid ?? null;
     };
@@ -191,13 +189,11 @@ async function main(): Promise<void> {
     const grid = { dims: r.dims, spacing: r.spacing, affine: r.affine };
     const predMeas = new Map(analysis.lesions.map((l) => [l.component, l.measurement]));
     const gtMeas = G.count > 0 ? measureLesions(grid, G.components, G.count, { sliceThicknessMm: r.sliceThickness, classes: G.classes }) : [];
-    const [nx, ny, nz] = r.dims;
+    const [nx, ny] = r.dims;
     let sDet = 0, sElig = 0;
     for (const g of r.groundTruth.filter((x) => x.present)) {
-      const i = Math.round((g.centerX - r.affine[3]) / r.affine[0]);
-      const j = Math.round((g.centerY - r.affine[7]) / r.affine[5]);
-      const k = Math.round((g.centerZ - r.affine[11]) / r.affine[10]);
-      const gc = i >= 0 && i < nx && j >= 0 && j < ny && k >= 0 && k < nz ? G.components[k * nx * ny + j * nx + i] : 0;
+      const at = renderVoxelOf(r, g.centerX, g.centerY, g.centerZ);
+      const gc = at ? G.components[at[2] * nx * ny + at[1] * nx + at[0]] : 0;
       const big = g.longestDiameterMm >= 10;
       if (!gc) { if (big) notImaged++; continue; }
       const ov = overlap.get(gc);

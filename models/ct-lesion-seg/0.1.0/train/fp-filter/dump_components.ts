@@ -6,6 +6,7 @@
 import { componentFeatures } from '@app/airead';
 import { createInferencePool, segmentVolume } from '@app/inference';
 import { connectedComponents3d } from '@app/measure';
+import { renderVoxelOf } from '@app/phantom';
 import { volumeFor } from '../make_data';
 
 async function main() {
@@ -26,10 +27,8 @@ async function main() {
     const [nx, ny] = r.dims;
     const lesions: { gc: number; ld: number }[] = [];
     for (const g of r.groundTruth.filter((x) => x.present)) {
-      const i = Math.round((g.centerX - r.affine[3]) / r.affine[0]);
-      const j = Math.round((g.centerY - r.affine[7]) / r.affine[5]);
-      const k = Math.round((g.centerZ - r.affine[11]) / r.affine[10]);
-      const gc = G.components[k * nx * ny + j * nx + i];
+      const v = renderVoxelOf(r, g.centerX, g.centerY, g.centerZ);
+      const gc = v ? G.components[v[2] * nx * ny + v[1] * nx + v[0]] : 0;
       if (gc) lesions.push({ gc, ld: g.longestDiameterMm });
     }
     const comps = feats.map((f, c) => ({ id: c + 1, cls: P.classes[c], f, gts: [...gts[c]] }));

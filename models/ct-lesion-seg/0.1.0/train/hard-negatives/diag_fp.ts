@@ -9,6 +9,7 @@
  */
 import { createInferencePool, segmentVolume } from '@app/inference';
 import { connectedComponents3d } from '@app/measure';
+import { renderVoxelOf } from '@app/phantom';
 import { volumeFor } from './make_data';
 
 async function main(): Promise<void> {
@@ -35,12 +36,10 @@ async function main(): Promise<void> {
       if (G.components[i]) e.gts.add(G.components[i]);
     }
     st.forEach((e, c) => console.log(JSON.stringify({ t: 'comp', seed: s, id: c + 1, cls: P.classes[c], vox: e.n, slices: e.zMax - e.zMin + 1, thick: r.spacing[2], gt: [...e.gts], meanProb: +(e.conf / e.n / 255).toFixed(5) })));
-    const [nx, ny, nz] = r.dims;
+    const nx = r.dims[0];
     for (const g of r.groundTruth.filter((x) => x.present)) {
-      const i = Math.round((g.centerX - r.affine[3]) / r.affine[0]);
-      const j = Math.round((g.centerY - r.affine[7]) / r.affine[5]);
-      const k = Math.round((g.centerZ - r.affine[11]) / r.affine[10]);
-      const gc = i >= 0 && j >= 0 && k >= 0 && i < nx && j < ny && k < nz ? G.components[k * plane + j * nx + i] : 0;
+      const v = renderVoxelOf(r, g.centerX, g.centerY, g.centerZ);
+      const gc = v ? G.components[v[2] * plane + v[1] * nx + v[0]] : 0;
       if (gc) console.log(JSON.stringify({ t: 'gt', seed: s, gc, ld: g.longestDiameterMm }));
     }
     console.error('seed', s, 'done');
