@@ -17,15 +17,19 @@ import { cleanup, tempModelsDir, writeModelFolder } from '../inference/helpers';
 
 let dir: string;
 let models: string;
+/** The fixed-threshold network's card fields (tests/airead/fixtures/ct-threshold.onnx), with one lesion class. */
+const THRESHOLD_SPEC = { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian' } };
+const LIVER_ONLY = [{ index: 1, name: 'liver lesion', category: { scheme: 'SCT', code: '49755003', meaning: 'Morphologically abnormal structure' }, type: { scheme: 'SCT', code: '52988006', meaning: 'Lesion' }, finding_site: { scheme: 'SCT', code: '10200004', meaning: 'Liver' } }];
+
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'infer-cli-'));
   models = tempModelsDir();
-  writeModelFolder(models, 'ct-lesion-seg', '0.1.0', '../../airead/fixtures/ct-threshold.onnx', { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian' } }, (card) => {
-    card.classes = [{ index: 1, name: 'liver lesion', category: { scheme: 'SCT', code: '49755003', meaning: 'Morphologically abnormal structure' }, type: { scheme: 'SCT', code: '52988006', meaning: 'Lesion' }, finding_site: { scheme: 'SCT', code: '10200004', meaning: 'Liver' } }];
+  writeModelFolder(models, 'ct-lesion-seg', '0.1.0', '../../airead/fixtures/ct-threshold.onnx', THRESHOLD_SPEC, (card) => {
+    card.classes = LIVER_ONLY;
   });
   // the same network with a component classifier that drops every component (log volume - 100 is far below 0)
-  writeModelFolder(models, 'ct-lesion-seg', '0.2.0', '../../airead/fixtures/ct-threshold.onnx', { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian' } }, (card) => {
-    card.classes = [{ index: 1, name: 'liver lesion', category: { scheme: 'SCT', code: '49755003', meaning: 'Morphologically abnormal structure' }, type: { scheme: 'SCT', code: '52988006', meaning: 'Lesion' }, finding_site: { scheme: 'SCT', code: '10200004', meaning: 'Liver' } }];
+  writeModelFolder(models, 'ct-lesion-seg', '0.2.0', '../../airead/fixtures/ct-threshold.onnx', THRESHOLD_SPEC, (card) => {
+    card.classes = LIVER_ONLY;
     card.postprocessing = { ...card.postprocessing, component_classifier: { features: ['log_volume_mm3'], mean: [0], scale: [1], coef: [1], intercept: -100, min_probability: 0.5 } };
   });
   cpSync(join(repoRoot(), 'models/he-tile-classifier'), join(models, 'he-tile-classifier'), { recursive: true });

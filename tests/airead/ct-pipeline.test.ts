@@ -24,6 +24,9 @@ const CLASSES = [
   { index: 3, name: 'lymph node lesion', category: SCT('49755003', 'Morphologically abnormal structure'), type: SCT('52988006', 'Lesion'), finding_site: SCT('59441001', 'Lymph node'), nodal: true },
 ];
 
+/** The fixed-threshold network's card fields (tests/airead/fixtures/ct-threshold.onnx). */
+const THRESHOLD_SPEC = { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian', gaussian_sigma_scale: 0.125 } };
+
 let dir: string;
 let pool: InferencePool;
 let truth: GroundTruthRow[];
@@ -34,14 +37,14 @@ beforeAll(async () => {
   const res = await generatePhantomStudy({ outDir: join(dir, 'dicom'), subjects: 2, visits: 3, rows: 256, cols: 256, slices: 40, noiseSigma: 5, seed: 11 });
   truth = res.groundTruth;
   const models = tempModelsDir();
-  writeModelFolder(models, 'ct-threshold', '0.1.0', '../../airead/fixtures/ct-threshold.onnx', { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian', gaussian_sigma_scale: 0.125 } }, (card) => {
+  writeModelFolder(models, 'ct-threshold', '0.1.0', '../../airead/fixtures/ct-threshold.onnx', THRESHOLD_SPEC, (card) => {
     card.classes = CLASSES;
     card.postprocessing = { argmax: true, min_component_voxels: 10 };
   });
   // the same network with a card-level component classifier: one that drops every component, and one naming a feature
   // that does not exist (passes the card schema, refused by the analysis)
   const withClassifier = (id: string, clf: Record<string, unknown>) =>
-    writeModelFolder(models, id, '0.1.0', '../../airead/fixtures/ct-threshold.onnx', { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian', gaussian_sigma_scale: 0.125 } }, (card) => {
+    writeModelFolder(models, id, '0.1.0', '../../airead/fixtures/ct-threshold.onnx', THRESHOLD_SPEC, (card) => {
       card.classes = CLASSES;
       card.postprocessing = { argmax: true, min_component_voxels: 10, component_classifier: { features: ['log_volume_mm3'], mean: [0], scale: [1], coef: [1], intercept: -100, min_probability: 0.5, ...clf } };
     });
