@@ -239,6 +239,11 @@ export interface FaultyS3 {
    * their client goes away (a killed worker), so the job making them is caught mid-flight. Checked before `fault`.
    */
   holds: HoldRule[];
+  /**
+   * Stale-read rules: the next `left` requests matching `re` are answered 404 NoSuchKey, as an eventually consistent
+   * store answers a read that comes just after a write. Checked after `holds`, before `fault`.
+   */
+  stale: { re: RegExp; left: number; answered: string[] }[];
   /** Stop listening (connections refused, like a stopped endpoint) / listen again on the same port. */
   down(): Promise<void>;
   up(): Promise<void>;
@@ -266,6 +271,7 @@ export async function startFaultyS3(bucket = 'trial-uploads'): Promise<FaultyS3>
     faulted: [],
     requests: 0,
     holds: [],
+    stale: [],
     down: async () => {
       await new Promise<void>((r) => server.close(() => r()));
       for (const s of sockets) s.destroy();
@@ -291,6 +297,17 @@ export async function startFaultyS3(bucket = 'trial-uploads'): Promise<FaultyS3>
       res.on('close', () => {
         h.open = false;
         hung.delete(res);
+      });
+      return;
+    }
+    const stale = f.stale.find((r) => r.left > 0 && r.re.test(line));
+    if (stale) {
+      stale.left--;
+      stale.answered.push(line);
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(404, { 'content-type': 'application/xml' });
+        res.end(req.method === 'HEAD' ? undefined : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>injected stale read</Message></Error>');
       });
       return;
     }

@@ -172,3 +172,22 @@ test('S3 failing while the processor writes its outputs: the object fails clearl
   expect(r.obj.reason).toMatch(/S3 PutObject s3:\/\/trial-uploads\/deid\/.* failed after 3 attempt\(s\) .*HTTP 500/);
   expect(r.instances).toHaveLength(1);
 });
+
+test('a store that shows an upload only after a moment (stale HEADs): put waits and confirms; one that never shows it fails clearly', async () => {
+  const store = new S3ObjectStore({ bucket: s3.bucket, region: 'us-east-1', endpoint: s3.endpoint, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' }, partSize: 5 * 1024 * 1024, confirmWaitsMs: [20, 40, 80] });
+  const body = Buffer.from('stale read after write');
+  // the first two HEADs after the PUT say 404; the third finds it
+  const rule = { re: /^HEAD .*\/stale\/a\.bin/, left: 2, answered: [] as string[] };
+  s3.stale.push(rule);
+  const info = await store.put('stale/a.bin', body);
+  expect(rule.answered).toHaveLength(2);
+  expect(info.size).toBe(body.length);
+  expect(Buffer.compare(await direct.getBuffer('stale/a.bin'), body)).toBe(0);
+  // a store that never shows it: 1 + 3 HEADs, then an error that says what is wrong
+  const never = { re: /^HEAD .*\/stale\/b\.bin/, left: 100, answered: [] as string[] };
+  s3.stale.push(never);
+  await expect(store.put('stale/b.bin', body)).rejects.toThrow(/S3 PutObject \(confirming HEAD\) s3:\/\/trial-uploads\/stale\/b\.bin failed after 4 attempt\(s\) .*HTTP 404 .*not read-after-write consistent/);
+  expect(never.answered).toHaveLength(4);
+  s3.stale = [];
+  store.client.destroy();
+});

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import S3rver from 's3rver';
+import { makeS3rverDurable } from './s3rver-durable';
 import { type AppConfig, createLogger, loadConfig } from '@app/core';
 
 export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -46,8 +47,9 @@ export interface S3Server {
   stop: () => Promise<void>;
 }
 
-/** A real S3 HTTP API on loopback with one bucket. */
+/** A real S3 HTTP API on loopback with one bucket, read-after-write consistent like S3 itself. */
 export async function startS3(bucket = 'trial-uploads'): Promise<S3Server> {
+  makeS3rverDurable(); // s3rver answers a PUT before its bytes are on disk: see s3rver-durable.ts
   const dir = await mkdtemp(join(tmpdir(), 's3rver-'));
   const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: bucket, configs: [] }] });
   const addr = (await server.run()) as { port: number };

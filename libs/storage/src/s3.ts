@@ -31,7 +31,15 @@ export interface S3StoreOptions {
   connectTimeoutMs?: number;
   /** Milliseconds for a request to get its response, and for an idle socket (stalled body) to be dropped. Default 120000. */
   requestTimeoutMs?: number;
+  /**
+   * Waits (ms) between the HEADs that confirm an upload when the store does not show it yet. AWS S3 is read-after-write
+   * consistent and answers the first; some S3-compatible stores (eventually consistent gateways) take a moment.
+   * Default [50, 100, 200, 400, 800]: about 1.5 s in all before `put` fails.
+   */
+  confirmWaitsMs?: number[];
 }
+
+const CONFIRM_WAITS_MS = [50, 100, 200, 400, 800];
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
 const isNotFound = (e: unknown): boolean =>
@@ -70,11 +78,15 @@ export class S3ObjectStore implements ObjectStore {
     this.location = `s3://${opts.bucket}`;
   }
 
+  private get endpoint(): string {
+    return this.opts.endpoint ?? `AWS S3 (${this.opts.region})`;
+  }
+
   private fail(op: string, key: string | undefined, e: unknown): Error {
     if (e instanceof S3StoreError || e instanceof ObjectNotFoundError) return e;
     const err = e instanceof Error ? e : new Error(String(e));
     const meta = (e as { $metadata?: { attempts?: number; httpStatusCode?: number } })?.$metadata;
-    return new S3StoreError(op, this.bucket, key, this.opts.endpoint ?? `AWS S3 (${this.opts.region})`, meta?.attempts, meta?.httpStatusCode, err);
+    return new S3StoreError(op, this.bucket, key, this.endpoint, meta?.attempts, meta?.httpStatusCode, err);
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
@@ -122,9 +134,21 @@ export class S3ObjectStore implements ObjectStore {
     } catch (e) {
       throw this.fail('PutObject', key, e);
     }
-    const info = await this.head(key);
-    if (!info) throw new Error('object missing right after upload');
-    return info;
+    return this.confirm(key);
+  }
+
+  /** HEAD a just-uploaded object; where the store does not show it yet, wait and look again before failing. */
+  private async confirm(key: string): Promise<ObjectInfo> {
+    const waits = this.opts.confirmWaitsMs ?? CONFIRM_WAITS_MS;
+    for (let i = 0; ; i++) {
+      const info = await this.head(key);
+      if (info) return info;
+      if (i >= waits.length) break;
+      await new Promise((r) => setTimeout(r, waits[i]));
+    }
+    const waited = waits.reduce((a, b) => a + b, 0);
+    const why = new Error(`the upload was accepted but HEAD still finds no object after ${waited} ms: the store is not read-after-write consistent`);
+    throw new S3StoreError('PutObject (confirming HEAD)', this.bucket, key, this.endpoint, waits.length + 1, 404, why);
   }
 
   async download(key: string, path: string): Promise<void> {
