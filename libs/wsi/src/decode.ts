@@ -1,6 +1,7 @@
 /**
  * Tile / strip decompression. Decode paths were chosen by measurement (see README):
- * - JPEG (7): sharp (libvips + libjpeg-turbo), raw RGB output. JPEGTables are spliced into the
+ * - JPEG (7): libjpeg-turbo, its WASM build first and sharp's (libvips) for what that declines (decodeJpeg), raw RGB
+ *   output. JPEGTables are spliced into the
  *   abbreviated tile stream; for Photometric=RGB an Adobe APP14 marker with transform=0 is inserted so
  *   libjpeg does not apply a YCbCr->RGB conversion to components that are already RGB (Aperio).
  * - Deflate (8, 32946): node's zlib with an output limit; LZW (5), PackBits (32773): bounded decoders
@@ -10,6 +11,7 @@
 import sharp from 'sharp';
 import { inflateSync } from 'node:zlib';
 import { InputError } from '@app/core';
+import { decodeJpeg8, jpegFrameHeader } from '@app/dicom';
 
 export const COMPRESSION_NAMES: Record<number, string> = {
   1: 'none',
@@ -71,7 +73,33 @@ export function spliceJpeg(tile: Uint8Array, tables: Uint8Array | undefined, rgb
   return Buffer.concat(parts);
 }
 
+/**
+ * A JPEG tile or frame to RGB. Two builds of the same libjpeg-turbo: the WASM one (@cornerstonejs/codec-libjpeg-turbo-8bit,
+ * through @app/dicom) first, sharp (libvips) when the WASM path declines. Same library, same IDCT and upsampling, so
+ * the pixels are the same (checked tile by tile on every JPEG slide fixture, YCbCr and Aperio RGB: tests/wsi/reader),
+ * but a 256² tile costs about a fifth of the CPU: sharp's per-call pipeline set-up costs more than decoding the tile.
+ * The WASM path takes only a stream it is sure of (one 8-bit frame of exactly the expected size, 1 or 3 components)
+ * and throws on any damage; every other stream, damaged ones included, goes to sharp exactly as before, so which
+ * inputs are accepted or refused, and with which message, does not change.
+ */
 export async function decodeJpeg(stream: Buffer, expectW: number, expectH: number, what: string): Promise<Uint8Array> {
+  const sof = jpegFrameHeader(stream);
+  if (sof && sof.precision === 8 && sof.width === expectW && sof.height === expectH && (sof.components === 3 || sof.components === 1) && (sof.sof === 0xc0 || sof.sof === 0xc1 || sof.sof === 0xc2)) {
+    const out = await decodeJpeg8(stream, what).catch(() => null);
+    if (out && out.width === expectW && out.height === expectH && out.bitsPerSample === 8 && out.components === sof.components && out.bytes.length === expectW * expectH * out.components) {
+      jpegPaths.wasm++;
+      return out.components === 3 ? out.bytes : greyToRgb(out.bytes, 1, expectW * expectH);
+    }
+  }
+  jpegPaths.sharp++;
+  return decodeJpegSharp(stream, expectW, expectH, what);
+}
+
+/** How many JPEG blocks each path decoded (tests check that valid tiles take the fast path). */
+export const jpegPaths = { wasm: 0, sharp: 0 };
+
+/** JPEG through sharp (libvips + libjpeg-turbo): any colour space it knows, converted to sRGB. */
+export async function decodeJpegSharp(stream: Buffer, expectW: number, expectH: number, what: string): Promise<Uint8Array> {
   let out: { data: Buffer; info: { width: number; height: number; channels: number } };
   try {
     // refuse a (corrupt) JPEG header announcing more pixels than the tile before libjpeg allocates anything
@@ -83,10 +111,17 @@ export async function decodeJpeg(stream: Buffer, expectW: number, expectH: numbe
   if (width !== expectW || height !== expectH)
     throw new InputError('wsi.bad-jpeg', `JPEG ${what} is ${width}x${height}, expected ${expectW}x${expectH} from the TIFF tags`);
   if (channels === 3) return new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0, n = width * height; i < n; i++) {
-    const g = out.data[i * channels];
-    rgb[i * 3] = g; rgb[i * 3 + 1] = g; rgb[i * 3 + 2] = g;
+  return greyToRgb(out.data, channels, width * height);
+}
+
+/** The first sample of each pixel replicated to R, G and B. */
+function greyToRgb(d: Uint8Array, channels: number, n: number): Uint8Array {
+  const rgb = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const g = d[i * channels];
+    rgb[i * 3] = g;
+    rgb[i * 3 + 1] = g;
+    rgb[i * 3 + 2] = g;
   }
   return rgb;
 }
