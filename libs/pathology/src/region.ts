@@ -1,20 +1,9 @@
-import sharp from 'sharp';
-import type { RgbImage, SlideReader } from '@app/wsi';
+import { resizeRgb, type RgbImage, type SlideReader } from '@app/wsi';
+
+export { resizeRgb };
 
 /** Largest source region (pixels) read in one `readRegion` call; bigger requests are split into pieces. */
 export const MAX_PIECE_PIXELS = 8 * 1024 * 1024;
-
-/** Resizes interleaved RGB with libvips (sharp), area-averaging when shrinking. */
-export async function resizeRgb(img: RgbImage, w: number, h: number): Promise<RgbImage> {
-  if (img.width === w && img.height === h) return img;
-  const data = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), {
-    raw: { width: img.width, height: img.height, channels: 3 },
-  })
-    .resize(w, h, { fit: 'fill' })
-    .raw()
-    .toBuffer();
-  return { width: w, height: h, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
-}
 
 /**
  * Reads the level-0 rectangle [x0, x0+w0) x [y0, y0+h0) scaled to outW x outH pixels: from the finest level whose
@@ -28,10 +17,7 @@ export async function readScaled(slide: SlideReader, x0: number, y0: number, w0:
   const dl = slide.levels[level].downsample;
   const sw = Math.ceil(w0 / dl);
   const sh = Math.ceil(h0 / dl);
-  if (sw * sh <= MAX_PIECE_PIXELS) {
-    const r = await slide.readRegion(level, Math.round(x0), Math.round(y0), sw, sh);
-    return resizeRgb(r, outW, outH);
-  }
+  if (sw * sh <= MAX_PIECE_PIXELS) return readPiece(slide, level, Math.round(x0), Math.round(y0), sw, sh, outW, outH);
   const nx = Math.max(1, Math.ceil(sw / 4096));
   const ny = Math.max(1, Math.ceil((sw / nx) * sh / MAX_PIECE_PIXELS));
   const out = new Uint8Array(outW * outH * 3);
@@ -49,13 +35,21 @@ export async function readScaled(slide: SlideReader, x0: number, y0: number, w0:
       const ly0 = Math.round(y0 + oy0 * fy);
       const lx1 = Math.round(x0 + ox1 * fx);
       const ly1 = Math.round(y0 + oy1 * fy);
-      const r = await slide.readRegion(level, lx0, ly0, Math.max(1, Math.ceil((lx1 - lx0) / dl)), Math.max(1, Math.ceil((ly1 - ly0) / dl)));
-      const p = await resizeRgb(r, ox1 - ox0, oy1 - oy0);
+      const p = await readPiece(slide, level, lx0, ly0, Math.max(1, Math.ceil((lx1 - lx0) / dl)), Math.max(1, Math.ceil((ly1 - ly0) / dl)), ox1 - ox0, oy1 - oy0);
       const pw = ox1 - ox0;
       for (let y = 0; y < oy1 - oy0; y++) out.set(p.data.subarray(y * pw * 3, (y + 1) * pw * 3), ((oy0 + y) * outW + ox0) * 3);
     }
   }
   return { width: outW, height: outH, channels: 3, data: out };
+}
+
+/**
+ * One piece: readRegion resized to outW x outH. Where the reader can do both where it decodes (readRegionScaled: the
+ * TIFF reader's decoder sandbox) only the resized pixels come back; the bytes are the same either way.
+ */
+function readPiece(slide: SlideReader, level: number, x: number, y: number, w: number, h: number, outW: number, outH: number): Promise<RgbImage> {
+  if (slide.readRegionScaled) return slide.readRegionScaled(level, x, y, w, h, outW, outH);
+  return slide.readRegion(level, x, y, w, h).then((r) => resizeRgb(r, outW, outH));
 }
 
 /** Whole slide scaled so its long side is at most maxSize px (aspect kept). */

@@ -93,14 +93,19 @@ export abstract class PyramidSlide implements SlideReader {
   }
 
   async readRegion(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage> {
-    if (!Number.isInteger(level) || level < 0 || level >= this.tiledLevels.length)
-      throw new RangeError(`readRegion: level ${level} does not exist (slide has ${this.tiledLevels.length} levels)`);
-    for (const [k, v] of Object.entries({ x, y, w, h }))
-      if (!Number.isSafeInteger(v)) throw new RangeError(`readRegion: ${k}=${v} must be an integer`);
-    if (w <= 0 || h <= 0) throw new RangeError(`readRegion: size ${w}x${h} must be positive`);
-    if (w * h > MAX_REGION_PIXELS) throw new RangeError(`readRegion: ${w}x${h} exceeds ${MAX_REGION_PIXELS} pixels; read it in pieces`);
+    this.checkRegion('readRegion', level, x, y, w, h);
     const L = this.tiledLevels[level];
     return paintRegion(L, Math.floor(x / L.downsample), Math.floor(y / L.downsample), w, h, (tx, ty) => this.tile(level, tx, ty));
+  }
+
+  /** RangeError for a level that does not exist, a non-integer position or size, or a region over MAX_REGION_PIXELS. */
+  protected checkRegion(fn: string, level: number, x: number, y: number, w: number, h: number): void {
+    if (!Number.isInteger(level) || level < 0 || level >= this.tiledLevels.length)
+      throw new RangeError(`${fn}: level ${level} does not exist (slide has ${this.tiledLevels.length} levels)`);
+    for (const [k, v] of Object.entries({ x, y, w, h }))
+      if (!Number.isSafeInteger(v)) throw new RangeError(`${fn}: ${k}=${v} must be an integer`);
+    if (w <= 0 || h <= 0) throw new RangeError(`${fn}: size ${w}x${h} must be positive`);
+    if (w * h > MAX_REGION_PIXELS) throw new RangeError(`${fn}: ${w}x${h} exceeds ${MAX_REGION_PIXELS} pixels; read it in pieces`);
   }
 
   protected async tile(level: number, tx: number, ty: number): Promise<DecodedTile | null> {

@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { runSandboxed } from '@app/core';
 import type { TiffBlockInfo } from './tiff-image';
 import type { DicomFrameInfo } from './dicom-slide';
+import type { RegionTask } from './region-task';
 
 export type BlockTask =
   | { kind: 'tiff'; raw: Uint8Array; info: TiffBlockInfo; tw: number; th: number; what: string }
   | { kind: 'dicom'; raw: Uint8Array; info: DicomFrameInfo; tw: number; th: number; what: string };
 
 const TASK = join(__dirname, 'decode-task');
+const REGION_TASK = join(__dirname, 'region-task');
 
 /**
  * Runs `task` in the sandbox, or `inProcess()` when `task` is null (sandbox disabled by the caller:
@@ -22,6 +24,15 @@ const TASK = join(__dirname, 'decode-task');
 export async function decodeIsolated(task: BlockTask | null, inProcess: () => Promise<Uint8Array>, file: string, step: string): Promise<Uint8Array> {
   if (!task) return inProcess();
   const r = await runSandboxed<Uint8Array>(TASK, task, { file, step }); // the sandbox's time limit (default 8 s; a block decodes in milliseconds)
+  return r instanceof Uint8Array ? r : new Uint8Array(r as ArrayBufferLike);
+}
+
+/**
+ * A region painted from its raw blocks and resized (region-task.ts), in the sandbox, under the sandbox's time limit
+ * (a region of the slide map's size decodes in well under a second; one that does not is read again block by block).
+ */
+export async function decodeRegionIsolated(task: RegionTask, file: string, step: string): Promise<Uint8Array> {
+  const r = await runSandboxed<Uint8Array>(REGION_TASK, task, { file, step });
   return r instanceof Uint8Array ? r : new Uint8Array(r as ArrayBufferLike);
 }
 

@@ -2,7 +2,8 @@
 import { InputError } from '@app/core';
 import { TAG, tagNum, tagNums, type Ifd, type TiffFile } from './tiff-file';
 import { assertSupportedCompression, compressionName, decodeGeneric, decodeJ2k, decodeJpeg, decodeStats, spliceJpeg } from './decode';
-import { decodeIsolated, sandboxDefault } from './isolate';
+import { decodeIsolated, decodeRegionIsolated, sandboxDefault } from './isolate';
+import { regionFromBlocks, type RegionBlock, type RegionTask } from './region-task';
 import { checkDims, MAX_TILE_PIXELS, type DecodedTile, type TiledLevel } from './base';
 
 /** Largest decoded strip / tile (bytes) we agree to decode. */
@@ -160,6 +161,44 @@ export class TiffImage implements TiledLevel {
       `decoding ${what} (${compressionName(this.info.compression)})`,
     );
     return { w: tw, h: th, data };
+  }
+
+  /**
+   * The level-pixel rectangle (lx, ly, w, h) painted from its blocks and resized to outW x outH (readRegionScaled):
+   * one decoder-sandbox task for all of it (in this process without the sandbox). Bypasses the tile cache. A block
+   * that crashes, hangs or exhausts the task is found again block by block (readRegion), so that the error names it.
+   */
+  async readScaled(lx: number, ly: number, w: number, h: number, outW: number, outH: number): Promise<Uint8Array> {
+    const x0 = Math.max(0, lx);
+    const y0 = Math.max(0, ly);
+    const x1 = Math.min(this.width, lx + w);
+    const y1 = Math.min(this.height, ly + h);
+    const blocks: RegionBlock[] = [];
+    if (x0 < x1 && y0 < y1) {
+      const { offsets, byteCounts } = this.info;
+      for (let ty = Math.floor(y0 / this.tileHeight); ty <= Math.floor((y1 - 1) / this.tileHeight); ty++)
+        for (let tx = Math.floor(x0 / this.tileWidth); tx <= Math.floor((x1 - 1) / this.tileWidth); tx++) {
+          const i = ty * this.tilesAcross + tx;
+          const what = `${this.info.tiled ? 'tile' : 'strip'} ${i} of ${this.where}`;
+          blocks.push({ tx, ty, what, raw: byteCounts[i] ? await this.tf.readBytes(offsets[i], byteCounts[i], what) : null });
+        }
+    }
+    decodeStats.tiles += blocks.filter((b) => b.raw).length;
+    const task: RegionTask = {
+      info: blockInfo(this.info),
+      level: { width: this.width, height: this.height, tileWidth: this.tileWidth, tileHeight: this.tileHeight, tilesAcross: this.tilesAcross, tilesDown: this.tilesDown },
+      strips: !this.info.tiled,
+      lx,
+      ly,
+      w,
+      h,
+      outW,
+      outH,
+      blocks,
+    };
+    if (!this.sandbox) return regionFromBlocks(task);
+    const step = `decoding and resizing ${w}x${h} px of ${this.where} at (${lx}, ${ly}): ${blocks.length} ${this.info.tiled ? 'tiles' : 'strips'} (${compressionName(this.info.compression)})`;
+    return decodeRegionIsolated(task, this.tf.path, step);
   }
 }
 

@@ -1,10 +1,12 @@
 /** TIFF-family slides: Aperio SVS, generic tiled pyramidal TIFF / BigTIFF, OME-TIFF (SubIFD pyramids). */
+import { InputError } from '@app/core';
 import type { OpenSlideOptions, RgbImage, SlideFormat } from './types';
 import { TAG, TiffFile, tagNum, tagStr, type Ifd } from './tiff-file';
 import { TiffImage, describeIfd } from './tiff-image';
 import { DEFAULT_CACHE_BYTES, DEFAULT_MAX_LEVEL_PIXELS, PyramidSlide, checkPyramid, paintRegion } from './base';
 import { TileCache } from './cache';
 import { sandboxDefault } from './isolate';
+import { resizeRgb } from './resize';
 
 /** Associated images larger than this are refused (they are small by nature). */
 const MAX_ASSOCIATED_PIXELS = 2 ** 27;
@@ -188,6 +190,24 @@ export class TiffSlide extends PyramidSlide {
     } catch (e) {
       await tf.close();
       throw e;
+    }
+  }
+
+  /**
+   * readRegion resized to outW x outH, decoded, painted and resized in one decoder-sandbox task (TiffImage.readScaled):
+   * only the resized pixels come back. The same bytes as resizeRgb(await readRegion(...)). When the task crashes,
+   * runs out of memory or time, the region is read again through readRegion, block by block, so that the error names
+   * the block (and a fault of the machine, not the file, does not fail the read).
+   */
+  async readRegionScaled(level: number, x: number, y: number, w: number, h: number, outW: number, outH: number): Promise<RgbImage> {
+    this.checkRegion('readRegionScaled', level, x, y, w, h);
+    this.checkRegion('readRegionScaled (output)', level, 0, 0, outW, outH);
+    const L = this.tiledLevels[level] as TiffImage;
+    try {
+      return { width: outW, height: outH, channels: 3, data: await L.readScaled(Math.floor(x / L.downsample), Math.floor(y / L.downsample), w, h, outW, outH) };
+    } catch (e) {
+      if (!(e instanceof InputError) || !e.code.startsWith('sandbox.')) throw e;
+      return resizeRgb(await this.readRegion(level, x, y, w, h), outW, outH);
     }
   }
 

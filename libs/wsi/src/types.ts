@@ -31,6 +31,12 @@ export interface SlideReader {
   readAssociatedImage(name: string): Promise<RgbImage>;
   /** Like OpenSlide read_region: x, y in LEVEL-0 pixel coordinates, w, h in pixels of `level`. Outside the slide = white (255). */
   readRegion(level: number, x: number, y: number, w: number, h: number): Promise<RgbImage>;
+  /**
+   * Optional: readRegion(level, x, y, w, h) resized to outW x outH by resizeRgb, done where the tiles are decoded (the
+   * TIFF reader: in one decoder-sandbox task), so that only the resized pixels cross back. The same bytes as
+   * resizeRgb(await readRegion(level, x, y, w, h), outW, outH).
+   */
+  readRegionScaled?(level: number, x: number, y: number, w: number, h: number, outW: number, outH: number): Promise<RgbImage>;
   getBestLevelForDownsample(downsample: number): number;
   close(): Promise<void>;
 }
