@@ -217,7 +217,8 @@ export async function classifySlide(slide: SlideReader, tissueMask: TissueMask |
   // thread fills the next one, and the next band is read (decoded in the sandbox) while this band's tiles are cut.
   // Each batch has its own buffer, reused only after its prediction came back, so any predictor may keep reading its
   // input until its promise settles. Every tile's result lands in its own slot: the map does not depend on timing.
-  const slots = Array.from({ length: PREDICTIONS_IN_FLIGHT }, () => ({ batch: new Float32Array(B * tileLen), where: new Int32Array(B), done: null as Promise<void> | null }));
+  // The batch buffers are shared memory, so a predictor that runs on another thread can read them where they are.
+  const slots = Array.from({ length: PREDICTIONS_IN_FLIGHT }, () => ({ batch: new Float32Array(new SharedArrayBuffer(4 * B * tileLen)), where: new Int32Array(B), done: null as Promise<void> | null }));
   let s = 0;
   let fill = 0;
   const store = (out: Float32Array, where: Int32Array, k: number) => {

@@ -335,9 +335,10 @@ export function slideSpec(model: Pick<ModelHandle, 'card' | 'batchSize'>) {
 }
 
 /**
- * Feeds tile batches to the pooled model. The classifier reuses its batch buffers, so each batch is copied, into one
- * of a few reused shared-memory buffers (one per batch in flight) that the worker reads in place: no batch allocates
- * a fresh multi-MB buffer (a 65,536-tile slide made ~800 MB of such garbage before).
+ * Feeds tile batches to the pooled model. classifySlide's batches are shared memory already, left untouched until
+ * their prediction settles: they go to the worker as they are. Any other caller's batch (which it may reuse) is copied
+ * into one of a few reused shared-memory buffers (one per batch in flight) that the worker reads in place: no batch
+ * allocates a fresh multi-MB buffer (a 65,536-tile slide made ~800 MB of such garbage before).
  */
 export function tilePredictor(model: ModelHandle, tileSize: number) {
   const inName = Object.keys(model.card.network_data_format.inputs)[0]!;
@@ -345,6 +346,11 @@ export function tilePredictor(model: ModelHandle, tileSize: number) {
   const free: Float32Array[] = [];
   return async (batch: Float32Array, n: number): Promise<Float32Array> => {
     const len = n * 3 * tileSize * tileSize;
+    // classifySlide's batches are already shared memory, untouched until the promise settles: no copy
+    if (batch.buffer instanceof SharedArrayBuffer) {
+      const r = await model.run({ [inName]: { data: batch.subarray(0, len), dims: [n, 3, tileSize, tileSize] } });
+      return r.outputs[outName]!.data;
+    }
     let shared = free.pop();
     if (!shared || shared.length < len) shared = new Float32Array(new SharedArrayBuffer(4 * Math.max(len, batch.length)));
     try {
