@@ -125,6 +125,7 @@ async function main(): Promise<void> {
   if (!existsSync(slidePath)) await generateSyntheticSlide({ path: slidePath, width: WSI, height: WSI, seed: 2027 });
   const tileModel = await pool.model(config.AI_SLIDE_MODEL);
   const spec = { ...slideSpec(tileModel), batchSize: tileBatch };
+  await tileModel.run({ [Object.keys(tileModel.card.network_data_format.inputs)[0]!]: { data: new Float32Array(3 * spec.tileSize * spec.tileSize), dims: [1, 3, spec.tileSize, spec.tileSize] } }); // session warm, as for CT
   // the decoder sandbox warm, as in a running worker: its child processes start (and load their codecs) on first use
   // and then stay; one map row of another slide object warms them without warming this one's reads
   const warmSlide = await openSlide(slidePath);
