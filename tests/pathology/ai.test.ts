@@ -236,6 +236,27 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     expect(most).toBe(PREDICTIONS_IN_FLIGHT); // never more; and more than one: the batches did overlap
   }, 30000);
 
+  it('a predictor that asks for shared memory (sharedInput) gets its batches there, and the same map', async () => {
+    let shared = 0;
+    let calls = 0;
+    const viaShared: TilePredictor = Object.assign(
+      async (b: Float32Array, n: number) => {
+        calls++;
+        if (b.buffer instanceof SharedArrayBuffer) shared++;
+        return predict(new Float32Array(b.subarray(0, n * 3 * spec().tileSize ** 2)), n); // onnxruntime-node refuses shared memory
+      },
+      { sharedInput: true },
+    );
+    const again = await classifySlide(slide, undefined, viaShared, spec(64));
+    expect(calls).toBeGreaterThan(1);
+    expect(shared).toBe(calls);
+    expect(Buffer.from(again.classIndex).equals(Buffer.from(map.classIndex))).toBe(true);
+    // an ordinary predictor gets ordinary memory
+    let plain = 0;
+    await classifySlide(slide, undefined, async (b, n) => (b.buffer instanceof SharedArrayBuffer || plain++, predict(b, n)), spec(64));
+    expect(plain).toBeGreaterThan(1);
+  }, 30000);
+
   it('pipelined: a prediction that fails fails the slide with its error, once every read and prediction has settled', async () => {
     let calls = 0;
     let settled = 0;

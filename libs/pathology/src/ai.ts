@@ -31,7 +31,14 @@ const { ceil: M_ceil, floor: M_floor, max: M_max, min: M_min, round: M_round } =
  * resolves to float32 [n, classes] class probabilities (rows sum to 1). `batch` is a buffer that classifySlide reuses
  * for the next batch once the promise resolves: copy (or transfer a copy) if the predictor keeps it longer.
  */
-export type TilePredictor = (batch: Float32Array, n: number) => Promise<Float32Array>;
+export type TilePredictor = ((batch: Float32Array, n: number) => Promise<Float32Array>) & {
+  /**
+   * True when the predictor takes batches in shared memory (a SharedArrayBuffer: a worker-thread pool reads them in
+   * place). classifySlide then allocates its batch buffers there; otherwise in ordinary memory (onnxruntime-node, for
+   * one, refuses shared memory).
+   */
+  sharedInput?: boolean;
+};
 
 export interface ClassifierSpec {
   /** µm per pixel the model expects (e.g. 1.0). */
@@ -217,8 +224,9 @@ export async function classifySlide(slide: SlideReader, tissueMask: TissueMask |
   // thread fills the next one, and the next band is read (decoded in the sandbox) while this band's tiles are cut.
   // Each batch has its own buffer, reused only after its prediction came back, so any predictor may keep reading its
   // input until its promise settles. Every tile's result lands in its own slot: the map does not depend on timing.
-  // The batch buffers are shared memory, so a predictor that runs on another thread can read them where they are.
-  const slots = Array.from({ length: PREDICTIONS_IN_FLIGHT }, () => ({ batch: new Float32Array(new SharedArrayBuffer(4 * B * tileLen)), where: new Int32Array(B), done: null as Promise<void> | null }));
+  // In shared memory when the predictor asks for it, so that one running on another thread reads them where they are.
+  const batchBuffer = () => (predict.sharedInput ? new Float32Array(new SharedArrayBuffer(4 * B * tileLen)) : new Float32Array(B * tileLen));
+  const slots = Array.from({ length: PREDICTIONS_IN_FLIGHT }, () => ({ batch: batchBuffer(), where: new Int32Array(B), done: null as Promise<void> | null }));
   let s = 0;
   let fill = 0;
   const store = (out: Float32Array, where: Int32Array, k: number) => {

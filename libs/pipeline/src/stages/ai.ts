@@ -6,7 +6,7 @@ import { AiRepository, ImagingRepository, SlidesRepository, type AiRunRow, type 
 import type { DicomHeader, Volume } from '@app/dicom';
 import { createInferencePool, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
 import type { PipelineContext } from '@app/ingest';
-import { classifySlide, heatmapPng, slideMetrics } from '@app/pathology';
+import { classifySlide, heatmapPng, slideMetrics, type TilePredictor } from '@app/pathology';
 import type { JobContext, JobDefinition } from '@app/queue';
 import { openSlide } from '@app/wsi';
 import type { PipelineModule } from '../modules';
@@ -340,13 +340,13 @@ export function slideSpec(model: Pick<ModelHandle, 'card' | 'batchSize'>) {
  * into one of a few reused shared-memory buffers (one per batch in flight) that the worker reads in place: no batch
  * allocates a fresh multi-MB buffer (a 65,536-tile slide made ~800 MB of such garbage before).
  */
-export function tilePredictor(model: ModelHandle, tileSize: number) {
+export function tilePredictor(model: ModelHandle, tileSize: number): TilePredictor {
   const inName = Object.keys(model.card.network_data_format.inputs)[0]!;
   const outName = Object.keys(model.card.network_data_format.outputs)[0]!;
   const free: Float32Array[] = [];
-  return async (batch: Float32Array, n: number): Promise<Float32Array> => {
+  const predict = async (batch: Float32Array, n: number): Promise<Float32Array> => {
     const len = n * 3 * tileSize * tileSize;
-    // classifySlide's batches are already shared memory, untouched until the promise settles: no copy
+    // classifySlide's batches are shared memory (sharedInput), untouched until the promise settles: no copy
     if (batch.buffer instanceof SharedArrayBuffer) {
       const r = await model.run({ [inName]: { data: batch.subarray(0, len), dims: [n, 3, tileSize, tileSize] } });
       return r.outputs[outName]!.data;
@@ -362,6 +362,7 @@ export function tilePredictor(model: ModelHandle, tileSize: number) {
       free.push(shared);
     }
   };
+  return Object.assign(predict, { sharedInput: true });
 }
 
 /** The study id under which the AI-only read is stored: never the study's own id, so it never replaces the BICR input. */
