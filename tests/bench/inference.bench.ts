@@ -11,8 +11,10 @@
  * - WSI: a synthetic slide (WSI_BENCH_SIZE px square, default 8192) through classifySlide (streamed tile bands through
  *   the pool) vs the bare loop on the same number of tiles. wsi_patches_per_s = tiles classified per second. The
  *   decoder sandbox's children are started first (one map row read from another handle), as the session is warmed.
- * Both use the same intra-op thread count (INFERENCE_INTRAOP_THREADS, default onnxruntime's) and batch size
- * (INFERENCE_BATCH, default 8 for CT, 256 for tiles). The CT model is AI_CT_MODEL (default ct-lesion-seg), the tile
+ * The pipeline's pool is configured as a worker is: INFERENCE_THREADS sessions (default 1) of INFERENCE_INTRAOP_THREADS
+ * intra-op threads (default onnxruntime's). The bare loop is one session with onnxruntime's default intra-op threads
+ * (BARE_INTRAOP_THREADS to change it), whatever the pool uses. Both use the same batch size (INFERENCE_BATCH, default 8
+ * for CT, 256 for tiles). The CT model is AI_CT_MODEL (default ct-lesion-seg), the tile
  * model AI_SLIDE_MODEL (default he-tile-classifier), from MODELS_DIR or models/.
  * peak_rss_mb: this process's maximum RSS over the whole run (pipeline and bare loops).
  * Run: npm run bench:inference   Ends with ONE JSON line.
@@ -51,7 +53,7 @@ async function ctSeries(): Promise<string> {
 /** The bare reference: one InferenceSession on this thread, `runs` calls on prepared feeds, cycled. */
 async function bareLoop(modelFile: string, inputName: string, feeds: Float32Array[], dims: number[], runs: number): Promise<number> {
   const opts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'] };
-  const intra = process.env.INFERENCE_INTRAOP_THREADS;
+  const intra = process.env.BARE_INTRAOP_THREADS;
   if (intra) opts.intraOpNumThreads = Number(intra);
   const s = await ort.InferenceSession.create(readFileSync(modelFile), opts);
   await s.run({ [inputName]: new ort.Tensor('float32', feeds[0]!, dims) }); // warm-up, as the pool's session is warm
@@ -73,7 +75,8 @@ async function main(): Promise<void> {
   const folder = await ctSeries();
   const [tp] = await loadSubjectFolder(folder, DEFAULT_SERIES_SELECTION, sha256Hex);
   const vol = tp!.volume;
-  const pool = createInferencePool({ threads: 1, intraOpNumThreads: intra, batchSize: ctBatch, modelsDir: config.MODELS_DIR });
+  const threads = config.INFERENCE_THREADS;
+  const pool = createInferencePool({ threads, intraOpNumThreads: intra, batchSize: ctBatch, modelsDir: config.MODELS_DIR });
   const model = await pool.model(config.AI_CT_MODEL);
   await model.run({ image: { data: new Float32Array(3 * 128 * 128), dims: [1, 3, 128, 128] } }); // session warm, as in a running worker
   const out = join(ROOT, 'out');
@@ -158,6 +161,9 @@ async function main(): Promise<void> {
       wsi_patches_per_s: Math.round(tiles / wsiS),
       wsi_bare_ort_patches_per_s: Math.round(tiles / bareWsiS),
       speedup_vs_bare_ort_wsi: Number((bareWsiS / wsiS).toFixed(3)),
+      pipeline_threads: threads,
+      pipeline_intraop_threads: intra ?? 'onnxruntime default',
+      bare_intraop_threads: process.env.BARE_INTRAOP_THREADS ? Number(process.env.BARE_INTRAOP_THREADS) : 'onnxruntime default',
       peak_rss_mb: Math.round(rssMb()),
       target_fraction_of_bare: 0.85,
     }),
