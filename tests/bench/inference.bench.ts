@@ -11,8 +11,8 @@
  * - WSI: a synthetic slide (WSI_BENCH_SIZE px square, default 8192) through classifySlide (streamed tile bands through
  *   the pool) vs the bare loop on the same number of tiles. wsi_patches_per_s = tiles classified per second. The
  *   decoder sandbox's children are started first (one map row read from another handle), as the session is warmed.
- * The pipeline's pool is configured as a worker is: INFERENCE_THREADS sessions (default 1) of INFERENCE_INTRAOP_THREADS
- * intra-op threads (default onnxruntime's). The bare loop is one session with onnxruntime's default intra-op threads
+ * The pipeline's pool is configured as a worker's is: INFERENCE_THREADS sessions of INFERENCE_INTRAOP_THREADS intra-op
+ * threads each (defaults: defaultInferenceThreads, i.e. on CPU one per core up to 4, each single-threaded). The bare loop is one session with onnxruntime's default intra-op threads
  * (BARE_INTRAOP_THREADS to change it), whatever the pool uses. Both use the same batch size (INFERENCE_BATCH, default 8
  * for CT, 256 for tiles). The CT model is AI_CT_MODEL (default ct-lesion-seg), the tile
  * model AI_SLIDE_MODEL (default he-tile-classifier), from MODELS_DIR or models/.
@@ -161,8 +161,8 @@ async function main(): Promise<void> {
       wsi_patches_per_s: Math.round(tiles / wsiS),
       wsi_bare_ort_patches_per_s: Math.round(tiles / bareWsiS),
       speedup_vs_bare_ort_wsi: Number((bareWsiS / wsiS).toFixed(3)),
-      pipeline_threads: threads,
-      pipeline_intraop_threads: intra ?? 'onnxruntime default',
+      pipeline_threads: pool.threads,
+      pipeline_intraop_threads: pool.intraOpNumThreads ?? 'onnxruntime default',
       bare_intraop_threads: process.env.BARE_INTRAOP_THREADS ? Number(process.env.BARE_INTRAOP_THREADS) : 'onnxruntime default',
       peak_rss_mb: Math.round(rssMb()),
       target_fraction_of_bare: 0.85,

@@ -2,7 +2,8 @@
  * @jest-environment ./tests/inference/ort-environment.js
  */
 import { threadId } from 'node:worker_threads';
-import { createInferencePool, resolveModel, type InferencePool } from '@app/inference';
+import { availableParallelism } from 'node:os';
+import { createInferencePool, defaultInferenceThreads, resolveModel, type InferencePool } from '@app/inference';
 import { isInputError, mulberry32 } from '@app/core';
 import { cleanup, copyTissue, tempModelsDir, writeModelFolder } from './helpers';
 
@@ -156,6 +157,36 @@ describe('inference pool (worker threads)', () => {
       await p.close();
       if (old === undefined) delete process.env.INFERENCE_EP;
       else process.env.INFERENCE_EP = old;
+    }
+  });
+
+  it('defaults: on CPU one single-threaded session per core (up to 4); one session on CUDA; settings win', async () => {
+    const saved = { t: process.env.INFERENCE_THREADS, i: process.env.INFERENCE_INTRAOP_THREADS };
+    delete process.env.INFERENCE_THREADS;
+    delete process.env.INFERENCE_INTRAOP_THREADS;
+    const pools: InferencePool[] = [];
+    try {
+      const cpu = createInferencePool({ modelsDir: root, executionProvider: 'cpu' });
+      pools.push(cpu);
+      const cores = Math.min(4, availableParallelism());
+      expect(cpu.threads).toBe(defaultInferenceThreads('cpu'));
+      expect(cpu.threads).toBe(cores);
+      expect(cpu.intraOpNumThreads).toBe(cores > 1 ? 1 : undefined);
+      expect(defaultInferenceThreads('cuda')).toBe(1);
+      const one = createInferencePool({ modelsDir: root, threads: 1 });
+      pools.push(one);
+      expect([one.threads, one.intraOpNumThreads]).toEqual([1, undefined]); // onnxruntime's own default
+      process.env.INFERENCE_THREADS = '3';
+      process.env.INFERENCE_INTRAOP_THREADS = '2';
+      const env = createInferencePool({ modelsDir: root });
+      pools.push(env);
+      expect([env.threads, env.intraOpNumThreads]).toEqual([3, 2]);
+    } finally {
+      await Promise.all(pools.map((p) => p.close()));
+      for (const [k, v] of [['INFERENCE_THREADS', saved.t], ['INFERENCE_INTRAOP_THREADS', saved.i]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
     }
   });
 

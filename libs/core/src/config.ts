@@ -101,8 +101,11 @@ const schema = z.object({
   AI_RESPONSE_MODEL: z.string().min(1).default('response-model'),
   /** Folder of model folders (models/<id>/<version>/); default <repo>/models. */
   MODELS_DIR: z.string().optional(),
-  /** Inference worker threads per process, onnxruntime intra-op threads per session, windows per model run. */
-  INFERENCE_THREADS: int(1).max(64).default(1),
+  /**
+   * Inference worker threads per process (default: on CPU one per core up to 4, on CUDA 1: defaultInferenceThreads),
+   * onnxruntime intra-op threads per session (default 1 with several threads, else onnxruntime's), windows per run.
+   */
+  INFERENCE_THREADS: int(1).max(64).optional(),
   INFERENCE_INTRAOP_THREADS: int(1).max(64).optional(),
   INFERENCE_BATCH: int(1).max(1024).default(8),
   /** 'cuda' tries the CUDA execution provider and falls back to CPU with one warning. */

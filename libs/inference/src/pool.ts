@@ -3,6 +3,7 @@
  * the caller's event loop. Sessions are created once per worker and reused (keyed by sha256); tensors are moved
  * (transferred) to and from the workers, not copied, or live in shared memory (RunOptions.outputs).
  */
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import { InputError, WORKER_LOADER, workerResult } from '@app/core';
@@ -25,9 +26,12 @@ import type { OrtTask, OrtTaskResult } from './ort-task';
 const TASK = join(__dirname, 'ort-task');
 
 export interface InferencePoolOptions extends RegistryOptions {
-  /** Worker threads (pool size). Default env INFERENCE_THREADS, else 1. */
+  /** Worker threads (pool size). Default env INFERENCE_THREADS, else defaultInferenceThreads(provider). */
   threads?: number;
-  /** onnxruntime intra-op threads per session. Default env INFERENCE_INTRAOP_THREADS, else onnxruntime's default. */
+  /**
+   * onnxruntime intra-op threads per session. Default env INFERENCE_INTRAOP_THREADS, else 1 when the pool has several
+   * threads (they share the cores), else onnxruntime's default.
+   */
   intraOpNumThreads?: number;
   /** Default env INFERENCE_EP (cpu | cuda), else cpu. CUDA falls back to CPU with one warning per process. */
   executionProvider?: ExecutionProvider;
@@ -82,6 +86,8 @@ export interface PoolStats {
 
 export interface InferencePool {
   readonly threads: number;
+  /** Intra-op threads per session (undefined: onnxruntime's default). */
+  readonly intraOpNumThreads: number | undefined;
   /** A handle to a registered model: "id", "id@version", a verified RegisteredModel or its card. */
   model(ref: string | RegisteredModel | ModelCard): Promise<ModelHandle>;
   stats(): PoolStats;
@@ -96,11 +102,21 @@ const envInt = (name: string): number | undefined => {
   return n;
 };
 
+/**
+ * Pool threads when nothing is configured: on CPU one session per core, up to 4, each with one intra-op thread. The
+ * shipped models are small: one session does not keep two cores busy (onnxruntime's default intra-op threads ran the
+ * CT model as fast as one thread), while two single-threaded sessions ran a CT volume 1.6x faster on 2 cores, with
+ * the same results (libs/inference/README.md). On CUDA one session: the GPU runs the batch.
+ */
+export function defaultInferenceThreads(ep: ExecutionProvider): number {
+  return ep === 'cpu' ? Math.max(1, Math.min(4, availableParallelism())) : 1;
+}
+
 export function createInferencePool(opts: InferencePoolOptions = {}): InferencePool {
-  const threads = opts.threads ?? envInt('INFERENCE_THREADS') ?? 1;
-  const intraOp = opts.intraOpNumThreads ?? envInt('INFERENCE_INTRAOP_THREADS');
-  const batchSize = opts.batchSize ?? envInt('INFERENCE_BATCH') ?? 4;
   const ep = opts.executionProvider ?? defaultExecutionProvider();
+  const threads = opts.threads ?? envInt('INFERENCE_THREADS') ?? defaultInferenceThreads(ep);
+  const intraOp = opts.intraOpNumThreads ?? envInt('INFERENCE_INTRAOP_THREADS') ?? (threads > 1 ? 1 : undefined);
+  const batchSize = opts.batchSize ?? envInt('INFERENCE_BATCH') ?? 4;
   for (const [k, v] of Object.entries({ threads, batchSize, intraOpNumThreads: intraOp ?? 1 })) {
     if (!Number.isInteger(v) || v < 1) throw new InputError('inference.bad-option', `createInferencePool: ${k} must be a positive integer, got ${v}`);
   }
@@ -245,6 +261,7 @@ export function createInferencePool(opts: InferencePoolOptions = {}): InferenceP
 
   return {
     threads,
+    intraOpNumThreads: intraOp,
     model,
     stats: () => ({ sessionsCreated: stats.sessionsCreated, runs: stats.runs, threadIds: [...stats.threadIds].sort((a, b) => a - b) }),
     async close() {
