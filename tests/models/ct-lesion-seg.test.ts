@@ -83,7 +83,7 @@ let truth: GroundTruthRow[];
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ctseg-'));
   truth = (await generatePhantomStudy({ outDir: dir, ...OPTS })).groundTruth;
-  pool = createInferencePool({ modelsDir: MODELS, threads: 1, intraOpNumThreads: 2 });
+  pool = createInferencePool({ modelsDir: MODELS }); // the production default: one single-threaded session per core
 }, 120_000);
 afterAll(async () => {
   await pool?.close();
