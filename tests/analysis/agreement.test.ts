@@ -159,17 +159,22 @@ out("lloa", mean(dd) - z * s + c(-1, 1) * t * se); out("uloa", mean(dd) + z * s 
  */
 describe("Cohen's kappa against psych::cohen.kappa and vcd::Kappa", () => {
   const LEVELS = ['CR', 'PR', 'SD', 'PD'];
-  const rKappa = (a: string[], b: string[], levels: string[], w: KappaWeights, alpha = 0.05) => {
+  /** psych and vcd on the same pairs, for all three weightings in one R run (R and vcd start once, not three times). */
+  const rKappas = (a: string[], b: string[], levels: string[], alpha = 0.05) => {
     const L = levels.length;
-    const wm = w === 'unweighted' ? 'diag(L)' : w === 'linear' ? '1 - abs(outer(1:L, 1:L, "-")) / (L - 1)' : '1 - outer(1:L, 1:L, "-")^2 / (L - 1)^2';
-    return runR(`${PSYCH}L <- ${L}; lev <- c(${levels.map((l) => JSON.stringify(l)).join(',')})
+    const r = runR(`${PSYCH}L <- ${L}; lev <- c(${levels.map((l) => JSON.stringify(l)).join(',')})
 suppressPackageStartupMessages(library(vcd))
-W <- ${wm}
-ck <- cohen.kappa(data.frame(a = factor(d$a, levels = lev), b = factor(d$b, levels = lev)), w = W, levels = lev, alpha = ${alpha})
-vk <- Kappa(table(factor(d$a, levels = lev), factor(d$b, levels = lev)), weights = W)
 z <- qnorm(1 - ${alpha} / 2)
-out("k", ck$weighted.kappa); out("vk", vk$Weighted); out("ci", pmin(1, pmax(-1, vk$Weighted[1] + c(-1, 1) * z * vk$Weighted[2])))
-out("uk", ck$kappa); out("uv", ck$var.kappa); out("uci", ck$confid[1, c(1, 3)])`, { a, b });
+weights <- list(unweighted = diag(L), linear = 1 - abs(outer(1:L, 1:L, "-")) / (L - 1), quadratic = 1 - outer(1:L, 1:L, "-")^2 / (L - 1)^2)
+for (w in names(weights)) {
+  W <- weights[[w]]
+  ck <- cohen.kappa(data.frame(a = factor(d$a, levels = lev), b = factor(d$b, levels = lev)), w = W, levels = lev, alpha = ${alpha})
+  vk <- Kappa(table(factor(d$a, levels = lev), factor(d$b, levels = lev)), weights = W)
+  out(paste0(w, ".k"), ck$weighted.kappa); out(paste0(w, ".vk"), vk$Weighted)
+  out(paste0(w, ".ci"), pmin(1, pmax(-1, vk$Weighted[1] + c(-1, 1) * z * vk$Weighted[2])))
+  out(paste0(w, ".uk"), ck$kappa); out(paste0(w, ".uv"), ck$var.kappa); out(paste0(w, ".uci"), ck$confid[1, c(1, 3)])
+}`, { a, b });
+    return (w: KappaWeights) => ({ k: r[`${w}.k`], vk: r[`${w}.vk`], ci: r[`${w}.ci`], uk: r[`${w}.uk`], uv: r[`${w}.uv`], uci: r[`${w}.uci`] });
   };
   /** Two readers' time-point responses: the second agrees with probability pAgree, else moves one category. */
   function responses(n: number, seed: number, pAgree: number) {
@@ -191,9 +196,10 @@ out("uk", ck$kappa); out("uv", ck$var.kappa); out("uci", ck$confid[1, c(1, 3)])`
     [25, 3, 0.5],
   ])('n = %i (seed %i, agreement %f): unweighted, linear and quadratic', (n, seed, p) => {
     const { a, b } = responses(n, seed, p);
+    const rOf = rKappas(a, b, LEVELS);
     for (const w of ['unweighted', 'linear', 'quadratic'] as const) {
       const ours = cohenKappa(a, b, { levels: LEVELS, weights: w });
-      const r = rKappa(a, b, LEVELS, w);
+      const r = rOf(w);
       // estimate: psych; SE and interval: vcd::Kappa (Fleiss, Cohen & Everitt 1969, as SAS PROC FREQ)
       close(ours.kappa, r.k![0]);
       close(ours.kappa, r.vk![0]);
