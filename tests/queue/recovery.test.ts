@@ -44,6 +44,9 @@ const childEnv = (extra: Record<string, string>) => ({ DATA_DIR: dir.path, DATAB
 test('a worker killed with SIGKILL mid-job: listed as stuck, then recovered at the next start-up, re-run exactly once', async () => {
   const child = spawnWorker(childEnv({ ENQUEUE_KEY: 'incoming/a.tif', CRASH: 'hang' }));
   const objectId = await probe.waitRuns('incoming/a.tif', 1, 45000, child);
+  // The ingest job that queued this process job records its completion just after; on a loaded machine that can come
+  // after the process handler has started. Kill only once it has, so that the process job is the one left running.
+  await waitFor(async () => (await probe.rows<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status = 'running'`))[0]!.n === 1, 15000, 'the ingest job recorded as completed');
   expect(await child.kill9()).toBe('SIGKILL');
   const dead = child.proc.pid!;
 
