@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decodeJpeg, decodeJpegSharp, jpegPaths, spliceJpeg } from '../../libs/wsi/src/decode';
+import { decodeJpeg, decodeJpegSharp, decodeStats, spliceJpeg } from '../../libs/wsi/src/decode';
 import { TAG, TiffFile } from '../../libs/wsi/src/tiff-file';
 
 const FIX = join(__dirname, '..', 'fixtures', 'wsi');
@@ -51,15 +51,15 @@ test.each(['CMU-1-Small-Region.svs', 'small.svs', 'ycbcr-jpeg.tif'])('%s: every 
   expect(tiles.length).toBeGreaterThan(0);
   // Aperio's tiles are RGB (the APP14 marker is spliced in), libvips' are YCbCr
   expect(tiles.every((t) => t.rgb === file.endsWith('.svs'))).toBe(true);
-  const before = { ...jpegPaths };
+  const before = { ...decodeStats };
   for (const t of tiles) {
     const fast = await decodeJpeg(t.stream, t.tw, t.th, t.what);
     const ref = await decodeJpegSharp(t.stream, t.tw, t.th, t.what);
     expect(fast.length).toBe(t.tw * t.th * 3);
     if (Buffer.compare(Buffer.from(fast), Buffer.from(ref)) !== 0) throw new Error(`${t.what}: WASM and sharp decodes differ`);
   }
-  expect(jpegPaths.wasm - before.wasm).toBe(tiles.length);
-  expect(jpegPaths.sharp - before.sharp).toBe(0);
+  expect(decodeStats.jpegWasm - before.jpegWasm).toBe(tiles.length);
+  expect(decodeStats.jpegSharp - before.jpegSharp).toBe(0);
 });
 
 describe('streams the WASM path declines go to sharp, which decides as before', () => {
@@ -71,9 +71,9 @@ describe('streams the WASM path declines go to sharp, which decides as before', 
   });
 
   test('a valid stream: the WASM path, the same pixels as sharp', async () => {
-    const before = jpegPaths.wasm;
+    const before = decodeStats.jpegWasm;
     expect(Buffer.from(await decodeJpeg(jpg, 64, 48, 'tile'))).toEqual(Buffer.from(await decodeJpegSharp(jpg, 64, 48, 'tile')));
-    expect(jpegPaths.wasm).toBe(before + 1);
+    expect(decodeStats.jpegWasm).toBe(before + 1);
   });
 
   test('200 damaged streams (bit flips, cuts, inserted and deleted runs): accepted or refused exactly as sharp does, with its message', async () => {

@@ -4,6 +4,9 @@
  * strips with a predictor, JPEG 2000, subsampled YCbCr + LZW strips, OME-TIFF), with the sandbox and without, for
  * regions inside, across edges and partly outside the slide; and a block that kills the decoder must still be named.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { configureSandbox, sandboxStats } from '@app/core';
 import { openSlide, resizeRgb, type SlideReader } from '@app/wsi';
@@ -67,9 +70,6 @@ describe('a block that kills the decoder', () => {
     const px = Buffer.alloc(w * h * 3);
     for (let i = 0; i < px.length; i++) px[i] = (i * 7) & 255;
     ABORT.copy(px, 3000);
-    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(join(tmpdir(), 'region-crash-'));
     try {
       const file = join(dir, 'crash.tif');

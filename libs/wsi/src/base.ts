@@ -128,9 +128,24 @@ export abstract class PyramidSlide implements SlideReader {
 
 const EMPTY = new Uint8Array(0);
 
+type LevelGrid = { width: number; height: number; tileWidth: number; tileHeight: number; tilesAcross: number; tilesDown: number };
+
+/**
+ * The part [x0, x1) x [y0, y1) of the level-pixel rectangle (lx, ly, w, h) inside the level, and the tiles
+ * tx0..tx1 x ty0..ty1 (inclusive) it touches; null when the rectangle lies wholly outside.
+ */
+export function coveredTiles(L: LevelGrid, lx: number, ly: number, w: number, h: number) {
+  const x0 = Math.max(0, lx);
+  const y0 = Math.max(0, ly);
+  const x1 = Math.min(L.width, lx + w);
+  const y1 = Math.min(L.height, ly + h);
+  if (!(x0 < x1 && y0 < y1)) return null;
+  return { x0, y0, x1, y1, tx0: Math.floor(x0 / L.tileWidth), tx1: Math.floor((x1 - 1) / L.tileWidth), ty0: Math.floor(y0 / L.tileHeight), ty1: Math.floor((y1 - 1) / L.tileHeight) };
+}
+
 /** Paints the level-pixel rectangle (lx, ly, w, h) from tiles; outside = white. */
 export async function paintRegion(
-  L: { width: number; height: number; tileWidth: number; tileHeight: number; tilesAcross: number; tilesDown: number },
+  L: LevelGrid,
   lx: number,
   ly: number,
   w: number,
@@ -138,15 +153,9 @@ export async function paintRegion(
   getTile: (tx: number, ty: number) => Promise<DecodedTile | null>,
 ): Promise<RgbImage> {
   const out = new Uint8Array(w * h * 3).fill(255);
-  const x0 = Math.max(0, lx);
-  const y0 = Math.max(0, ly);
-  const x1 = Math.min(L.width, lx + w);
-  const y1 = Math.min(L.height, ly + h);
-  if (x0 < x1 && y0 < y1) {
-    const tx0 = Math.floor(x0 / L.tileWidth);
-    const tx1 = Math.floor((x1 - 1) / L.tileWidth);
-    const ty0 = Math.floor(y0 / L.tileHeight);
-    const ty1 = Math.floor((y1 - 1) / L.tileHeight);
+  const c = coveredTiles(L, lx, ly, w, h);
+  if (c) {
+    const { x0, y0, x1, y1, tx0, tx1, ty0, ty1 } = c;
     for (let ty = ty0; ty <= ty1; ty++) {
       // fetch one row of tiles concurrently (bounded: a row), paint, move on
       const row = await Promise.all(Array.from({ length: tx1 - tx0 + 1 }, (_, i) => getTile(tx0 + i, ty)));

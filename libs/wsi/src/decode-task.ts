@@ -1,9 +1,9 @@
 /** Sandbox task (child process): decode one TIFF strip/tile or one DICOM WSI frame to RGB (see isolate.ts). */
-import type { BlockTask } from './isolate';
+import { asBytes, type BlockTask } from './isolate';
 import { decodeTiffBlock } from './tiff-image';
 import { decodeDicomFrame } from './dicom-slide';
 
 export default async function decodeTask(t: BlockTask): Promise<Uint8Array> {
-  const raw = t.raw instanceof Uint8Array ? t.raw : new Uint8Array(t.raw);
+  const raw = asBytes(t.raw);
   return t.kind === 'tiff' ? decodeTiffBlock(raw, t.info, t.tw, t.th, t.what) : decodeDicomFrame(raw, t.info, t.tw, t.th, t.what);
 }

@@ -50,8 +50,11 @@ export function assertSupportedCompression(c: number, where: string): void {
     );
 }
 
-/** Counts decoder invocations (used by tests to prove the cache bound). */
-export const decodeStats = { tiles: 0 };
+/**
+ * Counts decoder invocations (tests: the cache bound, and that valid JPEG blocks take the WASM path). `tiles` is
+ * counted where the block is read; the JPEG paths where it is decoded (in the sandbox child when that decodes).
+ */
+export const decodeStats = { tiles: 0, jpegWasm: 0, jpegSharp: 0 };
 
 // --- JPEG -----------------------------------------------------------------------------------------
 
@@ -76,27 +79,25 @@ export function spliceJpeg(tile: Uint8Array, tables: Uint8Array | undefined, rgb
 /**
  * A JPEG tile or frame to RGB. Two builds of the same libjpeg-turbo: the WASM one (@cornerstonejs/codec-libjpeg-turbo-8bit,
  * through @app/dicom) first, sharp (libvips) when the WASM path declines. Same library, same IDCT and upsampling, so
- * the pixels are the same (checked tile by tile on every JPEG slide fixture, YCbCr and Aperio RGB: tests/wsi/reader),
- * but a 256² tile costs about a fifth of the CPU: sharp's per-call pipeline set-up costs more than decoding the tile.
- * The WASM path takes only a stream it is sure of (one 8-bit frame of exactly the expected size, 1 or 3 components)
- * and throws on any damage; every other stream, damaged ones included, goes to sharp exactly as before, so which
- * inputs are accepted or refused, and with which message, does not change.
+ * the pixels are the same (checked tile by tile on every JPEG slide fixture, YCbCr and Aperio RGB:
+ * tests/wsi/jpeg-paths), but a 256² tile costs about a fifth of the CPU: sharp's per-call pipeline set-up costs more
+ * than decoding the tile. The WASM path takes only a stream it is sure of (one 8-bit frame of exactly the expected
+ * size, 1 or 3 components); a stream it fails on goes to sharp, which accepts or refuses it, with its message, as
+ * before. Most damaged streams fail there; some it recovers (as libjpeg does with a warning), and then its recovered
+ * pixels can differ from sharp's: both are accepted, neither is the image.
  */
 export async function decodeJpeg(stream: Buffer, expectW: number, expectH: number, what: string): Promise<Uint8Array> {
   const sof = jpegFrameHeader(stream);
   if (sof && sof.precision === 8 && sof.width === expectW && sof.height === expectH && (sof.components === 3 || sof.components === 1) && (sof.sof === 0xc0 || sof.sof === 0xc1 || sof.sof === 0xc2)) {
     const out = await decodeJpeg8(stream, what).catch(() => null);
     if (out && out.width === expectW && out.height === expectH && out.bitsPerSample === 8 && out.components === sof.components && out.bytes.length === expectW * expectH * out.components) {
-      jpegPaths.wasm++;
+      decodeStats.jpegWasm++;
       return out.components === 3 ? out.bytes : greyToRgb(out.bytes, 1, expectW * expectH);
     }
   }
-  jpegPaths.sharp++;
+  decodeStats.jpegSharp++;
   return decodeJpegSharp(stream, expectW, expectH, what);
 }
-
-/** How many JPEG blocks each path decoded (tests check that valid tiles take the fast path). */
-export const jpegPaths = { wasm: 0, sharp: 0 };
 
 /** JPEG through sharp (libvips + libjpeg-turbo): any colour space it knows, converted to sRGB. */
 export async function decodeJpegSharp(stream: Buffer, expectW: number, expectH: number, what: string): Promise<Uint8Array> {

@@ -23,8 +23,7 @@ const REGION_TASK = join(__dirname, 'region-task');
  */
 export async function decodeIsolated(task: BlockTask | null, inProcess: () => Promise<Uint8Array>, file: string, step: string): Promise<Uint8Array> {
   if (!task) return inProcess();
-  const r = await runSandboxed<Uint8Array>(TASK, task, { file, step }); // the sandbox's time limit (default 8 s; a block decodes in milliseconds)
-  return r instanceof Uint8Array ? r : new Uint8Array(r as ArrayBufferLike);
+  return asBytes(await runSandboxed<Uint8Array>(TASK, task, { file, step })); // the sandbox's time limit (default 8 s; a block decodes in milliseconds)
 }
 
 /**
@@ -32,9 +31,11 @@ export async function decodeIsolated(task: BlockTask | null, inProcess: () => Pr
  * (a region of the slide map's size decodes in well under a second; one that does not is read again block by block).
  */
 export async function decodeRegionIsolated(task: RegionTask, file: string, step: string): Promise<Uint8Array> {
-  const r = await runSandboxed<Uint8Array>(REGION_TASK, task, { file, step });
-  return r instanceof Uint8Array ? r : new Uint8Array(r as ArrayBufferLike);
+  return asBytes(await runSandboxed<Uint8Array>(REGION_TASK, task, { file, step }));
 }
+
+/** Bytes that crossed the process boundary as a Uint8Array, or as the bare buffer under it. */
+export const asBytes = (x: Uint8Array | ArrayBufferLike): Uint8Array => (x instanceof Uint8Array ? x : new Uint8Array(x));
 
 /** Whether readers decode in the sandbox by default (WSI_SANDBOX=off turns it off, e.g. for benchmarks of trusted files). */
 export const sandboxDefault = (): boolean => process.env.WSI_SANDBOX !== 'off';

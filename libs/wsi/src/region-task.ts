@@ -6,22 +6,23 @@
  * own work. Painting and resizing are paintRegion and resizeRgb, so the bytes equal those of readRegion + resizeRgb.
  */
 import { paintRegion } from './base';
+import { asBytes } from './isolate';
 import { resizeRgb } from './resize';
 import { decodeTiffBlock, type TiffBlockInfo } from './tiff-image';
 
+/** A block the region touches that the file holds (blocks it leaves out, byte count 0, stay white). */
 export interface RegionBlock {
   tx: number;
   ty: number;
-  /** The block's bytes; null for a block the file leaves out (byte count 0: white). */
-  raw: Uint8Array | null;
+  /** Its rows (a strip at the bottom holds only the remaining rows). */
+  h: number;
+  raw: Uint8Array;
   what: string;
 }
 
 export interface RegionTask {
   info: TiffBlockInfo;
   level: { width: number; height: number; tileWidth: number; tileHeight: number; tilesAcross: number; tilesDown: number };
-  /** Strips (not tiles): the last one holds only the remaining rows. */
-  strips: boolean;
   lx: number;
   ly: number;
   w: number;
@@ -37,14 +38,12 @@ export async function regionFromBlocks(t: RegionTask): Promise<Uint8Array> {
   const byIndex = new Map(t.blocks.map((b) => [b.ty * L.tilesAcross + b.tx, b]));
   const painted = await paintRegion(L, t.lx, t.ly, t.w, t.h, async (tx, ty) => {
     const b = byIndex.get(ty * L.tilesAcross + tx);
-    if (!b?.raw) return null;
-    const th = t.strips ? Math.min(L.tileHeight, L.height - ty * L.tileHeight) : L.tileHeight;
-    return { w: L.tileWidth, h: th, data: await decodeTiffBlock(b.raw, t.info, L.tileWidth, th, b.what) };
+    return b ? { w: L.tileWidth, h: b.h, data: await decodeTiffBlock(b.raw, t.info, L.tileWidth, b.h, b.what) } : null;
   });
   return (await resizeRgb(painted, t.outW, t.outH)).data;
 }
 
 export default async function regionTask(t: RegionTask): Promise<Uint8Array> {
-  for (const b of t.blocks) if (b.raw && !(b.raw instanceof Uint8Array)) b.raw = new Uint8Array(b.raw as ArrayBufferLike);
+  for (const b of t.blocks) b.raw = asBytes(b.raw);
   return regionFromBlocks(t);
 }

@@ -4,7 +4,7 @@ import { TAG, tagNum, tagNums, type Ifd, type TiffFile } from './tiff-file';
 import { assertSupportedCompression, compressionName, decodeGeneric, decodeJ2k, decodeJpeg, decodeStats, spliceJpeg } from './decode';
 import { decodeIsolated, decodeRegionIsolated, sandboxDefault } from './isolate';
 import { regionFromBlocks, type RegionBlock, type RegionTask } from './region-task';
-import { checkDims, MAX_TILE_PIXELS, type DecodedTile, type TiledLevel } from './base';
+import { checkDims, coveredTiles, MAX_TILE_PIXELS, type DecodedTile, type TiledLevel } from './base';
 
 /** Largest decoded strip / tile (bytes) we agree to decode. */
 export const MAX_BLOCK_BYTES = 2 ** 28;
@@ -148,12 +148,11 @@ export class TiffImage implements TiledLevel {
     const i = ty * this.tilesAcross + tx;
     const { offsets, byteCounts } = this.info;
     if (!byteCounts[i]) return null;
-    const what = `${this.info.tiled ? 'tile' : 'strip'} ${i} of ${this.where}`;
+    const what = this.blockName(i);
     const raw = await this.tf.readBytes(offsets[i], byteCounts[i], what);
     decodeStats.tiles++;
     const tw = this.tileWidth;
-    // a strip at the bottom holds only the remaining rows
-    const th = this.info.tiled ? this.tileHeight : Math.min(this.tileHeight, this.height - ty * this.tileHeight);
+    const th = this.blockHeight(ty);
     const data = await decodeIsolated(
       this.sandbox ? { kind: 'tiff', raw, info: blockInfo(this.info), tw, th, what } : null,
       () => decodeTiffBlock(raw, this.info, tw, th, what),
@@ -169,25 +168,21 @@ export class TiffImage implements TiledLevel {
    * that crashes, hangs or exhausts the task is found again block by block (readRegion), so that the error names it.
    */
   async readScaled(lx: number, ly: number, w: number, h: number, outW: number, outH: number): Promise<Uint8Array> {
-    const x0 = Math.max(0, lx);
-    const y0 = Math.max(0, ly);
-    const x1 = Math.min(this.width, lx + w);
-    const y1 = Math.min(this.height, ly + h);
     const blocks: RegionBlock[] = [];
-    if (x0 < x1 && y0 < y1) {
+    const c = coveredTiles(this, lx, ly, w, h);
+    if (c) {
       const { offsets, byteCounts } = this.info;
-      for (let ty = Math.floor(y0 / this.tileHeight); ty <= Math.floor((y1 - 1) / this.tileHeight); ty++)
-        for (let tx = Math.floor(x0 / this.tileWidth); tx <= Math.floor((x1 - 1) / this.tileWidth); tx++) {
+      for (let ty = c.ty0; ty <= c.ty1; ty++)
+        for (let tx = c.tx0; tx <= c.tx1; tx++) {
           const i = ty * this.tilesAcross + tx;
-          const what = `${this.info.tiled ? 'tile' : 'strip'} ${i} of ${this.where}`;
-          blocks.push({ tx, ty, what, raw: byteCounts[i] ? await this.tf.readBytes(offsets[i], byteCounts[i], what) : null });
+          const what = this.blockName(i);
+          if (byteCounts[i]) blocks.push({ tx, ty, h: this.blockHeight(ty), what, raw: await this.tf.readBytes(offsets[i], byteCounts[i], what) });
         }
     }
-    decodeStats.tiles += blocks.filter((b) => b.raw).length;
+    decodeStats.tiles += blocks.length;
     const task: RegionTask = {
       info: blockInfo(this.info),
       level: { width: this.width, height: this.height, tileWidth: this.tileWidth, tileHeight: this.tileHeight, tilesAcross: this.tilesAcross, tilesDown: this.tilesDown },
-      strips: !this.info.tiled,
       lx,
       ly,
       w,
@@ -199,6 +194,16 @@ export class TiffImage implements TiledLevel {
     if (!this.sandbox) return regionFromBlocks(task);
     const step = `decoding and resizing ${w}x${h} px of ${this.where} at (${lx}, ${ly}): ${blocks.length} ${this.info.tiled ? 'tiles' : 'strips'} (${compressionName(this.info.compression)})`;
     return decodeRegionIsolated(task, this.tf.path, step);
+  }
+
+  /** How errors name block i ('tile 12 of level 0'). */
+  private blockName(i: number): string {
+    return `${this.info.tiled ? 'tile' : 'strip'} ${i} of ${this.where}`;
+  }
+
+  /** Rows of the blocks in block row ty: a strip at the bottom holds only the remaining rows. */
+  private blockHeight(ty: number): number {
+    return this.info.tiled ? this.tileHeight : Math.min(this.tileHeight, this.height - ty * this.tileHeight);
   }
 }
 

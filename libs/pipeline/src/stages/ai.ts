@@ -4,7 +4,7 @@ import { codeVersion, InputError, isInputError, sha256Hex } from '@app/core';
 import { aiOnlyRead, analyseCtVolume, classesFromCard, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtAnalysis, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
 import { AiRepository, ImagingRepository, SlidesRepository, type AiRunRow, type NewAiProposal } from '@app/db';
 import type { DicomHeader, Volume } from '@app/dicom';
-import { createInferencePool, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
+import { createInferencePool, isShared, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
 import type { PipelineContext } from '@app/ingest';
 import { classifySlide, heatmapPng, slideMetrics, type TilePredictor } from '@app/pathology';
 import type { JobContext, JobDefinition } from '@app/queue';
@@ -344,20 +344,17 @@ export function tilePredictor(model: ModelHandle, tileSize: number): TilePredict
   const inName = Object.keys(model.card.network_data_format.inputs)[0]!;
   const outName = Object.keys(model.card.network_data_format.outputs)[0]!;
   const free: Float32Array[] = [];
+  const run = async (input: Float32Array, n: number) => (await model.run({ [inName]: { data: input, dims: [n, 3, tileSize, tileSize] } })).outputs[outName]!.data;
   const predict = async (batch: Float32Array, n: number): Promise<Float32Array> => {
     const len = n * 3 * tileSize * tileSize;
     // classifySlide's batches are shared memory (sharedInput), untouched until the promise settles: no copy
-    if (batch.buffer instanceof SharedArrayBuffer) {
-      const r = await model.run({ [inName]: { data: batch.subarray(0, len), dims: [n, 3, tileSize, tileSize] } });
-      return r.outputs[outName]!.data;
-    }
+    if (isShared(batch.buffer)) return run(batch.subarray(0, len), n);
     let shared = free.pop();
     if (!shared || shared.length < len) shared = new Float32Array(new SharedArrayBuffer(4 * Math.max(len, batch.length)));
     try {
       const input = shared.subarray(0, len);
       input.set(batch.subarray(0, len));
-      const r = await model.run({ [inName]: { data: input, dims: [n, 3, tileSize, tileSize] } });
-      return r.outputs[outName]!.data;
+      return await run(input, n);
     } finally {
       free.push(shared);
     }
