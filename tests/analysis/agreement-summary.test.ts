@@ -59,6 +59,26 @@ describe('readerAgreement on a simulated BICR', () => {
     expect(summary.allEvaluators!.icc!.k).toBe(3);
   });
 
+  test('maxPoints keeps a systematic sample of the Bland-Altman points (pairs 0, k, 2k, ...); every statistic still uses every pair', () => {
+    const max = 50;
+    const sampled = readerAgreement(adtrrdr, adrsrdr, { maxPoints: max });
+    summary.lesions.forEach((full, i) => {
+      const l = sampled.lesions[i]!;
+      expect(full.pointsStep).toBe(1);
+      expect(full.pairs).toBeGreaterThan(max);
+      const k = Math.ceil(full.pairs / max);
+      expect(l.pointsStep).toBe(k);
+      expect(l.points.mean.length).toBeLessThanOrEqual(max);
+      expect(l.points.mean).toEqual(full.points.mean.filter((_x, j) => j % k === 0));
+      expect(l.points.diff).toEqual(full.points.diff.filter((_x, j) => j % k === 0));
+      const { points: _p, pointsStep: _s, ...statsSampled } = l;
+      const { points: _q, pointsStep: _t, ...statsFull } = full;
+      expect(statsSampled).toEqual(statsFull);
+    });
+    // a limit above the pair count keeps them all
+    expect(readerAgreement(adtrrdr, adrsrdr, { maxPoints: 1e9 }).lesions[0]!.points).toEqual(summary.lesions[0]!.points);
+  });
+
   test('time-point responses and BOR: kappa on the pairs of the datasets, adjudication and AI effect counted from the reads', () => {
     const rr = summary.responses[0]!;
     expect(rr.timepoints.kappa.unweighted!.n).toBe(rr.timepoints.pairs);

@@ -6,7 +6,7 @@
  * 0.29, ICC(3,1) = 0.71), and a 2 x 2 kappa computed by hand.
  */
 import { mulberry32 } from '@app/core';
-import { agreementRate, blandAltman, cohenKappa, icc, pbeta, qf, qt, pfUpper, withinTolerance, type KappaWeights } from '@app/analysis';
+import { agreementRate, blandAltman, cohenKappa, cohenKappaTable, icc, pbeta, qf, qt, pfUpper, quantilesType7Unsorted, quantileType7, withinTolerance, type KappaWeights } from '@app/analysis';
 import { runR } from './r';
 
 const PSYCH = 'suppressPackageStartupMessages(library(psych))\n';
@@ -226,6 +226,42 @@ for (w in names(weights)) {
     expect(() => cohenKappa(['PD', 'PD'], ['PD', 'PD'], { levels: ['PD', 'SD'] })).toThrow(expect.objectContaining({ code: 'analysis.kappa-not-estimable' }));
     expect(() => cohenKappa(['PD'], ['XX'], { levels: ['PD', 'SD'] })).toThrow(expect.objectContaining({ code: 'analysis.bad-input' }));
     expect(() => cohenKappa([], [])).toThrow(expect.objectContaining({ code: 'analysis.too-few' }));
+  });
+
+  test('cohenKappaTable: from the counts, the same result as from the pairs; bad tables refused', () => {
+    const rnd = mulberry32(17);
+    const levels = ['CR', 'PR', 'SD', 'PD'];
+    for (let t = 0; t < 40; t++) {
+      const n = 5 + Math.floor(rnd() * 200);
+      const a = Array.from({ length: n }, () => levels[Math.floor(rnd() * 4)]!);
+      const b = a.map((x) => (rnd() < 0.7 ? x : levels[Math.floor(rnd() * 4)]!));
+      for (const weights of ['unweighted', 'linear', 'quadratic'] as KappaWeights[]) {
+        const fromPairs = cohenKappa(a, b, { levels, weights });
+        expect(cohenKappaTable(fromPairs.table, { levels, weights })).toEqual(fromPairs);
+      }
+    }
+    expect(() => cohenKappaTable([[1, 2]], { levels: ['A', 'B'] })).toThrow(expect.objectContaining({ code: 'analysis.bad-input' }));
+    expect(() => cohenKappaTable([[1, 0.5], [0, 1]], { levels: ['A', 'B'] })).toThrow(expect.objectContaining({ code: 'analysis.bad-input' }));
+    expect(() => cohenKappaTable([[0, 0], [0, 0]], { levels: ['A', 'B'] })).toThrow(expect.objectContaining({ code: 'analysis.too-few' }));
+    expect(() => cohenKappaTable([[3, 0], [0, 0]], { levels: ['A', 'B'] })).toThrow(expect.objectContaining({ code: 'analysis.kappa-not-estimable' }));
+  });
+
+  test('quantilesType7Unsorted: the sorted values\' type-7 quantiles, ties and all, and R quantile(type = 7)', () => {
+    const rnd = mulberry32(5);
+    for (let t = 0; t < 2000; t++) {
+      const n = 1 + Math.floor(rnd() * 80);
+      const distinct = 1 + Math.floor(rnd() * 12);
+      const xs = Float64Array.from({ length: n }, () => Math.floor(rnd() * distinct) / (t % 2 ? 10 : 1));
+      const ps = [0.5, 0.25, 0.75, 0, 1, rnd()];
+      const sorted = xs.slice().sort();
+      expect(quantilesType7Unsorted(xs.slice(), ps)).toEqual(ps.map((p) => quantileType7(sorted, p)));
+    }
+    const xs = [3.2, 1.1, 4.5, 1.1, 9.8, 2.6, 5.0, 3.2];
+    const ref = runR(`out("q", quantile(c(${xs.join(', ')}), c(0.25, 0.5, 0.75), type = 7, names = FALSE))`);
+    quantilesType7Unsorted(Float64Array.from(xs), [0.25, 0.5, 0.75]).forEach((q, i) => close(q, ref.q![i]));
+    expect(() => quantilesType7Unsorted(new Float64Array(0), [0.5])).toThrow(expect.objectContaining({ code: 'analysis.too-few' }));
+    expect(() => quantilesType7Unsorted(Float64Array.of(1, NaN), [0.5])).toThrow(expect.objectContaining({ code: 'analysis.bad-input' }));
+    expect(() => quantilesType7Unsorted(Float64Array.of(1, 2), [1.5])).toThrow(expect.objectContaining({ code: 'analysis.bad-input' }));
   });
 
   test('agreement rate with its Wilson interval (prop.test)', () => {

@@ -6,7 +6,13 @@
 import { readerAgreement } from '@app/analysis';
 import type { Dataset } from '@app/datasets';
 import { readDatasets, resolveSettings, simulateTrial } from '@app/endpoints';
-import { Scratch, withScratch } from '../../libs/analysis/src/scratch';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { releaseScratchMemory, Scratch, withScratch } from '../../libs/analysis/src/scratch';
+
+setFlagsFromString('--expose-gc');
+const fullGc = runInNewContext('gc') as () => void;
+const tick = () => new Promise((r) => setImmediate(r));
 
 describe('Scratch', () => {
   test('a released buffer is reused by the next analysis, and filled afresh', () => {
@@ -33,6 +39,26 @@ describe('Scratch', () => {
     expect([x instanceof Int32Array, y instanceof Uint8Array, z instanceof Float64Array]).toEqual([true, true, true]);
     expect([x[9], y[9], z[9]]).toEqual([-1, 3, 0]);
     s.release();
+  });
+
+  test('released buffers survive full collections while analyses keep coming, and are given back once idle', async () => {
+    const bytes = 3 << 20; // a size no other test takes
+    let ref: WeakRef<ArrayBufferLike>;
+    {
+      const s = new Scratch();
+      ref = new WeakRef(s.f64(bytes / 8).buffer);
+      s.release();
+    }
+    await tick();
+    fullGc();
+    // held strongly: the next analysis gets the same buffer back, not a new allocation that would set off another collection
+    expect(ref.deref()).toBeDefined();
+    withScratch((s) => expect(s.f64(bytes / 8).buffer).toBe(ref.deref()));
+    // idle (the timer's job, done here at once): only the weak cache holds it, and a full collection frees it
+    releaseScratchMemory();
+    await tick();
+    fullGc();
+    expect(ref.deref()).toBeUndefined();
   });
 
   test('a buffer is handed back when the analysis throws', () => {

@@ -34,7 +34,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { coxPh, DAYS_PER_MONTH, kaplanMeier, summariseTimeToEvent, survivalQuantiles, timeToEventFromAdtte } from '@app/analysis';
+import { coxPh, DAYS_PER_MONTH, kaplanMeier, readerAgreement, summariseTimeToEvent, survivalQuantiles, timeToEventFromAdtte } from '@app/analysis';
 import { type Dataset, tableName, tableToDataset, type Table } from '@app/datasets';
 import { deriveEndpointTablesParallel, latestDate, readDatasets, simulateTrial } from '@app/endpoints';
 import { buildCutReport, PLOT_LIMITS, subgroupsOf } from '@app/report';
@@ -111,7 +111,10 @@ async function main(): Promise<void> {
   const rq = (x: string) => `"${x.replace(/["\\]/g, '\\$&')}"`;
   const evR = `c(${m.agreement.evaluators.map(rq).join(', ')})`;
   const pairsR = `list(${m.agreement.lesions.map((l) => `c(${rq(l.a)}, ${rq(l.b)})`).join(', ')})`;
-  baPlots.forEach((l, k) => csv(`ba${k + 1}.csv`, ['a', 'b'], Array.from(l.points.mean, (mean, i) => [mean + l.points.diff[i]! / 2, mean - l.points.diff[i]! / 2])));
+  // R draws its Bland-Altman plots from every pair (and computes bias and limits from them): the report keeps only the
+  // plotted sample, so every pair comes from an agreement analysis of its own, untimed
+  const everyPair = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR')).lesions.filter((l) => l.blandAltman);
+  everyPair.forEach((l, k) => csv(`ba${k + 1}.csv`, ['a', 'b'], Array.from(l.points.mean, (mean, i) => [mean + l.points.diff[i]! / 2, mean - l.points.diff[i]! / 2])));
   // the subgroup rows (the forest's 'All subjects' row is the PFS HR, checked above)
   const forestOurs = m.plotData.forest.filter((f) => f.hr !== null && f.subgroup !== 'All subjects');
   const lim = PLOT_LIMITS;

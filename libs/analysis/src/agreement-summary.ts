@@ -10,7 +10,7 @@
  * not independent: the intervals are optimistic; this is stated in the report).
  */
 import type { Dataset, Value } from '@app/datasets';
-import { agreementRate, blandAltman, proportion, cohenKappa, iccColumns, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
+import { agreementRate, blandAltman, proportion, cohenKappa, cohenKappaTable, iccColumns, quantilesType7Unsorted, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels } from './data';
 import { orNote, type NotEstimable } from './errors';
 import { type Scratch, withScratch } from './scratch';
@@ -34,8 +34,13 @@ export interface LesionAgreement {
   /** Relative differences 100 (a - b) / ((a + b) / 2), in % of the pair's mean (pairs with mean 0 left out): the spread of diameter differences grows with the size. */
   blandAltmanPct: BlandAltmanResult | null;
   tolerance: ReturnType<typeof withinTolerance> | null;
-  /** The pairs themselves for the Bland-Altman plot, as parallel arrays: mean of the two and difference a - b, in mm. */
+  /**
+   * The pairs themselves for the Bland-Altman plot, as parallel arrays: mean of the two and difference a - b, in mm.
+   * Every pair, or with `maxPoints` a systematic sample: pairs 0, k, 2k, ... (k = `pointsStep`).
+   */
   points: { mean: number[]; diff: number[] };
+  /** 1 when `points` holds every pair, else k of the 1-in-k sample. */
+  pointsStep: number;
   notes: NotEstimable[];
 }
 
@@ -159,32 +164,54 @@ interface AiAcc {
   edit: number;
   reject: number;
   add: number;
-  /** |reader - AI| in mm and in % of the AI value, of the edits where both are measured values. */
-  sizes: number[];
-  pcts: number[];
+  /** Edits where both are measured values (|reader - AI| in mm known), and those of them with a positive AI value (% known). */
+  sized: number;
+  pcts: number;
 }
-const aiAcc = (): AiAcc => ({ accept: 0, edit: 0, reject: 0, add: 0, sizes: [], pcts: [] });
-function countDecision(x: AiAcc, d: Value, size: number | null, pct: number | null): void {
+const aiAcc = (): AiAcc => ({ accept: 0, edit: 0, reject: 0, add: 0, sized: 0, pcts: 0 });
+function countDecision(x: AiAcc, d: Value, size: number, pct: number): void {
   if (d === 'ACCEPT') x.accept++;
   else if (d === 'EDIT') x.edit++;
   else if (d === 'REJECT') x.reject++;
   else if (d === 'ADD') x.add++;
-  if (size !== null) x.sizes.push(size);
-  if (pct !== null) x.pcts.push(pct);
+  if (!Number.isNaN(size)) x.sized++;
+  if (!Number.isNaN(pct)) x.pcts++;
 }
 
-function aiRow(reader: string, x: AiAcc, confLevel: number): AiEffectRow {
+/** Where the edit sizes are: the rows (`rows[0..n)`) of edits with a size, each row's size in mm and % (NaN: none) and reader code. */
+interface EditSizes {
+  rows: Int32Array;
+  n: number;
+  size: Float64Array;
+  pct: Float64Array;
+  reader: Int32Array;
+}
+
+/** The `per` values (NaN: none) of the edit rows of reader `who` (every reader when who < 0), in a scratch array of `count`. */
+function valuesOf(scratch: Scratch, e: EditSizes, per: Float64Array, who: number, count: number): Float64Array {
+  const out = scratch.f64(count);
+  let k = 0;
+  for (let j = 0; j < e.n; j++) {
+    const i = e.rows[j]!;
+    if (!Number.isNaN(per[i]!) && (who < 0 || e.reader[i] === who)) out[k++] = per[i]!;
+  }
+  return out;
+}
+
+/** The AI effect row of one reader (`who`: its reader code) or of all (who < 0). Quantiles by selection (no sort). */
+function aiRow(scratch: Scratch, reader: string, x: AiAcc, confLevel: number, e: EditSizes, who: number): AiEffectRow {
   const { accept, edit, reject, add } = x;
   const proposals = accept + edit + reject;
   const rate = (k: number) => (proposals ? proportion(k, proposals, confLevel) : null);
-  const sizes = Float64Array.from(x.sizes).sort();
-  const pcts = Float64Array.from(x.pcts).sort();
+  const sizes = valuesOf(scratch, e, e.size, who, x.sized);
   let sum = 0;
-  for (const v of sizes) sum += v;
+  for (let i = 0; i < sizes.length; i++) sum += sizes[i]!;
+  const [q1, med, q3] = sizes.length ? quantilesType7Unsorted(sizes, [0.25, 0.5, 0.75]) : [0, 0, 0];
+  const pcts = valuesOf(scratch, e, e.pct, who, x.pcts);
   return {
     reader, proposals, accept, edit, reject, add,
     acceptRate: rate(accept), editRate: rate(edit), rejectRate: rate(reject),
-    editSize: sizes.length ? { n: sizes.length, meanAbsMm: sum / sizes.length, medianAbsMm: quantileType7(sizes, 0.5), q1AbsMm: quantileType7(sizes, 0.25), q3AbsMm: quantileType7(sizes, 0.75), medianAbsPct: pcts.length ? quantileType7(pcts, 0.5) : 0 } : null,
+    editSize: sizes.length ? { n: sizes.length, meanAbsMm: sum / sizes.length, medianAbsMm: med!, q1AbsMm: q1!, q3AbsMm: q3!, medianAbsPct: pcts.length ? quantilesType7Unsorted(pcts, [0.5])[0]! : 0 } : null,
   };
 }
 
@@ -198,6 +225,12 @@ export interface AgreementOptions {
    * the response, adjudication and AI sections: the report starts drawing its Bland-Altman plots meanwhile.
    */
   onLesions?: (lesions: LesionAgreement[], origin: string | null) => void;
+  /**
+   * At most this many Bland-Altman points kept per evaluator pair (`points`): a systematic 1-in-k sample, k =
+   * ceil(pairs / maxPoints), the pairs 0, k, 2k, ... (the sample the report's plot draws). Default: every pair. The
+   * statistics always use every pair.
+   */
+  maxPoints?: number;
 }
 
 /**
@@ -259,6 +292,13 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   const baseline = new Map<string, Map<string, Set<string>>>(); // subject -> evaluator -> target ids
   const overallAi = aiAcc();
   const perReaderAi = new Map<string, AiAcc>();
+  const readerCode = new Map<string, number>();
+  // per row: the edit size in mm and % (NaN: none) and the deciding reader's code (for the per-reader quantiles)
+  const rowSize = scratch.f64(tRows.length, NaN);
+  const rowPct = scratch.f64(tRows.length, NaN);
+  const rowReader = scratch.i32(tRows.length, -1);
+  const editRows = scratch.i32(tRows.length);
+  let nEdits = 0;
   let decidedRows = 0;
   for (let i = 0; i < tRows.length; i++) {
     const r = tRows[i]!;
@@ -285,18 +325,21 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
       decidedRows++;
       const name = String(r[tReader]);
       let acc = perReaderAi.get(name);
-      if (!acc) perReaderAi.set(name, (acc = aiAcc()));
-      let size: number | null = null;
-      let pct: number | null = null;
+      if (!acc) {
+        perReaderAi.set(name, (acc = aiAcc()));
+        readerCode.set(name, readerCode.size);
+      }
+      rowReader[i] = readerCode.get(name)!;
       if (d === 'EDIT') {
         const ai = num(r[tAival]!);
         if (v !== null && ai !== null && !SPECIAL.has(String(r[tAvalc])) && !SPECIAL.has(String(r[tAivalc]))) {
-          size = Math.abs(v - ai);
-          if (ai > 0) pct = (100 * Math.abs(v - ai)) / ai;
+          rowSize[i] = Math.abs(v - ai);
+          if (ai > 0) rowPct[i] = (100 * Math.abs(v - ai)) / ai;
+          editRows[nEdits++] = i;
         }
       }
-      countDecision(overallAi, d, size, pct);
-      countDecision(acc, d, size, pct);
+      countDecision(overallAi, d, rowSize[i]!, rowPct[i]!);
+      countDecision(acc, d, rowSize[i]!, rowPct[i]!);
     }
   }
   const rEvalRaw = scratch.i32(rRows.length);
@@ -368,11 +411,13 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     if (count === 0) n.push({ code: 'analysis.no-reads', message: `${what}: no lesion measured by both` });
     const ok = count > 0;
     // returned, so not scratch; number arrays on the heap, not typed arrays (see scratch.ts)
-    const mean: number[] = [];
-    const diff: number[] = [];
-    for (let k = 0; k < count; k++) {
-      mean.push((xa[k]! + xb[k]!) / 2);
-      diff.push(xa[k]! - xb[k]!);
+    const step = o.maxPoints !== undefined && count > o.maxPoints ? Math.ceil(count / Math.max(1, o.maxPoints)) : 1;
+    const kept = Math.ceil(count / step);
+    const mean = new Array<number>(kept);
+    const diff = new Array<number>(kept);
+    for (let j = 0, k = 0; j < kept; j++, k += step) {
+      mean[j] = (xa[k]! + xb[k]!) / 2;
+      diff[j] = xa[k]! - xb[k]!;
     }
     return {
       a, b, pairs: count, subjects: nSubj,
@@ -381,6 +426,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
       blandAltmanPct: ok ? orNote(() => blandAltman(...relativeDifferences(scratch, xa, xb), { confLevel }), n, `${what}, relative Bland-Altman`) : null,
       tolerance: ok ? orNote(() => withinTolerance(xa, xb, { absTol: o.absTolMm ?? 2, relTol: o.relTol ?? 0.1, confLevel }), n, `${what}, within tolerance`) : null,
       points: { mean, diff },
+      pointsStep: step,
       notes: n,
     };
   });
@@ -408,8 +454,11 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   // ---- responses: time-point OVR per (subject, visit) and evaluator; CBOR/BOR/PD per subject and evaluator
   const visitR = intern();
   const ovrSlotOf = new Map<number, number>();
-  const ovrSubject: number[] = [];
-  const ovrVal: (string | undefined)[] = []; // slot * E + evaluator
+  // time-point responses as codes of `ovrText` (-1: not read by that evaluator), slot * E + evaluator
+  const ovrText = intern();
+  const ovrSubject = scratch.i32(rRows.length);
+  const ovrVal = scratch.i32(rRows.length * E, -1);
+  let nOvr = 0;
   const nS = subjRaw.m.size;
   type Sp = { c: string; dt: Value } | undefined;
   const perSubject: Record<'CBOR' | 'BOR' | 'PD', Sp[]> = { CBOR: new Array<Sp>(nS * E), BOR: new Array<Sp>(nS * E), PD: new Array<Sp>(nS * E) };
@@ -423,11 +472,10 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
       const key = rSubjOf[i]! * 65536 + visitR.of(r[rVisit]!);
       let slot = ovrSlotOf.get(key);
       if (slot === undefined) {
-        ovrSlotOf.set(key, (slot = ovrSubject.length));
-        ovrSubject.push(rSubjOf[i]!);
-        for (let x = 0; x < E; x++) ovrVal.push(undefined);
+        ovrSlotOf.set(key, (slot = nOvr++));
+        ovrSubject[slot] = rSubjOf[i]!;
       }
-      ovrVal[slot * E + e] = String(rAvalc < 0 ? null : r[rAvalc]);
+      ovrVal[slot * E + e] = ovrText.of(String(rAvalc < 0 ? null : r[rAvalc]));
     } else if (p === 'CBOR' || p === 'BOR' || p === 'PD') {
       perSubject[p][rSubjOf[i]! * E + e] = { c: String(rAvalc < 0 ? null : r[rAvalc]), dt: rAdt < 0 ? null : (r[rAdt] ?? null) };
       hasParam[p] = true;
@@ -435,54 +483,54 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   }
   if (visitR.m.size > 65536) throw new Error('readerAgreement: more than 65,536 distinct visits');
   const borParam: 'CBOR' | 'BOR' = hasParam.CBOR ? 'CBOR' : 'BOR';
-  const nOvr = ovrSubject.length;
+  // per code: its row in the six-category table, and in the ordinal one (-1: outside)
+  const ovrTexts = [...ovrText.m.keys()] as string[];
+  const unweightedOf = Int32Array.from(ovrTexts, (x) => (RESPONSE_LEVELS as readonly string[]).indexOf(x));
+  const ordinalOf = Int32Array.from(ovrTexts, (x) => (ORDINAL_OF[x] ? (ORDINAL_LEVELS as readonly string[]).indexOf(ORDINAL_OF[x]!) : -1));
+  const square = (L: number) => Array.from({ length: L }, () => new Array<number>(L).fill(0));
   const responses: ResponseAgreement[] = pairs.map(([a, b]) => {
     const n: NotEstimable[] = [];
-    const ra: string[] = [];
-    const rb: string[] = [];
     const ia = evalIdx.get(a)!;
     const ib = evalIdx.get(b)!;
     seen.fill(0);
     let nSubj = 0;
+    // pairs, identical responses, and the contingency tables of the known categories and of the ordinal scale
+    let nPairs = 0;
+    let same = 0;
+    let nKnown = 0;
+    let nOrdinal = 0;
+    const unweighted = square(RESPONSE_LEVELS.length);
+    const ordinal = square(ORDINAL_LEVELS.length);
     for (let s = 0; s < nOvr; s++) {
-      const x = ovrVal[s * E + ia];
-      const y = ovrVal[s * E + ib];
-      if (x === undefined || y === undefined) continue;
-      ra.push(x);
-      rb.push(y);
+      const x = ovrVal[s * E + ia]!;
+      const y = ovrVal[s * E + ib]!;
+      if (x < 0 || y < 0) continue;
+      nPairs++;
+      if (x === y) same++;
+      const ux = unweightedOf[x]!;
+      const uy = unweightedOf[y]!;
+      if (ux >= 0 && uy >= 0) {
+        unweighted[ux]![uy]!++;
+        nKnown++;
+      }
+      const ox = ordinalOf[x]!;
+      const oy = ordinalOf[y]!;
+      if (ox >= 0 && oy >= 0) {
+        ordinal[ox]![oy]!++;
+        nOrdinal++;
+      }
       if (!seen[ovrSubject[s]!]) {
         seen[ovrSubject[s]!] = 1;
         nSubj++;
       }
     }
-    const known = (x: string) => (RESPONSE_LEVELS as readonly string[]).includes(x);
-    const ua: string[] = [];
-    const ub: string[] = [];
-    const oa: string[] = [];
-    const ob: string[] = [];
-    let same = 0;
-    for (let i = 0; i < ra.length; i++) {
-      const x = ra[i]!;
-      const y = rb[i]!;
-      if (x === y) same++;
-      if (known(x) && known(y)) {
-        ua.push(x);
-        ub.push(y);
-      }
-      const p = ORDINAL_OF[x];
-      const q = ORDINAL_OF[y];
-      if (p && q) {
-        oa.push(p);
-        ob.push(q);
-      }
-    }
     const what = `${a} vs ${b} time-point responses`;
-    if (!ra.length) n.push({ code: 'analysis.no-reads', message: `${what}: no time point assessed by both` });
+    if (!nPairs) n.push({ code: 'analysis.no-reads', message: `${what}: no time point assessed by both` });
     const kappa: KappaSet = {
-      unweighted: ua.length ? orNote(() => cohenKappa(ua, ub, { levels: RESPONSE_LEVELS, weights: 'unweighted', confLevel }), n, `${what}, kappa`) : null,
-      linear: oa.length ? orNote(() => cohenKappa(oa, ob, { levels: ORDINAL_LEVELS, weights: 'linear', confLevel }), n, `${what}, linear weighted kappa`) : null,
-      quadratic: oa.length ? orNote(() => cohenKappa(oa, ob, { levels: ORDINAL_LEVELS, weights: 'quadratic', confLevel }), n, `${what}, quadratic weighted kappa`) : null,
-      ordinalPairs: oa.length,
+      unweighted: nKnown ? orNote(() => cohenKappaTable(unweighted, { levels: RESPONSE_LEVELS, weights: 'unweighted', confLevel }), n, `${what}, kappa`) : null,
+      linear: nOrdinal ? orNote(() => cohenKappaTable(ordinal, { levels: ORDINAL_LEVELS, weights: 'linear', confLevel }), n, `${what}, linear weighted kappa`) : null,
+      quadratic: nOrdinal ? orNote(() => cohenKappaTable(ordinal, { levels: ORDINAL_LEVELS, weights: 'quadratic', confLevel }), n, `${what}, quadratic weighted kappa`) : null,
+      ordinalPairs: nOrdinal,
     };
     // BOR
     const ba: string[] = [];
@@ -519,7 +567,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
       bothPd: both.length,
       dateDifferenceDays: diffs.length ? { median: quantileType7(diffs, 0.5), max: diffs[diffs.length - 1]! } : null,
     };
-    return { a, b, timepoints: { pairs: ra.length, subjects: nSubj, agreement: ra.length ? proportion(same, ra.length, confLevel) : null, kappa }, bor, progression, notes: n };
+    return { a, b, timepoints: { pairs: nPairs, subjects: nSubj, agreement: nPairs ? proportion(same, nPairs, confLevel) : null, kappa }, bor, progression, notes: n };
   });
 
   // ---- target selection at baseline
@@ -581,7 +629,9 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   // ---- AI effect (counted in the pass above)
   let aiEffect: AgreementSummary['aiEffect'] = null;
   if (decidedRows) {
-    aiEffect = { overall: aiRow('all readers', overallAi, confLevel), perReader: sortedLevels(perReaderAi.keys()).map((rd) => aiRow(rd, perReaderAi.get(rd)!, confLevel)) };
+    const edits: EditSizes = { rows: editRows, n: nEdits, size: rowSize, pct: rowPct, reader: rowReader };
+    const row = (name: string, x: AiAcc, who: number) => aiRow(scratch, name, x, confLevel, edits, who);
+    aiEffect = { overall: row('all readers', overallAi, -1), perReader: sortedLevels(perReaderAi.keys()).map((rd) => row(rd, perReaderAi.get(rd)!, readerCode.get(rd)!)) };
   } else notes.push({ code: 'analysis.no-ai-decisions', message: 'no reader decisions on AI proposals (ADTRRDR AIDECN): the AI effect is not estimable' });
 
   return { origin, evaluators, subjects, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };

@@ -313,6 +313,32 @@ export function cohenKappa(r1: readonly string[], r2: readonly string[], o: { le
     if (a === undefined || b === undefined) throw new AnalysisError('analysis.bad-input', `kappa: pair ${i + 1} (${r1[i]}, ${r2[i]}) has a category outside ${levels.join(', ')}`);
     table[a]![b]!++;
   }
+  return kappaOfTable(table, n, levels, weights, confLevel, alpha);
+}
+
+/**
+ * cohenKappa() from the contingency table itself (rows = rater 1, columns = rater 2, in `levels` order): the same
+ * result without the paired arrays (the report counts hundreds of thousands of time points straight into a table).
+ */
+export function cohenKappaTable(table: readonly (readonly number[])[], o: { levels: readonly string[]; weights?: KappaWeights; confLevel?: number }): KappaResult {
+  const weights = o.weights ?? 'unweighted';
+  const confLevel = o.confLevel ?? 0.95;
+  const alpha = alphaOf(confLevel);
+  const levels = [...o.levels];
+  const L = levels.length;
+  if (table.length !== L || table.some((r) => r.length !== L)) throw new AnalysisError('analysis.bad-input', `kappa: the table must be ${L} x ${L} (one row and column per level)`);
+  let n = 0;
+  for (const r of table) for (const x of r) {
+    if (!(Number.isInteger(x) && x >= 0)) throw new AnalysisError('analysis.bad-input', `kappa: table cell ${String(x)} is not a count`);
+    n += x;
+  }
+  if (n === 0) throw new AnalysisError('analysis.too-few', 'kappa: no paired ratings');
+  if (L < 2) throw new AnalysisError('analysis.kappa-not-estimable', `kappa: only one category (${levels[0]}) in ${n} pairs: chance agreement is 1, kappa is undefined`);
+  return kappaOfTable(table.map((r) => [...r]), n, levels, weights, confLevel, alpha);
+}
+
+function kappaOfTable(table: number[][], n: number, levels: string[], weights: KappaWeights, confLevel: number, alpha: number): KappaResult {
+  const L = levels.length;
   const w = kappaWeights(L, weights);
   const p = table.map((r) => r.map((x) => x / n));
   const rs = p.map((r) => r.reduce((s, x) => s + x, 0));
@@ -342,6 +368,65 @@ export function agreementRate<T>(pairs: readonly (readonly [T, T])[], o: { confL
   if (!pairs.length) throw new AnalysisError('analysis.too-few', 'agreement rate: no pairs');
   const eq = o.equal ?? ((a: T, b: T) => a === b);
   return shareOf(pairs.filter(([a, b]) => eq(a, b)).length, pairs.length, o.confLevel ?? 0.95);
+}
+
+/**
+ * R type-7 quantiles of unsorted values, without sorting them all: each quantile needs the order statistics at
+ * floor(h) and floor(h) + 1, found by selection (Hoare's quickselect, median-of-three pivots) in expected linear time.
+ * Equal to quantileType7 of the sorted values (the same order statistics, the same interpolation). Reorders `values`
+ * in place (a scratch copy is the caller's choice). NaN is refused.
+ */
+export function quantilesType7Unsorted(values: Float64Array, ps: readonly number[]): number[] {
+  const n = values.length;
+  if (!n) throw new AnalysisError('analysis.too-few', 'quantile of no values');
+  for (let i = 0; i < n; i++) if (Number.isNaN(values[i]!)) throw new AnalysisError('analysis.bad-input', 'quantile: a value is NaN');
+  // order statistic k: values[k] after the call; everything left of k is <= it and everything right >= it.
+  // Three-way partition (Dijkstra), so that runs of equal values (rounded diameters) cost no more than distinct ones.
+  const select = (k: number, lo: number, hi: number): number => {
+    while (hi > lo) {
+      const mid = (lo + hi) >>> 1;
+      const a = values[lo]!, b = values[mid]!, c = values[hi]!;
+      const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b; // median of three
+      let lt = lo;
+      let gt = hi;
+      let i = lo;
+      while (i <= gt) {
+        const v = values[i]!;
+        if (v < pivot) {
+          values[i++] = values[lt]!;
+          values[lt++] = v;
+        } else if (v > pivot) {
+          values[i] = values[gt]!;
+          values[gt--] = v;
+        } else i++;
+      }
+      // [lo, lt): < pivot; [lt, gt]: = pivot; (gt, hi]: > pivot
+      if (k < lt) hi = lt - 1;
+      else if (k > gt) lo = gt + 1;
+      else return pivot;
+    }
+    return values[k]!;
+  };
+  // ascending p, so that each selection narrows the range of the next
+  const order = ps.map((p, i) => ({ p, i })).sort((x, y) => x.p - y.p);
+  const out = new Array<number>(ps.length);
+  let from = 0;
+  for (const { p, i } of order) {
+    if (!(p >= 0 && p <= 1)) throw new AnalysisError('analysis.bad-input', `quantile: probability ${p} is outside [0, 1]`);
+    const h = (n - 1) * p;
+    const lo = Math.floor(h);
+    const hi = Math.min(n - 1, lo + 1);
+    const x = select(lo, from, n - 1);
+    let y = x;
+    if (hi > lo) {
+      // the next order statistic: the smallest value right of lo
+      y = values[hi]!;
+      for (let j = hi + 1; j < n; j++) if (values[j]! < y) y = values[j]!;
+    }
+    out[i] = x + (h - lo) * (y - x);
+    from = lo;
+  }
+  return out;
 }
 
 /** R type-7 quantile of sorted values (the R default). */

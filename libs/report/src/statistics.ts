@@ -29,6 +29,7 @@ import {
 import type { Dataset, Value } from '@app/datasets';
 import { responseRates } from '@app/endpoints';
 import { cmp, getter, hasColumn, toNum, type Datasets } from './data';
+import { PLOT_LIMITS } from './limits';
 
 export interface ReportCutInfo {
   cutId: string;
@@ -449,7 +450,7 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
     // onLesions: readerAgreement's early hand-over of the diameter section (buildCutReport draws Bland-Altman meanwhile)
     finish: (onLesions) => {
       if (done) return done;
-      const agreement = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR'), { confLevel, onLesions });
+      const agreement = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR'), { confLevel, onLesions, maxPoints: PLOT_LIMITS.blandAltman });
       for (const n of agreement.notes) note('agreement', n);
       addAgreement(S, tables, agreement, confLevel, note);
       return (done = { ...base, agreement });
