@@ -11,7 +11,7 @@
  */
 import type { Dataset, Value } from '@app/datasets';
 import { agreementRate, blandAltman, proportion, cohenKappa, cohenKappaTable, iccColumns, quantilesType7Unsorted, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
-import { sortedLevels } from './data';
+import { sortedLevels, systematicStep } from './data';
 import { orNote, type NotEstimable } from './errors';
 import { type Scratch, withScratch } from './scratch';
 
@@ -411,7 +411,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     if (count === 0) n.push({ code: 'analysis.no-reads', message: `${what}: no lesion measured by both` });
     const ok = count > 0;
     // returned, so not scratch; number arrays on the heap, not typed arrays (see scratch.ts)
-    const step = o.maxPoints !== undefined && count > o.maxPoints ? Math.ceil(count / Math.max(1, o.maxPoints)) : 1;
+    const step = o.maxPoints === undefined ? 1 : systematicStep(count, o.maxPoints);
     const kept = Math.ceil(count / step);
     const mean = new Array<number>(kept);
     const diff = new Array<number>(kept);

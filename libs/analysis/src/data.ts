@@ -35,6 +35,14 @@ export function checkRecords(records: readonly TimeToEvent[], what: string): voi
 }
 
 /** Distinct values in code-unit order (a deterministic order that does not depend on the locale). */
+/**
+ * k of the systematic 1-in-k sample that keeps at most `max` of n items (items 0, k, 2k, ...): 1 when n <= max, else
+ * ceil(n / max). The report's plots and readerAgreement's `maxPoints` both sample with it, so they keep the same items.
+ */
+export function systematicStep(n: number, max: number): number {
+  return n <= max ? 1 : Math.ceil(n / Math.max(1, max));
+}
+
 export function sortedLevels(values: Iterable<string>): string[] {
   return [...new Set(values)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 }

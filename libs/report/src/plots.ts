@@ -10,7 +10,7 @@ import sharp from 'sharp';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { join } from 'node:path';
-import type { AgreementSummary } from '@app/analysis';
+import { systematicStep, type AgreementSummary } from '@app/analysis';
 import { runInWorker } from '@app/core';
 import { PLOT_LIMITS } from './limits';
 import type { PlotTask, PlotTaskResult } from './plot-task';
@@ -52,14 +52,14 @@ const BOR_ORDER = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE', 'MISSING'];
 
 export { PLOT_LIMITS } from './limits';
 
-/** Every k-th element (k = ceil(n / max)) so that at most max remain: a systematic, deterministic sample. */
+/** Every k-th element (k = systematicStep(n, max)) so that at most max remain: a systematic, deterministic sample. */
 function systematic<T>(xs: readonly T[], max: number): T[] {
   return systematicIndices(xs.length, max).map((i) => xs[i]!);
 }
 
 /** The indices systematic() keeps of n elements: 0, k, 2k, ... (all of them when n <= max). */
 function systematicIndices(n: number, max: number): number[] {
-  const k = n <= max ? 1 : Math.ceil(n / max);
+  const k = systematicStep(n, max);
   return Array.from({ length: Math.ceil(n / k) }, (_, j) => j * k);
 }
 
@@ -178,7 +178,7 @@ function waterfallSpec(sizes: SubjectSize[], n: number): TopLevelSpec {
   const shown = systematic(sorted, PLOT_LIMITS.waterfall).map((s, i) => ({ rank: i + 1, pchg: Math.max(-100, Math.min(100, s.bestPchg)), bor: s.bor }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Waterfall: best % change from baseline in the sum of target lesion diameters', subtitle: `${n} subjects${shown.length < n ? `; a systematic 1-in-${Math.ceil(n / PLOT_LIMITS.waterfall)} sample shown (${shown.length})` : ''}; bars capped at +100 %` },
+    title: { text: 'Waterfall: best % change from baseline in the sum of target lesion diameters', subtitle: `${n} subjects${shown.length < n ? `; a systematic 1-in-${systematicStep(n, PLOT_LIMITS.waterfall)} sample shown (${shown.length})` : ''}; bars capped at +100 %` },
     width: 680,
     height: 300,
     layer: [
@@ -193,7 +193,7 @@ function spiderSpec(sizes: SubjectSize[], n: number): TopLevelSpec {
   const values = shown.flatMap((s) => s.path.map((p) => ({ id: s.usubjid, week: Math.round(p.week * 10) / 10, pchg: Math.min(150, p.pchg), bor: s.bor })));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: 'Spider plot: % change from baseline in the sum of target lesion diameters over time', subtitle: `${n} subjects${shown.length < n ? `; a systematic 1-in-${Math.ceil(n / PLOT_LIMITS.spider)} sample shown (${shown.length})` : ''}; values above +150 % drawn at +150 %` },
+    title: { text: 'Spider plot: % change from baseline in the sum of target lesion diameters over time', subtitle: `${n} subjects${shown.length < n ? `; a systematic 1-in-${systematicStep(n, PLOT_LIMITS.spider)} sample shown (${shown.length})` : ''}; values above +150 % drawn at +150 %` },
     width: 680,
     height: 320,
     layer: [
@@ -227,8 +227,7 @@ function blandAltmanSpec(l: ReportModel['agreement']['lesions'][number], simulat
   const ba = l.blandAltman!;
   // the statistics may have kept a 1-in-pointsStep sample already (the report asks for the plot's limit)
   const n = l.points.mean.length;
-  const inner = n <= PLOT_LIMITS.blandAltman ? 1 : Math.ceil(n / PLOT_LIMITS.blandAltman);
-  const step = (l.pointsStep ?? 1) * inner;
+  const step = l.pointsStep * systematicStep(n, PLOT_LIMITS.blandAltman);
   const pts = systematicIndices(n, PLOT_LIMITS.blandAltman).map((i) => ({ mean: Math.round(l.points.mean[i]! * 100) / 100, diff: Math.round(l.points.diff[i]! * 100) / 100 }));
   const lines = [
     { y: ba.upperLoa, l: `Upper LoA ${r2(ba.upperLoa)} mm`, dash: 1 },

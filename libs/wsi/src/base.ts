@@ -128,7 +128,8 @@ export abstract class PyramidSlide implements SlideReader {
 
 const EMPTY = new Uint8Array(0);
 
-type LevelGrid = { width: number; height: number; tileWidth: number; tileHeight: number; tilesAcross: number; tilesDown: number };
+/** A level's size and block grid (what painting a region needs). */
+export type LevelGrid = { width: number; height: number; tileWidth: number; tileHeight: number; tilesAcross: number; tilesDown: number };
 
 /**
  * The part [x0, x1) x [y0, y1) of the level-pixel rectangle (lx, ly, w, h) inside the level, and the tiles

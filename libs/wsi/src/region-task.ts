@@ -5,7 +5,7 @@
  * that is a quarter of the bytes of the decoded blocks, and the decoding, painting and resizing run beside the parent's
  * own work. Painting and resizing are paintRegion and resizeRgb, so the bytes equal those of readRegion + resizeRgb.
  */
-import { paintRegion } from './base';
+import { paintRegion, type LevelGrid } from './base';
 import { asBytes } from './isolate';
 import { resizeRgb } from './resize';
 import { decodeTiffBlock, type TiffBlockInfo } from './tiff-image';
@@ -22,7 +22,7 @@ export interface RegionBlock {
 
 export interface RegionTask {
   info: TiffBlockInfo;
-  level: { width: number; height: number; tileWidth: number; tileHeight: number; tilesAcross: number; tilesDown: number };
+  level: LevelGrid;
   lx: number;
   ly: number;
   w: number;
