@@ -157,7 +157,19 @@ export async function readerOne(page: Page, shot?: (name: string) => Promise<voi
   await page.evaluate(() => document.activeElement?.blur());
   await page.keyboard.press('2');
   for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
-  await page.waitForTimeout(400);
+  // both viewers re-render on their own frames; on a loaded CI box that can take well over a fixed pause, so wait for
+  // the state (the assertions in the test still fail when it never comes)
+  await page
+    .waitForFunction(
+      () => {
+        const b = (window as any).bicr;
+        const info = [...document.querySelectorAll('.ct-info')].map((e: any) => e.textContent as string);
+        return info.length === 2 && info.every((t) => /W 1500 L -600/.test(t)) && b.ref.currentZ !== undefined && Math.abs(b.ref.currentZ - b.work.currentZ) < 0.05;
+      },
+      null,
+      { timeout: 20000 },
+    )
+    .catch(() => undefined);
   const view = await page.evaluate(() => {
     const b = (window as any).bicr;
     return { workZ: b.work.currentZ, refZ: b.ref.currentZ, info: [...document.querySelectorAll('.ct-info')].map((e: any) => e.textContent) };

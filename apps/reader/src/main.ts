@@ -109,7 +109,27 @@ setUnauthorizedHandler(() => {
   sessionStorage.setItem('bicr.after-login', location.hash);
   showLogin('Your session has ended (expired or logged out). Log in again to continue; nothing saved is lost.');
 });
+/**
+ * One route at a time. A view loads for a while (series, outlines); a navigation that arrives meanwhile (a fast click
+ * on another timepoint) runs when the running one has finished, for the hash current then. Two routes rendering at
+ * once would leave the first view alive off screen: its viewers never destroyed, its shortcuts still answering keys.
+ */
+let routing: Promise<void> | null = null;
+let routeAgain = false;
+function scheduleRoute(): void {
+  if (routing) {
+    routeAgain = true;
+    return;
+  }
+  routing = (async () => {
+    do {
+      routeAgain = false;
+      await route();
+    } while (routeAgain);
+  })().finally(() => (routing = null));
+}
+
 installShortcuts();
-window.addEventListener('hashchange', () => void route());
-window.addEventListener('reroute', () => void route());
-void route();
+window.addEventListener('hashchange', scheduleRoute);
+window.addEventListener('reroute', scheduleRoute);
+scheduleRoute();

@@ -4,6 +4,7 @@
  * adjudicator picks one read with a written reason (reads are never averaged) and signs.
  */
 import { loadSeries } from '../ct/cornerstone';
+import { linkScrolling } from '../ct/sync';
 import { CtViewer, type OverlayLesion, PRESETS, type PresetName } from '../ct/viewer';
 import { fmtDate, fmtMm, h, render, toast } from '../dom';
 import { navigate } from '../nav';
@@ -101,13 +102,7 @@ export async function showAdjudication(main: HTMLElement, id: string): Promise<(
   );
   for (const c of cols) await c.viewer.mount();
   const seriesCache = new Map<string, Awaited<ReturnType<typeof loadSeries>>>();
-  let syncing = false;
-  for (const c of cols)
-    c.viewer.onScroll = (_i, z) => {
-      if (syncing) return;
-      syncing = true;
-      void Promise.all(cols.filter((o) => o !== c).map((o) => o.viewer.scrollToZ(z))).finally(() => (syncing = false));
-    };
+  linkScrolling(cols.map((c) => c.viewer));
 
   async function showTp(next: string) {
     tpId = next;

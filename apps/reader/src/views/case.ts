@@ -7,6 +7,7 @@
 import { ApiError, authHeaders } from '../api';
 import { outlinesByTrackingUid } from '../ct/contours';
 import { loadSeries, type LoadedSeries } from '../ct/cornerstone';
+import { linkScrolling } from '../ct/sync';
 import { CtViewer, type OverlayLesion, PRESETS, type PresetName } from '../ct/viewer';
 import { fmtDate, fmtMm, h, render, toast } from '../dom';
 import { navigate } from '../nav';
@@ -345,15 +346,8 @@ export async function showCase(main: HTMLElement, caseId: string, tpParam?: stri
       renderLesions();
     });
   };
-  // synchronised scrolling by table position (z)
-  let syncing = false;
-  const follow = (from: CtViewer, to: CtViewer | null) => (_i: number, z: number) => {
-    if (!sync || !to || syncing) return;
-    syncing = true;
-    void to.scrollToZ(z).finally(() => (syncing = false));
-  };
-  work.onScroll = follow(work, ref);
-  if (ref) ref.onScroll = follow(ref, work);
+  // synchronised scrolling by table position (z), while the Sync button is on
+  if (ref) linkScrolling([work, ref], () => sync);
   (window as unknown as { bicr: unknown }).bicr = {
     viewers,
     draft: () => draft,
