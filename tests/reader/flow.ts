@@ -144,7 +144,20 @@ export async function readerOne(page: Page, shot?: (name: string) => Promise<voi
   await decide(page, 'T02 liver', 'edit');
   await page.waitForTimeout(300);
   await dragHandle(page, 'T02 liver', 1, 14, 7);
-  await page.waitForTimeout(700); // Cornerstone's throttled measurement of the dragged axes
+  // Cornerstone measures the dragged axes on a throttle: wait until its length is the one the draft holds (on a loaded
+  // box that can take longer than any fixed pause; the test's assertion still fails when it never comes)
+  await page
+    .waitForFunction(
+      () => {
+        const b = (window as any).bicr;
+        const s = b.toolStats('T02 liver');
+        const l = b.draft().find((x: any) => x.label === 'T02 liver');
+        return !!s && !!l && Math.abs(s.length - l.longMm) < 0.05;
+      },
+      null,
+      { timeout: 20000 },
+    )
+    .catch(() => undefined);
   const toolStats = await page.evaluate(() => (window as any).bicr.toolStats('T02 liver'));
   await decide(page, 'T03 liver', 'reject', 'not a lesion: vessel');
   await drawLesion(page, [150, -60], [190, -30]);
