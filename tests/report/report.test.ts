@@ -56,6 +56,15 @@ test('the report lists every plot of the issue: KM by arm with numbers at risk, 
   const km = unblinded.plots.find((p) => p.name === 'km-pfs')!.svg;
   expect(km).toContain('Number at risk');
   expect(km).toContain('Drug X 10 mg: median');
+  // censor marks translucent by fill-opacity, never by an element opacity below 1 (librsvg composites each of those
+  // on a surface of its own: the PNG took 3x as long)
+  expect(km).toMatch(/aria-roledescription="point"[^>]*fill-opacity="0.7"/);
+  expect(km).not.toMatch(/\sopacity="0\.\d+"/);
+  // the forest's 'All subjects' row is bold, the subgroups are not
+  const forest = unblinded.plots.find((p) => p.name === 'forest-pfs')!.svg;
+  expect(forest).toMatch(/font-weight="bold"[^>]*>All subjects</);
+  expect(forest).toMatch(/>Baseline sum of diameters/);
+  expect(forest).not.toMatch(/font-weight="bold"[^>]*>Baseline sum/);
   for (const p of unblinded.plots) {
     expect(p.svg.startsWith('<svg')).toBe(true);
     expect(p.png!.subarray(1, 4).toString()).toBe('PNG');

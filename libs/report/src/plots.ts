@@ -134,7 +134,10 @@ function kmSpec(model: ReportModelBase, d: KmPlotData): TopLevelSpec {
         layer: [
           { data: { values: [{ y: 0.5 }] }, mark: { type: 'rule', color: '#999', strokeDash: [2, 2] }, encoding: { y: { field: 'y', type: 'quantitative' } } },
           { data: { values: line }, mark: { type: 'line', interpolate: 'step-after', strokeWidth: 2 }, encoding: { x: { field: 't', type: 'quantitative', scale: xScale, axis: xAxis }, y: { field: 's', type: 'quantitative', scale: { domain: [0, 1] }, axis: { format: '.0%', title: `${d.parameter}: probability event-free`, tickCount: 5 } }, color: colour } },
-          ...(cens.length ? [{ data: { values: cens }, mark: { type: 'point', shape: 'cross', size: 22, filled: true, strokeWidth: 0 }, encoding: { x: { field: 't', type: 'quantitative' }, y: { field: 's', type: 'quantitative' }, color: colourNoLegend } }] : []),
+          // censor marks: fill-opacity rather than Vega-Lite's default point opacity (0.7), the same pixels (fill
+          // only, no stroke), but an element opacity makes librsvg composite each of the hundreds of marks on its own
+          // surface: the PNG of a KM plot took 3x as long (110 against 36 ms)
+          ...(cens.length ? [{ data: { values: cens }, mark: { type: 'point', shape: 'cross', size: 22, filled: true, strokeWidth: 0, opacity: 1, fillOpacity: 0.7 }, encoding: { x: { field: 't', type: 'quantitative' }, y: { field: 's', type: 'quantitative' }, color: colourNoLegend } }] : []),
           ...(medians.length
             ? [
                 { data: { values: medians }, mark: { type: 'rule', strokeDash: [5, 3], strokeWidth: 1.2 }, encoding: { x: { field: 'm', type: 'quantitative' }, y: { field: 'zero', type: 'quantitative' }, y2: { field: 'half' }, color: colourNoLegend } },
@@ -266,7 +269,14 @@ function forestSpec(rows: ForestRow[], reference: string, confLevel: number): To
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: { text: `Forest plot: PFS hazard ratio by subgroup (vs ${reference})`, subtitle: `Cox model per subgroup, ${Math.round(confLevel * 100)} % CI; HR < 1 favours the treatment arm` },
     hconcat: [
-      { width: 250, height: { step: 20 }, data: { values }, mark: { type: 'text', align: 'left', fontSize: 11 }, encoding: { y, x: { value: 0 }, text: { field: 'row' }, fontWeight: { field: 'bold', type: 'nominal', scale: { domain: [true, false], range: ['bold', 'normal'] }, legend: null } } },
+      // the 'All subjects' row in bold: two layers (Vega-Lite has no fontWeight encoding; one was silently dropped)
+      {
+        width: 250, height: { step: 20 }, data: { values },
+        layer: [
+          { transform: [{ filter: 'datum.bold' }], mark: { type: 'text', align: 'left', fontSize: 11, fontWeight: 'bold' }, encoding: { y, x: { value: 0 }, text: { field: 'row' } } },
+          { transform: [{ filter: '!datum.bold' }], mark: { type: 'text', align: 'left', fontSize: 11 }, encoding: { y, x: { value: 0 }, text: { field: 'row' } } },
+        ],
+      },
       { width: 60, height: { step: 20 }, data: { values }, title: { text: 'n / events', fontSize: 10, fontWeight: 'normal', anchor: 'end' }, mark: { type: 'text', align: 'right', fontSize: 11 }, encoding: { y, x: { value: 60 }, text: { field: 'n' } } },
       {
         width: 300, height: { step: 20 },
