@@ -33,6 +33,12 @@ export interface RenderedPlot {
 const PLOT_TASK = join(__dirname, 'plot-task');
 
 const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
+/**
+ * The dense data marks (KM censor marks, waterfall bars, spider lines, Bland-Altman points: up to thousands per plot)
+ * are drawn with `aria: false`: no aria-label per item. Each figure keeps its title, axes and legend for assistive
+ * technology, its caption in the page and its statistics in the report's tables; a list of 3,000 point labels helps no
+ * one, and the labels were a third of the SVG bytes and of librsvg's time on the Bland-Altman plots.
+ */
 const CONFIG = {
   font: FONT,
   background: 'white',
@@ -137,7 +143,7 @@ function kmSpec(model: ReportModelBase, d: KmPlotData): TopLevelSpec {
           // censor marks: fill-opacity rather than Vega-Lite's default point opacity (0.7), the same pixels (fill
           // only, no stroke), but an element opacity makes librsvg composite each of the hundreds of marks on its own
           // surface: the PNG of a KM plot took 3x as long (110 against 36 ms)
-          ...(cens.length ? [{ data: { values: cens }, mark: { type: 'point', shape: 'cross', size: 22, filled: true, strokeWidth: 0, opacity: 1, fillOpacity: 0.7 }, encoding: { x: { field: 't', type: 'quantitative' }, y: { field: 's', type: 'quantitative' }, color: colourNoLegend } }] : []),
+          ...(cens.length ? [{ data: { values: cens }, mark: { type: 'point', shape: 'cross', size: 22, filled: true, strokeWidth: 0, opacity: 1, fillOpacity: 0.7, aria: false }, encoding: { x: { field: 't', type: 'quantitative' }, y: { field: 's', type: 'quantitative' }, color: colourNoLegend } }] : []),
           ...(medians.length
             ? [
                 { data: { values: medians }, mark: { type: 'rule', strokeDash: [5, 3], strokeWidth: 1.2 }, encoding: { x: { field: 'm', type: 'quantitative' }, y: { field: 'zero', type: 'quantitative' }, y2: { field: 'half' }, color: colourNoLegend } },
@@ -185,7 +191,7 @@ function waterfallSpec(sizes: SubjectSize[], n: number): TopLevelSpec {
     width: 680,
     height: 300,
     layer: [
-      { data: { values: shown }, mark: { type: 'bar', width: { band: 0.85 } }, encoding: { x: { field: 'rank', type: 'ordinal', axis: { title: 'Subjects, ordered by best change', labels: false, ticks: false, domain: false } }, y: { field: 'pchg', type: 'quantitative', scale: { domain: [-100, 100] }, axis: { title: 'Best change from baseline (%)', values: [-100, -75, -50, -30, 0, 20, 50, 75, 100] } }, color: borColour(new Set(shown.map((s) => s.bor))) } },
+      { data: { values: shown }, mark: { type: 'bar', width: { band: 0.85 }, aria: false }, encoding: { x: { field: 'rank', type: 'ordinal', axis: { title: 'Subjects, ordered by best change', labels: false, ticks: false, domain: false } }, y: { field: 'pchg', type: 'quantitative', scale: { domain: [-100, 100] }, axis: { title: 'Best change from baseline (%)', values: [-100, -75, -50, -30, 0, 20, 50, 75, 100] } }, color: borColour(new Set(shown.map((s) => s.bor))) } },
       ...refRules(),
     ],
   } as TopLevelSpec;
@@ -200,7 +206,7 @@ function spiderSpec(sizes: SubjectSize[], n: number): TopLevelSpec {
     width: 680,
     height: 320,
     layer: [
-      { data: { values }, mark: { type: 'line', strokeWidth: 1.1, strokeOpacity: 0.75, point: false }, encoding: { x: { field: 'week', type: 'quantitative', axis: { title: 'Weeks since the baseline scan' } }, y: { field: 'pchg', type: 'quantitative', scale: { domain: [-100, 150] }, axis: { title: 'Change from baseline (%)' } }, detail: { field: 'id' }, color: borColour(new Set(values.map((v) => v.bor))) } },
+      { data: { values }, mark: { type: 'line', strokeWidth: 1.1, strokeOpacity: 0.75, point: false, aria: false }, encoding: { x: { field: 'week', type: 'quantitative', axis: { title: 'Weeks since the baseline scan' } }, y: { field: 'pchg', type: 'quantitative', scale: { domain: [-100, 150] }, axis: { title: 'Change from baseline (%)' } }, detail: { field: 'id' }, color: borColour(new Set(values.map((v) => v.bor))) } },
       ...refRules(),
     ],
   } as TopLevelSpec;
@@ -243,7 +249,7 @@ function blandAltmanSpec(l: ReportModel['agreement']['lesions'][number], simulat
     width: 620,
     height: 300,
     layer: [
-      { data: { values: pts }, mark: { type: 'circle', size: 12, fillOpacity: 0.35, strokeWidth: 0, color: '#0072B2' }, encoding: { x: { field: 'mean', type: 'quantitative', axis: { title: `Mean of ${l.a} and ${l.b} (mm)` } }, y: { field: 'diff', type: 'quantitative', axis: { title: `${l.a} - ${l.b} (mm)` } } } },
+      { data: { values: pts }, mark: { type: 'circle', size: 12, fillOpacity: 0.35, strokeWidth: 0, color: '#0072B2', aria: false }, encoding: { x: { field: 'mean', type: 'quantitative', axis: { title: `Mean of ${l.a} and ${l.b} (mm)` } }, y: { field: 'diff', type: 'quantitative', axis: { title: `${l.a} - ${l.b} (mm)` } } } },
       { data: { values: lines }, mark: { type: 'rule', color: '#D55E00', strokeWidth: 1.3 }, encoding: { y: { field: 'y', type: 'quantitative' }, strokeDash: { field: 'dash', type: 'nominal', scale: { domain: [0, 1], range: [[1, 0], [6, 4]] }, legend: null } } },
       { data: { values: lines }, mark: { type: 'text', align: 'right', dy: -6, fontSize: 10, color: '#D55E00' }, encoding: { y: { field: 'y', type: 'quantitative' }, x: { value: 'width' }, text: { field: 'l' } } },
     ],
