@@ -26,7 +26,7 @@ function measurements(n: number, k: number, seed: number, cv = 0.12): number[][]
   });
 }
 
-function rIcc(m: number[][], alpha = 0.05) {
+async function rIcc(m: number[][], alpha = 0.05) {
   const cols: Record<string, number[]> = {};
   m[0]!.forEach((_, j) => (cols[`r${j + 1}`] = m.map((r) => r[j]!)));
   return runR(`${PSYCH}x <- as.matrix(d)
@@ -35,11 +35,11 @@ for (i in 2:3) { out(paste0("icc", i), res[i, 2]); out(paste0("lo", i), res[i, 7
 }
 
 describe('distributions against R', () => {
-  test('pbeta, qf, qt (non-integer df included)', () => {
+  test('pbeta, qf, qt (non-integer df included)', async () => {
     const cases: [number, number, number][] = [[0.3, 2.5, 7], [0.95, 0.5, 30.3], [1e-4, 4, 1.5], [0.5, 100, 120]];
     const qcases: [number, number, number][] = [[0.975, 5, 15], [0.975, 15, 5], [0.975, 3.37, 49], [0.975, 49, 3.37], [0.9, 1, 1000], [0.5, 2, 2]];
     const tcases: [number, number][] = [[0.975, 1], [0.975, 2], [0.975, 9], [0.975, 99], [0.995, 4.5], [0.025, 12]];
-    const r = runR(`out("pb", c(${cases.map(([x, a, b]) => `pbeta(${x}, ${a}, ${b})`).join(', ')}))
+    const r = await runR(`out("pb", c(${cases.map(([x, a, b]) => `pbeta(${x}, ${a}, ${b})`).join(', ')}))
 out("pbu", c(${cases.map(([x, a, b]) => `pbeta(${x}, ${a}, ${b}, lower.tail = FALSE)`).join(', ')}))
 out("qf", c(${qcases.map(([p, a, b]) => `qf(${p}, ${a}, ${b})`).join(', ')}))
 out("pf", c(${qcases.map(([p, a, b]) => `pf(${p * 3}, ${a}, ${b}, lower.tail = FALSE)`).join(', ')}))
@@ -57,12 +57,12 @@ out("qt", c(${tcases.map(([p, df]) => `qt(${p}, ${df})`).join(', ')}))`);
 });
 
 describe('ICC(2,1) and ICC(3,1) against psych::ICC', () => {
-  test('Shrout & Fleiss (1979) Table 2: 6 targets x 4 judges (published ICC(2,1) = .29, ICC(3,1) = .71)', () => {
+  test('Shrout & Fleiss (1979) Table 2: 6 targets x 4 judges (published ICC(2,1) = .29, ICC(3,1) = .71)', async () => {
     const sf = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]];
     const ours = icc(sf);
     expect(ours.icc21.value.toFixed(2)).toBe('0.29');
     expect(ours.icc31.value.toFixed(2)).toBe('0.71');
-    const r = rIcc(sf);
+    const r = await rIcc(sf);
     for (const [e, i] of [[ours.icc21, 2], [ours.icc31, 3]] as const) {
       close(e.value, r[`icc${i}`]![0]);
       close(e.lower, r[`lo${i}`]![0]);
@@ -78,10 +78,10 @@ describe('ICC(2,1) and ICC(3,1) against psych::ICC', () => {
     [250, 2, 2, 0.95],
     [60, 3, 3, 0.9],
     [12, 5, 4, 0.99],
-  ])('seeded lesion measurements: n = %i, k = %i (seed %i, level %f)', (n, k, seed, level) => {
+  ])('seeded lesion measurements: n = %i, k = %i (seed %i, level %f)', async (n, k, seed, level) => {
     const m = measurements(n, k, seed);
     const ours = icc(m, { confLevel: level });
-    const r = rIcc(m, 1 - level);
+    const r = await rIcc(m, 1 - level);
     for (const [e, i] of [[ours.icc21, 2], [ours.icc31, 3]] as const) {
       close(e.value, r[`icc${i}`]![0]);
       close(e.lower, r[`lo${i}`]![0]);
@@ -109,12 +109,12 @@ describe('ICC(2,1) and ICC(3,1) against psych::ICC', () => {
 });
 
 describe('Bland-Altman against closed forms in R', () => {
-  test.each([[30, 5], [200, 6], [3, 7]])('n = %i (seed %i)', (n, seed) => {
+  test.each([[30, 5], [200, 6], [3, 7]])('n = %i (seed %i)', async (n, seed) => {
     const m = measurements(n, 2, seed);
     const a = m.map((r) => r[0]!);
     const b = m.map((r) => r[1]!);
     const ours = blandAltman(a, b);
-    const r = runR(`dd <- d$a - d$b; n <- length(dd); s <- sd(dd); z <- qnorm(0.975); t <- qt(0.975, n - 1)
+    const r = await runR(`dd <- d$a - d$b; n <- length(dd); s <- sd(dd); z <- qnorm(0.975); t <- qt(0.975, n - 1)
 out("bias", mean(dd)); out("sd", s); out("loa", mean(dd) + c(-1, 1) * z * s)
 out("biasci", t.test(d$a, d$b, paired = TRUE)$conf.int)
 se <- s * sqrt(1 / n + z^2 / (2 * (n - 1)))
@@ -139,13 +139,13 @@ out("lloa", mean(dd) - z * s + c(-1, 1) * t * se); out("uloa", mean(dd) + z * s 
     expect(() => blandAltman([1], [2])).toThrow(expect.objectContaining({ code: 'analysis.too-few' }));
   });
 
-  test('within 2 mm and within 10 % by hand (boundaries included)', () => {
+  test('within 2 mm and within 10 % by hand (boundaries included)', async () => {
     // |d| = 2.0 (within 2 mm; 2 <= 0.1 x 21 = 2.1 within 10 %), 2.5 (neither; 2.5 <= 0.1 x 31.25: within 10 %), 0, 5 (neither)
     const t = withinTolerance([22, 32.5, 7, 10], [20, 30, 7, 5]);
     expect(t.withinAbs.count).toBe(2);
     expect(t.withinRel.count).toBe(3);
     expect(t.withinAbs.share).toBe(0.5);
-    const r = runR('out("w", prop.test(2, 4, correct = FALSE)$conf.int)');
+    const r = await runR('out("w", prop.test(2, 4, correct = FALSE)$conf.int)');
     close(t.withinAbs.ci[0], r.w![0]);
     close(t.withinAbs.ci[1], r.w![1]);
   });
@@ -160,9 +160,9 @@ out("lloa", mean(dd) - z * s + c(-1, 1) * t * se); out("uloa", mean(dd) + z * s 
 describe("Cohen's kappa against psych::cohen.kappa and vcd::Kappa", () => {
   const LEVELS = ['CR', 'PR', 'SD', 'PD'];
   /** psych and vcd on the same pairs, for all three weightings in one R run (R and vcd start once, not three times). */
-  const rKappas = (a: string[], b: string[], levels: string[], alpha = 0.05) => {
+  const rKappas = async (a: string[], b: string[], levels: string[], alpha = 0.05) => {
     const L = levels.length;
-    const r = runR(`${PSYCH}L <- ${L}; lev <- c(${levels.map((l) => JSON.stringify(l)).join(',')})
+    const r = await runR(`${PSYCH}L <- ${L}; lev <- c(${levels.map((l) => JSON.stringify(l)).join(',')})
 suppressPackageStartupMessages(library(vcd))
 z <- qnorm(1 - ${alpha} / 2)
 weights <- list(unweighted = diag(L), linear = 1 - abs(outer(1:L, 1:L, "-")) / (L - 1), quadratic = 1 - outer(1:L, 1:L, "-")^2 / (L - 1)^2)
@@ -194,9 +194,9 @@ for (w in names(weights)) {
     [80, 1, 0.7],
     [500, 2, 0.85],
     [25, 3, 0.5],
-  ])('n = %i (seed %i, agreement %f): unweighted, linear and quadratic', (n, seed, p) => {
+  ])('n = %i (seed %i, agreement %f): unweighted, linear and quadratic', async (n, seed, p) => {
     const { a, b } = responses(n, seed, p);
-    const rOf = rKappas(a, b, LEVELS);
+    const rOf = await rKappas(a, b, LEVELS);
     for (const w of ['unweighted', 'linear', 'quadratic'] as const) {
       const ours = cohenKappa(a, b, { levels: LEVELS, weights: w });
       const r = rOf(w);
@@ -246,7 +246,7 @@ for (w in names(weights)) {
     expect(() => cohenKappaTable([[3, 0], [0, 0]], { levels: ['A', 'B'] })).toThrow(expect.objectContaining({ code: 'analysis.kappa-not-estimable' }));
   });
 
-  test('quantilesType7Unsorted: the sorted values\' type-7 quantiles, ties and all, and R quantile(type = 7)', () => {
+  test('quantilesType7Unsorted: the sorted values\' type-7 quantiles, ties and all, and R quantile(type = 7)', async () => {
     const rnd = mulberry32(5);
     for (let t = 0; t < 2000; t++) {
       const n = 1 + Math.floor(rnd() * 80);
@@ -257,17 +257,17 @@ for (w in names(weights)) {
       expect(quantilesType7Unsorted(xs.slice(), ps)).toEqual(ps.map((p) => quantileType7(sorted, p)));
     }
     const xs = [3.2, 1.1, 4.5, 1.1, 9.8, 2.6, 5.0, 3.2];
-    const ref = runR(`out("q", quantile(c(${xs.join(', ')}), c(0.25, 0.5, 0.75), type = 7, names = FALSE))`);
+    const ref = await runR(`out("q", quantile(c(${xs.join(', ')}), c(0.25, 0.5, 0.75), type = 7, names = FALSE))`);
     quantilesType7Unsorted(Float64Array.from(xs), [0.25, 0.5, 0.75]).forEach((q, i) => close(q, ref.q![i]));
     expect(() => quantilesType7Unsorted(new Float64Array(0), [0.5])).toThrow(expect.objectContaining({ code: 'analysis.too-few' }));
     expect(() => quantilesType7Unsorted(Float64Array.of(1, NaN), [0.5])).toThrow(expect.objectContaining({ code: 'analysis.bad-input' }));
     expect(() => quantilesType7Unsorted(Float64Array.of(1, 2), [1.5])).toThrow(expect.objectContaining({ code: 'analysis.bad-input' }));
   });
 
-  test('agreement rate with its Wilson interval (prop.test)', () => {
+  test('agreement rate with its Wilson interval (prop.test)', async () => {
     const r = agreementRate([['PR', 'PR'], ['SD', 'PR'], ['PD', 'PD'], ['CR', 'CR'], ['SD', 'SD']] as const);
     expect([r.count, r.n, r.share]).toEqual([4, 5, 0.8]);
-    const ref = runR('out("w", prop.test(4, 5, correct = FALSE)$conf.int)');
+    const ref = await runR('out("w", prop.test(4, 5, correct = FALSE)$conf.int)');
     close(r.ci[0], ref.w![0]);
     close(r.ci[1], ref.w![1]);
   });

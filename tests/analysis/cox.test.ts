@@ -13,7 +13,7 @@ import { expectSame } from './compare';
 import { exponentialTrial, recordColumns, rStrings, runR } from './r';
 
 /** Fits each option set here and in R (one Rscript run) and compares everything; returns the worst relative difference. */
-function compareWithR(recs: readonly TimeToEvent[], fits: CoxOptions[]): number {
+async function compareWithR(recs: readonly TimeToEvent[], fits: CoxOptions[]): Promise<number> {
   const groups = sortedLevels(recs.map((r) => r.group!));
   const rFits = fits.map((o, k) => {
     const ref = o.reference ?? groups[0];
@@ -31,7 +31,7 @@ out(paste0(p, "lr"), s$logtest); out(paste0(p, "wald"), c(f$wald.test, s$waldtes
 out(paste0(p, "iter"), f$iter); out(paste0(p, "n"), c(f$n, f$nevent))
 `;
   });
-  const r = runR(rFits.join('\n'), recordColumns(recs));
+  const r = await runR(rFits.join('\n'), recordColumns(recs));
   let worst = 0;
   fits.forEach((o, k) => {
     const p = `${k}:`;
@@ -57,9 +57,9 @@ out(paste0(p, "iter"), f$iter); out(paste0(p, "n"), c(f$n, f$nevent))
 const ALL: CoxOptions[] = [{ ties: 'efron' }, { ties: 'breslow' }];
 
 describe('Cox model against R coxph', () => {
-  test('seeded two-arm trials with tied event times: Efron and Breslow, stratified, with a numeric covariate, 90% intervals, the other reference', () => {
+  test('seeded two-arm trials with tied event times: Efron and Breslow, stratified, with a numeric covariate, 90% intervals, the other reference', async () => {
     const recs = exponentialTrial({ n: 300, seed: 31, strata: ['ECOG 0', 'ECOG 1'], covariate: true });
-    const worst = compareWithR(recs, [
+    const worst = await compareWithR(recs, [
       ...ALL,
       { ties: 'efron', stratified: true },
       { ties: 'breslow', stratified: true },
@@ -70,32 +70,32 @@ describe('Cox model against R coxph', () => {
     expect(worst).toBeLessThan(1e-8);
   });
 
-  test('a three-arm trial (two hazard ratios against the reference)', () => {
-    compareWithR(exponentialTrial({ n: 240, seed: 32, arms: ['A', 'B', 'C'], hr: [1, 0.5, 0.8], covariate: true }), [...ALL, { covariates: ['AGE'] }, { reference: 'C' }]);
+  test('a three-arm trial (two hazard ratios against the reference)', async () => {
+    await compareWithR(exponentialTrial({ n: 240, seed: 32, arms: ['A', 'B', 'C'], hr: [1, 0.5, 0.8], covariate: true }), [...ALL, { covariates: ['AGE'] }, { reference: 'C' }]);
   });
 
-  test('heavy ties (times in 6-week visit units) where Efron and Breslow differ', () => {
+  test('heavy ties (times in 6-week visit units) where Efron and Breslow differ', async () => {
     const recs = exponentialTrial({ n: 200, seed: 33 }).map((r) => ({ ...r, time: Math.ceil(r.time / 42) }));
-    compareWithR(recs, ALL);
+    await compareWithR(recs, ALL);
     const [e, b] = ALL.map((o) => coxPh(recs, o).terms[0].coef);
     expect(Math.abs(e - b)).toBeGreaterThan(1e-3);
   });
 
-  test('a simulated trial ADTTE (PFS) and the CDISC pilot ADTTE (three arms, stratified by sex, age covariate)', () => {
+  test('a simulated trial ADTTE (PFS) and the CDISC pilot ADTTE (three arms, stratified by sex, age covariate)', async () => {
     const study = simulateTrial({ subjects: 200, visits: 10, seed: 5 });
     const adtte = deriveEndpointDatasets(study, {}, { blinded: false }).datasets.find((d) => d.name === 'ADTTE')!;
-    compareWithR(timeToEventFromAdtte(adtte, { paramcd: 'PFS' }), [...ALL, { reference: 'Placebo' }]);
+    await compareWithR(timeToEventFromAdtte(adtte, { paramcd: 'PFS' }), [...ALL, { reference: 'Placebo' }]);
     const pilot = readDatasetJson(readFileSync(join(__dirname, '..', 'fixtures', 'cdisc', 'dataset-json', 'adtte.json')));
     const recs = timeToEventFromAdtte(pilot, { paramcd: 'TTDE', group: 'TRTA', strata: ['SEX'], covariates: ['AGE'] });
-    compareWithR(recs, [...ALL, { reference: 'Placebo', covariates: ['AGE'], stratified: true }]);
+    await compareWithR(recs, [...ALL, { reference: 'Placebo', covariates: ['AGE'], stratified: true }]);
   });
 
-  test('an arm without events: R warns that the coefficient may be infinite; we note it', () => {
+  test('an arm without events: R warns that the coefficient may be infinite; we note it', async () => {
     const recs = exponentialTrial({ n: 60, seed: 34 }).map((r) => (r.group === 'Drug' ? { ...r, event: false } : r));
     const fit = coxPh(recs);
     expect(fit.notes.map((n) => n.code)).toContain('analysis.cox-infinite-coefficient');
     expect(fit.terms[0].hr).toBeLessThan(1e-3);
-    const r = runR(`f <- withCallingHandlers(coxph(Surv(time, status) ~ factor(grp), data = d), warning = function(w) { out("warned", 1); invokeRestart("muffleWarning") }); out("coef", coef(f)); out("iter", f$iter)`, recordColumns(recs));
+    const r = await runR(`f <- withCallingHandlers(coxph(Surv(time, status) ~ factor(grp), data = d), warning = function(w) { out("warned", 1); invokeRestart("muffleWarning") }); out("coef", coef(f)); out("iter", f$iter)`, recordColumns(recs));
     expect(r.warned).toEqual([1]);
     expectSame('coef', [fit.terms[0].coef], r.coef);
     expect([fit.iterations]).toEqual(r.iter);
@@ -112,9 +112,9 @@ describe('Cox model against R coxph', () => {
     expectInputError(() => coxPh(recs, { stratified: true }), 'analysis.bad-input', /no stratum/);
   });
 
-  test('a stratum without events is noted', () => {
+  test('a stratum without events is noted', async () => {
     const recs = [...exponentialTrial({ n: 80, seed: 36, strata: ['S1', 'S2'] }), ...[4, 8].map((t, i): TimeToEvent => ({ time: t, event: false, group: i ? 'Drug' : 'Control', stratum: 'S3' }))];
-    compareWithR(recs, [{ stratified: true }]);
+    await compareWithR(recs, [{ stratified: true }]);
     expect(coxPh(recs, { stratified: true }).notes).toEqual([{ code: 'analysis.stratum-no-events', message: expect.stringMatching(/stratum S3/) }]);
   });
 });

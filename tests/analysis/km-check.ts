@@ -9,9 +9,9 @@ import { recordColumns, rStrings, runR } from './r';
 export const PROBS = [0.1, 0.25, 0.5, 0.75, 0.9];
 
 /** Returns the largest relative difference seen (for the test's log). */
-export function compareKmWithR(recs: readonly TimeToEvent[], landmarks: number[], atRisk: number[], confLevel = 0.95): number {
+export async function compareKmWithR(recs: readonly TimeToEvent[], landmarks: number[], atRisk: number[], confLevel = 0.95): Promise<number> {
   const levels = sortedLevels(recs.map((r) => r.group ?? 'all'));
-  const r = runR(
+  const r = await runR(
     `
 lv <- ${rStrings(levels)}
 lm <- c(${landmarks.join(',')})

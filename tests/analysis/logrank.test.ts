@@ -12,9 +12,9 @@ import { expectInputError } from '../support/assertions';
 import { expectCounts, expectSame } from './compare';
 import { exponentialTrial, recordColumns, rStrings, runR } from './r';
 
-function compareWithR(recs: readonly TimeToEvent[], stratified: boolean): void {
+async function compareWithR(recs: readonly TimeToEvent[], stratified: boolean): Promise<void> {
   const groups = sortedLevels(recs.map((r) => r.group!));
-  const r = runR(
+  const r = await runR(
     `
 d$g <- factor(d$grp, levels = ${rStrings(groups)})
 f <- survdiff(Surv(time, status) ~ g${stratified ? ' + strata(strat)' : ''}, data = d)
@@ -35,25 +35,25 @@ out("obs", o); out("exp", e); out("var", f$var); out("chisq", f$chisq); out("p",
 }
 
 describe('log-rank test against R survdiff', () => {
-  test('seeded two- and three-arm trials with tied times, unstratified and stratified', () => {
-    compareWithR(exponentialTrial({ n: 200, seed: 21 }), false);
-    compareWithR(exponentialTrial({ n: 200, seed: 21, strata: ['ECOG 0', 'ECOG 1', 'ECOG 2'] }), true);
-    compareWithR(exponentialTrial({ n: 240, seed: 22, arms: ['A', 'B', 'C'], hr: [1, 0.5, 0.8] }), false);
-    compareWithR(exponentialTrial({ n: 240, seed: 22, arms: ['A', 'B', 'C'], hr: [1, 0.5, 0.8], strata: ['<65', '>=65'] }), true);
+  test('seeded two- and three-arm trials with tied times, unstratified and stratified', async () => {
+    await compareWithR(exponentialTrial({ n: 200, seed: 21 }), false);
+    await compareWithR(exponentialTrial({ n: 200, seed: 21, strata: ['ECOG 0', 'ECOG 1', 'ECOG 2'] }), true);
+    await compareWithR(exponentialTrial({ n: 240, seed: 22, arms: ['A', 'B', 'C'], hr: [1, 0.5, 0.8] }), false);
+    await compareWithR(exponentialTrial({ n: 240, seed: 22, arms: ['A', 'B', 'C'], hr: [1, 0.5, 0.8], strata: ['<65', '>=65'] }), true);
   });
 
-  test('a simulated trial ADTTE (PFS) and the CDISC pilot ADTTE (three arms, stratified by age group)', () => {
+  test('a simulated trial ADTTE (PFS) and the CDISC pilot ADTTE (three arms, stratified by age group)', async () => {
     const study = simulateTrial({ subjects: 200, visits: 10, seed: 5 });
     const adtte = deriveEndpointDatasets(study, {}, { blinded: false }).datasets.find((d) => d.name === 'ADTTE')!;
-    compareWithR(timeToEventFromAdtte(adtte, { paramcd: 'PFS' }), false);
+    await compareWithR(timeToEventFromAdtte(adtte, { paramcd: 'PFS' }), false);
     const pilot = readDatasetJson(readFileSync(join(__dirname, '..', 'fixtures', 'cdisc', 'dataset-json', 'adtte.json')));
-    compareWithR(timeToEventFromAdtte(pilot, { paramcd: 'TTDE', group: 'TRTA' }), false);
-    compareWithR(timeToEventFromAdtte(pilot, { paramcd: 'TTDE', group: 'TRTA', strata: ['AGEGR1', 'SEX'] }), true);
+    await compareWithR(timeToEventFromAdtte(pilot, { paramcd: 'TTDE', group: 'TRTA' }), false);
+    await compareWithR(timeToEventFromAdtte(pilot, { paramcd: 'TTDE', group: 'TRTA', strata: ['AGEGR1', 'SEX'] }), true);
   });
 
-  test('a stratum without events is listed in notes and contributes nothing (R agrees)', () => {
+  test('a stratum without events is listed in notes and contributes nothing (R agrees)', async () => {
     const recs = [...exponentialTrial({ n: 120, seed: 3, strata: ['S1', 'S2'] }), ...[5, 9, 12, 15].map((t, i): TimeToEvent => ({ time: t, event: false, group: i % 2 ? 'Drug' : 'Control', stratum: 'S3' }))];
-    compareWithR(recs, true);
+    await compareWithR(recs, true);
     expect(logRankTest(recs, { stratified: true }).notes).toEqual([{ code: 'analysis.stratum-no-events', message: expect.stringMatching(/stratum S3: no events/) }]);
   });
 

@@ -1,9 +1,14 @@
 /**
- * Runs R (Rscript, package survival) on a data frame written to a temporary CSV and reads back named
- * numeric vectors. The R side prints each result with out(name, x): one line, name then the values at 17
- * significant digits, NA for NA/NaN, Inf/-Inf as such. Fails loudly when Rscript or survival is missing.
+ * Runs R (package survival) on a data frame written to a temporary CSV and reads back named numeric vectors. The R
+ * side prints each result with out(name, x): one line, name then the values at 17 significant digits, NA for NA/NaN,
+ * Inf/-Inf as such. Fails loudly when Rscript or survival is missing, or when the script fails (with R's message).
+ *
+ * One R process per test file answers every runR of that file: starting Rscript and loading survival costs about
+ * 1.4 s, about all of a typical comparison's time, and the analysis tests made 43 such starts. Each script runs in
+ * an environment of its own (its `d`, its variables; packages it loads stay loaded), so scripts do not see each
+ * other's values. The process ends when the file's tests are done (afterAll), or with the jest worker.
  */
-import { execFileSync } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,40 +18,142 @@ import type { TimeToEvent } from '@app/analysis';
 export type RValues = Record<string, (number | null)[]>;
 type Column = (string | number | boolean | null)[];
 
-const PRELUDE = `
+const DONE = '@@R-DONE@@';
+/** Reads requests from stdin: a header line "<code lines>\t<csv path>", then the code; answers with the script's output and a DONE line. */
+const SERVER = `
 suppressPackageStartupMessages(library(survival))
-d <- read.csv(Sys.getenv("ANALYSIS_CSV"), stringsAsFactors = FALSE)
 out <- function(name, x) {
   x <- as.numeric(x)
   s <- ifelse(is.na(x), "NA", sprintf("%.17g", x))
   cat(name, paste(s, collapse = "\\t"), sep = "\\t"); cat("\\n")
 }
+.con <- file("stdin", open = "r")
+repeat {
+  .hdr <- readLines(.con, n = 1L)
+  if (length(.hdr) == 0L) break
+  .p <- strsplit(.hdr, "\\t", fixed = TRUE)[[1]]
+  .code <- readLines(.con, n = as.integer(.p[1]))
+  .env <- new.env(parent = globalenv())
+  .res <- tryCatch({
+    .env$d <- read.csv(.p[2], stringsAsFactors = FALSE)
+    eval(parse(text = .code), envir = .env)
+    "OK"
+  }, error = function(e) paste("ERROR", gsub("[\\r\\n]+", " ", conditionMessage(e))))
+  cat("\\n${DONE}\\t", .res, "\\n", sep = "")
+  flush(stdout())
+}
 `;
+
+/** Longest one script may take before the session is killed and the call fails. */
+const SCRIPT_TIMEOUT_MS = 180_000;
+
+class RSession {
+  private readonly proc: ChildProcessWithoutNullStreams;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'analysis-r-'));
+  private out = '';
+  private err = '';
+  private waiting: { resolve: (s: string) => void; reject: (e: Error) => void } | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private seq = 0;
+  dead = false;
+
+  constructor() {
+    writeFileSync(join(this.dir, 'server.R'), SERVER);
+    this.proc = spawn('Rscript', ['--vanilla', join(this.dir, 'server.R')], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc.stdout.setEncoding('utf8');
+    this.proc.stderr.setEncoding('utf8');
+    this.proc.stdout.on('data', (chunk: string) => {
+      this.out += chunk;
+      const m = new RegExp(`\n${DONE}\t([^\n]*)\n`).exec(this.out);
+      if (!m || !this.waiting) return;
+      const body = this.out.slice(0, m.index);
+      this.out = this.out.slice(m.index + m[0].length);
+      const w = this.waiting;
+      this.waiting = null;
+      if (m[1] === 'OK') w.resolve(body);
+      else w.reject(new Error(`R: ${m[1]!.replace(/^ERROR /, '')}\n${this.err.slice(-2000)}`));
+    });
+    this.proc.stderr.on('data', (chunk: string) => (this.err = (this.err + chunk).slice(-8000)));
+    const gone = (why: string) => {
+      this.dead = true;
+      this.waiting?.reject(new Error(`Rscript ${why}: ${this.err.slice(-2000)}`));
+      this.waiting = null;
+    };
+    this.proc.on('error', (e) => gone(`could not run (${e.message}); is R (r-base-core, r-cran-survival) installed?`));
+    this.proc.on('exit', (code, signal) => gone(`exited (code ${code}, signal ${signal})`));
+  }
+
+  /** Runs one script on the CSV at `csv`; resolves with what it printed. One script at a time. */
+  run(script: string, csv: string): Promise<string> {
+    const next = this.queue.then(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          if (this.dead) return reject(new Error(`Rscript is not running: ${this.err.slice(-2000)}`));
+          const timer = setTimeout(() => {
+            this.proc.kill('SIGKILL');
+            reject(new Error(`R script did not finish within ${SCRIPT_TIMEOUT_MS / 1000} s`));
+          }, SCRIPT_TIMEOUT_MS);
+          this.waiting = {
+            resolve: (s) => (clearTimeout(timer), resolve(s)),
+            reject: (e) => (clearTimeout(timer), reject(e)),
+          };
+          const lines = script.split(/\r?\n/);
+          this.proc.stdin.write(`${lines.length}\t${csv}\n${lines.join('\n')}\n`);
+        }),
+    );
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** A fresh file in this session's folder. */
+  file(name: string): string {
+    return join(this.dir, `${++this.seq}-${name}`);
+  }
+
+  close(): void {
+    this.proc.stdin.end();
+    if (!this.dead) setTimeout(() => this.proc.kill('SIGKILL'), 5000).unref();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+let session: RSession | null = null;
+const rSession = (): RSession => {
+  if (!session || session.dead) session = new RSession();
+  return session;
+};
+if (typeof afterAll === 'function') {
+  afterAll(() => {
+    session?.close();
+    session = null;
+  });
+}
 
 const csvCell = (v: string | number | boolean | null): string =>
   v === null ? 'NA' : typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'NA') : typeof v === 'boolean' ? (v ? '1' : '0') : `"${v.replace(/"/g, '""')}"`;
 
-/** Runs `script` (after the prelude: survival loaded, the data frame in `d`, out() defined). */
-export function runR(script: string, data: Record<string, Column> = { x: [0] }): RValues {
-  const dir = mkdtempSync(join(tmpdir(), 'analysis-r-'));
+/** Runs `script` with survival loaded, the data frame in `d` and out() defined. */
+export async function runR(script: string, data: Record<string, Column> = { x: [0] }): Promise<RValues> {
+  const r = rSession();
+  const names = Object.keys(data);
+  const n = data[names[0]].length;
+  const lines = [names.join(',')];
+  for (let i = 0; i < n; i++) lines.push(names.map((k) => csvCell(data[k][i])).join(','));
+  const csv = r.file('d.csv');
+  writeFileSync(csv, lines.join('\n') + '\n');
+  let stdout: string;
   try {
-    const names = Object.keys(data);
-    const n = data[names[0]].length;
-    const lines = [names.join(',')];
-    for (let i = 0; i < n; i++) lines.push(names.map((k) => csvCell(data[k][i])).join(','));
-    writeFileSync(join(dir, 'd.csv'), lines.join('\n') + '\n');
-    writeFileSync(join(dir, 's.R'), PRELUDE + script);
-    const stdout = execFileSync('Rscript', ['--vanilla', join(dir, 's.R')], { env: { ...process.env, ANALYSIS_CSV: join(dir, 'd.csv') }, maxBuffer: 256 << 20 }).toString('utf8');
-    const res: RValues = {};
-    for (const line of stdout.split('\n')) {
-      if (!line) continue;
-      const [name, ...vals] = line.split('\t');
-      res[name] = vals.filter((v) => v !== '').map((v) => (v === 'NA' ? null : v === 'Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v)));
-    }
-    return res;
+    stdout = await r.run(script, csv);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(csv, { force: true });
   }
+  const res: RValues = {};
+  for (const line of stdout.split('\n')) {
+    if (!line) continue;
+    const [name, ...vals] = line.split('\t');
+    res[name] = vals.filter((v) => v !== '').map((v) => (v === 'NA' ? null : v === 'Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v)));
+  }
+  return res;
 }
 
 /** The records as R data-frame columns: time, status (1 = event), grp, strat, and each covariate. */

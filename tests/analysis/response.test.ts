@@ -94,9 +94,9 @@ describe('ORR difference: Newcombe hybrid score and Miettinen-Nurminen intervals
     cases.push([Math.floor(rnd() * (n1 + 1)), n1, Math.floor(rnd() * (n2 + 1)), n2]);
   }
 
-  test('Wilson intervals equal R prop.test(correct = FALSE); Newcombe bounds follow from them', () => {
+  test('Wilson intervals equal R prop.test(correct = FALSE); Newcombe bounds follow from them', async () => {
     const singles = cases.flatMap(([x1, n1, x2, n2]) => [[x1, n1], [x2, n2]]);
-    const r = runR(`for (lv in c(0.95, 0.9)) { ci <- sapply(list(${singles.map(([x, n]) => `c(${x}, ${n})`).join(', ')}), function(c) suppressWarnings(prop.test(c[1], c[2], correct = FALSE, conf.level = lv))$conf.int); out(paste0("w", lv), ci) }`);
+    const r = await runR(`for (lv in c(0.95, 0.9)) { ci <- sapply(list(${singles.map(([x, n]) => `c(${x}, ${n})`).join(', ')}), function(c) suppressWarnings(prop.test(c[1], c[2], correct = FALSE, conf.level = lv))$conf.int); out(paste0("w", lv), ci) }`);
     for (const level of [0.95, 0.9]) {
       expectSame(`wilson ${level}`, singles.flatMap(([x, n]) => wilsonInterval(x, n, level)), r[`w${level}`], 1e-12);
     }
@@ -110,7 +110,7 @@ describe('ORR difference: Newcombe hybrid score and Miettinen-Nurminen intervals
     }
   });
 
-  test('MN bounds: R finds the score statistic equal to -/+ z(0.975) (or z(0.95)) at each bound that is inside (-1, 1)', () => {
+  test('MN bounds: R finds the score statistic equal to -/+ z(0.975) (or z(0.95)) at each bound that is inside (-1, 1)', async () => {
     const checks: { label: string; strata: [number, number, number, number][]; delta: number; target: number }[] = [];
     for (const level of [0.95, 0.9]) {
       const zc = level === 0.95 ? 1.959963984540054 : 1.6448536269514722;
@@ -133,7 +133,7 @@ describe('ORR difference: Newcombe hybrid score and Miettinen-Nurminen intervals
     const st = strata.map((h) => [h.treatment.x, h.treatment.n, h.control.x, h.control.n] as [number, number, number, number]);
     checks.push({ label: 'stratified lower', strata: st, delta: s.lower, target: 1.959963984540054 }, { label: 'stratified upper', strata: st, delta: s.upper, target: -1.959963984540054 });
     const col = (j: number) => checks.map((c) => `c(${c.strata.map((h) => h[j]).join(',')})`).join(', ');
-    const r = runR(`${R_MN}
+    const r = await runR(`${R_MN}
 x1 <- list(${col(0)}); n1 <- list(${col(1)}); x2 <- list(${col(2)}); n2 <- list(${col(3)}); delta <- c(${checks.map((c) => c.delta).join(',')})
 out("z", sapply(seq_along(delta), function(i) mnz(x1[[i]], n1[[i]], x2[[i]], n2[[i]], delta[i])))
 out("mh", sum(c(${st.map((h) => h[1] * h[3] / (h[1] + h[3])).join(',')}) * c(${st.map((h) => h[0] / h[1] - h[2] / h[3]).join(',')})) / sum(c(${st.map((h) => h[1] * h[3] / (h[1] + h[3])).join(',')})))
