@@ -1,6 +1,6 @@
 /**
  * Compares kaplanMeier / survivalQuantiles / survivalAt / numberAtRisk with R survival on one data set,
- * for every confidence transform. One Rscript run per data set.
+ * for every confidence transform. One R script per data set.
  */
 import { CONF_TYPES, kaplanMeier, medianSurvival, numberAtRisk, sortedLevels, survivalAt, survivalQuantiles, type TimeToEvent } from '@app/analysis';
 import { expectCounts, expectSame } from './compare';

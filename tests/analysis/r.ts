@@ -19,6 +19,8 @@ export type RValues = Record<string, (number | null)[]>;
 type Column = (string | number | boolean | null)[];
 
 const DONE = '@@R-DONE@@';
+/** The line that ends a script's output: the marker, then OK or ERROR and R's message. */
+const DONE_LINE = new RegExp(`\n${DONE}\t([^\n]*)\n`);
 /** Reads requests from stdin: a header line "<code lines>\t<csv path>", then the code; answers with the script's output and a DONE line. */
 const SERVER = `
 suppressPackageStartupMessages(library(survival))
@@ -64,7 +66,7 @@ class RSession {
     this.proc.stderr.setEncoding('utf8');
     this.proc.stdout.on('data', (chunk: string) => {
       this.out += chunk;
-      const m = new RegExp(`\n${DONE}\t([^\n]*)\n`).exec(this.out);
+      const m = DONE_LINE.exec(this.out);
       if (!m || !this.waiting) return;
       const body = this.out.slice(0, m.index);
       this.out = this.out.slice(m.index + m[0].length);

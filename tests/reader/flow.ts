@@ -46,6 +46,14 @@ export async function login(page: Page, base: string, username: string, password
 
 export const card = (label: string) => `.lesion-card[data-label="${label}"]`;
 
+/**
+ * Waits up to 20 s for a state the page reaches on its own frames or timers, then goes on either way: on a loaded
+ * box that can take well over any fixed pause, and the test's own assertions still fail when the state never comes.
+ */
+export async function settled(page: Page, state: () => boolean): Promise<void> {
+  await page.waitForFunction(state, null, { timeout: 20000 }).catch(() => undefined);
+}
+
 export async function decide(page: Page, label: string, decision: 'accept' | 'edit' | 'reject', reason?: string): Promise<void> {
   await page.click(`${card(label)} button[data-decision=${decision}]`);
   if (reason) await page.fill(`${card(label)} input.reason`, reason);
@@ -144,20 +152,13 @@ export async function readerOne(page: Page, shot?: (name: string) => Promise<voi
   await decide(page, 'T02 liver', 'edit');
   await page.waitForTimeout(300);
   await dragHandle(page, 'T02 liver', 1, 14, 7);
-  // Cornerstone measures the dragged axes on a throttle: wait until its length is the one the draft holds (on a loaded
-  // box that can take longer than any fixed pause; the test's assertion still fails when it never comes)
-  await page
-    .waitForFunction(
-      () => {
-        const b = (window as any).bicr;
-        const s = b.toolStats('T02 liver');
-        const l = b.draft().find((x: any) => x.label === 'T02 liver');
-        return !!s && !!l && Math.abs(s.length - l.longMm) < 0.05;
-      },
-      null,
-      { timeout: 20000 },
-    )
-    .catch(() => undefined);
+  // Cornerstone measures the dragged axes on a throttle: until its length is the one the draft holds
+  await settled(page, () => {
+    const b = (window as any).bicr;
+    const s = b.toolStats('T02 liver');
+    const l = b.draft().find((x: any) => x.label === 'T02 liver');
+    return !!s && !!l && Math.abs(s.length - l.longMm) < 0.05;
+  });
   const toolStats = await page.evaluate(() => (window as any).bicr.toolStats('T02 liver'));
   await decide(page, 'T03 liver', 'reject', 'not a lesion: vessel');
   await drawLesion(page, [150, -60], [190, -30]);
@@ -170,19 +171,12 @@ export async function readerOne(page: Page, shot?: (name: string) => Promise<voi
   await page.evaluate(() => document.activeElement?.blur());
   await page.keyboard.press('2');
   for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
-  // both viewers re-render on their own frames; on a loaded CI box that can take well over a fixed pause, so wait for
-  // the state (the assertions in the test still fail when it never comes)
-  await page
-    .waitForFunction(
-      () => {
-        const b = (window as any).bicr;
-        const info = [...document.querySelectorAll('.ct-info')].map((e: any) => e.textContent as string);
-        return info.length === 2 && info.every((t) => /W 1500 L -600/.test(t)) && b.ref.currentZ !== undefined && Math.abs(b.ref.currentZ - b.work.currentZ) < 0.05;
-      },
-      null,
-      { timeout: 20000 },
-    )
-    .catch(() => undefined);
+  // both viewers re-render on their own frames: until both show the lung window and the baseline has followed
+  await settled(page, () => {
+    const b = (window as any).bicr;
+    const info = [...document.querySelectorAll('.ct-info')].map((e: any) => e.textContent as string);
+    return info.length === 2 && info.every((t) => /W 1500 L -600/.test(t)) && b.ref.currentZ !== undefined && Math.abs(b.ref.currentZ - b.work.currentZ) < 0.05;
+  });
   const view = await page.evaluate(() => {
     const b = (window as any).bicr;
     return { workZ: b.work.currentZ, refZ: b.ref.currentZ, info: [...document.querySelectorAll('.ct-info')].map((e: any) => e.textContent) };
