@@ -13,6 +13,10 @@ beforeAll(() => {
   root = tempModelsDir();
   writeModelFolder(root, 'id2d', '1.0.0', 'identity2d.onnx', { inC: 1, outC: 1, spatial: ['*', '*'], format: 'magnitude' });
   writeModelFolder(root, 'fixed', '1.0.0', 'identity2d.onnx', { inC: 2, outC: 2, spatial: [4, '8*n'], format: 'magnitude' });
+  writeModelFolder(root, 'bytes', '1.0.0', 'bytes2d.onnx', { inC: 1, outC: 1, spatial: ['*', '*'], format: 'rgb' }, (c) => {
+    c.network_data_format.inputs.image.dtype = 'uint8';
+    c.network_data_format.inputs.image.value_range = [0, 255];
+  });
   copyTissue(root);
   pool = createInferencePool({ modelsDir: root, threads: 1, intraOpNumThreads: 1, batchSize: 2 });
 });
@@ -69,6 +73,31 @@ describe('inference pool (worker threads)', () => {
     await expect(m.run({ image: { data: new Float32Array(12), dims: [1, 1, 3, 4] } }, { outputs: { nope: output } })).rejects.toMatchObject({ code: 'inference.bad-option' });
     const again = await m.run({ image: { data: Float32Array.from({ length: 4 }, (_, i) => i), dims: [1, 1, 2, 2] } });
     expect(Array.from(again.outputs.pred.data)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('uint8-input models: transferred, shared and batched Uint8Array inputs reach the worker as bytes; a Float32Array is refused', async () => {
+    const m = await pool.model('bytes');
+    const want = (x: Uint8Array) => Array.from(x, (v) => Math.fround(v / 255));
+    const x = Uint8Array.from({ length: 12 }, (_, i) => i * 21);
+    const copy = x.slice();
+    const r = await m.run({ image: { data: x, dims: [1, 1, 3, 4] } });
+    expect(Array.from(r.outputs.pred.data)).toEqual(want(copy));
+    expect(x.length).toBe(0); // moved to the worker, as float inputs are
+    // shared memory, read in place (a view of a longer shared buffer), twice with other contents
+    const shared = new Uint8Array(new SharedArrayBuffer(20));
+    for (const k of [1, 2]) {
+      for (let i = 0; i < 20; i++) shared[i] = (i * 13 * k) & 255;
+      const s = await m.run({ image: { data: shared.subarray(0, 12), dims: [1, 1, 3, 4] } });
+      expect(Array.from(s.outputs.pred.data)).toEqual(want(shared.subarray(0, 12)));
+      expect(shared.length).toBe(20);
+    }
+    const items = [1, 2, 1].map((n, k) => ({ image: { data: Uint8Array.from({ length: n * 4 }, (_, i) => 40 * k + i), dims: [n, 1, 2, 2] } }));
+    const before = items.map((it) => it.image.data.slice());
+    const b = await m.runBatch(items, { batchSize: 3 });
+    b.outputs.forEach((o, k) => expect(Array.from(o.pred.data)).toEqual(want(before[k]!)));
+    await expect(m.run({ image: { data: new Float32Array(4), dims: [1, 1, 2, 2] } })).rejects.toMatchObject({ code: 'inference.bad-dtype' });
+    const f = await pool.model('id2d');
+    await expect(f.run({ image: { data: new Uint8Array(4), dims: [1, 1, 2, 2] } })).rejects.toMatchObject({ code: 'inference.bad-dtype' });
   });
 
   it('the caller event loop keeps ticking while the U-Net runs (inference is off the main thread)', async () => {

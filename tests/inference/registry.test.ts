@@ -203,6 +203,56 @@ describe('registry from folders (temp models dirs)', () => {
     await expect(loadModel('toy', { modelsDir: root2 })).rejects.toMatchObject({ code: 'inference.card-mismatch' });
   });
 
+  it('uint8 inputs: a uint8 image model runs on a Uint8Array; a Float32Array is an InputError; a card whose dtype is not the model\'s is refused at load', async () => {
+    const u8 = (c: Record<string, any>) => {
+      c.network_data_format.inputs.image.dtype = 'uint8';
+      c.network_data_format.inputs.image.value_range = [0, 255];
+    };
+    const root = tempModelsDir();
+    writeModelFolder(root, 'bytes', '1.0.0', 'bytes2d.onnx', ID2D, u8);
+    const m = await loadModel('bytes', { modelsDir: root });
+    expect(m.entry.inputs[0]).toMatchObject({ dtype: 'uint8', range: [0, 255] });
+    const x = Uint8Array.from([0, 1, 2, 127, 128, 254, 255, 51]);
+    const r = await m.run({ image: { data: x, dims: [1, 1, 2, 4] } });
+    expect(Array.from(r.outputs.pred.data)).toEqual(Array.from(x, (v) => Math.fround(v / 255)));
+    const err = await m.run({ image: { data: new Float32Array(8), dims: [1, 1, 2, 4] } }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'InputError', code: 'inference.bad-dtype' });
+    expect((err as Error).message).toMatch(/bytes@1\.0\.0: input "image" must be a Uint8Array \(card dtype uint8\), got Float32Array/);
+    await m.close();
+    // the other way round: a float32 model fed bytes
+    const root1 = tempModelsDir();
+    writeModelFolder(root1, 'toy', '1.0.0', 'identity2d.onnx', ID2D);
+    const f = await loadModel('toy', { modelsDir: root1 });
+    await expect(f.run({ image: { data: new Uint8Array(4), dims: [1, 1, 2, 2] } })).rejects.toMatchObject({ code: 'inference.bad-dtype' });
+    await f.close();
+    // the card says float32, model.onnx takes uint8 (and the reverse): passes the folder checks, refused when a session shows the types
+    const root2 = tempModelsDir();
+    writeModelFolder(root2, 'bytes', '1.0.0', 'bytes2d.onnx', ID2D);
+    expect(listModels({ modelsDir: root2 }).models).toHaveLength(1);
+    await expect(loadModel('bytes', { modelsDir: root2 })).rejects.toThrow(/card input "image" has dtype float32, model\.onnx's is uint8/);
+    const root3 = tempModelsDir();
+    writeModelFolder(root3, 'toy', '1.0.0', 'identity2d.onnx', ID2D, u8);
+    await expect(loadModel('toy', { modelsDir: root3 })).rejects.toMatchObject({ code: 'inference.card-mismatch' });
+  });
+
+  it('uint8 is for image inputs in [0, 255] only; outputs are float32', () => {
+    for (const [edit, msg] of [
+      [(c: Record<string, any>) => (c.network_data_format.outputs.pred.dtype = 'uint8'), /output "pred" has dtype uint8; outputs must be float32/],
+      [(c: Record<string, any>) => (c.network_data_format.inputs.image.dtype = 'uint8'), /dtype uint8 and value_range \[0,1\]/],
+      [
+        (c: Record<string, any>) => Object.assign(c.network_data_format.inputs.image, { dtype: 'uint8', value_range: [0, 255], type: 'tensor' }),
+        /input "image" has dtype uint8, which only an image input may have/,
+      ],
+      [(c: Record<string, any>) => (c.network_data_format.inputs.image.dtype = 'int8'), /dtype must be equal to one of the allowed values \(float32, uint8\)/],
+    ] as const) {
+      const root = tempModelsDir();
+      writeModelFolder(root, 'bytes', '1.0.0', 'bytes2d.onnx', ID2D, edit);
+      const r = refusalOf(root);
+      expect(r.code).toBe('inference.card-invalid');
+      expect(r.reason).toMatch(msg);
+    }
+  });
+
   it('a bad folder does not stop the others; half-written folders (no version, no files) are refused', () => {
     const root = tempModelsDir();
     writeModelFolder(root, 'good', '0.1.0', 'identity2d.onnx', ID2D);

@@ -11,6 +11,7 @@ import { InputError, repoRoot } from '@app/core';
 /** One size of a tensor: a number, -1 or '*' (any), or 'k*n' (any multiple of k). */
 export type CardDim = number | string;
 export type TensorLayout = 'NCHW' | 'NHWC' | 'NCDHW' | 'NDHWC' | 'NC';
+export type TensorDtype = 'float32' | 'uint8';
 
 export interface CardTensor {
   type: 'image' | 'tensor' | 'vector';
@@ -18,7 +19,8 @@ export interface CardTensor {
   modality?: string;
   num_channels: number;
   spatial_shape: CardDim[];
-  dtype: 'float32';
+  /** Inputs: float32, or uint8 (an image model that takes raw 8-bit pixels and converts inside its graph). Outputs: float32. */
+  dtype: TensorDtype;
   value_range?: [number | null, number | null];
   /** Default: channel-first (NCHW / NCDHW; NC without spatial dims). */
   layout?: TensorLayout;
@@ -169,7 +171,8 @@ export function fixedSpatial(t: CardTensor): number[] | null {
  * Cross-field rules the schema cannot say. Returns problems (empty = consistent):
  * - preprocessing.context_slices c: the (first) input has 2c+1 channels and 2 spatial dims;
  * - preprocessing.roi_size: as many dims as the input's spatial_shape, and equal to it where that is fixed;
- * - classes: unique indices, below the (first) output's num_channels when that is a probability/logit map.
+ * - classes: unique indices, below the (first) output's num_channels when that is a probability/logit map;
+ * - every output is float32 (what this runtime reads back); a uint8 input is an image in [0, 255].
  */
 export function cardConsistencyErrors(card: ModelCard): string[] {
   const errs: string[] = [];
@@ -183,6 +186,12 @@ export function cardConsistencyErrors(card: ModelCard): string[] {
   if (pre.roi_size) {
     if (pre.roi_size.length !== input.spatial_shape.length) errs.push(`preprocessing.roi_size has ${pre.roi_size.length} dims, input "${inName}" spatial_shape has ${input.spatial_shape.length}`);
     else if (!pre.roi_size.every((r, i) => dimFits(input.spatial_shape[i], r))) errs.push(`preprocessing.roi_size [${pre.roi_size}] does not fit input "${inName}" spatial_shape [${input.spatial_shape}]`);
+  }
+  for (const [n, o] of Object.entries(card.network_data_format.outputs)) if (o.dtype !== 'float32') errs.push(`output "${n}" has dtype ${o.dtype}; outputs must be float32`);
+  for (const [n, t] of Object.entries(card.network_data_format.inputs)) {
+    if (t.dtype !== 'uint8') continue;
+    if (t.type !== 'image') errs.push(`input "${n}" has dtype uint8, which only an image input may have`);
+    if (t.value_range && (t.value_range[0] !== 0 || t.value_range[1] !== 255)) errs.push(`input "${n}" has dtype uint8 and value_range [${t.value_range}]; a uint8 image's range is [0, 255]`);
   }
   if (pre.hu_window && !(pre.hu_window[1] > pre.hu_window[0])) errs.push('preprocessing.hu_window must be [low, high] with high > low');
   if (card.classes) {

@@ -4,14 +4,14 @@
  * created once (from bytes read and hashed in this thread: what runs is what was verified) and reused.
  * Input buffers arrive transferred; output buffers go back transferred (moveResult), never copied across threads.
  * Or, for callers that run the same shapes again and again (segmentVolume's windows), both live in shared memory:
- * a SharedArrayBuffer input is copied into this thread's reused scratch (onnxruntime-node refuses shared memory)
+ * a SharedArrayBuffer input (float32, or uint8 for a uint8-input model) is copied into this thread's reused scratch (onnxruntime-node refuses shared memory)
  * and the outputs are written into the caller's shared `into` buffers, so no call allocates in either thread.
  */
 import { readFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { moveResult, sha256Hex } from '@app/core';
-import { createSession, isShared, type ExecutionProvider } from './registry';
+import { createSession, isShared, ortType, sessionTensorTypes, type ExecutionProvider, type TensorData } from './registry';
 
 export interface OrtTaskLoad {
   op: 'load';
@@ -22,7 +22,7 @@ export interface OrtTaskLoad {
 }
 export interface OrtTaskRun extends Omit<OrtTaskLoad, 'op'> {
   op: 'run';
-  feeds: Record<string, { data: Float32Array; dims: number[] }>;
+  feeds: Record<string, { data: TensorData; dims: number[] }>;
   outputNames: string[];
   /** SharedArrayBuffer-backed views to write the outputs into (each exactly the output's length). */
   into?: Record<string, Float32Array>;
@@ -41,6 +41,8 @@ export interface OrtTaskResult {
   created: boolean;
   inputNames: string[];
   outputNames: string[];
+  /** onnxruntime's element type per input and output name (for the card check). */
+  types: Record<string, string>;
   outputs?: Record<string, { data: Float32Array; dims: number[] }>;
 }
 
@@ -51,17 +53,18 @@ interface Entry {
 }
 const sessions = new Map<string, Promise<Entry>>();
 /** Per input name, this thread's reused copy of shared-memory inputs (onnxruntime-node needs non-shared memory). */
-const scratch = new Map<string, Float32Array>();
+const scratch = new Map<string, TensorData>();
 
-function unshared(name: string, x: Float32Array): Float32Array {
+function unshared(name: string, x: TensorData): TensorData {
   if (!isShared(x.buffer)) return x;
-  let s = scratch.get(name);
-  if (!s || s.buffer.byteLength < x.byteLength) {
-    s = new Float32Array(x.length);
-    scratch.set(name, s);
+  const key = `${name}|${ortType(x)}`;
+  let s = scratch.get(key);
+  if (!s || s.length < x.length) {
+    s = ortType(x) === 'uint8' ? new Uint8Array(x.length) : new Float32Array(x.length);
+    scratch.set(key, s);
   }
   const view = s.length === x.length ? s : s.subarray(0, x.length);
-  view.set(x);
+  (view as Uint8Array).set(x as Uint8Array);
   return view;
 }
 
@@ -96,10 +99,10 @@ export default async function ortTask(t: OrtTask): Promise<OrtTaskResult | { rel
     return { released: n };
   }
   const { e, created } = await session(t);
-  const base = { threadId, ep: e.ep, fallback: e.fallback, created, inputNames: [...e.session.inputNames], outputNames: [...e.session.outputNames] };
+  const base = { threadId, ep: e.ep, fallback: e.fallback, created, inputNames: [...e.session.inputNames], outputNames: [...e.session.outputNames], types: sessionTensorTypes(e.session) };
   if (t.op === 'load') return base;
   const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, x] of Object.entries(t.feeds)) feeds[name] = new ort.Tensor('float32', unshared(name, x.data), x.dims);
+  for (const [name, x] of Object.entries(t.feeds)) feeds[name] = new ort.Tensor(ortType(x.data), unshared(name, x.data), x.dims);
   const res = await e.session.run(feeds);
   const outputs: Record<string, { data: Float32Array; dims: number[] }> = {};
   const buffers: ArrayBuffer[] = [];

@@ -19,7 +19,10 @@ import {
   type ModelProvenance,
   type RegisteredModel,
   type RegistryOptions,
+  checkTensorDtype,
+  type InputTensor,
   type Tensor,
+  type TensorData,
 } from './registry';
 import type { OrtTask, OrtTaskResult } from './ort-task';
 
@@ -65,12 +68,12 @@ export interface ModelHandle {
   /** run() accepts shared-memory inputs and `outputs` (RunOptions). */
   readonly sharedMemory: true;
   /** One session.run on a worker; inputs by name, shapes checked against the card (InputError 'inference.bad-shape'). */
-  run(inputs: Record<string, Tensor>, opts?: RunOptions): Promise<{ outputs: Record<string, Tensor>; provenance: ModelProvenance }>;
+  run(inputs: Record<string, InputTensor>, opts?: RunOptions): Promise<{ outputs: Record<string, Tensor>; provenance: ModelProvenance }>;
   /**
    * Many items (each with its own batch dim, usually 1): concatenated along the batch dim into runs of at most
    * `batchSize` items, spread over the pool's threads, and split back per item (same order).
    */
-  runBatch(items: Record<string, Tensor>[], opts?: { batchSize?: number }): Promise<{ outputs: Record<string, Tensor>[]; provenance: ModelProvenance }>;
+  runBatch(items: Record<string, InputTensor>[], opts?: { batchSize?: number }): Promise<{ outputs: Record<string, Tensor>[]; provenance: ModelProvenance }>;
   /** Releases this model's sessions on the workers that have it (the pool stays open). */
   close(): Promise<void>;
 }
@@ -146,19 +149,17 @@ export function createInferencePool(opts: InferencePoolOptions = {}): InferenceP
     const card = m.card;
     const base = { file: m.file, sha256: m.sha256, ep, intraOpNumThreads: intraOp };
     const loaded = await exec({ op: 'load', ...base });
-    checkCardAgainstSession(m, loaded.inputNames, loaded.outputNames);
+    checkCardAgainstSession(m, loaded.inputNames, loaded.outputNames, loaded.types);
     const inSpecs = Object.entries(card.network_data_format.inputs);
     const outSpecs = Object.entries(card.network_data_format.outputs);
     const outputNames = outSpecs.map(([n]) => n);
 
-    const check = (inputs: Record<string, Tensor>) => {
+    const check = (inputs: Record<string, InputTensor>) => {
       if (!inputs || typeof inputs !== 'object') throw new InputError('inference.missing-input', `model ${label}: inputs must be an object of named tensors`);
       for (const [name, spec] of inSpecs) {
         const t = inputs[name];
         if (!t) throw new InputError('inference.missing-input', `model ${label}: input "${name}" not given (the card names ${inSpecs.map(([n]) => n).join(', ')})`, { model: label, tensor: name });
-        if (!(t.data instanceof Float32Array) && Object.prototype.toString.call(t.data) !== '[object Float32Array]') {
-          throw new InputError('inference.bad-dtype', `model ${label}: input "${name}" must be a Float32Array`, { model: label, tensor: name });
-        }
+        checkTensorDtype(label, name, spec.dtype, t.data);
         checkTensorShape(label, 'input', name, spec, t.dims, t.data.length);
       }
       for (const k of Object.keys(inputs)) {
@@ -166,8 +167,8 @@ export function createInferencePool(opts: InferencePoolOptions = {}): InferenceP
       }
     };
 
-    const runChecked = async (inputs: Record<string, Tensor>, keep: boolean, outBuffers?: Record<string, Float32Array>) => {
-      const feeds: Record<string, Tensor> = {};
+    const runChecked = async (inputs: Record<string, InputTensor>, keep: boolean, outBuffers?: Record<string, Float32Array>) => {
+      const feeds: Record<string, InputTensor> = {};
       const transfer: ArrayBuffer[] = [];
       for (const [name] of inSpecs) {
         const t = inputs[name];
@@ -178,7 +179,7 @@ export function createInferencePool(opts: InferencePoolOptions = {}): InferenceP
           continue;
         }
         const owns = !keep && t.data.byteOffset === 0 && t.data.byteLength === t.data.buffer.byteLength;
-        const data = owns ? t.data : new Float32Array(t.data);
+        const data = owns ? t.data : (t.data.slice() as TensorData);
         feeds[name] = { data, dims: [...t.dims] };
         if (!transfer.includes(data.buffer as ArrayBuffer)) transfer.push(data.buffer as ArrayBuffer);
       }
@@ -213,18 +214,19 @@ export function createInferencePool(opts: InferencePoolOptions = {}): InferenceP
         const bs = bo.batchSize ?? batchSize;
         if (!Number.isInteger(bs) || bs < 1) throw new InputError('inference.bad-option', `runBatch: batchSize must be a positive integer, got ${bs}`);
         items.forEach((it) => check(it));
-        const chunks: Record<string, Tensor>[][] = [];
+        const chunks: Record<string, InputTensor>[][] = [];
         for (let i = 0; i < items.length; i += bs) chunks.push(items.slice(i, i + bs));
         const results = await Promise.all(
           chunks.map(async (chunk) => {
-            const inputs: Record<string, Tensor> = {};
-            for (const [name] of inSpecs) {
+            const inputs: Record<string, InputTensor> = {};
+            for (const [name, spec] of inSpecs) {
               const parts = chunk.map((c) => c[name]);
               const n = parts.reduce((a, p) => a + p.dims[0], 0);
-              const data = new Float32Array(parts.reduce((a, p) => a + p.data.length, 0));
+              const len = parts.reduce((a, p) => a + p.data.length, 0);
+              const data: TensorData = spec.dtype === 'uint8' ? new Uint8Array(len) : new Float32Array(len);
               let off = 0;
               for (const p of parts) {
-                data.set(p.data, off);
+                (data as Uint8Array).set(p.data as Uint8Array, off);
                 off += p.data.length;
               }
               inputs[name] = { data, dims: [n, ...parts[0].dims.slice(1)] };

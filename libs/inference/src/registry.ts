@@ -16,6 +16,7 @@ import {
   tensorLayout,
   type CardTensor,
   type ModelCard,
+  type TensorDtype,
 } from './card';
 
 /** Realm-independent (jest's vm contexts, worker messages): is this buffer a SharedArrayBuffer? */
@@ -30,10 +31,27 @@ export interface ModelProvenance {
   sha256: string;
 }
 export type ExecutionProvider = 'cpu' | 'cuda';
-export interface Tensor {
-  data: Float32Array;
+/** What an input tensor may hold: float32, or uint8 for a model whose card says so (raw 8-bit image pixels). */
+export type TensorData = Float32Array | Uint8Array;
+/** A tensor; outputs are always float32, inputs are what the card's dtype says. */
+export interface Tensor<D extends TensorData = Float32Array> {
+  data: D;
   dims: number[];
 }
+/** An input tensor (Float32Array or Uint8Array data, as the card's dtype says). */
+export type InputTensor = Tensor<TensorData>;
+
+const typeName = (x: unknown) => Object.prototype.toString.call(x).slice(8, -1);
+/**
+ * Throws InputError 'inference.bad-dtype' unless `data` is the typed array the card's dtype asks for (Float32Array for
+ * float32, Uint8Array for uint8). Realm-independent (jest contexts, worker messages).
+ */
+export function checkTensorDtype(model: string, name: string, dtype: TensorDtype, data: unknown): void {
+  const want = dtype === 'uint8' ? 'Uint8Array' : 'Float32Array';
+  if (typeName(data) !== want) throw new InputError('inference.bad-dtype', `model ${model}: input "${name}" must be a ${want} (card dtype ${dtype}), got ${typeName(data)}`, { model, tensor: name, dtype });
+}
+/** The onnxruntime tensor type of input data (Uint8Array: 'uint8', else 'float32'). */
+export const ortType = (data: TensorData): 'uint8' | 'float32' => (typeName(data) === 'Uint8Array' ? 'uint8' : 'float32');
 
 /**
  * A model folder, file, card or licence is not what it must be (wrong sha256, missing file, invalid card,
@@ -245,7 +263,7 @@ export function resolveModel(ref: string, opts: RegistryOptions & { keepBytes?: 
 /** Legacy manifest-style view of a card (what `LoadedModel.entry` used to be). */
 export interface TensorSpec {
   name: string;
-  dtype: 'float32';
+  dtype: TensorDtype;
   /** -1 = any size. */
   shape: number[];
   layout?: string;
@@ -271,7 +289,7 @@ function specOf(name: string, t: CardTensor): TensorSpec {
   const r = t.value_range;
   return {
     name,
-    dtype: 'float32',
+    dtype: t.dtype,
     shape: expectedDims(t).map((d) => (typeof d === 'number' ? d : -1)),
     layout: tensorLayout(t),
     ...(r && r[0] !== null && r[1] !== null ? { range: [r[0], r[1]] as [number, number] } : {}),
@@ -324,13 +342,29 @@ export async function createSession(
 }
 
 /** Throws ModelRegistryError('inference.card-mismatch') when the card's tensor names are not the model's. */
-export function checkCardAgainstSession(m: Pick<RegisteredModel, 'id' | 'version' | 'card'>, inputNames: readonly string[], outputNames: readonly string[]): void {
-  for (const n of Object.keys(m.card.network_data_format.inputs)) {
-    if (!inputNames.includes(n)) throw new ModelRegistryError('inference.card-mismatch', `model folder ${m.id}/${m.version}: card input "${n}" is not an input of model.onnx (has ${inputNames.join(', ')})`);
-  }
-  for (const n of Object.keys(m.card.network_data_format.outputs)) {
-    if (!outputNames.includes(n)) throw new ModelRegistryError('inference.card-mismatch', `model folder ${m.id}/${m.version}: card output "${n}" is not an output of model.onnx (has ${outputNames.join(', ')})`);
-  }
+export function checkCardAgainstSession(
+  m: Pick<RegisteredModel, 'id' | 'version' | 'card'>,
+  inputNames: readonly string[],
+  outputNames: readonly string[],
+  /** onnxruntime's element type per tensor name (session.inputMetadata / outputMetadata), where it reports one. */
+  types: Record<string, string> = {},
+): void {
+  const cardTypes = (kind: 'input' | 'output', names: readonly string[], specs: Record<string, CardTensor>) => {
+    for (const [n, t] of Object.entries(specs)) {
+      if (!names.includes(n)) throw new ModelRegistryError('inference.card-mismatch', `model folder ${m.id}/${m.version}: card ${kind} "${n}" is not an ${kind} of model.onnx (has ${names.join(', ')})`);
+      const actual = types[n];
+      if (actual && actual !== t.dtype) throw new ModelRegistryError('inference.card-mismatch', `model folder ${m.id}/${m.version}: card ${kind} "${n}" has dtype ${t.dtype}, model.onnx's is ${actual}`);
+    }
+  };
+  cardTypes('input', inputNames, m.card.network_data_format.inputs);
+  cardTypes('output', outputNames, m.card.network_data_format.outputs);
+}
+
+/** onnxruntime's element type of each tensor input and output of a session, by name (for checkCardAgainstSession). */
+export function sessionTensorTypes(s: Pick<ort.InferenceSession, 'inputMetadata' | 'outputMetadata'>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const md of [...(s.inputMetadata ?? []), ...(s.outputMetadata ?? [])]) if (md.isTensor) out[md.name] = md.type;
+  return out;
 }
 
 export interface LoadModelOptions extends RegistryOptions {
@@ -348,7 +382,7 @@ export interface LoadedModel {
   /** The provider the session actually runs on. */
   readonly executionProvider: ExecutionProvider;
   /** Runs the model in this thread's onnxruntime session; inputs by name, checked against the card. Results carry provenance. */
-  run(inputs: Record<string, Tensor>): Promise<{ outputs: Record<string, Tensor>; provenance: ModelProvenance }>;
+  run(inputs: Record<string, InputTensor>): Promise<{ outputs: Record<string, Tensor>; provenance: ModelProvenance }>;
   close(): Promise<void>;
 }
 
@@ -364,7 +398,7 @@ export async function loadModel(ref: string, opts: LoadModelOptions = {}): Promi
   const { session: s, ep, fallback } = await createSession(bytes, wanted);
   if (fallback) warnOnce('cuda-fallback', `inference: CUDA execution provider unavailable (${fallback}); falling back to CPU`, opts.warn);
   try {
-    checkCardAgainstSession(m, s.inputNames, s.outputNames);
+    checkCardAgainstSession(m, s.inputNames, s.outputNames, sessionTensorTypes(s));
   } catch (e) {
     await s.release();
     throw e;
@@ -382,8 +416,9 @@ export async function loadModel(ref: string, opts: LoadModelOptions = {}): Promi
       for (const [name, spec] of Object.entries(card.network_data_format.inputs)) {
         const t = inputs[name];
         if (!t) throw new InputError('inference.missing-input', `model ${label}: input "${name}" not given`, { model: label, tensor: name });
+        checkTensorDtype(label, name, spec.dtype, t.data);
         checkTensorShape(label, 'input', name, spec, t.dims, t.data.length);
-        feeds[name] = new ort.Tensor('float32', t.data, t.dims);
+        feeds[name] = new ort.Tensor(ortType(t.data), t.data, t.dims);
       }
       const res = await s.run(feeds);
       const outputs: Record<string, Tensor> = {};
