@@ -16,9 +16,12 @@ import { TUMOUR_BED_RADIUS_UM, tumourBedMask,
   slideMetrics,
   readTileBand,
   tileGrid,
+  tileToChw,
+  tileToChwBytes,
   type ClassMap,
   type ClassifierSpec,
   type SyntheticSlide,
+  type TileBatch,
   type TilePredictor,
   type TissueMask,
 } from '@app/pathology';
@@ -68,6 +71,51 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     expect(session.outputNames).toEqual(['probs']);
     expect(CLASSES).toEqual([...TRUTH_KEYS]);
     expect(existsSync(join(MODEL_DIR, 'LICENSE'))).toBe(true);
+  });
+
+  it('0.2.0 is 0.1.0 taking uint8 tiles: its card says so, its sha256 matches, and it gives the same map to the bit', async () => {
+    const dir2 = join(repoRoot(), 'models/he-tile-classifier/0.2.0');
+    const card2 = JSON.parse(readFileSync(join(dir2, 'card.json'), 'utf8'));
+    expect(createHash('sha256').update(readFileSync(join(dir2, card2.file))).digest('hex')).toBe(card2.sha256);
+    expect(card2.network_data_format.inputs.image).toMatchObject({ dtype: 'uint8', value_range: [0, 255], layout: 'NCHW' });
+    expect(card2.preprocessing).toMatchObject({ target_mpp: card.preprocessing.target_mpp, tile_size: card.preprocessing.tile_size, stride: card.preprocessing.stride });
+    expect(card2.network_data_format.outputs).toEqual(card.network_data_format.outputs);
+    expect(existsSync(join(dir2, 'LICENSE'))).toBe(true);
+    const session2 = await ort.InferenceSession.create(readFileSync(join(dir2, card2.file)), { executionProviders: ['cpu'], intraOpNumThreads: 1 });
+    try {
+      const md = session2.inputMetadata[0];
+      expect(md.isTensor && md.type).toBe('uint8');
+      let batches = 0;
+      const predict2 = ortPredictor(session2, { tileSize: card2.preprocessing.tile_size });
+      const counting: TilePredictor = async (b, n) => {
+        expect(Object.prototype.toString.call(b)).toBe('[object Uint8Array]'); // the bytes themselves, never /255
+        batches++;
+        return predict2(b, n);
+      };
+      const map2 = await classifySlide(slide, undefined, counting, { ...spec(), inputDtype: 'uint8' });
+      expect(batches).toBe(Math.ceil(map.tilesClassified / 256));
+      expect(Array.from(map2.classIndex)).toEqual(Array.from(map.classIndex));
+      expect(Buffer.from(map2.probs!.buffer).equals(Buffer.from(map.probs!.buffer))).toBe(true);
+      // a float32 batch is refused by the uint8 model (onnxruntime's own type check)
+      await expect(predict2(new Float32Array(3 * 32 * 32), 1)).rejects.toThrow(/type|float/i);
+    } finally {
+      await session2.release();
+    }
+  }, 60000);
+
+  it('tileToChwBytes cuts the same tile as tileToChw, as bytes (x 255 exactly)', async () => {
+    const g = tileGrid(slide, spec());
+    const j0 = Math.floor(g.ny / 2);
+    const band = await readTileBand(slide, g, j0, j0 + 2);
+    const L = 3 * g.tileSize * g.tileSize;
+    const f = new Float32Array(2 * L);
+    const b = new Uint8Array(2 * L);
+    for (const [k, [i, r]] of [[Math.floor(g.nx / 2), 1], [Math.floor(g.nx / 3), 0]].entries()) {
+      tileToChw(band, g, i!, r!, f, k * L);
+      tileToChwBytes(band, g, i!, r!, b, k * L);
+    }
+    for (let k = 0; k < f.length; k++) expect(f[k]).toBe(Math.fround(b[k]! / 255));
+    expect(new Set(b).size).toBeGreaterThan(20); // real pixels, not blank
   });
 
   it('classifies a held-out synthetic slide: class map geometry and probabilities', () => {
@@ -240,7 +288,7 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     let shared = 0;
     let calls = 0;
     const viaShared: TilePredictor = Object.assign(
-      async (b: Float32Array, n: number) => {
+      async (b: TileBatch, n: number) => {
         calls++;
         if (b.buffer instanceof SharedArrayBuffer) shared++;
         return predict(new Float32Array(b.subarray(0, n * 3 * spec().tileSize ** 2)), n); // onnxruntime-node refuses shared memory

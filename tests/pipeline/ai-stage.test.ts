@@ -7,7 +7,7 @@
  * the slide model is the shipped H&E tile classifier.
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
@@ -165,6 +165,8 @@ test('slide metrics and heatmap from the tile classifier', async () => {
   const slides = (await request(app.getHttpServer()).get('/v1/slides').set('authorization', await authHeader(app, 'admin')).expect(200)).body.items;
   const res = await request(app.getHttpServer()).get(`/v1/ai/slides/${slides[0].id}`).set('authorization', await authHeader(app, 'admin')).expect(200);
   const m = res.body.metrics;
+  // the newest version ran: 0.2.0, the uint8-input one (its tiles are the band's bytes)
+  expect(res.body.run.model).toMatchObject({ id: 'he-tile-classifier', version: '0.2.0' });
   expect(Math.abs(m.classFractions.tumour - slideTruth.tumour)).toBeLessThan(0.05);
   expect(Math.abs(m.classFractions.stroma - slideTruth.stroma)).toBeLessThan(0.05);
   expect(Math.abs(m.classFractions.lymphocytes - slideTruth.lymphocytes)).toBeLessThan(0.05);
@@ -192,6 +194,8 @@ test('re-running a CT read adds nothing; a missing model fails its job and leave
 
 test('GET /v1/models lists the models with licences', async () => {
   const res = await request(app.getHttpServer()).get('/v1/models').set('authorization', await authHeader(app, 'admin')).expect(200);
-  expect(res.body.models.map((m: { id: string }) => m.id).sort()).toEqual(['ct-lesion-seg', 'he-tile-classifier']);
+  const tileVersions = readdirSync(join(repoRoot(), 'models/he-tile-classifier')).sort();
+  expect(tileVersions).toContain('0.2.0');
+  expect(res.body.models.map((m: { id: string; version: string }) => `${m.id}@${m.version}`).sort()).toEqual(['ct-lesion-seg@0.1.0', ...tileVersions.map((v) => `he-tile-classifier@${v}`)]);
   expect(res.body.models.find((m: { id: string }) => m.id === 'he-tile-classifier').licence.weights).toBe('Apache-2.0');
 });

@@ -3,7 +3,8 @@
  *
  * tilePredictor (the slide path's feed to the inference pool): batches go through a few reused shared-memory
  * buffers. What it must keep: the classifier's own batch buffers stay intact (it reuses them), batches in flight at
- * once never share a buffer, and the probabilities equal an in-process onnxruntime run of the same tiles.
+ * once never share a buffer, and the probabilities equal an in-process onnxruntime run of the same tiles; for a
+ * float32-input model (0.1.0) and a uint8-input one (0.2.0), each fed what its card says.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,8 +23,12 @@ afterAll(async () => {
   await pool.close();
 });
 
-it('concurrent batches through reused shared buffers give the in-process probabilities; the caller batches stay intact', async () => {
-  const model = await pool.model('he-tile-classifier');
+it.each([
+  ['he-tile-classifier@0.1.0', 'float32'],
+  ['he-tile-classifier', 'uint8'], // the newest version (0.2.0) takes the tiles' bytes
+])('%s: concurrent %s batches through reused shared buffers give the in-process probabilities; the caller batches stay intact', async (ref, dtype) => {
+  const model = await pool.model(ref);
+  expect(model.card.network_data_format.inputs.image!.dtype).toBe(dtype);
   const T = Number(model.card.preprocessing!.tile_size);
   const predict = tilePredictor(model, T);
   const session = await ort.InferenceSession.create(readFileSync(join(MODELS, 'he-tile-classifier', model.card.version, 'model.onnx')));
@@ -31,7 +36,9 @@ it('concurrent batches through reused shared buffers give the in-process probabi
   const rand = mulberry32(7);
   // batches of different sizes, each buffer longer than its batch (as the classifier's are)
   const sizes = [64, 17, 64, 5, 64, 33];
-  const batches = sizes.map((n) => Float32Array.from({ length: 64 * 3 * T * T }, () => rand()));
+  const batches = sizes.map((n) =>
+    dtype === 'uint8' ? Uint8Array.from({ length: 64 * 3 * T * T }, () => Math.floor(rand() * 256)) : Float32Array.from({ length: 64 * 3 * T * T }, () => rand()),
+  );
   const before = batches.map((b) => b.slice());
   for (let round = 0; round < 2; round++) {
     const got = await Promise.all(batches.map((b, i) => predict(b, sizes[i]!)));

@@ -27,11 +27,13 @@ import { maskFraction } from './patches';
 const { ceil: M_ceil, floor: M_floor, max: M_max, min: M_min, round: M_round } = Math;
 
 /**
- * Runs the model on `n` tiles: `batch` is float32 NCHW [n, 3, tileSize, tileSize], RGB scaled to [0, 1];
- * resolves to float32 [n, classes] class probabilities (rows sum to 1). `batch` is a buffer that classifySlide reuses
- * for the next batch once the promise resolves: copy (or transfer a copy) if the predictor keeps it longer.
+ * Runs the model on `n` tiles: `batch` is NCHW [n, 3, tileSize, tileSize] RGB, float32 scaled to [0, 1] or, when the
+ * spec's inputDtype is 'uint8', the raw 0-255 bytes (Uint8Array); resolves to float32 [n, classes] class probabilities
+ * (rows sum to 1). `batch` is a buffer that classifySlide reuses for the next batch once the promise resolves: copy
+ * (or transfer a copy) if the predictor keeps it longer.
  */
-export type TilePredictor = ((batch: Float32Array, n: number) => Promise<Float32Array>) & {
+export type TileBatch = Float32Array | Uint8Array;
+export type TilePredictor = ((batch: TileBatch, n: number) => Promise<Float32Array>) & {
   /**
    * True when the predictor takes batches in shared memory (a SharedArrayBuffer: a worker-thread pool reads them in
    * place). classifySlide then allocates its batch buffers there; otherwise in ordinary memory (onnxruntime-node, for
@@ -51,6 +53,11 @@ export interface ClassifierSpec {
   classes: readonly string[];
   /** Tiles per predictor call. */
   batchSize: number;
+  /**
+   * What the model takes (its card's input dtype): 'float32' (default), RGB / 255 in [0, 1]; or 'uint8', the raw RGB
+   * bytes, for a model that converts inside its graph. Either way the model sees the same values.
+   */
+  inputDtype?: 'float32' | 'uint8';
   /** Keep the per-map-pixel probabilities in the result (default true). */
   keepProbs?: boolean;
   /**
@@ -112,6 +119,7 @@ function checkSpec(spec: ClassifierSpec): { T: number; S: number } {
   if (!Number.isInteger(S) || S < 1 || S > T || (T - S) % 2 !== 0) throw bad(`stride must be an integer in 1..tileSize with tileSize - stride even, got ${S}`);
   if (!Number.isInteger(spec.batchSize) || spec.batchSize < 1) throw bad(`batchSize must be a positive integer, got ${spec.batchSize}`);
   if (!Array.isArray(spec.classes) || spec.classes.length < 1 || spec.classes.length > 255) throw bad('classes must list 1..255 class names');
+  if (spec.inputDtype !== undefined && spec.inputDtype !== 'float32' && spec.inputDtype !== 'uint8') throw bad(`inputDtype must be 'float32' or 'uint8', got ${String(spec.inputDtype)}`);
   return { T, S };
 }
 
@@ -198,6 +206,25 @@ export function tileToChw(band: RgbImage, g: TileGrid, i: number, r: number, out
   }
 }
 
+/** Copies the tile of core column i (band row r) into `out` at `offset` as uint8 CHW RGB (the band's bytes as they are). */
+export function tileToChwBytes(band: RgbImage, g: TileGrid, i: number, r: number, out: Uint8Array, offset: number): void {
+  const T = g.tileSize;
+  const bw = band.width;
+  const d = band.data;
+  const plane = T * T;
+  const x0 = i * g.stride;
+  const y0 = r * g.stride;
+  for (let y = 0; y < T; y++) {
+    let s = ((y0 + y) * bw + x0) * 3;
+    let o = offset + y * T;
+    for (let x = 0; x < T; x++, s += 3, o++) {
+      out[o] = d[s];
+      out[o + plane] = d[s + 1];
+      out[o + 2 * plane] = d[s + 2];
+    }
+  }
+}
+
 /**
  * Classifies every core of the slide (see the module comment for the geometry). With a tissue mask, cores without
  * tissue are set to the background class (the class named 'background', else index 0) without inference.
@@ -218,6 +245,7 @@ export async function classifySlide(slide: SlideReader, tissueMask: TissueMask |
   const bg = bgName >= 0 ? bgName : 0;
   const minTf = spec.minTissueFraction ?? 0;
   const B = spec.batchSize;
+  const bytes = spec.inputDtype === 'uint8';
   let classified = 0;
 
   // Pipelined: up to PREDICTIONS_IN_FLIGHT - 1 batches are being predicted (on the inference pool's threads) while this
@@ -225,7 +253,12 @@ export async function classifySlide(slide: SlideReader, tissueMask: TissueMask |
   // Each batch has its own buffer, reused only after its prediction came back, so any predictor may keep reading its
   // input until its promise settles. Every tile's result lands in its own slot: the map does not depend on timing.
   // In shared memory when the predictor asks for it, so that one running on another thread reads them where they are.
-  const batchBuffer = () => (predict.sharedInput ? new Float32Array(new SharedArrayBuffer(4 * B * tileLen)) : new Float32Array(B * tileLen));
+  // uint8 models: the band's bytes as they are (a quarter of the memory written per tile, no division)
+  const batchBuffer = (): TileBatch => {
+    const size = (bytes ? 1 : 4) * B * tileLen;
+    const buf = predict.sharedInput ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+    return bytes ? new Uint8Array(buf) : new Float32Array(buf);
+  };
   const slots = Array.from({ length: PREDICTIONS_IN_FLIGHT }, () => ({ batch: batchBuffer(), where: new Int32Array(B), done: null as Promise<void> | null }));
   let s = 0;
   let fill = 0;
@@ -302,7 +335,8 @@ export async function classifySlide(slide: SlideReader, tissueMask: TissueMask |
         for (let i = 0; i < g.nx; i++, q++) {
           if (!need[q]) continue;
           const slot = slots[s];
-          tileToChw(band, g, i, j - j0, slot.batch, fill * tileLen);
+          if (bytes) tileToChwBytes(band, g, i, j - j0, slot.batch as Uint8Array, fill * tileLen);
+          else tileToChw(band, g, i, j - j0, slot.batch as Float32Array, fill * tileLen);
           slot.where[fill++] = j * g.nx + i;
           if (fill === B) await flush();
         }
@@ -352,7 +386,8 @@ export function ortPredictor(session: OrtSessionLike, opts: { tileSize: number; 
   const T = opts.tileSize;
   return async (batch, n) => {
     if (batch.length !== n * 3 * T * T) throw new InputError('pathology.bad-input', `batch has ${batch.length} values, [${n}, 3, ${T}, ${T}] needs ${n * 3 * T * T}`);
-    const res = await session.run({ [input]: new ort.Tensor('float32', batch, [n, 3, T, T]) });
+    const type = Object.prototype.toString.call(batch) === '[object Uint8Array]' ? 'uint8' : 'float32';
+    const res = await session.run({ [input]: new ort.Tensor(type, batch, [n, 3, T, T]) });
     return Float32Array.from(res[output].data as Float32Array);
   };
 }

@@ -6,7 +6,7 @@ import { AiRepository, ImagingRepository, SlidesRepository, type AiRunRow, type 
 import type { DicomHeader, Volume } from '@app/dicom';
 import { createInferencePool, isShared, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
 import type { PipelineContext } from '@app/ingest';
-import { classifySlide, heatmapPng, slideMetrics, type TilePredictor } from '@app/pathology';
+import { classifySlide, heatmapPng, slideMetrics, type TileBatch, type TilePredictor } from '@app/pathology';
 import type { JobContext, JobDefinition } from '@app/queue';
 import { openSlide } from '@app/wsi';
 import type { PipelineModule } from '../modules';
@@ -331,7 +331,7 @@ export function slideSpec(model: Pick<ModelHandle, 'card' | 'batchSize'>) {
   const targetMpp = Number(pre.target_mpp);
   if (!Number.isFinite(targetMpp) || !Number.isFinite(tileSize)) throw new InputError('inference.bad-card', `model ${model.card.id}: card preprocessing needs target_mpp and tile_size for slide inference`);
   const classes = Object.keys(out.channel_def ?? {}).sort((a, b) => Number(a) - Number(b)).map((k) => out.channel_def![k]!);
-  return { targetMpp, tileSize, stride: pre.stride === undefined ? undefined : Number(pre.stride), classes, batchSize: Math.max(64, model.batchSize) };
+  return { targetMpp, tileSize, stride: pre.stride === undefined ? undefined : Number(pre.stride), classes, batchSize: Math.max(64, model.batchSize), inputDtype: input.dtype };
 }
 
 /**
@@ -343,17 +343,21 @@ export function slideSpec(model: Pick<ModelHandle, 'card' | 'batchSize'>) {
 export function tilePredictor(model: ModelHandle, tileSize: number): TilePredictor {
   const inName = Object.keys(model.card.network_data_format.inputs)[0]!;
   const outName = Object.keys(model.card.network_data_format.outputs)[0]!;
-  const free: Float32Array[] = [];
-  const run = async (input: Float32Array, n: number) => (await model.run({ [inName]: { data: input, dims: [n, 3, tileSize, tileSize] } })).outputs[outName]!.data;
-  const predict = async (batch: Float32Array, n: number): Promise<Float32Array> => {
+  const free: TileBatch[] = [];
+  const run = async (input: TileBatch, n: number) => (await model.run({ [inName]: { data: input, dims: [n, 3, tileSize, tileSize] } })).outputs[outName]!.data;
+  const predict = async (batch: TileBatch, n: number): Promise<Float32Array> => {
     const len = n * 3 * tileSize * tileSize;
     // classifySlide's batches are shared memory (sharedInput), untouched until the promise settles: no copy
     if (isShared(batch.buffer)) return run(batch.subarray(0, len), n);
+    const bytes = Object.prototype.toString.call(batch) === '[object Uint8Array]';
     let shared = free.pop();
-    if (!shared || shared.length < len) shared = new Float32Array(new SharedArrayBuffer(4 * Math.max(len, batch.length)));
+    if (!shared || shared.length < len || (Object.prototype.toString.call(shared) === '[object Uint8Array]') !== bytes) {
+      const size = Math.max(len, batch.length);
+      shared = bytes ? new Uint8Array(new SharedArrayBuffer(size)) : new Float32Array(new SharedArrayBuffer(4 * size));
+    }
     try {
       const input = shared.subarray(0, len);
-      input.set(batch.subarray(0, len));
+      (input as Uint8Array).set(batch.subarray(0, len) as Uint8Array);
       return await run(input, n);
     } finally {
       free.push(shared);
