@@ -14,7 +14,9 @@
  *   (wsi_first_slide_patches_per_s: the decoder children's and this thread's code not yet optimised by V8); then
  *   WSI_BENCH_REPS (default 3) slides, each from a fresh handle, as a worker that has classified a slide before sees
  *   them: wsi_patches_per_s = tiles per second of their median. The bare loop is timed WSI_BENCH_REPS times too (each
- *   a fresh session with one warm-up run); speedup_vs_bare_ort_wsi = median bare time / median pipeline time.
+ *   a fresh session with one warm-up run), on one batch of real tiles of the same slide cut beforehand in the model's
+ *   input dtype (float32 / 255, or the bytes for a uint8-input model such as he-tile-classifier 0.2.0);
+ *   speedup_vs_bare_ort_wsi = median bare time / median pipeline time.
  * The pipeline's pool is configured as a worker's is: INFERENCE_THREADS sessions of INFERENCE_INTRAOP_THREADS intra-op
  * threads each (defaults: defaultInferenceThreads, i.e. on CPU one per core up to 4, each single-threaded). The bare loop is one session with onnxruntime's default intra-op threads
  * (BARE_INTRAOP_THREADS to change it), whatever the pool uses. Both use the same batch size (INFERENCE_BATCH, default 8
@@ -30,7 +32,7 @@ import * as ort from 'onnxruntime-node';
 import { loadConfig, repoRoot, sha256Hex } from '@app/core';
 import { analyseCtVolume, classesFromCard, loadSubjectFolder, trackCtSubject, writeTimepointSegSr } from '@app/airead';
 import { createInferencePool, gaussianImportanceMap, resolveModel, windowStarts } from '@app/inference';
-import { classifySlide, generateSyntheticSlide, readTileBand, tileGrid } from '@app/pathology';
+import { classifySlide, generateSyntheticSlide, readTileBand, tileGrid, tileToChw, tileToChwBytes } from '@app/pathology';
 import { generatePhantomStudy } from '@app/phantom';
 import { DEFAULT_SERIES_SELECTION, slideSpec, tilePredictor } from '@app/pipeline';
 import { openSlide } from '@app/wsi';
@@ -57,14 +59,15 @@ async function ctSeries(): Promise<string> {
 }
 
 /** The bare reference: one InferenceSession on this thread, `runs` calls on prepared feeds, cycled. */
-async function bareLoop(modelFile: string, inputName: string, feeds: Float32Array[], dims: number[], runs: number): Promise<number> {
+async function bareLoop(modelFile: string, inputName: string, feeds: (Float32Array | Uint8Array)[], dims: number[], runs: number): Promise<number> {
   const opts: ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'] };
   const intra = process.env.BARE_INTRAOP_THREADS;
   if (intra) opts.intraOpNumThreads = Number(intra);
   const s = await ort.InferenceSession.create(readFileSync(modelFile), opts);
-  await s.run({ [inputName]: new ort.Tensor('float32', feeds[0]!, dims) }); // warm-up, as the pool's session is warm
+  const type = feeds[0] instanceof Uint8Array ? 'uint8' : 'float32';
+  await s.run({ [inputName]: new ort.Tensor(type, feeds[0]!, dims) }); // warm-up, as the pool's session is warm
   const t = performance.now();
-  for (let r = 0; r < runs; r++) await s.run({ [inputName]: new ort.Tensor('float32', feeds[r % feeds.length]!, dims) });
+  for (let r = 0; r < runs; r++) await s.run({ [inputName]: new ort.Tensor(type, feeds[r % feeds.length]!, dims) });
   const sec = (performance.now() - t) / 1000;
   await s.release();
   return sec;
@@ -134,12 +137,22 @@ async function main(): Promise<void> {
   if (!existsSync(slidePath)) await generateSyntheticSlide({ path: slidePath, width: WSI, height: WSI, seed: 2027 });
   const tileModel = await pool.model(config.AI_SLIDE_MODEL);
   const spec = { ...slideSpec(tileModel), batchSize: tileBatch };
-  await tileModel.run({ [Object.keys(tileModel.card.network_data_format.inputs)[0]!]: { data: new Float32Array(3 * spec.tileSize * spec.tileSize), dims: [1, 3, spec.tileSize, spec.tileSize] } }); // session warm, as for CT
+  const tileLen = 3 * spec.tileSize * spec.tileSize;
+  const bytes = spec.inputDtype === 'uint8';
+  await tileModel.run({ [Object.keys(tileModel.card.network_data_format.inputs)[0]!]: { data: bytes ? new Uint8Array(tileLen) : new Float32Array(tileLen), dims: [1, 3, spec.tileSize, spec.tileSize] } }); // session warm, as for CT
   // the decoder sandbox warm, as in a running worker: its child processes start (and load their codecs) on first use
   // and then stay; one map row of another slide object warms them without warming this one's reads
+  // the bare loop's feeds are real tiles of the same slide (the first map rows, in map order), cut as classifySlide cuts
+  // them, in the model's input dtype; made here, untimed
   const warmSlide = await openSlide(slidePath);
-  await readTileBand(warmSlide, tileGrid(warmSlide, spec), 0, 1);
+  const grid = tileGrid(warmSlide, spec);
+  const band = await readTileBand(warmSlide, grid, 0, Math.ceil(tileBatch / grid.nx));
   await warmSlide.close();
+  const tfeed = bytes ? new Uint8Array(tileBatch * tileLen) : new Float32Array(tileBatch * tileLen);
+  for (let t = 0; t < tileBatch; t++) {
+    if (tfeed instanceof Uint8Array) tileToChwBytes(band, grid, t % grid.nx, Math.floor(t / grid.nx), tfeed, t * tileLen);
+    else tileToChw(band, grid, t % grid.nx, Math.floor(t / grid.nx), tfeed, t * tileLen);
+  }
   const classifyOnce = async () => {
     const slide = await openSlide(slidePath);
     try {
@@ -157,7 +170,7 @@ async function main(): Promise<void> {
   for (let r = 0; r < WSI_REPS; r++) wsiTimes.push((await classifyOnce()).s);
   const wsiS = median(wsiTimes);
   say(`WSI, next ${WSI_REPS} slides: ${wsiTimes.map((x) => x.toFixed(2)).join(' ')} s; median ${wsiS.toFixed(2)} s = ${(tiles / wsiS).toFixed(0)}/s`);
-  const tfeeds = [new Float32Array(tileBatch * 3 * spec.tileSize * spec.tileSize).map((_, i) => ((i * 2654435761) % 1000) / 1000)];
+  const tfeeds = [tfeed];
   const tm = resolveModel(config.AI_SLIDE_MODEL, { modelsDir: config.MODELS_DIR });
   const bareTimes: number[] = [];
   for (let r = 0; r < WSI_REPS; r++) bareTimes.push(await bareLoop(tm.file, Object.keys(tileModel.card.network_data_format.inputs)[0]!, tfeeds, [tileBatch, 3, spec.tileSize, spec.tileSize], Math.ceil(tiles / tileBatch)));
