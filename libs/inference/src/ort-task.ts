@@ -4,8 +4,9 @@
  * created once (from bytes read and hashed in this thread: what runs is what was verified) and reused.
  * Input buffers arrive transferred; output buffers go back transferred (moveResult), never copied across threads.
  * Or, for callers that run the same shapes again and again (segmentVolume's windows), both live in shared memory:
- * a SharedArrayBuffer input (float32, or uint8 for a uint8-input model) is copied into this thread's reused scratch (onnxruntime-node refuses shared memory)
- * and the outputs are written into the caller's shared `into` buffers, so no call allocates in either thread.
+ * a SharedArrayBuffer input (float32, or uint8 for a uint8-input model) is copied into this thread's reused scratch
+ * (onnxruntime-node refuses shared memory) and the outputs are written into the caller's shared `into` buffers, so
+ * no call allocates in either thread.
  */
 import { readFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
