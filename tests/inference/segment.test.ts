@@ -1,7 +1,7 @@
 /**
  * @jest-environment ./tests/inference/ort-environment.js
  */
-import { createInferencePool, loadModel, ModelRegistryError, segmentVolume, type InferencePool } from '@app/inference';
+import { createInferencePool, listModels, loadModel, ModelRegistryError, resampledDims, resampleLinear, resampleNearest, segmentVolume, type InferencePool } from '@app/inference';
 import { isInputError, mulberry32 } from '@app/core';
 import { cleanup, copyTissue, tempModelsDir, writeModelFolder } from './helpers';
 
@@ -32,6 +32,13 @@ beforeAll(() => {
     outC: 2,
     spatial: ['*', '*', '*'],
     preprocessing: { hu_window: HU, roi_size: [4, 8, 8], overlap: 0.5, blending: 'constant' },
+  });
+  // the same 3D model, for 1 x 1 x 2 mm voxels (card target_spacing_mm): segmentVolume resamples to that grid
+  writeModelFolder(root, 'ct3d-spaced', '0.1.0', 'ct3d.onnx', {
+    inC: 1,
+    outC: 2,
+    spatial: ['*', '*', '*'],
+    preprocessing: { hu_window: HU, roi_size: [4, 8, 8], overlap: 0.5, blending: 'constant', target_spacing_mm: [1, 1, 2] },
   });
   copyTissue(root);
   pool = createInferencePool({ modelsDir: root, threads: 1, intraOpNumThreads: 1, batchSize: 4 });
@@ -115,5 +122,59 @@ describe('segmentVolume (card-driven)', () => {
     const e2 = await segmentVolume({ dims: [4, 4, 2], data: new Int16Array(32) }, await pool.model('tissue-unet')).catch((e: unknown) => e);
     expect(e2).toBeInstanceOf(ModelRegistryError);
     expect(e2).toMatchObject({ code: 'inference.card-unsupported', message: expect.stringMatching(/tissue-unet@0\.0\.1.*channel-first/) });
+  });
+
+  it('target_spacing_mm: the model runs on the target grid, labels and probabilities come back on the volume grid', async () => {
+    // a ramp along x, 0.5 mm columns: HU(i) = -200 + 30 i; the model wants 1 mm columns (rows and slices already fit)
+    const [X, Y, Z] = [20, 6, 4];
+    const data = new Int16Array(X * Y * Z);
+    for (let v = 0; v < data.length; v++) data[v] = -200 + 30 * (v % X);
+    const spaced = await pool.model('ct3d-spaced');
+    const r = await segmentVolume({ dims: [X, Y, Z], data, spacing: [0.5, 1, 2] }, spaced, { probabilities: [1] });
+    expect(r.resampled).toEqual({ fromSpacingMm: [0.5, 1, 2], toSpacingMm: [1, 1, 2], dims: [10, 6, 4] });
+    expect(r.labels.length).toBe(X * Y * Z);
+    // independent reference: on the 10-column grid (edges aligned) column o samples x = 2 o + 0.5, HU -185 + 60 o;
+    // the model's label is 1 where the windowed value > 0.5 (HU > 50); column i of the volume takes the nearest o
+    const nearest = (i: number) => Math.floor((i + 0.5) / 2);
+    const labelAt = (o: number) => (win(-200 + 30 * (2 * o + 0.5)) > 0.5 ? 1 : 0);
+    for (let v = 0; v < data.length; v++) expect(r.labels[v]).toBe(labelAt(nearest(v % X)));
+    // the result differs from running on the volume's own grid (column 8: HU 40 there, 50-ish on the coarse grid)
+    const native = await segmentVolume({ dims: [X, Y, Z], data }, await pool.model('ct3d'), { probabilities: [1] });
+    expect(Array.from(r.labels.subarray(0, X))).not.toEqual(Array.from(native.labels.subarray(0, X)));
+    // a linear ramp survives down- and up-sampling: probabilities back on the volume grid equal the native ones inside
+    // (away from the edges and from where the HU window clips the ramp, HU > 300)
+    for (let i = 1; -200 + 30 * (i + 1) <= HU[1]; i++) expect(r.probabilities![1]![i]).toBeCloseTo(native.probabilities![1]![i]!, 5);
+    // the same grid within rounding: nothing resampled, the native result exactly
+    const same = await segmentVolume({ dims: [X, Y, Z], data, spacing: [1.02, 1, 2] }, spaced);
+    expect(same.resampled).toBeUndefined();
+    const plain = await segmentVolume({ dims: [X, Y, Z], data }, await pool.model('ct3d'));
+    expect(Array.from(same.labels)).toEqual(Array.from(plain.labels));
+    // a model that wants a voxel size needs the volume's
+    const err = await segmentVolume({ dims: [X, Y, Z], data }, spaced).catch((e: unknown) => e);
+    expect(isInputError(err)).toBe(true);
+    expect(err).toMatchObject({ code: 'inference.no-spacing' });
+    expect((err as Error).message).toMatch(/segmentVolume\(ct3d-spaced@0\.1\.0\): the model expects voxels of 1 x 1 x 2 mm .* the volume carries no voxel size/);
+  });
+
+  it('resampling helpers: grid sizes, constants kept, nearest-neighbour labels on a known grid', () => {
+    expect(resampledDims([512, 512, 100], [0.7, 0.7, 2.5], [1, 1, 1.25])).toEqual([358, 358, 200]);
+    expect(resampledDims([3, 3, 1], [0.1, 0.1, 1], [5, 5, 5])).toEqual([1, 1, 1]);
+    const c = resampleLinear(new Int16Array(5 * 4 * 3).fill(-123), [5, 4, 3], [9, 2, 5]);
+    expect(c.length).toBe(9 * 2 * 5);
+    expect(new Set(c)).toEqual(new Set([-123]));
+    // 4 columns -> 2: each output column is the mean of its two (edges aligned: x = 2 o + 0.5)
+    expect(Array.from(resampleLinear(Float32Array.from([0, 10, 20, 30]), [4, 1, 1], [2, 1, 1]))).toEqual([5, 25]);
+    // 2 labels -> 4 columns: the nearest of each
+    expect(Array.from(resampleNearest(Uint8Array.from([1, 2]), [2, 1, 1], [4, 1, 1]))).toEqual([1, 1, 2, 2]);
+    expect(Array.from(resampleNearest(Uint8Array.from([1, 2, 3, 4, 5, 6]), [3, 2, 1], [3, 2, 1]))).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('a card whose target_spacing_mm is not 3 positive numbers is refused', () => {
+    const r2 = tempModelsDir();
+    writeModelFolder(r2, 'bad', '0.1.0', 'ct3d.onnx', { inC: 1, outC: 2, spatial: ['*', '*', '*'], preprocessing: { hu_window: HU, roi_size: [4, 8, 8], target_spacing_mm: [1, 1] } });
+    const l = listModels({ modelsDir: r2 });
+    expect(l.refused).toHaveLength(1);
+    expect(l.refused[0]).toMatchObject({ code: 'inference.card-invalid' });
+    expect(l.refused[0]!.reason).toMatch(/target_spacing_mm must be null or 3 positive numbers/);
   });
 });

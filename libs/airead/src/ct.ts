@@ -56,6 +56,8 @@ export interface CtAnalysis {
   windows: number;
   /** Components dropped by the card's post-processing rules, with why (audit of what the model proposed). */
   dropped?: { voxels: number; meanProbability: number; slices: number; rule: string; lesionProbability?: number }[];
+  /** Set when the card's target_spacing_mm made the model run on another grid (segmentVolume); results are on the volume's. */
+  resampled?: { fromSpacingMm: number[]; toSpacingMm: number[]; dims: [number, number, number] };
 }
 
 /** Card post-processing rules applied to connected components (all optional). */
@@ -126,7 +128,7 @@ export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: 
       lesions.push({ component: m.component, cls: m.cls, className: info?.name ?? `class ${m.cls}`, organ: info?.organ ?? `CLASS ${m.cls}`, site: info?.site ?? `class${m.cls}`, nodal: m.nodal, measurement: m });
     }
   }
-  return { components: cc.components, lesions, provenance: seg.provenance, sliceThicknessMm, minVoxels, windows: seg.stats.windows, dropped };
+  return { components: cc.components, lesions, provenance: seg.provenance, sliceThicknessMm, minVoxels, windows: seg.stats.windows, dropped, ...(seg.resampled ? { resampled: seg.resampled } : {}) };
 }
 
 /**

@@ -172,7 +172,8 @@ export function fixedSpatial(t: CardTensor): number[] | null {
  * - preprocessing.context_slices c: the (first) input has 2c+1 channels and 2 spatial dims;
  * - preprocessing.roi_size: as many dims as the input's spatial_shape, and equal to it where that is fixed;
  * - classes: unique indices, below the (first) output's num_channels when that is a probability/logit map;
- * - every output is float32 (what this runtime reads back); a uint8 input is an image in [0, 255].
+ * - every output is float32 (what this runtime reads back); a uint8 input is an image in [0, 255];
+ * - preprocessing.target_spacing_mm: null or 3 positive numbers.
  */
 export function cardConsistencyErrors(card: ModelCard): string[] {
   const errs: string[] = [];
@@ -192,6 +193,10 @@ export function cardConsistencyErrors(card: ModelCard): string[] {
     if (t.dtype !== 'uint8') continue;
     if (t.type !== 'image') errs.push(`input "${n}" has dtype uint8, which only an image input may have`);
     if (t.value_range && (t.value_range[0] !== 0 || t.value_range[1] !== 255)) errs.push(`input "${n}" has dtype uint8 and value_range [${t.value_range}]; a uint8 image's range is [0, 255]`);
+  }
+  const ts = pre.target_spacing_mm;
+  if (ts !== undefined && ts !== null && !(Array.isArray(ts) && ts.length === 3 && ts.every((t) => typeof t === 'number' && Number.isFinite(t) && t > 0))) {
+    errs.push(`preprocessing.target_spacing_mm must be null or 3 positive numbers (mm, x y z), got ${JSON.stringify(ts)}`);
   }
   if (pre.hu_window && !(pre.hu_window[1] > pre.hu_window[0])) errs.push('preprocessing.hu_window must be [low, high] with high > low');
   if (card.classes) {

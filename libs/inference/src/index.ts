@@ -4,3 +4,4 @@ export * from './pool';
 export * from './sliding-window';
 export * from './segment';
 export * from './format';
+export * from './resample';

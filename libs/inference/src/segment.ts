@@ -7,6 +7,7 @@
 import { InputError } from '@app/core';
 import { fixedSpatial, tensorLayout, type CardTensor, type ModelCard } from './card';
 import { ModelRegistryError, type ModelProvenance, type Tensor } from './registry';
+import { resampledDims, resampleLinear, resampleNearest } from './resample';
 import { BatchSlots, gaussianImportanceMap, runWindows, type Blending, type WindowReuse, type WindowRunner } from './sliding-window';
 
 /** What segmentVolume needs of a model: a pool handle (createInferencePool().model) or an in-process LoadedModel. */
@@ -27,6 +28,11 @@ export interface CtVolume {
   dims: [number, number, number];
   /** Hounsfield units. */
   data: Int16Array | Float32Array;
+  /**
+   * Voxel size in mm [x, y, z]. Needed when the card sets `preprocessing.target_spacing_mm`: the volume is then
+   * resampled to that voxel size for the model and the results brought back to this grid.
+   */
+  spacing?: readonly [number, number, number] | readonly number[];
 }
 
 export interface SegmentVolumeOptions {
@@ -65,13 +71,53 @@ export interface SegmentVolumeResult {
   /** Windows run in all; 3D: most planes held in accumulators at once (the memory bound: about roi depth + one step per batch). */
   /** sharedSlots: shared-memory batch buffers used (pool handles; 0 in-process): bounded by the batches in flight, not the volume. */
   stats: { windows: number; maxLivePlanes: number; sharedSlots: number };
+  /**
+   * When the card's target_spacing_mm made the model run on another grid: the volume's spacing, the target, and the
+   * grid the model saw. The labels, probabilities and confidence above are on the volume's own grid.
+   */
+  resampled?: { fromSpacingMm: number[]; toSpacingMm: number[]; dims: [number, number, number] };
 }
 
 function unsupported(card: ModelCard, msg: string): ModelRegistryError {
   return new ModelRegistryError('inference.card-unsupported', `model ${card.id}@${card.version}: ${msg}`, { id: card.id, version: card.version });
 }
 
+/**
+ * Segments a CT volume with a card-driven model (see the module comment). With `preprocessing.target_spacing_mm`
+ * (3 numbers, mm) the volume is resampled linearly to that voxel size first (`resampleLinear`, HU) and the results are
+ * brought back to the volume's grid: labels and confidence by nearest neighbour, probabilities linearly. Within
+ * rounding of the target (the same grid size) nothing is resampled. Throws InputError 'inference.no-spacing' when the
+ * card asks for a spacing and the volume carries none.
+ */
 export async function segmentVolume(volume: CtVolume, model: SegmentationModel, opts: SegmentVolumeOptions = {}): Promise<SegmentVolumeResult> {
+  const target = model.card.preprocessing?.target_spacing_mm;
+  if (!Array.isArray(target)) return segmentOnGrid(volume, model, opts);
+  const label = `${model.card.id}@${model.card.version}`;
+  if (target.length !== 3 || !target.every((t) => Number.isFinite(t) && t > 0)) throw unsupported(model.card, `preprocessing.target_spacing_mm must be 3 positive numbers (mm), got ${JSON.stringify(target)}`);
+  const sp = volume?.spacing;
+  if (!sp || sp.length !== 3 || !sp.every((t) => Number.isFinite(t) && t > 0)) {
+    throw new InputError('inference.no-spacing', `segmentVolume(${label}): the model expects voxels of ${target.join(' x ')} mm (card target_spacing_mm) and the volume carries no voxel size`);
+  }
+  const dims = volume.dims;
+  const to = resampledDims(dims, sp, target);
+  if (to[0] === dims[0] && to[1] === dims[1] && to[2] === dims[2]) return segmentOnGrid(volume, model, opts);
+  if (!volume.data || volume.data.length !== dims[0] * dims[1] * dims[2]) return segmentOnGrid(volume, model, opts); // its shape error
+  const r = await segmentOnGrid({ dims: to, data: resampleLinear(volume.data, dims, to) }, model, opts);
+  let probabilities: Record<number, Float32Array> | undefined;
+  if (r.probabilities) {
+    probabilities = {};
+    for (const [c, p] of Object.entries(r.probabilities)) probabilities[Number(c)] = resampleLinear(p, to, dims);
+  }
+  return {
+    ...r,
+    labels: resampleNearest(r.labels, to, dims),
+    probabilities,
+    confidence: r.confidence ? resampleNearest(r.confidence, to, dims) : undefined,
+    resampled: { fromSpacingMm: [...sp], toSpacingMm: [...target], dims: to },
+  };
+}
+
+async function segmentOnGrid(volume: CtVolume, model: SegmentationModel, opts: SegmentVolumeOptions = {}): Promise<SegmentVolumeResult> {
   const card = model.card;
   const label = `${card.id}@${card.version}`;
   const [inName, inSpec] = Object.entries(card.network_data_format.inputs)[0] as [string, CardTensor];

@@ -121,7 +121,7 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
               inputSha256: vrow.data_sha256,
               model: model.provenance,
               outputs: { componentsKey: compKey, componentsSha256: sha256Hex(comp) },
-              summary: { lesions: analysis.lesions.map(lesionSummary), sliceThicknessMm: analysis.sliceThicknessMm, minVoxels: analysis.minVoxels, windows: analysis.windows, droppedComponents: analysis.dropped ?? [] },
+              summary: { lesions: analysis.lesions.map(lesionSummary), sliceThicknessMm: analysis.sliceThicknessMm, minVoxels: analysis.minVoxels, windows: analysis.windows, droppedComponents: analysis.dropped ?? [], ...(analysis.resampled ? { resampled: analysis.resampled } : {}) },
               provenance: { volumeSha256: vrow.data_sha256, sourceSha256: vrow.provenance.sourceSha256 ?? [], model: model.provenance, card: { preprocessing: model.card.preprocessing, postprocessing: model.card.postprocessing }, codeVersion: codeVersion(), at: new Date().toISOString() },
             },
             [],
