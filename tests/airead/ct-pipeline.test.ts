@@ -28,6 +28,7 @@ const CLASSES = [
 const THRESHOLD_SPEC = { inC: 3, outC: 4, spatial: [128, 128], preprocessing: { hu_window: [-200, 300], context_slices: 1, roi_size: [128, 128], overlap: 0.5, blending: 'gaussian', gaussian_sigma_scale: 0.125 } };
 
 let dir: string;
+let models: string;
 let pool: InferencePool;
 let truth: GroundTruthRow[];
 const PS = 360 / 256;
@@ -36,7 +37,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'airead-'));
   const res = await generatePhantomStudy({ outDir: join(dir, 'dicom'), subjects: 2, visits: 3, rows: 256, cols: 256, slices: 40, noiseSigma: 5, seed: 11 });
   truth = res.groundTruth;
-  const models = tempModelsDir();
+  models = tempModelsDir();
   writeModelFolder(models, 'ct-threshold', '0.1.0', '../../airead/fixtures/ct-threshold.onnx', THRESHOLD_SPEC, (card) => {
     card.classes = CLASSES;
     card.postprocessing = { argmax: true, min_component_voxels: 10 };
@@ -149,6 +150,28 @@ describe('CT AI read on phantom series', () => {
       // log volume (mm3) - 100 is far below 0: the probability is ~0
       expect(d.rule).toMatch(/^component classifier: lesion probability 0\.000 < 0\.5$/);
       expect(d.lesionProbability).toBe(0);
+    }
+  });
+
+  it('a model whose card asks for 1 mm pixels runs on the resampled volume; lesions are measured on the scan grid', async () => {
+    const { folder } = await readSubject('SUBJ-001');
+    const vol = folder[0]!.volume;
+    expect(vol.spacing[0]).toBeCloseTo(PS, 3); // 1.41 mm pixels (DICOM decimal string): the model's 1 mm grid is finer
+    writeModelFolder(models, 'ct-threshold-1mm', '0.1.0', '../../airead/fixtures/ct-threshold.onnx', THRESHOLD_SPEC, (card) => {
+      card.classes = CLASSES;
+      card.postprocessing = { argmax: true, min_component_voxels: 10 };
+      card.preprocessing.target_spacing_mm = [1, 1, vol.spacing[2]];
+    });
+    const a = await analyseCtVolume(vol, await pool.model('ct-threshold-1mm'));
+    const grid = Math.round((vol.dims[0] * vol.spacing[0]) / 1);
+    expect(a.resampled).toEqual({ fromSpacingMm: [...vol.spacing], toSpacingMm: [1, 1, vol.spacing[2]], dims: [grid, grid, vol.dims[2]] });
+    expect(a.components.length).toBe(vol.dims[0] * vol.dims[1] * vol.dims[2]); // on the scan's grid
+    const gt = truth.filter((r) => r.subjectId === 'SUBJ-001' && r.visitIndex === 0 && r.present);
+    expect(a.lesions.length).toBe(gt.length);
+    for (const g of gt) {
+      const near = a.lesions.filter((l) => Math.hypot(l.measurement.centroidMm[0] - g.centerX, l.measurement.centroidMm[1] - g.centerY, l.measurement.centroidMm[2] - g.centerZ) < 4);
+      expect(near).toHaveLength(1);
+      expect(Math.abs(near[0]!.measurement.longAxis.lengthMm - g.longestDiameterMm)).toBeLessThan(1.5 * PS);
     }
   });
 
