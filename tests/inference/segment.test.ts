@@ -149,6 +149,9 @@ describe('segmentVolume (card-driven)', () => {
     expect(same.resampled).toBeUndefined();
     const plain = await segmentVolume({ dims: [X, Y, Z], data }, await pool.model('ct3d'));
     expect(Array.from(same.labels)).toEqual(Array.from(plain.labels));
+    // a bad volume is the same InputError as without resampling (checked before anything is resampled)
+    await expect(segmentVolume({ dims: [X, Y] as unknown as [number, number, number], data, spacing: [0.5, 1, 2] }, spaced)).rejects.toMatchObject({ code: 'inference.bad-shape' });
+    await expect(segmentVolume({ dims: [X, Y, Z + 1], data, spacing: [0.5, 1, 2] }, spaced)).rejects.toMatchObject({ code: 'inference.bad-shape' });
     // a model that wants a voxel size needs the volume's
     const err = await segmentVolume({ dims: [X, Y, Z], data }, spaced).catch((e: unknown) => e);
     expect(isInputError(err)).toBe(true);

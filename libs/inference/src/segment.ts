@@ -78,6 +78,17 @@ export interface SegmentVolumeResult {
   resampled?: { fromSpacingMm: number[]; toSpacingMm: number[]; dims: [number, number, number] };
 }
 
+/** The volume's dims and data, or InputError 'inference.bad-shape' naming the model. */
+function checkVolume(volume: CtVolume, label: string): CtVolume {
+  const { dims, data } = volume ?? ({} as CtVolume);
+  if (!Array.isArray(dims) || dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new InputError('inference.bad-shape', `segmentVolume(${label}): dims must be [x, y, z] positive integers, got ${JSON.stringify(dims)}`);
+  }
+  const n = dims[0] * dims[1] * dims[2];
+  if (!data || data.length !== n) throw new InputError('inference.bad-shape', `segmentVolume(${label}): data has ${data?.length ?? 0} voxels, dims [${dims}] need ${n}`);
+  return volume;
+}
+
 function unsupported(card: ModelCard, msg: string): ModelRegistryError {
   return new ModelRegistryError('inference.card-unsupported', `model ${card.id}@${card.version}: ${msg}`, { id: card.id, version: card.version });
 }
@@ -94,15 +105,13 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
   if (!Array.isArray(target)) return segmentOnGrid(volume, model, opts);
   const label = `${model.card.id}@${model.card.version}`;
   if (target.length !== 3 || !target.every((t) => Number.isFinite(t) && t > 0)) throw unsupported(model.card, `preprocessing.target_spacing_mm must be 3 positive numbers (mm), got ${JSON.stringify(target)}`);
-  const sp = volume?.spacing;
+  const { dims, data, spacing: sp } = checkVolume(volume, label);
   if (!sp || sp.length !== 3 || !sp.every((t) => Number.isFinite(t) && t > 0)) {
     throw new InputError('inference.no-spacing', `segmentVolume(${label}): the model expects voxels of ${target.join(' x ')} mm (card target_spacing_mm) and the volume carries no voxel size`);
   }
-  const dims = volume.dims;
   const to = resampledDims(dims, sp, target);
   if (to[0] === dims[0] && to[1] === dims[1] && to[2] === dims[2]) return segmentOnGrid(volume, model, opts);
-  if (!volume.data || volume.data.length !== dims[0] * dims[1] * dims[2]) return segmentOnGrid(volume, model, opts); // its shape error
-  const r = await segmentOnGrid({ dims: to, data: resampleLinear(volume.data, dims, to) }, model, opts);
+  const r = await segmentOnGrid({ dims: to, data: resampleLinear(data, dims, to) }, model, opts);
   let probabilities: Record<number, Float32Array> | undefined;
   if (r.probabilities) {
     probabilities = {};
@@ -147,13 +156,9 @@ async function segmentOnGrid(volume: CtVolume, model: SegmentationModel, opts: S
   const inFlight = opts.inFlight ?? (model.threads ?? 1) + 1;
   const threshold = Number(card.postprocessing?.threshold ?? (outSpec.format === 'logits' ? 0 : 0.5));
 
-  const { dims, data } = volume ?? ({} as CtVolume);
-  if (!Array.isArray(dims) || dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new InputError('inference.bad-shape', `segmentVolume(${label}): dims must be [x, y, z] positive integers, got ${JSON.stringify(dims)}`);
-  }
+  const { dims, data } = checkVolume(volume, label);
   const [X, Y, Z] = dims;
   const XY = X * Y;
-  if (!data || data.length !== XY * Z) throw new InputError('inference.bad-shape', `segmentVolume(${label}): data has ${data?.length ?? 0} voxels, dims [${dims}] need ${XY * Z}`);
 
   const lo = hu ? hu[0] : 0;
   const span = hu ? hu[1] - hu[0] : 1;

@@ -19,6 +19,7 @@
 import sharp from 'sharp';
 import { mkdirSync } from 'node:fs';
 import { InputError } from '@app/core';
+import { ortType } from '@app/inference';
 import type { RgbImage, SlideReader } from '@app/wsi';
 import { readScaled } from './region';
 import type { TissueMask } from './tissue';
@@ -206,7 +207,11 @@ export function tileToChw(band: RgbImage, g: TileGrid, i: number, r: number, out
   }
 }
 
-/** Copies the tile of core column i (band row r) into `out` at `offset` as uint8 CHW RGB (the band's bytes as they are). */
+/**
+ * Copies the tile of core column i (band row r) into `out` at `offset` as uint8 CHW RGB (the band's bytes as they are).
+ * tileToChw's loop without the division, kept apart on purpose: one loop for both (dividing by 1 for bytes, or cutting
+ * bytes and converting them for float32) made the byte cut 1.7x slower, or the float32 cut 1.25x slower.
+ */
 export function tileToChwBytes(band: RgbImage, g: TileGrid, i: number, r: number, out: Uint8Array, offset: number): void {
   const T = g.tileSize;
   const bw = band.width;
@@ -386,8 +391,7 @@ export function ortPredictor(session: OrtSessionLike, opts: { tileSize: number; 
   const T = opts.tileSize;
   return async (batch, n) => {
     if (batch.length !== n * 3 * T * T) throw new InputError('pathology.bad-input', `batch has ${batch.length} values, [${n}, 3, ${T}, ${T}] needs ${n * 3 * T * T}`);
-    const type = Object.prototype.toString.call(batch) === '[object Uint8Array]' ? 'uint8' : 'float32';
-    const res = await session.run({ [input]: new ort.Tensor(type, batch, [n, 3, T, T]) });
+    const res = await session.run({ [input]: new ort.Tensor(ortType(batch), batch, [n, 3, T, T]) });
     return Float32Array.from(res[output].data as Float32Array);
   };
 }

@@ -4,7 +4,7 @@ import { codeVersion, InputError, isInputError, sha256Hex } from '@app/core';
 import { aiOnlyRead, analyseCtVolume, classesFromCard, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtAnalysis, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
 import { AiRepository, ImagingRepository, SlidesRepository, type AiRunRow, type NewAiProposal } from '@app/db';
 import type { DicomHeader, Volume } from '@app/dicom';
-import { createInferencePool, isShared, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
+import { createInferencePool, isShared, ortType, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
 import type { PipelineContext } from '@app/ingest';
 import { classifySlide, heatmapPng, slideMetrics, type TileBatch, type TilePredictor } from '@app/pathology';
 import type { JobContext, JobDefinition } from '@app/queue';
@@ -349,11 +349,11 @@ export function tilePredictor(model: ModelHandle, tileSize: number): TilePredict
     const len = n * 3 * tileSize * tileSize;
     // classifySlide's batches are shared memory (sharedInput), untouched until the promise settles: no copy
     if (isShared(batch.buffer)) return run(batch.subarray(0, len), n);
-    const bytes = Object.prototype.toString.call(batch) === '[object Uint8Array]';
+    const type = ortType(batch);
     let shared = free.pop();
-    if (!shared || shared.length < len || (Object.prototype.toString.call(shared) === '[object Uint8Array]') !== bytes) {
+    if (!shared || shared.length < len || ortType(shared) !== type) {
       const size = Math.max(len, batch.length);
-      shared = bytes ? new Uint8Array(new SharedArrayBuffer(size)) : new Float32Array(new SharedArrayBuffer(4 * size));
+      shared = type === 'uint8' ? new Uint8Array(new SharedArrayBuffer(size)) : new Float32Array(new SharedArrayBuffer(4 * size));
     }
     try {
       const input = shared.subarray(0, len);
