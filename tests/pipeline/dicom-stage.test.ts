@@ -3,6 +3,7 @@
  * public fixtures, invalid files and a series with mixed geometry, then the blinded API.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -12,7 +13,7 @@ import { repoRoot } from '@app/core';
 import { ForbiddenError, ImagingRepository, PseudonymRepository } from '@app/db';
 import { parseDicom } from '@app/dicom';
 import { generatePhantomStudy } from '@app/phantom';
-import { createRuntime, decodeNrrd, type Runtime } from '@app/pipeline';
+import { createRuntime, decodeNrrd, type Runtime, VOLUME_JOB } from '@app/pipeline';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
 import { authHeader } from '../helpers/auth';
@@ -101,6 +102,26 @@ test('series wait for the quiet period, are selected by the protocol rules, and 
   const small = series.find((s) => s.instance_count === 1)!;
   expect(small.selected).toBe(false);
   expect(small.selection_reasons.join(' ')).toMatch(/1 slices < 10/);
+});
+
+test('a volume job for an older instance set (an instance arrived since) builds nothing and leaves the series to the newer set', async () => {
+  const imaging = new ImagingRepository(rt.db);
+  const s = (await imaging.allSeries()).find((x) => x.instance_count === 12)!;
+  const before = { series: await imaging.seriesById(s.id), volumes: await rt.db.selectFrom('volumes').select('id').where('series_id', '=', s.id).execute() };
+  // the set as a check saw it before the 12th instance arrived
+  const older = createHash('sha256').update((await imaging.instancesOfSeries(s.id)).map((i) => i.sop_instance_uid).sort().slice(0, 11).join('\n')).digest('hex');
+  const r = await rt.queue.enqueue(VOLUME_JOB, { seriesId: s.id, instanceSetSha256: older }, { idempotencyKey: `test-stale-volume:${s.id}` });
+  await rt.queue.waitIdle({ timeoutMs: 30000 });
+  const job = await rt.db.selectFrom('jobs').selectAll().where('id', '=', r.jobId).executeTakeFirstOrThrow();
+  expect(job.status).toBe('completed');
+  expect(job.result).toMatchObject({ stale: true, instances: 12 });
+  expect(await rt.db.selectFrom('volumes').select('id').where('series_id', '=', s.id).execute()).toEqual(before.volumes);
+  expect(await imaging.seriesById(s.id)).toEqual(before.series);
+  // the state write itself is guarded by the instance count the job worked from
+  expect(await imaging.updateSeries(s.id, { status: 'volume-failed', error: 'from an older set' }, 11)).toBe(false);
+  expect(await imaging.seriesById(s.id)).toEqual(before.series);
+  expect(await imaging.updateSeries(s.id, { summary: before.series!.summary as Record<string, unknown> }, 12)).toBe(true);
+  expect((await imaging.seriesById(s.id))!.status).toBe('volume-built');
 });
 
 test('readers and models get only de-identified copies: no original identity in their bytes', async () => {

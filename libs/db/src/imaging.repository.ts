@@ -95,8 +95,16 @@ export class ImagingRepository {
     return this.db.selectFrom('instances').selectAll().where('series_id', '=', seriesId).orderBy('sop_instance_uid').execute();
   }
 
-  async updateSeries(id: string, f: { status?: SeriesStatus; selected?: boolean | null; reasons?: string[]; flags?: string[]; summary?: Record<string, unknown>; error?: string | null }) {
-    await this.db
+  /**
+   * Sets a series' state. With `ifInstanceCount`, only while the series still has exactly that many instances (a job
+   * that worked on an older instance set must not overwrite the newer set's state); returns whether it was written.
+   */
+  async updateSeries(
+    id: string,
+    f: { status?: SeriesStatus; selected?: boolean | null; reasons?: string[]; flags?: string[]; summary?: Record<string, unknown>; error?: string | null },
+    ifInstanceCount?: number,
+  ): Promise<boolean> {
+    let q = this.db
       .updateTable('series')
       .set({
         updated_at: sql`now()`,
@@ -107,8 +115,10 @@ export class ImagingRepository {
         ...(f.summary ? { summary: JSON.stringify(f.summary) } : {}),
         ...(f.error !== undefined ? { error: f.error } : {}),
       })
-      .where('id', '=', id)
-      .execute();
+      .where('id', '=', id);
+    if (ifInstanceCount !== undefined) q = q.where('instance_count', '=', ifInstanceCount);
+    const r = await q.executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
   }
 
   async addVolume(v: Omit<VolumesTable, 'id' | 'created_at' | 'dims' | 'spacing' | 'affine' | 'flags' | 'provenance'> & { dims: number[]; spacing: number[]; affine: number[]; flags: string[]; provenance: Record<string, unknown> }): Promise<VolumeRow> {

@@ -146,11 +146,16 @@ function seriesCheckJob(ctx: PipelineContext): JobDefinition<{ seriesId: string 
       const quietFor = Date.now() - new Date(s.last_instance_at).getTime();
       if (quietFor < ctx.config.SERIES_QUIET_MS) return { stable: false, quietForMs: quietFor }; // a later check was scheduled by the newer instance
       const inst = await imaging.instancesOfSeries(s.id);
-      const setHash = sha256Hex(inst.map((i) => i.sop_instance_uid).sort().join('\n'));
+      const setHash = instanceSetSha256(inst);
       const r = await ctx.queue.enqueue(VOLUME_JOB, { seriesId: s.id, instanceSetSha256: setHash }, { idempotencyKey: `volume:${s.id}:${setHash}` });
       return { stable: true, instances: inst.length, volumeJob: r.jobId, duplicate: r.duplicate };
     },
   };
+}
+
+/** The identity of a series' instance set: sha256 of its sorted SOP Instance UIDs (a volume's instance_set_sha256). */
+function instanceSetSha256(rows: readonly { sop_instance_uid: string }[]): string {
+  return sha256Hex(rows.map((i) => i.sop_instance_uid).sort().join('\n'));
 }
 
 /** Step 3: series selection and the volume (NRRD under volumes/), with its provenance. */
@@ -163,6 +168,11 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
       const s = await imaging.seriesById(job.payload.seriesId);
       if (!s) throw new Error(`series ${job.payload.seriesId} not found`);
       const rows = await imaging.instancesOfSeries(s.id);
+      // A check enqueued this job for one instance set; an instance that arrived since makes it stale. The newer
+      // instance's own check builds the newer set, so this job stops: a volume is only ever stored under the hash of
+      // the instances it was built from, and an older set never overwrites the series' state.
+      const currentSet = instanceSetSha256(rows);
+      if (currentSet !== job.payload.instanceSetSha256) return { stale: true, instances: rows.length, currentInstanceSetSha256: currentSet };
       // Headers only: a 1,000-slice series is never held whole (each object is fetched, its header kept, the bytes dropped);
       // pixel data is fetched again one slice at a time, straight into the volume (readSeriesVolume).
       const parsed: SeriesInstance[] = [];
@@ -175,7 +185,8 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
       const sel = selectSeries(protocol.seriesSelection, summary);
       const withPixels = parsed.filter((p) => p.header.image.hasPixelData);
       if (!withPixels.length) {
-        await imaging.updateSeries(s.id, { status: 'no-volume', selected: false, reasons: [...sel.reasons, 'no image pixel data (e.g. SR or SEG)'], summary: { ...summary } });
+        if (!(await imaging.updateSeries(s.id, { status: 'no-volume', selected: false, reasons: [...sel.reasons, 'no image pixel data (e.g. SR or SEG)'], summary: { ...summary } }, rows.length)))
+          return { stale: true, volume: false };
         return { volume: false };
       }
       try {
@@ -196,13 +207,17 @@ function volumeJob(ctx: PipelineContext): JobDefinition<{ seriesId: string; inst
           data_sha256: dataSha256,
           provenance: { sourceSha256: rows.map((r) => r.deid_sha256), sliceSopInstanceUids: vol.sliceSopInstanceUids, codeVersion: codeVersion(), at: new Date().toISOString() },
         });
-        await imaging.updateSeries(s.id, { status: 'volume-built', selected: sel.selected, reasons: sel.reasons, flags: vol.flags, summary: { ...summary }, error: null });
+        // only while this set is still the series' whole set: an instance that arrived during the build leaves the
+        // series to the newer set's job (this volume stays, correct for its own set, but is not read by the AI)
+        if (!(await imaging.updateSeries(s.id, { status: 'volume-built', selected: sel.selected, reasons: sel.reasons, flags: vol.flags, summary: { ...summary }, error: null }, rows.length)))
+          return { stale: true, volumeId: v.id, dims: vol.dims };
         if (sel.selected) await enqueueCtInference(ctx, v); // the AI read of a selected series
         return { volumeId: v.id, dims: vol.dims, selected: sel.selected, flags: vol.flags };
       } catch (e) {
         if (!isInputError(e)) throw e;
         // mixed geometry etc.: the series is recorded as unusable with the reason, never silently fixed
-        await imaging.updateSeries(s.id, { status: 'volume-failed', selected: false, reasons: [...sel.reasons, `volume not built: ${e.message}`], summary: { ...summary }, error: `${e.code}: ${e.message}` });
+        if (!(await imaging.updateSeries(s.id, { status: 'volume-failed', selected: false, reasons: [...sel.reasons, `volume not built: ${e.message}`], summary: { ...summary }, error: `${e.code}: ${e.message}` }, rows.length)))
+          return { stale: true, volume: false, error: e.code };
         return { volume: false, error: e.code };
       }
     },
