@@ -139,24 +139,29 @@ export async function uploadSeries(c: Cluster, opts: { slices: number; seed: num
   });
 }
 
-/** What the fault tests assert after the run: every effect once, nothing pending, nothing failed. */
+/**
+ * What the fault tests assert after the run: every effect once, nothing pending, nothing failed. One statement, so one
+ * snapshot: separate queries could see a job completed but not the series state it wrote just before (a false alarm).
+ */
 export async function pipelineState(c: Cluster) {
-  const [objects] = await c.q<{ total: string; processed: string; keys: string }>(
-    `select count(*) total, count(*) filter (where status = 'processed') processed, count(distinct key) keys from objects`,
-  );
-  const [instances] = await c.q<{ total: string; objects: string; sops: string }>(`select count(*) total, count(distinct object_id) objects, count(distinct sop_instance_uid) sops from instances`);
-  const [series] = await c.q<{ total: string; built: string }>(`select count(*) total, count(*) filter (where status = 'volume-built') built from series`);
-  // a volume per (series, instance set): a slice that arrives after the quiet period gives a second, complete volume
-  const [volumes] = await c.q<{ total: string; series: string; sets: string; slices: number | null }>(
-    `select count(*) total, count(distinct series_id) series, count(distinct (series_id, instance_set_sha256)) sets, max((dims::jsonb->>2)::int) slices from volumes`,
-  );
-  const jobs = await c.q<{ name: string; status: string; n: string }>(`select name, status, count(*) n from jobs group by 1, 2 order by 1, 2`);
+  const [row] = await c.q<{ s: Record<string, Record<string, string | number | null>> }>(`select json_build_object(
+    'objects', (select json_build_object('total', count(*), 'processed', count(*) filter (where status = 'processed'), 'keys', count(distinct key)) from objects),
+    'instances', (select json_build_object('total', count(*), 'objects', count(distinct object_id), 'sops', count(distinct sop_instance_uid)) from instances),
+    'series', (select json_build_object('total', count(*), 'built', count(*) filter (where status = 'volume-built')) from series),
+    -- a volume per (series, instance set): a slice that arrives after the quiet period gives a second, complete volume
+    'volumes', (select json_build_object('total', count(*), 'series', count(distinct series_id), 'sets', count(distinct (series_id, instance_set_sha256)), 'slices', max((dims::jsonb->>2)::int)) from volumes),
+    -- volume jobs that stored a volume, and those that found their instance set stale before building (no volume)
+    'volumeJobs', (select json_build_object('built', count(*) filter (where result ? 'volumeId'), 'skippedStale', count(*) filter (where result ? 'stale' and not result ? 'volumeId')) from jobs where name = 'dicom.volume' and status = 'completed'),
+    'jobs', (select coalesce(json_object_agg(k, n), '{}') from (select name || ':' || status k, count(*) n from jobs group by name, status order by 1) j)
+  ) s`);
+  const { objects, instances, series, volumes, volumeJobs, jobs } = row!.s;
   return {
-    objects: { total: +objects!.total, processed: +objects!.processed, keys: +objects!.keys },
-    instances: { total: +instances!.total, objects: +instances!.objects, sops: +instances!.sops },
-    series: { total: +series!.total, built: +series!.built },
-    volumes: { total: +volumes!.total, series: +volumes!.series, sets: +volumes!.sets, slices: volumes!.slices },
-    jobs: Object.fromEntries(jobs.map((j) => [`${j.name}:${j.status}`, +j.n])),
+    objects: { total: +objects!.total!, processed: +objects!.processed!, keys: +objects!.keys! },
+    instances: { total: +instances!.total!, objects: +instances!.objects!, sops: +instances!.sops! },
+    series: { total: +series!.total!, built: +series!.built! },
+    volumes: { total: +volumes!.total!, series: +volumes!.series!, sets: +volumes!.sets!, slices: volumes!.slices === null ? null : +volumes!.slices! },
+    volumeJobs: { built: +volumeJobs!.built!, skippedStale: +volumeJobs!.skippedStale! },
+    jobs: Object.fromEntries(Object.entries(jobs!).map(([k, n]) => [k, +n!])),
   };
 }
 
