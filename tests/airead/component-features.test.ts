@@ -60,6 +60,15 @@ describe('componentFeatures', () => {
     expect([b.class_1, b.class_2, b.class_3]).toEqual([0, 1, 0]);
   });
 
+  it('reads HU slice by slice (a volume file) with the same features, only the slices holding a component', () => {
+    const { hu, labels, conf } = build();
+    const cc = connectedComponents3d(labels, dims, { connectivity: 26, minVoxels: 1 });
+    const read: number[] = [];
+    const sliced = componentFeatures((k) => (read.push(k), hu.slice(k * 64, (k + 1) * 64)), dims, spacing, cc.components, cc.count, cc.classes, conf, 3);
+    expect(sliced).toEqual(componentFeatures(hu, dims, spacing, cc.components, cc.count, cc.classes, conf, 3));
+    expect(read).toEqual([0, 1, 2]); // slice 3 holds no component; each slice read once
+  });
+
   it('is deterministic', () => {
     const { hu, labels, conf } = build();
     const cc = connectedComponents3d(labels, dims, { connectivity: 26, minVoxels: 1 });

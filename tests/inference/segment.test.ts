@@ -159,6 +159,37 @@ describe('segmentVolume (card-driven)', () => {
     expect((err as Error).message).toMatch(/segmentVolume\(ct3d-spaced@0\.1\.0\): the model expects voxels of 1 x 1 x 2 mm .* the volume carries no voxel size/);
   });
 
+  it('a volume read slice by slice (a file) gives exactly the in-memory results, 2.5D, 3D and resampled, never asking for all at once', async () => {
+    const [X, Y, Z] = [21, 18, 9];
+    const vol = volume(X, Y, Z, 29);
+    const XY = X * Y;
+    for (const id of ['ct25d', 'ct3d', 'ct3d-spaced']) {
+      const m = await pool.model(id);
+      const reads: number[] = [];
+      const sliced = {
+        dims: vol.dims,
+        spacing: [1, 1, 2.5] as const,
+        // a fresh copy per read, like a file reader
+        slice: (k: number) => (reads.push(k), vol.data.slice(k * XY, (k + 1) * XY)),
+      };
+      const want = await segmentVolume({ ...vol, spacing: [1, 1, 2.5] }, m, { probabilities: true, confidence: true });
+      const got = await segmentVolume(sliced, m, { probabilities: true, confidence: true });
+      expect(Buffer.from(got.labels).equals(Buffer.from(want.labels))).toBe(true);
+      expect(Buffer.from(got.confidence!).equals(Buffer.from(want.confidence!))).toBe(true);
+      for (const c of Object.keys(want.probabilities!)) expect(Buffer.from(got.probabilities![+c]!.buffer).equals(Buffer.from(want.probabilities![+c]!.buffer))).toBe(true);
+      expect(got.resampled).toEqual(want.resampled);
+      if (id === 'ct3d-spaced') expect(got.resampled?.dims).toEqual([21, 18, 11]);
+      // every slice read, in rising order of first use; none far more often than the window depth needs
+      expect(new Set(reads)).toEqual(new Set(Array.from({ length: Z }, (_, k) => k)));
+      const counts = reads.reduce((a, k) => a.set(k, (a.get(k) ?? 0) + 1), new Map<number, number>());
+      expect(Math.max(...counts.values())).toBeLessThanOrEqual(id === 'ct25d' ? 3 : 4);
+    }
+    // a reader that returns the wrong size is the same InputError as bad data
+    const bad = { dims: vol.dims, slice: () => new Int16Array(5) };
+    await expect(segmentVolume(bad, await pool.model('ct25d'))).rejects.toMatchObject({ code: 'inference.bad-shape', message: expect.stringMatching(/slice 0 has 5 values/) });
+    await expect(segmentVolume({ dims: vol.dims } as never, await pool.model('ct25d'))).rejects.toMatchObject({ code: 'inference.bad-shape' });
+  });
+
   it('resampling helpers: grid sizes, constants kept, nearest-neighbour labels on a known grid', () => {
     expect(resampledDims([512, 512, 100], [0.7, 0.7, 2.5], [1, 1, 1.25])).toEqual([358, 358, 200]);
     expect(resampledDims([3, 3, 1], [0.1, 0.1, 1], [5, 5, 5])).toEqual([1, 1, 1]);

@@ -496,6 +496,25 @@ describe('determinism', () => {
     expect(r1).toHaveLength(2);
   });
 
+  test('HU read slice by slice (a volume file): the same numbers, and only the slices holding a lesion are read', () => {
+    const dims: Vec3 = [60, 50, 9];
+    const lab = raster(dims, (i, j, k) => ((i - 20.3) / 12) ** 2 + ((j - 25.1) / 7) ** 2 + ((k - 3) / 2.2) ** 2 <= 1 || (i > 45 && i < 55 && j > 5 && j < 40 && k === 3));
+    const cc = connectedComponents3d(lab, dims);
+    const data = Float32Array.from(lab, (v, p) => (v ? 40 + (p % 7) * 1.5 : -1000));
+    const base = grid(dims, [0.7, 0.7, 2]);
+    const want = measureLesions({ ...base, data }, cc.components, cc.count, { sliceThicknessMm: 2 });
+    const read = new Set<number>();
+    const plane = dims[0] * dims[1];
+    const got = measureLesions({ ...base, slice: (k) => (read.add(k), data.slice(k * plane, (k + 1) * plane)) }, cc.components, cc.count, { sliceThicknessMm: 2 });
+    expect(JSON.stringify(got)).toBe(JSON.stringify(want));
+    expect(want[0]!.huSd).toBeGreaterThan(0);
+    const lesionSlices = new Set(Array.from(lab.keys()).filter((p) => lab[p]).map((p) => Math.floor(p / plane)));
+    expect([...read].sort()).toEqual([...lesionSlices].sort());
+    expect(lesionSlices.size).toBeLessThan(dims[2]);
+    // a reader that returns the wrong size is refused
+    expectInputError(() => measureLesions({ ...base, slice: () => new Float32Array(3) }, cc.components, cc.count, { sliceThicknessMm: 2 }), 'measure.bad-shape');
+  });
+
   test('HU mean and population SD', () => {
     const dims: Vec3 = [10, 10, 1];
     const lab = raster(dims, (i, j) => i >= 2 && i < 6 && j >= 2 && j < 4); // 8 voxels

@@ -36,10 +36,11 @@ export interface ComponentClassifier {
 
 /**
  * Features of components 1..count (index c-1). `components` = connectedComponents3d's labelling of `labels`;
- * `classes[c-1]` its class; `confidence` the argmax-class probability quantised to 0-255.
+ * `classes[c-1]` its class; `confidence` the argmax-class probability quantised to 0-255. `hu`: the whole HU volume,
+ * or a reader of HU slice k (only slices holding a component are read, once each).
  */
 export function componentFeatures(
-  hu: ArrayLike<number>,
+  hu: ArrayLike<number> | ((k: number) => ArrayLike<number>),
   dims: readonly [number, number, number] | readonly number[],
   spacing: readonly number[],
   components: Int32Array,
@@ -65,12 +66,21 @@ export function componentFeatures(
   const HIGH = Math.round(0.95 * 255);
   for (let k = 0; k < nz; k++) {
     sliceCount.fill(0);
+    // HU of slice k: the whole array at an offset, or the slice read when it first holds a component voxel
+    let hs: ArrayLike<number> | null = null;
+    let off = 0;
     for (let j = 0; j < ny; j++) {
       for (let i = 0; i < nx; i++) {
         const v = k * plane + j * nx + i;
         const c = components[v];
         if (!c) continue;
-        const h = hu[v];
+        if (!hs) {
+          if (typeof hu === 'function') {
+            hs = hu(k);
+            off = k * plane;
+          } else hs = hu;
+        }
+        const h = hs[v - off]!;
         n[c]++;
         sliceCount[c]++;
         conf[c] += confidence[v];
@@ -84,10 +94,11 @@ export function componentFeatures(
         if (k < lo[2][c]) lo[2][c] = k;
         if (k > hi[2][c]) hi[2][c] = k;
         // in-plane 4-neighbours outside every component: the tissue around the lesion
-        if (i > 0 && !components[v - 1]) (shell[c] += hu[v - 1]), shellN[c]++;
-        if (i < nx - 1 && !components[v + 1]) (shell[c] += hu[v + 1]), shellN[c]++;
-        if (j > 0 && !components[v - nx]) (shell[c] += hu[v - nx]), shellN[c]++;
-        if (j < ny - 1 && !components[v + nx]) (shell[c] += hu[v + nx]), shellN[c]++;
+        const w = v - off;
+        if (i > 0 && !components[v - 1]) (shell[c] += hs[w - 1]!), shellN[c]++;
+        if (i < nx - 1 && !components[v + 1]) (shell[c] += hs[w + 1]!), shellN[c]++;
+        if (j > 0 && !components[v - nx]) (shell[c] += hs[w - nx]!), shellN[c]++;
+        if (j < ny - 1 && !components[v + nx]) (shell[c] += hs[w + nx]!), shellN[c]++;
       }
     }
     for (let c = 1; c <= count; c++) if (sliceCount[c] > maxArea[c]) maxArea[c] = sliceCount[c];

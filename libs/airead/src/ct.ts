@@ -1,4 +1,4 @@
-import { InputError } from '@app/core';
+import { InputError, sliceOf } from '@app/core';
 import type { DicomHeader, Volume } from '@app/dicom';
 import { segmentVolume, type ModelCard, type ModelHandle, type ModelProvenance } from '@app/inference';
 import { connectedComponents3d, measureLesions, type LesionMeasurement } from '@app/measure';
@@ -96,11 +96,17 @@ export function sliceThicknessOf(volume: Pick<Volume, 'spacing'>, headers?: (Dic
 }
 
 /**
+ * A CT volume as the AI read needs it: geometry and flags, and HU either whole (`data`) or read slice by slice
+ * (`slice`, e.g. openNrrdSlices over the stored volume file: the read then never holds the HU volume whole).
+ */
+export type CtImage = Pick<Volume, 'dims' | 'spacing' | 'affine' | 'flags'> & { data?: Volume['data']; slice?: (k: number) => Volume['data'] };
+
+/**
  * Segments a CT volume with a card-driven model, splits the foreground into 3D connected components (26-connected)
  * and measures each as RECIST does (long / short axis on the axial slice, Feret, volume, HU). An empty result is
  * not an error (no lesion found); an unusable volume is (`airead.volume-unusable`).
  */
-export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: AnalyseOptions = {}): Promise<CtAnalysis> {
+export async function analyseCtVolume(volume: CtImage, model: ModelHandle, opts: AnalyseOptions = {}): Promise<CtAnalysis> {
   assertMeasurableVolume(volume);
   const card = model.card;
   const rules = (card.postprocessing ?? {}) as ComponentRules;
@@ -117,7 +123,7 @@ export async function analyseCtVolume(volume: Volume, model: ModelHandle, opts: 
   const seg = await segmentVolume(volume, model, { confidence: scored });
   const minVoxels = opts.minVoxels ?? Number(rules.min_component_voxels ?? 10);
   let cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
-  const dropped = scored ? dropUnlikelyComponents(seg.labels, cc, seg.confidence!, volume.dims, rules, { hu: volume.data, spacing: volume.spacing, classCount }) : [];
+  const dropped = scored ? dropUnlikelyComponents(seg.labels, cc, seg.confidence!, volume.dims, rules, { hu: volume.data ?? ((k: number) => sliceOf(volume, k, 'airead.bad-volume')), spacing: volume.spacing, classCount }) : [];
   if (dropped.length) cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
   const sliceThicknessMm = opts.sliceThicknessMm ?? volume.spacing[2];
   const lesions: CtLesion[] = [];
@@ -144,7 +150,7 @@ export function dropUnlikelyComponents(
   confidence: Uint8Array,
   dims: [number, number, number],
   rules: ComponentRules,
-  image?: { hu: ArrayLike<number>; spacing: readonly number[]; classCount: number },
+  image?: { hu: ArrayLike<number> | ((k: number) => ArrayLike<number>); spacing: readonly number[]; classCount: number },
 ): NonNullable<CtAnalysis['dropped']> {
   const clf = rules.component_classifier;
   if (clf && !image) throw new Error('dropUnlikelyComponents: the card has a component_classifier; pass the image (HU, spacing)');

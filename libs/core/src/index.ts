@@ -7,3 +7,4 @@ export * from './logger';
 export * from './random';
 export * from './threads';
 export * from './sandbox';
+export * from './slices';

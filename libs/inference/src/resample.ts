@@ -40,48 +40,76 @@ export function resampledDims(dims: readonly number[], spacing: readonly number[
   return [0, 1, 2].map((a) => Math.max(1, Math.round((dims[a]! * spacing[a]!) / target[a]!))) as [number, number, number];
 }
 
-/**
- * Trilinear resampling of an x-fastest volume (voxel (i, j, k) = data[i + j X + k X Y]) to `out` dims; separable
- * (x, then y, then z), in float32. Same dims: a float32 copy.
- */
-export function resampleLinear(data: ArrayLike<number>, dims: readonly [number, number, number], out: readonly [number, number, number]): Float32Array {
-  const [X, Y, Z] = dims;
-  const [OX, OY, OZ] = out;
-  // x
-  const tx = linearTaps(X, OX);
-  const a = new Float32Array(OX * Y * Z);
-  for (let r = 0; r < Y * Z; r++) {
+/** One slice (X x Y, x fastest) resampled in plane to OX x OY: x, then y, linearly, in float32. */
+function resamplePlane(src: ArrayLike<number>, X: number, Y: number, tx: ReturnType<typeof linearTaps>, ty: ReturnType<typeof linearTaps>, OX: number, OY: number): Float32Array {
+  const a = new Float32Array(OX * Y);
+  for (let r = 0; r < Y; r++) {
     const s = r * X;
     const d = r * OX;
     for (let o = 0; o < OX; o++) {
       const i = s + tx.i0[o]!;
       const w = tx.w[o]!;
-      a[d + o] = w === 0 ? data[i]! : data[i]! * (1 - w) + data[i + 1]! * w;
+      a[d + o] = w === 0 ? src[i]! : src[i]! * (1 - w) + src[i + 1]! * w;
     }
   }
-  // y
+  const b = new Float32Array(OX * OY);
+  for (let o = 0; o < OY; o++) {
+    const s0 = ty.i0[o]! * OX;
+    const w = ty.w[o]!;
+    const d = o * OX;
+    if (w === 0) b.set(a.subarray(s0, s0 + OX), d);
+    else for (let i = 0; i < OX; i++) b[d + i] = a[s0 + i]! * (1 - w) + a[s0 + OX + i]! * w;
+  }
+  return b;
+}
+
+/**
+ * Trilinear resampling to `out` dims as a slice reader: output slice k' is made when asked from the (at most two)
+ * input slices it lies between, each resampled in plane (x, then y), then blended along z, all in float32. Only the
+ * last two in-plane results are kept, so a volume read slice by slice (a file) is never held whole. `slice(k)` gives
+ * input slice k (X * Y values).
+ */
+export function resampledSlices(slice: (k: number) => ArrayLike<number>, dims: readonly [number, number, number], out: readonly [number, number, number]): (k: number) => Float32Array {
+  const [X, Y, Z] = dims;
+  const [OX, OY, OZ] = out;
+  const tx = linearTaps(X, OX);
   const ty = linearTaps(Y, OY);
-  const b = new Float32Array(OX * OY * Z);
-  for (let k = 0; k < Z; k++) {
-    for (let o = 0; o < OY; o++) {
-      const s0 = (k * Y + ty.i0[o]!) * OX;
-      const w = ty.w[o]!;
-      const d = (k * OY + o) * OX;
-      if (w === 0) b.set(a.subarray(s0, s0 + OX), d);
-      else for (let i = 0; i < OX; i++) b[d + i] = a[s0 + i]! * (1 - w) + a[s0 + OX + i]! * w;
-    }
-  }
-  // z
   const tz = linearTaps(Z, OZ);
   const P = OX * OY;
-  const c = new Float32Array(P * OZ);
-  for (let o = 0; o < OZ; o++) {
-    const s0 = tz.i0[o]! * P;
+  const planes = new Map<number, Float32Array>();
+  const plane = (k: number): Float32Array => {
+    let p = planes.get(k);
+    if (!p) {
+      p = resamplePlane(slice(k), X, Y, tx, ty, OX, OY);
+      if (planes.size >= 2) planes.delete(planes.keys().next().value!);
+      planes.set(k, p);
+    }
+    return p;
+  };
+  return (o: number) => {
+    if (!(o >= 0 && o < OZ)) throw new RangeError(`resampled slice ${o} outside 0..${OZ - 1}`);
     const w = tz.w[o]!;
-    const d = o * P;
-    if (w === 0) c.set(b.subarray(s0, s0 + P), d);
-    else for (let i = 0; i < P; i++) c[d + i] = b[s0 + i]! * (1 - w) + b[s0 + P + i]! * w;
-  }
+    const p0 = plane(tz.i0[o]!);
+    if (w === 0) return Float32Array.from(p0);
+    const p1 = plane(tz.i0[o]! + 1);
+    const c = new Float32Array(P);
+    for (let i = 0; i < P; i++) c[i] = p0[i]! * (1 - w) + p1[i]! * w;
+    return c;
+  };
+}
+
+/**
+ * Trilinear resampling of an x-fastest volume (voxel (i, j, k) = data[i + j X + k X Y]) to `out` dims; separable
+ * (x, then y, then z), in float32. Same dims: a float32 copy. (resampledSlices, slice by slice: the same numbers.)
+ */
+export function resampleLinear(data: ArrayLike<number> & { subarray?: (a: number, b: number) => ArrayLike<number> }, dims: readonly [number, number, number], out: readonly [number, number, number]): Float32Array {
+  const XY = dims[0] * dims[1];
+  const sub = (k: number): ArrayLike<number> =>
+    typeof data.subarray === 'function' ? data.subarray(k * XY, (k + 1) * XY) : Array.from({ length: XY }, (_, i) => data[k * XY + i]!);
+  const next = resampledSlices(sub, dims, out);
+  const P = out[0] * out[1];
+  const c = new Float32Array(P * out[2]);
+  for (let k = 0; k < out[2]; k++) c.set(next(k), k * P);
   return c;
 }
 

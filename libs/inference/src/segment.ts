@@ -4,10 +4,10 @@
  * slices in flight), 3D models stream planes out of the window engine (never a whole-volume float32 tensor of
  * all classes unless `probabilities` asks for it).
  */
-import { InputError } from '@app/core';
+import { InputError, sliceOf } from '@app/core';
 import { fixedSpatial, tensorLayout, type CardTensor, type ModelCard } from './card';
 import { ModelRegistryError, type ModelProvenance, type Tensor } from './registry';
-import { resampledDims, resampleLinear, resampleNearest } from './resample';
+import { resampledDims, resampledSlices, resampleLinear, resampleNearest } from './resample';
 import { BatchSlots, gaussianImportanceMap, runWindows, type Blending, type WindowReuse, type WindowRunner } from './sliding-window';
 
 /** What segmentVolume needs of a model: a pool handle (createInferencePool().model) or an in-process LoadedModel. */
@@ -26,8 +26,13 @@ export interface SegmentationModel {
 export interface CtVolume {
   /** [x (columns), y (rows), z (slices)]; voxel (i, j, k) = data[i + j*dims[0] + k*dims[0]*dims[1]]. */
   dims: [number, number, number];
-  /** Hounsfield units. */
-  data: Int16Array | Float32Array;
+  /** Hounsfield units, the whole volume; or `slice`. */
+  data?: Int16Array | Float32Array;
+  /**
+   * Or HU slice k (X * Y values), read when asked (the stored volume file, read slice by slice): the volume is then
+   * never held whole, here or in the resampling. Slices are read in increasing order, each a few times at most.
+   */
+  slice?: (k: number) => Int16Array | Float32Array;
   /**
    * Voxel size in mm [x, y, z]. Needed when the card sets `preprocessing.target_spacing_mm`: the volume is then
    * resampled to that voxel size for the model and the results brought back to this grid.
@@ -78,16 +83,20 @@ export interface SegmentVolumeResult {
   resampled?: { fromSpacingMm: number[]; toSpacingMm: number[]; dims: [number, number, number] };
 }
 
-/** The volume's dims and data, or InputError 'inference.bad-shape' naming the model. */
+/** The volume's dims and data (or slice reader), or InputError 'inference.bad-shape' naming the model. */
 function checkVolume(volume: CtVolume, label: string): CtVolume {
-  const { dims, data } = volume ?? ({} as CtVolume);
+  const { dims, data, slice } = volume ?? ({} as CtVolume);
   if (!Array.isArray(dims) || dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new InputError('inference.bad-shape', `segmentVolume(${label}): dims must be [x, y, z] positive integers, got ${JSON.stringify(dims)}`);
   }
   const n = dims[0] * dims[1] * dims[2];
+  if (!data && typeof slice === 'function') return volume;
   if (!data || data.length !== n) throw new InputError('inference.bad-shape', `segmentVolume(${label}): data has ${data?.length ?? 0} voxels, dims [${dims}] need ${n}`);
   return volume;
 }
+
+/** A checked slice reader over either form of the volume (sliceOf: a view of `data`, or `slice(k)` of the right length). */
+const slicesOf = (volume: CtVolume, label: string) => (k: number) => sliceOf(volume, k, 'inference.bad-shape', `segmentVolume(${label}): `);
 
 function unsupported(card: ModelCard, msg: string): ModelRegistryError {
   return new ModelRegistryError('inference.card-unsupported', `model ${card.id}@${card.version}: ${msg}`, { id: card.id, version: card.version });
@@ -105,13 +114,14 @@ export async function segmentVolume(volume: CtVolume, model: SegmentationModel, 
   if (!Array.isArray(target)) return segmentOnGrid(volume, model, opts);
   const label = `${model.card.id}@${model.card.version}`;
   if (target.length !== 3 || !target.every((t) => Number.isFinite(t) && t > 0)) throw unsupported(model.card, `preprocessing.target_spacing_mm must be 3 positive numbers (mm), got ${JSON.stringify(target)}`);
-  const { dims, data, spacing: sp } = checkVolume(volume, label);
+  const { dims, spacing: sp } = checkVolume(volume, label);
   if (!sp || sp.length !== 3 || !sp.every((t) => Number.isFinite(t) && t > 0)) {
     throw new InputError('inference.no-spacing', `segmentVolume(${label}): the model expects voxels of ${target.join(' x ')} mm (card target_spacing_mm) and the volume carries no voxel size`);
   }
   const to = resampledDims(dims, sp, target);
   if (to[0] === dims[0] && to[1] === dims[1] && to[2] === dims[2]) return segmentOnGrid(volume, model, opts);
-  const r = await segmentOnGrid({ dims: to, data: resampleLinear(data, dims, to) }, model, opts);
+  // resampled slice by slice as the model asks for them: neither grid's volume is held whole unless `data` already is
+  const r = await segmentOnGrid({ dims: to, slice: resampledSlices(slicesOf(volume, label), dims, to) }, model, opts);
   let probabilities: Record<number, Float32Array> | undefined;
   if (r.probabilities) {
     probabilities = {};
@@ -156,9 +166,10 @@ async function segmentOnGrid(volume: CtVolume, model: SegmentationModel, opts: S
   const inFlight = opts.inFlight ?? (model.threads ?? 1) + 1;
   const threshold = Number(card.postprocessing?.threshold ?? (outSpec.format === 'logits' ? 0 : 0.5));
 
-  const { dims, data } = checkVolume(volume, label);
+  const { dims } = checkVolume(volume, label);
   const [X, Y, Z] = dims;
   const XY = X * Y;
+  const readSlice = slicesOf(volume, label);
 
   const lo = hu ? hu[0] : 0;
   const span = hu ? hu[1] - hu[0] : 1;
@@ -206,6 +217,22 @@ async function segmentOnGrid(volume: CtVolume, model: SegmentationModel, opts: S
     const [rd, rh, rw] = roi as [number, number, number];
     const importance = blending === 'gaussian' ? gaussianImportanceMap([rd, rh, rw], sigmaScale) : undefined;
     const slots3d = slotsFor(1, rd * rh * rw);
+    // windows go in z order, `inFlight` batches at once: the planes of the last few window depths are kept (a plane
+    // evicted too early is only read again)
+    const planeCache = new Map<number, Int16Array | Float32Array>();
+    const planeCap = rd * (inFlight + 2) + batchSize;
+    const plane = (k: number) => {
+      let p = planeCache.get(k);
+      if (p) {
+        planeCache.delete(k);
+        planeCache.set(k, p);
+        return p;
+      }
+      p = readSlice(k);
+      if (planeCache.size >= planeCap) planeCache.delete(planeCache.keys().next().value!);
+      planeCache.set(k, p);
+      return p;
+    };
     const st = await runWindows(
       {
         size: [Z, Y, X],
@@ -222,17 +249,18 @@ async function segmentOnGrid(volume: CtVolume, model: SegmentationModel, opts: S
         fill: (dst, off, z0, y0, x0, pad) => {
           for (let dz = 0; dz < rd; dz++) {
             const k = z0 + dz - pad[0];
+            const src = k < 0 || k >= Z ? null : plane(k);
             for (let dy = 0; dy < rh; dy++) {
               const j = y0 + dy - pad[1];
               const o = off + (dz * rh + dy) * rw;
-              if (k < 0 || k >= Z || j < 0 || j >= Y) {
+              if (!src || j < 0 || j >= Y) {
                 dst.fill(0, o, o + rw);
                 continue;
               }
-              const row = k * XY + j * X;
+              const row = j * X;
               for (let dx = 0; dx < rw; dx++) {
                 const i = x0 + dx - pad[2];
-                dst[o + dx] = i < 0 || i >= X ? 0 : norm(data[row + i]);
+                dst[o + dx] = i < 0 || i >= X ? 0 : norm(src[row + i]);
               }
             }
           }
@@ -253,8 +281,8 @@ async function segmentOnGrid(volume: CtVolume, model: SegmentationModel, opts: S
     let p = cache.get(k);
     if (!p) {
       p = new Float32Array(XY);
-      const base = k * XY;
-      for (let i = 0; i < XY; i++) p[i] = norm(data[base + i]);
+      const src = readSlice(k);
+      for (let i = 0; i < XY; i++) p[i] = norm(src[i]);
       cache.set(k, p);
     }
     return p;

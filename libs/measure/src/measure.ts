@@ -1,4 +1,4 @@
-import { InputError } from '@app/core';
+import { InputError, sliceOf } from '@app/core';
 import { longestChord, perpendicularChord, segmentPixels, sliceCandidates, sliceLengthBound, type Gram2 } from './chords';
 import { feret3d } from './feret';
 import { recistMeasurability } from './recist';
@@ -44,8 +44,10 @@ export function measureLesions(grid: MeasureGrid, components: Int32Array, count:
   const g = checkGeometry(grid.spacing, grid.affine);
   if (!(components instanceof Int32Array)) throw new InputError('measure.bad-shape', 'components must be an Int32Array');
   checkLength(components.length, n, 'components', [nx, ny, nz]);
-  const data = grid.data;
-  if (data !== undefined) checkLength(data.length, n, 'data', [nx, ny, nz]);
+  // HU from the whole array or read slice by slice (grid.slice: a volume file); none: no HU statistics
+  if (grid.data !== undefined) checkLength(grid.data.length, n, 'data', [nx, ny, nz]);
+  const hasHu = grid.data !== undefined || typeof grid.slice === 'function';
+  const huSlice = (k: number) => sliceOf(grid, k, 'measure.bad-shape');
   if (!Number.isSafeInteger(count) || count < 0) throw new InputError('measure.bad-option', `count must be an integer >= 0, got ${count}`);
   if (!opts || !Number.isFinite(opts.sliceThicknessMm) || opts.sliceThicknessMm <= 0) {
     throw new InputError('measure.bad-option', `sliceThicknessMm must be a finite positive number, got ${opts?.sliceThicknessMm}`);
@@ -64,6 +66,8 @@ export function measureLesions(grid: MeasureGrid, components: Int32Array, count:
   const hs = new Float64Array(count + 1);
   const hn = new Float64Array(count + 1);
   const nxy0 = nx * ny;
+  let hu: ArrayLike<number> | null = null;
+  let huK = -1;
   for (let idx = 0; idx < n; idx++) {
     const c = components[idx];
     if (c === 0) continue;
@@ -85,8 +89,9 @@ export function measureLesions(grid: MeasureGrid, components: Int32Array, count:
     if (j > hi[b + 1]) hi[b + 1] = j;
     if (k < lo[b + 2]) lo[b + 2] = k;
     if (k > hi[b + 2]) hi[b + 2] = k;
-    if (data) {
-      const v = data[idx];
+    if (hasHu) {
+      if (huK !== k) (hu = huSlice(k)), (huK = k); // only slices that hold a lesion are read
+      const v = hu![rem]!;
       if (Number.isFinite(v)) {
         hs[c] += v;
         hn[c]++;
@@ -117,16 +122,18 @@ export function measureLesions(grid: MeasureGrid, components: Int32Array, count:
     const huMean = hn[c] > 0 ? hs[c] / hn[c] : undefined;
     let ss = 0;
     for (let z = 0; z < bz; z++) {
+      const zs = huMean !== undefined ? huSlice(k0 + z) : null;
       for (let y = 0; y < by; y++) {
         const gBase = (k0 + z) * nxy + (j0 + y) * nx + i0;
+        const sBase = (j0 + y) * nx + i0;
         const lBase = z * bxy + y * bx;
         for (let x = 0; x < bx; x++) {
           if (components[gBase + x] !== c) continue;
           mask[lBase + x] = 1;
           slicePixels[z]++;
-          if (data && huMean !== undefined) {
-            const v = data[gBase + x];
-            if (Number.isFinite(v)) ss += (v - huMean) * (v - huMean);
+          if (zs) {
+            const v = zs[sBase + x]!;
+            if (Number.isFinite(v)) ss += (v - huMean!) * (v - huMean!);
           }
         }
       }

@@ -34,6 +34,8 @@ export interface MeasureGrid {
   affine: readonly number[];
   /** HU values, voxel (i, j, k) = data[i + j*dims[0] + k*dims[0]*dims[1]]. */
   data?: Int16Array | Float32Array;
+  /** Or HU slice k (X * Y values) read when asked (a volume file): only the slices that hold a lesion are read. */
+  slice?: (k: number) => Int16Array | Float32Array;
 }
 
 export interface MeasureOptions {

@@ -1,7 +1,7 @@
 export * from './runtime';
 export * from './modules';
 export * from './protocol';
-export { encodeNrrd, decodeNrrd } from './stages/nrrd';
+export { encodeNrrd, decodeNrrd, openNrrdSlices, type NrrdSlices } from './stages/nrrd';
 export { dicomModule, SERIES_CHECK_JOB, VOLUME_JOB } from './stages/dicom';
 export { wsiModule, PATCHES_JOB, PATCH_SPEC, subjectFromKey } from './stages/wsi';
 export * from './stages/endpoints';

@@ -10,7 +10,7 @@ import { classifySlide, heatmapPng, slideMetrics, type TileBatch, type TilePredi
 import type { JobContext, JobDefinition } from '@app/queue';
 import { openSlide } from '@app/wsi';
 import type { PipelineModule } from '../modules';
-import { decodeNrrd, encodeNrrd } from './nrrd';
+import { decodeNrrd, encodeNrrd, openNrrdSlices } from './nrrd';
 import { fetchBlinded } from './wsi';
 import { addStudyInput } from './endpoints';
 
@@ -104,12 +104,29 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
         const runKey = `ct:${vrow.data_sha256}:${model.provenance.sha256}`;
         let run = await ai.runByKey(runKey);
         if (!run) {
-          const volume = await loadVolume(ctx, vrow);
-          await job.progress(10);
-          const analysis = await analyseCtVolume(volume, model);
+          // the stored volume is streamed to a local file and read slice by slice as the model and the measurements ask
+          // (never whole in memory: 150 MB for 300 x 512² int16, more for float volumes)
+          const work = join(ctx.config.dataDir, 'tmp', `ai-ct-${vrow.id}-${process.pid}`);
+          await rm(work, { recursive: true, force: true });
+          await mkdir(work, { recursive: true });
+          let analysis: CtAnalysis;
+          let geometry: Pick<Volume, 'dims' | 'affine'>;
+          try {
+            await ctx.store.download(vrow.data_key, join(work, 'volume.nrrd'));
+            const file = openNrrdSlices(join(work, 'volume.nrrd'));
+            try {
+              geometry = { dims: file.dims, affine: file.affine };
+              await job.progress(10);
+              analysis = await analyseCtVolume({ dims: file.dims, affine: file.affine, spacing: file.spacing, flags: vrow.flags, slice: (k) => file.slice(k) }, model);
+            } finally {
+              file.close();
+            }
+          } finally {
+            await rm(work, { recursive: true, force: true });
+          }
           await job.progress(80);
           const compKey = `ai/${vrow.reading_id}/${vrow.id}/${model.provenance.sha256.slice(0, 16)}/components.nrrd`;
-          const comp = encodeNrrd({ dims: volume.dims, affine: volume.affine, data: Int16Array.from(analysis.components) }, { model: `${model.provenance.id}@${model.provenance.version}`, codeVersion: codeVersion() });
+          const comp = encodeNrrd({ dims: geometry.dims, affine: geometry.affine, data: Int16Array.from(analysis.components) }, { model: `${model.provenance.id}@${model.provenance.version}`, codeVersion: codeVersion() });
           await ctx.store.put(compKey, comp, { contentType: 'application/octet-stream' });
           ({ run } = await ai.recordRun(
             {
