@@ -2,7 +2,8 @@
  * Benchmark: the AI read's throughput against the same model in a bare onnxruntime loop.
  *
  * - CT: a 300 x 512 x 512 phantom series (DICOM written once into .bench/inference/, git-ignored) is read into a
- *   volume, then timed from volume to stored measurements: analyseCtVolume (card-driven 2.5D sliding window through
+ *   volume and stored as the pipeline stores it (NRRD), then timed from the volume file to stored measurements:
+ *   analyseCtVolume reading the file slice by slice (openNrrdSlices, as inference.ct does; card-driven 2.5D sliding window through
  *   the worker-thread pool, Gaussian blending, argmax, 3D components, RECIST measurements) + SEG + SR + proposals JSON
  *   written to disk. Reference: the same model in a bare `InferenceSession.run` loop on the main thread over the same
  *   number of windows, in batches of the same size, fed real windows of the same volume prepared beforehand (the
@@ -34,7 +35,7 @@ import { analyseCtVolume, classesFromCard, loadSubjectFolder, trackCtSubject, wr
 import { createInferencePool, gaussianImportanceMap, resolveModel, windowStarts } from '@app/inference';
 import { classifySlide, generateSyntheticSlide, readTileBand, tileGrid, tileToChw, tileToChwBytes } from '@app/pathology';
 import { generatePhantomStudy } from '@app/phantom';
-import { DEFAULT_SERIES_SELECTION, slideSpec, tilePredictor } from '@app/pipeline';
+import { DEFAULT_SERIES_SELECTION, encodeNrrd, openNrrdSlices, slideSpec, tilePredictor } from '@app/pipeline';
 import { openSlide } from '@app/wsi';
 import { writeFile } from 'node:fs/promises';
 
@@ -91,8 +92,14 @@ async function main(): Promise<void> {
   const out = join(ROOT, 'out');
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
+  // the volume as the pipeline stores it (NRRD, written untimed); the timed read streams it slice by slice from the
+  // file, as inference.ct does
+  const nrrdPath = join(ROOT, 'volume.nrrd');
+  await writeFile(nrrdPath, encodeNrrd(vol));
+  const file = openNrrdSlices(nrrdPath);
   const t0 = performance.now();
-  const analysis = await analyseCtVolume(vol, model);
+  const analysis = await analyseCtVolume({ dims: file.dims, affine: file.affine, spacing: file.spacing, flags: vol.flags, slice: (k) => file.slice(k) }, model);
+  file.close();
   const tracked = trackCtSubject('BENCH', [{ timePointId: tp!.timePointId, date: tp!.date, volume: vol, sliceHeaders: tp!.sliceHeaders, analysis }]);
   const files = writeTimepointSegSr(tracked.timepoints[0]!, vol, tp!.sliceHeaders, analysis.components, { readingId: 'BENCH', model: model.provenance, classes: classesFromCard(model.card), runKey: 'bench', contentDate: '20261205', contentTime: '000000' });
   if (files) {
