@@ -84,8 +84,8 @@ test('every selected volume is read once, the subject is tracked over its timepo
   const tps = [...new Set(res.body.proposals.map((p: { timePointId: string }) => p.timePointId))];
   expect(tps).toHaveLength(3);
   expect(res.body.proposals.every((p: { source: string }) => /not a signed read/.test(p.source))).toBe(true);
-  // the CT read streamed each volume from a local copy of its file, removed after the read
-  expect(readdirSync(join(dir.path, 'data', 'tmp')).filter((f) => f.startsWith('ai-ct-'))).toEqual([]);
+  // the CT read and tracking streamed each volume from a local copy of its file, removed after use
+  expect(readdirSync(join(dir.path, 'data', 'tmp')).filter((f) => /^ai-(ct|track)-/.test(f))).toEqual([]);
 });
 
 test('proposals match the phantom: one identity per lesion over all visits, lengths within a pixel', async () => {

@@ -44,6 +44,21 @@ describe('alignRigid', () => {
     expect(alignRigid(fixed, moving).matrix).toEqual(r.matrix);
   });
 
+  test('volumes read slice by slice (volume files) align identically, reading only the working grid slices, once each', () => {
+    const truth = rigidFromEuler([0.5, 0, -2], [9, 6, -4]);
+    const moving = renderVolume(FD, FS, centred(FD, FS), truth);
+    const plane = FD[0] * FD[1];
+    const reads: number[] = [];
+    const sliced = (v: TestVolume) => ({ dims: v.dims, spacing: v.spacing, affine: v.affine, slice: (k: number) => (reads.push(k), v.data.slice(k * plane, (k + 1) * plane)) });
+    const want = alignRigid(fixed, moving);
+    expect(alignRigid(sliced(fixed), sliced(moving))).toEqual(want);
+    // default working grid: 3 mm slices on 3 mm spacing = every slice, once per volume
+    expect(reads.length).toBe(2 * FD[2]);
+    expect(new Set(reads).size).toBe(FD[2]);
+    const bad = { dims: fixed.dims, spacing: fixed.spacing, affine: fixed.affine, slice: () => new Int16Array(7) };
+    expect(() => alignRigid(bad, moving)).toThrow(expect.objectContaining({ code: 'tracking.bad-volume', message: expect.stringMatching(/slice 0 has 7 values/) }));
+  });
+
   test('different voxel spacing and dims between the scans', () => {
     const truth = rigidFromEuler([-1, 0.5, -3], [-14, 9, -6]);
     const d: [number, number, number] = [150, 150, 72], s: [number, number, number] = [2.1, 2.1, 2.5];

@@ -79,9 +79,9 @@ function caliper(axis: { lengthMm: number; k: number; p1Mm: number[]; p2Mm: numb
  */
 export function writeTimepointSegSr(
   tp: TrackedTimepoint,
-  volume: Volume,
+  volume: Pick<Volume, 'dims' | 'affine' | 'sliceSopInstanceUids'>,
   headers: (DicomHeader | undefined)[],
-  components: Int32Array,
+  components: Int32Array | Int16Array,
   ctx: SegSrContext,
 ): { seg: Buffer; sr: Buffer; segUid: string; srUid: string } | null {
   const present = tp.lesions.filter((l) => l.present && l.lesion && l.segmentNumber);

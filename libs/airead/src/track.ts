@@ -4,15 +4,22 @@ import { alignRigid, trackSubject, type Vec3 } from '@app/tracking';
 import type { CtAnalysis, CtLesion } from './ct';
 import type { LesionProposalValues } from './ai-read';
 
+/**
+ * A timepoint's volume as tracking and SEG / SR need it: geometry and slice UIDs, and HU whole (`data`) or read slice
+ * by slice (`slice`, the stored volume file: the alignment reads only the slices of its working grid).
+ */
+export type CtTimepointVolume = Omit<Volume, 'data'> & { data?: Volume['data']; slice?: (k: number) => Volume['data'] };
+
 /** One timepoint of a subject ready for tracking: its volume and the AI analysis of it. */
 export interface CtTimepoint {
   timePointId: string;
   /** ISO date (YYYY-MM-DD). */
   date: string;
-  volume: Volume;
+  volume: CtTimepointVolume;
   /** Header of each z slice (volume order): SOP Instance UIDs and geometry for SEG / SR. */
   sliceHeaders: (DicomHeader | undefined)[];
-  analysis: CtAnalysis;
+  /** The analysis; its components may be the stored int16 labelling (a component number per voxel). */
+  analysis: Omit<CtAnalysis, 'components'> & { components: Int32Array | Int16Array };
 }
 
 /** A tracked lesion at one timepoint: the proposal's values plus geometry for overlays, SEG and SR. */

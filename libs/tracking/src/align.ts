@@ -15,7 +15,10 @@ export interface VolumeLike {
   spacing: ArrayLike<number>;
   /** Row-major 4x4, voxel (i, j, k, 1) -> patient LPS mm. */
   affine: ArrayLike<number>;
-  data: Int16Array | Float32Array | Uint16Array | Int32Array;
+  /** The whole volume (x fastest); or `slice`. */
+  data?: Int16Array | Float32Array | Uint16Array | Int32Array;
+  /** Or slice k (X * Y values) read when asked (a volume file): only the slices of the working grid are read, once. */
+  slice?: (k: number) => ArrayLike<number>;
 }
 
 export interface AlignRigidOptions {
@@ -129,6 +132,7 @@ export function validateVolume(v: VolumeLike, what: string): void {
   if (!affine || affine.length !== 16 || !affine.every(finite)) {
     throw new InputError('tracking.bad-volume', `${what}: affine must be 16 finite numbers`);
   }
+  if (!data && typeof v.slice === 'function') return;
   if (!data || typeof (data as { length?: number }).length !== 'number' || data.length !== dims[0] * dims[1] * dims[2]) {
     throw new InputError('tracking.bad-volume', `${what}: data length does not match dims`, {
       expected: dims[0] * dims[1] * dims[2],
@@ -148,13 +152,19 @@ function prepare(v: VolumeLike, o: Required<AlignRigidOptions>, what: string): P
   const Ainv = invert4(A);
   const nxy = nx * ny;
   const vals = new Float32Array(nxy * nz);
-  const data = v.data;
+  const plane = dx * dy;
   for (let k = 0; k < nz; k++) {
-    const zo = k * sk * dx * dy;
+    // slice k * sk of the volume: a view of `data`, or read from the file
+    let src: ArrayLike<number>;
+    if (v.data) src = v.data.subarray(k * sk * plane, (k * sk + 1) * plane);
+    else {
+      src = v.slice!(k * sk);
+      if (!src || src.length !== plane) throw new InputError('tracking.bad-volume', `${what}: slice ${k * sk} has ${src?.length ?? 0} values, ${plane} expected`);
+    }
     for (let j = 0; j < ny; j++) {
-      const ro = zo + j * sj * dx;
+      const ro = j * sj * dx;
       const wo = k * nxy + j * nx;
-      for (let i = 0; i < nx; i++) vals[wo + i] = data[ro + i * si];
+      for (let i = 0; i < nx; i++) vals[wo + i] = src[ro + i * si]!;
     }
   }
   // per-slice body mask: largest 4-connected component of HU > bodyHu, holes filled

@@ -10,7 +10,7 @@ import { classifySlide, heatmapPng, slideMetrics, type TileBatch, type TilePredi
 import type { JobContext, JobDefinition } from '@app/queue';
 import { openSlide } from '@app/wsi';
 import type { PipelineModule } from '../modules';
-import { decodeNrrd, encodeNrrd, openNrrdSlices } from './nrrd';
+import { decodeNrrd, encodeNrrd, openNrrdSlices, type NrrdSlices } from './nrrd';
 import { fetchBlinded } from './wsi';
 import { addStudyInput } from './endpoints';
 
@@ -79,13 +79,6 @@ async function refusing<T>(job: JobContext<unknown>, fn: () => Promise<T>): Prom
     job.log.warn({ code: e.code, err: { message: e.message } }, 'AI step refused its input');
     return { refused: { code: e.code, message: e.message } };
   }
-}
-
-/** The volume as stored (NRRD + its row): geometry, flags and the SOP Instance UID of every slice. */
-async function loadVolume(ctx: PipelineContext, row: { data_key: string; flags: string[]; provenance: Record<string, unknown>; series_uid?: string }): Promise<Volume> {
-  const v = decodeNrrd(await ctx.store.getBuffer(row.data_key));
-  const uids = (row.provenance.sliceSopInstanceUids as string[] | undefined) ?? [];
-  return { ...v, flags: row.flags, sliceSopInstanceUids: uids, sliceFrameIndices: uids.map(() => 0), slicePositions: [], seriesInstanceUid: row.series_uid };
 }
 
 /** Per-lesion values kept with a CT run (everything tracking and SEG/SR need later, JSON-safe). */
@@ -182,24 +175,42 @@ function trackJob(ctx: PipelineContext): JobDefinition<{ subjectUuid: string; mo
         const inputs: { runId: string; volumeId: string; volumeSha256: string; componentsKey: string }[] = [];
         let readingId = '';
         let modelProv: { id: string; version: string; sha256: string } | undefined;
-        for (const id of job.payload.ctRunIds) {
-          const r = await ai.runById(id);
-          if (!r || !r.volume_id) throw new Error(`CT run ${id} not found`);
-          const vrow = (await ai.volumeContext(r.volume_id))!;
-          readingId = vrow.reading_id;
-          modelProv = r.model;
-          const volume = await loadVolume(ctx, vrow);
-          const comp = decodeNrrd(await ctx.store.getBuffer(String(r.outputs.componentsKey)));
-          const headers = new Map<string, DicomHeader>();
-          for (const i of await imaging.instancesOfSeries(vrow.series_id)) headers.set(i.sop_instance_uid, i.header as unknown as DicomHeader);
-          const s = r.summary as { lesions: ReturnType<typeof lesionSummary>[]; sliceThicknessMm: number; minVoxels: number; windows: number };
-          const analysis: CtAnalysis = { components: Int32Array.from(comp.data), lesions: s.lesions, provenance: r.model, sliceThicknessMm: s.sliceThicknessMm, minVoxels: s.minVoxels, windows: s.windows };
-          tps.push({ timePointId: vrow.time_point_id, date: isoDate(vrow.study_date), volume, sliceHeaders: volume.sliceSopInstanceUids.map((u) => headers.get(u)), analysis });
-          inputs.push({ runId: r.id, volumeId: vrow.id, volumeSha256: vrow.data_sha256, componentsKey: String(r.outputs.componentsKey) });
+        // each timepoint's volume is streamed to a local file and read slice by slice by the alignment (only its
+        // working grid's slices); the stored int16 component labelling is kept as it is (SEG frames)
+        const work = join(ctx.config.dataDir, 'tmp', `ai-track-${sha256Hex(Buffer.from(runKey)).slice(0, 16)}-${process.pid}`);
+        const files: NrrdSlices[] = [];
+        let tracked: ReturnType<typeof trackCtSubject>;
+        await rm(work, { recursive: true, force: true });
+        await mkdir(work, { recursive: true });
+        try {
+          for (const id of job.payload.ctRunIds) {
+            const r = await ai.runById(id);
+            if (!r || !r.volume_id) throw new Error(`CT run ${id} not found`);
+            const vrow = (await ai.volumeContext(r.volume_id))!;
+            readingId = vrow.reading_id;
+            modelProv = r.model;
+            const path = join(work, `${files.length}.nrrd`);
+            await ctx.store.download(vrow.data_key, path);
+            const file = openNrrdSlices(path);
+            files.push(file);
+            const uids = (vrow.provenance.sliceSopInstanceUids as string[] | undefined) ?? [];
+            const volume = { dims: file.dims, affine: file.affine, spacing: file.spacing, slice: (k: number) => file.slice(k), flags: vrow.flags, sliceSopInstanceUids: uids, sliceFrameIndices: uids.map(() => 0), slicePositions: [], seriesInstanceUid: vrow.series_uid };
+            const comp = decodeNrrd(await ctx.store.getBuffer(String(r.outputs.componentsKey)));
+            if (!(comp.data instanceof Int16Array)) throw new Error(`CT run ${id}: the stored components are not int16`);
+            const headers = new Map<string, DicomHeader>();
+            for (const i of await imaging.instancesOfSeries(vrow.series_id)) headers.set(i.sop_instance_uid, i.header as unknown as DicomHeader);
+            const s = r.summary as { lesions: ReturnType<typeof lesionSummary>[]; sliceThicknessMm: number; minVoxels: number; windows: number };
+            const analysis: CtTimepoint['analysis'] = { components: comp.data, lesions: s.lesions, provenance: r.model, sliceThicknessMm: s.sliceThicknessMm, minVoxels: s.minVoxels, windows: s.windows };
+            tps.push({ timePointId: vrow.time_point_id, date: isoDate(vrow.study_date), volume, sliceHeaders: uids.map((u) => headers.get(u)), analysis });
+            inputs.push({ runId: r.id, volumeId: vrow.id, volumeSha256: vrow.data_sha256, componentsKey: String(r.outputs.componentsKey) });
+          }
+          if (!modelProv || !tps.length) return { tracked: 0 };
+          await job.progress(20);
+          tracked = trackCtSubject(readingId, tps);
+        } finally {
+          for (const f of files) f.close();
+          await rm(work, { recursive: true, force: true });
         }
-        if (!modelProv || !tps.length) return { tracked: 0 };
-        await job.progress(20);
-        const tracked = trackCtSubject(readingId, tps);
         await job.progress(60);
         const card = (await poolOf(ctx).model(`${modelProv.id}@${modelProv.version}`)).card;
         const classes = classesFromCard(card);
