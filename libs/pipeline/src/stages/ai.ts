@@ -119,6 +119,8 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
           }
           await job.progress(80);
           const compKey = `ai/${vrow.reading_id}/${vrow.id}/${model.provenance.sha256.slice(0, 16)}/components.nrrd`;
+          // component numbers are stored as int16: more components than that is no lesion map (and would wrap silently)
+          if (analysis.lesions.length > 32767) throw new InputError('airead.too-many-components', `the model's output split into ${analysis.lesions.length} components (at most 32767 are stored): not a lesion map`);
           const comp = encodeNrrd({ dims: geometry.dims, affine: geometry.affine, data: Int16Array.from(analysis.components) }, { model: `${model.provenance.id}@${model.provenance.version}`, codeVersion: codeVersion() });
           await ctx.store.put(compKey, comp, { contentType: 'application/octet-stream' });
           ({ run } = await ai.recordRun(
