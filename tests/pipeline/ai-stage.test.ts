@@ -7,6 +7,7 @@
  * the slide model is the shipped H&E tile classifier.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
@@ -16,7 +17,7 @@ import { repoRoot } from '@app/core';
 import { AiRepository, AuditRepository } from '@app/db';
 import { generateSyntheticSlide } from '@app/pathology';
 import { generatePhantomStudy, type GroundTruthRow } from '@app/phantom';
-import { addAiReadStudyInput, createDataCut, createRuntime, CT_INFERENCE_JOB, type Runtime } from '@app/pipeline';
+import { addAiReadStudyInput, createDataCut, createRuntime, CT_INFERENCE_JOB, decodeNrrd, type Runtime } from '@app/pipeline';
 import { readDataset } from '@app/datasets';
 import { readSrMeasurements } from '@app/sr';
 import { createApiApp } from '../../apps/api/src/app';
@@ -76,6 +77,13 @@ test('every selected volume is read once, the subject is tracked over its timepo
   expect(failed.map((j) => `${j.name}: ${j.error}`)).toEqual([]);
   const runs = await rt.db.selectFrom('ai_runs').selectAll().execute();
   expect(runs.filter((r) => r.kind === 'ct')).toHaveLength(3);
+  // each stored component labelling (streamed out, hashed on the way) is the file its run names, on the volume's grid
+  for (const r of runs.filter((x) => x.kind === 'ct')) {
+    const bytes = await rt.store.getBuffer(String(r.outputs.componentsKey));
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(r.outputs.componentsSha256);
+    const v = await rt.db.selectFrom('volumes').select('dims').where('id', '=', r.volume_id!).executeTakeFirstOrThrow();
+    expect(decodeNrrd(bytes).dims).toEqual(v.dims);
+  }
   expect(runs.filter((r) => r.kind === 'slide')).toHaveLength(1);
   const tracks = runs.filter((r) => r.kind === 'track');
   expect(tracks.length).toBeGreaterThanOrEqual(1);

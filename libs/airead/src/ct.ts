@@ -124,7 +124,10 @@ export async function analyseCtVolume(volume: CtImage, model: ModelHandle, opts:
   const minVoxels = opts.minVoxels ?? Number(rules.min_component_voxels ?? 10);
   let cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
   const dropped = scored ? dropUnlikelyComponents(seg.labels, cc, seg.confidence!, volume.dims, rules, { hu: volume.data ?? ((k: number) => sliceOf(volume, k, 'airead.bad-volume')), spacing: volume.spacing, classCount }) : [];
-  if (dropped.length) cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
+  if (dropped.length) {
+    cc = undefined as unknown as typeof cc; // the first labelling (4 bytes a voxel) can go before the second is made
+    cc = connectedComponents3d(seg.labels, volume.dims, { connectivity: 26, minVoxels });
+  }
   const sliceThicknessMm = opts.sliceThicknessMm ?? volume.spacing[2];
   const lesions: CtLesion[] = [];
   if (cc.count > 0) {

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { mkdir, rm } from 'node:fs/promises';
 import { codeVersion, InputError, isInputError, sha256Hex } from '@app/core';
 import { aiOnlyRead, analyseCtVolume, classesFromCard, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtAnalysis, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
@@ -10,7 +12,7 @@ import { classifySlide, heatmapPng, slideMetrics, type TileBatch, type TilePredi
 import type { JobContext, JobDefinition } from '@app/queue';
 import { openSlide } from '@app/wsi';
 import type { PipelineModule } from '../modules';
-import { decodeNrrd, encodeNrrd, openNrrdSlices, type NrrdSlices } from './nrrd';
+import { decodeNrrd, nrrdParts, openNrrdSlices, type NrrdSlices } from './nrrd';
 import { fetchBlinded } from './wsi';
 import { addStudyInput } from './endpoints';
 
@@ -121,8 +123,10 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
           const compKey = `ai/${vrow.reading_id}/${vrow.id}/${model.provenance.sha256.slice(0, 16)}/components.nrrd`;
           // component numbers are stored as int16: more components than that is no lesion map (and would wrap silently)
           if (analysis.lesions.length > 32767) throw new InputError('airead.too-many-components', `the model's output split into ${analysis.lesions.length} components (at most 32767 are stored): not a lesion map`);
-          const comp = encodeNrrd({ dims: geometry.dims, affine: geometry.affine, data: Int16Array.from(analysis.components) }, { model: `${model.provenance.id}@${model.provenance.version}`, codeVersion: codeVersion() });
-          await ctx.store.put(compKey, comp, { contentType: 'application/octet-stream' });
+          // streamed from the int16 labelling's own memory (no concatenated copy), hashed on the way
+          const [compHead, compBody] = nrrdParts({ dims: geometry.dims, affine: geometry.affine, data: Int16Array.from(analysis.components) }, { model: `${model.provenance.id}@${model.provenance.version}`, codeVersion: codeVersion() });
+          const componentsSha256 = createHash('sha256').update(compHead).update(compBody).digest('hex');
+          await ctx.store.put(compKey, Readable.from([compHead, compBody]), { contentType: 'application/octet-stream' });
           ({ run } = await ai.recordRun(
             {
               runKey,
@@ -132,7 +136,7 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
               timePointId: vrow.time_point_id,
               inputSha256: vrow.data_sha256,
               model: model.provenance,
-              outputs: { componentsKey: compKey, componentsSha256: sha256Hex(comp) },
+              outputs: { componentsKey: compKey, componentsSha256 },
               summary: { lesions: analysis.lesions.map(lesionSummary), sliceThicknessMm: analysis.sliceThicknessMm, minVoxels: analysis.minVoxels, windows: analysis.windows, droppedComponents: analysis.dropped ?? [], ...(analysis.resampled ? { resampled: analysis.resampled } : {}) },
               provenance: { volumeSha256: vrow.data_sha256, sourceSha256: vrow.provenance.sourceSha256 ?? [], model: model.provenance, card: { preprocessing: model.card.preprocessing, postprocessing: model.card.postprocessing }, codeVersion: codeVersion(), at: new Date().toISOString() },
             },
