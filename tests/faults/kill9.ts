@@ -4,9 +4,10 @@
  *
  * How a job is caught mid-flight: the S3 proxy holds (never answers) the first S3 request that only that job type
  * makes — the ingest's HEAD of the upload, the DICOM processor's PUT of the de-identified copy, the volume PUT, the
- * slide processor's PUT of the blinded slide, the patch job's GET of the blinded slide, the CT inference's PUT of its
- * components, the tracking job's SEG PUT, the slide inference's heatmap PUT. When the ledger shows a `running` row of
- * that type, its owner (host:pid:...) is SIGKILLed and a replacement worker is started (as a supervisor would).
+ * slide processor's PUT of the blinded slide, the patch job's GET of the blinded slide, the CT inference's GET of the
+ * volume (its download to a local work folder) and, on the retry, its PUT of its components, the tracking job's SEG
+ * PUT, the slide inference's heatmap PUT. When the ledger shows a `running` row of that type, its owner
+ * (host:pid:...) is SIGKILLed and a replacement worker is started (as a supervisor would).
  * The first kill happens with a single worker, so its job is recovered by a worker starting up; later ones leave a
  * live peer, so recovery also runs in a surviving worker.
  *
@@ -18,7 +19,7 @@
  * instance set, slides, AI runs, AI proposals; one data cut row for the request, its files complete and matching its
  * manifest, one cut.created audit entry), nothing queued/running/failed, and every kill really hit its job.
  */
-import { cpSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@app/core';
 import { generateSyntheticSlide } from '@app/pathology';
@@ -39,6 +40,9 @@ export const TARGETS: { job: string; label: string; re: RegExp; input: KillInput
   { job: 'ingest.object', label: 'ingest', re: /^HEAD \/trial-uploads\/incoming\/ct\//, input: 'ct' },
   { job: 'process.object', label: 'DICOM process', re: /^PUT \/trial-uploads\/deid\//, input: 'ct' },
   { job: 'dicom.volume', label: 'volume', re: /^PUT \/trial-uploads\/volumes\//, input: 'ct' },
+  // the first GET of a volume is the CT read streaming it to its local work folder (killed there, the folder is left
+  // behind for the retry to clear); its retry is then caught again at the components PUT
+  { job: 'inference.ct', label: 'CT inference (volume download)', re: /^GET \/trial-uploads\/volumes\//, input: 'ct' },
   { job: 'inference.ct', label: 'CT inference', re: /^PUT \/trial-uploads\/ai\/[^?]*\/components\.nrrd/, input: 'ct' },
   { job: 'lesions.track', label: 'tracking', re: /^PUT \/trial-uploads\/ai\/[^?]*\/track-[^?]*\/seg\.dcm/, input: 'ct' },
   { job: 'process.object', label: 'slide process', re: /^PUT \/trial-uploads\/slides\/[^?]*\/blinded\.tif/, input: 'slide' },
@@ -201,6 +205,10 @@ export function killScenario(input: KillInput): void {
       expect(Number(v.slices)).toBe(SLICES);
       expect(runs.ct).toBe(v.total); // a CT run per volume
       expect(Number(runs.track)).toBeGreaterThanOrEqual(1);
+      // the local work folders (volume files read slice by slice) of the killed CT and tracking attempts were cleared by
+      // their retries: nothing left behind on the worker's disk
+      const tmp = join(c.dataDir, 'tmp');
+      expect((existsSync(tmp) ? readdirSync(tmp) : []).filter((f) => /^ai-(ct|track)-/.test(f))).toEqual([]);
     } else if (input === 'cut') {
       // the cut: the request is one job, completed with the cut; exactly one cut row, one cut.created audit entry, and
       // its stored files complete and byte-identical to its manifest

@@ -101,7 +101,8 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
         if (!run) {
           // the stored volume is streamed to a local file and read slice by slice as the model and the measurements ask
           // (never whole in memory: 150 MB for 300 x 512² int16, more for float volumes)
-          const work = join(ctx.config.dataDir, 'tmp', `ai-ct-${vrow.id}-${process.pid}`);
+          // one folder per volume (like the slide steps' work folders): a retry after a killed attempt clears what it left
+          const work = join(ctx.config.dataDir, 'tmp', `ai-ct-${vrow.id}`);
           await rm(work, { recursive: true, force: true });
           await mkdir(work, { recursive: true });
           let analysis: CtAnalysis;
@@ -183,7 +184,7 @@ function trackJob(ctx: PipelineContext): JobDefinition<{ subjectUuid: string; mo
         let modelProv: { id: string; version: string; sha256: string } | undefined;
         // each timepoint's volume is streamed to a local file and read slice by slice by the alignment (only its
         // working grid's slices); the stored int16 component labelling is kept as it is (SEG frames)
-        const work = join(ctx.config.dataDir, 'tmp', `ai-track-${sha256Hex(Buffer.from(runKey)).slice(0, 16)}-${process.pid}`);
+        const work = join(ctx.config.dataDir, 'tmp', `ai-track-${sha256Hex(Buffer.from(runKey)).slice(0, 16)}`);
         const files: NrrdSlices[] = [];
         let tracked: ReturnType<typeof trackCtSubject>;
         await rm(work, { recursive: true, force: true });
