@@ -5,47 +5,27 @@
  */
 import { InputError } from './errors';
 
-export type ScalarArray = Int16Array | Float32Array;
-
-export interface SlicedVolume {
+export interface SlicedVolume<A extends ArrayLike<number> = Int16Array | Float32Array> {
   /** [x (columns), y (rows), z (slices)]. */
-  dims: readonly [number, number, number] | readonly number[];
+  dims: ArrayLike<number>;
   /** The whole volume, x fastest. */
-  data?: ScalarArray;
+  data?: A & { subarray(begin: number, end: number): A };
   /**
    * Or slice k (X * Y values), read when asked. A fresh array or a view the caller may keep until it asks again: the
    * readers here use a slice before asking for the next one, or copy it.
    */
-  slice?: (k: number) => ScalarArray;
+  slice?: (k: number) => A;
 }
 
 /**
  * Slice k of a volume: a view into `data`, or `slice(k)` checked for its length (InputError `code` otherwise, its
  * message starting with `what`).
  */
-export function sliceOf(v: SlicedVolume, k: number, code = 'volume.bad-shape', what = ''): ScalarArray {
+export function sliceOf<A extends ArrayLike<number>>(v: SlicedVolume<A>, k: number, code = 'volume.bad-shape', what = ''): A {
   const plane = v.dims[0]! * v.dims[1]!;
   if (v.data) return v.data.subarray(k * plane, (k + 1) * plane);
   if (!v.slice) throw new InputError(code, `${what}the volume has neither data nor a slice reader`);
   const s = v.slice(k);
-  if (!s || s.length !== plane) throw new InputError(code, `${what}slice ${k} has ${s?.length ?? 0} values, dims [${[...v.dims]}] need ${plane}`);
+  if (!s || s.length !== plane) throw new InputError(code, `${what}slice ${k} has ${s?.length ?? 0} values, dims [${Array.from(v.dims).join(',')}] need ${plane}`);
   return s;
-}
-
-/** Whether a volume can be read: `data` of the right length, or a slice reader. Returns the problem, or null. */
-export function slicedVolumeProblem(v: SlicedVolume): string | null {
-  const n = v.dims[0]! * v.dims[1]! * v.dims[2]!;
-  if (v.data) return v.data.length === n ? null : `data has ${v.data.length} voxels, dims [${[...v.dims]}] need ${n}`;
-  return typeof v.slice === 'function' ? null : 'the volume has neither data nor a slice reader';
-}
-
-/** Every slice into one array (for code that needs the whole volume at once); `data` itself when present. */
-export function wholeVolume(v: SlicedVolume): ScalarArray {
-  if (v.data) return v.data;
-  const [X, Y, Z] = v.dims as [number, number, number];
-  const first = sliceOf(v, 0);
-  const out = first instanceof Int16Array ? new Int16Array(X * Y * Z) : new Float32Array(X * Y * Z);
-  out.set(first, 0);
-  for (let k = 1; k < Z; k++) out.set(sliceOf(v, k), k * X * Y);
-  return out;
 }

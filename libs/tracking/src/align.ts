@@ -1,4 +1,4 @@
-import { InputError } from '@app/core';
+import { InputError, sliceOf } from '@app/core';
 import {
   assertRigid,
   eulerFromRigid,
@@ -152,15 +152,9 @@ function prepare(v: VolumeLike, o: Required<AlignRigidOptions>, what: string): P
   const Ainv = invert4(A);
   const nxy = nx * ny;
   const vals = new Float32Array(nxy * nz);
-  const plane = dx * dy;
   for (let k = 0; k < nz; k++) {
     // slice k * sk of the volume: a view of `data`, or read from the file
-    let src: ArrayLike<number>;
-    if (v.data) src = v.data.subarray(k * sk * plane, (k * sk + 1) * plane);
-    else {
-      src = v.slice!(k * sk);
-      if (!src || src.length !== plane) throw new InputError('tracking.bad-volume', `${what}: slice ${k * sk} has ${src?.length ?? 0} values, ${plane} expected`);
-    }
+    const src = sliceOf<ArrayLike<number>>(v, k * sk, 'tracking.bad-volume', `${what}: `);
     for (let j = 0; j < ny; j++) {
       const ro = j * sj * dx;
       const wo = k * nxy + j * nx;
