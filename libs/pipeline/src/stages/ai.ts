@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { mkdir, rm } from 'node:fs/promises';
 import { codeVersion, InputError, isInputError, sha256Hex } from '@app/core';
-import { aiOnlyRead, analyseCtVolume, classesFromCard, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtAnalysis, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
+import { aiOnlyRead, analyseCtVolume, classesFromCard, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
 import { AiRepository, ImagingRepository, SlidesRepository, type AiRunRow, type NewAiProposal } from '@app/db';
-import type { DicomHeader, Volume } from '@app/dicom';
+import type { DicomHeader } from '@app/dicom';
 import { createInferencePool, isShared, ortType, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
 import type { PipelineContext } from '@app/ingest';
 import { classifySlide, heatmapPng, slideMetrics, type TileBatch, type TilePredictor } from '@app/pathology';
@@ -83,6 +83,27 @@ async function refusing<T>(job: JobContext<unknown>, fn: () => Promise<T>): Prom
   }
 }
 
+/**
+ * Runs `fn` in a local work folder under DATA_DIR/tmp named by its input only (`name`): emptied first, so the retry of
+ * a killed attempt clears what that attempt left, and removed afterwards whatever happens.
+ */
+async function withWorkFolder<T>(ctx: PipelineContext, name: string, fn: (work: string) => Promise<T>): Promise<T> {
+  const work = join(ctx.config.dataDir, 'tmp', name);
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  try {
+    return await fn(work);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** A stored volume streamed to a local file and opened for reading slice by slice (close it). */
+async function openStoredVolume(ctx: PipelineContext, key: string, path: string): Promise<NrrdSlices> {
+  await ctx.store.download(key, path);
+  return openNrrdSlices(path);
+}
+
 /** Per-lesion values kept with a CT run (everything tracking and SEG/SR need later, JSON-safe). */
 const lesionSummary = (l: CtLesion) => ({ component: l.component, cls: l.cls, className: l.className, organ: l.organ, site: l.site, nodal: l.nodal, measurement: l.measurement });
 
@@ -101,25 +122,16 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
         if (!run) {
           // the stored volume is streamed to a local file and read slice by slice as the model and the measurements ask
           // (never whole in memory: 150 MB for 300 x 512² int16, more for float volumes)
-          // one folder per volume (like the slide steps' work folders): a retry after a killed attempt clears what it left
-          const work = join(ctx.config.dataDir, 'tmp', `ai-ct-${vrow.id}`);
-          await rm(work, { recursive: true, force: true });
-          await mkdir(work, { recursive: true });
-          let analysis: CtAnalysis;
-          let geometry: Pick<Volume, 'dims' | 'affine'>;
-          try {
-            await ctx.store.download(vrow.data_key, join(work, 'volume.nrrd'));
-            const file = openNrrdSlices(join(work, 'volume.nrrd'));
+          const { analysis, geometry } = await withWorkFolder(ctx, `ai-ct-${vrow.id}`, async (work) => {
+            const file = await openStoredVolume(ctx, vrow.data_key, join(work, 'volume.nrrd'));
             try {
-              geometry = { dims: file.dims, affine: file.affine };
               await job.progress(10);
-              analysis = await analyseCtVolume({ dims: file.dims, affine: file.affine, spacing: file.spacing, flags: vrow.flags, slice: (k) => file.slice(k) }, model);
+              const a = await analyseCtVolume({ dims: file.dims, affine: file.affine, spacing: file.spacing, flags: vrow.flags, slice: (k) => file.slice(k) }, model);
+              return { analysis: a, geometry: { dims: file.dims, affine: file.affine } };
             } finally {
               file.close();
             }
-          } finally {
-            await rm(work, { recursive: true, force: true });
-          }
+          });
           await job.progress(80);
           const compKey = `ai/${vrow.reading_id}/${vrow.id}/${model.provenance.sha256.slice(0, 16)}/components.nrrd`;
           // component numbers are stored as int16: more components than that is no lesion map (and would wrap silently)
@@ -184,45 +196,42 @@ function trackJob(ctx: PipelineContext): JobDefinition<{ subjectUuid: string; mo
         let modelProv: { id: string; version: string; sha256: string } | undefined;
         // each timepoint's volume is streamed to a local file and read slice by slice by the alignment (only its
         // working grid's slices); the stored int16 component labelling is kept as it is (SEG frames)
-        const work = join(ctx.config.dataDir, 'tmp', `ai-track-${sha256Hex(Buffer.from(runKey)).slice(0, 16)}`);
-        const files: NrrdSlices[] = [];
-        let tracked: ReturnType<typeof trackCtSubject>;
-        await rm(work, { recursive: true, force: true });
-        await mkdir(work, { recursive: true });
-        try {
-          for (const id of job.payload.ctRunIds) {
-            const r = await ai.runById(id);
-            if (!r || !r.volume_id) throw new Error(`CT run ${id} not found`);
-            const vrow = (await ai.volumeContext(r.volume_id))!;
-            readingId = vrow.reading_id;
-            modelProv = r.model;
-            const path = join(work, `${files.length}.nrrd`);
-            await ctx.store.download(vrow.data_key, path);
-            const file = openNrrdSlices(path);
-            files.push(file);
-            const uids = (vrow.provenance.sliceSopInstanceUids as string[] | undefined) ?? [];
-            const volume = { dims: file.dims, affine: file.affine, spacing: file.spacing, slice: (k: number) => file.slice(k), flags: vrow.flags, sliceSopInstanceUids: uids, sliceFrameIndices: uids.map(() => 0), slicePositions: [], seriesInstanceUid: vrow.series_uid };
-            const comp = decodeNrrd(await ctx.store.getBuffer(String(r.outputs.componentsKey)));
-            if (!(comp.data instanceof Int16Array)) throw new Error(`CT run ${id}: the stored components are not int16`);
-            const headers = new Map<string, DicomHeader>();
-            for (const i of await imaging.instancesOfSeries(vrow.series_id)) headers.set(i.sop_instance_uid, i.header as unknown as DicomHeader);
-            const s = r.summary as { lesions: ReturnType<typeof lesionSummary>[]; sliceThicknessMm: number; minVoxels: number; windows: number };
-            const analysis: CtTimepoint['analysis'] = { components: comp.data, lesions: s.lesions, provenance: r.model, sliceThicknessMm: s.sliceThicknessMm, minVoxels: s.minVoxels, windows: s.windows };
-            tps.push({ timePointId: vrow.time_point_id, date: isoDate(vrow.study_date), volume, sliceHeaders: uids.map((u) => headers.get(u)), analysis });
-            inputs.push({ runId: r.id, volumeId: vrow.id, volumeSha256: vrow.data_sha256, componentsKey: String(r.outputs.componentsKey) });
+        const runTag = sha256Hex(Buffer.from(runKey)).slice(0, 16);
+        const tracked = await withWorkFolder(ctx, `ai-track-${runTag}`, async (work) => {
+          const files: NrrdSlices[] = [];
+          try {
+            for (const id of job.payload.ctRunIds) {
+              const r = await ai.runById(id);
+              if (!r || !r.volume_id) throw new Error(`CT run ${id} not found`);
+              const vrow = (await ai.volumeContext(r.volume_id))!;
+              readingId = vrow.reading_id;
+              modelProv = r.model;
+              const file = await openStoredVolume(ctx, vrow.data_key, join(work, `${files.length}.nrrd`));
+              files.push(file);
+              const uids = (vrow.provenance.sliceSopInstanceUids as string[] | undefined) ?? [];
+              const volume = { dims: file.dims, affine: file.affine, spacing: file.spacing, slice: (k: number) => file.slice(k), flags: vrow.flags, sliceSopInstanceUids: uids, sliceFrameIndices: uids.map(() => 0), slicePositions: [], seriesInstanceUid: vrow.series_uid };
+              const comp = decodeNrrd(await ctx.store.getBuffer(String(r.outputs.componentsKey)));
+              if (!(comp.data instanceof Int16Array)) throw new Error(`CT run ${id}: the stored components are not int16`);
+              const headers = new Map<string, DicomHeader>();
+              for (const i of await imaging.instancesOfSeries(vrow.series_id)) headers.set(i.sop_instance_uid, i.header as unknown as DicomHeader);
+              const s = r.summary as { lesions: ReturnType<typeof lesionSummary>[]; sliceThicknessMm: number; minVoxels: number; windows: number };
+              const analysis: CtTimepoint['analysis'] = { components: comp.data, lesions: s.lesions, provenance: r.model, sliceThicknessMm: s.sliceThicknessMm, minVoxels: s.minVoxels, windows: s.windows };
+              tps.push({ timePointId: vrow.time_point_id, date: isoDate(vrow.study_date), volume, sliceHeaders: uids.map((u) => headers.get(u)), analysis });
+              inputs.push({ runId: r.id, volumeId: vrow.id, volumeSha256: vrow.data_sha256, componentsKey: String(r.outputs.componentsKey) });
+            }
+            if (!modelProv || !tps.length) return null;
+            await job.progress(20);
+            return trackCtSubject(readingId, tps);
+          } finally {
+            for (const f of files) f.close();
           }
-          if (!modelProv || !tps.length) return { tracked: 0 };
-          await job.progress(20);
-          tracked = trackCtSubject(readingId, tps);
-        } finally {
-          for (const f of files) f.close();
-          await rm(work, { recursive: true, force: true });
-        }
+        });
+        if (!tracked || !modelProv) return { tracked: 0 };
         await job.progress(60);
         const card = (await poolOf(ctx).model(`${modelProv.id}@${modelProv.version}`)).card;
         const classes = classesFromCard(card);
         const { date, time } = stamp();
-        const folder = `ai/${readingId}/track-${sha256Hex(Buffer.from(runKey)).slice(0, 16)}`;
+        const folder = `ai/${readingId}/track-${runTag}`;
         const outputs: Record<string, unknown> = {};
         const proposals: NewAiProposal[] = [];
         for (const tp of tracked.timepoints) {
@@ -315,10 +324,7 @@ function slideInferenceJob(ctx: PipelineContext): JobDefinition<{ slideId: strin
         const runKey = `slide:${s.blinded_sha256}:${model.provenance.sha256}`;
         const done = await ai.runByKey(runKey);
         if (done) return { runId: done.id, note: 'already classified' };
-        const work = join(ctx.config.dataDir, 'tmp', `ai-slide-${s.id}`);
-        await rm(work, { recursive: true, force: true });
-        await mkdir(work, { recursive: true });
-        try {
+        return withWorkFolder(ctx, `ai-slide-${s.id}`, async (work) => {
           const slide = await openSlide(await fetchBlinded(ctx, s.blinded_key, work));
           try {
             const spec = slideSpec(model);
@@ -350,9 +356,7 @@ function slideInferenceJob(ctx: PipelineContext): JobDefinition<{ slideId: strin
           } finally {
             await slide.close();
           }
-        } finally {
-          await rm(work, { recursive: true, force: true });
-        }
+        });
       }),
   };
 }

@@ -91,13 +91,13 @@ export interface NrrdSlices extends Pick<Volume, 'dims' | 'affine' | 'spacing'> 
 export function openNrrdSlices(path: string): NrrdSlices {
   const fd = openSync(path, 'r');
   try {
-    const head = Buffer.alloc(Math.min(65536, fstatSync(fd).size));
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(Math.min(65536, size));
     readSync(fd, head, 0, head.length, 0);
     const h = parseNrrdHeader(head);
     const [X, Y, Z] = h.dims;
     const bytes = h.type === 'int16' ? 2 : 4;
     const sliceBytes = X * Y * bytes;
-    const size = fstatSync(fd).size;
     if (size < h.headerBytes + sliceBytes * Z) throw new InputError('volume.bad-nrrd', `NRRD file has ${size} bytes; ${Z} slices of ${sliceBytes} after a ${h.headerBytes}-byte header need ${h.headerBytes + sliceBytes * Z}`);
     let open = true;
     return {
