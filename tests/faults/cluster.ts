@@ -165,6 +165,39 @@ export async function pipelineState(c: Cluster) {
   };
 }
 
+/** Whether the run has settled: every slice processed, the volume of all of them built, no job queued or running. */
+export function settled(s: Awaited<ReturnType<typeof pipelineState>>, slices: number): boolean {
+  return s.volumes.slices === slices && s.objects.processed === slices && !Object.keys(s.jobs).some((k) => /:(queued|running)$/.test(k));
+}
+
+/**
+ * What a fault test asserts of a settled run of one series of `slices` objects: every effect once, nothing pending,
+ * nothing failed. A failed expectation carries the series row, the volume and retried jobs and `output` (the worker's
+ * log tail): CI keeps no other trace.
+ */
+export async function expectEveryEffectOnce(c: Cluster, state: Awaited<ReturnType<typeof pipelineState>>, slices: number, output: () => string): Promise<void> {
+  try {
+    expect(state.objects).toEqual({ total: slices, processed: slices, keys: slices });
+    expect(state.instances).toEqual({ total: slices, objects: slices, sops: slices });
+    expect(state.series).toEqual({ total: 1, built: 1 });
+    // no duplicate volume; the newest is complete (a slice delayed by the fault past SERIES_QUIET_MS gives a second one)
+    expect(state.volumes.total).toBe(state.volumes.sets);
+    expect(state.volumes.series).toBe(1);
+    expect(state.volumes.slices).toBe(slices);
+    // every volume from a completed job; a job whose instance set grew before it built stored none
+    expect(state.volumeJobs.built).toBe(state.volumes.total);
+    expect(state.jobs['dicom.volume:completed']).toBe(state.volumeJobs.built + state.volumeJobs.skippedStale);
+    expect(state.jobs['ingest.object:completed']).toBe(slices);
+    expect(state.jobs['process.object:completed']).toBe(slices);
+    expect(Object.keys(state.jobs).filter((k) => !k.endsWith(':completed'))).toEqual([]);
+  } catch (e) {
+    const series = await c.q(`select status, instance_count, error from series`);
+    const jobs = await c.q(`select name, status, attempts, error, result from jobs where status <> 'completed' or attempts > 1 or name = 'dicom.volume' order by created_at`);
+    (e as Error).message += `\nstate ${JSON.stringify(state)}\nseries ${JSON.stringify(series)}\njobs ${JSON.stringify(jobs)}\nworker output (tail):\n${output().slice(-1500)}`;
+    throw e;
+  }
+}
+
 export async function waitUntil<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string, pollMs = 200): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -3,7 +3,7 @@
  * real worker process: the jobs that hit the outage are retried, the worker's pool reconnects, and every effect
  * happens exactly once. Own PostgreSQL cluster and redis-server on free loopback ports.
  */
-import { type Cluster, pipelineState, startCluster, uploadSeries, waitMidRun, waitUntil } from './cluster';
+import { type Cluster, expectEveryEffectOnce, pipelineState, settled, startCluster, uploadSeries, waitMidRun, waitUntil } from './cluster';
 
 jest.setTimeout(120000);
 const SLICES = 16;
@@ -33,38 +33,15 @@ test('PostgreSQL restarted mid-run: jobs retry and complete, the worker reconnec
         replaced = c.worker();
       }
       const s = await pipelineState(c);
-      return s.volumes.slices === SLICES && s.objects.processed === SLICES && !Object.keys(s.jobs).some((k) => /:(queued|running)$/.test(k)) ? s : undefined;
+      return settled(s, SLICES) ? s : undefined;
     },
     60000,
     'every slice processed and the volume built after the restart',
   ).catch(async (e) => {
     throw new Error(`${(e as Error).message}; state ${JSON.stringify(await pipelineState(c))}; worker alive: ${w.proc.exitCode === null && w.proc.signalCode === null}; worker output (tail):\n${w.output().slice(-1500)}`);
   });
-  // a failed expectation carries the state, the series row, the retried jobs and the worker's output: CI keeps no other trace
-  const explain = async (e: unknown) => {
-    const series = await c.q(`select status, instance_count, error from series`);
-    const jobs = await c.q(`select name, status, attempts, error, result from jobs where status <> 'completed' or attempts > 1 or name = 'dicom.volume' order by created_at`);
-    (e as Error).message += `\nstate ${JSON.stringify(state)}\nseries ${JSON.stringify(series)}\njobs ${JSON.stringify(jobs)}\nworker output (tail):\n${w.output().slice(-1500)}`;
-    return e;
-  };
-  try {
-    expect(before).toBeLessThan(SLICES); // the restart really happened mid-run
-    expect(state.objects).toEqual({ total: SLICES, processed: SLICES, keys: SLICES });
-    expect(state.instances).toEqual({ total: SLICES, objects: SLICES, sops: SLICES });
-    expect(state.series).toEqual({ total: 1, built: 1 });
-    // no duplicate volume; the newest is complete (a slice delayed by the fault past SERIES_QUIET_MS gives a second one)
-    expect(state.volumes.total).toBe(state.volumes.sets);
-    expect(state.volumes.series).toBe(1);
-    expect(state.volumes.slices).toBe(SLICES);
-    // every volume from a completed job; a job whose instance set grew before it built stored none
-    expect(state.volumeJobs.built).toBe(state.volumes.total);
-    expect(state.jobs['dicom.volume:completed']).toBe(state.volumeJobs.built + state.volumeJobs.skippedStale);
-    expect(state.jobs['ingest.object:completed']).toBe(SLICES);
-    expect(state.jobs['process.object:completed']).toBe(SLICES);
-    expect(Object.keys(state.jobs).filter((k) => !k.endsWith(':completed'))).toEqual([]);
-  } catch (e) {
-    throw await explain(e);
-  }
+  expect(before).toBeLessThan(SLICES); // the restart really happened mid-run
+  await expectEveryEffectOnce(c, state, SLICES, () => w.output());
   // the worker survived the outage (its pool reconnected) rather than crashing
   expect(died).toBeUndefined();
   // the health of the restarted worker's view: a fresh runtime sees the database again
