@@ -34,6 +34,27 @@ export function classesFromCard(card: ModelCard): Map<number, ClassInfo> {
   return out;
 }
 
+/** The largest component number a stored labelling holds: components are stored as int16 (NRRD `short`). */
+export const MAX_STORED_COMPONENT = 32767;
+
+/**
+ * A CT analysis's component labelling as the int16 array it is stored as, narrowed in place: `components` is consumed
+ * (its memory then holds the int16 values in its first half, and the returned array is a view of it), so storing the
+ * labelling of a 300 x 512² volume allocates no second 157 MB array. InputError 'airead.too-many-components' when a
+ * component number exceeds MAX_STORED_COMPONENT (the model's output is then no lesion map, and int16 would wrap): the
+ * array is checked whole before anything is written, and left as it was.
+ */
+export function componentsAsInt16(components: Int32Array): Int16Array {
+  let max = 0;
+  for (let i = 0; i < components.length; i++) if (components[i]! > max) max = components[i]!;
+  if (max > MAX_STORED_COMPONENT)
+    throw new InputError('airead.too-many-components', `the model's output split into ${max} components (at most ${MAX_STORED_COMPONENT} are stored): not a lesion map`);
+  const out = new Int16Array(components.buffer, components.byteOffset, components.length);
+  // element i is written at bytes 2i..2i+1, which belong to int32 elements already read (i/2 <= i): safe in order
+  for (let i = 0; i < components.length; i++) out[i] = components[i]!;
+  return out;
+}
+
 /** One lesion found in one volume: a connected component of the model's foreground, measured. */
 export interface CtLesion {
   /** Component number in `components` (1-based). */

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { mkdir, rm } from 'node:fs/promises';
 import { codeVersion, InputError, isInputError, sha256Hex } from '@app/core';
-import { aiOnlyRead, analyseCtVolume, classesFromCard, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
+import { aiOnlyRead, analyseCtVolume, classesFromCard, componentsAsInt16, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
 import { AiRepository, ImagingRepository, SlidesRepository, type AiRunRow, type NewAiProposal } from '@app/db';
 import type { DicomHeader } from '@app/dicom';
 import { createInferencePool, isShared, ortType, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
@@ -134,10 +134,9 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
           });
           await job.progress(80);
           const compKey = `ai/${vrow.reading_id}/${vrow.id}/${model.provenance.sha256.slice(0, 16)}/components.nrrd`;
-          // component numbers are stored as int16: more components than that is no lesion map (and would wrap silently)
-          if (analysis.lesions.length > 32767) throw new InputError('airead.too-many-components', `the model's output split into ${analysis.lesions.length} components (at most 32767 are stored): not a lesion map`);
-          // streamed from the int16 labelling's own memory (no concatenated copy), hashed on the way
-          const [compHead, compBody] = nrrdParts({ dims: geometry.dims, affine: geometry.affine, data: Int16Array.from(analysis.components) }, { model: `${model.provenance.id}@${model.provenance.version}`, codeVersion: codeVersion() });
+          // component numbers are stored as int16, narrowed in the labelling's own memory (more than 32767 components
+          // is no lesion map: airead.too-many-components); streamed from there (no concatenated copy), hashed on the way
+          const [compHead, compBody] = nrrdParts({ dims: geometry.dims, affine: geometry.affine, data: componentsAsInt16(analysis.components) }, { model: `${model.provenance.id}@${model.provenance.version}`, codeVersion: codeVersion() });
           const componentsSha256 = createHash('sha256').update(compHead).update(compBody).digest('hex');
           await ctx.store.put(compKey, Readable.from([compHead, compBody]), { contentType: 'application/octet-stream' });
           ({ run } = await ai.recordRun(
