@@ -11,9 +11,12 @@ import { WORKER_LOADER } from './paths';
 
 let shared: Piscina | undefined;
 
+/** How many threads the shared pool runs: one per core. */
+export const workerPoolThreads = (): number => availableParallelism();
+
 /** The shared pool: one thread per core, started now (call it early to have threads warm later). */
 export function workerPool(): Piscina {
-  shared ??= new Piscina({ filename: WORKER_LOADER, minThreads: availableParallelism(), maxThreads: availableParallelism(), idleTimeout: 60_000 });
+  shared ??= new Piscina({ filename: WORKER_LOADER, minThreads: workerPoolThreads(), maxThreads: workerPoolThreads(), idleTimeout: 60_000 });
   return shared;
 }
 

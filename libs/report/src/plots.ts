@@ -11,9 +11,10 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { join } from 'node:path';
 import { systematicStep, type AgreementSummary } from '@app/analysis';
-import { runInWorker } from '@app/core';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { InputError, runInWorker, workerPoolThreads } from '@app/core';
 import { PLOT_LIMITS } from './limits';
-import type { PlotTask, PlotTaskResult } from './plot-task';
+import type { PlotLaneMessage, PlotLaneResult, PlotTask } from './plot-task';
 import type { ForestRow, KmPlotData, ReportModel, ReportModelBase, SubjectSize, SwimmerRow } from './statistics';
 
 export interface RenderedPlot {
@@ -29,8 +30,8 @@ export interface RenderedPlot {
   png?: Buffer;
 }
 
-/** The worker task that draws one plot (plot-task.ts). */
-const PLOT_TASK = join(__dirname, 'plot-task');
+/** The worker task that draws the plots posted to it (plot-task.ts: a plot lane). */
+const PLOT_LANE_TASK = join(__dirname, 'plot-task');
 
 const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 /**
@@ -302,12 +303,17 @@ function forestSpec(rows: ForestRow[], reference: string, confLevel: number): To
 /** Every plot of the model: SVG (and PNG when `png`). Blinded models give no by-arm plot (no forest, pooled KM). */
 export async function renderPlots(model: ReportModel, o: { png?: boolean } = {}): Promise<RenderedPlot[]> {
   const staged = renderPlotsStaged(model, o);
-  staged.blandAltman(model.agreement.lesions, model.agreement.origin);
+  try {
+    staged.blandAltman(model.agreement.lesions, model.agreement.origin);
+  } catch (e) {
+    staged.abort();
+    throw e;
+  }
   return staged.done();
 }
 
 /**
- * The report's plots, drawn on libs/core's worker-thread pool (plot-task: Vega layout to SVG, PNG by sharp) while the
+ * The report's plots, drawn on libs/core's worker-thread pool (plot lanes: Vega layout to SVG, PNG by sharp) while the
  * caller computes the agreement section (computeReportStaged): renderPlotsStaged sends every plot that needs no
  * agreement data at once; `blandAltman` sends the Bland-Altman plots as soon as the diameter section is known
  * (readerAgreement's onLesions); `done` waits for them all. The plots come back in report order, with the bytes
@@ -316,13 +322,97 @@ export async function renderPlots(model: ReportModel, o: { png?: boolean } = {})
 export interface StagedPlots {
   blandAltman(lesions: AgreementSummary['lesions'], origin: string | null): void;
   done(): Promise<RenderedPlot[]>;
+  /** Ends the drawing without waiting for it (the report failed before done()): the pool's threads are given back. */
+  abort(): void;
+}
+
+/**
+ * Plot lanes: one pool task per pool thread, each drawing the plots posted on its own MessagePort until it is told
+ * to end. Every plot is posted to every lane with a claim cell (SharedArrayBuffer); the first lane free takes it.
+ *
+ * Why not one pool task per plot, as before: piscina hands a queued task to a free thread from the calling thread's
+ * event loop, and the report's thread is busy computing the agreement section for about a second (10,000 subjects)
+ * right after it has queued the plots. Traced on the 2-core box: the two threads drew the two KM plots and then sat
+ * idle until the agreement was done; the other seven plots were drawn after it, in series with it. A message on a
+ * port reaches its worker at once, whatever the sender's thread is doing.
+ */
+export class PlotLanes {
+  private readonly ports: MessagePort[] = [];
+  private readonly waiting = new Map<number, { resolve: (r: { svg: string; png?: Uint8Array }) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private ended = false;
+  private failure: Error | undefined;
+  /** Settles once every lane has ended (or failed); plots no lane drew are then rejected. */
+  private readonly finished: Promise<void>;
+
+  constructor(count: number) {
+    const lanes: Promise<number[]>[] = [];
+    for (let k = 0; k < count; k++) {
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (r: PlotLaneResult) => this.settle(r));
+      this.ports.push(port1);
+      const lane = runInWorker<number[]>(PLOT_LANE_TASK, { port: port2 }, [port2]);
+      // a lane that dies (its thread crashed) may hold a plot it took: every plot still waiting fails with it
+      lane.catch((e: Error) => this.failAll(e));
+      lanes.push(lane);
+    }
+    this.finished = Promise.allSettled(lanes).then((rs) => {
+      // each lane returns the ids it drew (their results are posted, maybe not yet received): any other plot still
+      // waiting was lost with a failed lane
+      const drawn = new Set(rs.flatMap((r) => (r.status === 'fulfilled' ? r.value : [])));
+      for (const [id, w] of this.waiting) {
+        if (drawn.has(id)) continue;
+        this.waiting.delete(id);
+        w.reject(this.failure ?? new Error(`plot ${id} was not drawn: its lane ended`));
+      }
+    });
+  }
+
+  /** Draws one plot on the first free lane. */
+  draw(task: PlotTask): Promise<{ svg: string; png?: Uint8Array }> {
+    if (this.ended) return Promise.reject(new Error('plot lanes: draw() after end()'));
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const result = new Promise<{ svg: string; png?: Uint8Array }>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    const message: PlotLaneMessage = { id, claim: new Int32Array(new SharedArrayBuffer(4)), task };
+    for (const p of this.ports) p.postMessage(message);
+    return result;
+  }
+
+  /** No more plots: each lane ends once it has read everything posted before (the pool threads are free again). */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const p of this.ports) p.postMessage({ end: true } satisfies PlotLaneMessage);
+  }
+
+  /** After end(), once every result has been received (or given up): waits for the lanes and closes the ports. */
+  async closed(): Promise<void> {
+    await this.finished;
+    for (const p of this.ports) p.close();
+  }
+
+  private settle(r: PlotLaneResult): void {
+    const w = this.waiting.get(r.id);
+    if (!w) return;
+    this.waiting.delete(r.id);
+    if ('error' in r) w.reject(r.error.code ? new InputError(r.error.code, r.error.message) : new Error(r.error.message));
+    else w.resolve(r);
+  }
+
+  private failAll(e: Error): void {
+    this.failure ??= e;
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+  }
 }
 
 export function renderPlotsStaged(model: ReportModelBase, o: { png?: boolean } = {}): StagedPlots {
   const blinded = model.arms.length === 0;
+  const lanes = new PlotLanes(workerPoolThreads());
   const draw = (p: Omit<RenderedPlot, 'svg' | 'png'>, spec: TopLevelSpec): Promise<RenderedPlot> => {
     const task: PlotTask = { spec, name: p.name, png: !!o.png };
-    const done = runInWorker<PlotTaskResult>(PLOT_TASK, task).then((r) => ({ ...p, svg: r.svg, ...(r.png ? { png: Buffer.from(r.png.buffer, r.png.byteOffset, r.png.length) } : {}) }));
+    const done = lanes.draw(task).then((r) => ({ ...p, svg: r.svg, ...(r.png ? { png: Buffer.from(r.png.buffer, r.png.byteOffset, r.png.length) } : {}) }));
     done.catch(() => undefined); // thrown where it is awaited
     return done;
   };
@@ -354,6 +444,17 @@ export function renderPlotsStaged(model: ReportModelBase, o: { png?: boolean } =
         ba.push(draw({ name, title: `Bland-Altman: ${l.a} vs ${l.b}`, caption: `Target lesion diameters, ${l.a} minus ${l.b}.${simulated ? ' Simulated reads.' : ''}`, dataset: 'ADTRRDR', parameter: 'LDIAM/SAXIS', subjects: l.subjects }, blandAltmanSpec(l, simulated)));
       }
     },
-    done: () => Promise.all([...before, ...(ba ?? []), ...after]),
+    async done() {
+      lanes.end();
+      try {
+        return await Promise.all([...before, ...(ba ?? []), ...after]);
+      } finally {
+        await lanes.closed();
+      }
+    },
+    abort() {
+      lanes.end();
+      void lanes.closed();
+    },
   };
 }

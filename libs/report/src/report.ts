@@ -75,7 +75,13 @@ export async function buildCutReport(cut: ReportCutInfo, datasets: Datasets, o: 
   // computation of a cut with reader-level reads): the others at once, Bland-Altman as soon as the diameters are known
   const staged = computeReportStaged(cut, datasets, o);
   const drawing = renderPlotsStaged(staged.base, { png: o.png ?? true });
-  const model = staged.finish((lesions, origin) => drawing.blandAltman(lesions, origin));
+  let model: ReportModel;
+  try {
+    model = staged.finish((lesions, origin) => drawing.blandAltman(lesions, origin));
+  } catch (e) {
+    drawing.abort(); // the plot lanes hold the pool's threads until they are ended
+    throw e;
+  }
   const plots = await drawing.done();
   const files: ReportFile[] = [];
   files.push(file('report.html', Buffer.from(renderHtml(model, plots, { reportCodeVersion: o.codeVersion }), 'utf8')));
