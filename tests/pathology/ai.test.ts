@@ -18,6 +18,8 @@ import { TUMOUR_BED_RADIUS_UM, tumourBedMask,
   tileGrid,
   tileToChw,
   tileToChwBytes,
+  tileToChwPlanar,
+  bandPlanes,
   type ClassMap,
   type ClassifierSpec,
   type SyntheticSlide,
@@ -116,6 +118,38 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     }
     for (let k = 0; k < f.length; k++) expect(f[k]).toBe(Math.fround(b[k]! / 255));
     expect(new Set(b).size).toBeGreaterThan(20); // real pixels, not blank
+  });
+
+  it('tileToChwPlanar cuts the same bytes as tileToChwBytes, word-aligned or not', async () => {
+    const g = tileGrid(slide, spec());
+    const j0 = Math.floor(g.ny / 3);
+    const band = await readTileBand(slide, g, j0, j0 + 2);
+    const L = 3 * g.tileSize * g.tileSize;
+    // the real grid (32 px tiles, stride 16: the 4-byte path), every tile of the band's two rows, at offsets 0 and 1
+    const planes = bandPlanes(band);
+    for (const shift of [0, 1]) {
+      const want = new Uint8Array(shift + 2 * g.nx * L);
+      const got = new Uint8Array(shift + 2 * g.nx * L);
+      for (let r = 0; r < 2; r++)
+        for (let i = 0; i < g.nx; i++) {
+          tileToChwBytes(band, g, i, r, want, shift + (r * g.nx + i) * L);
+          tileToChwPlanar(planes, band, g, i, r, got, shift + (r * g.nx + i) * L);
+        }
+      expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+    }
+    // a grid no word copy fits (6 px tiles, stride 3) on a band 2 px narrower than a multiple of 4, planes reused
+    const odd = { ...g, tileSize: 6, stride: 3 };
+    const w = 4 * 9 + 2;
+    const small = { width: w, height: 9, channels: 3 as const, data: Uint8Array.from({ length: w * 9 * 3 }, (_, k) => (k * 7 + 3) % 251) };
+    const reused = bandPlanes(small, new Uint8Array(3 * w * 9 + 10));
+    const n = 3 * 36;
+    for (let i = 0; i < 11; i++) {
+      const a = new Uint8Array(n);
+      const b = new Uint8Array(n);
+      tileToChwBytes(small, odd, i, 1, a, 0);
+      tileToChwPlanar(reused, small, odd, i, 1, b, 0);
+      expect(Array.from(b)).toEqual(Array.from(a));
+    }
   });
 
   it('classifies a held-out synthetic slide: class map geometry and probabilities', () => {
