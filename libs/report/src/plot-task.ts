@@ -1,14 +1,14 @@
 /**
  * Worker-thread task (libs/core's shared pool): a plot lane. It draws the plots posted on its MessagePort, one at a
  * time, for as long as the report is being made: each plot's Vega-Lite spec laid out to SVG (ids normalised to the
- * plot's name) and, when asked, rasterised to PNG, the result posted back on the port (the PNG's memory moved, not
+ * plot's name) and, when asked, drawn to PNG from the same scene (renderPlot), the result posted back on the port (the PNG's memory moved, not
  * copied). Every plot is posted to every lane with a claim cell in shared memory; the first lane to reach it takes it
  * (compare-and-swap) and the others skip it, so the lanes share the plots as one queue would, with no help from the
  * thread that posted them (see PlotLanes in plots.ts for why). Same bytes as on any thread.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { TopLevelSpec } from 'vega-lite';
-import { renderSvg, svgToPng } from './plots';
+import { renderPlot } from './plots';
 
 export interface PlotTask {
   spec: TopLevelSpec;
@@ -27,12 +27,10 @@ export type PlotLaneMessage = { id: number; claim: Int32Array; task: PlotTask } 
 /** What a lane posts back per plot it took. */
 export type PlotLaneResult = { id: number; svg: string; png?: Uint8Array } | { id: number; error: { message: string; code?: string } };
 
-/** One plot: SVG, and PNG when asked. */
+/** One plot: SVG, and PNG when asked (renderPlot: one Vega layout for both). */
 export async function drawPlot(t: PlotTask): Promise<PlotTaskResult> {
-  const svg = await renderSvg(t.spec, t.name);
-  if (!t.png) return { svg };
-  const png = await svgToPng(svg);
-  return { svg, png: new Uint8Array(png.buffer, png.byteOffset, png.length) };
+  const { svg, png } = await renderPlot(t.spec, t.name, { png: t.png });
+  return png ? { svg, png: new Uint8Array(png.buffer, png.byteOffset, png.length) } : { svg };
 }
 
 /** The lane: resolves with the ids of the plots it drew once `{ end: true }` has been read (its port is then closed). */

@@ -1,11 +1,12 @@
 /**
- * The report's plots as Vega-Lite specifications, rendered headlessly in Node by Vega (no canvas, no browser) to SVG,
- * and to PNG by sharp (librsvg). Deterministic: Vega numbers clip paths and gradients from a process-wide counter,
+ * The report's plots as Vega-Lite specifications, laid out headlessly in Node by Vega (no browser) and rendered to
+ * SVG, and from the same scene to PNG (Vega's canvas renderer into a Skia canvas, @napi-rs/canvas; encoded by sharp). Deterministic: Vega numbers clip paths and gradients from a process-wide counter,
  * so the SVG's ids are renumbered in order of appearance and prefixed with the plot's name (the plots also sit
  * side by side in one HTML page, where ids must be unique). Same cut, same bytes.
  *
  * Fonts: DejaVu Sans (Debian fonts-dejavu-core), then Liberation Sans, then any sans-serif.
  */
+import { createCanvas } from '@napi-rs/canvas';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -78,12 +79,45 @@ const QUIET = { level: () => QUIET, error: () => QUIET, warn: () => QUIET, info:
 
 /** Renders a Vega-Lite spec to SVG with ids made deterministic and unique to `prefix`. */
 export async function renderSvg(spec: TopLevelSpec, prefix: string): Promise<string> {
+  return (await renderPlot(spec, prefix, { png: false })).svg;
+}
+
+/**
+ * One plot laid out once by Vega: the SVG (renderSvg's), and with `png` the same scene drawn by Vega's canvas renderer
+ * into a Skia canvas (@napi-rs/canvas) at 2x (144 dpi), encoded by sharp (zlib level 4, no metadata: the bytes depend
+ * only on the scene). Why not librsvg on the SVG, as before: it parses and composites every mark of the SVG one by
+ * one (the 3,000 points of a Bland-Altman plot took it 0.2 s); Skia draws the scene's marks straight from Vega's
+ * scenegraph. Both renderings of one scene: a test compares the PNG with librsvg's rasterisation of the SVG.
+ */
+export async function renderPlot(spec: TopLevelSpec, prefix: string, o: { png: boolean }): Promise<{ svg: string; png?: Buffer }> {
   const vgSpec = compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec, { logger: QUIET }).spec;
   const view = new vega.View(vega.parse(vgSpec), { renderer: 'none', logLevel: vega.None });
-  const svg = await view.toSVG();
-  view.finalize();
-  return normaliseIds(svg, prefix);
+  try {
+    const raw = await view.toSVG();
+    const svg = normaliseIds(raw, prefix);
+    if (!o.png) return { svg };
+    // the canvas is the SVG's size (width / height of its root element: the view, padding included) at 2x
+    const size = /^<svg[^>]*?\swidth="([\d.]+)"[^>]*?\sheight="([\d.]+)"/.exec(raw);
+    if (!size) throw new Error(`plot ${prefix}: Vega's SVG has no width / height`);
+    const w = Math.ceil(Number(size[1]) * PNG_SCALE);
+    const h = Math.ceil(Number(size[2]) * PNG_SCALE);
+    const canvas = createCanvas(w, h);
+    const ctx = canvas.getContext('2d');
+    await view.toCanvas(PNG_SCALE, { externalContext: ctx } as unknown as Parameters<vega.View['toCanvas']>[1]);
+    const rgba = ctx.getImageData(0, 0, w, h).data;
+    // opaque (the background is painted white): RGB
+    const png = await sharp(Buffer.from(rgba.buffer, rgba.byteOffset, rgba.length), { raw: { width: w, height: h, channels: 4 } })
+      .removeAlpha()
+      .png({ compressionLevel: 4, adaptiveFiltering: false })
+      .toBuffer();
+    return { svg, png };
+  } finally {
+    view.finalize();
+  }
 }
+
+/** PNGs are drawn at twice the SVG's size (144 dpi for its 72 px per inch). */
+export const PNG_SCALE = 2;
 
 /** Renumbers Vega's counter-based ids (clipN, gradientN, patternN, markerN) in order of appearance, prefixed. */
 export function normaliseIds(svg: string, prefix: string): string {
@@ -100,9 +134,10 @@ export function normaliseIds(svg: string, prefix: string): string {
 }
 
 /**
- * PNG of an SVG at 2x (144 dpi), via sharp / librsvg; no metadata, so the bytes depend only on the SVG. zlib level 4:
- * on the report's nine plots it encoded in a tenth of the time of level 6 (librsvg's rasterising is then nearly all
- * of the cost: 0.63 s against 0.83 s for the nine) for 3 % more bytes; level 1 saved nothing more and gave 65 % more.
+ * PNG of an SVG at 2x (144 dpi), via sharp / librsvg; no metadata, so the bytes depend only on the SVG. The report's
+ * PNGs are drawn by renderPlot from Vega's scene instead; this is the independent rasterisation of the SVG that a test
+ * compares them with. (zlib level 4: on the report's nine plots it encoded in a tenth of the time of level 6 for 3 %
+ * more bytes; level 1 saved nothing more and gave 65 % more.)
  */
 export async function svgToPng(svg: string): Promise<Buffer> {
   return sharp(Buffer.from(svg), { density: 144 }).png({ compressionLevel: 4, adaptiveFiltering: false }).toBuffer();
