@@ -430,14 +430,14 @@ describe('12-bit JPEG Extended (.51): IJG 12-bit through dcmjs-codecs, against p
       expect([what, err]).toMatchObject([what, { name: 'InputError', code: 'dicom.codec-error', message: expect.stringMatching(msg) }]);
     }
     // dcmjs-codecs leaks WASM stack on every failed decode; one instance used to trap or hang after about
-    // 35 failures. Each failure now discards the instance: many failures in a row, then a good frame.
-    const t0 = Date.now();
+    // 35 failures. Each failure now discards the instance: many failures in a row, then a good frame. A hang is
+    // caught by this test's timeout (below), not by a wall-clock bound: the 61 decodes took 31 s on a slow 2-core
+    // CI box with the suite running beside them, over the 30 s bound this test had.
     for (let k = 0; k < 60; k++) await expect(decode51(jpeg51(badTables))).rejects.toMatchObject({ code: 'dicom.codec-error' });
     const after = await decode51(jpeg51(good));
     const ref = await decodeFrame(parseDicom(fixture(JPG_EXT)), 0);
     expect(Buffer.from(after.stored.buffer).equals(Buffer.from(ref.stored.buffer))).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(30_000);
-  });
+  }, 180_000);
 
   it('pixel module vs JPEG frame header mismatches are refused before decoding, naming both', async () => {
     const good = jpgExtFrame();
