@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { runInWorker, workerPoolThreads } from '@app/core';
-import { PlotLanes } from '@app/report';
+import { PlotLanes, renderPlotsStaged, type ReportModelBase } from '@app/report';
 import { drawPlot, type PlotTask } from '../../libs/report/src/plot-task';
 
 jest.setTimeout(120000);
@@ -67,3 +67,13 @@ test('ended with nothing to draw (a report that failed before its plots), the la
   const echoes = await Promise.all(Array.from({ length: workerPoolThreads() * 2 }, (_, i) => runInWorker<string>(ECHO, String(i))));
   expect(echoes).toEqual(Array.from({ length: workerPoolThreads() * 2 }, (_, i) => `echo ${i}`));
 });
+
+test('a plot whose spec cannot be built ends the lanes it started: the error is thrown and the pool is free', async () => {
+  // curves missing: the KM spec builder throws on this thread, after the lanes were started
+  const model = { arms: [], reference: null, confLevel: 0.95, plotData: { km: [{ parameter: 'PFS', label: 'PFS', atRisk: [] }], sizes: [], swimmer: [], forest: [] } } as unknown as ReportModelBase;
+  expect(() => renderPlotsStaged(model, { png: false })).toThrow(TypeError);
+  // with the lanes left running, every pool thread would stay taken and these would never run
+  const echoes = await Promise.all(Array.from({ length: workerPoolThreads() * 2 }, (_, i) => runInWorker<string>(ECHO, `x${i}`)));
+  expect(echoes).toHaveLength(workerPoolThreads() * 2);
+}, 30000);
+

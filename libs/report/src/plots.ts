@@ -77,6 +77,9 @@ const r2 = (x: number) => (Math.round(x * 100) / 100).toFixed(2);
 /** Vega-Lite's compile warnings (e.g. merged legends) are expected here: not printed. */
 const QUIET = { level: () => QUIET, error: () => QUIET, warn: () => QUIET, info: () => QUIET, debug: () => QUIET } as unknown as Parameters<typeof compile>[1] extends infer O ? O extends { logger?: infer L } ? L : never : never;
 
+/** PNGs are drawn at twice the SVG's size (144 dpi for its 72 px per inch). */
+export const PNG_SCALE = 2;
+
 /** Renders a Vega-Lite spec to SVG with ids made deterministic and unique to `prefix`. */
 export async function renderSvg(spec: TopLevelSpec, prefix: string): Promise<string> {
   return (await renderPlot(spec, prefix, { png: false })).svg;
@@ -116,8 +119,6 @@ export async function renderPlot(spec: TopLevelSpec, prefix: string, o: { png: b
   }
 }
 
-/** PNGs are drawn at twice the SVG's size (144 dpi for its 72 px per inch). */
-export const PNG_SCALE = 2;
 
 /** Renumbers Vega's counter-based ids (clipN, gradientN, patternN, markerN) in order of appearance, prefixed. */
 export function normaliseIds(svg: string, prefix: string): string {
@@ -140,7 +141,7 @@ export function normaliseIds(svg: string, prefix: string): string {
  * more bytes; level 1 saved nothing more and gave 65 % more.)
  */
 export async function svgToPng(svg: string): Promise<Buffer> {
-  return sharp(Buffer.from(svg), { density: 144 }).png({ compressionLevel: 4, adaptiveFiltering: false }).toBuffer();
+  return sharp(Buffer.from(svg), { density: 72 * PNG_SCALE }).png({ compressionLevel: 4, adaptiveFiltering: false }).toBuffer();
 }
 
 function armColours(model: ReportModelBase, groups: string[]): string[] {
@@ -338,12 +339,7 @@ function forestSpec(rows: ForestRow[], reference: string, confLevel: number): To
 /** Every plot of the model: SVG (and PNG when `png`). Blinded models give no by-arm plot (no forest, pooled KM). */
 export async function renderPlots(model: ReportModel, o: { png?: boolean } = {}): Promise<RenderedPlot[]> {
   const staged = renderPlotsStaged(model, o);
-  try {
-    staged.blandAltman(model.agreement.lesions, model.agreement.origin);
-  } catch (e) {
-    staged.abort();
-    throw e;
-  }
+  staged.blandAltman(model.agreement.lesions, model.agreement.origin); // ends the lanes itself if it throws
   return staged.done();
 }
 
@@ -445,6 +441,19 @@ export class PlotLanes {
 export function renderPlotsStaged(model: ReportModelBase, o: { png?: boolean } = {}): StagedPlots {
   const blinded = model.arms.length === 0;
   const lanes = new PlotLanes(workerPoolThreads());
+  // the lanes hold the pool's threads until they are ended: any throw from here on ends them first
+  const abort = () => {
+    lanes.end();
+    void lanes.closed();
+  };
+  const endingOnThrow = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (e) {
+      abort();
+      throw e;
+    }
+  };
   const draw = (p: Omit<RenderedPlot, 'svg' | 'png'>, spec: TopLevelSpec): Promise<RenderedPlot> => {
     const task: PlotTask = { spec, name: p.name, png: !!o.png };
     const done = lanes.draw(task).then((r) => ({ ...p, svg: r.svg, ...(r.png ? { png: Buffer.from(r.png.buffer, r.png.byteOffset, r.png.length) } : {}) }));
@@ -452,32 +461,36 @@ export function renderPlotsStaged(model: ReportModelBase, o: { png?: boolean } =
     return done;
   };
   const before: Promise<RenderedPlot>[] = [];
-  for (const d of model.plotData.km) {
-    before.push(draw({ name: `km-${d.parameter.toLowerCase()}`, title: `Kaplan-Meier: ${d.label}`, caption: blinded ? 'All subjects pooled (blinded cut).' : 'By arm, with the number at risk below and the medians marked.', dataset: 'ADTTE', parameter: d.parameter, subjects: d.atRisk.filter((a) => a.t === 0).reduce((s, a) => s + a.n, 0) }, kmSpec(model, d)));
-  }
-  const sizes = model.plotData.sizes;
-  if (sizes.length) {
-    before.push(draw({ name: 'waterfall', title: 'Waterfall plot', caption: 'Best % change from baseline in the sum of target lesion diameters, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, waterfallSpec(sizes, sizes.length)));
-    before.push(draw({ name: 'spider', title: 'Spider plot', caption: '% change from baseline over time, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, spiderSpec(sizes, sizes.length)));
-  }
-  if (model.plotData.swimmer.length) {
-    before.push(draw({ name: 'swimmer', title: 'Swimmer plot', caption: 'Responders: time on study with first response, complete response, progression or death.', dataset: 'ADTTE/ADRS', parameter: 'PFS/OVR', subjects: Math.min(model.plotData.swimmer.length, PLOT_LIMITS.swimmer) }, swimmerSpec(model.plotData.swimmer, model.plotData.swimmer.length)));
-  }
   const after: Promise<RenderedPlot>[] = [];
-  if (!blinded && model.plotData.forest.length && model.reference) {
-    after.push(draw({ name: 'forest-pfs', title: 'Forest plot: PFS hazard ratio by subgroup', caption: 'Unstratified Cox model within each subgroup.', dataset: 'ADTTE', parameter: 'PFS', subjects: model.plotData.forest[0]!.n }, forestSpec(model.plotData.forest, model.reference, model.confLevel)));
-  }
+  endingOnThrow(() => {
+    for (const d of model.plotData.km) {
+      before.push(draw({ name: `km-${d.parameter.toLowerCase()}`, title: `Kaplan-Meier: ${d.label}`, caption: blinded ? 'All subjects pooled (blinded cut).' : 'By arm, with the number at risk below and the medians marked.', dataset: 'ADTTE', parameter: d.parameter, subjects: d.atRisk.filter((a) => a.t === 0).reduce((s, a) => s + a.n, 0) }, kmSpec(model, d)));
+    }
+    const sizes = model.plotData.sizes;
+    if (sizes.length) {
+      before.push(draw({ name: 'waterfall', title: 'Waterfall plot', caption: 'Best % change from baseline in the sum of target lesion diameters, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, waterfallSpec(sizes, sizes.length)));
+      before.push(draw({ name: 'spider', title: 'Spider plot', caption: '% change from baseline over time, coloured by confirmed BOR.', dataset: 'ADTR', parameter: 'SDIAM', subjects: sizes.length }, spiderSpec(sizes, sizes.length)));
+    }
+    if (model.plotData.swimmer.length) {
+      before.push(draw({ name: 'swimmer', title: 'Swimmer plot', caption: 'Responders: time on study with first response, complete response, progression or death.', dataset: 'ADTTE/ADRS', parameter: 'PFS/OVR', subjects: Math.min(model.plotData.swimmer.length, PLOT_LIMITS.swimmer) }, swimmerSpec(model.plotData.swimmer, model.plotData.swimmer.length)));
+    }
+    if (!blinded && model.plotData.forest.length && model.reference) {
+      after.push(draw({ name: 'forest-pfs', title: 'Forest plot: PFS hazard ratio by subgroup', caption: 'Unstratified Cox model within each subgroup.', dataset: 'ADTTE', parameter: 'PFS', subjects: model.plotData.forest[0]!.n }, forestSpec(model.plotData.forest, model.reference, model.confLevel)));
+    }
+  });
   let ba: Promise<RenderedPlot>[] | undefined;
   return {
     blandAltman(lesions, origin) {
       if (ba) throw new Error('renderPlotsStaged: the Bland-Altman plots were already sent');
       const simulated = origin === 'SIMULATED';
-      ba = [];
-      for (const l of lesions) {
-        if (!l.blandAltman) continue;
-        const name = l.a === 'AI' ? `bland-altman-ai-${l.b.replace(/\D+/g, '') || 'r'}` : 'bland-altman-readers';
-        ba.push(draw({ name, title: `Bland-Altman: ${l.a} vs ${l.b}`, caption: `Target lesion diameters, ${l.a} minus ${l.b}.${simulated ? ' Simulated reads.' : ''}`, dataset: 'ADTRRDR', parameter: 'LDIAM/SAXIS', subjects: l.subjects }, blandAltmanSpec(l, simulated)));
-      }
+      const sent: Promise<RenderedPlot>[] = (ba = []);
+      endingOnThrow(() => {
+        for (const l of lesions) {
+          if (!l.blandAltman) continue;
+          const name = l.a === 'AI' ? `bland-altman-ai-${l.b.replace(/\D+/g, '') || 'r'}` : 'bland-altman-readers';
+          sent.push(draw({ name, title: `Bland-Altman: ${l.a} vs ${l.b}`, caption: `Target lesion diameters, ${l.a} minus ${l.b}.${simulated ? ' Simulated reads.' : ''}`, dataset: 'ADTRRDR', parameter: 'LDIAM/SAXIS', subjects: l.subjects }, blandAltmanSpec(l, simulated)));
+        }
+      });
     },
     async done() {
       lanes.end();
@@ -487,9 +500,6 @@ export function renderPlotsStaged(model: ReportModelBase, o: { png?: boolean } =
         await lanes.closed();
       }
     },
-    abort() {
-      lanes.end();
-      void lanes.closed();
-    },
+    abort,
   };
 }
