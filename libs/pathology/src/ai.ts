@@ -246,15 +246,12 @@ export function bandPlanes(band: RgbImage, into?: Uint8Array): Uint8Array {
   return out;
 }
 
-/** Uint32 views of the last two byte arrays seen in each role (a band's planes, a batch): not one view per tile. */
-const wordViews: [Uint8Array | null, Uint32Array | null][] = [[null, null], [null, null]];
-function words(bytes: Uint8Array, role: 0 | 1): Uint32Array {
-  const v = wordViews[role]!;
-  if (v[0] !== bytes) {
-    v[0] = bytes;
-    v[1] = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
-  }
-  return v[1]!;
+/** A Uint32 view of each byte array tileToChwPlanar copies from or into (a band's planes, a batch): not one per tile. */
+const wordViews = new WeakMap<Uint8Array, Uint32Array>();
+function words(bytes: Uint8Array): Uint32Array {
+  let v = wordViews.get(bytes);
+  if (!v) wordViews.set(bytes, (v = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2)));
+  return v;
 }
 
 /**
@@ -271,8 +268,8 @@ export function tileToChwPlanar(planes: Uint8Array, band: { width: number; heigh
   const x0 = i * g.stride;
   const y0 = r * g.stride;
   if ((T & 3) === 0 && (bw & 3) === 0 && (x0 & 3) === 0 && ((out.byteOffset + offset) & 3) === 0 && (planes.byteOffset & 3) === 0) {
-    const src = words(planes, 0);
-    const dst = words(out, 1);
+    const src = words(planes);
+    const dst = words(out);
     const w = T >> 2;
     for (let c = 0; c < 3; c++) {
       let si = (c * n + y0 * bw + x0) >> 2;
