@@ -21,6 +21,7 @@ export const RESPONSE_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE'] a
 export const ORDINAL_LEVELS = ['CR', 'PR', 'SD', 'PD'] as const;
 const ORDINAL_OF: Record<string, string | undefined> = { CR: 'CR', PR: 'PR', SD: 'SD', 'NON-CR/NON-PD': 'SD', PD: 'PD' };
 export const BOR_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE', 'MISSING'] as const;
+const BOR_KNOWN = new Set<string>(BOR_LEVELS);
 
 export interface LesionAgreement {
   a: string;
@@ -137,15 +138,27 @@ function indexOf(ds: Dataset): (name: string) => number {
   return (name) => idx.get(name) ?? -1;
 }
 
-function reader(ds: Dataset) {
-  const idx = new Map(ds.columns.map((c, i) => [c.name, i]));
-  return (r: Value[], name: string): Value => {
-    const i = idx.get(name);
-    return i === undefined ? null : r[i]!;
-  };
-}
 
 const SPECIAL = new Set(['TOO SMALL TO MEASURE', 'DISAPPEARED', 'NOT ASSESSED']);
+/** A special value (TOO SMALL TO MEASURE, DISAPPEARED, NOT ASSESSED): no hashing of the short numeric texts of measured rows. */
+const isSpecial = (c: Value | undefined): boolean => typeof c === 'string' && c.length >= 11 && SPECIAL.has(c);
+/** Per reader in the decision counts: accept, edit, reject, add, edits with a size in mm, edits with a size in %. */
+const DECISION_SLOTS = 6;
+/** ADRSRDR parameter codes. */
+const [P_OTHER, P_OVR, P_CBOR, P_BOR, P_PD, P_BICRSEL] = [0, 1, 2, 3, 4, 5];
+
+/** Small-integer codes of values, in order of first appearance. */
+class Codes {
+  readonly m = new Map<Value, number>();
+  of(v: Value): number {
+    let k = this.m.get(v);
+    if (k === undefined) this.m.set(v, (k = this.m.size));
+    return k;
+  }
+  get size(): number {
+    return this.m.size;
+  }
+}
 const num = (v: Value): number | null => (typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : null);
 const evalOrder = (a: string, b: string) => {
   const r = (x: string) => (x.startsWith('RADIOLOGIST') ? 0 : x === 'AI' ? 1 : 2);
@@ -169,14 +182,6 @@ interface AiAcc {
   pcts: number;
 }
 const aiAcc = (): AiAcc => ({ accept: 0, edit: 0, reject: 0, add: 0, sized: 0, pcts: 0 });
-function countDecision(x: AiAcc, d: Value, size: number, pct: number): void {
-  if (d === 'ACCEPT') x.accept++;
-  else if (d === 'EDIT') x.edit++;
-  else if (d === 'REJECT') x.reject++;
-  else if (d === 'ADD') x.add++;
-  if (!Number.isNaN(size)) x.sized++;
-  if (!Number.isNaN(pct)) x.pcts++;
-}
 
 /** Where the edit sizes are: the rows (`rows[0..n)`) of edits with a size, each row's size in mm and % (NaN: none) and reader code. */
 interface EditSizes {
@@ -251,107 +256,126 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   }
   // Hundreds of thousands of rows (10,000 subjects x 3 evaluators x visits x lesions): columns by index, subjects,
   // visits and lesions interned to small integers, pairs keyed by number, values in typed arrays (scratch: reused).
-  const T = reader(adtrrdr);
-  const R = reader(adrsrdr);
   const ti = indexOf(adtrrdr);
   const ri = indexOf(adrsrdr);
   const tRows = adtrrdr.rows;
   const rRows = adrsrdr.rows;
-  const origin = (tRows[0] && (T(tRows[0], 'READSRC') as string)) ?? (rRows[0] && (R(rRows[0], 'READSRC') as string)) ?? null;
+  const srcOf = (rows: Value[][], i: number) => (rows[0] && i >= 0 ? ((rows[0][i] ?? null) as string | null) : null);
+  const origin = srcOf(tRows, ti('READSRC')) ?? srcOf(rRows, ri('READSRC')) ?? null;
   const [tEval, tSubj, tAval, tAvalc, tVisit, tLesion] = [ti('EVALID'), ti('USUBJID'), ti('AVAL'), ti('AVALC'), ti('AVISITN'), ti('LESIONID')];
   const [rEval, rSubj, rParam, rVisit, rAvalc, rAdt] = [ri('EVALID'), ri('USUBJID'), ri('PARAMCD'), ri('AVISITN'), ri('AVALC'), ri('ADT')];
-  const intern = () => {
-    const m = new Map<Value, number>();
-    // rows come grouped (a subject's rows together): the previous value is the likeliest
-    let last: Value = undefined as unknown as Value;
-    let lastK = -1;
-    const of = (v: Value): number => {
-      if (v === last && lastK >= 0) return lastK;
-      let k = m.get(v);
-      if (k === undefined) m.set(v, (k = m.size));
-      last = v;
-      lastK = k;
-      return k;
-    };
-    return { m, of };
-  };
   // One pass over ADTRRDR (its rows are wide: touch each once): evaluator and subject codes, measured values,
-  // baseline targets, AI decisions.
-  const evalRaw = intern();
-  const subjRaw = intern();
-  const visitT = intern();
-  const lesionT = intern();
-  const tEvalRaw = scratch.i32(tRows.length);
-  const tSubjOf = scratch.i32(tRows.length);
-  const tVisitOf = scratch.i32(tRows.length);
-  const tLesionOf = scratch.i32(tRows.length);
-  const tValue = scratch.f64(tRows.length, NaN);
+  // baseline targets, AI decisions. Values are compared with the previous row's first (rows come grouped: a subject's
+  // rows together, a read's rows together), so most rows need no Map lookup.
+  const evalRaw = new Codes();
+  const subjRaw = new Codes();
+  const visitT = new Codes();
+  const lesionT = new Codes();
+  const n = tRows.length;
+  const tEvalRaw = scratch.i32(n);
+  const tSubjOf = scratch.i32(n);
+  const tVisitOf = scratch.i32(n);
+  const tLesionOf = scratch.i32(n);
+  const tValue = scratch.f64(n, NaN);
   const tDecn = ti('AIDECN');
   const [tAival, tAivalc, tReader] = [ti('AIVAL'), ti('AIVALC'), ti('READER')];
   const at = (r: Value[], i: number): Value => (i < 0 ? null : r[i]!);
-  const baseline = new Map<string, Map<string, Set<string>>>(); // subject -> evaluator -> target ids
-  const overallAi = aiAcc();
-  const perReaderAi = new Map<string, AiAcc>();
-  const readerCode = new Map<string, number>();
+  // baseline target selections: the rows' lesion codes (own codes: every baseline row, measured or not)
+  const baseLesion = new Codes();
+  const baseRows = scratch.i32(n);
+  const baseLesionOf = scratch.i32(n);
+  let nBase = 0;
+  // AI decisions per reader code: counts [accept, edit, reject, add, sized, pcts] x reader
+  const readers = new Codes();
+  const decisionCounts: number[] = [];
   // per row: the edit size in mm and % (NaN: none) and the deciding reader's code (for the per-reader quantiles)
-  const rowSize = scratch.f64(tRows.length, NaN);
-  const rowPct = scratch.f64(tRows.length, NaN);
-  const rowReader = scratch.i32(tRows.length, -1);
-  const editRows = scratch.i32(tRows.length);
+  const rowSize = scratch.f64(n, NaN);
+  const rowPct = scratch.f64(n, NaN);
+  const rowReader = scratch.i32(n, -1);
+  const editRows = scratch.i32(n);
   let nEdits = 0;
   let decidedRows = 0;
-  for (let i = 0; i < tRows.length; i++) {
+  let lastEval: Value = undefined as unknown as Value;
+  let lastSubj: Value = undefined as unknown as Value;
+  let lastReader: Value = undefined as unknown as Value;
+  let evalK = -1;
+  let subjK = -1;
+  let readerK = -1;
+  for (let i = 0; i < n; i++) {
     const r = tRows[i]!;
-    tEvalRaw[i] = evalRaw.of(r[tEval]!);
-    tSubjOf[i] = subjRaw.of(r[tSubj]!);
-    const v = num(r[tAval]!);
+    const ev = r[tEval]!;
+    if (ev !== lastEval || evalK < 0) evalK = evalRaw.of((lastEval = ev));
+    tEvalRaw[i] = evalK;
+    const su = r[tSubj]!;
+    if (su !== lastSubj || subjK < 0) subjK = subjRaw.of((lastSubj = su));
+    tSubjOf[i] = subjK;
+    const av = r[tAval]!;
+    const v = typeof av === 'number' ? av : num(av);
     const c = r[tAvalc];
-    if (v !== null && !(typeof c === 'string' && SPECIAL.has(c))) {
+    const visit = r[tVisit]!;
+    if (v !== null && !isSpecial(c)) {
       tValue[i] = v;
-      tVisitOf[i] = visitT.of(r[tVisit]!);
+      tVisitOf[i] = visitT.of(visit);
       tLesionOf[i] = lesionT.of(r[tLesion]!);
     }
     const d = tDecn < 0 ? null : r[tDecn];
-    if (num(at(r, tVisit)) === 0 && !(d === 'REJECT' && at(r, tAval) === null && at(r, tAvalc) === null)) {
-      const s = String(r[tSubj]);
-      let m = baseline.get(s);
-      if (!m) baseline.set(s, (m = new Map()));
-      const e = String(r[tEval]);
-      let ids = m.get(e);
-      if (!ids) m.set(e, (ids = new Set()));
-      ids.add(String(at(r, tLesion)));
+    if ((visit === 0 || (typeof visit !== 'number' && num(visit) === 0)) && !(d === 'REJECT' && av == null && c == null)) {
+      baseRows[nBase] = i;
+      baseLesionOf[nBase++] = baseLesion.of(String(at(r, tLesion)));
     }
     if (d !== null && d !== undefined) {
       decidedRows++;
-      const name = String(r[tReader]);
-      let acc = perReaderAi.get(name);
-      if (!acc) {
-        perReaderAi.set(name, (acc = aiAcc()));
-        readerCode.set(name, readerCode.size);
+      const rd = r[tReader]!;
+      if (rd !== lastReader || readerK < 0) {
+        readerK = readers.of(String((lastReader = rd)));
+        while (decisionCounts.length < readers.size * DECISION_SLOTS) decisionCounts.push(0);
       }
-      rowReader[i] = readerCode.get(name)!;
+      rowReader[i] = readerK;
       if (d === 'EDIT') {
         const ai = num(r[tAival]!);
-        if (v !== null && ai !== null && !SPECIAL.has(String(r[tAvalc])) && !SPECIAL.has(String(r[tAivalc]))) {
+        if (v !== null && ai !== null && !isSpecial(String(r[tAvalc])) && !isSpecial(String(r[tAivalc]))) {
           rowSize[i] = Math.abs(v - ai);
           if (ai > 0) rowPct[i] = (100 * Math.abs(v - ai)) / ai;
           editRows[nEdits++] = i;
         }
       }
-      countDecision(overallAi, d, rowSize[i]!, rowPct[i]!);
-      countDecision(acc, d, rowSize[i]!, rowPct[i]!);
+      const base = readerK * DECISION_SLOTS;
+      const k = d === 'ACCEPT' ? 0 : d === 'EDIT' ? 1 : d === 'REJECT' ? 2 : d === 'ADD' ? 3 : -1;
+      if (k >= 0) decisionCounts[base + k]!++;
+      if (!Number.isNaN(rowSize[i]!)) decisionCounts[base + 4]!++;
+      if (!Number.isNaN(rowPct[i]!)) decisionCounts[base + 5]!++;
     }
   }
-  const rEvalRaw = scratch.i32(rRows.length);
-  const rSubjOf = scratch.i32(rRows.length);
-  const rBicrSel = scratch.u8(rRows.length);
-  for (let i = 0; i < rRows.length; i++) {
+  // One pass over ADRSRDR: subject, evaluator and parameter codes; each time-point response's visit and text codes.
+  const rn = rRows.length;
+  const rEvalRaw = scratch.i32(rn);
+  const rSubjOf = scratch.i32(rn);
+  const rParamOf = scratch.u8(rn);
+  const rVisitOf = scratch.i32(rn);
+  const rTextOf = scratch.i32(rn);
+  const visitR = new Codes();
+  const ovrText = new Codes();
+  lastEval = lastSubj = undefined as unknown as Value;
+  evalK = subjK = -1;
+  for (let i = 0; i < rn; i++) {
     const r = rRows[i]!;
-    rSubjOf[i] = subjRaw.of(r[rSubj]!);
-    if (r[rParam] === 'BICRSEL') rBicrSel[i] = 1;
-    else rEvalRaw[i] = evalRaw.of(r[rEval]!);
+    const su = r[rSubj]!;
+    if (su !== lastSubj || subjK < 0) subjK = subjRaw.of((lastSubj = su));
+    rSubjOf[i] = subjK;
+    const p = r[rParam];
+    const pc = p === 'OVR' ? P_OVR : p === 'CBOR' ? P_CBOR : p === 'BOR' ? P_BOR : p === 'PD' ? P_PD : p === 'BICRSEL' ? P_BICRSEL : P_OTHER;
+    rParamOf[i] = pc;
+    if (pc === P_BICRSEL) continue; // names no evaluator
+    const ev = r[rEval]!;
+    if (ev !== lastEval || evalK < 0) evalK = evalRaw.of((lastEval = ev));
+    rEvalRaw[i] = evalK;
+    if (pc === P_OVR) {
+      rVisitOf[i] = visitR.of(r[rVisit]!);
+      rTextOf[i] = ovrText.of(String(rAvalc < 0 ? null : r[rAvalc]));
+    }
   }
   const subjects = subjRaw.m.size;
+  const nS = subjects;
   // every EVALID of both datasets (BICRSEL rows name no evaluator), as text
   const evaluators = sortedLevels(new Set([...evalRaw.m.keys()].map(String))).sort(evalOrder);
   if (evaluators.length < 2) notes.push({ code: 'analysis.no-reads', message: `only one evaluator (${evaluators.join(', ') || 'none'}) in the reader-level datasets: agreement needs two` });
@@ -452,36 +476,38 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   }
 
   // ---- responses: time-point OVR per (subject, visit) and evaluator; CBOR/BOR/PD per subject and evaluator
-  const visitR = intern();
-  const ovrSlotOf = new Map<number, number>();
+  // (subject, visit) -> slot + 1: dense while the key space is small, else a Map
+  const nVR = visitR.size;
+  const ovrDense = nS * nVR <= 1 << 24 ? scratch.i32(nS * nVR) : null;
+  const ovrSparse = ovrDense ? null : new Map<number, number>();
   // time-point responses as codes of `ovrText` (-1: not read by that evaluator), slot * E + evaluator
-  const ovrText = intern();
-  const ovrSubject = scratch.i32(rRows.length);
-  const ovrVal = scratch.i32(rRows.length * E, -1);
+  const ovrSubject = scratch.i32(rn);
+  const ovrVal = scratch.i32(rn * E, -1);
   let nOvr = 0;
-  const nS = subjRaw.m.size;
   type Sp = { c: string; dt: Value } | undefined;
   const perSubject: Record<'CBOR' | 'BOR' | 'PD', Sp[]> = { CBOR: new Array<Sp>(nS * E), BOR: new Array<Sp>(nS * E), PD: new Array<Sp>(nS * E) };
   const hasParam = { CBOR: false, BOR: false, PD: false };
-  for (let i = 0; i < rRows.length; i++) {
-    if (rBicrSel[i]) continue;
-    const r = rRows[i]!;
-    const p = r[rParam];
+  for (let i = 0; i < rn; i++) {
+    const pc = rParamOf[i]!;
+    if (pc === P_OTHER || pc === P_BICRSEL) continue;
     const e = evalOfRaw[rEvalRaw[i]!]!;
-    if (p === 'OVR') {
-      const key = rSubjOf[i]! * 65536 + visitR.of(r[rVisit]!);
-      let slot = ovrSlotOf.get(key);
-      if (slot === undefined) {
-        ovrSlotOf.set(key, (slot = nOvr++));
+    if (pc === P_OVR) {
+      const key = rSubjOf[i]! * nVR + rVisitOf[i]!;
+      let slot = (ovrDense ? ovrDense[key]! : (ovrSparse!.get(key) ?? 0)) - 1;
+      if (slot < 0) {
+        slot = nOvr++;
+        if (ovrDense) ovrDense[key] = slot + 1;
+        else ovrSparse!.set(key, slot + 1);
         ovrSubject[slot] = rSubjOf[i]!;
       }
-      ovrVal[slot * E + e] = ovrText.of(String(rAvalc < 0 ? null : r[rAvalc]));
-    } else if (p === 'CBOR' || p === 'BOR' || p === 'PD') {
+      ovrVal[slot * E + e] = rTextOf[i]!;
+    } else {
+      const r = rRows[i]!;
+      const p = pc === P_CBOR ? 'CBOR' : pc === P_BOR ? 'BOR' : 'PD';
       perSubject[p][rSubjOf[i]! * E + e] = { c: String(rAvalc < 0 ? null : r[rAvalc]), dt: rAdt < 0 ? null : (r[rAdt] ?? null) };
       hasParam[p] = true;
     }
   }
-  if (visitR.m.size > 65536) throw new Error('readerAgreement: more than 65,536 distinct visits');
   const borParam: 'CBOR' | 'BOR' = hasParam.CBOR ? 'CBOR' : 'BOR';
   // per code: its row in the six-category table, and in the ordinal one (-1: outside)
   const ovrTexts = [...ovrText.m.keys()] as string[];
@@ -548,7 +574,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
       if (px && py) pdPairs.push([px, py]);
     }
     const borWhat = `${a} vs ${b} ${borParam === 'CBOR' ? 'confirmed BOR' : 'BOR'}`;
-    const borKnown = (x: string) => (BOR_LEVELS as readonly string[]).includes(x);
+    const borKnown = (x: string) => BOR_KNOWN.has(x);
     const bka = ba.filter((x, i) => borKnown(x) && borKnown(bb[i]!));
     const bkb = bb.filter((y, i) => borKnown(ba[i]!) && borKnown(y));
     const bor = {
@@ -570,46 +596,61 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     return { a, b, timepoints: { pairs: nPairs, subjects: nSubj, agreement: nPairs ? proportion(same, nPairs, confLevel) : null, kappa }, bor, progression, notes: n };
   });
 
-  // ---- target selection at baseline
+  // ---- target selection at baseline: per (subject, evaluator) the set of baseline lesion codes
+  const baseSets = new Array<Set<number> | undefined>(nS * E);
+  for (let j = 0; j < nBase; j++) {
+    const i = baseRows[j]!;
+    const e = evalOfRaw[tEvalRaw[i]!]!;
+    if (e < 0) continue;
+    const k = tSubjOf[i]! * E + e;
+    (baseSets[k] ??= new Set()).add(baseLesionOf[j]!);
+  }
   const targetSelection = pairs.map(([a, b]) => {
-    const same: (readonly [boolean, boolean])[] = [];
-    for (const m of baseline.values()) {
-      const x = m.get(a);
-      const y = m.get(b);
+    const ia = evalIdx.get(a)!;
+    const ib = evalIdx.get(b)!;
+    let both = 0;
+    let same = 0;
+    for (let s = 0; s < nS; s++) {
+      const x = baseSets[s * E + ia];
+      const y = baseSets[s * E + ib];
       if (!x || !y) continue;
-      same.push([x.size === y.size && [...x].every((id) => y.has(id)), true]);
+      both++;
+      if (x.size === y.size && [...x].every((id) => y.has(id))) same++;
     }
-    return { a, b, subjects: same.length, same: same.length ? agreementRate(same, { confLevel }) : null };
+    return { a, b, subjects: both, same: both ? proportion(same, both, confLevel) : null };
   });
 
   // ---- adjudication
   let adjudication: AdjudicationSummary | null = null;
-  const sel = rRows.filter((_r, i) => rBicrSel[i] === 1);
+  const [rEvalType, rReader, rAdjfl] = [ri('EVAL'), ri('READER'), ri('ADJFL')];
+  const sel: number[] = [];
+  for (let i = 0; i < rn; i++) if (rParamOf[i] === P_BICRSEL) sel.push(i);
   if (sel.length) {
-    const readersOf = new Map<string, Map<string, string>>(); // subject -> slot -> reader
-    const rEvalType = ri('EVAL');
-    for (const r of rRows) {
-      if (r[rParam] !== borParam || at(r, rEvalType) !== 'INDEPENDENT ASSESSOR') continue;
-      const s = String(R(r, 'USUBJID'));
-      if (!readersOf.has(s)) readersOf.set(s, new Map());
-      readersOf.get(s)!.set(String(R(r, 'EVALID')), String(R(r, 'READER')));
+    // subject -> reading slot (EVALID) -> reader, from the independent assessors' BOR (or CBOR) rows
+    const borCode = borParam === 'CBOR' ? P_CBOR : P_BOR;
+    const readersOf = new Array<Map<string, string> | undefined>(nS);
+    for (let i = 0; i < rn; i++) {
+      if (rParamOf[i] !== borCode) continue;
+      const r = rRows[i]!;
+      if (at(r, rEvalType) !== 'INDEPENDENT ASSESSOR') continue;
+      (readersOf[rSubjOf[i]!] ??= new Map()).set(String(at(r, rEval)), String(at(r, rReader)));
     }
-    const adjudicated = sel.filter((r) => R(r, 'ADJFL') === 'Y');
+    const adjudicated = sel.filter((i) => at(rRows[i]!, rAdjfl) === 'Y');
+    const chosen = (i: number) => String(at(rRows[i]!, rAvalc));
     const per = new Map<string, { subjects: number; adjudicated: number; selected: number }>();
-    for (const r of sel) {
-      const s = String(R(r, 'USUBJID'));
-      const adj = R(r, 'ADJFL') === 'Y';
-      for (const [slot, rd] of readersOf.get(s) ?? []) {
+    for (const i of sel) {
+      const adj = at(rRows[i]!, rAdjfl) === 'Y';
+      for (const [slot, rd] of readersOf[rSubjOf[i]!] ?? []) {
         const x = per.get(rd) ?? { subjects: 0, adjudicated: 0, selected: 0 };
         x.subjects++;
         if (adj) {
           x.adjudicated++;
-          if (R(r, 'AVALC') === slot) x.selected++;
+          if (at(rRows[i]!, rAvalc) === slot) x.selected++;
         }
         per.set(rd, x);
       }
     }
-    const slots = sortedLevels(adjudicated.map((r) => String(R(r, 'AVALC'))).concat(['RADIOLOGIST 1', 'RADIOLOGIST 2'].filter((s) => evaluators.includes(s))));
+    const slots = sortedLevels(adjudicated.map(chosen).concat(['RADIOLOGIST 1', 'RADIOLOGIST 2'].filter((s) => evaluators.includes(s))));
     adjudication = {
       subjects: sel.length,
       adjudicated: adjudicated.length,
@@ -619,7 +660,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
         return { reader: rd, subjects: x.subjects, adjudicated: x.adjudicated, rate: x.subjects ? proportion(x.adjudicated, x.subjects, confLevel) : null, selected: x.selected, selectedRate: x.adjudicated ? proportion(x.selected, x.adjudicated, confLevel) : null };
       }),
       bySlot: slots.map((s) => {
-        const k = adjudicated.filter((r) => R(r, 'AVALC') === s).length;
+        const k = adjudicated.filter((i) => chosen(i) === s).length;
         return { evaluatorId: s, selected: k, share: adjudicated.length ? proportion(k, adjudicated.length, confLevel) : null };
       }),
     };
@@ -630,8 +671,23 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   let aiEffect: AgreementSummary['aiEffect'] = null;
   if (decidedRows) {
     const edits: EditSizes = { rows: editRows, n: nEdits, size: rowSize, pct: rowPct, reader: rowReader };
+    const accOf = (k: number): AiAcc => {
+      const c = decisionCounts.slice(k * DECISION_SLOTS, (k + 1) * DECISION_SLOTS);
+      return { accept: c[0]!, edit: c[1]!, reject: c[2]!, add: c[3]!, sized: c[4]!, pcts: c[5]! };
+    };
+    const overall = aiAcc();
+    for (let k = 0; k < readers.size; k++) {
+      const x = accOf(k);
+      overall.accept += x.accept;
+      overall.edit += x.edit;
+      overall.reject += x.reject;
+      overall.add += x.add;
+      overall.sized += x.sized;
+      overall.pcts += x.pcts;
+    }
     const row = (name: string, x: AiAcc, who: number) => aiRow(scratch, name, x, confLevel, edits, who);
-    aiEffect = { overall: row('all readers', overallAi, -1), perReader: sortedLevels(perReaderAi.keys()).map((rd) => row(rd, perReaderAi.get(rd)!, readerCode.get(rd)!)) };
+    const names = [...readers.m.keys()] as string[];
+    aiEffect = { overall: row('all readers', overall, -1), perReader: sortedLevels(names).map((rd) => row(rd, accOf(readers.m.get(rd)!), readers.m.get(rd)!)) };
   } else notes.push({ code: 'analysis.no-ai-decisions', message: 'no reader decisions on AI proposals (ADTRRDR AIDECN): the AI effect is not estimable' });
 
   return { origin, evaluators, subjects, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };

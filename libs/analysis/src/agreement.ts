@@ -66,7 +66,7 @@ export function icc(ratings: readonly (readonly number[])[], o: { confLevel?: nu
   const n = ratings.length;
   const k = n ? ratings[0]!.length : 0;
   for (let i = 0; i < n; i++) if (ratings[i]!.length !== k) throw new AnalysisError('analysis.bad-input', `ICC: row ${i + 1} has ${ratings[i]!.length} ratings, expected ${k}`);
-  return iccOf(n, k, (i, j) => ratings[i]![j]!, o);
+  return iccOf(n, k, Array.from({ length: k }, (_, j) => Array.from({ length: n }, (_, i) => ratings[i]![j]!)), o);
 }
 
 /**
@@ -77,10 +77,11 @@ export function iccColumns(columns: readonly ArrayLike<number>[], o: { confLevel
   const k = columns.length;
   const n = k ? columns[0]!.length : 0;
   for (let j = 0; j < k; j++) if (columns[j]!.length !== n) throw new AnalysisError('analysis.bad-input', `ICC: rater ${j + 1} has ${columns[j]!.length} ratings, expected ${n}`);
-  return iccOf(n, k, (i, j) => columns[j]![i]!, o);
+  return iccOf(n, k, columns, o);
 }
 
-function iccOf(n: number, k: number, at: (i: number, j: number) => number, o: { confLevel?: number }): IccResult {
+/** The ICC of n targets x k raters, rater j's ratings in columns[j] (read directly: no accessor call per rating). */
+function iccOf(n: number, k: number, columns: readonly ArrayLike<number>[], o: { confLevel?: number }): IccResult {
   const confLevel = o.confLevel ?? 0.95;
   const alpha = alphaOf(confLevel);
   if (n < 2 || k < 2) throw new AnalysisError('analysis.too-few', `ICC needs at least 2 rated targets and 2 raters, got ${n} x ${k}`);
@@ -88,14 +89,14 @@ function iccOf(n: number, k: number, at: (i: number, j: number) => number, o: { 
   // same order, so it gets the same value
   const rowMean = (i: number) => {
     let m = 0;
-    for (let j = 0; j < k; j++) m += at(i, j) / k;
+    for (let j = 0; j < k; j++) m += columns[j]![i]! / k;
     return m;
   };
   let grand = 0;
   const colMean = new Float64Array(k);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < k; j++) {
-      const v = at(i, j);
+      const v = columns[j]![i]!;
       if (typeof v !== 'number' || !Number.isFinite(v)) throw new AnalysisError('analysis.bad-input', `ICC: rating [${i + 1}, ${j + 1}] is ${String(v)}; every target needs a rating from every rater`);
       colMean[j] += v / n;
       grand += v / (n * k);
@@ -110,7 +111,7 @@ function iccOf(n: number, k: number, at: (i: number, j: number) => number, o: { 
     const ri = rowMean(i);
     ssr += k * (ri - grand) ** 2;
     for (let j = 0; j < k; j++) {
-      const x = at(i, j);
+      const x = columns[j]![i]!;
       sse += (x - ri - colMean[j]! + grand) ** 2; // directly: no cancellation of sst - ssr - ssc
       ss0 += x * x;
     }

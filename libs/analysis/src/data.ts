@@ -26,7 +26,8 @@ export const DAYS_PER_MONTH = 365.25 / 12;
 /** Checks times and event flags; throws AnalysisError('analysis.bad-input') naming the first bad record. */
 export function checkRecords(records: readonly TimeToEvent[], what: string): void {
   if (records.length === 0) throw new AnalysisError('analysis.no-subjects', `${what}: no subjects`);
-  for (const [i, r] of records.entries()) {
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
     if (typeof r.time !== 'number' || !Number.isFinite(r.time) || r.time < 0) {
       throw new AnalysisError('analysis.bad-input', `${what}: subject ${r.id ?? `#${i + 1}`} has time ${String(r.time)}; times must be finite and >= 0`);
     }
