@@ -5,14 +5,14 @@ import type { Dataset, Value } from '@app/datasets';
 
 export type Datasets = ReadonlyMap<string, Dataset>;
 
-/** Getter of a named column (null when the dataset lacks it). */
-export function getter(ds: Dataset): (row: Value[], name: string) => Value {
+/** Indices of the named columns of ds (-1: absent), for loops over many rows: `at(row, i)` reads one. */
+export function columnIndices(ds: Dataset, ...names: string[]): number[] {
   const idx = new Map(ds.columns.map((c, i) => [c.name, i]));
-  return (row, name) => {
-    const i = idx.get(name);
-    return i === undefined ? null : (row[i] ?? null);
-  };
+  return names.map((n) => idx.get(n) ?? -1);
 }
+
+/** The value of column i of row (null when the column is absent, i < 0, or the value is missing). */
+export const at = (row: Value[], i: number): Value => (i < 0 ? null : (row[i] ?? null));
 
 export const hasColumn = (ds: Dataset | undefined, name: string): boolean => !!ds && ds.columns.some((c) => c.name === name);
 

@@ -28,7 +28,7 @@ import {
 } from '@app/analysis';
 import type { Dataset, Value } from '@app/datasets';
 import { responseRates } from '@app/endpoints';
-import { cmp, getter, hasColumn, toNum, type Datasets } from './data';
+import { at, cmp, columnIndices, hasColumn, toNum, type Datasets } from './data';
 import { PLOT_LIMITS } from './limits';
 
 export interface ReportCutInfo {
@@ -211,8 +211,11 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
   const armOf = new Map<string, string>();
   if (!blinded && armSource && hasColumn(armSource, 'ARM')) {
     for (const ds of [adtte, adrs].filter((d): d is Dataset => !!d && hasColumn(d, 'ARM'))) {
-      const g = getter(ds);
-      for (const r of ds.rows) if (g(r, 'ARM') !== null && g(r, 'ARM') !== '') armOf.set(String(g(r, 'USUBJID')), String(g(r, 'ARM')));
+      const [iArm, iU] = columnIndices(ds, 'ARM', 'USUBJID');
+      for (const r of ds.rows) {
+        const a = at(r, iArm);
+        if (a !== null && a !== '') armOf.set(String(at(r, iU)), String(a));
+      }
     }
   }
   const armsSorted = sortedLevels(armOf.values());
@@ -222,7 +225,7 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
 
   // ------------------------------------------------------------------------------------------------ population
   const subjects = new Set<string>();
-  for (const ds of [adtte, adrs, adtr]) if (ds) { const g = getter(ds); for (const r of ds.rows) subjects.add(String(g(r, 'USUBJID'))); }
+  for (const ds of [adtte, adrs, adtr]) if (ds) { const [iU] = columnIndices(ds, 'USUBJID'); for (const r of ds.rows) subjects.add(String(at(r, iU))); }
   const popRows: ReportTable['rows'] = [];
   popRows.push({ label: 'Subjects in the cut', cells: [S.add({ id: 'population.subjects', section: 'population', label: 'Subjects in the cut', value: subjects.size, format: 'count', unit: 'subjects', dataset: 'ADTTE/ADRS/ADTR', parameter: 'USUBJID', subjects: subjects.size, group: null })] });
   for (const a of arms) {
@@ -321,9 +324,9 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
   // ------------------------------------------------------------------------------------------------ response
   const borOf = new Map<string, string>();
   if (adrs) {
-    const g = getter(adrs);
-    const param = adrs.rows.some((r) => g(r, 'PARAMCD') === 'CBOR') ? 'CBOR' : 'BOR';
-    for (const r of adrs.rows) if (g(r, 'PARAMCD') === param) borOf.set(String(g(r, 'USUBJID')), String(g(r, 'AVALC')));
+    const [iP, iU, iC] = columnIndices(adrs, 'PARAMCD', 'USUBJID', 'AVALC');
+    const param = adrs.rows.some((r) => at(r, iP) === 'CBOR') ? 'CBOR' : 'BOR';
+    for (const r of adrs.rows) if (at(r, iP) === param) borOf.set(String(at(r, iU)), String(at(r, iC)));
     const groupsR: (string | null)[] = blinded || !arms.length ? [null] : arms;
     const cols = groupsR.map(groupLabel);
     const rows: ReportTable['rows'] = [];
@@ -369,23 +372,30 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
   // ------------------------------------------------------------------------------------------------ tumour size
   const sizes: SubjectSize[] = [];
   if (adtr) {
-    const g = getter(adtr);
+    const [iP, iU, iAbl, iAdt, iPchg, iAnl, iVis] = columnIndices(adtr, 'PARAMCD', 'USUBJID', 'ABLFL', 'ADT', 'PCHG', 'ANL01FL', 'AVISITN');
     const per = new Map<string, { best: number | null; path: { week: number; pchg: number }[]; baseDate: string | null }>();
-    const rows = adtr.rows.filter((r) => g(r, 'PARAMCD') === 'SDIAM');
+    const rows = adtr.rows.filter((r) => at(r, iP) === 'SDIAM');
     for (const r of rows) {
-      const u = String(g(r, 'USUBJID'));
+      const u = String(at(r, iU));
       const x = per.get(u) ?? { best: null, path: [], baseDate: null };
       per.set(u, x);
-      if (g(r, 'ABLFL') === 'Y') x.baseDate = String(g(r, 'ADT'));
+      if (at(r, iAbl) === 'Y') x.baseDate = String(at(r, iAdt));
     }
+    // visit dates repeat across subjects: each distinct date text parsed once
+    const dateMs = new Map<string, number>();
+    const parse = (d: string) => {
+      let t = dateMs.get(d);
+      if (t === undefined) dateMs.set(d, (t = Date.parse(d)));
+      return t;
+    };
     for (const r of rows) {
-      if (g(r, 'ABLFL') === 'Y') continue;
-      const u = String(g(r, 'USUBJID'));
-      const pc = toNum(g(r, 'PCHG'));
+      if (at(r, iAbl) === 'Y') continue;
+      const u = String(at(r, iU));
+      const pc = toNum(at(r, iPchg));
       const x = per.get(u)!;
-      if (pc === null || g(r, 'ANL01FL') !== 'Y') continue;
+      if (pc === null || at(r, iAnl) !== 'Y') continue;
       x.best = x.best === null ? pc : Math.min(x.best, pc);
-      const week = x.baseDate ? (Date.parse(String(g(r, 'ADT'))) - Date.parse(x.baseDate)) / (7 * 86400000) : (toNum(g(r, 'AVISITN')) ?? 0) * 6;
+      const week = x.baseDate ? (parse(String(at(r, iAdt))) - parse(x.baseDate)) / (7 * 86400000) : (toNum(at(r, iVis)) ?? 0) * 6;
       x.path.push({ week, pchg: pc });
     }
     for (const [u, x] of [...per].sort((a, b) => cmp(a[0], b[0]))) if (x.best !== null) sizes.push({ usubjid: u, bestPchg: x.best, bor: borOf.get(u) ?? 'MISSING', path: [{ week: 0, pchg: 0 }, ...x.path.sort((a, b) => a.week - b.week)] });
@@ -409,16 +419,24 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
   // ------------------------------------------------------------------------------------------------ swimmer
   const swimmer: SwimmerRow[] = [];
   if (adrs && adtte) {
-    const ga = getter(adrs);
-    const gt = getter(adtte);
+    const [tP, tU, tStart, tAdt, tCnsr, tDesc] = columnIndices(adtte, 'PARAMCD', 'USUBJID', 'STARTDT', 'ADT', 'CNSR', 'EVNTDESC');
+    const [aP, aU, aAdt, aC] = columnIndices(adrs, 'PARAMCD', 'USUBJID', 'ADT', 'AVALC');
     const pfs = new Map<string, { start: string; adt: string; cnsr: number; desc: string }>();
-    for (const r of adtte.rows) if (gt(r, 'PARAMCD') === 'PFS') pfs.set(String(gt(r, 'USUBJID')), { start: String(gt(r, 'STARTDT')), adt: String(gt(r, 'ADT')), cnsr: toNum(gt(r, 'CNSR')) ?? 1, desc: String(gt(r, 'EVNTDESC') ?? '') });
+    for (const r of adtte.rows) if (at(r, tP) === 'PFS') pfs.set(String(at(r, tU)), { start: String(at(r, tStart)), adt: String(at(r, tAdt)), cnsr: toNum(at(r, tCnsr)) ?? 1, desc: String(at(r, tDesc) ?? '') });
+    // only the responders' time-point responses are drawn
+    const drawn = new Set<string>();
+    for (const u of pfs.keys()) {
+      const bor = borOf.get(u);
+      if (bor === 'CR' || bor === 'PR') drawn.add(u);
+    }
     const resp = new Map<string, { date: string; c: string }[]>();
     for (const r of adrs.rows) {
-      if (ga(r, 'PARAMCD') !== 'OVR') continue;
-      const u = String(ga(r, 'USUBJID'));
-      if (!resp.has(u)) resp.set(u, []);
-      resp.get(u)!.push({ date: String(ga(r, 'ADT')), c: String(ga(r, 'AVALC')) });
+      if (at(r, aP) !== 'OVR') continue;
+      const u = String(at(r, aU));
+      if (!drawn.has(u)) continue;
+      let list = resp.get(u);
+      if (!list) resp.set(u, (list = []));
+      list.push({ date: String(at(r, aAdt)), c: String(at(r, aC)) });
     }
     const wk = (a: string, b: string) => (Date.parse(b) - Date.parse(a)) / (7 * 86400000);
     for (const [u, p] of pfs) {
@@ -603,25 +621,35 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
   const out: Subgroup[] = [];
   const adsl = datasets.get('ADSL');
   if (adsl) {
-    const g = getter(adsl);
+    const [iU, iAge] = columnIndices(adsl, 'USUBJID', 'AGE');
     const cat = adsl.columns.filter((c) => /^STRAT[A-Z0-9]*$|^SEX$|^AGEGR1$|^REGION1$|^RACE$|^ECOG/.test(c.name));
     for (const c of cat) {
       const of = new Map<string, string>();
-      for (const r of adsl.rows) if (ids.has(String(g(r, 'USUBJID'))) && g(r, c.name) !== null && g(r, c.name) !== '') of.set(String(g(r, 'USUBJID')), String(g(r, c.name)));
+      const [iC] = columnIndices(adsl, c.name);
+      for (const r of adsl.rows) {
+        const u = String(at(r, iU));
+        const v = at(r, iC);
+        if (ids.has(u) && v !== null && v !== '') of.set(u, String(v));
+      }
       const levels = sortedLevels(of.values());
       if (levels.length >= 2 && levels.length <= 6) out.push({ name: c.label && c.label.length < 40 ? `${c.label}` : c.name, source: `ADSL.${c.name}`, levels, of });
     }
     if (hasColumn(adsl, 'AGE') && !hasColumn(adsl, 'AGEGR1')) {
       const of = new Map<string, string>();
-      for (const r of adsl.rows) { const a = toNum(g(r, 'AGE')); if (a !== null && ids.has(String(g(r, 'USUBJID')))) of.set(String(g(r, 'USUBJID')), a < 65 ? '< 65 years' : '>= 65 years'); }
+      for (const r of adsl.rows) { const a = toNum(at(r, iAge)); if (a !== null && ids.has(String(at(r, iU)))) of.set(String(at(r, iU)), a < 65 ? '< 65 years' : '>= 65 years'); }
       if (new Set(of.values()).size === 2) out.push({ name: 'Age', source: 'ADSL.AGE', levels: ['< 65 years', '>= 65 years'], of });
     }
   }
   const adtr = datasets.get('ADTR');
   if (adtr) {
-    const g = getter(adtr);
+    const [iP, iAbl, iAval, iU] = columnIndices(adtr, 'PARAMCD', 'ABLFL', 'AVAL', 'USUBJID');
     const base = new Map<string, number>();
-    for (const r of adtr.rows) if (g(r, 'PARAMCD') === 'SDIAM' && g(r, 'ABLFL') === 'Y' && toNum(g(r, 'AVAL')) !== null && ids.has(String(g(r, 'USUBJID')))) base.set(String(g(r, 'USUBJID')), toNum(g(r, 'AVAL'))!);
+    for (const r of adtr.rows) {
+      if (at(r, iP) !== 'SDIAM' || at(r, iAbl) !== 'Y') continue;
+      const v = toNum(at(r, iAval));
+      const u = String(at(r, iU));
+      if (v !== null && ids.has(u)) base.set(u, v);
+    }
     const xs = [...base.values()].sort((a, b) => a - b);
     if (xs.length >= 4) {
       const med = xs.length % 2 ? xs[(xs.length - 1) / 2]! : (xs[xs.length / 2 - 1]! + xs[xs.length / 2]!) / 2;
@@ -632,15 +660,15 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
   }
   const tu = datasets.get('TU');
   if (tu) {
-    const g = getter(tu);
+    const [iU, iVis, iOrres, iStresc, iLoc] = columnIndices(tu, 'USUBJID', 'VISITNUM', 'TUORRES', 'TUSTRESC', 'TULOC');
     const targets = new Map<string, number>();
     const liver = new Map<string, boolean>();
     for (const r of tu.rows) {
-      const u = String(g(r, 'USUBJID'));
-      if (!ids.has(u) || g(r, 'VISITNUM') === null) continue;
-      const kind = String(g(r, 'TUORRES') ?? g(r, 'TUSTRESC'));
+      const u = String(at(r, iU));
+      if (!ids.has(u) || at(r, iVis) === null) continue;
+      const kind = String(at(r, iOrres) ?? at(r, iStresc));
       if (kind === 'TARGET') targets.set(u, (targets.get(u) ?? 0) + 1);
-      if (kind === 'TARGET' || kind === 'NON-TARGET') liver.set(u, (liver.get(u) ?? false) || /LIVER/i.test(String(g(r, 'TULOC') ?? '')));
+      if (kind === 'TARGET' || kind === 'NON-TARGET') liver.set(u, (liver.get(u) ?? false) || /LIVER/i.test(String(at(r, iLoc) ?? '')));
     }
     if (targets.size) out.push({ name: 'Target lesions at baseline', source: 'TU TUORRES = TARGET', levels: ['1-2', '3-5'], of: new Map([...targets].map(([u, k]) => [u, k <= 2 ? '1-2' : '3-5'])) });
     if (liver.size && new Set(liver.values()).size === 2) out.push({ name: 'Liver lesions at baseline', source: 'TU TULOC', levels: ['No', 'Yes'], of: new Map([...liver].map(([u, v]) => [u, v ? 'Yes' : 'No'])) });
