@@ -10,7 +10,7 @@
  * not independent: the intervals are optimistic; this is stated in the report).
  */
 import type { Dataset, Value } from '@app/datasets';
-import { agreementRate, blandAltman, proportion, cohenKappa, cohenKappaTable, iccColumns, quantilesType7Unsorted, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
+import { blandAltman, proportion, cohenKappaTable, iccColumns, quantilesType7Unsorted, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels, systematicStep } from './data';
 import { orNote, type NotEstimable } from './errors';
 import { type Scratch, withScratch } from './scratch';
@@ -21,7 +21,6 @@ export const RESPONSE_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE'] a
 export const ORDINAL_LEVELS = ['CR', 'PR', 'SD', 'PD'] as const;
 const ORDINAL_OF: Record<string, string | undefined> = { CR: 'CR', PR: 'PR', SD: 'SD', 'NON-CR/NON-PD': 'SD', PD: 'PD' };
 export const BOR_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE', 'MISSING'] as const;
-const BOR_KNOWN = new Set<string>(BOR_LEVELS);
 
 export interface LesionAgreement {
   a: string;
@@ -460,19 +459,21 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   let allEvaluators: AgreementSummary['allEvaluators'] = null;
   if (evaluators.length > 2) {
     const n: NotEstimable[] = [];
-    const full: number[] = [];
+    // the slots measured by every evaluator, each evaluator's values in a column
+    const full = scratch.i32(nSlots);
+    let nFull = 0;
     for (let s = 0; s < nSlots; s++) {
       let all = true;
       for (let e = 0; e < E && all; e++) if (Number.isNaN(vals[s * E + e]!)) all = false;
-      if (all) full.push(s);
+      if (all) full[nFull++] = s;
     }
     const columns = evaluators.map((_, e) => {
-      const col = scratch.f64(full.length);
-      for (let k = 0; k < full.length; k++) col[k] = vals[full[k]! * E + e]!;
+      const col = scratch.f64(nFull);
+      for (let k = 0; k < nFull; k++) col[k] = vals[full[k]! * E + e]!;
       return col;
     });
-    allEvaluators = { evaluators, pairs: full.length, icc: full.length ? orNote(() => iccColumns(columns, { confLevel }), n, `${evaluators.join(' / ')} diameters, ICC`) : null, notes: n };
-    if (!full.length) n.push({ code: 'analysis.no-reads', message: 'no lesion measured by every evaluator' });
+    allEvaluators = { evaluators, pairs: nFull, icc: nFull ? orNote(() => iccColumns(columns, { confLevel }), n, `${evaluators.join(' / ')} diameters, ICC`) : null, notes: n };
+    if (!nFull) n.push({ code: 'analysis.no-reads', message: 'no lesion measured by every evaluator' });
   }
 
   // ---- responses: time-point OVR per (subject, visit) and evaluator; CBOR/BOR/PD per subject and evaluator
@@ -484,9 +485,13 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   const ovrSubject = scratch.i32(rn);
   const ovrVal = scratch.i32(rn * E, -1);
   let nOvr = 0;
-  type Sp = { c: string; dt: Value } | undefined;
-  const perSubject: Record<'CBOR' | 'BOR' | 'PD', Sp[]> = { CBOR: new Array<Sp>(nS * E), BOR: new Array<Sp>(nS * E), PD: new Array<Sp>(nS * E) };
-  const hasParam = { CBOR: false, BOR: false, PD: false };
+  // CBOR, BOR and PD per (subject, evaluator): code + 1 of the AVALC text (0: none), and the PD row (for its date)
+  const subjText = new Codes();
+  const cborOf = scratch.i32(nS * E);
+  const borOf = scratch.i32(nS * E);
+  const pdOf = scratch.i32(nS * E);
+  const pdRow = scratch.i32(nS * E);
+  let hasCbor = false;
   for (let i = 0; i < rn; i++) {
     const pc = rParamOf[i]!;
     if (pc === P_OTHER || pc === P_BICRSEL) continue;
@@ -502,13 +507,25 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
       }
       ovrVal[slot * E + e] = rTextOf[i]!;
     } else {
-      const r = rRows[i]!;
-      const p = pc === P_CBOR ? 'CBOR' : pc === P_BOR ? 'BOR' : 'PD';
-      perSubject[p][rSubjOf[i]! * E + e] = { c: String(rAvalc < 0 ? null : r[rAvalc]), dt: rAdt < 0 ? null : (r[rAdt] ?? null) };
-      hasParam[p] = true;
+      const k = rSubjOf[i]! * E + e;
+      const code = subjText.of(String(rAvalc < 0 ? null : rRows[i]![rAvalc])) + 1;
+      if (pc === P_CBOR) {
+        cborOf[k] = code;
+        hasCbor = true;
+      } else if (pc === P_BOR) borOf[k] = code;
+      else {
+        pdOf[k] = code;
+        pdRow[k] = i;
+      }
     }
   }
-  const borParam: 'CBOR' | 'BOR' = hasParam.CBOR ? 'CBOR' : 'BOR';
+  const borParam: 'CBOR' | 'BOR' = hasCbor ? 'CBOR' : 'BOR';
+  const borCodes = hasCbor ? cborOf : borOf;
+  // per text code: its BOR level (-1: outside BOR_LEVELS); the code of 'Y' (PD)
+  const subjTexts = [...subjText.m.keys()] as string[];
+  const borLevelOf = Int32Array.from(subjTexts, (x) => (BOR_LEVELS as readonly string[]).indexOf(x));
+  const yCode = (subjText.m.get('Y') ?? -2) + 1;
+  const pdDate = (k: number): Value => (rAdt < 0 ? null : (rRows[pdRow[k]!]![rAdt] ?? null));
   // per code: its row in the six-category table, and in the ordinal one (-1: outside)
   const ovrTexts = [...ovrText.m.keys()] as string[];
   const unweightedOf = Int32Array.from(ovrTexts, (x) => (RESPONSE_LEVELS as readonly string[]).indexOf(x));
@@ -558,39 +575,63 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
       quadratic: nOrdinal ? orNote(() => cohenKappaTable(ordinal, { levels: ORDINAL_LEVELS, weights: 'quadratic', confLevel }), n, `${what}, quadratic weighted kappa`) : null,
       ordinalPairs: nOrdinal,
     };
-    // BOR
-    const ba: string[] = [];
-    const bb: string[] = [];
-    const pdPairs: [{ c: string; dt: Value }, { c: string; dt: Value }][] = [];
+    // BOR (or CBOR), and PD status and date, per subject read by both
+    let nBor = 0;
+    let sameBor = 0;
+    let nBorKnown = 0;
+    const borTable = square(BOR_LEVELS.length);
+    let nPd = 0;
+    let samePd = 0;
+    let sameDate = 0;
+    let bothPd = 0;
+    const diffs: number[] = [];
     for (let s = 0; s < nS; s++) {
-      const x = perSubject[borParam][s * E + ia];
-      const y = perSubject[borParam][s * E + ib];
+      const ka = s * E + ia;
+      const kb = s * E + ib;
+      const x = borCodes[ka]!;
+      const y = borCodes[kb]!;
       if (x && y) {
-        ba.push(x.c);
-        bb.push(y.c);
+        nBor++;
+        if (x === y) sameBor++;
+        const ux = borLevelOf[x - 1]!;
+        const uy = borLevelOf[y - 1]!;
+        if (ux >= 0 && uy >= 0) {
+          borTable[ux]![uy]!++;
+          nBorKnown++;
+        }
       }
-      const px = perSubject.PD[s * E + ia];
-      const py = perSubject.PD[s * E + ib];
-      if (px && py) pdPairs.push([px, py]);
+      const px = pdOf[ka]!;
+      const py = pdOf[kb]!;
+      if (px && py) {
+        nPd++;
+        if (px === py) {
+          samePd++;
+          const dx = pdDate(ka);
+          const dy = pdDate(kb);
+          if (String(dx ?? '') === String(dy ?? '')) sameDate++;
+          if (px === yCode) {
+            bothPd++;
+            const d = Math.abs(Date.parse(String(dx)) - Date.parse(String(dy))) / 86400000;
+            if (Number.isFinite(d)) diffs.push(d);
+          }
+        }
+      }
     }
+    diffs.sort((p, q) => p - q);
     const borWhat = `${a} vs ${b} ${borParam === 'CBOR' ? 'confirmed BOR' : 'BOR'}`;
-    const borKnown = (x: string) => BOR_KNOWN.has(x);
-    const bka = ba.filter((x, i) => borKnown(x) && borKnown(bb[i]!));
-    const bkb = bb.filter((y, i) => borKnown(ba[i]!) && borKnown(y));
     const bor = {
       paramcd: borParam,
-      subjects: ba.length,
-      agreement: ba.length ? orNote(() => agreementRate(ba.map((x, i) => [x, bb[i]!] as const), { confLevel }), n, borWhat) : null,
-      kappa: bka.length ? orNote(() => cohenKappa(bka, bkb, { levels: BOR_LEVELS, confLevel }), n, `${borWhat}, kappa`) : null,
+      subjects: nBor,
+      agreement: nBor ? orNote(() => proportion(sameBor, nBor, confLevel), n, borWhat) : null,
+      kappa: nBorKnown ? orNote(() => cohenKappaTable(borTable, { levels: BOR_LEVELS, weights: 'unweighted', confLevel }), n, `${borWhat}, kappa`) : null,
     };
-    if (!ba.length) n.push({ code: 'analysis.no-reads', message: `${borWhat}: no subject read by both` });
-    const both = pdPairs.filter(([x, y]) => x.c === 'Y' && y.c === 'Y');
-    const diffs = both.map(([x, y]) => Math.abs(Date.parse(String(x.dt)) - Date.parse(String(y.dt))) / 86400000).filter(Number.isFinite).sort((p, q) => p - q);
+    if (!nBor) n.push({ code: 'analysis.no-reads', message: `${borWhat}: no subject read by both` });
     const progression = {
-      subjects: pdPairs.length,
-      statusAgreement: pdPairs.length ? orNote(() => agreementRate(pdPairs.map(([x, y]) => [x.c, y.c] as const), { confLevel }), n, `${a} vs ${b} PD status`) : null,
-      dateAgreement: pdPairs.length ? orNote(() => agreementRate(pdPairs.map(([x, y]) => [`${x.c}${x.dt ?? ''}`, `${y.c}${y.dt ?? ''}`] as const), { confLevel }), n, `${a} vs ${b} PD date`) : null,
-      bothPd: both.length,
+      subjects: nPd,
+      statusAgreement: nPd ? orNote(() => proportion(samePd, nPd, confLevel), n, `${a} vs ${b} PD status`) : null,
+      // the same status and, when both have one, the same date
+      dateAgreement: nPd ? orNote(() => proportion(sameDate, nPd, confLevel), n, `${a} vs ${b} PD date`) : null,
+      bothPd,
       dateDifferenceDays: diffs.length ? { median: quantileType7(diffs, 0.5), max: diffs[diffs.length - 1]! } : null,
     };
     return { a, b, timepoints: { pairs: nPairs, subjects: nSubj, agreement: nPairs ? proportion(same, nPairs, confLevel) : null, kappa }, bor, progression, notes: n };
@@ -628,28 +669,41 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   if (sel.length) {
     // subject -> reading slot (EVALID) -> reader, from the independent assessors' BOR (or CBOR) rows
     const borCode = borParam === 'CBOR' ? P_CBOR : P_BOR;
-    const readersOf = new Array<Map<string, string> | undefined>(nS);
+    // (subject, slot) -> reader code (-1: none; a later row replaces an earlier one); slot = EVALID text
+    const slotCodes = new Codes();
+    const readerCodes = new Codes();
+    const assessorRows: number[] = [];
     for (let i = 0; i < rn; i++) {
-      if (rParamOf[i] !== borCode) continue;
-      const r = rRows[i]!;
-      if (at(r, rEvalType) !== 'INDEPENDENT ASSESSOR') continue;
-      (readersOf[rSubjOf[i]!] ??= new Map()).set(String(at(r, rEval)), String(at(r, rReader)));
+      if (rParamOf[i] !== borCode || at(rRows[i]!, rEvalType) !== 'INDEPENDENT ASSESSOR') continue;
+      assessorRows.push(i, slotCodes.of(String(at(rRows[i]!, rEval))), readerCodes.of(String(at(rRows[i]!, rReader))));
     }
+    const nSl = slotCodes.size;
+    const slotTexts = [...slotCodes.m.keys()] as string[];
+    const readerTexts = [...readerCodes.m.keys()] as string[];
+    const readerAt = new Int32Array(nS * nSl).fill(-1);
+    for (let j = 0; j < assessorRows.length; j += 3) readerAt[rSubjOf[assessorRows[j]!]! * nSl + assessorRows[j + 1]!] = assessorRows[j + 2]!;
     const adjudicated = sel.filter((i) => at(rRows[i]!, rAdjfl) === 'Y');
     const chosen = (i: number) => String(at(rRows[i]!, rAvalc));
-    const per = new Map<string, { subjects: number; adjudicated: number; selected: number }>();
+    // per reader code: subjects, adjudicated, selected (the reader's read chosen)
+    const counts = new Int32Array(readerTexts.length * 3);
+    const seenReader = new Uint8Array(readerTexts.length);
     for (const i of sel) {
       const adj = at(rRows[i]!, rAdjfl) === 'Y';
-      for (const [slot, rd] of readersOf[rSubjOf[i]!] ?? []) {
-        const x = per.get(rd) ?? { subjects: 0, adjudicated: 0, selected: 0 };
-        x.subjects++;
+      const choice = at(rRows[i]!, rAvalc);
+      const base = rSubjOf[i]! * nSl;
+      for (let c = 0; c < nSl; c++) {
+        const rd = readerAt[base + c]!;
+        if (rd < 0) continue;
+        seenReader[rd] = 1;
+        counts[rd * 3]!++;
         if (adj) {
-          x.adjudicated++;
-          if (at(rRows[i]!, rAvalc) === slot) x.selected++;
+          counts[rd * 3 + 1]!++;
+          if (choice === slotTexts[c]) counts[rd * 3 + 2]!++;
         }
-        per.set(rd, x);
       }
     }
+    const per = new Map<string, { subjects: number; adjudicated: number; selected: number }>();
+    for (let rd = 0; rd < readerTexts.length; rd++) if (seenReader[rd]) per.set(readerTexts[rd]!, { subjects: counts[rd * 3]!, adjudicated: counts[rd * 3 + 1]!, selected: counts[rd * 3 + 2]! });
     const slots = sortedLevels(adjudicated.map(chosen).concat(['RADIOLOGIST 1', 'RADIOLOGIST 2'].filter((s) => evaluators.includes(s))));
     adjudication = {
       subjects: sel.length,

@@ -85,37 +85,74 @@ function iccOf(n: number, k: number, columns: readonly ArrayLike<number>[], o: {
   const confLevel = o.confLevel ?? 0.95;
   const alpha = alphaOf(confLevel);
   if (n < 2 || k < 2) throw new AnalysisError('analysis.too-few', `ICC needs at least 2 rated targets and 2 raters, got ${n} x ${k}`);
-  // the row means are not kept (n is every lesion x visit pair of a cut): the second pass sums each row again, in the
-  // same order, so it gets the same value
-  const rowMean = (i: number) => {
-    let m = 0;
-    for (let j = 0; j < k; j++) m += columns[j]![i]! / k;
-    return m;
-  };
-  let grand = 0;
-  const colMean = new Float64Array(k);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < k; j++) {
-      const v = columns[j]![i]!;
-      if (typeof v !== 'number' || !Number.isFinite(v)) throw new AnalysisError('analysis.bad-input', `ICC: rating [${i + 1}, ${j + 1}] is ${String(v)}; every target needs a rating from every rater`);
-      colMean[j] += v / n;
-      grand += v / (n * k);
+  // every rating must be a finite number: checked one by one unless the column is a Float64Array (numbers by type;
+  // a NaN or infinity there shows in its column sum, and is then looked for)
+  const isBad = (v: unknown) => typeof v !== 'number' || !Number.isFinite(v);
+  /** Throws for the first bad rating in row order, if there is one. */
+  const checkAll = () => {
+    for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) {
+      const v = columns[j]![i];
+      if (isBad(v)) throw new AnalysisError('analysis.bad-input', `ICC: rating [${i + 1}, ${j + 1}] is ${String(v)}; every target needs a rating from every rater`);
     }
+  };
+  const colMean = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    const c = columns[j]!;
+    let sum = 0;
+    if (c instanceof Float64Array) {
+      for (let i = 0; i < n; i++) sum += c[i]!;
+      if (!Number.isFinite(sum)) checkAll();
+    } else {
+      for (let i = 0; i < n; i++) {
+        const v = c[i];
+        if (isBad(v)) checkAll();
+        sum += v!;
+      }
+    }
+    colMean[j] = sum / n;
   }
+  let grand = 0;
+  for (let j = 0; j < k; j++) grand += colMean[j]!;
+  grand /= k;
   let ssr = 0;
   let ssc = 0;
   let sse = 0;
   let ss0 = 0;
   for (let j = 0; j < k; j++) ssc += n * (colMean[j]! - grand) ** 2;
-  for (let i = 0; i < n; i++) {
-    const ri = rowMean(i);
-    ssr += k * (ri - grand) ** 2;
-    for (let j = 0; j < k; j++) {
-      const x = columns[j]![i]!;
-      sse += (x - ri - colMean[j]! + grand) ** 2; // directly: no cancellation of sst - ssr - ssc
-      ss0 += x * x;
+  const invK = 1 / k;
+  // the row means are not kept (n is every lesion x visit pair of a cut): each row is summed where it is used
+  if (k === 2) {
+    const c0 = columns[0]!;
+    const c1 = columns[1]!;
+    const m0 = colMean[0]! - grand;
+    const m1 = colMean[1]! - grand;
+    for (let i = 0; i < n; i++) {
+      const x0 = c0[i]!;
+      const x1 = c1[i]!;
+      const ri = (x0 + x1) * 0.5;
+      const dr = ri - grand;
+      ssr += dr * dr;
+      const e0 = x0 - ri - m0;
+      const e1 = x1 - ri - m1;
+      sse += e0 * e0 + e1 * e1; // directly: no cancellation of sst - ssr - ssc
+      ss0 += x0 * x0 + x1 * x1;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      let rs = 0;
+      for (let j = 0; j < k; j++) rs += columns[j]![i]!;
+      const ri = rs * invK;
+      const dr = ri - grand;
+      ssr += dr * dr;
+      for (let j = 0; j < k; j++) {
+        const x = columns[j]![i]!;
+        const e = x - ri - (colMean[j]! - grand);
+        sse += e * e; // directly: no cancellation of sst - ssr - ssc
+        ss0 += x * x;
+      }
     }
   }
+  ssr *= k;
   const df1 = n - 1;
   const dfc = k - 1;
   const df2 = (n - 1) * (k - 1);
