@@ -236,7 +236,53 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
   if (blinded) note('population', { code: 'report.blinded', message: 'blinded cut: every statistic and plot pools all subjects; no hazard ratio, log-rank test, ORR difference or forest plot' });
   if (!blinded && arms.length < 2) note('population', { code: 'analysis.single-arm', message: `only one arm in the data (${arms[0] ?? 'none'}): no hazard ratio, no log-rank test, no ORR difference and no forest plot` });
 
-  // ------------------------------------------------------------------------------------------------ time to event
+  const c: SectionContext = { S, tables, note, confLevel, lvl, blinded, arms, reference, armOf, groupLabel };
+  // ------------------------------------------------------------------------------------------------ sections
+  const { km, tteSummaries } = timeToEventSection(c, adtte, o);
+  const borOf = responseSection(c, adrs);
+  const sizes = tumourSizeSection(c, adtr, borOf);
+  const swimmer = swimmerSection(adrs, adtte, borOf);
+
+  // ------------------------------------------------------------------------------------------------ forest
+  const forest: ForestRow[] = [];
+  const pfsTte = tteSummaries.get('PFS');
+  if (!blinded && arms.length >= 2 && pfsTte) forestRows(S, forest, tables, pfsTte.records, datasets, arms, reference!, confLevel, note);
+  else if (!blinded && pfsTte) note('forest', { code: 'analysis.single-arm', message: 'forest plot: needs two arms' });
+
+  const base: ReportModelBase = { reportVersion: 1, cut, arms, reference, confLevel, statistics: S.entries, tables, notes, plotData: { km, sizes, swimmer, forest } };
+  let done: ReportModel | undefined;
+  return {
+    base,
+    // ---------------------------------------------------------------------------------------------- agreement
+    // onLesions: readerAgreement's early hand-over of the diameter section (buildCutReport draws Bland-Altman meanwhile)
+    finish: (onLesions) => {
+      if (done) return done;
+      const agreement = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR'), { confLevel, onLesions, maxPoints: PLOT_LIMITS.blandAltman });
+      for (const n of agreement.notes) note('agreement', n);
+      addAgreement(S, tables, agreement, confLevel, note);
+      return (done = { ...base, agreement });
+    },
+  };
+}
+
+/** What the report's sections share while the model is built: the statistics collector, notes, tables and the arms. */
+interface SectionContext {
+  S: Collector;
+  tables: ReportTable[];
+  note: (section: StatEntry['section'], n: NotEstimable | { code: string; message: string }) => void;
+  confLevel: number;
+  /** '95 %' */
+  lvl: string;
+  blinded: boolean;
+  arms: string[];
+  reference: string | null;
+  armOf: Map<string, string>;
+  groupLabel: (g: string | null) => string;
+}
+
+/** Time to event (PFS, OS, DOR): KM per arm, medians, landmark rates, Cox and log-rank; the KM plots' data. */
+function timeToEventSection(c: SectionContext, adtte: Dataset | undefined, o: ReportOptions): { km: KmPlotData[]; tteSummaries: Map<string, { records: TimeToEvent[]; summary: TimeToEventSummary }> } {
+  const { S, tables, note, confLevel, lvl, blinded, arms, reference, groupLabel } = c;
   const km: KmPlotData[] = [];
   const tteSummaries = new Map<string, { records: TimeToEvent[]; summary: TimeToEventSummary }>();
   const tteParams = o.tteParams ?? ['PFS', 'OS', 'DOR'];
@@ -321,7 +367,12 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
     });
   }
 
-  // ------------------------------------------------------------------------------------------------ response
+  return { km, tteSummaries };
+}
+
+/** Tumour response: ORR and DCR by arm, the ORR difference, the BOR distribution. Returns each subject's BOR. */
+function responseSection(c: SectionContext, adrs: Dataset | undefined): Map<string, string> {
+  const { S, tables, note, confLevel, lvl, blinded, arms, reference, armOf, groupLabel } = c;
   const borOf = new Map<string, string>();
   if (adrs) {
     const [iP, iU, iC] = columnIndices(adrs, 'PARAMCD', 'USUBJID', 'AVALC');
@@ -369,7 +420,12 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
     tables.push({ id: 'response', section: 'response', title: 'Tumour response (RECIST 1.1)', caption: blinded ? 'Blinded cut: all subjects pooled.' : undefined, columns: cols, rows });
   } else note('response', { code: 'analysis.no-dataset', message: 'the cut has no ADRS: no response statistics' });
 
-  // ------------------------------------------------------------------------------------------------ tumour size
+  return borOf;
+}
+
+/** Target lesion size: best % change per subject (waterfall and spider data), its median and the >= 30 % shrinkage share. */
+function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: Map<string, string>): SubjectSize[] {
+  const { S, tables, note, blinded, arms, armOf, groupLabel } = c;
   const sizes: SubjectSize[] = [];
   if (adtr) {
     const [iP, iU, iAbl, iAdt, iPchg, iAnl, iVis] = columnIndices(adtr, 'PARAMCD', 'USUBJID', 'ABLFL', 'ADT', 'PCHG', 'ANL01FL', 'AVISITN');
@@ -416,7 +472,11 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
     if (!sizes.length) note('tumour-size', { code: 'analysis.no-subjects', message: 'no subject has a post-baseline target lesion sum with every target assessed: no waterfall or spider plot' });
   } else note('tumour-size', { code: 'analysis.no-dataset', message: 'the cut has no ADTR: no tumour size plots' });
 
-  // ------------------------------------------------------------------------------------------------ swimmer
+  return sizes;
+}
+
+/** The swimmer plot's data: responders' time on study with first response, CR, progression or death. */
+function swimmerSection(adrs: Dataset | undefined, adtte: Dataset | undefined, borOf: Map<string, string>): SwimmerRow[] {
   const swimmer: SwimmerRow[] = [];
   if (adrs && adtte) {
     const [tP, tU, tStart, tAdt, tCnsr, tDesc] = columnIndices(adtte, 'PARAMCD', 'USUBJID', 'STARTDT', 'ADT', 'CNSR', 'EVNTDESC');
@@ -454,26 +514,7 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
     swimmer.sort((a, b) => b.weeks - a.weeks || cmp(a.usubjid, b.usubjid));
   }
 
-  // ------------------------------------------------------------------------------------------------ forest
-  const forest: ForestRow[] = [];
-  const pfsTte = tteSummaries.get('PFS');
-  if (!blinded && arms.length >= 2 && pfsTte) forestRows(S, forest, tables, pfsTte.records, datasets, arms, reference!, confLevel, note);
-  else if (!blinded && pfsTte) note('forest', { code: 'analysis.single-arm', message: 'forest plot: needs two arms' });
-
-  const base: ReportModelBase = { reportVersion: 1, cut, arms, reference, confLevel, statistics: S.entries, tables, notes, plotData: { km, sizes, swimmer, forest } };
-  let done: ReportModel | undefined;
-  return {
-    base,
-    // ---------------------------------------------------------------------------------------------- agreement
-    // onLesions: readerAgreement's early hand-over of the diameter section (buildCutReport draws Bland-Altman meanwhile)
-    finish: (onLesions) => {
-      if (done) return done;
-      const agreement = readerAgreement(datasets.get('ADTRRDR'), datasets.get('ADRSRDR'), { confLevel, onLesions, maxPoints: PLOT_LIMITS.blandAltman });
-      for (const n of agreement.notes) note('agreement', n);
-      addAgreement(S, tables, agreement, confLevel, note);
-      return (done = { ...base, agreement });
-    },
-  };
+  return swimmer;
 }
 
 // ------------------------------------------------------------------------------------------------ agreement tables
