@@ -253,6 +253,20 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     notes.push({ code: 'analysis.no-reads', message: 'this cut holds one read per subject (no ADTRRDR / ADRSRDR reader-level datasets): reader and AI agreement cannot be computed' });
     return empty;
   }
+  const d = readPasses(scratch, adtrrdr, adrsrdr, notes);
+  const { lesions, allEvaluators } = lesionSection(scratch, d, o, confLevel);
+  const { responses, borParam } = responseSection(scratch, d, confLevel);
+  const targetSelection = targetSelectionOf(d, confLevel);
+  const adjudication = adjudicationOf(d, confLevel, borParam, notes);
+  const aiEffect = aiEffectOf(scratch, d, confLevel, notes);
+  return { origin: d.origin, evaluators: d.evaluators, subjects: d.subjects, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };
+}
+
+/**
+ * The passes over the reader-level rows: ADTRRDR and ADRSRDR read once each into codes and typed arrays (scratch), the
+ * evaluators and their pairs. Every section of the summary works from these.
+ */
+function readPasses(scratch: Scratch, adtrrdr: Dataset, adrsrdr: Dataset, notes: NotEstimable[]) {
   // Hundreds of thousands of rows (10,000 subjects x 3 evaluators x visits x lesions): columns by index, subjects,
   // visits and lesions interned to small integers, pairs keyed by number, values in typed arrays (scratch: reused).
   const ti = indexOf(adtrrdr);
@@ -354,6 +368,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   const rTextOf = scratch.i32(rn);
   const visitR = new Codes();
   const ovrText = new Codes();
+  let hasCbor = false;
   lastEval = lastSubj = undefined as unknown as Value;
   evalK = subjK = -1;
   for (let i = 0; i < rn; i++) {
@@ -364,6 +379,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     const p = r[rParam];
     const pc = p === 'OVR' ? P_OVR : p === 'CBOR' ? P_CBOR : p === 'BOR' ? P_BOR : p === 'PD' ? P_PD : p === 'BICRSEL' ? P_BICRSEL : P_OTHER;
     rParamOf[i] = pc;
+    if (pc === P_CBOR) hasCbor = true;
     if (pc === P_BICRSEL) continue; // names no evaluator
     const ev = r[rEval]!;
     if (ev !== lastEval || evalK < 0) evalK = evalRaw.of((lastEval = ev));
@@ -383,6 +399,14 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   /** raw EVALID code -> evaluator index */
   const evalOfRaw = Int32Array.from([...evalRaw.m.keys()].map((v) => evalIdx.get(String(v)) ?? -1));
 
+  const pairs = pairsOf(evaluators);
+  return { ti, ri, tRows, rRows, origin, tEval, tSubj, tAval, tAvalc, tVisit, tLesion, rEval, rSubj, rParam, rVisit, rAvalc, rAdt, evalRaw, subjRaw, visitT, lesionT, n, tEvalRaw, tSubjOf, tVisitOf, tLesionOf, tValue, tDecn, tAival, tAivalc, tReader, at, baseLesion, baseRows, baseLesionOf, nBase, readers, decisionCounts, rowSize, rowPct, rowReader, editRows, nEdits, decidedRows, rn, rEvalRaw, rSubjOf, rParamOf, rVisitOf, rTextOf, visitR, ovrText, subjects, nS, evaluators, E, evalIdx, evalOfRaw, pairs, hasCbor };
+}
+type Reads = ReturnType<typeof readPasses>;
+
+/** The diameter section: ICC, Bland-Altman and tolerance shares per evaluator pair, and the all-evaluator ICC. */
+function lesionSection(scratch: Scratch, d: Reads, o: AgreementOptions, confLevel: number): { lesions: LesionAgreement[]; allEvaluators: AgreementSummary['allEvaluators'] } {
+  const { tRows, origin, subjRaw, visitT, lesionT, tEvalRaw, tSubjOf, tVisitOf, tLesionOf, tValue, evaluators, E, evalIdx, evalOfRaw, pairs } = d;
   // ---- lesion measurements: (subject, visit, lesion) -> value per evaluator (NaN: not measured by that evaluator)
   const nV = visitT.m.size;
   const nL = lesionT.m.size;
@@ -408,7 +432,6 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     vals[slot * E + evalOfRaw[tEvalRaw[i]!]!] = tValue[i]!;
   }
   const seen = new Uint8Array(subjRaw.m.size);
-  const pairs = pairsOf(evaluators);
   const lesions: LesionAgreement[] = pairs.map(([a, b]) => {
     const n: NotEstimable[] = [];
     const ia = evalIdx.get(a)!;
@@ -476,6 +499,13 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     if (!nFull) n.push({ code: 'analysis.no-reads', message: 'no lesion measured by every evaluator' });
   }
 
+  return { lesions, allEvaluators };
+}
+
+/** The response section: time-point responses (kappas), BOR and PD agreement per evaluator pair. */
+function responseSection(scratch: Scratch, d: Reads, confLevel: number): { responses: ResponseAgreement[]; borParam: 'CBOR' | 'BOR' } {
+  const { rRows, rAvalc, rAdt, rn, rEvalRaw, rSubjOf, rParamOf, rVisitOf, rTextOf, visitR, ovrText, nS, E, evalIdx, evalOfRaw, pairs, hasCbor } = d;
+  const seen = new Uint8Array(nS);
   // ---- responses: time-point OVR per (subject, visit) and evaluator; CBOR/BOR/PD per subject and evaluator
   // (subject, visit) -> slot + 1: dense while the key space is small, else a Map
   const nVR = visitR.size;
@@ -491,7 +521,6 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   const borOf = scratch.i32(nS * E);
   const pdOf = scratch.i32(nS * E);
   const pdRow = scratch.i32(nS * E);
-  let hasCbor = false;
   for (let i = 0; i < rn; i++) {
     const pc = rParamOf[i]!;
     if (pc === P_OTHER || pc === P_BICRSEL) continue;
@@ -509,10 +538,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     } else {
       const k = rSubjOf[i]! * E + e;
       const code = subjText.of(String(rAvalc < 0 ? null : rRows[i]![rAvalc])) + 1;
-      if (pc === P_CBOR) {
-        cborOf[k] = code;
-        hasCbor = true;
-      } else if (pc === P_BOR) borOf[k] = code;
+      if (pc === P_CBOR) cborOf[k] = code; else if (pc === P_BOR) borOf[k] = code;
       else {
         pdOf[k] = code;
         pdRow[k] = i;
@@ -637,6 +663,12 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     return { a, b, timepoints: { pairs: nPairs, subjects: nSubj, agreement: nPairs ? proportion(same, nPairs, confLevel) : null, kappa }, bor, progression, notes: n };
   });
 
+  return { responses, borParam };
+}
+
+/** Target selection at baseline: the share of subjects for whom two evaluators chose the same target lesions. */
+function targetSelectionOf(d: Reads, confLevel: number): AgreementSummary['targetSelection'] {
+  const { tEvalRaw, tSubjOf, baseRows, baseLesionOf, nBase, nS, E, evalIdx, evalOfRaw, pairs } = d;
   // ---- target selection at baseline: per (subject, evaluator) the set of baseline lesion codes
   const baseSets = new Array<Set<number> | undefined>(nS * E);
   for (let j = 0; j < nBase; j++) {
@@ -661,6 +693,12 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     return { a, b, subjects: both, same: both ? proportion(same, both, confLevel) : null };
   });
 
+  return targetSelection;
+}
+
+/** Adjudication: how often the BICR reads needed it, per reader, and whom the adjudicator chose. */
+function adjudicationOf(d: Reads, confLevel: number, borParam: 'CBOR' | 'BOR', notes: NotEstimable[]): AdjudicationSummary | null {
+  const { ri, rRows, rEval, rAvalc, at, rn, rSubjOf, rParamOf, nS, evaluators } = d;
   // ---- adjudication
   let adjudication: AdjudicationSummary | null = null;
   const [rEvalType, rReader, rAdjfl] = [ri('EVAL'), ri('READER'), ri('ADJFL')];
@@ -721,6 +759,12 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     if (!adjudicated.length) notes.push({ code: 'analysis.no-adjudication', message: `no subject needed adjudication (${sel.length} compared): who the adjudicator chose is not estimable` });
   } else notes.push({ code: 'analysis.no-adjudication', message: 'no BICR selection records (ADRSRDR PARAMCD BICRSEL): adjudication rates not estimable' });
 
+  return adjudication;
+}
+
+/** The AI effect: readers' decisions on AI proposals and the size of their edits (counted in the ADTRRDR pass). */
+function aiEffectOf(scratch: Scratch, d: Reads, confLevel: number, notes: NotEstimable[]): AgreementSummary['aiEffect'] {
+  const { readers, decisionCounts, rowSize, rowPct, rowReader, editRows, nEdits, decidedRows } = d;
   // ---- AI effect (counted in the pass above)
   let aiEffect: AgreementSummary['aiEffect'] = null;
   if (decidedRows) {
@@ -744,5 +788,6 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
     aiEffect = { overall: row('all readers', overall, -1), perReader: sortedLevels(names).map((rd) => row(rd, accOf(readers.m.get(rd)!), readers.m.get(rd)!)) };
   } else notes.push({ code: 'analysis.no-ai-decisions', message: 'no reader decisions on AI proposals (ADTRRDR AIDECN): the AI effect is not estimable' });
 
-  return { origin, evaluators, subjects, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };
+  return aiEffect;
 }
+
