@@ -137,7 +137,6 @@ function indexOf(ds: Dataset): (name: string) => number {
   return (name) => idx.get(name) ?? -1;
 }
 
-
 const SPECIAL = new Set(['TOO SMALL TO MEASURE', 'DISAPPEARED', 'NOT ASSESSED']);
 /** A special value (TOO SMALL TO MEASURE, DISAPPEARED, NOT ASSESSED): no hashing of the short numeric texts of measured rows. */
 const isSpecial = (c: Value | undefined): boolean => typeof c === 'string' && c.length >= 11 && SPECIAL.has(c);
