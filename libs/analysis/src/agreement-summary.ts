@@ -9,7 +9,7 @@
  * AVISITN); BOR and PD per subject. The ICC treats each lesion x visit as a rated target (lesions of one subject are
  * not independent: the intervals are optimistic; this is stated in the report).
  */
-import type { Dataset, Value } from '@app/datasets';
+import { cellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
 import { blandAltman, proportion, cohenKappaTable, iccColumns, quantilesType7Unsorted, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels, systematicStep } from './data';
 import { orNote, type NotEstimable } from './errors';
@@ -131,12 +131,6 @@ function relativeDifferences(scratch: Scratch, a: ArrayLike<number>, b: ArrayLik
   return [rel, scratch.f64(n)];
 }
 
-/** Column index by name (-1 when absent: r[-1] is undefined, read as missing). */
-function indexOf(ds: Dataset): (name: string) => number {
-  const idx = new Map(ds.columns.map((c, i) => [c.name, i]));
-  return (name) => idx.get(name) ?? -1;
-}
-
 const SPECIAL = new Set(['TOO SMALL TO MEASURE', 'DISAPPEARED', 'NOT ASSESSED']);
 /** A special value (TOO SMALL TO MEASURE, DISAPPEARED, NOT ASSESSED): no hashing of the short numeric texts of measured rows. */
 const isSpecial = (c: Value | undefined): boolean => typeof c === 'string' && c.length >= 11 && SPECIAL.has(c);
@@ -148,10 +142,21 @@ const [P_OTHER, P_OVR, P_CBOR, P_BOR, P_PD, P_BICRSEL] = [0, 1, 2, 3, 4, 5];
 /** Small-integer codes of values, in order of first appearance. */
 class Codes {
   readonly m = new Map<Value, number>();
+  private last: Value = undefined as unknown as Value;
+  private lastK = -1;
   of(v: Value): number {
     let k = this.m.get(v);
     if (k === undefined) this.m.set(v, (k = this.m.size));
     return k;
+  }
+  /**
+   * of() for values that come in runs (rows are grouped: a subject's rows together, a read's rows together): the
+   * previous value is compared first, so most rows need no Map lookup.
+   */
+  ofRun(v: Value): number {
+    if (v === this.last && this.lastK >= 0) return this.lastK;
+    this.last = v;
+    return (this.lastK = this.of(v));
   }
   get size(): number {
     return this.m.size;
@@ -179,7 +184,6 @@ interface AiAcc {
   sized: number;
   pcts: number;
 }
-const aiAcc = (): AiAcc => ({ accept: 0, edit: 0, reject: 0, add: 0, sized: 0, pcts: 0 });
 
 /** Where the edit sizes are: the rows (`rows[0..n)`) of edits with a size, each row's size in mm and % (NaN: none) and reader code. */
 interface EditSizes {
@@ -258,7 +262,7 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
   const targetSelection = targetSelectionOf(d, confLevel);
   const adjudication = adjudicationOf(d, confLevel, borParam, notes);
   const aiEffect = aiEffectOf(scratch, d, confLevel, notes);
-  return { origin: d.origin, evaluators: d.evaluators, subjects: d.subjects, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };
+  return { origin: d.origin, evaluators: d.evaluators, subjects: d.nS, lesions, allEvaluators, responses, targetSelection, adjudication, aiEffect, notes };
 }
 
 /**
@@ -268,17 +272,15 @@ function agreementOf(scratch: Scratch, adtrrdr: Dataset | undefined, adrsrdr: Da
 function readPasses(scratch: Scratch, adtrrdr: Dataset, adrsrdr: Dataset, notes: NotEstimable[]) {
   // Hundreds of thousands of rows (10,000 subjects x 3 evaluators x visits x lesions): columns by index, subjects,
   // visits and lesions interned to small integers, pairs keyed by number, values in typed arrays (scratch: reused).
-  const ti = indexOf(adtrrdr);
-  const ri = indexOf(adrsrdr);
   const tRows = adtrrdr.rows;
   const rRows = adrsrdr.rows;
-  const srcOf = (rows: Value[][], i: number) => (rows[0] && i >= 0 ? ((rows[0][i] ?? null) as string | null) : null);
-  const origin = srcOf(tRows, ti('READSRC')) ?? srcOf(rRows, ri('READSRC')) ?? null;
-  const [tEval, tSubj, tAval, tAvalc, tVisit, tLesion] = [ti('EVALID'), ti('USUBJID'), ti('AVAL'), ti('AVALC'), ti('AVISITN'), ti('LESIONID')];
-  const [rEval, rSubj, rParam, rVisit, rAvalc, rAdt] = [ri('EVALID'), ri('USUBJID'), ri('PARAMCD'), ri('AVISITN'), ri('AVALC'), ri('ADT')];
+  // column indices (-1: absent; r[-1] is undefined, read as missing)
+  const [tEval, tSubj, tAval, tAvalc, tVisit, tLesion, tDecn, tAival, tAivalc, tReader, tSrc] = columnIndices(adtrrdr, 'EVALID', 'USUBJID', 'AVAL', 'AVALC', 'AVISITN', 'LESIONID', 'AIDECN', 'AIVAL', 'AIVALC', 'READER', 'READSRC');
+  const [rEval, rSubj, rParam, rVisit, rAvalc, rAdt, rEvalType, rReader, rAdjfl, rSrc] = columnIndices(adrsrdr, 'EVALID', 'USUBJID', 'PARAMCD', 'AVISITN', 'AVALC', 'ADT', 'EVAL', 'READER', 'ADJFL', 'READSRC');
+  const srcOf = (rows: Value[][], i: number) => (rows[0] ? (cellAt(rows[0], i) as string | null) : null);
+  const origin = srcOf(tRows, tSrc) ?? srcOf(rRows, rSrc) ?? null;
   // One pass over ADTRRDR (its rows are wide: touch each once): evaluator and subject codes, measured values,
-  // baseline targets, AI decisions. Values are compared with the previous row's first (rows come grouped: a subject's
-  // rows together, a read's rows together), so most rows need no Map lookup.
+  // baseline targets, AI decisions.
   const evalRaw = new Codes();
   const subjRaw = new Codes();
   const visitT = new Codes();
@@ -289,9 +291,6 @@ function readPasses(scratch: Scratch, adtrrdr: Dataset, adrsrdr: Dataset, notes:
   const tVisitOf = scratch.i32(n);
   const tLesionOf = scratch.i32(n);
   const tValue = scratch.f64(n, NaN);
-  const tDecn = ti('AIDECN');
-  const [tAival, tAivalc, tReader] = [ti('AIVAL'), ti('AIVALC'), ti('READER')];
-  const at = (r: Value[], i: number): Value => (i < 0 ? null : r[i]!);
   // baseline target selections: the rows' lesion codes (own codes: every baseline row, measured or not)
   const baseLesion = new Codes();
   const baseRows = scratch.i32(n);
@@ -307,20 +306,10 @@ function readPasses(scratch: Scratch, adtrrdr: Dataset, adrsrdr: Dataset, notes:
   const editRows = scratch.i32(n);
   let nEdits = 0;
   let decidedRows = 0;
-  let lastEval: Value = undefined as unknown as Value;
-  let lastSubj: Value = undefined as unknown as Value;
-  let lastReader: Value = undefined as unknown as Value;
-  let evalK = -1;
-  let subjK = -1;
-  let readerK = -1;
   for (let i = 0; i < n; i++) {
     const r = tRows[i]!;
-    const ev = r[tEval]!;
-    if (ev !== lastEval || evalK < 0) evalK = evalRaw.of((lastEval = ev));
-    tEvalRaw[i] = evalK;
-    const su = r[tSubj]!;
-    if (su !== lastSubj || subjK < 0) subjK = subjRaw.of((lastSubj = su));
-    tSubjOf[i] = subjK;
+    tEvalRaw[i] = evalRaw.ofRun(r[tEval]!);
+    tSubjOf[i] = subjRaw.ofRun(r[tSubj]!);
     const av = r[tAval]!;
     const v = typeof av === 'number' ? av : num(av);
     const c = r[tAvalc];
@@ -333,15 +322,12 @@ function readPasses(scratch: Scratch, adtrrdr: Dataset, adrsrdr: Dataset, notes:
     const d = tDecn < 0 ? null : r[tDecn];
     if ((visit === 0 || (typeof visit !== 'number' && num(visit) === 0)) && !(d === 'REJECT' && av == null && c == null)) {
       baseRows[nBase] = i;
-      baseLesionOf[nBase++] = baseLesion.of(String(at(r, tLesion)));
+      baseLesionOf[nBase++] = baseLesion.of(String(cellAt(r, tLesion)));
     }
     if (d !== null && d !== undefined) {
       decidedRows++;
-      const rd = r[tReader]!;
-      if (rd !== lastReader || readerK < 0) {
-        readerK = readers.of(String((lastReader = rd)));
-        while (decisionCounts.length < readers.size * DECISION_SLOTS) decisionCounts.push(0);
-      }
+      const readerK = readers.ofRun(String(r[tReader]));
+      if (readerK * DECISION_SLOTS === decisionCounts.length) for (let j = 0; j < DECISION_SLOTS; j++) decisionCounts.push(0); // a new reader
       rowReader[i] = readerK;
       if (d === 'EDIT') {
         const ai = num(r[tAival]!);
@@ -368,28 +354,21 @@ function readPasses(scratch: Scratch, adtrrdr: Dataset, adrsrdr: Dataset, notes:
   const visitR = new Codes();
   const ovrText = new Codes();
   let hasCbor = false;
-  lastEval = lastSubj = undefined as unknown as Value;
-  evalK = subjK = -1;
   for (let i = 0; i < rn; i++) {
     const r = rRows[i]!;
-    const su = r[rSubj]!;
-    if (su !== lastSubj || subjK < 0) subjK = subjRaw.of((lastSubj = su));
-    rSubjOf[i] = subjK;
+    rSubjOf[i] = subjRaw.ofRun(r[rSubj]!);
     const p = r[rParam];
     const pc = p === 'OVR' ? P_OVR : p === 'CBOR' ? P_CBOR : p === 'BOR' ? P_BOR : p === 'PD' ? P_PD : p === 'BICRSEL' ? P_BICRSEL : P_OTHER;
     rParamOf[i] = pc;
     if (pc === P_CBOR) hasCbor = true;
     if (pc === P_BICRSEL) continue; // names no evaluator
-    const ev = r[rEval]!;
-    if (ev !== lastEval || evalK < 0) evalK = evalRaw.of((lastEval = ev));
-    rEvalRaw[i] = evalK;
+    rEvalRaw[i] = evalRaw.ofRun(r[rEval]!);
     if (pc === P_OVR) {
       rVisitOf[i] = visitR.of(r[rVisit]!);
       rTextOf[i] = ovrText.of(String(rAvalc < 0 ? null : r[rAvalc]));
     }
   }
-  const subjects = subjRaw.m.size;
-  const nS = subjects;
+  const nS = subjRaw.m.size;
   // every EVALID of both datasets (BICRSEL rows name no evaluator), as text
   const evaluators = sortedLevels(new Set([...evalRaw.m.keys()].map(String))).sort(evalOrder);
   if (evaluators.length < 2) notes.push({ code: 'analysis.no-reads', message: `only one evaluator (${evaluators.join(', ') || 'none'}) in the reader-level datasets: agreement needs two` });
@@ -399,18 +378,25 @@ function readPasses(scratch: Scratch, adtrrdr: Dataset, adrsrdr: Dataset, notes:
   const evalOfRaw = Int32Array.from([...evalRaw.m.keys()].map((v) => evalIdx.get(String(v)) ?? -1));
 
   const pairs = pairsOf(evaluators);
-  return { ti, ri, tRows, rRows, origin, tEval, tSubj, tAval, tAvalc, tVisit, tLesion, rEval, rSubj, rParam, rVisit, rAvalc, rAdt, evalRaw, subjRaw, visitT, lesionT, n, tEvalRaw, tSubjOf, tVisitOf, tLesionOf, tValue, tDecn, tAival, tAivalc, tReader, at, baseLesion, baseRows, baseLesionOf, nBase, readers, decisionCounts, rowSize, rowPct, rowReader, editRows, nEdits, decidedRows, rn, rEvalRaw, rSubjOf, rParamOf, rVisitOf, rTextOf, visitR, ovrText, subjects, nS, evaluators, E, evalIdx, evalOfRaw, pairs, hasCbor };
+  return {
+    origin, nS, evaluators, E, evalIdx, evalOfRaw, pairs,
+    // ADTRRDR: per row, codes and measured value; baseline rows; AI decisions
+    tRows, visitT, lesionT, tEvalRaw, tSubjOf, tVisitOf, tLesionOf, tValue, baseRows, baseLesionOf, nBase,
+    readers, decisionCounts, rowSize, rowPct, rowReader, editRows, nEdits, decidedRows,
+    // ADRSRDR: per row, codes; the columns the sections read
+    rRows, rn, rEvalRaw, rSubjOf, rParamOf, rVisitOf, rTextOf, visitR, ovrText, hasCbor, rEval, rAvalc, rAdt, rEvalType, rReader, rAdjfl,
+  };
 }
 type Reads = ReturnType<typeof readPasses>;
 
 /** The diameter section: ICC, Bland-Altman and tolerance shares per evaluator pair, and the all-evaluator ICC. */
 function lesionSection(scratch: Scratch, d: Reads, o: AgreementOptions, confLevel: number): { lesions: LesionAgreement[]; allEvaluators: AgreementSummary['allEvaluators'] } {
-  const { tRows, origin, subjRaw, visitT, lesionT, tEvalRaw, tSubjOf, tVisitOf, tLesionOf, tValue, evaluators, E, evalIdx, evalOfRaw, pairs } = d;
+  const { tRows, origin, nS, visitT, lesionT, tEvalRaw, tSubjOf, tVisitOf, tLesionOf, tValue, evaluators, E, evalIdx, evalOfRaw, pairs } = d;
   // ---- lesion measurements: (subject, visit, lesion) -> value per evaluator (NaN: not measured by that evaluator)
   const nV = visitT.m.size;
   const nL = lesionT.m.size;
   // (subject, visit, lesion) key -> slot + 1: a dense index while the key space is small (up to 16 M keys), else a Map
-  const nKeys = subjRaw.m.size * nV * nL;
+  const nKeys = nS * nV * nL;
   const dense = nKeys <= 1 << 24 ? scratch.i32(nKeys) : null;
   const sparse = dense ? null : new Map<number, number>();
   let measuredRows = 0;
@@ -430,7 +416,7 @@ function lesionSection(scratch: Scratch, d: Reads, o: AgreementOptions, confLeve
     }
     vals[slot * E + evalOfRaw[tEvalRaw[i]!]!] = tValue[i]!;
   }
-  const seen = new Uint8Array(subjRaw.m.size);
+  const seen = new Uint8Array(nS);
   const lesions: LesionAgreement[] = pairs.map(([a, b]) => {
     const n: NotEstimable[] = [];
     const ia = evalIdx.get(a)!;
@@ -697,10 +683,9 @@ function targetSelectionOf(d: Reads, confLevel: number): AgreementSummary['targe
 
 /** Adjudication: how often the BICR reads needed it, per reader, and whom the adjudicator chose. */
 function adjudicationOf(d: Reads, confLevel: number, borParam: 'CBOR' | 'BOR', notes: NotEstimable[]): AdjudicationSummary | null {
-  const { ri, rRows, rEval, rAvalc, at, rn, rSubjOf, rParamOf, nS, evaluators } = d;
+  const { rRows, rEval, rAvalc, rEvalType, rReader, rAdjfl, rn, rSubjOf, rParamOf, nS, evaluators } = d;
   // ---- adjudication
   let adjudication: AdjudicationSummary | null = null;
-  const [rEvalType, rReader, rAdjfl] = [ri('EVAL'), ri('READER'), ri('ADJFL')];
   const sel: number[] = [];
   for (let i = 0; i < rn; i++) if (rParamOf[i] === P_BICRSEL) sel.push(i);
   if (sel.length) {
@@ -711,22 +696,22 @@ function adjudicationOf(d: Reads, confLevel: number, borParam: 'CBOR' | 'BOR', n
     const readerCodes = new Codes();
     const assessorRows: number[] = [];
     for (let i = 0; i < rn; i++) {
-      if (rParamOf[i] !== borCode || at(rRows[i]!, rEvalType) !== 'INDEPENDENT ASSESSOR') continue;
-      assessorRows.push(i, slotCodes.of(String(at(rRows[i]!, rEval))), readerCodes.of(String(at(rRows[i]!, rReader))));
+      if (rParamOf[i] !== borCode || cellAt(rRows[i]!, rEvalType) !== 'INDEPENDENT ASSESSOR') continue;
+      assessorRows.push(i, slotCodes.of(String(cellAt(rRows[i]!, rEval))), readerCodes.of(String(cellAt(rRows[i]!, rReader))));
     }
     const nSl = slotCodes.size;
     const slotTexts = [...slotCodes.m.keys()] as string[];
     const readerTexts = [...readerCodes.m.keys()] as string[];
     const readerAt = new Int32Array(nS * nSl).fill(-1);
     for (let j = 0; j < assessorRows.length; j += 3) readerAt[rSubjOf[assessorRows[j]!]! * nSl + assessorRows[j + 1]!] = assessorRows[j + 2]!;
-    const adjudicated = sel.filter((i) => at(rRows[i]!, rAdjfl) === 'Y');
-    const chosen = (i: number) => String(at(rRows[i]!, rAvalc));
+    const adjudicated = sel.filter((i) => cellAt(rRows[i]!, rAdjfl) === 'Y');
+    const chosen = (i: number) => String(cellAt(rRows[i]!, rAvalc));
     // per reader code: subjects, adjudicated, selected (the reader's read chosen)
     const counts = new Int32Array(readerTexts.length * 3);
     const seenReader = new Uint8Array(readerTexts.length);
     for (const i of sel) {
-      const adj = at(rRows[i]!, rAdjfl) === 'Y';
-      const choice = at(rRows[i]!, rAvalc);
+      const adj = cellAt(rRows[i]!, rAdjfl) === 'Y';
+      const choice = cellAt(rRows[i]!, rAvalc);
       const base = rSubjOf[i]! * nSl;
       for (let c = 0; c < nSl; c++) {
         const rd = readerAt[base + c]!;
@@ -768,23 +753,13 @@ function aiEffectOf(scratch: Scratch, d: Reads, confLevel: number, notes: NotEst
   let aiEffect: AgreementSummary['aiEffect'] = null;
   if (decidedRows) {
     const edits: EditSizes = { rows: editRows, n: nEdits, size: rowSize, pct: rowPct, reader: rowReader };
-    const accOf = (k: number): AiAcc => {
-      const c = decisionCounts.slice(k * DECISION_SLOTS, (k + 1) * DECISION_SLOTS);
-      return { accept: c[0]!, edit: c[1]!, reject: c[2]!, add: c[3]!, sized: c[4]!, pcts: c[5]! };
-    };
-    const overall = aiAcc();
-    for (let k = 0; k < readers.size; k++) {
-      const x = accOf(k);
-      overall.accept += x.accept;
-      overall.edit += x.edit;
-      overall.reject += x.reject;
-      overall.add += x.add;
-      overall.sized += x.sized;
-      overall.pcts += x.pcts;
-    }
+    const accOf = (c: number[]): AiAcc => ({ accept: c[0]!, edit: c[1]!, reject: c[2]!, add: c[3]!, sized: c[4]!, pcts: c[5]! });
+    const ofReader = (k: number) => accOf(decisionCounts.slice(k * DECISION_SLOTS, (k + 1) * DECISION_SLOTS));
+    // all readers: each slot summed over the readers
+    const overall = accOf(Array.from({ length: DECISION_SLOTS }, (_, j) => decisionCounts.reduce((sum, x, i) => (i % DECISION_SLOTS === j ? sum + x : sum), 0)));
     const row = (name: string, x: AiAcc, who: number) => aiRow(scratch, name, x, confLevel, edits, who);
     const names = [...readers.m.keys()] as string[];
-    aiEffect = { overall: row('all readers', overall, -1), perReader: sortedLevels(names).map((rd) => row(rd, accOf(readers.m.get(rd)!), readers.m.get(rd)!)) };
+    aiEffect = { overall: row('all readers', overall, -1), perReader: sortedLevels(names).map((rd) => row(rd, ofReader(readers.m.get(rd)!), readers.m.get(rd)!)) };
   } else notes.push({ code: 'analysis.no-ai-decisions', message: 'no reader decisions on AI proposals (ADTRRDR AIDECN): the AI effect is not estimable' });
 
   return aiEffect;

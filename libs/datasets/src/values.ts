@@ -231,6 +231,15 @@ export function sasToIsoDatetime(secs: number): string {
 }
 
 /** Max UTF-8 byte length of the column's string values (at least 1). */
+/** Indices of the named columns of ds (-1: absent), for loops over many rows: `cellAt(row, i)` reads one. */
+export function columnIndices(ds: Pick<Dataset, 'columns'>, ...names: string[]): number[] {
+  const idx = new Map(ds.columns.map((c, i) => [c.name, i]));
+  return names.map((n) => idx.get(n) ?? -1);
+}
+
+/** The value of column i of a row (null when the column is absent, i < 0, or the value is missing). */
+export const cellAt = (row: readonly Value[], i: number): Value => (i < 0 ? null : (row[i] ?? null));
+
 export function maxByteLength(rows: Value[][], ci: number): number {
   let max = 1;
   for (const r of rows) {

@@ -26,9 +26,9 @@ import {
   type TimeToEvent,
   type TimeToEventSummary,
 } from '@app/analysis';
-import type { Dataset, Value } from '@app/datasets';
+import { cellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
 import { responseRates } from '@app/endpoints';
-import { at, cmp, columnIndices, hasColumn, toNum, type Datasets } from './data';
+import { cmp, hasColumn, toNum, type Datasets } from './data';
 import { PLOT_LIMITS } from './limits';
 
 export interface ReportCutInfo {
@@ -213,8 +213,8 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
     for (const ds of [adtte, adrs].filter((d): d is Dataset => !!d && hasColumn(d, 'ARM'))) {
       const [iArm, iU] = columnIndices(ds, 'ARM', 'USUBJID');
       for (const r of ds.rows) {
-        const a = at(r, iArm);
-        if (a !== null && a !== '') armOf.set(String(at(r, iU)), String(a));
+        const a = cellAt(r, iArm);
+        if (a !== null && a !== '') armOf.set(String(cellAt(r, iU)), String(a));
       }
     }
   }
@@ -225,7 +225,7 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
 
   // ------------------------------------------------------------------------------------------------ population
   const subjects = new Set<string>();
-  for (const ds of [adtte, adrs, adtr]) if (ds) { const [iU] = columnIndices(ds, 'USUBJID'); for (const r of ds.rows) subjects.add(String(at(r, iU))); }
+  for (const ds of [adtte, adrs, adtr]) if (ds) { const [iU] = columnIndices(ds, 'USUBJID'); for (const r of ds.rows) subjects.add(String(cellAt(r, iU))); }
   const popRows: ReportTable['rows'] = [];
   popRows.push({ label: 'Subjects in the cut', cells: [S.add({ id: 'population.subjects', section: 'population', label: 'Subjects in the cut', value: subjects.size, format: 'count', unit: 'subjects', dataset: 'ADTTE/ADRS/ADTR', parameter: 'USUBJID', subjects: subjects.size, group: null })] });
   for (const a of arms) {
@@ -376,8 +376,8 @@ function responseSection(c: SectionContext, adrs: Dataset | undefined): Map<stri
   const borOf = new Map<string, string>();
   if (adrs) {
     const [iP, iU, iC] = columnIndices(adrs, 'PARAMCD', 'USUBJID', 'AVALC');
-    const param = adrs.rows.some((r) => at(r, iP) === 'CBOR') ? 'CBOR' : 'BOR';
-    for (const r of adrs.rows) if (at(r, iP) === param) borOf.set(String(at(r, iU)), String(at(r, iC)));
+    const param = adrs.rows.some((r) => cellAt(r, iP) === 'CBOR') ? 'CBOR' : 'BOR';
+    for (const r of adrs.rows) if (cellAt(r, iP) === param) borOf.set(String(cellAt(r, iU)), String(cellAt(r, iC)));
     const groupsR: (string | null)[] = blinded || !arms.length ? [null] : arms;
     const cols = groupsR.map(groupLabel);
     const rows: ReportTable['rows'] = [];
@@ -430,12 +430,12 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
   if (adtr) {
     const [iP, iU, iAbl, iAdt, iPchg, iAnl, iVis] = columnIndices(adtr, 'PARAMCD', 'USUBJID', 'ABLFL', 'ADT', 'PCHG', 'ANL01FL', 'AVISITN');
     const per = new Map<string, { best: number | null; path: { week: number; pchg: number }[]; baseDate: string | null }>();
-    const rows = adtr.rows.filter((r) => at(r, iP) === 'SDIAM');
+    const rows = adtr.rows.filter((r) => cellAt(r, iP) === 'SDIAM');
     for (const r of rows) {
-      const u = String(at(r, iU));
+      const u = String(cellAt(r, iU));
       const x = per.get(u) ?? { best: null, path: [], baseDate: null };
       per.set(u, x);
-      if (at(r, iAbl) === 'Y') x.baseDate = String(at(r, iAdt));
+      if (cellAt(r, iAbl) === 'Y') x.baseDate = String(cellAt(r, iAdt));
     }
     // visit dates repeat across subjects: each distinct date text parsed once
     const dateMs = new Map<string, number>();
@@ -445,13 +445,13 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
       return t;
     };
     for (const r of rows) {
-      if (at(r, iAbl) === 'Y') continue;
-      const u = String(at(r, iU));
-      const pc = toNum(at(r, iPchg));
+      if (cellAt(r, iAbl) === 'Y') continue;
+      const u = String(cellAt(r, iU));
+      const pc = toNum(cellAt(r, iPchg));
       const x = per.get(u)!;
-      if (pc === null || at(r, iAnl) !== 'Y') continue;
+      if (pc === null || cellAt(r, iAnl) !== 'Y') continue;
       x.best = x.best === null ? pc : Math.min(x.best, pc);
-      const week = x.baseDate ? (parse(String(at(r, iAdt))) - parse(x.baseDate)) / (7 * 86400000) : (toNum(at(r, iVis)) ?? 0) * 6;
+      const week = x.baseDate ? (parse(String(cellAt(r, iAdt))) - parse(x.baseDate)) / (7 * 86400000) : (toNum(cellAt(r, iVis)) ?? 0) * 6;
       x.path.push({ week, pchg: pc });
     }
     for (const [u, x] of [...per].sort((a, b) => cmp(a[0], b[0]))) if (x.best !== null) sizes.push({ usubjid: u, bestPchg: x.best, bor: borOf.get(u) ?? 'MISSING', path: [{ week: 0, pchg: 0 }, ...x.path.sort((a, b) => a.week - b.week)] });
@@ -482,7 +482,7 @@ function swimmerSection(adrs: Dataset | undefined, adtte: Dataset | undefined, b
     const [tP, tU, tStart, tAdt, tCnsr, tDesc] = columnIndices(adtte, 'PARAMCD', 'USUBJID', 'STARTDT', 'ADT', 'CNSR', 'EVNTDESC');
     const [aP, aU, aAdt, aC] = columnIndices(adrs, 'PARAMCD', 'USUBJID', 'ADT', 'AVALC');
     const pfs = new Map<string, { start: string; adt: string; cnsr: number; desc: string }>();
-    for (const r of adtte.rows) if (at(r, tP) === 'PFS') pfs.set(String(at(r, tU)), { start: String(at(r, tStart)), adt: String(at(r, tAdt)), cnsr: toNum(at(r, tCnsr)) ?? 1, desc: String(at(r, tDesc) ?? '') });
+    for (const r of adtte.rows) if (cellAt(r, tP) === 'PFS') pfs.set(String(cellAt(r, tU)), { start: String(cellAt(r, tStart)), adt: String(cellAt(r, tAdt)), cnsr: toNum(cellAt(r, tCnsr)) ?? 1, desc: String(cellAt(r, tDesc) ?? '') });
     // only the responders' time-point responses are drawn
     const drawn = new Set<string>();
     for (const u of pfs.keys()) {
@@ -491,12 +491,12 @@ function swimmerSection(adrs: Dataset | undefined, adtte: Dataset | undefined, b
     }
     const resp = new Map<string, { date: string; c: string }[]>();
     for (const r of adrs.rows) {
-      if (at(r, aP) !== 'OVR') continue;
-      const u = String(at(r, aU));
+      if (cellAt(r, aP) !== 'OVR') continue;
+      const u = String(cellAt(r, aU));
       if (!drawn.has(u)) continue;
       let list = resp.get(u);
       if (!list) resp.set(u, (list = []));
-      list.push({ date: String(at(r, aAdt)), c: String(at(r, aC)) });
+      list.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
     }
     const wk = (a: string, b: string) => (Date.parse(b) - Date.parse(a)) / (7 * 86400000);
     for (const [u, p] of pfs) {
@@ -668,8 +668,8 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
       const of = new Map<string, string>();
       const [iC] = columnIndices(adsl, c.name);
       for (const r of adsl.rows) {
-        const u = String(at(r, iU));
-        const v = at(r, iC);
+        const u = String(cellAt(r, iU));
+        const v = cellAt(r, iC);
         if (ids.has(u) && v !== null && v !== '') of.set(u, String(v));
       }
       const levels = sortedLevels(of.values());
@@ -677,7 +677,7 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
     }
     if (hasColumn(adsl, 'AGE') && !hasColumn(adsl, 'AGEGR1')) {
       const of = new Map<string, string>();
-      for (const r of adsl.rows) { const a = toNum(at(r, iAge)); if (a !== null && ids.has(String(at(r, iU)))) of.set(String(at(r, iU)), a < 65 ? '< 65 years' : '>= 65 years'); }
+      for (const r of adsl.rows) { const a = toNum(cellAt(r, iAge)); if (a !== null && ids.has(String(cellAt(r, iU)))) of.set(String(cellAt(r, iU)), a < 65 ? '< 65 years' : '>= 65 years'); }
       if (new Set(of.values()).size === 2) out.push({ name: 'Age', source: 'ADSL.AGE', levels: ['< 65 years', '>= 65 years'], of });
     }
   }
@@ -686,9 +686,9 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
     const [iP, iAbl, iAval, iU] = columnIndices(adtr, 'PARAMCD', 'ABLFL', 'AVAL', 'USUBJID');
     const base = new Map<string, number>();
     for (const r of adtr.rows) {
-      if (at(r, iP) !== 'SDIAM' || at(r, iAbl) !== 'Y') continue;
-      const v = toNum(at(r, iAval));
-      const u = String(at(r, iU));
+      if (cellAt(r, iP) !== 'SDIAM' || cellAt(r, iAbl) !== 'Y') continue;
+      const v = toNum(cellAt(r, iAval));
+      const u = String(cellAt(r, iU));
       if (v !== null && ids.has(u)) base.set(u, v);
     }
     const xs = [...base.values()].sort((a, b) => a - b);
@@ -705,11 +705,11 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
     const targets = new Map<string, number>();
     const liver = new Map<string, boolean>();
     for (const r of tu.rows) {
-      const u = String(at(r, iU));
-      if (!ids.has(u) || at(r, iVis) === null) continue;
-      const kind = String(at(r, iOrres) ?? at(r, iStresc));
+      const u = String(cellAt(r, iU));
+      if (!ids.has(u) || cellAt(r, iVis) === null) continue;
+      const kind = String(cellAt(r, iOrres) ?? cellAt(r, iStresc));
       if (kind === 'TARGET') targets.set(u, (targets.get(u) ?? 0) + 1);
-      if (kind === 'TARGET' || kind === 'NON-TARGET') liver.set(u, (liver.get(u) ?? false) || /LIVER/i.test(String(at(r, iLoc) ?? '')));
+      if (kind === 'TARGET' || kind === 'NON-TARGET') liver.set(u, (liver.get(u) ?? false) || /LIVER/i.test(String(cellAt(r, iLoc) ?? '')));
     }
     if (targets.size) out.push({ name: 'Target lesions at baseline', source: 'TU TUORRES = TARGET', levels: ['1-2', '3-5'], of: new Map([...targets].map(([u, k]) => [u, k <= 2 ? '1-2' : '3-5'])) });
     if (liver.size && new Set(liver.values()).size === 2) out.push({ name: 'Liver lesions at baseline', source: 'TU TULOC', levels: ['No', 'Yes'], of: new Map([...liver].map(([u, v]) => [u, v ? 'Yes' : 'No'])) });
