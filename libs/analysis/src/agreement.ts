@@ -120,36 +120,19 @@ function iccOf(n: number, k: number, columns: readonly ArrayLike<number>[], o: {
   let ss0 = 0;
   for (let j = 0; j < k; j++) ssc += n * (colMean[j]! - grand) ** 2;
   const invK = 1 / k;
+  const dev = colMean.map((m) => m - grand);
   // the row means are not kept (n is every lesion x visit pair of a cut): each row is summed where it is used
-  if (k === 2) {
-    const c0 = columns[0]!;
-    const c1 = columns[1]!;
-    const m0 = colMean[0]! - grand;
-    const m1 = colMean[1]! - grand;
-    for (let i = 0; i < n; i++) {
-      const x0 = c0[i]!;
-      const x1 = c1[i]!;
-      const ri = (x0 + x1) * 0.5;
-      const dr = ri - grand;
-      ssr += dr * dr;
-      const e0 = x0 - ri - m0;
-      const e1 = x1 - ri - m1;
-      sse += e0 * e0 + e1 * e1; // directly: no cancellation of sst - ssr - ssc
-      ss0 += x0 * x0 + x1 * x1;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      let rs = 0;
-      for (let j = 0; j < k; j++) rs += columns[j]![i]!;
-      const ri = rs * invK;
-      const dr = ri - grand;
-      ssr += dr * dr;
-      for (let j = 0; j < k; j++) {
-        const x = columns[j]![i]!;
-        const e = x - ri - (colMean[j]! - grand);
-        sse += e * e; // directly: no cancellation of sst - ssr - ssc
-        ss0 += x * x;
-      }
+  for (let i = 0; i < n; i++) {
+    let rs = 0;
+    for (let j = 0; j < k; j++) rs += columns[j]![i]!;
+    const ri = rs * invK;
+    const dr = ri - grand;
+    ssr += dr * dr;
+    for (let j = 0; j < k; j++) {
+      const x = columns[j]![i]!;
+      const e = x - ri - dev[j]!;
+      sse += e * e; // directly: no cancellation of sst - ssr - ssc
+      ss0 += x * x;
     }
   }
   ssr *= k;
