@@ -483,27 +483,19 @@ function swimmerSection(adrs: Dataset | undefined, adtte: Dataset | undefined, b
     const [aP, aU, aAdt, aC] = columnIndices(adrs, 'PARAMCD', 'USUBJID', 'ADT', 'AVALC');
     const pfs = new Map<string, { start: string; adt: string; cnsr: number; desc: string }>();
     for (const r of adtte.rows) if (cellAt(r, tP) === 'PFS') pfs.set(String(cellAt(r, tU)), { start: String(cellAt(r, tStart)), adt: String(cellAt(r, tAdt)), cnsr: toNum(cellAt(r, tCnsr)) ?? 1, desc: String(cellAt(r, tDesc) ?? '') });
-    // only the responders' time-point responses are drawn
-    const drawn = new Set<string>();
+    // the swimmer's rows: responders (confirmed CR or PR) with a PFS record; their time-point responses collected here
+    const resp = new Map<string, { date: string; c: string }[]>();
     for (const u of pfs.keys()) {
       const bor = borOf.get(u);
-      if (bor === 'CR' || bor === 'PR') drawn.add(u);
+      if (bor === 'CR' || bor === 'PR') resp.set(u, []);
     }
-    const resp = new Map<string, { date: string; c: string }[]>();
-    for (const r of adrs.rows) {
-      if (cellAt(r, aP) !== 'OVR') continue;
-      const u = String(cellAt(r, aU));
-      if (!drawn.has(u)) continue;
-      let list = resp.get(u);
-      if (!list) resp.set(u, (list = []));
-      list.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
-    }
+    for (const r of adrs.rows) if (cellAt(r, aP) === 'OVR') resp.get(String(cellAt(r, aU)))?.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
     const wk = (a: string, b: string) => (Date.parse(b) - Date.parse(a)) / (7 * 86400000);
     for (const [u, p] of pfs) {
-      const bor = borOf.get(u) ?? 'MISSING';
-      if (bor !== 'CR' && bor !== 'PR') continue;
+      const rs = resp.get(u)?.sort((a, b) => cmp(a.date, b.date));
+      if (!rs) continue;
+      const bor = borOf.get(u)!;
       const ev: SwimmerRow['events'] = [];
-      const rs = (resp.get(u) ?? []).sort((a, b) => cmp(a.date, b.date));
       const firstResp = rs.find((x) => x.c === 'CR' || x.c === 'PR');
       if (firstResp) ev.push({ week: wk(p.start, firstResp.date), kind: firstResp.c as 'CR' | 'PR' });
       const firstCr = rs.find((x) => x.c === 'CR');
