@@ -33,7 +33,7 @@ import * as ort from 'onnxruntime-node';
 import { loadConfig, repoRoot, sha256Hex } from '@app/core';
 import { analyseCtVolume, classesFromCard, loadSubjectFolder, trackCtSubject, writeTimepointSegSr } from '@app/airead';
 import { createInferencePool, gaussianImportanceMap, resolveModel, windowStarts } from '@app/inference';
-import { classifySlide, generateSyntheticSlide, readTileBand, tileGrid, tileToChw, tileToChwBytes } from '@app/pathology';
+import { bandPlanes, classifySlide, generateSyntheticSlide, readTileBand, tileGrid, tileToChw, tileToChwPlanar } from '@app/pathology';
 import { generatePhantomStudy } from '@app/phantom';
 import { DEFAULT_SERIES_SELECTION, encodeNrrd, openNrrdSlices, slideSpec, tilePredictor } from '@app/pipeline';
 import { openSlide } from '@app/wsi';
@@ -156,8 +156,9 @@ async function main(): Promise<void> {
   const band = await readTileBand(warmSlide, grid, 0, Math.ceil(tileBatch / grid.nx));
   await warmSlide.close();
   const tfeed = bytes ? new Uint8Array(tileBatch * tileLen) : new Float32Array(tileBatch * tileLen);
+  const planes = bytes ? bandPlanes(band) : undefined;
   for (let t = 0; t < tileBatch; t++) {
-    if (tfeed instanceof Uint8Array) tileToChwBytes(band, grid, t % grid.nx, Math.floor(t / grid.nx), tfeed, t * tileLen);
+    if (tfeed instanceof Uint8Array) tileToChwPlanar(planes!, band, grid, t % grid.nx, Math.floor(t / grid.nx), tfeed, t * tileLen);
     else tileToChw(band, grid, t % grid.nx, Math.floor(t / grid.nx), tfeed, t * tileLen);
   }
   const classifyOnce = async () => {

@@ -17,7 +17,6 @@ import { TUMOUR_BED_RADIUS_UM, tumourBedMask,
   readTileBand,
   tileGrid,
   tileToChw,
-  tileToChwBytes,
   tileToChwPlanar,
   bandPlanes,
   type ClassMap,
@@ -105,37 +104,39 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     }
   }, 60000);
 
-  it('tileToChwBytes cuts the same tile as tileToChw, as bytes (x 255 exactly)', async () => {
+  /** The uint8 CHW tile of tileToChw's float32 one (x 255; exact: the first test checks the relation). */
+  const bytesOf = (f: Float32Array) => Uint8Array.from(f, (x) => Math.round(x * 255));
+
+  it('tileToChwPlanar cuts the same tile as tileToChw, as bytes (x 255 exactly)', async () => {
     const g = tileGrid(slide, spec());
     const j0 = Math.floor(g.ny / 2);
     const band = await readTileBand(slide, g, j0, j0 + 2);
     const L = 3 * g.tileSize * g.tileSize;
     const f = new Float32Array(2 * L);
     const b = new Uint8Array(2 * L);
+    const planes = bandPlanes(band);
     for (const [k, [i, r]] of [[Math.floor(g.nx / 2), 1], [Math.floor(g.nx / 3), 0]].entries()) {
       tileToChw(band, g, i!, r!, f, k * L);
-      tileToChwBytes(band, g, i!, r!, b, k * L);
+      tileToChwPlanar(planes, band, g, i!, r!, b, k * L);
     }
     for (let k = 0; k < f.length; k++) expect(f[k]).toBe(Math.fround(b[k]! / 255));
     expect(new Set(b).size).toBeGreaterThan(20); // real pixels, not blank
   });
 
-  it('tileToChwPlanar cuts the same bytes as tileToChwBytes, word-aligned or not', async () => {
+  it('tileToChwPlanar cuts the same bytes as tileToChw on the word path and the byte path', async () => {
     const g = tileGrid(slide, spec());
     const j0 = Math.floor(g.ny / 3);
     const band = await readTileBand(slide, g, j0, j0 + 2);
     const L = 3 * g.tileSize * g.tileSize;
     // the real grid (32 px tiles, stride 16: the 4-byte path), every tile of the band's two rows, at offsets 0 and 1
     const planes = bandPlanes(band);
+    const f = new Float32Array(2 * g.nx * L);
+    for (let r = 0; r < 2; r++) for (let i = 0; i < g.nx; i++) tileToChw(band, g, i, r, f, (r * g.nx + i) * L);
+    const want = bytesOf(f);
     for (const shift of [0, 1]) {
-      const want = new Uint8Array(shift + 2 * g.nx * L);
       const got = new Uint8Array(shift + 2 * g.nx * L);
-      for (let r = 0; r < 2; r++)
-        for (let i = 0; i < g.nx; i++) {
-          tileToChwBytes(band, g, i, r, want, shift + (r * g.nx + i) * L);
-          tileToChwPlanar(planes, band, g, i, r, got, shift + (r * g.nx + i) * L);
-        }
-      expect(Buffer.from(got).equals(Buffer.from(want))).toBe(true);
+      for (let r = 0; r < 2; r++) for (let i = 0; i < g.nx; i++) tileToChwPlanar(planes, band, g, i, r, got, shift + (r * g.nx + i) * L);
+      expect(Buffer.from(got.subarray(shift)).equals(Buffer.from(want))).toBe(true);
     }
     // a grid no word copy fits (6 px tiles, stride 3) on a band 2 px narrower than a multiple of 4, planes reused
     const odd = { ...g, tileSize: 6, stride: 3 };
@@ -144,11 +145,11 @@ describe('H&E tile classifier (models/he-tile-classifier/0.1.0) and slide metric
     const reused = bandPlanes(small, new Uint8Array(3 * w * 9 + 10));
     const n = 3 * 36;
     for (let i = 0; i < 11; i++) {
-      const a = new Uint8Array(n);
+      const a = new Float32Array(n);
       const b = new Uint8Array(n);
-      tileToChwBytes(small, odd, i, 1, a, 0);
+      tileToChw(small, odd, i, 1, a, 0);
       tileToChwPlanar(reused, small, odd, i, 1, b, 0);
-      expect(Array.from(b)).toEqual(Array.from(a));
+      expect(Array.from(b)).toEqual(Array.from(bytesOf(a)));
     }
   });
 

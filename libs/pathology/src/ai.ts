@@ -208,29 +208,6 @@ export function tileToChw(band: RgbImage, g: TileGrid, i: number, r: number, out
 }
 
 /**
- * Copies the tile of core column i (band row r) into `out` at `offset` as uint8 CHW RGB (the band's bytes as they are).
- * tileToChw's loop without the division, kept apart on purpose: one loop for both (dividing by 1 for bytes, or cutting
- * bytes and converting them for float32) made the byte cut 1.7x slower, or the float32 cut 1.25x slower.
- */
-export function tileToChwBytes(band: RgbImage, g: TileGrid, i: number, r: number, out: Uint8Array, offset: number): void {
-  const T = g.tileSize;
-  const bw = band.width;
-  const d = band.data;
-  const plane = T * T;
-  const x0 = i * g.stride;
-  const y0 = r * g.stride;
-  for (let y = 0; y < T; y++) {
-    let s = ((y0 + y) * bw + x0) * 3;
-    let o = offset + y * T;
-    for (let x = 0; x < T; x++, s += 3, o++) {
-      out[o] = d[s];
-      out[o + plane] = d[s + 1];
-      out[o + 2 * plane] = d[s + 2];
-    }
-  }
-}
-
-/**
  * A band's interleaved RGB as three planes (R, then G, then B; width x height each) in `into` when it is large enough
  * (reused band after band), else in a new array. For tileToChwPlanar.
  */
@@ -255,10 +232,11 @@ function words(bytes: Uint8Array): Uint32Array {
 }
 
 /**
- * tileToChwBytes from the band's planes (bandPlanes): the same bytes, but each tile row of each plane is a run of
- * tileSize bytes, copied 4 bytes at a time when the tile size, stride, band width and `offset` are multiples of 4 (the
- * shipped tile model: 32 px tiles, stride 16), else byte by byte. A tile is 3 x tileSize rows of runs instead of
- * tileSize² pixels gathered from RGB triplets: the slide read's main thread spent a tenth of a slide's time here.
+ * Copies the tile of core column i (band row r) into `out` at `offset` as uint8 CHW RGB (the band's bytes as they are:
+ * tileToChw's tile x 255), from the band's planes (bandPlanes). Each tile row of each plane is a run of tileSize
+ * bytes, copied 4 bytes at a time when the tile size, stride, band width and `offset` are multiples of 4 (the shipped
+ * tile model: 32 px tiles, stride 16), else byte by byte. A tile is 3 x tileSize rows of runs instead of tileSize²
+ * pixels gathered from RGB triplets: the slide read's main thread spent a tenth of a slide's time there.
  */
 export function tileToChwPlanar(planes: Uint8Array, band: { width: number; height: number }, g: TileGrid, i: number, r: number, out: Uint8Array, offset: number): void {
   const T = g.tileSize;
