@@ -80,13 +80,8 @@ const QUIET = { level: () => QUIET, error: () => QUIET, warn: () => QUIET, info:
 /** PNGs are drawn at twice the SVG's size (144 dpi for its 72 px per inch). */
 export const PNG_SCALE = 2;
 
-/** Renders a Vega-Lite spec to SVG with ids made deterministic and unique to `prefix`. */
-export async function renderSvg(spec: TopLevelSpec, prefix: string): Promise<string> {
-  return (await renderPlot(spec, prefix, { png: false })).svg;
-}
-
 /**
- * One plot laid out once by Vega: the SVG (renderSvg's), and with `png` the same scene drawn by Vega's canvas renderer
+ * One plot laid out once by Vega: the SVG (ids made deterministic and unique to `prefix`), and with `png` the same scene drawn by Vega's canvas renderer
  * into a Skia canvas (@napi-rs/canvas) at 2x (144 dpi), encoded by sharp (zlib level 4, no metadata: the bytes depend
  * only on the scene). Why not librsvg on the SVG, as before: it parses and composites every mark of the SVG one by
  * one (the 3,000 points of a Bland-Altman plot took it 0.2 s); Skia draws the scene's marks straight from Vega's
@@ -348,7 +343,7 @@ export async function renderPlots(model: ReportModel, o: { png?: boolean } = {})
  * caller computes the agreement section (computeReportStaged): renderPlotsStaged sends every plot that needs no
  * agreement data at once; `blandAltman` sends the Bland-Altman plots as soon as the diameter section is known
  * (readerAgreement's onLesions); `done` waits for them all. The plots come back in report order, with the bytes
- * renderSvg / svgToPng give on any thread.
+ * renderPlot gives on any thread.
  */
 export interface StagedPlots {
   blandAltman(lesions: AgreementSummary['lesions'], origin: string | null): void;
