@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aiOnlyRead, type LesionProposalValues, selectTargets } from '@app/airead';
-import { AiRepository } from '@app/db';
+import { AiRepository, EndpointsRepository } from '@app/db';
 import { deriveVisitResponses } from '@app/endpoints';
 import { generatePhantomStudy } from '@app/phantom';
 import { createRuntime, type Runtime } from '@app/pipeline';
@@ -121,7 +121,7 @@ test('accepting the AI target selection reproduces the AI-only read; redrawn AI 
 
   // the signed read of reader A is in the per-reader input (real dates: the AI proposals carry the shifted ones)
   const input = await rt.db.selectFrom('study_inputs').selectAll().where('study_id', '=', `${protocolId}.READER-ra`).executeTakeFirstOrThrow();
-  const subj = (input.input as { subjects: { assessments: { date: string; targets: unknown[] }[] }[]; reviewProvenance: boolean });
+  const subj = ((await new EndpointsRepository(rt.db).studyInputDocument(input)) as { subjects: { assessments: { date: string; targets: unknown[] }[] }[]; reviewProvenance: boolean });
   expect(subj.reviewProvenance).toBe(true);
   expect(subj.subjects[0]!.assessments).toHaveLength(3);
   const shift = (await rt.db.selectFrom('subjects').select('date_shift_days').where('id', '=', subjectUuid).executeTakeFirstOrThrow()).date_shift_days;

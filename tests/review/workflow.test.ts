@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import canonicalizeModule from 'canonicalize';
 import { sql } from 'kysely';
+import { canonicalJson } from '@app/audit';
 import { readDataset } from '@app/datasets';
 import { AuditRepository, EndpointsRepository } from '@app/db';
 import { createDataCut, createRuntime, type Runtime } from '@app/pipeline';
@@ -54,7 +55,7 @@ beforeAll(async () => {
   // the study's own input (sponsor data): randomisation 3 days before the real baseline, arms
   const facts = (usubjid: string) => ({ usubjid, arm: 'Drug X', armCd: 'X', randDate: realIso(addDaysYmd(DATES[0]!, -3)), assessments: [] });
   const input = { studyId: STUDY, subjects: [facts('P-REV-A01'), facts('P-REV-B02')] };
-  await new EndpointsRepository(rt.db).addStudyInput({ study_id: STUDY, source: 'sdtm-import', input: JSON.stringify(input), input_sha256: 'sponsor', issues: '[]', created_by: 'test' });
+  await new EndpointsRepository(rt.db).addStudyInput({ study_id: STUDY, source: 'sdtm-import', issues: '[]', created_by: 'test' }, input, canonicalJson);
 });
 
 afterAll(async () => {
@@ -434,8 +435,9 @@ test('two readers signing the same subject at the same moment: one comparison, a
   await Promise.all(run.cases.map((c) => svc.sign(u[c.reader]!, c.caseId, { version: versions[c.caseId]!, password: PASSWORD, meaning: SIGNATURE_MEANING })));
   const cmps = await rt.db.selectFrom('review_comparisons').selectAll().where('subject_uuid', '=', E.subject.id).execute();
   expect(cmps.map((c) => c.agree)).toEqual([true]);
-  const bicr = await new EndpointsRepository(rt.db).latestStudyInput(`${STUDY}.BICR`);
-  expect((bicr!.input as { subjects: { usubjid: string }[] }).subjects.map((x) => x.usubjid)).toContain('E05');
+  const inputs = new EndpointsRepository(rt.db);
+  const bicr = await inputs.latestStudyInput(`${STUDY}.BICR`);
+  expect(((await inputs.studyInputDocument(bicr!)) as { subjects: { usubjid: string }[] }).subjects.map((x) => x.usubjid)).toContain('E05');
 });
 
 test('the audit chain is intact after the whole workflow', async () => {

@@ -1,18 +1,115 @@
+import { createHash, randomUUID } from 'node:crypto';
 import type { Insertable, Selectable } from 'kysely';
 import type { Db } from './database';
 import type { DataCutsTable, EproUploadsTable, StudyInputsTable } from './schema';
+import { type CanonicalJson, joinStudyInput, splitStudyInput, valueAtPath } from './study-input';
 
 export type StudyInputRow = Selectable<StudyInputsTable>;
 export type EproUploadRow = Selectable<EproUploadsTable>;
 export type DataCutRow = Selectable<DataCutsTable>;
 
-/** All SQL of endpoint inputs and data cuts. Rows here are never updated: new versions are new rows. */
+/** A batch of study input items per INSERT: at most this many characters of JSON, or this many rows. */
+const PART_BATCH_BYTES = 4 << 20;
+const PART_BATCH_ROWS = 500;
+/** Study input items read per SELECT. */
+const PART_PAGE_ROWS = 1000;
+
+/**
+ * All SQL of endpoint inputs and data cuts. Rows here are never updated once their transaction commits: new versions
+ * are new rows (addStudyInput sets the hash of the row it is writing before it commits).
+ */
 export class EndpointsRepository {
   constructor(private readonly db: Db) {}
 
-  async addStudyInput(row: Insertable<StudyInputsTable>): Promise<StudyInputRow> {
-    await this.db.insertInto('study_inputs').values(row).onConflict((oc) => oc.columns(['study_id', 'input_sha256']).doNothing()).execute();
-    return this.db.selectFrom('study_inputs').selectAll().where('study_id', '=', row.study_id).where('input_sha256', '=', row.input_sha256).executeTakeFirstOrThrow();
+  /**
+   * Stores a study input document unless the study already has one with the same sha256 (then that row, `created`
+   * false). The sha256 is that of canonical(document), as before inputs were split, but computed piece by piece
+   * (splitStudyInput). The document's large arrays (subjects, reads) go one item per study_input_parts row, in batches,
+   * the rest into study_inputs.input, in one transaction (the caller's, when this repository is bound to one): the
+   * header row is written first under a provisional hash, then the items while they are hashed, then the hash is set;
+   * a document the study already holds has its provisional rows deleted again. No single value grows with the trial.
+   */
+  async addStudyInput(meta: Omit<Insertable<StudyInputsTable>, 'input' | 'input_sha256' | 'parts'>, doc: Record<string, unknown>, canonical: CanonicalJson): Promise<{ row: StudyInputRow; created: boolean }> {
+    if (!this.db.isTransaction) return this.db.transaction().execute((t) => new EndpointsRepository(t).addStudyInput(meta, doc, canonical));
+    const { header, parts, text } = splitStudyInput(doc, canonical);
+    const provisional = `pending:${randomUUID()}`;
+    const { id } = await this.db
+      .insertInto('study_inputs')
+      .values({ ...meta, input: canonical(header), input_sha256: provisional, parts: JSON.stringify(parts.map((p) => p.path)) })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const hash = createHash('sha256').update(text[0]!);
+    for (let k = 0; k < parts.length; k++) {
+      const { path, items } = parts[k]!;
+      hash.update('[');
+      let batch: { input_id: string; path: string; seq: number; usubjid: string | null; item: string }[] = [];
+      let bytes = 0;
+      for (let seq = 0; seq < items.length; seq++) {
+        const item = items[seq];
+        const json = canonical(item);
+        if (seq) hash.update(',');
+        hash.update(json);
+        const usubjid = (item as { usubjid?: unknown } | null)?.usubjid;
+        batch.push({ input_id: id, path, seq, usubjid: typeof usubjid === 'string' ? usubjid : null, item: json });
+        bytes += json.length;
+        if (bytes >= PART_BATCH_BYTES || batch.length >= PART_BATCH_ROWS) {
+          await this.db.insertInto('study_input_parts').values(batch).execute();
+          batch = [];
+          bytes = 0;
+        }
+      }
+      if (batch.length) await this.db.insertInto('study_input_parts').values(batch).execute();
+      hash.update(']').update(text[k + 1]!);
+    }
+    const sha = hash.digest('hex');
+    const existing = await this.db.selectFrom('study_inputs').selectAll().where('study_id', '=', meta.study_id).where('input_sha256', '=', sha).executeTakeFirst();
+    if (existing) {
+      await this.db.deleteFrom('study_input_parts').where('input_id', '=', id).execute();
+      await this.db.deleteFrom('study_inputs').where('id', '=', id).execute();
+      return { row: existing, created: false };
+    }
+    const row = await this.db.updateTable('study_inputs').set({ input_sha256: sha }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
+    return { row, created: true };
+  }
+
+  /**
+   * The items of one array of a study input ('subjects', 'reads.reads'), in order: from study_input_parts (read a page
+   * at a time) when the input was stored split, else from its document. [] when the document has no such array.
+   */
+  async studyInputItems(row: StudyInputRow, path: string): Promise<unknown[]> {
+    if (!row.parts?.includes(path)) {
+      const v = valueAtPath(row.input, path);
+      return Array.isArray(v) ? v : [];
+    }
+    const items: unknown[] = [];
+    for (;;) {
+      const page = await this.db
+        .selectFrom('study_input_parts')
+        .select('item')
+        .where('input_id', '=', row.id)
+        .where('path', '=', path)
+        .where('seq', '>=', items.length)
+        .orderBy('seq')
+        .limit(PART_PAGE_ROWS)
+        .execute();
+      for (const r of page) items.push(r.item);
+      if (page.length < PART_PAGE_ROWS) return items;
+    }
+  }
+
+  /** The whole document of a study input: its header with its parts put back (older rows: `input` as stored). */
+  async studyInputDocument(row: StudyInputRow): Promise<Record<string, unknown>> {
+    if (!row.parts) return row.input as Record<string, unknown>;
+    const parts = [];
+    for (const path of row.parts) parts.push({ path, items: await this.studyInputItems(row, path) });
+    return joinStudyInput(row.input as Record<string, unknown>, parts);
+  }
+
+  /** The usubjids of a study input's subjects, in order, without reading the subjects when it was stored split. */
+  async studyInputSubjectIds(row: StudyInputRow): Promise<string[]> {
+    if (!row.parts?.includes('subjects')) return (await this.studyInputItems(row, 'subjects')).map((s) => (s as { usubjid: string }).usubjid);
+    const rows = await this.db.selectFrom('study_input_parts').select('usubjid').where('input_id', '=', row.id).where('path', '=', 'subjects').orderBy('seq').execute();
+    return rows.map((r) => r.usubjid ?? '');
   }
   latestStudyInput(studyId: string) {
     return this.db.selectFrom('study_inputs').selectAll().where('study_id', '=', studyId).orderBy('created_at', 'desc').orderBy('id').limit(1).executeTakeFirst();

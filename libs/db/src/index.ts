@@ -11,3 +11,4 @@ export * from './users.repository';
 export * from './dicomweb.repository';
 export * from './review.repository';
 export * from './ops.repository';
+export * from './study-input';

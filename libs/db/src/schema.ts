@@ -169,11 +169,24 @@ export interface StudyInputsTable {
   study_id: string;
   /** 'sdtm-import' | 'simulated' | 'reads' ... */
   source: string;
+  /** The document, less the arrays named in `parts` (older rows, `parts` null: the whole document). */
   input: JsonCol<unknown>;
   input_sha256: string;
+  /** The paths of the arrays stored item by item in study_input_parts (migration 0012); null on older rows. */
+  parts: ColumnType<string[] | null, string | null | undefined, string | null>;
   issues: ColumnType<unknown[], string | undefined, string>;
   created_by: string;
   created_at: Generated<Date>;
+}
+/** One item of a study input's large array (its subjects, its reads), in order: see EndpointsRepository.addStudyInput. */
+export interface StudyInputPartsTable {
+  input_id: string;
+  /** The array's path in the document ('subjects', 'reads.reads'). */
+  path: string;
+  seq: number;
+  /** The item's usubjid, when it has one (lists a study's subjects without reading the items). */
+  usubjid: string | null;
+  item: JsonCol<unknown>;
 }
 export interface EproUploadsTable {
   id: Generated<string>;
@@ -435,6 +448,7 @@ export interface Database {
   ai_runs: AiRunsTable;
   ai_proposals: AiProposalsTable;
   study_inputs: StudyInputsTable;
+  study_input_parts: StudyInputPartsTable;
   epro_uploads: EproUploadsTable;
   data_cuts: DataCutsTable;
   slides: SlidesTable;

@@ -363,12 +363,13 @@ export class ReviewService {
 
   /** Subject-level facts (real dates) from the study's own latest input, cached per input row. */
   private async factsOf(t: Q, studyId: string, subject: SubjectCtx['subject']): Promise<SubjectFacts> {
-    const input = await new EndpointsRepository(t).latestStudyInput(studyId);
+    const repo = new EndpointsRepository(t);
+    const input = await repo.latestStudyInput(studyId);
     if (input) {
       let m = this.factsCache.get(input.id);
       if (!m) {
         m = new Map();
-        for (const s of (input.input as StudyInput).subjects ?? []) {
+        for (const s of (await repo.studyInputItems(input, 'subjects')) as StudyInput['subjects']) {
           const { usubjid, randDate, trtStartDate, deathDate, newTherapyDate, lastKnownAliveDate, arm, armCd } = s;
           m.set(usubjid, { usubjid, randDate, trtStartDate, deathDate, newTherapyDate, lastKnownAliveDate, arm, armCd });
         }
@@ -832,14 +833,12 @@ export class ReviewService {
   }
 
   private async storeInput(t: Transaction<Database>, actor: Actor, studyId: string, source: string, input: StudyInput) {
-    const json = canonicalJson(input);
-    const sha = sha256Hex(Buffer.from(json));
     const repo = new EndpointsRepository(t);
-    const exists = await t.selectFrom('study_inputs').select('id').where('study_id', '=', studyId).where('input_sha256', '=', sha).executeTakeFirst();
     // the database clock at insert time (not the transaction's start): the latest input is the one built last
-    const row = await repo.addStudyInput({ study_id: studyId, source, input: json, input_sha256: sha, issues: '[]', created_by: actor.username, created_at: sql<Date>`clock_timestamp()` as never });
-    if (!exists) await this.audit.append(this.ev(actor, 'review.feed', 'study_input', row.id, { after: { studyId, source, sha256: sha, subjects: input.subjects.length } }), t);
-    return { studyId, inputId: row.id, sha256: sha, subjects: input.subjects.length, created: !exists };
+    const { row, created } = await repo.addStudyInput({ study_id: studyId, source, issues: '[]', created_by: actor.username, created_at: sql<Date>`clock_timestamp()` as never }, input as unknown as Record<string, unknown>, canonicalJson);
+    const sha = row.input_sha256;
+    if (created) await this.audit.append(this.ev(actor, 'review.feed', 'study_input', row.id, { after: { studyId, source, sha256: sha, subjects: input.subjects.length } }), t);
+    return { studyId, inputId: row.id, sha256: sha, subjects: input.subjects.length, created };
   }
 
   private async subjectOfRead(t: Q, studyId: string, subjectUuid: string, tps: StoredTimepoint[], prov: Parameters<typeof readToSubject>[2]): Promise<SubjectInput> {

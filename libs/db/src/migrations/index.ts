@@ -10,6 +10,7 @@ import * as m0008 from './0008_review';
 import * as m0009 from './0009_review_slides';
 import * as m0010 from './0010_review_indexes';
 import * as m0011 from './0011_job_leases';
+import * as m0012 from './0012_study_input_parts';
 
 /**
  * Every migration, in order. One set for PostgreSQL and PGlite. Append only: never edit a migration
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0009_review_slides': m0009,
   '0010_review_indexes': m0010,
   '0011_job_leases': m0011,
+  '0012_study_input_parts': m0012,
 };

@@ -53,7 +53,7 @@ export function eproProcessor(ctx: PipelineContext): KindProcessor {
     async process(obj: ObjectRow) {
       const bytes = await ctx.store.getBuffer(obj.key);
       const input = await repo.latestStudyInput(protocol.protocolId);
-      const known = input ? new Set((input.input as StudyInput).subjects.map((s) => s.usubjid)) : undefined;
+      const known = input ? new Set(await repo.studyInputSubjectIds(input)) : undefined;
       const filename = obj.key.slice(obj.key.lastIndexOf('/') + 1);
       const parsed = parseEproUpload(bytes, filename, known);
       if (parsed.errors.length) {
@@ -110,7 +110,8 @@ export function endpointSettings(ctx: PipelineContext): Partial<ProtocolSettings
 export async function createDataCut(ctx: PipelineContext, req: CutRequest): Promise<CutResult> {
   const repo = new EndpointsRepository(ctx.db);
   const input = await checkCutRequest(repo, req);
-  let study = structuredClone(input.input) as StudyInput;
+  // a fresh document from the database (its parts put back): changed below without touching anything stored
+  let study = (await repo.studyInputDocument(input)) as unknown as StudyInput;
   const uploads = await repo.eproUploads();
   const issues: string[] = [];
   let latest = new Date(input.created_at).getTime();
@@ -253,8 +254,7 @@ export async function verifyCut(ctx: PipelineContext, cut: DataCutRow) {
 /** Store a new immutable snapshot of a study's assessments. */
 export async function addStudyInput(ctx: PipelineContext, studyId: string, source: string, study: StudyInput, createdBy: string, issues: unknown[] = []) {
   const repo = new EndpointsRepository(ctx.db);
-  const json = canon(study);
-  return repo.addStudyInput({ study_id: studyId, source, input: json, input_sha256: sha256Hex(json), issues: JSON.stringify(issues), created_by: createdBy });
+  return (await repo.addStudyInput({ study_id: studyId, source, issues: JSON.stringify(issues), created_by: createdBy }, study as unknown as Record<string, unknown>, canon)).row;
 }
 
 /**
