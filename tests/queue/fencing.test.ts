@@ -1,5 +1,6 @@
 /**
- * Double execution guard: a worker whose lease expired (declared dead: e.g. its event loop was blocked for longer
+ * Double execution guard: a worker never recovers its own live attempt (its lease ran out while its event loop was
+ * blocked, or its heartbeat could not reach the database); a worker whose lease expired (declared dead: e.g. its event loop was blocked for longer
  * than the lease) and whose job was taken over by another worker cannot, when its handler finally returns or throws,
  * overwrite the newer attempt's state; a second delivery of a job that a live worker holds waits instead of running.
  */
@@ -74,4 +75,39 @@ test('the ledger refuses a second start of a row a live worker holds, and fences
   expect(await jobs.finish(row.id, { owner: 'host:2:bbbbbbbb', attempt: 2 }, { status: 'completed', result: { ok: true } })).toBe(true);
   expect((await jobs.start(row.id, 'host:3:cccccccc', 30000)).state).toBe('done');
   expect(await jobs.byId(row.id)).toMatchObject({ status: 'completed', attempts: 2, error: null, result: { ok: true } });
+});
+
+test('a worker does not recover its own attempt in flight when its lease ran out: the lease is renewed, the job runs once', async () => {
+  const dir2 = await tempDir();
+  const db2 = await createTempDatabase();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let calls = 0;
+  const rt = await createRuntime({
+    // no heartbeat during the test (lease/3 = 200 s), no recovery timer: the test expires the lease and recovers by hand
+    config: { ...testConfig({ DATA_DIR: dir2.path, DATABASE_URL: db2.url, JOB_RECLAIM_INTERVAL_MS: '0' }), JOB_LEASE_MS: 600_000 },
+    log: quietLog(),
+    modules: [{ name: 'own', jobs: () => [{ name: 'test.own', handler: async () => (calls++, await gate, { calls }) }] }],
+  });
+  try {
+    rt.queue.startWorker();
+    const { jobId } = await rt.queue.enqueue('test.own', {}, { idempotencyKey: 'own-1' });
+    await waitFor(async () => calls === 1, 10000, 'attempt 1 running');
+    // as after a long synchronous stretch of the handler: the lease is over although this process is alive
+    await sql`UPDATE jobs SET lease_until = now() - interval '1 second' WHERE id = ${jobId}`.execute(rt.db);
+    expect((await rt.jobs.list({ status: 'stuck' })).map((j) => j.id)).toEqual([jobId]);
+    expect(await rt.queue.recoverStuck()).toBe(0);
+    const row = (await rt.jobs.byId(jobId))!;
+    expect(row).toMatchObject({ status: 'running', attempts: 1, recoveries: 0, owner: rt.queue.workerId });
+    expect(new Date(row.lease_until!).getTime()).toBeGreaterThan(Date.now());
+    expect(await rt.jobs.countStuck()).toBe(0);
+    release();
+    await waitFor(async () => (await rt.jobs.byId(jobId))?.status === 'completed', 10000, 'completed');
+    expect(calls).toBe(1);
+    expect((await rt.jobs.byId(jobId))!).toMatchObject({ attempts: 1, recoveries: 0, result: { calls: 1 } });
+  } finally {
+    await rt.close();
+    await db2.drop();
+    await dir2.remove();
+  }
 });

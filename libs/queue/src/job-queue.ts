@@ -285,6 +285,13 @@ export class JobQueue {
     if (this.closed) return false;
     const def = this.defs.get(row.name);
     if (!def) return false; // another service's job type: left to a worker that knows it
+    if (row.owner === this.workerId && (row.status === 'queued' || this.inFlight.has(row.id))) {
+      // Ours and alive: an attempt this process is running, or (embedded) a row its memory holds. Its lease ran out
+      // only because the heartbeat could not renew it in time (a long synchronous stretch of a big job blocked the
+      // event loop, or the database was out of reach); re-running it here would do the work twice. Renewed instead.
+      await this.ledger.renewLeases(this.workerId, this.leaseMs, [...this.inFlight]).catch((err) => this.log.warn({ err }, 'job lease renewal failed'));
+      return false;
+    }
     if (this.driver.kind === 'bull' && this.driver.state) {
       const s = await this.driver.state(row.name, row.transport_id ?? row.id);
       if (s === 'waiting' || s === 'delayed' || s === 'active') return false; // Bull still has it (stalled check for active)
