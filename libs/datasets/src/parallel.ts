@@ -1,9 +1,13 @@
 /**
  * Writes tables in several formats on several threads. The work is cut into units, one per table and
  * format (JSON, NDJSON and DSJC of a table are one unit: they share a pass), ordered by estimated cost
- * (rows x format), biggest first. Every thread, the calling one included, takes the next unit not taken
- * yet from a shared counter (Atomics) until none is left: a thread that is slowed down (a cold JIT, a
- * busy core) simply takes fewer units, so the threads finish together. Every file is streamed through
+ * (rows x format), biggest first. Every writing thread takes the next unit not taken yet from a shared
+ * counter (Atomics) until none is left: a thread that is slowed down (a cold JIT, a busy core) simply takes
+ * fewer units, so the threads finish together. With more than one thread they are all worker threads of the
+ * shared pool and the calling thread only waits: its event loop stays free for what a service process must
+ * go on doing meanwhile (job lease heartbeats, Bull's lock renewal, database connections), where taking
+ * units itself was one synchronous call of about 15 s for a 10,000-subject cut. With one thread (small
+ * cuts, below PARALLEL_MIN_ROWS) the calling thread writes everything, without the copy to a worker. Every file is streamed through
  * writeTable, so the bytes are exactly writeTable's in one thread (tests/datasets/parallel.test.ts).
  * A worker gets a copy of the tables' dictionaries (their id arrays too unless they live in
  * SharedArrayBuffers, see TableBuilder's `shared`).
@@ -49,7 +53,7 @@ export function writeUnits(rows: number[], formats: TableFormat[]): WriteUnit[] 
 }
 
 export interface ParallelWriteOptions {
-  /** Threads, the calling one included; default os.availableParallelism() from PARALLEL_MIN_ROWS rows on, else 1. */
+  /** Writing threads: 1 = the calling thread; more = that many worker threads. Default os.availableParallelism() from PARALLEL_MIN_ROWS rows on, else 1. */
   threads?: number;
   /** 'hash': sizes and sha256 only (the bytes are dropped); 'collect': also every file's bytes. */
   mode?: 'hash' | 'collect';
@@ -66,21 +70,20 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
   // by default small cuts stay in the calling thread: a worker costs a copy of the tables
   const threads = Math.max(1, opts.threads ?? (rows.reduce((a, b) => a + b, 0) >= PARALLEL_MIN_ROWS ? availableParallelism() : 1));
   const units = writeUnits(rows, formats);
-  const workers = Math.min(threads, units.length) - 1;
-  // the next unit to take, shared by every thread
+  const workers = Math.min(threads, units.length);
+  // the next unit to take, shared by every worker
   const next = new Int32Array(new SharedArrayBuffer(4));
-  const task: WriteTask = { items: units.map((u) => ({ table: tables[u.table], formats: u.formats })), meta, xpt: opts.xpt, mode, next: workers > 0 ? next : undefined };
-  // workers first (they start at once), then the calling thread takes units too
-  const pending = Array.from({ length: workers }, () => runInWorker<WrittenFile[]>(WRITE_TASK, task));
-  let mine: WrittenFile[];
-  try {
-    mine = runWriteTask(task);
-  } catch (e) {
-    // runWriteTask has stopped the other threads taking units; wait for them before failing
-    await Promise.allSettled(pending);
-    throw e;
+  const task: WriteTask = { items: units.map((u) => ({ table: tables[u.table], formats: u.formats })), meta, xpt: opts.xpt, mode, next: workers > 1 ? next : undefined };
+  let results: WrittenFile[][];
+  if (workers <= 1) results = [runWriteTask(task)];
+  else {
+    const pending = Array.from({ length: workers }, () => runInWorker<WrittenFile[]>(WRITE_TASK, task));
+    // a task that fails has stopped the others taking units (runWriteTask): wait for them all before failing
+    const settled = await Promise.allSettled(pending);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    results = settled.map((r) => (r as PromiseFulfilledResult<WrittenFile[]>).value);
   }
-  const results = [mine, ...(await Promise.all(pending))];
   const byKey = new Map<string, WrittenFile>();
   for (const r of results) for (const f of r) byKey.set(`${f.table}\u0000${f.format}`, f.bytes && !Buffer.isBuffer(f.bytes) ? { ...f, bytes: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength) } : f);
   const out: WrittenFile[] = [];
