@@ -32,6 +32,12 @@ const schema = z.object({
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
 
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  /**
+   * How long opening a PostgreSQL connection may take. Well above the event loop's longest synchronous stretches (a
+   * 10,000-subject cut or report: 5-7 s), which make an attempt in flight look slow: its timer fires before the
+   * socket's callback can run, and the query failed ("connection timeout") with the database up.
+   */
+  DB_CONNECT_TIMEOUT_MS: int(100).default(30000),
   QUEUE_NAME: z.string().regex(/^[a-z0-9-]+$/, 'lower-case letters, digits and dashes only').default('pipeline'),
   QUEUE_CONCURRENCY: int(1).default(2),
   JOB_ATTEMPTS: int(1).default(3),

@@ -9,11 +9,11 @@ import { PGlitePool } from './pglite-pool';
 export type Db = Kysely<Database>;
 
 /** PostgreSQL when DATABASE_URL is set, otherwise embedded PGlite under DATA_DIR/pglite (or in memory for ':memory:'). */
-export async function createDatabase(config: Pick<AppConfig, 'DATABASE_URL' | 'dataDir'> & { pgliteDir?: string }): Promise<Db> {
+export async function createDatabase(config: Pick<AppConfig, 'DATABASE_URL' | 'dataDir'> & Partial<Pick<AppConfig, 'DB_CONNECT_TIMEOUT_MS'>> & { pgliteDir?: string }): Promise<Db> {
   if (config.DATABASE_URL) {
     const { Pool } = await import('pg');
     // bigint (int8) comes back as string: sizes stay exact.
-    const pool = new Pool({ connectionString: config.DATABASE_URL, max: 10, connectionTimeoutMillis: 5000 });
+    const pool = new Pool({ connectionString: config.DATABASE_URL, max: 10, connectionTimeoutMillis: config.DB_CONNECT_TIMEOUT_MS ?? 30000 });
     // a database restart cuts every connection: pg emits 'error' on each client (checked out ones included, which
     // carry no pool listener) and on the pool for idle ones. Unheard, either would crash the process; the query in
     // flight fails on its own, the pool drops the client and the next query connects again (readiness: 503 meanwhile)
