@@ -1,9 +1,10 @@
 /**
  * writeTablesParallel: formats split across worker threads give exactly the files writeDataset gives,
- * with their sha256, in both modes; bad data raises the writers' InputError from the worker.
+ * with their sha256, in every mode (hashes, bytes returned, bytes handed over file by file as written: streamDataCut);
+ * bad data raises the writers' InputError from the worker.
  */
 import { createHash } from 'node:crypto';
-import { CUT_FORMATS, buildDataCut, buildDataCutParallel, datasetToTable, writeDataset, writeUnits, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
+import { CUT_FORMATS, buildDataCut, buildDataCutParallel, type CutFile, datasetToTable, streamDataCut, writeDataset, writeUnits, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
 import { goldenDatasets, GOLDEN_META } from './golden';
 
 const FORMATS: TableFormat[] = ['csv', 'json', 'ndjson', 'dsjc', 'xpt'];
@@ -49,6 +50,35 @@ describe('writeTablesParallel', () => {
     expect(b.files.map((f) => [f.path, f.sha256, f.bytes.toString('base64')])).toEqual(a.files.map((f) => [f.path, f.sha256, f.bytes.toString('base64')]));
     const c = buildDataCut({ ...base, datasets: datasets.map(datasetToTable) });
     expect(c.manifest).toEqual(a.manifest);
+  });
+
+  it('hands each file of a cut over once, as it is written (streamDataCut): the same files and manifest as buildDataCut, nothing returned but manifest.json', async () => {
+    const datasets = goldenDatasets();
+    const base = { cutId: 'CUT-S', studyId: 'SIM-GOLDEN', cutoffDate: '2025-01-31', settings: { golden: true }, meta: GOLDEN_META, formats: [...CUT_FORMATS], codeVersion: 'test' };
+    const a = buildDataCut({ ...base, datasets });
+    for (const threads of [1, 2]) {
+      const got: CutFile[] = [];
+      // a slow store: files keep arriving while earlier ones are being stored
+      const s = await streamDataCut({ ...base, datasets }, async (f) => {
+        await new Promise((r) => setTimeout(r, 5));
+        got.push(f);
+      }, { threads });
+      expect(s.manifest).toEqual(a.manifest);
+      const byPath = (x: CutFile, y: CutFile) => (x.path < y.path ? -1 : 1);
+      const all = [...got, s.manifestFile].sort(byPath);
+      expect(all.map((f) => [f.path, f.sha256, f.bytes.toString('base64')])).toEqual([...a.files].sort(byPath).map((f) => [f.path, f.sha256, f.bytes.toString('base64')]));
+      expect(got.map((f) => f.path)).not.toContain('manifest.json');
+      for (const f of got) expect(sha(f.bytes)).toBe(f.sha256);
+    }
+    // a store that fails fails the cut (after the writing has ended), on either path
+    for (const threads of [1, 2]) {
+      let calls = 0;
+      await expect(streamDataCut({ ...base, datasets }, async (f) => {
+        calls++;
+        if (f.path.endsWith('.xpt')) throw new Error(`store refused ${f.path}`);
+      }, { threads })).rejects.toThrow(/store refused .*\.xpt/);
+      expect(calls).toBe(a.files.length - 1);
+    }
   });
 
   it('reports a writer InputError, whichever thread meets it (workers included), and stops the others', async () => {

@@ -187,16 +187,16 @@ function checkCutInput(input: BuildDataCutInput): CutPlan {
 }
 
 /** The manifest of the written files; manifest.json is added as the last file. */
-function finishCut(input: BuildDataCutInput, written: { ds: CutDataset; format: CutFormat; bytes: Buffer; sha256?: string }[]): { files: CutFile[]; manifest: CutManifest } {
+function finishCut(input: BuildDataCutInput, written: { ds: CutDataset; format: CutFormat; bytes?: Buffer; size?: number; sha256?: string }[]): { files: CutFile[]; manifest: CutManifest } {
   const settingsJson = JSON.parse(canonicalJson(input.settings ?? null)) as unknown;
   const files: CutFile[] = [];
   const listed: CutManifestFile[] = [];
   for (const w of written) {
     const name = describeDataset(w.ds).name;
     const path = `${name.toLowerCase()}.${w.format}`;
-    const sha256 = w.sha256 ?? sha256Hex(w.bytes);
-    files.push({ path, bytes: w.bytes, sha256 });
-    listed.push({ path, dataset: name, format: w.format, size: w.bytes.length, sha256 });
+    const sha256 = w.sha256 ?? sha256Hex(w.bytes!);
+    if (w.bytes) files.push({ path, bytes: w.bytes, sha256 });
+    listed.push({ path, dataset: name, format: w.format, size: w.size ?? w.bytes!.length, sha256 });
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   listed.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -248,14 +248,36 @@ export function buildDataCut(input: BuildDataCutInput): { files: CutFile[]; mani
  * written on the calling thread, whose event loop a service needs meanwhile. Same files, same manifest.
  */
 export async function buildDataCutParallel(input: BuildDataCutInput, opts: { threads?: number } = {}): Promise<{ files: CutFile[]; manifest: CutManifest }> {
+  return writeCutParallel(input, opts.threads);
+}
+
+/**
+ * buildDataCutParallel for a cut too big to hold: each data file is handed to `onFile` (to be stored) as soon as it
+ * is written, and only the manifest comes back, with manifest.json's bytes (to be stored last). Same files, same
+ * manifest. Memory: the cut's datasets plus the files written but not yet stored, instead of every file (the files of
+ * a 10,000-subject trial with reads are 2.4 GB). A rejection of `onFile` fails the cut once the writing has ended.
+ */
+export async function streamDataCut(input: BuildDataCutInput, onFile: (file: CutFile) => Promise<void>, opts: { threads?: number } = {}): Promise<{ manifest: CutManifest; manifestFile: CutFile }> {
+  const { files, manifest } = await writeCutParallel(input, opts.threads, onFile);
+  return { manifest, manifestFile: files.find((f) => f.path === MANIFEST_PATH)! };
+}
+
+/** Every dataset as a table through writeTablesParallel: files collected, or (onFile) handed over as written. */
+async function writeCutParallel(input: BuildDataCutInput, threads: number | undefined, onFile?: (file: CutFile) => Promise<void>): Promise<{ files: CutFile[]; manifest: CutManifest }> {
   const plan = checkCutInput(input);
   const tables = plan.datasets.map((ds) => (isTableInput(ds) ? ds : datasetToTable(ds)));
-  const par = tables.length ? await writeTablesParallel(tables, input.meta, plan.formats, { threads: opts.threads, mode: 'collect' }) : [];
+  const pathOf = new Map(tables.map((t, k) => [tableName(t), `${describeDataset(plan.datasets[k]!).name.toLowerCase()}`]));
+  const par = await writeTablesParallel(
+    tables,
+    input.meta,
+    plan.formats,
+    onFile ? { threads, onFile: (f) => onFile({ path: `${pathOf.get(f.table)}.${f.format}`, bytes: f.bytes, sha256: f.sha256 }) } : { threads, mode: 'collect' },
+  );
   const byKey = new Map(par.map((f) => [`${f.table}\u0000${f.format}`, f]));
   const written = plan.datasets.flatMap((ds, k) =>
     plan.formats.map((format) => {
       const f = byKey.get(`${tableName(tables[k]!)}\u0000${format}`)!;
-      return { ds, format, bytes: f.bytes as Buffer, sha256: f.sha256 };
+      return { ds, format, bytes: f.bytes as Buffer | undefined, size: f.size, sha256: f.sha256 };
     }),
   );
   return finishCut(input, written);

@@ -14,6 +14,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { runInWorker } from '@app/core';
 import type { DatasetFileMeta } from './types';
 import { rowCountOf, tableName, type TableFormat, type TableInput } from './table';
@@ -58,6 +59,13 @@ export interface ParallelWriteOptions {
   /** 'hash': sizes and sha256 only (the bytes are dropped); 'collect': also every file's bytes. */
   mode?: 'hash' | 'collect';
   xpt?: XptWriteOptions;
+  /**
+   * Each file (with its bytes) as soon as it is written, for the caller to store and let go: no file's bytes are
+   * returned, and at most the files written but not yet handed over (or still being stored) are in memory, instead
+   * of the whole cut (2.4 GB for a 10,000-subject trial with reads). Their promises are awaited before returning;
+   * the first rejection fails the write.
+   */
+  onFile?: (file: WrittenFile & { bytes: Buffer }) => Promise<void> | void;
 }
 
 /**
@@ -65,7 +73,7 @@ export interface ParallelWriteOptions {
  * tables x formats given. Errors (bad values, lengths...) are the writers' InputErrors.
  */
 export async function writeTablesParallel(tables: TableInput[], meta: DatasetFileMeta, formats: TableFormat[], opts: ParallelWriteOptions = {}): Promise<WrittenFile[]> {
-  const mode = opts.mode ?? 'hash';
+  const mode = opts.onFile ? 'stream' : (opts.mode ?? 'hash');
   const rows = tables.map(rowCountOf);
   // by default small cuts stay in the calling thread: a worker costs a copy of the tables
   const threads = Math.max(1, opts.threads ?? (rows.reduce((a, b) => a + b, 0) >= PARALLEL_MIN_ROWS ? availableParallelism() : 1));
@@ -74,19 +82,79 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
   // the next unit to take, shared by every worker
   const next = new Int32Array(new SharedArrayBuffer(4));
   const task: WriteTask = { items: units.map((u) => ({ table: tables[u.table], formats: u.formats })), meta, xpt: opts.xpt, mode, next: workers > 1 ? next : undefined };
+  const handOver = opts.onFile ? new FileHandOver(opts.onFile) : undefined;
   let results: WrittenFile[][];
-  if (workers <= 1) results = [runWriteTask(task)];
-  else {
-    const pending = Array.from({ length: workers }, () => runInWorker<WrittenFile[]>(WRITE_TASK, task));
+  if (workers <= 1) {
+    try {
+      results = [runWriteTask({ ...task, sink: handOver ? (f) => handOver.take(f) : undefined })];
+    } catch (e) {
+      await handOver?.settle();
+      throw e;
+    }
+  } else {
+    const ports: MessagePort[] = [];
+    const pending = Array.from({ length: workers }, () => {
+      if (!handOver) return runInWorker<WrittenFile[]>(WRITE_TASK, task);
+      const { port1, port2 } = new MessageChannel();
+      port1.on('message', (f: WrittenFile) => handOver.take(f));
+      ports.push(port1);
+      return runInWorker<WrittenFile[]>(WRITE_TASK, { ...task, port: port2 }, [port2]);
+    });
     // a task that fails has stopped the others taking units (runWriteTask): wait for them all before failing
     const settled = await Promise.allSettled(pending);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    results = settled.map((r) => (r as PromiseFulfilledResult<WrittenFile[]>).value);
+    results = failed ? [] : settled.map((r) => (r as PromiseFulfilledResult<WrittenFile[]>).value);
+    try {
+      // a file's message may come after its task's result (two channels): wait for every file the tasks wrote
+      if (handOver && !failed) await handOver.expect(results.flat());
+    } finally {
+      for (const p of ports) p.close();
+    }
+    if (failed) {
+      await handOver?.settle();
+      throw failed.reason;
+    }
   }
+  await handOver?.done();
   const byKey = new Map<string, WrittenFile>();
   for (const r of results) for (const f of r) byKey.set(`${f.table}\u0000${f.format}`, f.bytes && !Buffer.isBuffer(f.bytes) ? { ...f, bytes: Buffer.from(f.bytes.buffer, f.bytes.byteOffset, f.bytes.byteLength) } : f);
   const out: WrittenFile[] = [];
   for (const t of tables) for (const f of [...new Set(formats)]) out.push(byKey.get(`${tableName(t)}\u0000${f}`)!);
   return out;
+}
+
+/** writeTablesParallel's onFile: each file handed to the caller once, its store promises collected. */
+class FileHandOver {
+  private readonly stores: Promise<void>[] = [];
+  private readonly seen = new Set<string>();
+  private waiting: { keys: Set<string>; resolve: () => void } | undefined;
+
+  constructor(private readonly onFile: NonNullable<ParallelWriteOptions['onFile']>) {}
+
+  take(f: WrittenFile): void {
+    const key = `${f.table}\u0000${f.format}`;
+    this.seen.add(key);
+    const bytes = Buffer.isBuffer(f.bytes) ? f.bytes : Buffer.from(f.bytes!.buffer, f.bytes!.byteOffset, f.bytes!.byteLength);
+    const stored = (async () => this.onFile({ ...f, bytes }))();
+    stored.catch(() => undefined); // seen by done()
+    this.stores.push(stored);
+    if (this.waiting?.keys.delete(key) && this.waiting.keys.size === 0) this.waiting.resolve();
+  }
+
+  /** Resolves once every one of these files has been handed over. */
+  expect(files: WrittenFile[]): Promise<void> {
+    const keys = new Set(files.map((f) => `${f.table}\u0000${f.format}`).filter((k) => !this.seen.has(k)));
+    if (!keys.size) return Promise.resolve();
+    return new Promise((resolve) => (this.waiting = { keys, resolve }));
+  }
+
+  /** Every store finished; the first failure is thrown. */
+  async done(): Promise<void> {
+    await Promise.all(this.stores);
+  }
+
+  /** Every store finished, failures ignored (the write itself failed). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.stores);
+  }
 }

@@ -1,9 +1,11 @@
 /**
  * Task of writeTablesParallel (a worker thread's or the calling thread's share): writes tables in some
  * formats (every item, or the items it takes from a counter shared with other threads) and returns, per file,
- * its size and sha256 and (mode 'collect') its bytes, moved to the caller without a copy.
+ * its size and sha256 and (mode 'collect') its bytes, moved to the caller without a copy; mode 'stream' sends
+ * each file's bytes on as soon as the file is done (a port to the caller, moved) instead of returning them.
  */
 import { createHash } from 'node:crypto';
+import type { MessagePort } from 'node:worker_threads';
 import { moveResult } from '@app/core';
 import type { DatasetFileMeta } from './types';
 import { tableName, writeTable, type TableFormat, type TableInput } from './table';
@@ -14,7 +16,12 @@ export interface WriteTask {
   items: { table: TableInput; formats: TableFormat[] }[];
   meta: DatasetFileMeta;
   xpt?: XptWriteOptions;
-  mode: 'hash' | 'collect';
+  /** 'hash': sizes and sha256 only; 'collect': each file's bytes too, returned; 'stream': each file's bytes sent on as it is done (`port` / `sink`), not returned. */
+  mode: 'hash' | 'collect' | 'stream';
+  /** 'stream' on a worker thread: each finished file is posted here (its bytes moved). */
+  port?: MessagePort;
+  /** 'stream' on the calling thread: called with each finished file. */
+  sink?: (file: WrittenFile) => void;
   /**
    * Shared by the threads writing the same items (writeTablesParallel): each takes the next item index
    * from it (Atomics.add) until none is left. Absent: this thread writes every item.
@@ -52,11 +59,11 @@ function writeItems(task: WriteTask): WrittenFile[] {
       const file = files.get(f)!;
       file.h.update(chunk);
       file.size += chunk.length;
-      if (task.mode === 'collect') file.parts.push(Buffer.from(chunk));
+      if (task.mode !== 'hash') file.parts.push(Buffer.from(chunk));
     }, task.xpt ?? {});
     for (const [format, file] of files) {
       let bytes: Uint8Array | undefined;
-      if (task.mode === 'collect') {
+      if (task.mode !== 'hash') {
         // its own ArrayBuffer (never Node's shared pool): it is transferred back to the caller
         bytes = new Uint8Array(file.size);
         let o = 0;
@@ -65,7 +72,14 @@ function writeItems(task: WriteTask): WrittenFile[] {
           o += p.length;
         }
       }
-      out.push({ table: tableName(t), format, size: file.size, sha256: file.h.digest('hex'), ...(bytes ? { bytes } : {}) });
+      const written: WrittenFile = { table: tableName(t), format, size: file.size, sha256: file.h.digest('hex') };
+      file.parts.length = 0;
+      if (task.mode === 'stream') {
+        // sent on now, so that a big cut's files are stored (and freed) while the next ones are written
+        if (task.port) task.port.postMessage({ ...written, bytes }, [bytes!.buffer as ArrayBuffer]);
+        else task.sink?.({ ...written, bytes });
+        out.push(written);
+      } else out.push(bytes ? { ...written, bytes } : written);
     }
   }
   return out;
@@ -73,6 +87,7 @@ function writeItems(task: WriteTask): WrittenFile[] {
 
 export default function writeTask(task: WriteTask): WrittenFile[] {
   const files = runWriteTask(task);
+  task.port?.close();
   // the file bytes (mode 'collect') go back moved (transferred), not copied
   return task.mode === 'collect' ? moveResult(files, files.map((f) => f.bytes!.buffer)) : files;
 }

@@ -1,6 +1,6 @@
 import { codeVersion, InputError, isInputError, repoRoot, sha256Hex } from '@app/core';
 import { AuditRepository, type DataCutRow, EndpointsRepository, JobsRepository, type JobRow, type ObjectRow } from '@app/db';
-import { buildDataCutParallel, checkCutFormats, CUT_FORMATS, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, verifyDataCut } from '@app/datasets';
+import { checkCutFormats, CUT_FORMATS, type CutFile, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, streamDataCut, verifyDataCut } from '@app/datasets';
 import {
   adpredDataset,
   buildAdpred,
@@ -153,48 +153,50 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
   const fingerprint = sha256Hex(canon({ inputs, settings: derived.settings, cutoff: req.cutoffDate, blinded: req.blinded, formats, version }));
   const safeStudy = req.studyId.replace(/[^A-Za-z0-9._-]/g, '_');
   const cutId = `${safeStudy}-${req.cutoffDate}-${req.blinded ? 'blinded' : 'unblinded'}-${fingerprint.slice(0, 12)}`;
-  const { files, manifest: built } = await buildDataCutParallel({
-    cutId,
-    studyId: req.studyId,
-    cutoffDate: req.cutoffDate,
-    datasets: [...derived.tables, ...extra],
-    settings: derived.settings,
-    meta: {
-      studyOID: req.studyId,
-      metaDataVersionOID: `MDV.${safeStudy}.${fingerprint.slice(0, 12)}`,
-      creationDateTime: new Date(latest).toISOString().replace('Z', ''),
-      originator: 'Imaging and pathology endpoint service',
-      sourceSystem: { name: 'endpoint-service', version: version.split('@')[1] ?? version },
-    },
-    formats,
-    codeVersion: version,
-    blinded: req.blinded,
-    auditHead,
-  });
-  let manifest: CutManifest = built;
   const existing = await repo.cutById(cutId);
   if (existing) return { cut: existing, created: false, manifest: existing.manifest as unknown as CutManifest };
   const prefix = `cuts/${safeStudy}/${cutId}`;
-  for (const f of files) {
+  /** Stores one file of the cut; immutable: never overwrites. Returns the stored manifest when one is adopted. */
+  const storeFile = async (f: CutFile, built?: CutManifest): Promise<CutManifest | undefined> => {
     const key = `${prefix}/${f.path}`;
-    const there = await ctx.store.head(key);
-    if (there) {
-      // immutable: never overwrite; an existing object must be exactly this file
-      const stored = await ctx.store.getBuffer(key);
-      if (sha256Hex(stored) === f.sha256) continue;
-      if (f.path === MANIFEST_PATH) {
-        // the same cut made before (another audit head): keep the first manifest if it lists exactly these files
-        const first = readManifest(stored);
-        const same = (a: CutManifest['files'], b: CutManifest['files']) => a.length === b.length && a.every((x, i) => x.path === b[i]!.path && x.sha256 === b[i]!.sha256);
-        if (first.cutId === cutId && same(first.files, manifest.files)) {
-          manifest = first;
-          continue;
-        }
-      }
-      throw new Error(`cut ${cutId}: ${f.path} already exists in the store with different content`);
+    if (!(await ctx.store.head(key))) {
+      await ctx.store.put(key, f.bytes);
+      return undefined;
     }
-    await ctx.store.put(key, f.bytes);
-  }
+    // an existing object must be exactly this file
+    const stored = await ctx.store.getBuffer(key);
+    if (sha256Hex(stored) === f.sha256) return undefined;
+    if (f.path === MANIFEST_PATH && built) {
+      // the same cut made before (another audit head): keep the first manifest if it lists exactly these files
+      const first = readManifest(stored);
+      const same = (a: CutManifest['files'], b: CutManifest['files']) => a.length === b.length && a.every((x, i) => x.path === b[i]!.path && x.sha256 === b[i]!.sha256);
+      if (first.cutId === cutId && same(first.files, built.files)) return first;
+    }
+    throw new Error(`cut ${cutId}: ${f.path} already exists in the store with different content`);
+  };
+  // each data file is stored as soon as it is written (a big cut's files are never all in memory), manifest.json last
+  const { manifest: built, manifestFile } = await streamDataCut(
+    {
+      cutId,
+      studyId: req.studyId,
+      cutoffDate: req.cutoffDate,
+      datasets: [...derived.tables, ...extra],
+      settings: derived.settings,
+      meta: {
+        studyOID: req.studyId,
+        metaDataVersionOID: `MDV.${safeStudy}.${fingerprint.slice(0, 12)}`,
+        creationDateTime: new Date(latest).toISOString().replace('Z', ''),
+        originator: 'Imaging and pathology endpoint service',
+        sourceSystem: { name: 'endpoint-service', version: version.split('@')[1] ?? version },
+      },
+      formats,
+      codeVersion: version,
+      blinded: req.blinded,
+      auditHead,
+    },
+    async (f) => void (await storeFile(f)),
+  );
+  const manifest: CutManifest = (await storeFile(manifestFile, built)) ?? built;
   // the row and its cut.created audit entry commit together: a process that dies in between leaves neither, and the
   // re-run (the job's next attempt) finds every file in place (each checked against its sha256) and records both
   const { row, created } = await ctx.db.transaction().execute(async (trx) => {
