@@ -86,8 +86,8 @@ function writeItems(task: WriteTask): WrittenFile[] {
 }
 
 export default function writeTask(task: WriteTask): WrittenFile[] {
+  // (its port is closed by the caller once every file has arrived: closing it here could race the last message)
   const files = runWriteTask(task);
-  task.port?.close();
   // the file bytes (mode 'collect') go back moved (transferred), not copied
   return task.mode === 'collect' ? moveResult(files, files.map((f) => f.bytes!.buffer)) : files;
 }
