@@ -60,18 +60,21 @@ async function exercise(db: Db): Promise<void> {
   expect(await repo.studyInputSubjectIds(latest)).toEqual((doc.subjects as { usubjid: string }[]).map((s) => s.usubjid));
   expect(sortedJson(await repo.studyInputItems(latest, 'subjects'))).toBe(sortedJson(doc.subjects));
 
-  // the same document again: the same row, and the provisional rows it wrote are gone
+  // the same document again (the other serialiser writes the same canonical JSON): the same row, nothing written
   const again = await repo.addStudyInput(meta('SPLIT'), doc, canonicalJson);
   expect(again).toEqual({ row: expect.objectContaining({ id: row.id, input_sha256: row.input_sha256 }), created: false });
   expect((await db.selectFrom('study_inputs').select('id').where('study_id', '=', 'SPLIT').execute()).length).toBe(1);
   expect((await db.selectFrom('study_input_parts').select('input_id').where('input_id', '!=', row.id).execute()).length).toBe(0);
 
-  // more items than one INSERT batch (500) and one SELECT page (1,000) hold
+  // more items than one INSERT batch (500) and one SELECT page (1,000) hold; and past the retained-JSON budget (each
+  // item serialised again while inserting): the same hash and document either way
   const many = { studyId: 'MANY', subjects: Array.from({ length: 2345 }, (_, i) => ({ usubjid: `S-${String(i).padStart(5, '0')}`, x: i / 7 })) };
-  const m = await repo.addStudyInput(meta('MANY'), many, sortedJson);
-  expect(m.row.input_sha256).toBe(sha256(sortedJson(many)));
-  expect(await repo.studyInputDocument(m.row)).toEqual(many);
-  expect((await repo.studyInputSubjectIds(m.row)).length).toBe(2345);
+  for (const [study, retainChars] of [['MANY', undefined], ['MANY-RESERIALISED', 1000]] as const) {
+    const m = await repo.addStudyInput(meta(study), many, sortedJson, { retainChars });
+    expect(m.row.input_sha256).toBe(sha256(sortedJson(many)));
+    expect(await repo.studyInputDocument(m.row)).toEqual(many);
+    expect((await repo.studyInputSubjectIds(m.row)).length).toBe(2345);
+  }
 
   // a row written before the split (the whole document in `input`, parts null) reads as before
   const old = { studyId: 'OLD', subjects: [{ usubjid: 'O-1', assessments: [] }], reads: { origin: 'SIMULATED', reads: [{ usubjid: 'O-1', reader: 'R1' }] } };
@@ -96,7 +99,7 @@ async function exercise(db: Db): Promise<void> {
   ).rejects.toThrow('caller fails after storing');
   expect(await db.selectFrom('study_inputs').select('id').where('study_id', '=', 'ROLLBACK').execute()).toEqual([]);
   const left = await db.selectFrom('study_input_parts').innerJoin('study_inputs', 'study_inputs.id', 'study_input_parts.input_id').select('study_id').distinct().execute();
-  expect(left.map((r) => r.study_id).sort()).toEqual(['MANY', 'SPLIT']);
+  expect(left.map((r) => r.study_id).sort()).toEqual(['MANY', 'MANY-RESERIALISED', 'SPLIT']);
 }
 
 describe('EndpointsRepository study inputs', () => {

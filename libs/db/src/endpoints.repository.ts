@@ -1,7 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Insertable, Selectable } from 'kysely';
 import type { Db } from './database';
-import type { DataCutsTable, EproUploadsTable, StudyInputsTable } from './schema';
+import type { DataCutsTable, EproUploadsTable, StudyInputPartsTable, StudyInputsTable } from './schema';
 import { type CanonicalJson, joinStudyInput, splitStudyInput, valueAtPath } from './study-input';
 
 export type StudyInputRow = Selectable<StudyInputsTable>;
@@ -11,46 +11,73 @@ export type DataCutRow = Selectable<DataCutsTable>;
 /** A batch of study input items per INSERT: at most this many characters of JSON, or this many rows. */
 const PART_BATCH_BYTES = 4 << 20;
 const PART_BATCH_ROWS = 500;
+/** Characters of item JSON kept from hashing to inserting (beyond: serialised again while inserting). */
+const RETAIN_CHARS = 64_000_000;
 /** Study input items read per SELECT. */
 const PART_PAGE_ROWS = 1000;
 
 /**
- * All SQL of endpoint inputs and data cuts. Rows here are never updated once their transaction commits: new versions
- * are new rows (addStudyInput sets the hash of the row it is writing before it commits).
+ * All SQL of endpoint inputs and data cuts. Rows here are never updated: new versions are new rows.
  */
 export class EndpointsRepository {
   constructor(private readonly db: Db) {}
 
   /**
    * Stores a study input document unless the study already has one with the same sha256 (then that row, `created`
-   * false). The sha256 is that of canonical(document), as before inputs were split, but computed piece by piece
-   * (splitStudyInput). The document's large arrays (subjects, reads) go one item per study_input_parts row, in batches,
-   * the rest into study_inputs.input, in one transaction (the caller's, when this repository is bound to one): the
-   * header row is written first under a provisional hash, then the items while they are hashed, then the hash is set;
-   * a document the study already holds has its provisional rows deleted again. No single value grows with the trial.
+   * false, and nothing is written). The sha256 is that of canonical(document), as before inputs were split, but
+   * computed piece by piece (splitStudyInput): no string as large as the document is built. The document's large
+   * arrays (subjects, reads) go one item per study_input_parts row, in batches, the rest into study_inputs.input, in
+   * one transaction (the caller's, when this repository is bound to one). Each item is serialised once while hashing
+   * and kept for the insert while the kept JSON stays under `retainChars`; past that (a 10,000-subject trial with
+   * reads is about 400 million characters), items are serialised again as they are inserted, so memory stays bounded.
    */
-  async addStudyInput(meta: Omit<Insertable<StudyInputsTable>, 'input' | 'input_sha256' | 'parts'>, doc: Record<string, unknown>, canonical: CanonicalJson): Promise<{ row: StudyInputRow; created: boolean }> {
-    if (!this.db.isTransaction) return this.db.transaction().execute((t) => new EndpointsRepository(t).addStudyInput(meta, doc, canonical));
+  async addStudyInput(
+    meta: Omit<Insertable<StudyInputsTable>, 'input' | 'input_sha256' | 'parts'>,
+    doc: Record<string, unknown>,
+    canonical: CanonicalJson,
+    opts: { retainChars?: number } = {},
+  ): Promise<{ row: StudyInputRow; created: boolean }> {
+    if (!this.db.isTransaction) return this.db.transaction().execute((t) => new EndpointsRepository(t).addStudyInput(meta, doc, canonical, opts));
     const { header, parts, text } = splitStudyInput(doc, canonical);
-    const provisional = `pending:${randomUUID()}`;
-    const { id } = await this.db
-      .insertInto('study_inputs')
-      .values({ ...meta, input: canonical(header), input_sha256: provisional, parts: JSON.stringify(parts.map((p) => p.path)) })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const budget = opts.retainChars ?? RETAIN_CHARS;
     const hash = createHash('sha256').update(text[0]!);
+    let kept: string[][] | undefined = [];
+    let chars = 0;
+    for (let k = 0; k < parts.length; k++) {
+      const json: string[] = [];
+      hash.update('[');
+      parts[k]!.items.forEach((item, seq) => {
+        const j = canonical(item);
+        hash.update(seq ? ',' : '').update(j);
+        if (!kept) return;
+        json.push(j);
+        chars += j.length;
+        if (chars > budget) kept = undefined;
+      });
+      kept?.push(json);
+      hash.update(']').update(text[k + 1]!);
+    }
+    const sha = hash.digest('hex');
+    const existing = () => this.db.selectFrom('study_inputs').selectAll().where('study_id', '=', meta.study_id).where('input_sha256', '=', sha).executeTakeFirst();
+    const before = await existing();
+    if (before) return { row: before, created: false };
+    const row = await this.db
+      .insertInto('study_inputs')
+      .values({ ...meta, input: canonical(header), input_sha256: sha, parts: JSON.stringify(parts.map((p) => p.path)) })
+      .onConflict((oc) => oc.columns(['study_id', 'input_sha256']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    // stored meanwhile by another transaction (it committed first): that row
+    if (!row) return { row: (await existing())!, created: false };
     for (let k = 0; k < parts.length; k++) {
       const { path, items } = parts[k]!;
-      hash.update('[');
-      let batch: { input_id: string; path: string; seq: number; usubjid: string | null; item: string }[] = [];
+      let batch: Insertable<StudyInputPartsTable>[] = [];
       let bytes = 0;
       for (let seq = 0; seq < items.length; seq++) {
         const item = items[seq];
-        const json = canonical(item);
-        if (seq) hash.update(',');
-        hash.update(json);
+        const json = kept ? kept[k]![seq]! : canonical(item);
         const usubjid = (item as { usubjid?: unknown } | null)?.usubjid;
-        batch.push({ input_id: id, path, seq, usubjid: typeof usubjid === 'string' ? usubjid : null, item: json });
+        batch.push({ input_id: row.id, path, seq, usubjid: typeof usubjid === 'string' ? usubjid : null, item: json });
         bytes += json.length;
         if (bytes >= PART_BATCH_BYTES || batch.length >= PART_BATCH_ROWS) {
           await this.db.insertInto('study_input_parts').values(batch).execute();
@@ -59,16 +86,7 @@ export class EndpointsRepository {
         }
       }
       if (batch.length) await this.db.insertInto('study_input_parts').values(batch).execute();
-      hash.update(']').update(text[k + 1]!);
     }
-    const sha = hash.digest('hex');
-    const existing = await this.db.selectFrom('study_inputs').selectAll().where('study_id', '=', meta.study_id).where('input_sha256', '=', sha).executeTakeFirst();
-    if (existing) {
-      await this.db.deleteFrom('study_input_parts').where('input_id', '=', id).execute();
-      await this.db.deleteFrom('study_inputs').where('id', '=', id).execute();
-      return { row: existing, created: false };
-    }
-    const row = await this.db.updateTable('study_inputs').set({ input_sha256: sha }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
     return { row, created: true };
   }
 
