@@ -12,7 +12,7 @@ export type DataCutRow = Selectable<DataCutsTable>;
 const PART_BATCH_BYTES = 4 << 20;
 const PART_BATCH_ROWS = 500;
 /** Characters of item JSON kept from hashing to inserting (beyond: serialised again while inserting). */
-const RETAIN_CHARS = 64_000_000;
+const RETAIN_CHARS = 256_000_000;
 /** Study input items read per SELECT. */
 const PART_PAGE_ROWS = 1000;
 
