@@ -2,8 +2,8 @@
  * AI runs and proposals on real PostgreSQL and on PGlite: recorded once per run key (a retried job adds nothing),
  * proposals immutable in the database itself, a newer model version adds rows and keeps the old ones.
  */
-import { AiRepository, createDatabase, migrateToLatest, type Db } from '@app/db';
-import { createTempDatabase } from '../support/services';
+import { AiRepository, migrateToLatest, type Db } from '@app/db';
+import { withPglite, withPostgres } from '../support/services';
 
 const MODEL_A = { id: 'ct-lesion-seg', version: '0.1.0', sha256: 'a'.repeat(64) };
 const MODEL_B = { id: 'ct-lesion-seg', version: '0.2.0', sha256: 'b'.repeat(64) };
@@ -38,22 +38,6 @@ async function exercise(db: Db): Promise<void> {
 }
 
 describe('AiRepository', () => {
-  it('on PostgreSQL', async () => {
-    const t = await createTempDatabase();
-    const db = await createDatabase({ DATABASE_URL: t.url, dataDir: '/nonexistent' });
-    try {
-      await exercise(db);
-    } finally {
-      await db.destroy();
-      await t.drop();
-    }
-  });
-  it('on PGlite', async () => {
-    const db = await createDatabase({ DATABASE_URL: undefined, dataDir: '/nonexistent', pgliteDir: ':memory:' });
-    try {
-      await exercise(db);
-    } finally {
-      await db.destroy();
-    }
-  });
+  it('on PostgreSQL', () => withPostgres(exercise));
+  it('on PGlite', () => withPglite(exercise));
 });

@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '@app/audit';
-import { createDatabase, type Db, EndpointsRepository, migrateToLatest, splitStudyInput, STUDY_INPUT_PART_PATHS } from '@app/db';
+import { type Db, EndpointsRepository, migrateToLatest, splitStudyInput, STUDY_INPUT_PART_PATHS } from '@app/db';
 import { simulateTrial } from '@app/endpoints';
-import { createTempDatabase } from '../support/services';
+import { withPglite, withPostgres } from '../support/services';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 /** The pipeline's canonical JSON (sorted keys through JSON.stringify's replacer): a second, independent serialiser. */
@@ -103,22 +103,6 @@ async function exercise(db: Db): Promise<void> {
 }
 
 describe('EndpointsRepository study inputs', () => {
-  it('on PostgreSQL', async () => {
-    const t = await createTempDatabase();
-    const db = await createDatabase({ DATABASE_URL: t.url, dataDir: '/nonexistent' });
-    try {
-      await exercise(db);
-    } finally {
-      await db.destroy();
-      await t.drop();
-    }
-  });
-  it('on PGlite', async () => {
-    const db = await createDatabase({ DATABASE_URL: undefined, dataDir: '/nonexistent', pgliteDir: ':memory:' });
-    try {
-      await exercise(db);
-    } finally {
-      await db.destroy();
-    }
-  });
+  it('on PostgreSQL', () => withPostgres(exercise));
+  it('on PGlite', () => withPglite(exercise));
 });

@@ -3,8 +3,8 @@
  * freezes signed reads, signatures and decided adjudications.
  */
 import { sql } from 'kysely';
-import { createDatabase, migrateToLatest, type Db } from '@app/db';
-import { createTempDatabase } from '../support/services';
+import { migrateToLatest, type Db } from '@app/db';
+import { withPglite, withPostgres } from '../support/services';
 
 async function exercise(db: Db) {
   const applied = await migrateToLatest(db);
@@ -32,22 +32,6 @@ async function exercise(db: Db) {
   await expect(sql`delete from review_signatures`.execute(db)).rejects.toThrow(/immutable/);
 }
 
-test('0008_review on PostgreSQL', async () => {
-  const t = await createTempDatabase();
-  const db = await createDatabase({ DATABASE_URL: t.url, dataDir: '/nonexistent' });
-  try {
-    await exercise(db);
-  } finally {
-    await db.destroy();
-    await t.drop();
-  }
-});
+test('0008_review on PostgreSQL', () => withPostgres(exercise));
 
-test('0008_review on PGlite', async () => {
-  const db = await createDatabase({ DATABASE_URL: undefined, dataDir: '/nonexistent', pgliteDir: ':memory:' });
-  try {
-    await exercise(db);
-  } finally {
-    await db.destroy();
-  }
-});
+test('0008_review on PGlite', () => withPglite(exercise));

@@ -11,6 +11,7 @@ import { Client } from 'pg';
 import S3rver from 's3rver';
 import { makeS3rverDurable } from './s3rver-durable';
 import { type AppConfig, createLogger, loadConfig } from '@app/core';
+import { createDatabase, type Db } from '@app/db';
 
 export const POSTGRES_URL = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -39,6 +40,28 @@ export async function createTempDatabase(): Promise<{ url: string; drop: () => P
       await c.end();
     },
   };
+}
+
+/** Runs `fn` on a fresh temporary PostgreSQL database (dropped afterwards). */
+export async function withPostgres(fn: (db: Db) => Promise<void>): Promise<void> {
+  const t = await createTempDatabase();
+  const db = await createDatabase({ DATABASE_URL: t.url, dataDir: '/nonexistent' });
+  try {
+    await fn(db);
+  } finally {
+    await db.destroy();
+    await t.drop();
+  }
+}
+
+/** Runs `fn` on a fresh in-memory PGlite database (the embedded default). */
+export async function withPglite(fn: (db: Db) => Promise<void>): Promise<void> {
+  const db = await createDatabase({ DATABASE_URL: undefined, dataDir: '/nonexistent', pgliteDir: ':memory:' });
+  try {
+    await fn(db);
+  } finally {
+    await db.destroy();
+  }
 }
 
 export interface S3Server {

@@ -186,6 +186,9 @@ function checkCutInput(input: BuildDataCutInput): CutPlan {
   return { datasets, formats: [...new Set(formats)].sort() };
 }
 
+/** A dataset's file in a cut: its name in lower case, the format as extension ('adtte.xpt'). */
+const cutFilePath = (ds: CutDataset, format: CutFormat): string => `${describeDataset(ds).name.toLowerCase()}.${format}`;
+
 /** The manifest of the written files; manifest.json is added as the last file. */
 function finishCut(input: BuildDataCutInput, written: { ds: CutDataset; format: CutFormat; bytes?: Buffer; size?: number; sha256?: string }[]): { files: CutFile[]; manifest: CutManifest } {
   const settingsJson = JSON.parse(canonicalJson(input.settings ?? null)) as unknown;
@@ -193,7 +196,7 @@ function finishCut(input: BuildDataCutInput, written: { ds: CutDataset; format: 
   const listed: CutManifestFile[] = [];
   for (const w of written) {
     const name = describeDataset(w.ds).name;
-    const path = `${name.toLowerCase()}.${w.format}`;
+    const path = cutFilePath(w.ds, w.format);
     const sha256 = w.sha256 ?? sha256Hex(w.bytes!);
     if (w.bytes) files.push({ path, bytes: w.bytes, sha256 });
     listed.push({ path, dataset: name, format: w.format, size: w.size ?? w.bytes!.length, sha256 });
@@ -266,12 +269,12 @@ export async function streamDataCut(input: BuildDataCutInput, onFile: (file: Cut
 async function writeCutParallel(input: BuildDataCutInput, threads: number | undefined, onFile?: (file: CutFile) => Promise<void>): Promise<{ files: CutFile[]; manifest: CutManifest }> {
   const plan = checkCutInput(input);
   const tables = plan.datasets.map((ds) => (isTableInput(ds) ? ds : datasetToTable(ds)));
-  const pathOf = new Map(tables.map((t, k) => [tableName(t), `${describeDataset(plan.datasets[k]!).name.toLowerCase()}`]));
+  const datasetOf = new Map(tables.map((t, k) => [tableName(t), plan.datasets[k]!]));
   const par = await writeTablesParallel(
     tables,
     input.meta,
     plan.formats,
-    onFile ? { threads, onFile: (f) => onFile({ path: `${pathOf.get(f.table)}.${f.format}`, bytes: f.bytes, sha256: f.sha256 }) } : { threads, mode: 'collect' },
+    onFile ? { threads, onFile: (f) => onFile({ path: cutFilePath(datasetOf.get(f.table)!, f.format), bytes: f.bytes, sha256: f.sha256 }) } : { threads, mode: 'collect' },
   );
   const byKey = new Map(par.map((f) => [`${f.table}\u0000${f.format}`, f]));
   const written = plan.datasets.flatMap((ds, k) =>

@@ -226,10 +226,13 @@ export class JobQueue {
 
   private startHeartbeat(): void {
     if (this.heartbeat) return;
-    this.heartbeat = setInterval(() => {
-      void this.ledger.renewLeases(this.workerId, this.leaseMs, [...this.inFlight]).catch((err) => this.log.warn({ err }, 'job lease renewal failed'));
-    }, Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.heartbeat.unref?.();
+  }
+
+  /** Renews the leases of this worker's attempts in flight and (embedded) of the queued rows its memory holds. */
+  private async renewLeases(): Promise<void> {
+    await this.ledger.renewLeases(this.workerId, this.leaseMs, [...this.inFlight]).catch((err) => this.log.warn({ err }, 'job lease renewal failed'));
   }
 
   /**
@@ -289,7 +292,7 @@ export class JobQueue {
       // Ours and alive: an attempt this process is running, or (embedded) a row its memory holds. Its lease ran out
       // only because the heartbeat could not renew it in time (a long synchronous stretch of a big job blocked the
       // event loop, or the database was out of reach); re-running it here would do the work twice. Renewed instead.
-      await this.ledger.renewLeases(this.workerId, this.leaseMs, [...this.inFlight]).catch((err) => this.log.warn({ err }, 'job lease renewal failed'));
+      await this.renewLeases();
       return false;
     }
     if (this.driver.kind === 'bull' && this.driver.state) {
