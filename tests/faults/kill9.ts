@@ -13,7 +13,9 @@
  *
  * The data cut (`cut.create`, queued by POST /v1/cuts, the CLI and the demo) is caught at the PUT of its manifest.json
  * under `cuts/`, written after every data file: the dead attempt leaves a half cut (data files, no manifest, no row)
- * that the recovered attempt must complete, not duplicate. Its study is a small simulated trial (20 subjects).
+ * that the recovered attempt must complete, not duplicate. Its study is a small simulated trial (20 subjects). The
+ * cut's report (`cut.report`, queued by the cut job) is caught at the PUT of its report/manifest.json, written after
+ * every report file: the recovered attempt must write the report once (one audit entry, files matching the manifest).
  *
  * Then: every object processed, every effect exactly once (no duplicate rows in objects, instances, volumes per
  * instance set, slides, AI runs, AI proposals; one data cut row for the request, its files complete and matching its
@@ -23,7 +25,8 @@ import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '@app/core';
 import { generateSyntheticSlide } from '@app/pathology';
-import { CUT_JOB, type CutJobResult, type CutRequest, enqueueDataCut, loadSimulatedStudy, verifyCut } from '@app/pipeline';
+import { CUT_JOB, type CutJobResult, type CutRequest, enqueueDataCut, loadSimulatedStudy, REPORT_JOB, type ReportJobResult, storedReportManifest, verifyCut } from '@app/pipeline';
+import { verifyReport } from '@app/report';
 import { generatePhantomStudy } from '@app/phantom';
 import { type Cluster, startCluster, waitUntil } from './cluster';
 import { type FaultyS3, type HoldRule, startFaultyS3, type WorkerProc } from './harness';
@@ -49,7 +52,9 @@ export const TARGETS: { job: string; label: string; re: RegExp; input: KillInput
   { job: 'wsi.patches', label: 'patches', re: /^GET \/trial-uploads\/slides\/[^?]*\/blinded\.tif/, input: 'slide' },
   { job: 'inference.slide', label: 'slide inference', re: /^PUT \/trial-uploads\/slides\/[^?]*\/ai\/[^?]*\/heatmap\.png/, input: 'slide' },
   // the cut's last PUT (its manifest): the dead attempt leaves every data file stored, no manifest and no row
-  { job: CUT_JOB, label: 'data cut', re: /^PUT \/trial-uploads\/cuts\/[^?]*\/manifest\.json/, input: 'cut' },
+  { job: CUT_JOB, label: 'data cut', re: /^PUT \/trial-uploads\/cuts\/(?![^?]*\/report\/)[^?]*\/manifest\.json/, input: 'cut' },
+  // the report's last PUT (its manifest, after every report file): the dead attempt leaves a report without manifest
+  { job: REPORT_JOB, label: 'cut report', re: /^PUT \/trial-uploads\/cuts\/[^?]*\/report\/manifest\.json/, input: 'cut' },
 ];
 
 /** The cut request of the 'cut' scenario (its study: a simulated trial of 20 subjects). */
@@ -217,15 +222,24 @@ export function killScenario(input: KillInput): void {
       const cuts = await c.q<{ cut_id: string; study_id: string }>(`select cut_id, study_id from data_cuts`);
       expect(cuts).toEqual([{ cut_id: (jobs[0]!.result as { cutId: string }).cutId, study_id: CUT_REQUEST.studyId }]);
       expect(await one(`select count(*) n from audit_log where action = 'cut.created' and entity_id = '${cuts[0]!.cut_id}'`)).toEqual({ n: '1' });
+      // its report: one cut.report job (queued by the cut job), completed; one cut.report.created audit entry
+      const reports = await c.q<{ status: string; result: ReportJobResult }>(`select status, result from jobs where name = $1`, [REPORT_JOB]);
+      expect(reports.map((j) => j.status)).toEqual(['completed']);
+      expect(await one(`select count(*) n from audit_log where action = 'cut.report.created' and entity_id = '${cuts[0]!.cut_id}'`)).toEqual({ n: '1' });
       const verified = await c.withRuntime(async (rt) => {
         const cut = (await rt.db.selectFrom('data_cuts').selectAll().executeTakeFirstOrThrow());
         const stored: string[] = [];
         for await (const o of rt.store.list('cuts/')) stored.push(o.key);
-        const manifest = [...(cut.manifest as unknown as { files: { path: string }[] }).files.map((f) => f.path), 'manifest.json'].map((p) => `${cut.prefix}/${p}`);
-        return { v: await verifyCut(rt, cut), stored: stored.sort(), manifest: manifest.sort() };
+        const rm = (await storedReportManifest(rt, cut))!;
+        const reportFiles = [];
+        for (const f of rm.files) reportFiles.push({ path: f.path, bytes: await rt.store.getBuffer(`${cut.prefix}/report/${f.path}`) });
+        const manifest = [...(cut.manifest as unknown as { files: { path: string }[] }).files.map((f) => f.path), 'manifest.json', ...[...rm.files.map((f) => f.path), 'manifest.json'].map((p) => `report/${p}`)].map((p) => `${cut.prefix}/${p}`);
+        return { v: await verifyCut(rt, cut), report: verifyReport(rm, reportFiles), reportSha: rm.reportManifestSha256, stored: stored.sort(), manifest: manifest.sort() };
       });
       expect(verified.v).toMatchObject({ ok: true });
-      expect(verified.stored).toEqual(verified.manifest); // every file there, nothing else (no half or second cut)
+      expect(verified.report).toEqual([]);
+      expect((reports[0]!.result as { reportManifestSha256: string }).reportManifestSha256).toBe(verified.reportSha);
+      expect(verified.stored).toEqual(verified.manifest); // every file there, nothing else (no half or second cut or report)
       expect(runs.total).toBe('0');
     } else {
       // slides: one per slide object, with its patch plan; one slide AI run

@@ -1,14 +1,16 @@
 /**
  * The cut report through the pipeline and the API on real PostgreSQL and a real S3 API (s3rver): a simulated BICR
  * (two readers + AI per subject) becomes a cut holding ADTRRDR/ADRSRDR; GET /v1/cuts/:id/report, statistics.json,
- * plots/:name.svg|png and report/manifest.json serve the report, made once and stored write-once next to the cut
- * (the cut and its manifest untouched); access as for the cut (unblinded: biostatisticians with the grant only).
+ * plots/:name.svg|png and report/manifest.json serve the report, made once by its job (cut.report) and stored
+ * write-once next to the cut (the cut and its manifest untouched); concurrent requests are one job; a report not made
+ * within REPORT_WAIT_MS answers 202 + Retry-After; access as for the cut (unblinded: biostatisticians with the grant only).
  */
+import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { sha256Hex } from '@app/core';
 import type { CutManifest } from '@app/datasets';
-import { buildReportForCut, createDataCut, loadSimulatedStudy, type Runtime, verifyCut } from '@app/pipeline';
+import { buildReportForCut, createDataCut, loadSimulatedStudy, REPORT_JOB, requestCutReport, type Runtime, verifyCut } from '@app/pipeline';
 import { createRuntime } from '@app/pipeline';
 import { verifyReport, type ReportManifest } from '@app/report';
 import { createApiApp } from '../../apps/api/src/app';
@@ -90,6 +92,9 @@ test('GET report / statistics.json / plots / manifest: made once, stored with th
   const audits = await rt.db.selectFrom('audit_log').selectAll().where('action', '=', 'cut.report.created').where('entity_id', '=', blindedId).execute();
   expect(audits).toHaveLength(1);
   expect(audits[0]!.actor).toBe('test-biostatistician');
+  // made by one cut.report job, in the worker (here the API's in-process one), not in the request
+  const jobs = await rt.db.selectFrom('jobs').selectAll().where('name', '=', REPORT_JOB).execute();
+  expect(jobs.filter((j) => (j.payload as { cutId: string }).cutId === blindedId).map((j) => [j.status, (j.result as { created: boolean }).created])).toEqual([['completed', true]]);
   // the cut itself is unchanged: its own files still verify against its manifest
   expect((await verifyCut(rt, cut)).ok).toBe(true);
 });
@@ -106,4 +111,60 @@ test('access: the roles of the cut; an unblinded cut report only with the unblin
   expect(ok.text).toContain('Drug X 10 mg');
   const forest = await binary(http().get(`/v1/cuts/${unblindedId}/plots/forest-pfs.svg`).set('authorization', await authHeader(app, 'biostatistician', ['unblinding']))).expect(200);
   expect((forest.body as Buffer).toString('utf8')).toContain('hazard ratio');
+});
+
+test('a report not made yet: concurrent requests are one job; 202 + Retry-After while it is made, then the report', async () => {
+  const bio = await authHeader(app, 'biostatistician');
+  const cutId = (await createDataCut(rt, { studyId: STUDY, cutoffDate: '2025-06-30', blinded: true, createdBy: 'test', formats: ['json'] })).cut.cut_id;
+  // five requests at once (HTML, statistics, a plot, twice): one job builds the report once
+  const answers = await Promise.all([
+    http().get(`/v1/cuts/${cutId}/report`).set('authorization', bio),
+    http().get(`/v1/cuts/${cutId}/statistics.json`).set('authorization', bio),
+    http().get(`/v1/cuts/${cutId}/report`).set('authorization', bio),
+    http().get(`/v1/cuts/${cutId}/report/manifest.json`).set('authorization', bio),
+    http().get(`/v1/cuts/${cutId}/statistics.json`).set('authorization', bio),
+  ]);
+  expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+  expect(answers[2]!.text).toBe(answers[0]!.text);
+  const jobs = (await rt.db.selectFrom('jobs').selectAll().where('name', '=', REPORT_JOB).execute()).filter((j) => (j.payload as { cutId: string }).cutId === cutId);
+  expect(jobs).toHaveLength(1);
+  expect(await rt.db.selectFrom('audit_log').selectAll().where('action', '=', 'cut.report.created').where('entity_id', '=', cutId).execute()).toHaveLength(1);
+
+  // an API that does not wait (REPORT_WAIT_MS=0) answers 202 with the job and Retry-After, then the report once made
+  const rt0 = await createRuntime({ config: testConfig({ S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', DATABASE_URL: db.url, PROTOCOL_ID: STUDY, REPORT_WAIT_MS: '0' }), log: quietLog() });
+  const app0 = await createApiApp(rt0);
+  await app0.init();
+  try {
+    const other = (await createDataCut(rt0, { studyId: STUDY, cutoffDate: '2025-03-31', blinded: true, createdBy: 'test', formats: ['json'] })).cut;
+    const bio0 = await authHeader(app0, 'biostatistician');
+    const first = await request(app0.getHttpServer()).get(`/v1/cuts/${other.cut_id}/report`).set('authorization', bio0).expect(202);
+    expect(first.headers['retry-after']).toBe('5');
+    expect(first.body).toMatchObject({ status: expect.stringMatching(/^(queued|running)$/), jobId: expect.any(String) });
+    let html: request.Response | undefined;
+    for (let i = 0; i < 600 && !html; i++) {
+      const r = await request(app0.getHttpServer()).get(`/v1/cuts/${other.cut_id}/report`).set('authorization', bio0);
+      if (r.status === 200) html = r;
+      else {
+        expect(r.status).toBe(202);
+        expect(r.body.jobId).toBe(first.body.jobId); // the same job, not a new one per request
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+    expect(html!.text).toContain('BLINDED data cut');
+    // stored now: answered at once without a job, by any API process
+    expect(await requestCutReport(rt, other, { name: 'test' }, 0)).toMatchObject({ state: 'done', jobId: null, created: false });
+    // a stored report removed by hand is made again by a new job (its job had completed), same bytes
+    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: `${other.prefix}/report/manifest.json` }));
+    client.destroy();
+    const again = await request(app0.getHttpServer()).get(`/v1/cuts/${other.cut_id}/report`).set('authorization', bio0);
+    const jobId = again.status === 202 ? again.body.jobId : undefined;
+    expect(jobId).not.toBe(first.body.jobId);
+    const remade = await requestCutReport(rt0, other, { name: 'test' }, 120_000);
+    expect(remade).toMatchObject({ state: 'done', jobId, created: false });
+    expect((await request(app0.getHttpServer()).get(`/v1/cuts/${other.cut_id}/report`).set('authorization', bio0).expect(200)).text).toBe(html!.text);
+  } finally {
+    await app0.close();
+    await rt0.close();
+  }
 });

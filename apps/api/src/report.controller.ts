@@ -1,9 +1,9 @@
-import { ConflictException, Controller, Get, Inject, NotFoundException, Param, Res, StreamableFile } from '@nestjs/common';
+import { ConflictException, Controller, Get, Inject, InternalServerErrorException, NotFoundException, Param, Res, StreamableFile } from '@nestjs/common';
 import { ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { isInputError } from '@app/core';
 import { type DataCutRow, EndpointsRepository } from '@app/db';
-import { cutReportFile, type Runtime } from '@app/pipeline';
+import { cutReportFile, ReportJobFailedError, requestCutReport, type Runtime } from '@app/pipeline';
 import { auditActor, type AuthUser } from '@app/auth';
 import { RUNTIME } from './runtime.provider';
 import { CurrentUser, Roles } from './auth/roles';
@@ -14,8 +14,11 @@ const PLOT_FILE = /^([a-z0-9-]{1,64})\.(svg|png)$/;
 /**
  * The report of a data cut (libs/report; stored with the cut by libs/pipeline stages/report.ts): the self-contained
  * HTML page, statistics.json (every number with its dataset, parameter and subject count), each plot as SVG or PNG,
- * and the report manifest. Made on first request and stored write-once next to the cut's files. Same access as the
- * cut: biostatisticians and admins; an unblinded cut's report only for biostatisticians holding the 'unblinding' grant.
+ * and the report manifest. Made by the `cut.report` job (queued when the cut is made, or by the first request for a
+ * cut without one) on a worker, never in the API process, and stored write-once next to the cut's files. A request
+ * for a report not made yet waits up to REPORT_WAIT_MS for its job, then answers 202 { status, jobId } with
+ * Retry-After: ask the same URL again. Same access as the cut: biostatisticians and admins; an unblinded cut's report
+ * only for biostatisticians holding the 'unblinding' grant.
  */
 @ApiTags('endpoints')
 @Controller('v1')
@@ -31,13 +34,21 @@ export class ReportController {
   }
 
 
-  private async send(cutId: string, path: string, type: string, user: AuthUser, res: Response, download = false): Promise<StreamableFile> {
+  private async send(cutId: string, path: string, type: string, user: AuthUser, res: Response, download = false): Promise<StreamableFile | { status: string; jobId: string; progress: number; retryAfterS: number }> {
     const cut = await this.visibleCut(cutId, user);
     let bytes: Buffer | null;
     try {
-      bytes = await cutReportFile(this.rt, cut, path, { name: auditActor(user), roles: user.roles });
+      const s = await requestCutReport(this.rt, cut, { name: auditActor(user), roles: user.roles }, this.rt.config.REPORT_WAIT_MS);
+      if (s.state === 'pending') {
+        // being made: ask again (the same URL) in a few seconds
+        const retryAfterS = 5;
+        res.status(202).setHeader('retry-after', String(retryAfterS));
+        return { status: s.status, jobId: s.jobId, progress: s.progress, retryAfterS };
+      }
+      bytes = await cutReportFile(this.rt, cut, s.manifest, path);
     } catch (e) {
       if (isInputError(e)) throw new ConflictException({ statusCode: 409, error: 'Conflict', code: e.code, message: e.message });
+      if (e instanceof ReportJobFailedError) throw new InternalServerErrorException({ statusCode: 500, error: 'Internal Server Error', code: 'report.job-failed', jobId: e.jobId, message: `${e.message} (asking again re-runs it)` });
       throw e;
     }
     if (!bytes) throw new NotFoundException(`this cut's report has no ${path}`);
@@ -50,7 +61,7 @@ export class ReportController {
   }
 
   @Get('cuts/:cutId/report')
-  @ApiOperation({ summary: 'The cut report: one self-contained HTML page (tables, plots, notes); made on first request and stored with the cut' })
+  @ApiOperation({ summary: 'The cut report: one self-contained HTML page (tables, plots, notes); made by its job (cut.report) and stored with the cut; 202 + Retry-After while it is being made' })
   async html(@Param('cutId') cutId: string, @CurrentUser() user: AuthUser, @Res({ passthrough: true }) res: Response) {
     return this.send(cutId, 'report.html', 'text/html; charset=utf-8', user, res);
   }

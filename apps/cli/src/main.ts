@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { addAiReadStudyInput, createRuntime, cutReportFile, ensureCutReport, importSdtm, loadSimulatedStudy, runDataCutJob } from '@app/pipeline';
+import { addAiReadStudyInput, createRuntime, cutReportFile, importSdtm, loadSimulatedStudy, runCutReportJob, runDataCutJob } from '@app/pipeline';
 import { headlineLines, type StatisticsJson } from '@app/report';
 import { AuditRepository, EndpointsRepository, type JobStatus, type ObjectStatus } from '@app/db';
 import { AuthService } from '@app/auth';
@@ -192,7 +192,8 @@ void runMain('cli', async () => {
           await mkdir(values.out, { recursive: true });
           for (const f of [...r.manifest.files.map((x) => x.path), 'manifest.json']) await writeFile(join(values.out, f), await rt.store.getBuffer(`${r.cut.prefix}/${f}`));
         }
-        const rep = await ensureCutReport(rt, r.cut, { name: 'cli' });
+        // its report: the job the cut job queued (joined here, waited for)
+        const rep = await runCutReportJob(rt, r.cut, { name: 'cli' });
         out({ cutId: r.cut.cut_id, created: r.created, files: r.manifest.files.map((f) => `${f.path} ${f.sha256}`), report: `cli report --cut ${r.cut.cut_id} (manifest ${rep.manifest.reportManifestSha256})`, issues: r.cut.issues });
         break;
       }
@@ -200,15 +201,18 @@ void runMain('cli', async () => {
         if (!values.cut) throw new Error('report: give --cut ID (cli cuts lists them)');
         const cut = await new EndpointsRepository(rt.db).cutById(values.cut);
         if (!cut) throw new Error(`report: no cut ${values.cut} (cli cuts lists them)`);
-        const { manifest, created } = await ensureCutReport(rt, cut, { name: 'cli' });
+        // made by its job (cut.report): run here in embedded mode, by a worker with Redis; a stored report at once
+        if (rt.queue.kind === 'in-process') rt.queue.startWorker();
+        else process.stderr.write(`report of cut ${cut.cut_id}: waiting for a worker to make it (unless it is stored)\n`);
+        const { manifest, created } = await runCutReportJob(rt, cut, { name: 'cli' });
         if (values.out) {
           for (const f of [...manifest.files.map((x) => x.path), 'manifest.json']) {
             const target = join(values.out, f);
             await mkdir(join(target, '..'), { recursive: true });
-            await writeFile(target, (await cutReportFile(rt, cut, f, { name: 'cli' }))!);
+            await writeFile(target, (await cutReportFile(rt, cut, manifest, f))!);
           }
         }
-        const stats = JSON.parse((await cutReportFile(rt, cut, 'statistics.json', { name: 'cli' }))!.toString('utf8')) as StatisticsJson;
+        const stats = JSON.parse((await cutReportFile(rt, cut, manifest, 'statistics.json'))!.toString('utf8')) as StatisticsJson;
         for (const line of headlineLines(stats)) process.stderr.write(`${line}\n`);
         out({ cutId: cut.cut_id, blinded: cut.blinded, created, reportManifestSha256: manifest.reportManifestSha256, cutManifestSha256: manifest.cutManifestSha256, files: manifest.files.length + 1, ...(values.out ? { out: join(values.out, 'report.html') } : {}), notes: stats.notes.map((n) => n.message) });
         break;

@@ -56,6 +56,11 @@ const schema = z.object({
   API_RUNS_WORKER: bool.optional(),
   /** POST /v1/cuts waits this long for its cut job, then answers 202 with the job to poll (GET /v1/cut-jobs/:id). */
   CUT_WAIT_MS: int(0).default(60000),
+  /**
+   * GET of a cut's report that is not made yet waits this long for its report job (cut.report), then answers 202 with
+   * Retry-After (ask the same URL again).
+   */
+  REPORT_WAIT_MS: int(0).default(30000),
 
   S3_BUCKET: z.string().min(3).optional(),
   S3_ENDPOINT: url(['http:', 'https:']).optional(),

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { latestDate, simulateTrial, type StudyInputWithReads } from '@app/endpoints';
-import { addStudyInput, runDataCutJob, cutReportFile, ensureCutReport } from '@app/pipeline';
+import { addStudyInput, cutReportFile, runCutReportJob, runDataCutJob } from '@app/pipeline';
 import { headlineLines, type StatisticsJson } from '@app/report';
 import type { DemoStage } from '../demo';
 
@@ -31,13 +31,13 @@ export const reportStage: DemoStage = {
     const out: Record<string, unknown> = {};
     for (const blinded of [true, false]) {
       const { cut } = await runDataCutJob(rt, { studyId, cutoffDate: cutoff, blinded, createdBy: 'demo', formats: ['json', 'xpt'] });
-      const { manifest } = await ensureCutReport(rt, cut, { name: 'demo' });
+      const { manifest } = await runCutReportJob(rt, cut, { name: 'demo' }); // the job the cut job queued
       const dir = join(outDir, 'reports', cut.cut_id);
       for (const f of [...manifest.files.map((x) => x.path), 'manifest.json']) {
         await mkdir(join(dir, f, '..'), { recursive: true });
-        await writeFile(join(dir, f), (await cutReportFile(rt, cut, f, { name: 'demo' }))!);
+        await writeFile(join(dir, f), (await cutReportFile(rt, cut, manifest, f))!);
       }
-      const stats = JSON.parse((await cutReportFile(rt, cut, 'statistics.json', { name: 'demo' }))!.toString('utf8')) as StatisticsJson;
+      const stats = JSON.parse((await cutReportFile(rt, cut, manifest, 'statistics.json'))!.toString('utf8')) as StatisticsJson;
       const lines = headlineLines(stats);
       say(`  ${blinded ? 'blinded' : 'unblinded'} cut ${cut.cut_id} (${SUBJECTS} subjects, cut-off ${cutoff}): report ${join(dir, 'report.html')}`);
       for (const l of lines) say(`    ${l}`);

@@ -28,6 +28,7 @@ import { resolveModel } from '@app/inference';
 import { join } from 'node:path';
 import type { PipelineModule } from '../modules';
 import { loadProtocolConfig } from '../protocol';
+import { enqueueCutReport, reportJob } from './report';
 
 /** ePRO / wearable uploads are recognised by their documented header (see libs/endpoints README). */
 export const eproSniffer: Sniffer = (head, filename) => {
@@ -432,6 +433,9 @@ export function cutJob(ctx: PipelineContext): JobDefinition<CutRequest> {
       try {
         const r = await createDataCut(ctx, job.payload);
         job.log.info({ cutId: r.cut.cut_id, created: r.created }, 'data cut made');
+        // every cut gets its report, made by a job of its own (a retry of this job joins the same report job); a
+        // failure to queue it loses nothing: the first request for the report queues it
+        await enqueueCutReport(ctx, r.cut, { name: job.payload.createdBy, roles: job.payload.actorRoles ?? [] }).catch((e: Error) => job.log.warn({ err: e, cutId: r.cut.cut_id }, 'could not queue the cut report job; the first request for the report will'));
         return { cutId: r.cut.cut_id, created: r.created, manifestSha256: r.cut.manifest_sha256 };
       } catch (e) {
         if (!isInputError(e)) throw e; // infrastructure: retried with backoff
@@ -444,6 +448,6 @@ export function cutJob(ctx: PipelineContext): JobDefinition<CutRequest> {
 export const endpointsModule: PipelineModule = {
   name: 'endpoints',
   processors: (ctx) => [eproProcessor(ctx)],
-  jobs: (ctx) => [cutJob(ctx)],
+  jobs: (ctx) => [cutJob(ctx), reportJob(ctx)],
   sniffers: [eproSniffer],
 };
