@@ -1,7 +1,8 @@
 /**
  * Per-job-type concurrency: a heavy type runs in a lane of its own, at most QUEUE_CONCURRENCY_HEAVY at once per
- * worker, while light types share QUEUE_CONCURRENCY and never wait behind heavy ones — on the in-process queue and on
- * Bull (one Bull queue per lane: Bull sums the concurrency of named processors on one queue). Queue depth per type.
+ * worker, while light types share QUEUE_CONCURRENCY and never wait behind heavy ones; two types sharing a lane run
+ * one at a time together (the cut and its report) — on the in-process queue and on Bull (one Bull queue per lane:
+ * Bull sums the concurrency of named processors on one queue). Queue depth per type.
  */
 import { createRuntime, type PipelineModule, type Runtime } from '@app/pipeline';
 import type { BullDriver, JobEvent } from '@app/queue';
@@ -16,13 +17,17 @@ function meter() {
   const max: Record<string, number> = {};
   let total = 0;
   let maxTotal = 0;
-  const run = async (name: string) => {
-    active[name] = (active[name] ?? 0) + 1;
+  /** One job of type `name` (also counted under `lane` when given). */
+  const run = async (name: string, lane?: string) => {
+    const keys = lane ? [name, lane] : [name];
+    for (const k of keys) {
+      active[k] = (active[k] ?? 0) + 1;
+      max[k] = Math.max(max[k] ?? 0, active[k]!);
+    }
     total++;
-    max[name] = Math.max(max[name] ?? 0, active[name]!);
     maxTotal = Math.max(maxTotal, total);
     await new Promise((r) => setTimeout(r, 300));
-    active[name]!--;
+    for (const k of keys) active[k]!--;
     total--;
   };
   return { run, max, maxTotal: () => maxTotal };
@@ -35,12 +40,15 @@ function laneModule(m: ReturnType<typeof meter>): PipelineModule {
       { name: 'test.heavy', heavy: true, handler: () => m.run('test.heavy') },
       { name: 'test.capped', concurrency: 1, handler: () => m.run('test.capped') },
       { name: 'test.light', handler: () => m.run('test.light') },
+      // two types in one lane: its limit is the smaller (1, not QUEUE_CONCURRENCY_HEAVY), for both together
+      { name: 'test.pair-a', lane: 'test.pair', handler: () => m.run('test.pair-a', 'test.pair') },
+      { name: 'test.pair-b', lane: 'test.pair', concurrency: 1, handler: () => m.run('test.pair-b', 'test.pair') },
     ],
   };
 }
 
 async function scenario(rt: Runtime, m: ReturnType<typeof meter>) {
-  expect(rt.queue.concurrency()).toMatchObject({ shared: SHARED, lanes: { 'test.heavy': HEAVY, 'test.capped': 1 } });
+  expect(rt.queue.concurrency()).toEqual({ shared: SHARED, lanes: { 'test.heavy': HEAVY, 'test.capped': 1, 'test.pair': 1 } });
   const events: JobEvent[] = [];
   rt.queue.observe((e) => events.push(e));
   const tag = Date.now().toString(36);
@@ -48,6 +56,7 @@ async function scenario(rt: Runtime, m: ReturnType<typeof meter>) {
     await rt.queue.enqueue('test.heavy', { i }, { idempotencyKey: `h:${tag}:${i}` });
     await rt.queue.enqueue('test.light', { i }, { idempotencyKey: `l:${tag}:${i}` });
     if (i < 3) await rt.queue.enqueue('test.capped', { i }, { idempotencyKey: `c:${tag}:${i}` });
+    if (i < 2) for (const t of ['test.pair-a', 'test.pair-b']) await rt.queue.enqueue(t, { i }, { idempotencyKey: `${t}:${tag}:${i}` });
   }
   await rt.queue.enqueue('test.light', { later: true }, { idempotencyKey: `later:${tag}`, delayMs: 120_000 });
   const before = await rt.queue.depth();
@@ -63,14 +72,16 @@ async function scenario(rt: Runtime, m: ReturnType<typeof meter>) {
   })();
   expect(during['test.heavy']!.active).toBeLessThanOrEqual(HEAVY);
   expect(during['test.heavy']!.waiting + during['test.heavy']!.active).toBeLessThanOrEqual(N);
-  await waitForJobs(rt, N * 2 + 3);
+  await waitForJobs(rt, N * 2 + 3 + 4);
   // observers hear of a completion after the ledger has it: on a loaded machine the last event can trail the count
-  await waitFor(async () => events.filter((e) => e.type === 'completed').length >= N * 2 + 3, 10000, 'every completed event');
+  await waitFor(async () => events.filter((e) => e.type === 'completed').length >= N * 2 + 3 + 4, 10000, 'every completed event');
   expect(m.max['test.heavy']).toBe(HEAVY);
   expect(m.max['test.capped']).toBe(1);
   expect(m.max['test.light']).toBe(SHARED);
-  expect(m.maxTotal()).toBe(HEAVY + 1 + SHARED); // light jobs ran beside the heavy ones, not behind them
-  expect(events.filter((e) => e.type === 'completed')).toHaveLength(N * 2 + 3);
+  expect(m.max['test.pair']).toBe(1); // the shared lane: one job of either type at a time
+  expect(m.max['test.pair-a']).toBe(1);
+  expect(m.maxTotal()).toBe(HEAVY + 1 + SHARED + 1); // light jobs ran beside the heavy ones, not behind them
+  expect(events.filter((e) => e.type === 'completed')).toHaveLength(N * 2 + 3 + 4);
   expect(events.filter((e) => e.type === 'started').every((e) => e.attempt === 1)).toBe(true);
   expect(events.filter((e) => e.type === 'completed').every((e) => typeof e.ms === 'number' && e.ms >= 250)).toBe(true);
   const after = await rt.queue.depth();
@@ -110,7 +121,7 @@ test('Bull: the same limits, each lane a Bull queue of its own', async () => {
   const rt = await createRuntime({ config: testConfig({ DATA_DIR: dir.path, DATABASE_URL: db.url, REDIS_URL, QUEUE_NAME: name, ...settings }), log: quietLog(), modules: [laneModule(m)] });
   const bull = rt.queue.driver as BullDriver;
   try {
-    expect(bull.queues().map((q) => q.name)).toEqual(expect.arrayContaining([name, `${name}.test.heavy`, `${name}.test.capped`]));
+    expect(bull.queues().map((q) => q.name).sort()).toEqual([name, `${name}.test.capped`, `${name}.test.heavy`, `${name}.test.pair`]);
     await scenario(rt, m);
     expect((await bull.queues().find((q) => q.name === `${name}.test.heavy`)!.getCompleted()).length).toBe(N);
   } finally {

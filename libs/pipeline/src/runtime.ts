@@ -8,14 +8,13 @@ import { VOLUME_JOB } from './stages/dicom';
 import { PATCHES_JOB } from './stages/wsi';
 import { CT_INFERENCE_JOB, SLIDE_INFERENCE_JOB } from './stages/ai';
 import { CUT_JOB } from './stages/endpoints';
-import { REPORT_JOB } from './stages/report';
 
 /**
  * Heavy job types (CPU and memory bound: volume building, slide patches, inference, data cuts): each runs in a lane of
  * its own, limited per worker by QUEUE_CONCURRENCY_HEAVY, so light jobs (ingest, instance processing) never wait behind
  * them.
  */
-export const HEAVY_JOBS: ReadonlySet<string> = new Set([VOLUME_JOB, PATCHES_JOB, CT_INFERENCE_JOB, SLIDE_INFERENCE_JOB, CUT_JOB, REPORT_JOB]);
+export const HEAVY_JOBS: ReadonlySet<string> = new Set([VOLUME_JOB, PATCHES_JOB, CT_INFERENCE_JOB, SLIDE_INFERENCE_JOB, CUT_JOB]);
 
 /** Everything a process (api, worker, cli) needs, built from the config. No NestJS here. */
 export interface Runtime extends PipelineContext {

@@ -37,8 +37,9 @@ export interface BullSettings {
  *
  * Lanes: Bull sums the concurrency of named processors on one queue (any of them takes any job: REFERENCE.md,
  * queue.process, "to avoid this behaviour you need to create an own queue for each process function"), so a job
- * type with a per-worker limit gets a Bull queue of its own (`<QUEUE_NAME>.<type>`) processed with that limit;
- * every other type shares the main queue and QUEUE_CONCURRENCY.
+ * type with a per-worker limit gets a Bull queue of its own (`<QUEUE_NAME>.<type>`, or `<QUEUE_NAME>.<lane>` shared
+ * by the types naming that lane) processed with that limit; every other type shares the main queue and
+ * QUEUE_CONCURRENCY.
  *
  * Process death: Bull's stalled-job check (lockDuration / stalledInterval / maxStalledCount) puts an active job
  * whose worker died back to waiting (or fails it after maxStalledCount); JobQueue reconciles the ledger with it.
@@ -48,6 +49,8 @@ export class BullDriver implements QueueDriver {
   /** The main queue (every type without a lane of its own). */
   readonly queue: Bull.Queue<DriverJobData>;
   private readonly lanes = new Map<string, { queue: Bull.Queue<DriverJobData>; concurrency: number }>();
+  /** Job type -> its lane (types without one use the main queue). */
+  private readonly laneOf = new Map<string, { queue: Bull.Queue<DriverJobData>; concurrency: number }>();
   private readonly opts: Bull.QueueOptions;
   constructor(
     private readonly redisUrl: string,
@@ -74,14 +77,15 @@ export class BullDriver implements QueueDriver {
     return [this.queue, ...[...this.lanes.values()].map((l) => l.queue)];
   }
 
-  setLane(name: string, concurrency: number): void {
-    const lane = this.lanes.get(name);
-    if (lane) lane.concurrency = concurrency;
-    else this.lanes.set(name, { queue: this.open(`${this.queueName}.${name}`), concurrency });
+  setLane(name: string, concurrency: number, laneName = name): void {
+    let lane = this.lanes.get(laneName);
+    if (!lane) this.lanes.set(laneName, (lane = { queue: this.open(`${this.queueName}.${laneName}`), concurrency }));
+    else lane.concurrency = Math.min(lane.concurrency, concurrency);
+    this.laneOf.set(name, lane);
   }
 
   private queueFor(name: string): Bull.Queue<DriverJobData> {
-    return this.lanes.get(name)?.queue ?? this.queue;
+    return this.laneOf.get(name)?.queue ?? this.queue;
   }
 
   async add(name: string, data: DriverJobData, opts: { jobId: string; attempts: number; backoffMs: number; delayMs?: number }): Promise<void> {

@@ -18,7 +18,8 @@ interface Pending {
  * (or by another live one, on its reclaim timer) — see JobQueue.recoverStuck.
  *
  * Lanes: a job type with a limit of its own (heavy types) runs at most that many at once and does not
- * use the shared pool; every other type shares `concurrency` slots.
+ * use the shared pool; types sharing a lane run at most its limit at once together; every other type shares
+ * `concurrency` slots.
  */
 export class InProcessDriver implements QueueDriver {
   readonly kind = 'in-process' as const;
@@ -26,13 +27,19 @@ export class InProcessDriver implements QueueDriver {
   private active = 0;
   private concurrency = 0;
   private readonly lanes = new Map<string, { limit: number; active: number }>();
+  /** Job type -> its lane (types without one use the shared pool). */
+  private readonly laneOf = new Map<string, { limit: number; active: number }>();
   private fn?: (job: DriverJob) => Promise<unknown>;
   private timer?: NodeJS.Timeout;
   private closed = false;
   private done = { completed: 0, failed: 0 };
 
-  setLane(name: string, concurrency: number): void {
-    this.lanes.set(name, { limit: Math.max(1, concurrency), active: this.lanes.get(name)?.active ?? 0 });
+  setLane(name: string, concurrency: number, laneName = name): void {
+    const limit = Math.max(1, concurrency);
+    let lane = this.lanes.get(laneName);
+    if (!lane) this.lanes.set(laneName, (lane = { limit, active: 0 }));
+    else lane.limit = Math.min(lane.limit, limit);
+    this.laneOf.set(name, lane);
   }
 
   async add(name: string, data: DriverJobData, opts: { jobId: string; attempts: number; backoffMs: number; delayMs?: number }): Promise<void> {
@@ -49,7 +56,7 @@ export class InProcessDriver implements QueueDriver {
   }
 
   private free(name: string): boolean {
-    const lane = this.lanes.get(name);
+    const lane = this.laneOf.get(name);
     return lane ? lane.active < lane.limit : this.active < this.concurrency;
   }
 
@@ -74,7 +81,7 @@ export class InProcessDriver implements QueueDriver {
   }
 
   private run(p: Pending): void {
-    const lane = this.lanes.get(p.name);
+    const lane = this.laneOf.get(p.name);
     if (lane) lane.active++;
     else this.active++;
     let discarded = false;

@@ -92,24 +92,25 @@ export class JobQueue {
     if (this.defs.has(def.name)) throw new Error(`job type ${def.name} registered twice`);
     this.defs.set(def.name, def as JobDefinition<any>);
     const limit = this.limitOf(def as JobDefinition<any>);
-    if (limit !== undefined) this.driver.setLane(def.name, limit);
+    if (limit !== undefined) this.driver.setLane(def.name, limit, def.lane ?? def.name);
   }
 
-  /** Per-worker limit of a type with a lane of its own; undefined = shared pool. */
+  /** Per-worker limit of a type with a lane of its own (or a shared one); undefined = shared pool. */
   limitOf(def: JobDefinition<any>): number | undefined {
-    return def.concurrency ?? (def.heavy ? (this.opts.heavyConcurrency ?? 1) : undefined);
+    return def.concurrency ?? (def.heavy || def.lane ? (this.opts.heavyConcurrency ?? 1) : undefined);
   }
 
   names(): string[] {
     return [...this.defs.keys()];
   }
 
-  /** Per-type lanes and the shared pool, for logs and the worker banner. */
+  /** The lanes (by lane name: a type's own, or the one it shares) with their limits, and the shared pool; for logs and the worker banner. */
   concurrency(): { shared: number; lanes: Record<string, number> } {
     const lanes: Record<string, number> = {};
     for (const d of this.defs.values()) {
       const l = this.limitOf(d);
-      if (l !== undefined) lanes[d.name] = l;
+      const lane = d.lane ?? d.name;
+      if (l !== undefined) lanes[lane] = Math.min(l, lanes[lane] ?? l);
     }
     return { shared: this.opts.concurrency, lanes };
   }

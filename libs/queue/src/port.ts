@@ -26,6 +26,13 @@ export interface JobDefinition<P = unknown> {
   /** A heavy type (volume building, slide tiling, inference): its own lane limited to QUEUE_CONCURRENCY_HEAVY. */
   heavy?: boolean;
   /**
+   * Share the lane of this name (default: the type's own name) with the other types naming it: together they run at
+   * most the lane's limit at once per worker (the smallest limit among them), e.g. two memory-hungry types that must
+   * not add up in one worker. With Bull the lane is the Bull queue `<QUEUE_NAME>.<lane>`. Implies a limit (heavy's)
+   * when the type sets neither `concurrency` nor `heavy`.
+   */
+  lane?: string;
+  /**
    * Called once when the last attempt has failed (e.g. to mark the object failed), also when the last attempt died
    * with its worker (then `error` says so).
    */
@@ -90,8 +97,11 @@ export interface DriverHooks {
 /** What a transport (Bull on Redis, or in-process) must do; the ledger logic sits above it. */
 export interface QueueDriver {
   readonly kind: 'bull' | 'in-process';
-  /** A job type with a per-worker limit of its own (called at registration, before any add or process). */
-  setLane(name: string, concurrency: number): void;
+  /**
+   * Job type `name` runs in lane `lane` (default: its own), which runs at most `concurrency` jobs at once per worker
+   * (a lane shared by several types keeps the smallest limit given). Called at registration, before any add or process.
+   */
+  setLane(name: string, concurrency: number, lane?: string): void;
   add(name: string, data: DriverJobData, opts: { jobId: string; attempts: number; backoffMs: number; delayMs?: number }): Promise<void>;
   /** Consume: `concurrency` for the shared pool, each lane with its own. */
   process(concurrency: number, fn: (job: DriverJob) => Promise<unknown>, hooks?: DriverHooks): void;

@@ -96,24 +96,15 @@ export function endpointSettings(ctx: PipelineContext): Partial<ProtocolSettings
   return loadProtocolConfig(ctx.config).endpoints as Partial<ProtocolSettings>;
 }
 
-/**
- * A data cut: the study's latest assessments + every accepted ePRO upload, derived with the protocol
- * settings, written in every format with a manifest, stored under cuts/<study>/<cutId>/ and recorded.
- * The cut id is content-addressed (inputs + settings + code version), so re-running on the same inputs
- * returns the same, immutable cut; its files are byte-identical to a fresh derivation (verifyCut).
- *
- * Audit anchoring (issue 12 §7): the manifest records `auditHead`, the audit chain's head when the cut is first made,
- * and a `cut.created` entry (with the manifest sha256) follows it in the chain. The head is deliberately NOT part of
- * the cut id: the id stays a function of inputs + settings + code, so the same inputs still give the same cut. The
- * first manifest stored wins: a repeated request returns the stored cut, and a re-derivation into the same location
- * (the row lost, the files kept) adopts the stored manifest.json when its data files are identical.
- */
-export async function createDataCut(ctx: PipelineContext, req: CutRequest): Promise<CutResult> {
-  const repo = new EndpointsRepository(ctx.db);
-  const input = await checkCutRequest(repo, req);
+/** The datasets of a cut: the study document (with its accepted ePRO uploads) derived, then let go. */
+async function deriveCutDatasets(
+  ctx: PipelineContext,
+  req: CutRequest,
+  input: NonNullable<Awaited<ReturnType<EndpointsRepository['latestStudyInput']>>>,
+  uploads: Awaited<ReturnType<EndpointsRepository['eproUploads']>>,
+) {
   // a fresh document from the database (its parts put back): changed below without touching anything stored
-  let study = (await repo.studyInputDocument(input)) as unknown as StudyInput;
-  const uploads = await repo.eproUploads();
+  let study = (await new EndpointsRepository(ctx.db).studyInputDocument(input)) as unknown as StudyInput;
   const issues: string[] = [];
   let latest = new Date(input.created_at).getTime();
   for (const u of uploads) {
@@ -127,7 +118,6 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
   // big studies derive and write on all cores (worker threads); small ones stay in this thread
   const derived = await deriveEndpointTablesParallel(study, settingsIn, { blinded: req.blinded });
   issues.push(...derived.issues);
-  const formats = req.formats ?? [...CUT_FORMATS];
   const extra: Dataset[] = [];
   // several reads per subject (BICR readers + AI): the reader-level datasets ADTRRDR / ADRSRDR (libs/endpoints reads.ts)
   if (hasReads(study)) {
@@ -143,6 +133,29 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
     extra.push(adpredDataset(buildAdpred(preds, m.provenance, { studyId: req.studyId })));
     predictionModel = m.provenance;
   }
+  return { derived, extra, issues, latest, predictionModel };
+}
+
+/**
+ * A data cut: the study's latest assessments + every accepted ePRO upload, derived with the protocol
+ * settings, written in every format with a manifest, stored under cuts/<study>/<cutId>/ and recorded.
+ * The cut id is content-addressed (inputs + settings + code version), so re-running on the same inputs
+ * returns the same, immutable cut; its files are byte-identical to a fresh derivation (verifyCut).
+ *
+ * Audit anchoring (issue 12 §7): the manifest records `auditHead`, the audit chain's head when the cut is first made,
+ * and a `cut.created` entry (with the manifest sha256) follows it in the chain. The head is deliberately NOT part of
+ * the cut id: the id stays a function of inputs + settings + code, so the same inputs still give the same cut. The
+ * first manifest stored wins: a repeated request returns the stored cut, and a re-derivation into the same location
+ * (the row lost, the files kept) adopts the stored manifest.json when its data files are identical.
+ */
+export async function createDataCut(ctx: PipelineContext, req: CutRequest): Promise<CutResult> {
+  const repo = new EndpointsRepository(ctx.db);
+  const input = await checkCutRequest(repo, req);
+  const uploads = await repo.eproUploads();
+  // the study document lives only while the datasets are derived (deriveCutDatasets): the files are written without
+  // it (a 10,000-subject trial with reads: about 1 GB of heap that the writing would otherwise keep)
+  const { derived, extra, issues, latest, predictionModel } = await deriveCutDatasets(ctx, req, input, uploads);
+  const formats = req.formats ?? [...CUT_FORMATS];
   const audit = new AuditRepository(ctx.db);
   const auditHead = await audit.head();
   const inputs = {
@@ -448,6 +461,8 @@ export function cutJob(ctx: PipelineContext): JobDefinition<CutRequest> {
 export const endpointsModule: PipelineModule = {
   name: 'endpoints',
   processors: (ctx) => [eproProcessor(ctx)],
-  jobs: (ctx) => [cutJob(ctx), reportJob(ctx)],
+  // the report shares the cut lane: a worker makes one cut or one report at a time, so a big trial's cut (3.1 GB at
+  // 10,000 subjects) and a report (1.2 GB) never add up in one worker (4 GiB in infra/k8s/worker.yaml)
+  jobs: (ctx) => [cutJob(ctx), { ...reportJob(ctx), lane: CUT_JOB }],
   sniffers: [eproSniffer],
 };

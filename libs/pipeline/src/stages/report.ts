@@ -3,7 +3,7 @@
  * plots/<name>.svg|png and manifest.json (the report manifest, which records the cut manifest's sha256; see
  * libs/report report.ts for why the cut manifest itself is never rewritten).
  *
- * Made once per cut by a job of its own (`cut.report`, heavy lane): queued by the cut job as soon as the cut is
+ * Made once per cut by a job of its own (`cut.report`, in the cut lane): queued by the cut job as soon as the cut is
  * stored, and by whoever asks for a report that is not there yet (API, CLI, demo), which then waits for that job. So
  * a report is built on a worker, once, whatever number of requests and API replicas ask for it; the API process never
  * builds one (a 10,000-subject trial's report needs 1.2 GB). Then it is served as stored: write-once like the cut's
@@ -99,7 +99,10 @@ export async function cutReportFile(ctx: PipelineContext, cut: DataCutRow, manif
  * The report as a queued job (`cut.report`).
  * ---------------------------------------------------------------------------------------------------------- */
 
-/** The job that makes a cut's report (heavy lane: a 10,000-subject report takes 1.2 GB and every core for ~20 s). */
+/**
+ * The job that makes a cut's report (a 10,000-subject report takes 1.2 GB and every core for ~20 s). It runs in the
+ * cut job's lane (`cut.create`, set where the endpoints module registers it): one cut or one report at a time per worker.
+ */
 export const REPORT_JOB = 'cut.report';
 
 export interface ReportJobPayload {
@@ -210,7 +213,7 @@ export async function runCutReportJob(ctx: PipelineContext, cut: DataCutRow, act
 /** The report job: ensureCutReport; a refused report (InputError: e.g. a tampered cut) completes with the error as its result (never retried). */
 export function reportJob(ctx: PipelineContext): JobDefinition<ReportJobPayload> {
   return {
-    name: REPORT_JOB, // heavy: listed in HEAVY_JOBS (runtime.ts), so KEDA scales on its lane too
+    name: REPORT_JOB,
     handler: async (job): Promise<ReportJobResult> => {
       const cut = await new EndpointsRepository(ctx.db).cutById(job.payload.cutId);
       if (!cut) return { inputError: { code: 'report.no-cut', message: `no data cut ${job.payload.cutId}` } };
