@@ -10,7 +10,7 @@ import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { sha256Hex } from '@app/core';
 import type { CutManifest } from '@app/datasets';
-import { buildReportForCut, createDataCut, loadSimulatedStudy, REPORT_JOB, requestCutReport, type Runtime, verifyCut } from '@app/pipeline';
+import { buildReportForCut, createDataCut, ensureCutReport, loadSimulatedStudy, REPORT_JOB, requestCutReport, type Runtime, verifyCut } from '@app/pipeline';
 import { createRuntime } from '@app/pipeline';
 import { verifyReport, type ReportManifest } from '@app/report';
 import { createApiApp } from '../../apps/api/src/app';
@@ -129,6 +129,15 @@ test('a report not made yet: concurrent requests are one job; 202 + Retry-After 
   const jobs = (await rt.db.selectFrom('jobs').selectAll().where('name', '=', REPORT_JOB).execute()).filter((j) => (j.payload as { cutId: string }).cutId === cutId);
   expect(jobs).toHaveLength(1);
   expect(await rt.db.selectFrom('audit_log').selectAll().where('action', '=', 'cut.report.created').where('entity_id', '=', cutId).execute()).toHaveLength(1);
+
+  // what the job runs reports its progress (shown in a 202's body): datasets read, report built; a stored report none
+  const third = (await createDataCut(rt, { studyId: STUDY, cutoffDate: '2025-09-30', blinded: true, createdBy: 'test', formats: ['json'] })).cut;
+  const progress: number[] = [];
+  expect((await ensureCutReport(rt, third, { name: 'test' }, async (p) => void progress.push(p))).created).toBe(true);
+  expect(progress).toEqual([30, 80]);
+  progress.length = 0;
+  expect((await ensureCutReport(rt, third, { name: 'test' }, async (p) => void progress.push(p))).created).toBe(false);
+  expect(progress).toEqual([]);
 
   // an API that does not wait (REPORT_WAIT_MS=0) answers 202 with the job and Retry-After, then the report once made
   const rt0 = await createRuntime({ config: testConfig({ S3_BUCKET: s3.bucket, S3_ENDPOINT: s3.endpoint, S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', DATABASE_URL: db.url, PROTOCOL_ID: STUDY, REPORT_WAIT_MS: '0' }), log: quietLog() });

@@ -62,11 +62,19 @@ export async function storedReportManifest(ctx: PipelineContext, cut: DataCutRow
  * so that one report is built once, on a worker. Write-once: an existing report (its manifest.json) is never
  * overwritten; a half-written one (data files, no manifest: its attempt died) is written again, same bytes.
  */
-export async function ensureCutReport(ctx: PipelineContext, cut: DataCutRow, actor: { name: string; roles?: string[] }): Promise<{ manifest: ReportManifest; created: boolean }> {
+export async function ensureCutReport(
+  ctx: PipelineContext,
+  cut: DataCutRow,
+  actor: { name: string; roles?: string[] },
+  onProgress: (percent: number) => Promise<void> = async () => {},
+): Promise<{ manifest: ReportManifest; created: boolean }> {
   const mkey = reportKey(cut, 'manifest.json');
   const stored = await storedReportManifest(ctx, cut);
   if (stored) return { manifest: stored, created: false };
-  const built = await buildReportForCut(ctx, cut);
+  const datasets = await loadCutDatasets(ctx, cut);
+  await onProgress(30);
+  const built = await buildCutReport(reportCutInfo(cut), datasets, { codeVersion: codeVersion() });
+  await onProgress(80);
   // data files first, the manifest last: a report without manifest.json is an unfinished one and is made again
   for (const f of built.files) if (f.path !== 'manifest.json') await ctx.store.put(reportKey(cut, f.path), f.bytes);
   const meanwhile = await storedReportManifest(ctx, cut);
@@ -218,7 +226,8 @@ export function reportJob(ctx: PipelineContext): JobDefinition<ReportJobPayload>
       const cut = await new EndpointsRepository(ctx.db).cutById(job.payload.cutId);
       if (!cut) return { inputError: { code: 'report.no-cut', message: `no data cut ${job.payload.cutId}` } };
       try {
-        const r = await ensureCutReport(ctx, cut, { name: job.payload.requestedBy, roles: job.payload.actorRoles });
+        // progress (what a request answered 202 shows): 30 % datasets read, 80 % report built, then stored
+        const r = await ensureCutReport(ctx, cut, { name: job.payload.requestedBy, roles: job.payload.actorRoles }, (p) => job.progress(p));
         job.log.info({ cutId: cut.cut_id, created: r.created, reportManifestSha256: r.manifest.reportManifestSha256 }, 'cut report made');
         return { reportManifestSha256: r.manifest.reportManifestSha256, created: r.created };
       } catch (e) {
