@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CUT_FORMATS, buildDataCut, buildDataCutParallel, type CutFile, datasetToTable, streamDataCut, writeDataset, writeUnits, writeTablesParallel, type Dataset, type TableFormat } from '@app/datasets';
+import { Blocks, STREAM_BLOCK } from '../../libs/datasets/src/write-task';
 import { goldenDatasets, GOLDEN_META } from './golden';
 
 const FORMATS: TableFormat[] = ['csv', 'json', 'ndjson', 'dsjc', 'xpt'];
@@ -61,7 +62,9 @@ describe('writeTablesParallel', () => {
       // a slow store: files keep arriving while earlier ones are being stored
       const s = await streamDataCut({ ...base, datasets }, async (f) => {
         await new Promise((r) => setTimeout(r, 5));
-        got.push(f);
+        expect(f.chunks.every((c) => c.length > 0 && c.length <= STREAM_BLOCK)).toBe(true);
+        expect(f.chunks.reduce((n, c) => n + c.length, 0)).toBe(f.size);
+        got.push({ path: f.path, sha256: f.sha256, bytes: Buffer.concat(f.chunks) });
       }, { threads });
       expect(s.manifest).toEqual(a.manifest);
       const byPath = (x: CutFile, y: CutFile) => (x.path < y.path ? -1 : 1);
@@ -79,6 +82,28 @@ describe('writeTablesParallel', () => {
       }, { threads })).rejects.toThrow(/store refused .*\.xpt/);
       expect(calls).toBe(a.files.length - 1);
     }
+  });
+
+  it("gathers a streamed file's chunks into blocks of their own, in order, never a half-empty block moved", () => {
+    const bytes = Uint8Array.from({ length: 980 }, (_, i) => (i * 7) % 251);
+    for (const cut of [[980], [10, 90, 0, 100, 300, 480], [64, 64, 64, 788], Array.from({ length: 98 }, () => 10)]) {
+      const b = new Blocks(64);
+      let o = 0;
+      for (const n of cut) {
+        b.add(bytes.subarray(o, o + n));
+        o += n;
+      }
+      const out = b.finish();
+      expect(Buffer.concat(out)).toEqual(Buffer.from(bytes));
+      expect(out.map((c) => c.length)).toEqual([...Array(15).fill(64), 20]);
+      // every block its own memory (moved to the caller without taking anything else along)
+      expect(new Set(out.map((c) => c.buffer)).size).toBe(out.length);
+      expect(out[15]!.buffer.byteLength).toBe(20); // the last, mostly empty block was cut to its bytes
+    }
+    const one = new Blocks(64);
+    one.add(bytes.subarray(0, 50));
+    expect(one.finish().map((c) => [c.length, c.buffer.byteLength])).toEqual([[50, 64]]); // mostly full: kept as it is
+    expect(new Blocks(64).finish()).toEqual([]); // an empty file: no block
   });
 
   it('reports a writer InputError, whichever thread meets it (workers included), and stops the others', async () => {

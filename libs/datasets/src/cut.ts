@@ -24,6 +24,14 @@ export interface CutFile {
   sha256: string;
 }
 
+/** A data file of a cut handed over as it is written (streamDataCut): its bytes as blocks in order (join them, or stream them to the store). */
+export interface StreamedCutFile {
+  path: string;
+  sha256: string;
+  size: number;
+  chunks: Buffer[];
+}
+
 export interface CutManifestFile {
   path: string;
   dataset: string;
@@ -260,13 +268,13 @@ export async function buildDataCutParallel(input: BuildDataCutInput, opts: { thr
  * manifest. Memory: the cut's datasets plus the files written but not yet stored, instead of every file (the files of
  * a 10,000-subject trial with reads are 2.4 GB). A rejection of `onFile` fails the cut once the writing has ended.
  */
-export async function streamDataCut(input: BuildDataCutInput, onFile: (file: CutFile) => Promise<void>, opts: { threads?: number } = {}): Promise<{ manifest: CutManifest; manifestFile: CutFile }> {
+export async function streamDataCut(input: BuildDataCutInput, onFile: (file: StreamedCutFile) => Promise<void>, opts: { threads?: number } = {}): Promise<{ manifest: CutManifest; manifestFile: CutFile }> {
   const { files, manifest } = await writeCutParallel(input, opts.threads, onFile);
   return { manifest, manifestFile: files.find((f) => f.path === MANIFEST_PATH)! };
 }
 
 /** Every dataset as a table through writeTablesParallel: files collected, or (onFile) handed over as written. */
-async function writeCutParallel(input: BuildDataCutInput, threads: number | undefined, onFile?: (file: CutFile) => Promise<void>): Promise<{ files: CutFile[]; manifest: CutManifest }> {
+async function writeCutParallel(input: BuildDataCutInput, threads: number | undefined, onFile?: (file: StreamedCutFile) => Promise<void>): Promise<{ files: CutFile[]; manifest: CutManifest }> {
   const plan = checkCutInput(input);
   const tables = plan.datasets.map((ds) => (isTableInput(ds) ? ds : datasetToTable(ds)));
   const datasetOf = new Map(tables.map((t, k) => [tableName(t), plan.datasets[k]!]));
@@ -274,7 +282,7 @@ async function writeCutParallel(input: BuildDataCutInput, threads: number | unde
     tables,
     input.meta,
     plan.formats,
-    onFile ? { threads, onFile: (f) => onFile({ path: cutFilePath(datasetOf.get(f.table)!, f.format), bytes: f.bytes, sha256: f.sha256 }) } : { threads, mode: 'collect' },
+    onFile ? { threads, onFile: (f) => onFile({ path: cutFilePath(datasetOf.get(f.table)!, f.format), chunks: f.chunks, size: f.size, sha256: f.sha256 }) } : { threads, mode: 'collect' },
   );
   const byKey = new Map(par.map((f) => [`${f.table}\u0000${f.format}`, f]));
   const written = plan.datasets.flatMap((ds, k) =>

@@ -60,12 +60,13 @@ export interface ParallelWriteOptions {
   mode?: 'hash' | 'collect';
   xpt?: XptWriteOptions;
   /**
-   * Each file (with its bytes) as soon as it is written, for the caller to store and let go: no file's bytes are
+   * Each file (its bytes as `chunks`: blocks in order, never joined, so a big file is never held twice) as soon as
+   * it is written, for the caller to store and let go: no file's bytes are
    * returned, and at most the files written but not yet handed over (or still being stored) are in memory, instead
    * of the whole cut (2.4 GB for a 10,000-subject trial with reads). Their promises are awaited before returning;
    * the first rejection fails the write.
    */
-  onFile?: (file: WrittenFile & { bytes: Buffer }) => Promise<void> | void;
+  onFile?: (file: WrittenFile & { chunks: Buffer[] }) => Promise<void> | void;
 }
 
 /**
@@ -82,6 +83,20 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
   // the next unit to take, shared by every worker
   const next = new Int32Array(new SharedArrayBuffer(4));
   const task: WriteTask = { items: units.map((u) => ({ table: tables[u.table], formats: u.formats })), meta, xpt: opts.xpt, mode, next: workers > 1 ? next : undefined };
+  // worker threads get no table up front (each would hold a copy of every table): each asks for the table of the item
+  // it takes, and holds only that one
+  const lazyItems = units.map((u) => ({ formats: u.formats }));
+  const tablePort = (signal: Int32Array): MessagePort => {
+    const { port1, port2 } = new MessageChannel();
+    port1.on('message', (i: number) => {
+      port1.postMessage(tables[units[i]!.table]);
+      Atomics.store(signal, 0, 1);
+      Atomics.notify(signal, 0);
+    });
+    ports.push(port1);
+    return port2;
+  };
+  const ports: MessagePort[] = [];
   const handOver = opts.onFile ? new FileHandOver(opts.onFile) : undefined;
   let results: WrittenFile[][];
   if (workers <= 1) {
@@ -92,13 +107,15 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
       throw e;
     }
   } else {
-    const ports: MessagePort[] = [];
     const pending = Array.from({ length: workers }, () => {
-      if (!handOver) return runInWorker<WrittenFile[]>(WRITE_TASK, task);
+      const signal = new Int32Array(new SharedArrayBuffer(4));
+      const tablesPort = tablePort(signal);
+      const lazy: WriteTask = { ...task, items: lazyItems, tables: { port: tablesPort, signal } };
+      if (!handOver) return runInWorker<WrittenFile[]>(WRITE_TASK, lazy, [tablesPort]);
       const { port1, port2 } = new MessageChannel();
       port1.on('message', (f: WrittenFile) => handOver.take(f));
       ports.push(port1);
-      return runInWorker<WrittenFile[]>(WRITE_TASK, { ...task, port: port2 }, [port2]);
+      return runInWorker<WrittenFile[]>(WRITE_TASK, { ...lazy, port: port2 }, [port2, tablesPort]);
     });
     // a task that fails has stopped the others taking units (runWriteTask): wait for them all before failing
     const settled = await Promise.allSettled(pending);
@@ -134,8 +151,9 @@ class FileHandOver {
   take(f: WrittenFile): void {
     const key = `${f.table}\u0000${f.format}`;
     this.seen.add(key);
-    const bytes = Buffer.isBuffer(f.bytes) ? f.bytes : Buffer.from(f.bytes!.buffer, f.bytes!.byteOffset, f.bytes!.byteLength);
-    const stored = (async () => this.onFile({ ...f, bytes }))();
+    // the file's blocks as Buffers over the memory moved here (no copy, never joined)
+    const chunks = (f.chunks ?? []).map((c) => (Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
+    const stored = (async () => this.onFile({ ...f, chunks }))();
     stored.catch(() => undefined); // seen by done()
     this.stores.push(stored);
     if (this.waiting?.keys.delete(key) && this.waiting.keys.size === 0) this.waiting.resolve();

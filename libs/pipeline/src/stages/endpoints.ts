@@ -1,6 +1,6 @@
 import { codeVersion, InputError, isInputError, repoRoot, sha256Hex } from '@app/core';
 import { AuditRepository, type DataCutRow, EndpointsRepository, JobsRepository, type JobRow, type ObjectRow } from '@app/db';
-import { checkCutFormats, CUT_FORMATS, type CutFile, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, streamDataCut, verifyDataCut } from '@app/datasets';
+import { checkCutFormats, CUT_FORMATS, type CutFile, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, streamDataCut, type StreamedCutFile, verifyDataCut } from '@app/datasets';
 import {
   adpredDataset,
   buildAdpred,
@@ -26,6 +26,7 @@ import type { KindProcessor, PipelineContext, Sniffer } from '@app/ingest';
 import type { JobDefinition } from '@app/queue';
 import { resolveModel } from '@app/inference';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import type { PipelineModule } from '../modules';
 import { loadProtocolConfig } from '../protocol';
 import { enqueueCutReport, reportJob } from './report';
@@ -171,10 +172,11 @@ export async function createDataCut(ctx: PipelineContext, req: CutRequest): Prom
   if (existing) return { cut: existing, created: false, manifest: existing.manifest as unknown as CutManifest };
   const prefix = `cuts/${safeStudy}/${cutId}`;
   /** Stores one file of the cut; immutable: never overwrites. Returns the stored manifest when one is adopted. */
-  const storeFile = async (f: CutFile, built?: CutManifest): Promise<CutManifest | undefined> => {
+  const storeFile = async (f: CutFile | StreamedCutFile, built?: CutManifest): Promise<CutManifest | undefined> => {
     const key = `${prefix}/${f.path}`;
     if (!(await ctx.store.head(key))) {
-      await ctx.store.put(key, f.bytes);
+      // a streamed data file is stored from its blocks as they are (never joined into one buffer)
+      await ctx.store.put(key, 'bytes' in f ? f.bytes : Readable.from(f.chunks, { objectMode: false }));
       return undefined;
     }
     // an existing object must be exactly this file
