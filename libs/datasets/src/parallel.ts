@@ -86,6 +86,7 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
   // worker threads get no table up front (each would hold a copy of every table): each asks for the table of the item
   // it takes, and holds only that one
   const lazyItems = units.map((u) => ({ formats: u.formats }));
+  const ports: MessagePort[] = [];
   const tablePort = (signal: Int32Array): MessagePort => {
     const { port1, port2 } = new MessageChannel();
     port1.on('message', (i: number) => {
@@ -96,7 +97,6 @@ export async function writeTablesParallel(tables: TableInput[], meta: DatasetFil
     ports.push(port1);
     return port2;
   };
-  const ports: MessagePort[] = [];
   const handOver = opts.onFile ? new FileHandOver(opts.onFile) : undefined;
   let results: WrittenFile[][];
   if (workers <= 1) {

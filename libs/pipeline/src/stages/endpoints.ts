@@ -1,4 +1,4 @@
-import { codeVersion, InputError, isInputError, repoRoot, sha256Hex } from '@app/core';
+import { codeVersion, InputError, repoRoot, sha256Hex } from '@app/core';
 import { AuditRepository, type DataCutRow, EndpointsRepository, JobsRepository, type JobRow, type ObjectRow } from '@app/db';
 import { checkCutFormats, CUT_FORMATS, type CutFile, type CutFormat, type CutManifest, type Dataset, MANIFEST_PATH, readDataset, readManifest, streamDataCut, type StreamedCutFile, verifyDataCut } from '@app/datasets';
 import {
@@ -30,6 +30,7 @@ import { Readable } from 'node:stream';
 import type { PipelineModule } from '../modules';
 import { loadProtocolConfig } from '../protocol';
 import { enqueueCutReport, reportJob } from './report';
+import { enqueueRerunningFailed, JobFailedError, type JobProgress, jobOutcome, type JobRefusal, refusalAsResult, waitForJobState } from '../job-wait';
 
 /** ePRO / wearable uploads are recognised by their documented header (see libs/endpoints README). */
 export const eproSniffer: Sniffer = (head, filename) => {
@@ -312,7 +313,7 @@ export const PHARMAVERSE_SDTM_DIR = () => join(repoRoot(), 'tests', 'fixtures', 
 export const CUT_JOB = 'cut.create';
 
 /** What a `cut.create` job stores as its result in the ledger. */
-export type CutJobResult = { cutId: string; created: boolean; manifestSha256: string } | { inputError: { code: string; message: string } };
+export type CutJobResult = { cutId: string; created: boolean; manifestSha256: string } | JobRefusal;
 
 /**
  * The idempotency key of a cut request: the request (study, cut-off, blinding, formats, predictions) and the identity
@@ -359,32 +360,19 @@ const cutPayload = (req: CutRequest): CutRequest => ({
  * attempts) is re-run from its first attempt, which is safe because the cut is idempotent.
  */
 export async function enqueueDataCut(ctx: PipelineContext, req: CutRequest): Promise<{ jobId: string; duplicate: boolean }> {
-  const key = await cutJobKey(ctx, req);
-  const r = await ctx.queue.enqueue(CUT_JOB, cutPayload(req), { idempotencyKey: key });
-  if (r.duplicate) {
-    const row = await new JobsRepository(ctx.db).byId(r.jobId);
-    if (row?.status === 'failed') {
-      ctx.log.warn({ job: CUT_JOB, jobId: r.jobId }, 'cut requested again after its job failed: re-run');
-      await ctx.queue.retry(r.jobId).catch((e: Error) => ctx.log.warn({ err: e, jobId: r.jobId }, 'cut job re-run refused'));
-    }
-  }
-  return r;
+  const { jobId, duplicate } = await enqueueRerunningFailed(ctx, CUT_JOB, cutPayload(req), await cutJobKey(ctx, req));
+  return { jobId, duplicate };
 }
 
 /** A cut job that failed for good (not an input error: those are InputErrors). */
-export class CutJobFailedError extends Error {
+export class CutJobFailedError extends JobFailedError {
   override name = 'CutJobFailedError';
-  constructor(
-    readonly jobId: string,
-    readonly error: string,
-  ) {
-    super(`cut job ${jobId} failed: ${error}`);
+  constructor(jobId: string, error: string) {
+    super(jobId, error, 'cut job');
   }
 }
 
-export type CutJobState =
-  | { state: 'done'; jobId: string; result: CutResult }
-  | { state: 'pending'; jobId: string; status: 'queued' | 'running'; progress: number };
+export type CutJobState = { state: 'done'; jobId: string; result: CutResult } | JobProgress;
 
 /**
  * Where a cut job is: done (the cut, `created` as the job reported it), still queued/running, an InputError (the
@@ -393,28 +381,17 @@ export type CutJobState =
 export async function cutJobState(ctx: PipelineContext, jobId: string, row?: JobRow): Promise<CutJobState | undefined> {
   row ??= await new JobsRepository(ctx.db).byId(jobId);
   if (!row || row.name !== CUT_JOB) return undefined;
-  if (row.status === 'completed') {
-    const result = row.result as CutJobResult | null;
-    if (result && 'inputError' in result) throw new InputError(result.inputError.code, result.inputError.message);
-    if (!result?.cutId) throw new CutJobFailedError(jobId, 'the job completed without a cut id');
-    const cut = await new EndpointsRepository(ctx.db).cutById(result.cutId);
-    if (!cut) throw new CutJobFailedError(jobId, `its cut ${result.cutId} is not in data_cuts`);
-    return { state: 'done', jobId, result: { cut, created: result.created, manifest: cut.manifest as unknown as CutManifest } };
-  }
-  if (row.status === 'failed' || row.status === 'enqueue-failed') throw new CutJobFailedError(jobId, row.error ?? row.status);
-  return { state: 'pending', jobId, status: row.status === 'running' ? 'running' : 'queued', progress: row.progress ?? 0 };
+  const o = jobOutcome<Exclude<CutJobResult, JobRefusal>>(row, (error) => new CutJobFailedError(jobId, error));
+  if (!o.done) return o.pending;
+  if (!o.result?.cutId) throw new CutJobFailedError(jobId, 'the job completed without a cut id');
+  const cut = await new EndpointsRepository(ctx.db).cutById(o.result.cutId);
+  if (!cut) throw new CutJobFailedError(jobId, `its cut ${o.result.cutId} is not in data_cuts`);
+  return { state: 'done', jobId, result: { cut, created: o.result.created, manifest: cut.manifest as unknown as CutManifest } };
 }
 
 /** Wait up to `waitMs` for a cut job to finish (polling the ledger, which every process shares); see cutJobState. */
-export async function waitForCutJob(ctx: PipelineContext, jobId: string, waitMs: number): Promise<CutJobState> {
-  const deadline = Date.now() + waitMs;
-  for (let pollMs = 25; ; pollMs = Math.min(500, pollMs * 2)) {
-    const s = await cutJobState(ctx, jobId);
-    if (!s) throw new Error(`no cut job ${jobId}`);
-    const left = deadline - Date.now();
-    if (s.state === 'done' || left <= 0) return s;
-    await new Promise((r) => setTimeout(r, Math.min(pollMs, left)));
-  }
+export function waitForCutJob(ctx: PipelineContext, jobId: string, waitMs: number): Promise<CutJobState> {
+  return waitForJobState(() => cutJobState(ctx, jobId), waitMs, `cut job ${jobId}`);
 }
 
 /**
@@ -444,19 +421,15 @@ export async function runDataCutJob(ctx: PipelineContext, req: CutRequest, opts:
 export function cutJob(ctx: PipelineContext): JobDefinition<CutRequest> {
   return {
     name: CUT_JOB, // heavy: listed in HEAVY_JOBS (runtime.ts), so KEDA scales on its lane too
-    handler: async (job): Promise<CutJobResult> => {
-      try {
+    handler: (job): Promise<CutJobResult> =>
+      refusalAsResult(async () => {
         const r = await createDataCut(ctx, job.payload);
         job.log.info({ cutId: r.cut.cut_id, created: r.created }, 'data cut made');
         // every cut gets its report, made by a job of its own (a retry of this job joins the same report job); a
         // failure to queue it loses nothing: the first request for the report queues it
         await enqueueCutReport(ctx, r.cut, { name: job.payload.createdBy, roles: job.payload.actorRoles ?? [] }).catch((e: Error) => job.log.warn({ err: e, cutId: r.cut.cut_id }, 'could not queue the cut report job; the first request for the report will'));
         return { cutId: r.cut.cut_id, created: r.created, manifestSha256: r.cut.manifest_sha256 };
-      } catch (e) {
-        if (!isInputError(e)) throw e; // infrastructure: retried with backoff
-        return { inputError: { code: e.code, message: e.message } };
-      }
-    },
+      }),
   };
 }
 

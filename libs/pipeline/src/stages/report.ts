@@ -10,12 +10,13 @@
  * own files. The report is a function of the cut's datasets and the code version; the stored one is the one made
  * first, and its manifest says by which code version.
  */
-import { codeVersion, InputError, isInputError, sha256Hex } from '@app/core';
+import { codeVersion, InputError, sha256Hex } from '@app/core';
 import { AuditRepository, type DataCutRow, EndpointsRepository, JobsRepository, type JobRow } from '@app/db';
 import { type CutManifest, type Dataset, readDataset } from '@app/datasets';
 import { buildCutReport, type BuiltReport, REPORT_DIR, type ReportCutInfo, type ReportManifest, type ReportOptions } from '@app/report';
 import type { PipelineContext } from '@app/ingest';
 import type { JobDefinition } from '@app/queue';
+import { enqueueRerunningFailed, JobFailedError, type JobProgress, jobOutcome, type JobRefusal, refusalAsResult, waitForJobState } from '../job-wait';
 
 /** Datasets the report reads (others, e.g. TR/RS/ADQS, are never loaded). */
 export const REPORT_DATASETS = ['ADSL', 'ADTTE', 'ADRS', 'ADTR', 'TU', 'ADTRRDR', 'ADRSRDR'];
@@ -121,7 +122,7 @@ export interface ReportJobPayload {
 }
 
 /** What a `cut.report` job stores as its result in the ledger. */
-export type ReportJobResult = { reportManifestSha256: string; created: boolean } | { inputError: { code: string; message: string } };
+export type ReportJobResult = { reportManifestSha256: string; created: boolean } | JobRefusal;
 
 /** One job per cut: the report is write-once, so every request of a cut's report is the same job. */
 export const reportJobKey = (cut: Pick<DataCutRow, 'cut_id'>): string => `${REPORT_JOB}:${cut.cut_id}`;
@@ -134,38 +135,24 @@ export const reportJobKey = (cut: Pick<DataCutRow, 'cut_id'>): string => `${REPO
  */
 export async function enqueueCutReport(ctx: PipelineContext, cut: DataCutRow, actor: { name: string; roles?: string[] }): Promise<{ jobId: string; duplicate: boolean }> {
   const payload: ReportJobPayload = { cutId: cut.cut_id, requestedBy: actor.name, actorRoles: actor.roles ?? [] };
-  const jobs = new JobsRepository(ctx.db);
-  let key = reportJobKey(cut);
-  for (;;) {
-    const r = await ctx.queue.enqueue(REPORT_JOB, payload, { idempotencyKey: key });
-    if (!r.duplicate) return r;
-    const row = await jobs.byId(r.jobId);
-    if (row?.status === 'failed' || row?.status === 'enqueue-failed') {
-      ctx.log.warn({ job: REPORT_JOB, jobId: r.jobId, cutId: cut.cut_id }, 'report requested again after its job failed: re-run');
-      await ctx.queue.retry(r.jobId).catch((e: Error) => ctx.log.warn({ err: e, jobId: r.jobId }, 'report job re-run refused'));
-      return r;
-    }
+  for (let key = reportJobKey(cut); ; ) {
+    const { jobId, duplicate, row } = await enqueueRerunningFailed(ctx, REPORT_JOB, payload, key);
     const result = row?.result as ReportJobResult | null | undefined;
-    if (row?.status !== 'completed' || !result || 'inputError' in result || (await storedReportManifest(ctx, cut))) return r;
-    ctx.log.warn({ job: REPORT_JOB, jobId: r.jobId, cutId: cut.cut_id }, 'the report this job made is no longer stored: made again by a new job');
-    key = `${reportJobKey(cut)}:after:${r.jobId}`;
+    if (row?.status !== 'completed' || !result || 'inputError' in result || (await storedReportManifest(ctx, cut))) return { jobId, duplicate };
+    ctx.log.warn({ job: REPORT_JOB, jobId, cutId: cut.cut_id }, 'the report this job made is no longer stored: made again by a new job');
+    key = `${reportJobKey(cut)}:after:${jobId}`;
   }
 }
 
 /** A report job that failed for good (not an input error such as a tampered cut: those are InputErrors). */
-export class ReportJobFailedError extends Error {
+export class ReportJobFailedError extends JobFailedError {
   override name = 'ReportJobFailedError';
-  constructor(
-    readonly jobId: string,
-    readonly error: string,
-  ) {
-    super(`report job ${jobId} failed: ${error}`);
+  constructor(jobId: string, error: string) {
+    super(jobId, error, 'report job');
   }
 }
 
-export type CutReportState =
-  | { state: 'done'; jobId: string | null; manifest: ReportManifest; created: boolean }
-  | { state: 'pending'; jobId: string; status: 'queued' | 'running'; progress: number };
+export type CutReportState = { state: 'done'; jobId: string | null; manifest: ReportManifest; created: boolean } | JobProgress;
 
 /**
  * Where a report job is: done (the stored report's manifest), still queued/running, an InputError (the report was
@@ -174,18 +161,14 @@ export type CutReportState =
 export async function reportJobState(ctx: PipelineContext, jobId: string, row?: JobRow): Promise<CutReportState | undefined> {
   row ??= await new JobsRepository(ctx.db).byId(jobId);
   if (!row || row.name !== REPORT_JOB) return undefined;
-  if (row.status === 'completed') {
-    const result = row.result as ReportJobResult | null;
-    if (result && 'inputError' in result) throw new InputError(result.inputError.code, result.inputError.message);
-    const cutId = (row.payload as ReportJobPayload).cutId;
-    const cut = await new EndpointsRepository(ctx.db).cutById(cutId);
-    if (!cut) throw new ReportJobFailedError(jobId, `its cut ${cutId} is not in data_cuts`);
-    const manifest = await storedReportManifest(ctx, cut);
-    if (!manifest) throw new ReportJobFailedError(jobId, `the job completed but the report of cut ${cutId} is not in the object store (report/manifest.json missing: removed since?)`);
-    return { state: 'done', jobId, manifest, created: !!result && 'created' in result && result.created };
-  }
-  if (row.status === 'failed' || row.status === 'enqueue-failed') throw new ReportJobFailedError(jobId, row.error ?? row.status);
-  return { state: 'pending', jobId, status: row.status === 'running' ? 'running' : 'queued', progress: row.progress ?? 0 };
+  const o = jobOutcome<Exclude<ReportJobResult, JobRefusal>>(row, (error) => new ReportJobFailedError(jobId, error));
+  if (!o.done) return o.pending;
+  const cutId = (row.payload as ReportJobPayload).cutId;
+  const cut = await new EndpointsRepository(ctx.db).cutById(cutId);
+  if (!cut) throw new ReportJobFailedError(jobId, `its cut ${cutId} is not in data_cuts`);
+  const manifest = await storedReportManifest(ctx, cut);
+  if (!manifest) throw new ReportJobFailedError(jobId, `the job completed but the report of cut ${cutId} is not in the object store (report/manifest.json missing: removed since?)`);
+  return { state: 'done', jobId, manifest, created: !!o.result?.created };
 }
 
 /**
@@ -197,15 +180,8 @@ export async function requestCutReport(ctx: PipelineContext, cut: DataCutRow, ac
   const stored = await storedReportManifest(ctx, cut);
   if (stored) return { state: 'done', jobId: null, manifest: stored, created: false };
   const { jobId, duplicate } = await enqueueCutReport(ctx, cut, actor);
-  const deadline = Date.now() + waitMs;
-  for (let pollMs = 25; ; pollMs = Math.min(500, pollMs * 2)) {
-    const s = await reportJobState(ctx, jobId);
-    if (!s) throw new Error(`no report job ${jobId}`);
-    const left = deadline - Date.now();
-    if (s.state === 'done') return duplicate ? { ...s, created: false } : s;
-    if (left <= 0) return s;
-    await new Promise((r) => setTimeout(r, Math.min(pollMs, left)));
-  }
+  const s = await waitForJobState(() => reportJobState(ctx, jobId), waitMs, `report job ${jobId}`);
+  return s.state === 'done' && duplicate ? { ...s, created: false } : s;
 }
 
 /**
@@ -225,15 +201,12 @@ export function reportJob(ctx: PipelineContext): JobDefinition<ReportJobPayload>
     handler: async (job): Promise<ReportJobResult> => {
       const cut = await new EndpointsRepository(ctx.db).cutById(job.payload.cutId);
       if (!cut) return { inputError: { code: 'report.no-cut', message: `no data cut ${job.payload.cutId}` } };
-      try {
+      return refusalAsResult(async () => {
         // progress (what a request answered 202 shows): 30 % datasets read, 80 % report built, then stored
         const r = await ensureCutReport(ctx, cut, { name: job.payload.requestedBy, roles: job.payload.actorRoles }, (p) => job.progress(p));
         job.log.info({ cutId: cut.cut_id, created: r.created, reportManifestSha256: r.manifest.reportManifestSha256 }, 'cut report made');
         return { reportManifestSha256: r.manifest.reportManifestSha256, created: r.created };
-      } catch (e) {
-        if (!isInputError(e)) throw e; // infrastructure: retried with backoff
-        return { inputError: { code: e.code, message: e.message } };
-      }
+      });
     },
   };
 }
