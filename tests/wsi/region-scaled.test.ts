@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { configureSandbox, sandboxStats } from '@app/core';
-import { openSlide, resizeRgb, type SlideReader } from '@app/wsi';
+import { openSlide, regionFromBlocks, regionTaskStats, resizeRgb, type RegionTask, type SlideReader } from '@app/wsi';
 import { fx } from './helpers';
 
 /** [file, level, x, y (level-0 px), w, h (level px), outW, outH] */
@@ -86,5 +86,50 @@ describe('a block that kills the decoder', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('overlapping regions (the bands of a slide map)', () => {
+  test("the next band reuses the last band's bottom block row, with the same bytes as reading it afresh", async () => {
+    const s = await openSlide(fx('CMU-1-Small-Region.svs'), { sandbox: false });
+    try {
+      // two bands of the whole width at half size that overlap by 48 px, as classifySlide's bands do
+      const before = { ...regionTaskStats };
+      const a = await s.readRegionScaled!(0, -16, -16, 2252, 616, 1126, 308);
+      const b = await s.readRegionScaled!(0, -16, 552, 2252, 616, 1126, 308);
+      const reused = regionTaskStats.reused - before.reused;
+      expect(reused).toBeGreaterThan(0);
+      for (const [got, y] of [[a, -16], [b, 552]] as const) {
+        const want = await resizeRgb(await s.readRegion(0, -16, y, 2252, 616), 1126, 308);
+        expect(Buffer.compare(Buffer.from(got.data), Buffer.from(want.data))).toBe(0);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a kept block is used only for the same raw bytes and decoding parameters', async () => {
+    // an uncompressed 2 x 2-block level: the block at (0, 1) is the last row of the first region and the first of the next
+    const info: RegionTask['info'] = {
+      width: 8, height: 8, tiled: true, tileWidth: 4, tileHeight: 4, compression: 1, photometric: 2, samplesPerPixel: 3, bitsPerSample: [8, 8, 8],
+      planar: 1, predictor: 1, subsampling: [1, 1], lumaCoefs: [0.299, 0.587, 0.114], refBW: [0, 255, 128, 255, 128, 255], signed: false,
+    };
+    const level = { width: 8, height: 8, tileWidth: 4, tileHeight: 4, tilesAcross: 2, tilesDown: 2 };
+    const block = (tx: number, ty: number, v: number) => ({ tx, ty, h: 4, what: `tile ${ty * 2 + tx}`, raw: new Uint8Array(48).fill(v) });
+    const region = (blocks: RegionTask['blocks'], ly: number, inf = info): RegionTask => ({ info: inf, level, lx: 0, ly, w: 4, h: 4, outW: 4, outH: 4, blocks });
+    const first = await regionFromBlocks(region([block(0, 0, 10), block(0, 1, 20)], 2)); // rows 2..5: blocks (0,0) and (0,1)
+    expect([first[0], first[2 * 12]]).toEqual([10, 20]);
+    let before = regionTaskStats.reused;
+    // the same bytes at (0, 1): reused
+    expect((await regionFromBlocks(region([block(0, 1, 20)], 4)))[0]).toBe(20);
+    expect(regionTaskStats.reused - before).toBe(1);
+    // other bytes at (0, 1): decoded, never the kept pixels
+    before = regionTaskStats.reused;
+    expect((await regionFromBlocks(region([block(0, 1, 30)], 4)))[0]).toBe(30);
+    expect(regionTaskStats.reused - before).toBe(0);
+    // the same bytes with other decoding parameters (signed samples: + 128): decoded again
+    before = regionTaskStats.reused;
+    expect((await regionFromBlocks(region([block(0, 1, 30)], 4, { ...info, signed: true })))[0]).toBe(30 ^ 0x80);
+    expect(regionTaskStats.reused - before).toBe(0);
   });
 });

@@ -6,3 +6,4 @@ export { DEFAULT_CACHE_BYTES, DEFAULT_MAX_LEVEL_PIXELS, MAX_REGION_PIXELS } from
 export { blindSlide, cleanAperioDescription, cleanOmeXml, APERIO_KEEP_KEYS, type BlindOptions, type BlindingReport } from './blind';
 export { sandboxDefault } from './isolate';
 export { resizeRgb } from './resize';
+export { regionFromBlocks, regionTaskStats, type RegionTask } from './region-task';
