@@ -10,7 +10,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decodeJpeg, decodeJpegSharp, decodeStats, spliceJpeg } from '../../libs/wsi/src/decode';
+import { decodeJpeg, decodeJpegInto, decodeJpegSharp, decodeStats, spliceJpeg } from '../../libs/wsi/src/decode';
+
+/** decodeJpegInto's pixels, copied during the hand-over (they may be the decoder's own memory). */
+const decodeInto = async (stream: Buffer, w: number, h: number, what: string): Promise<Uint8Array> => {
+  let got: Uint8Array | undefined;
+  await decodeJpegInto(stream, w, h, what, (rgb) => (got = rgb.slice()));
+  return got!;
+};
 import { TAG, TiffFile } from '../../libs/wsi/src/tiff-file';
 
 const FIX = join(__dirname, '..', 'fixtures', 'wsi');
@@ -57,8 +64,10 @@ test.each(['CMU-1-Small-Region.svs', 'small.svs', 'ycbcr-jpeg.tif'])('%s: every 
     const ref = await decodeJpegSharp(t.stream, t.tw, t.th, t.what);
     expect(fast.length).toBe(t.tw * t.th * 3);
     if (Buffer.compare(Buffer.from(fast), Buffer.from(ref)) !== 0) throw new Error(`${t.what}: WASM and sharp decodes differ`);
+    // handed over from the decoder's memory: the same bytes
+    if (Buffer.compare(Buffer.from(await decodeInto(t.stream, t.tw, t.th, t.what)), Buffer.from(ref)) !== 0) throw new Error(`${t.what}: decodeJpegInto differs`);
   }
-  expect(decodeStats.jpegWasm - before.jpegWasm).toBe(tiles.length);
+  expect(decodeStats.jpegWasm - before.jpegWasm).toBe(2 * tiles.length);
   expect(decodeStats.jpegSharp - before.jpegSharp).toBe(0);
 });
 
@@ -94,12 +103,28 @@ describe('streams the WASM path declines go to sharp, which decides as before', 
       const ours = await decodeJpeg(bad, 64, 48, `tile ${k}`).then(() => 'accepted', (e: Error) => e.message);
       const theirs = await decodeJpegSharp(bad, 64, 48, `tile ${k}`).then(() => 'accepted', (e: Error) => e.message);
       if (ours !== theirs) throw new Error(`mutation ${k}: ours ${ours}, sharp ${theirs}`);
+      // decodeJpegInto takes the same paths: the same outcome, and when accepted the same pixels as decodeJpeg
+      const into = await decodeInto(bad, 64, 48, `tile ${k}`).then((px) => px, (e: Error) => e.message);
+      if (ours === 'accepted') {
+        if (typeof into === 'string' || Buffer.compare(Buffer.from(into), Buffer.from(await decodeJpeg(bad, 64, 48, `tile ${k}`))) !== 0) throw new Error(`mutation ${k}: decodeJpegInto differs`);
+      } else if (into !== ours) throw new Error(`mutation ${k}: decodeJpegInto ${String(into)}, decodeJpeg ${ours}`);
       if (ours === 'accepted') accepted++;
       else refused++;
     }
     // both outcomes occur, so the comparison covers both
     expect(accepted).toBeGreaterThan(10);
     expect(refused).toBeGreaterThan(10);
+  });
+
+  test("an error thrown by decodeJpegInto's receiver is that error (never taken for a decoding failure and decoded again by sharp)", async () => {
+    const before = { ...decodeStats };
+    await expect(
+      decodeJpegInto(jpg, 64, 48, 'tile', () => {
+        throw new Error('receiver failed');
+      }),
+    ).rejects.toThrow('receiver failed');
+    expect(decodeStats.jpegWasm - before.jpegWasm).toBe(1);
+    expect(decodeStats.jpegSharp - before.jpegSharp).toBe(0);
   });
 
   test.each([

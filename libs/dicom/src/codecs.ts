@@ -50,7 +50,7 @@ export function initCodecs(): Promise<Codecs> {
 }
 
 export interface CodecOutput {
-  /** Decoded bytes (a copy, owned by the caller), little-endian samples, pixel-interleaved. */
+  /** Decoded bytes (a copy, owned by the caller; decodeJpeg8Into: a view, see there), little-endian samples, pixel-interleaved. */
   bytes: Uint8Array;
   width: number;
   height: number;
@@ -62,7 +62,9 @@ export interface CodecOutput {
 /** Reused decoder instances (one of each per thread). */
 const instances = new Map<string, WasmDecoder>();
 
-async function runWasm(kind: keyof Codecs, data: Uint8Array, syntaxName: string): Promise<CodecOutput> {
+async function runWasm(kind: keyof Codecs, data: Uint8Array, syntaxName: string): Promise<CodecOutput>;
+async function runWasm<T>(kind: keyof Codecs, data: Uint8Array, syntaxName: string, consume: (out: CodecOutput) => T): Promise<T>;
+async function runWasm<T>(kind: keyof Codecs, data: Uint8Array, syntaxName: string, consume?: (out: CodecOutput) => T): Promise<CodecOutput | T> {
   const codecs = await initCodecs();
   let dec = instances.get(kind);
   if (!dec) {
@@ -86,19 +88,21 @@ async function runWasm(kind: keyof Codecs, data: Uint8Array, syntaxName: string)
   }
   const info = dec.getFrameInfo();
   const out = dec.getDecodedBuffer();
-  return {
-    bytes: new Uint8Array(out), // copy out of the WASM heap
-    width: info.width,
-    height: info.height,
-    bitsPerSample: info.bitsPerSample,
-    components: info.componentCount,
-    isSigned: info.isSigned,
-  };
+  const meta = { width: info.width, height: info.height, bitsPerSample: info.bitsPerSample, components: info.componentCount, isSigned: info.isSigned };
+  // consume: the bytes where the decoder left them (no await between the decode and the call: nothing else decodes meanwhile)
+  if (consume) return consume({ bytes: out, ...meta });
+  return { bytes: new Uint8Array(out), ...meta }; // copy out of the WASM heap
 }
 
 export const decodeJpegLs = (d: Uint8Array, name: string): Promise<CodecOutput> => runWasm('JpegLSDecoder', d, name);
 export const decodeJ2k = (d: Uint8Array, name: string): Promise<CodecOutput> => runWasm('J2KDecoder', d, name);
 export const decodeJpeg8 = (d: Uint8Array, name: string): Promise<CodecOutput> => runWasm('JPEGDecoder', d, name);
+/**
+ * decodeJpeg8 without the copy out of the decoder's memory: `consume` is called synchronously right after the decode
+ * with `bytes` a view into that memory, valid only during the call (the next decode overwrites it): it copies what it
+ * keeps. Returns what `consume` returns. Decoding errors as decodeJpeg8's; an error thrown by `consume` is its own.
+ */
+export const decodeJpeg8Into = <T>(d: Uint8Array, name: string, consume: (out: CodecOutput) => T): Promise<T> => runWasm('JPEGDecoder', d, name, consume);
 
 /** JPEG lossless (process 14) through jpeg-lossless-decoder-js. Returns little-endian sample bytes. */
 export function decodeJpegLossless(d: Uint8Array, bytesPerSample: number, name: string): Uint8Array {

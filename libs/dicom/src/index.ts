@@ -1,7 +1,7 @@
 export * from './transfer-syntax';
 export * from './parse';
 export * from './decode';
-export { decodeJpeg8, initCodecs, jpegFrameHeader, type JpegFrameHeader } from './codecs';
+export { decodeJpeg8, decodeJpeg8Into, initCodecs, jpegFrameHeader, type JpegFrameHeader } from './codecs';
 export { decodeRleFrame } from './rle';
 export * from './volume';
 export * from './series';

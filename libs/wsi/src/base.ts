@@ -128,6 +128,27 @@ export abstract class PyramidSlide implements SlideReader {
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * Copies the part of decoded tile (tx, ty) that lies in the rectangle (lx, ly, w, ...) and in the level (c: its
+ * coveredTiles) into `out`, the rectangle's RGB rows.
+ */
+export function blitTile(out: Uint8Array, L: LevelGrid, c: CoveredTiles, lx: number, ly: number, w: number, tx: number, ty: number, t: DecodedTile): void {
+  const ox = tx * L.tileWidth;
+  const oy = ty * L.tileHeight;
+  const cx0 = Math.max(c.x0, ox);
+  const cx1 = Math.min(c.x1, ox + Math.min(t.w, L.tileWidth));
+  const cy0 = Math.max(c.y0, oy);
+  const cy1 = Math.min(c.y1, oy + Math.min(t.h, L.tileHeight));
+  if (cx0 >= cx1) return;
+  const len = (cx1 - cx0) * 3;
+  for (let yy = cy0; yy < cy1; yy++) {
+    const src = ((yy - oy) * t.w + (cx0 - ox)) * 3;
+    out.set(t.data.subarray(src, src + len), ((yy - ly) * w + (cx0 - lx)) * 3);
+  }
+}
+
+export type CoveredTiles = NonNullable<ReturnType<typeof coveredTiles>>;
+
 /** A level's size and block grid (what painting a region needs). */
 export type LevelGrid = { width: number; height: number; tileWidth: number; tileHeight: number; tilesAcross: number; tilesDown: number };
 
@@ -156,28 +177,10 @@ export async function paintRegion(
   const out = new Uint8Array(w * h * 3).fill(255);
   const c = coveredTiles(L, lx, ly, w, h);
   if (c) {
-    const { x0, y0, x1, y1, tx0, tx1, ty0, ty1 } = c;
-    for (let ty = ty0; ty <= ty1; ty++) {
+    for (let ty = c.ty0; ty <= c.ty1; ty++) {
       // fetch one row of tiles concurrently (bounded: a row), paint, move on
-      const row = await Promise.all(Array.from({ length: tx1 - tx0 + 1 }, (_, i) => getTile(tx0 + i, ty)));
-      for (let i = 0; i < row.length; i++) {
-        const t = row[i];
-        if (!t) continue;
-        const tx = tx0 + i;
-        const ox = tx * L.tileWidth;
-        const oy = ty * L.tileHeight;
-        const cx0 = Math.max(x0, ox);
-        const cx1 = Math.min(x1, ox + Math.min(t.w, L.tileWidth));
-        const cy0 = Math.max(y0, oy);
-        const cy1 = Math.min(y1, oy + Math.min(t.h, L.tileHeight));
-        if (cx0 >= cx1) continue;
-        const len = (cx1 - cx0) * 3;
-        for (let yy = cy0; yy < cy1; yy++) {
-          const src = ((yy - oy) * t.w + (cx0 - ox)) * 3;
-          const dst = ((yy - ly) * w + (cx0 - lx)) * 3;
-          out.set(t.data.subarray(src, src + len), dst);
-        }
-      }
+      const row = await Promise.all(Array.from({ length: c.tx1 - c.tx0 + 1 }, (_, i) => getTile(c.tx0 + i, ty)));
+      for (let i = 0; i < row.length; i++) if (row[i]) blitTile(out, L, c, lx, ly, w, c.tx0 + i, ty, row[i]!);
     }
   }
   return { width: w, height: h, channels: 3, data: out };

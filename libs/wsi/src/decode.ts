@@ -11,7 +11,7 @@
 import sharp from 'sharp';
 import { inflateSync } from 'node:zlib';
 import { InputError } from '@app/core';
-import { decodeJpeg8, jpegFrameHeader } from '@app/dicom';
+import { decodeJpeg8, decodeJpeg8Into, jpegFrameHeader } from '@app/dicom';
 
 export const COMPRESSION_NAMES: Record<number, string> = {
   1: 'none',
@@ -97,6 +97,32 @@ export async function decodeJpeg(stream: Buffer, expectW: number, expectH: numbe
   }
   decodeStats.jpegSharp++;
   return decodeJpegSharp(stream, expectW, expectH, what);
+}
+
+/**
+ * decodeJpeg handing the RGB pixels to `put` instead of returning them. A 3-component stream that the WASM decoder
+ * takes is handed over where the decoder left it (no copy: `put` must copy what it keeps, during the call); anything
+ * else gets decodeJpeg's own array. The same pixels, errors and fallbacks as decodeJpeg.
+ */
+export async function decodeJpegInto(stream: Buffer, expectW: number, expectH: number, what: string, put: (rgb: Uint8Array) => void): Promise<void> {
+  const sof = jpegFrameHeader(stream);
+  if (!(sof && sof.precision === 8 && sof.width === expectW && sof.height === expectH && sof.components === 3 && (sof.sof === 0xc0 || sof.sof === 0xc1 || sof.sof === 0xc2)))
+    return put(await decodeJpeg(stream, expectW, expectH, what));
+  let putError: { e: unknown } | undefined;
+  const done = await decodeJpeg8Into(stream, what, (out) => {
+    if (!(out.width === expectW && out.height === expectH && out.bitsPerSample === 8 && out.components === 3 && out.bytes.length === expectW * expectH * 3)) return false;
+    decodeStats.jpegWasm++;
+    try {
+      put(out.bytes);
+    } catch (e) {
+      putError = { e };
+    }
+    return true;
+  }).catch(() => false);
+  if (putError) throw putError.e;
+  if (done) return;
+  decodeStats.jpegSharp++;
+  put(await decodeJpegSharp(stream, expectW, expectH, what));
 }
 
 /** JPEG through sharp (libvips + libjpeg-turbo): any colour space it knows, converted to sRGB. */

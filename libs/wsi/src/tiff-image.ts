@@ -1,7 +1,7 @@
 /** One TIFF image (IFD) as a tiled RGB source: tiles, or strips treated as full-width tiles. */
 import { InputError } from '@app/core';
 import { TAG, tagNum, tagNums, type Ifd, type TiffFile } from './tiff-file';
-import { assertSupportedCompression, compressionName, decodeGeneric, decodeJ2k, decodeJpeg, decodeStats, spliceJpeg } from './decode';
+import { assertSupportedCompression, compressionName, decodeGeneric, decodeJ2k, decodeJpeg, decodeJpegInto, decodeStats, spliceJpeg } from './decode';
 import { decodeIsolated, decodeRegionIsolated, sandboxDefault } from './isolate';
 import { regionFromBlocks, type RegionBlock, type RegionTask } from './region-task';
 import { checkDims, coveredTiles, MAX_TILE_PIXELS, type DecodedTile, type TiledLevel } from './base';
@@ -215,6 +215,15 @@ export const blockInfo = (info: TiffImageInfo): TiffBlockInfo => {
 };
 
 /** Decodes one strip / tile's raw bytes to RGB (tw x th). Pure: runs in the sandbox or in-process. */
+/**
+ * decodeTiffBlock handing the RGB pixels to `put`: a JPEG block is handed over where the WASM decoder left it (no
+ * copy; `put` copies what it keeps, during the call), any other block as decodeTiffBlock returns it.
+ */
+export async function decodeTiffBlockInto(raw: Uint8Array, info: TiffBlockInfo, tw: number, th: number, what: string, put: (rgb: Uint8Array) => void): Promise<void> {
+  if (info.compression === 7) return decodeJpegInto(spliceJpeg(raw, info.jpegTables, info.photometric === 2), tw, th, what, put);
+  put(await decodeTiffBlock(raw, info, tw, th, what));
+}
+
 export async function decodeTiffBlock(raw: Uint8Array, info: TiffBlockInfo, tw: number, th: number, what: string): Promise<Uint8Array> {
   const { compression, photometric } = info;
   if (compression === 7) return decodeJpeg(spliceJpeg(raw, info.jpegTables, photometric === 2), tw, th, what);
