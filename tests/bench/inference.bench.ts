@@ -13,9 +13,10 @@
  *   the pool) vs the bare loop on the same number of tiles. The decoder sandbox's children are started first (one map
  *   row read from another handle), as the session is warmed. The first slide classified is timed apart
  *   (wsi_first_slide_patches_per_s: the decoder children's and this thread's code not yet optimised by V8); then
- *   WSI_BENCH_REPS (default 3) slides, each from a fresh handle, as a worker that has classified a slide before sees
- *   them: wsi_patches_per_s = tiles per second of their median. The bare loop is timed WSI_BENCH_REPS times too (each
- *   a fresh session with one warm-up run), on one batch of real tiles of the same slide cut beforehand in the model's
+ *   WSI_BENCH_REPS (default 5) slides, each from a fresh handle, as a worker that has classified a slide before sees
+ *   them: wsi_patches_per_s = tiles per second of their median. The bare loop is timed WSI_BENCH_REPS times too, each
+ *   right after one of the slides, alternating so that both see the same spells of the machine's speed; each is a
+ *   fresh session with one warm-up run, on one batch of real tiles of the same slide cut beforehand in the model's
  *   input dtype (float32 / 255, or the bytes for a uint8-input model such as he-tile-classifier 0.2.0);
  *   speedup_vs_bare_ort_wsi = median bare time / median pipeline time.
  * The pipeline's pool is configured as a worker's is: INFERENCE_THREADS sessions of INFERENCE_INTRAOP_THREADS intra-op
@@ -43,7 +44,7 @@ const ROOT = join(repoRoot(), '.bench', 'inference');
 const SLICES = Number(process.env.CT_BENCH_SLICES ?? 300);
 const MATRIX = Number(process.env.CT_BENCH_MATRIX ?? 512);
 const WSI = Number(process.env.WSI_BENCH_SIZE ?? 8192);
-const WSI_REPS = Math.max(1, Number(process.env.WSI_BENCH_REPS ?? 3));
+const WSI_REPS = Math.max(1, Number(process.env.WSI_BENCH_REPS ?? 5));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rssMb = () => process.resourceUsage().maxRSS / 1024;
 const say = (s: string) => process.stdout.write(`${s}\n`);
@@ -174,14 +175,19 @@ async function main(): Promise<void> {
   const first = await classifyOnce();
   const tiles = first.tiles;
   say(`WSI, first slide: ${tiles} tiles (${spec.tileSize} px at ${spec.targetMpp} um/px) in ${first.s.toFixed(2)} s = ${(tiles / first.s).toFixed(0)}/s`);
-  const wsiTimes: number[] = [];
-  for (let r = 0; r < WSI_REPS; r++) wsiTimes.push((await classifyOnce()).s);
-  const wsiS = median(wsiTimes);
-  say(`WSI, next ${WSI_REPS} slides: ${wsiTimes.map((x) => x.toFixed(2)).join(' ')} s; median ${wsiS.toFixed(2)} s = ${(tiles / wsiS).toFixed(0)}/s`);
   const tfeeds = [tfeed];
   const tm = resolveModel(config.AI_SLIDE_MODEL, { modelsDir: config.MODELS_DIR });
+  // pipeline and bare loop alternate, so that both see the same spells of a shared machine's speed (on a noisy 2-core
+  // VM the same slide took 2.6 to 3.3 s a few minutes apart: three pipeline runs and then three bare ones compared
+  // different spells)
+  const wsiTimes: number[] = [];
   const bareTimes: number[] = [];
-  for (let r = 0; r < WSI_REPS; r++) bareTimes.push(await bareLoop(tm.file, Object.keys(tileModel.card.network_data_format.inputs)[0]!, tfeeds, [tileBatch, 3, spec.tileSize, spec.tileSize], Math.ceil(tiles / tileBatch)));
+  for (let r = 0; r < WSI_REPS; r++) {
+    wsiTimes.push((await classifyOnce()).s);
+    bareTimes.push(await bareLoop(tm.file, Object.keys(tileModel.card.network_data_format.inputs)[0]!, tfeeds, [tileBatch, 3, spec.tileSize, spec.tileSize], Math.ceil(tiles / tileBatch)));
+  }
+  const wsiS = median(wsiTimes);
+  say(`WSI, next ${WSI_REPS} slides: ${wsiTimes.map((x) => x.toFixed(2)).join(' ')} s; median ${wsiS.toFixed(2)} s = ${(tiles / wsiS).toFixed(0)}/s`);
   const bareWsiS = median(bareTimes);
   say(`WSI bare ORT loop: ${Math.ceil(tiles / tileBatch)} runs of ${tileBatch} tiles in ${bareTimes.map((x) => x.toFixed(2)).join(' ')} s; median ${bareWsiS.toFixed(2)} s = ${(tiles / bareWsiS).toFixed(0)}/s`);
   await pool.close();
