@@ -1,7 +1,8 @@
 /**
  * What the fuzzer runs on each input: the same entry points the pipeline runs on an uploaded object.
- * - slide: openSlide, read every level's top-left 256x256 and the smallest level whole (up to 1024 px),
- *   every associated image, and (TIFF family) blindSlide then reopen the blinded copy.
+ * - slide: openSlide, read every level's top-left 256x256 and the smallest level whole (up to 1024 px), the
+ *   smallest level again scaled to half size as two overlapping bands (readRegionScaled), every associated image,
+ *   and (TIFF family) blindSlide then reopen the blinded copy.
  * - dicom: the ingest validation (parse, pixel module checks, every frame decoded), as the DICOM step does.
  */
 import { rm } from 'node:fs/promises';
@@ -26,6 +27,14 @@ export async function slideTarget(path: string, blindedPath: string, o: SlideTar
     const last = s.levels.length - 1;
     const L = s.levels[last];
     await s.readRegion(last, 0, 0, Math.min(lowest, L.width), Math.min(lowest, L.height));
+    // the scaled path (thumbnails, tissue masks, the tile classifier's bands): the region task in the sandbox, on two
+    // overlapping bands of the smallest level at half size, so that the second can reuse the first one's kept blocks
+    if (s.readRegionScaled) {
+      const w = Math.min(lowest, L.width);
+      const h = Math.min(lowest, L.height);
+      const band = Math.min(h, Math.ceil(h / 2) + 8);
+      for (const y of [0, h - band]) await s.readRegionScaled(last, 0, Math.round(y * L.downsample), w, band, Math.ceil(w / 2), Math.ceil(band / 2));
+    }
     for (const a of s.associatedImageNames) await s.readAssociatedImage(a);
   } finally {
     await s.close();
