@@ -132,13 +132,25 @@ export async function decodeJpegSharp(stream: Buffer, expectW: number, expectH: 
     // refuse a (corrupt) JPEG header announcing more pixels than the tile before libjpeg allocates anything
     out = await sharp(stream, { failOn: 'error', limitInputPixels: Math.max(1, expectW * expectH) }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   } catch (e) {
-    throw new InputError('wsi.bad-jpeg', `cannot decode JPEG ${what}: ${(e as Error).message}`);
+    throw new InputError('wsi.bad-jpeg', `cannot decode JPEG ${what}: ${libvipsMessage((e as Error).message)}`);
   }
   const { width, height, channels } = out.info;
   if (width !== expectW || height !== expectH)
     throw new InputError('wsi.bad-jpeg', `JPEG ${what} is ${width}x${height}, expected ${expectW}x${expectH} from the TIFF tags`);
   if (channels === 3) return new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
   return greyToRgb(out.data, channels, width * height);
+}
+
+/**
+ * A libvips error as one line: libvips appends each warning of its error buffer on a line of its own, often the same
+ * one several times ("Input buffer has corrupt header: VipsJpeg: Bogus marker length\nVipsJpeg: Bogus marker
+ * length\n..."). Lines are trimmed, and a line already contained in an earlier one is dropped; the rest are joined by '; '.
+ */
+export function libvipsMessage(message: string): string {
+  const kept: string[] = [];
+  for (const line of message.split('\n').map((l) => l.trim()))
+    if (line && !kept.some((k) => k.includes(line))) kept.push(line);
+  return kept.join('; ');
 }
 
 /** The first sample of each pixel replicated to R, G and B. */
