@@ -43,9 +43,14 @@ export async function loadCutDatasets(ctx: PipelineContext, cut: DataCutRow): Pr
   return out;
 }
 
-/** Builds the report of a stored cut without storing it (CLI --out, benchmarks). */
-export async function buildReportForCut(ctx: PipelineContext, cut: DataCutRow, o: ReportOptions = {}): Promise<BuiltReport> {
-  return buildCutReport(reportCutInfo(cut), await loadCutDatasets(ctx, cut), { ...o, codeVersion: codeVersion() });
+/**
+ * Builds the report of a stored cut without storing it (ensureCutReport, CLI --out, benchmarks). `onDatasetsRead` is
+ * awaited once the datasets are read, before the report is built (the report job's progress).
+ */
+export async function buildReportForCut(ctx: PipelineContext, cut: DataCutRow, o: ReportOptions = {}, onDatasetsRead: () => Promise<void> = async () => {}): Promise<BuiltReport> {
+  const datasets = await loadCutDatasets(ctx, cut);
+  await onDatasetsRead();
+  return buildCutReport(reportCutInfo(cut), datasets, { ...o, codeVersion: codeVersion() });
 }
 
 const reportKey = (cut: DataCutRow, path: string) => `${cut.prefix}/${REPORT_DIR}/${path}`;
@@ -72,9 +77,7 @@ export async function ensureCutReport(
   const mkey = reportKey(cut, 'manifest.json');
   const stored = await storedReportManifest(ctx, cut);
   if (stored) return { manifest: stored, created: false };
-  const datasets = await loadCutDatasets(ctx, cut);
-  await onProgress(30);
-  const built = await buildCutReport(reportCutInfo(cut), datasets, { codeVersion: codeVersion() });
+  const built = await buildReportForCut(ctx, cut, {}, () => onProgress(30));
   await onProgress(80);
   // data files first, the manifest last: a report without manifest.json is an unfinished one and is made again
   for (const f of built.files) if (f.path !== 'manifest.json') await ctx.store.put(reportKey(cut, f.path), f.bytes);
