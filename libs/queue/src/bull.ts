@@ -80,7 +80,7 @@ export class BullDriver implements QueueDriver {
   setLane(name: string, concurrency: number, laneName = name): void {
     let lane = this.lanes.get(laneName);
     if (!lane) this.lanes.set(laneName, (lane = { queue: this.open(`${this.queueName}.${laneName}`), concurrency }));
-    else lane.concurrency = Math.min(lane.concurrency, concurrency);
+    else lane.concurrency = concurrency;
     this.laneOf.set(name, lane);
   }
 

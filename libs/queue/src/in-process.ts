@@ -38,7 +38,7 @@ export class InProcessDriver implements QueueDriver {
     const limit = Math.max(1, concurrency);
     let lane = this.lanes.get(laneName);
     if (!lane) this.lanes.set(laneName, (lane = { limit, active: 0 }));
-    else lane.limit = Math.min(lane.limit, limit);
+    else lane.limit = limit;
     this.laneOf.set(name, lane);
   }
 

@@ -60,6 +60,8 @@ export class WorkerLostError extends Error {
  */
 export class JobQueue {
   private readonly defs = new Map<string, JobDefinition<any>>();
+  /** Lane name (a type's own, or the one it shares) -> its per-worker limit: the smallest limit of the types in it. */
+  private readonly laneLimits = new Map<string, number>();
   private readonly listeners = new Set<JobListener>();
   private started = false;
   private closed = false;
@@ -92,7 +94,11 @@ export class JobQueue {
     if (this.defs.has(def.name)) throw new Error(`job type ${def.name} registered twice`);
     this.defs.set(def.name, def as JobDefinition<any>);
     const limit = this.limitOf(def as JobDefinition<any>);
-    if (limit !== undefined) this.driver.setLane(def.name, limit, def.lane ?? def.name);
+    if (limit === undefined) return;
+    const lane = def.lane ?? def.name;
+    const laneLimit = Math.min(limit, this.laneLimits.get(lane) ?? limit);
+    this.laneLimits.set(lane, laneLimit);
+    this.driver.setLane(def.name, laneLimit, lane);
   }
 
   /** Per-worker limit of a type with a lane of its own (or a shared one); undefined = shared pool. */
@@ -106,13 +112,7 @@ export class JobQueue {
 
   /** The lanes (by lane name: a type's own, or the one it shares) with their limits, and the shared pool; for logs and the worker banner. */
   concurrency(): { shared: number; lanes: Record<string, number> } {
-    const lanes: Record<string, number> = {};
-    for (const d of this.defs.values()) {
-      const l = this.limitOf(d);
-      const lane = d.lane ?? d.name;
-      if (l !== undefined) lanes[lane] = Math.min(l, lanes[lane] ?? l);
-    }
-    return { shared: this.opts.concurrency, lanes };
+    return { shared: this.opts.concurrency, lanes: Object.fromEntries(this.laneLimits) };
   }
 
   /**

@@ -99,7 +99,8 @@ export interface QueueDriver {
   readonly kind: 'bull' | 'in-process';
   /**
    * Job type `name` runs in lane `lane` (default: its own), which runs at most `concurrency` jobs at once per worker
-   * (a lane shared by several types keeps the smallest limit given). Called at registration, before any add or process.
+   * (the lane's limit, worked out by JobQueue: the last one given for a lane applies). Called at registration, before
+   * any add or process.
    */
   setLane(name: string, concurrency: number, lane?: string): void;
   add(name: string, data: DriverJobData, opts: { jobId: string; attempts: number; backoffMs: number; delayMs?: number }): Promise<void>;
