@@ -254,7 +254,8 @@ export interface HoldRule {
   label: string;
   re: RegExp;
   left: number;
-  held: { method: string; url: string; at: number; open: boolean }[];
+  /** Held requests; `pid`: the process that sent it, from its User-Agent (`pid/<n>`, see S3StoreOptions.userAgent), if named. */
+  held: { method: string; url: string; at: number; open: boolean; userAgent: string; pid?: number }[];
 }
 
 export async function startFaultyS3(bucket = 'trial-uploads'): Promise<FaultyS3> {
@@ -290,7 +291,9 @@ export async function startFaultyS3(bucket = 'trial-uploads'): Promise<FaultyS3>
     const rule = f.holds.find((h) => h.left > 0 && h.re.test(line));
     if (rule) {
       rule.left--;
-      const h = { method: req.method!, url: req.url!, at: Date.now(), open: true };
+      const userAgent = req.headers['user-agent'] ?? '';
+      const pid = /(?:^|\s)pid\/(\d+)(?:\s|$)/.exec(userAgent)?.[1];
+      const h = { method: req.method!, url: req.url!, at: Date.now(), open: true, userAgent, ...(pid ? { pid: Number(pid) } : {}) };
       rule.held.push(h);
       req.resume();
       hung.add(res);

@@ -4,10 +4,11 @@
  * retries (S3_MAX_ATTEMPTS, SDK backoff), then job retries (JOB_ATTEMPTS, JOB_BACKOFF_MS), then a clear
  * failure on the job and on the object. Nothing is lost: once S3 is back, retrying the job processes the object.
  */
+import { hostname } from 'node:os';
 import { createRuntime, type Runtime } from '@app/pipeline';
 import { S3ObjectStore } from '@app/storage';
 import { createTempDatabase, quietLog, tempDir, testConfig, waitFor } from '../support/services';
-import { dicomWithNewUid, type FaultyS3, killAll, startFaultyS3 } from './harness';
+import { dicomWithNewUid, type FaultyS3, type HoldRule, killAll, startFaultyS3 } from './harness';
 
 jest.setTimeout(60000);
 
@@ -190,4 +191,15 @@ test('a store that shows an upload only after a moment (stale HEADs): put waits 
   expect(never.answered).toHaveLength(4);
   s3.stale = [];
   store.client.destroy();
+});
+
+test('every S3 request names its host and process in its User-Agent (S3 access logs; the kill -9 test finds the worker that sent a held request by it)', async () => {
+  // held once (it times out after S3_REQUEST_TIMEOUT_MS); the SDK's retries pass and find nothing
+  const rule: HoldRule = { label: 'user agent', re: /^HEAD \/trial-uploads\/ua-probe\.bin/, left: 1, held: [] };
+  s3.holds.push(rule);
+  await expect(rt.store.head('ua-probe.bin')).resolves.toBeNull();
+  s3.holds = [];
+  expect(rule.held).toHaveLength(1);
+  expect(rule.held[0]!.pid).toBe(process.pid);
+  expect(rule.held[0]!.userAgent.split(' ')).toEqual(expect.arrayContaining([`host/${hostname().replace(/[^!$%&'*+\-.^_`|~\w]/g, '-')}`, `pid/${process.pid}`]));
 });

@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,6 +38,11 @@ export interface S3StoreOptions {
    * Default [50, 100, 200, 400, 800]: about 1.5 s in all before `put` fails.
    */
   confirmWaitsMs?: number[];
+  /**
+   * Pairs appended to every request's User-Agent (as `name/value`). Default: this host and process
+   * (`host/<hostname> pid/<pid>`), so S3 server access logs and CloudTrail name the worker that made each request.
+   */
+  userAgent?: [string, string][];
 }
 
 const CONFIRM_WAITS_MS = [50, 100, 200, 400, 800];
@@ -62,6 +68,10 @@ export class S3ObjectStore implements ObjectStore {
       // (exponential backoff with jitter) up to maxAttempts; then the error reaches the job, which retries with its
       // own backoff and finally fails with an S3StoreError naming the operation, key, endpoint and attempts.
       retryMode: 'standard',
+      customUserAgent: opts.userAgent ?? [
+        ['host', hostname()],
+        ['pid', String(process.pid)],
+      ],
       maxAttempts: opts.maxAttempts ?? 5,
       // Without timeouts a hung S3 endpoint hangs the job forever: connection, response and idle-socket limits.
       requestHandler: {
