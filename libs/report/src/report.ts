@@ -10,7 +10,7 @@
  * chain cut manifest -> report manifest -> files without the cut ever being rewritten. Same cut and same code: the
  * same bytes (tests/report/report.test.ts).
  */
-import { sha256Hex } from '@app/core';
+import { sha256Hex, workerPoolThreads } from '@app/core';
 import { canonicalJson } from '@app/datasets';
 import { renderHtml } from './html';
 import { renderPlotsStaged, type RenderedPlot } from './plots';
@@ -72,9 +72,10 @@ export function statisticsJson(model: ReportModel, plots: RenderedPlot[], codeVe
  */
 export async function buildCutReport(cut: ReportCutInfo, datasets: Datasets, o: ReportOptions & { codeVersion: string; png?: boolean }): Promise<BuiltReport> {
   // the plots are drawn on the worker-thread pool while this thread computes the agreement section (the largest
-  // computation of a cut with reader-level reads): the others at once, Bland-Altman as soon as the diameters are known
+  // computation of a cut with reader-level reads): the others at once, Bland-Altman as soon as the diameters are known;
+  // on every pool thread but one, the core this thread needs
   const staged = computeReportStaged(cut, datasets, o);
-  const drawing = renderPlotsStaged(staged.base, { png: o.png ?? true });
+  const drawing = renderPlotsStaged(staged.base, { png: o.png ?? true, lanes: workerPoolThreads() - 1 });
   let model: ReportModel;
   try {
     model = staged.finish((lesions, origin) => drawing.blandAltman(lesions, origin));
