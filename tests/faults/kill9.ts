@@ -143,8 +143,9 @@ export function killScenario(input: KillInput): void {
           const w = live.get(pid);
           if (!w || !alive(w)) continue;
           const all = (await c.q<{ name: string }>(`select name from jobs where status = 'running' and split_part(owner, ':', 2) = $1`, [String(pid)])).map((a) => a.name);
-          // where the killed worker does not own a row of the job type: who does (its lease was taken over)
-          const others = all.includes(r.job) ? [] : await c.q<{ owner: string }>(`select owner from jobs where name = $1 and owner is not null and split_part(owner, ':', 2) <> $2`, [r.job, String(pid)]);
+          // where the killed worker does not own a row of the job type: the worker that took such a row over (its
+          // lease lapsed), which started the job again (a second attempt, or a recovery recorded)
+          const others = all.includes(r.job) ? [] : await c.q<{ owner: string }>(`select owner from jobs where name = $1 and owner is not null and split_part(owner, ':', 2) <> $2 and (attempts > 1 or recoveries > 0)`, [r.job, String(pid)]);
           await w.kill9();
           live.delete(pid);
           spawn();
