@@ -56,6 +56,9 @@ walk(sr.ContentSequence)
 print(json.dumps({'segments': [s.TrackingUID for s in seg.SegmentSequence], 'frames': int(seg.NumberOfFrames), 'pixels': int(seg.pixel_array.sum()), 'nums': nums, 'patient': str(sr.PatientID)}))
 `;
 
+/** The onnxruntime-node build installed (what ran the models). */
+const ortVersion = (): string => (JSON.parse(readFileSync(require.resolve('onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
+
 test('infer-ct writes proposals.json and a SEG + SR per timepoint that pydicom reads back to the same values', async () => {
   const ph = await generatePhantomStudy({ outDir: join(dir, 'ph'), subjects: 1, visits: 2, rows: 128, cols: 128, slices: 20, sliceThickness: 5, sliceSpacing: 5, noiseSigma: 5, seed: 5 });
   const out = join(dir, 'out-ct');
@@ -64,6 +67,7 @@ test('infer-ct writes proposals.json and a SEG + SR per timepoint that pydicom r
   expect(r.tracking.timepoints).toHaveLength(2);
   const doc = JSON.parse(readFileSync(join(out, 'proposals.json'), 'utf8'));
   expect(doc.model.id).toBe('ct-lesion-seg');
+  expect(doc.runtime).toEqual({ onnxruntime: ortVersion(), executionProvider: 'cpu' });
   expect(doc.timepoints.map((t: { droppedComponents: unknown[] }) => t.droppedComponents)).toEqual([[], []]);
   for (const tp of doc.timepoints) {
     const present = tp.lesions.filter((l: { present: boolean }) => l.present);
@@ -81,6 +85,7 @@ test('infer-slide writes metrics.json and a heatmap', async () => {
   const doc = await inferSlide(s.path, out, loadConfig({ MODELS_DIR: models, LOG_LEVEL: 'silent' }));
   expect(Math.abs(doc.metrics.classFractions.tumour - s.groundTruth.fractions.tumour)).toBeLessThan(0.05);
   expect(existsSync(join(out, 'metrics.json'))).toBe(true);
+  expect(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).runtime).toEqual({ onnxruntime: ortVersion(), executionProvider: 'cpu' });
   const meta = await sharp(join(out, 'heatmap.png')).metadata();
   expect(meta.width).toBe(doc.heatmap.width);
 });

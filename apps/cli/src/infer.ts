@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { codeVersion, sha256Hex, type AppConfig } from '@app/core';
 import { analyseCtVolume, classesFromCard, loadSubjectFolder, trackCtSubject, writeTimepointSegSr, type CtTimepoint, type SubjectTrackingResult } from '@app/airead';
-import { createInferencePool, type InferencePool } from '@app/inference';
+import { createInferencePool, inferenceRuntime, type InferencePool } from '@app/inference';
 import { classifySlide, heatmapPng, slideMetrics } from '@app/pathology';
 import { loadProtocolConfig, slideSpec, tilePredictor } from '@app/pipeline';
 import { openSlide } from '@app/wsi';
@@ -53,6 +53,7 @@ export async function inferCt(folder: string, outDir: string, config: AppConfig,
     const doc = {
       subject: subjectKey,
       model: model.provenance,
+      runtime: inferenceRuntime(model),
       codeVersion: codeVersion(),
       source: tpsIn.map((t) => ({ timePointId: t.timePointId, date: t.date, seriesInstanceUid: t.seriesInstanceUid, sourceSha256: t.sourceSha256 })),
       note: 'AI proposals: not a signed read',
@@ -86,7 +87,7 @@ export async function inferSlide(path: string, outDir: string, config: AppConfig
       const heat = await heatmapPng(map);
       await mkdir(outDir, { recursive: true });
       await writeFile(join(outDir, 'heatmap.png'), heat.png);
-      const doc = { model: model.provenance, codeVersion: codeVersion(), note: 'AI proposals: not a signed read', metrics, heatmap: { file: 'heatmap.png', width: heat.width, height: heat.height, downsample: heat.downsample }, tilesClassified: map.tilesClassified };
+      const doc = { model: model.provenance, runtime: inferenceRuntime(model), codeVersion: codeVersion(), note: 'AI proposals: not a signed read', metrics, heatmap: { file: 'heatmap.png', width: heat.width, height: heat.height, downsample: heat.downsample }, tilesClassified: map.tilesClassified };
       await writeFile(join(outDir, 'metrics.json'), JSON.stringify(doc, null, 2));
       return doc;
     } finally {

@@ -319,6 +319,19 @@ export function warnOnce(key: string, msg: string, warn: (m: string) => void = (
   warn(msg);
 }
 
+/**
+ * What ran a model, for an AI run's provenance beside the model's { id, version, sha256 }: the onnxruntime build and
+ * the execution provider the sessions really used (after any CUDA fallback). CPU and CUDA kernels round differently,
+ * so two runs of the same model on the same input can differ in the last bits of a probability.
+ */
+export interface InferenceRuntime {
+  onnxruntime: string;
+  executionProvider: ExecutionProvider;
+}
+export function inferenceRuntime(h: { executionProvider: ExecutionProvider }): InferenceRuntime {
+  return { onnxruntime: ort.env.versions.node ?? ort.env.versions.common, executionProvider: h.executionProvider };
+}
+
 /** `INFERENCE_EP` (cpu | cuda), default cpu. */
 export function defaultExecutionProvider(): ExecutionProvider {
   return process.env.INFERENCE_EP === 'cuda' ? 'cuda' : 'cpu';

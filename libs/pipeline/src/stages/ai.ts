@@ -6,7 +6,7 @@ import { codeVersion, InputError, isInputError, sha256Hex } from '@app/core';
 import { aiOnlyRead, analyseCtVolume, classesFromCard, componentsAsInt16, type AiSubject, type LesionProposalValues, trackCtSubject, writeTimepointSegSr, type CtLesion, type CtTimepoint, type TrackedLesion } from '@app/airead';
 import { AiRepository, ImagingRepository, SlidesRepository, type AiRunRow, type NewAiProposal } from '@app/db';
 import type { DicomHeader } from '@app/dicom';
-import { createInferencePool, isShared, ortType, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
+import { createInferencePool, inferenceRuntime, isShared, ortType, resolveModel, type InferencePool, type ModelHandle } from '@app/inference';
 import type { PipelineContext } from '@app/ingest';
 import { classifySlide, heatmapPng, slideMetrics, type TileBatch, type TilePredictor } from '@app/pathology';
 import type { JobContext, JobDefinition } from '@app/queue';
@@ -150,7 +150,7 @@ function ctInferenceJob(ctx: PipelineContext): JobDefinition<{ volumeId: string;
               model: model.provenance,
               outputs: { componentsKey: compKey, componentsSha256 },
               summary: { lesions: analysis.lesions.map(lesionSummary), sliceThicknessMm: analysis.sliceThicknessMm, minVoxels: analysis.minVoxels, windows: analysis.windows, droppedComponents: analysis.dropped ?? [], ...(analysis.resampled ? { resampled: analysis.resampled } : {}) },
-              provenance: { volumeSha256: vrow.data_sha256, sourceSha256: vrow.provenance.sourceSha256 ?? [], model: model.provenance, card: { preprocessing: model.card.preprocessing, postprocessing: model.card.postprocessing }, codeVersion: codeVersion(), at: new Date().toISOString() },
+              provenance: { volumeSha256: vrow.data_sha256, sourceSha256: vrow.provenance.sourceSha256 ?? [], model: model.provenance, runtime: inferenceRuntime(model), card: { preprocessing: model.card.preprocessing, postprocessing: model.card.postprocessing }, codeVersion: codeVersion(), at: new Date().toISOString() },
             },
             [],
           ));
@@ -347,7 +347,7 @@ function slideInferenceJob(ctx: PipelineContext): JobDefinition<{ slideId: strin
                 model: model.provenance,
                 outputs: { heatmap, classMap: { key: `${base}/classmap.u8`, sha256: sha256Hex(classMap), width: map.width, height: map.height, downsample: map.downsample } },
                 summary: values,
-                provenance: { slideSha256: s.blinded_sha256, model: model.provenance, spec, codeVersion: codeVersion(), at: new Date().toISOString() },
+                provenance: { slideSha256: s.blinded_sha256, model: model.provenance, runtime: inferenceRuntime(model), spec, codeVersion: codeVersion(), at: new Date().toISOString() },
               },
               [{ kind: 'slide', subjectUuid: s.subject_uuid, slideId: s.id, values, maskRef: { heatmapKey: heatmap.key }, provenance: { slideSha256: s.blinded_sha256, model: model.provenance, codeVersion: codeVersion() } }],
             );
