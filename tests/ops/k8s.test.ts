@@ -69,6 +69,15 @@ test('the image runs as the same numeric non-root user', () => {
   expect(Number(user![1])).not.toBe(0);
 });
 
+test("the image's npm ci skips onnxruntime's CUDA download unless asked (ONNXRUNTIME_NODE_INSTALL build arg, default skip, set before npm ci)", () => {
+  const df = readFileSync(join(repoRoot(), 'infra/Dockerfile'), 'utf8');
+  const arg = df.search(/^ARG ONNXRUNTIME_NODE_INSTALL=skip$/m);
+  const ci = df.search(/^RUN npm ci\b/m);
+  expect({ arg: arg >= 0, ci: ci >= 0, argFirst: arg < ci }).toEqual({ arg: true, ci: true, argFirst: true });
+  // the same default as a plain `npm ci` here
+  expect(readFileSync(join(repoRoot(), '.npmrc'), 'utf8')).toMatch(/^onnxruntime-node-install=skip$/m);
+});
+
 test('credentials come only from the Secret (secretKeyRef), never from the ConfigMap or an inline value; production config validates', () => {
   for (const key of Object.keys(configMap.data)) expect([key, CREDENTIALS.includes(key) || /SECRET|TOKEN|PASSWORD/.test(key)]).toEqual([key, false]);
   for (const w of workloads)
