@@ -77,6 +77,19 @@ export function spliceJpeg(tile: Uint8Array, tables: Uint8Array | undefined, rgb
 }
 
 /**
+ * The number of components (1 or 3) of a stream the WASM decoder may take: one 8-bit baseline, extended or progressive
+ * frame of exactly the expected size. 0: leave it to sharp.
+ */
+function wasmComponents(stream: Buffer, expectW: number, expectH: number): number {
+  const sof = jpegFrameHeader(stream);
+  return sof && sof.precision === 8 && sof.width === expectW && sof.height === expectH && (sof.components === 3 || sof.components === 1) && (sof.sof === 0xc0 || sof.sof === 0xc1 || sof.sof === 0xc2) ? sof.components : 0;
+}
+
+/** Whether the WASM decoder's output is the frame its header announced (else the stream goes to sharp). */
+const wasmOutputFits = (out: { width: number; height: number; bitsPerSample: number; components: number; bytes: Uint8Array }, expectW: number, expectH: number, components: number): boolean =>
+  out.width === expectW && out.height === expectH && out.bitsPerSample === 8 && out.components === components && out.bytes.length === expectW * expectH * components;
+
+/**
  * A JPEG tile or frame to RGB. Two builds of the same libjpeg-turbo: the WASM one (@cornerstonejs/codec-libjpeg-turbo-8bit,
  * through @app/dicom) first, sharp (libvips) when the WASM path declines. Same library, same IDCT and upsampling, so
  * the pixels are the same (checked tile by tile on every JPEG slide fixture, YCbCr and Aperio RGB:
@@ -87,10 +100,10 @@ export function spliceJpeg(tile: Uint8Array, tables: Uint8Array | undefined, rgb
  * pixels can differ from sharp's: both are accepted, neither is the image.
  */
 export async function decodeJpeg(stream: Buffer, expectW: number, expectH: number, what: string): Promise<Uint8Array> {
-  const sof = jpegFrameHeader(stream);
-  if (sof && sof.precision === 8 && sof.width === expectW && sof.height === expectH && (sof.components === 3 || sof.components === 1) && (sof.sof === 0xc0 || sof.sof === 0xc1 || sof.sof === 0xc2)) {
+  const components = wasmComponents(stream, expectW, expectH);
+  if (components) {
     const out = await decodeJpeg8(stream, what).catch(() => null);
-    if (out && out.width === expectW && out.height === expectH && out.bitsPerSample === 8 && out.components === sof.components && out.bytes.length === expectW * expectH * out.components) {
+    if (out && wasmOutputFits(out, expectW, expectH, components)) {
       decodeStats.jpegWasm++;
       return out.components === 3 ? out.bytes : greyToRgb(out.bytes, 1, expectW * expectH);
     }
@@ -105,12 +118,10 @@ export async function decodeJpeg(stream: Buffer, expectW: number, expectH: numbe
  * else gets decodeJpeg's own array. The same pixels, errors and fallbacks as decodeJpeg.
  */
 export async function decodeJpegInto(stream: Buffer, expectW: number, expectH: number, what: string, put: (rgb: Uint8Array) => void): Promise<void> {
-  const sof = jpegFrameHeader(stream);
-  if (!(sof && sof.precision === 8 && sof.width === expectW && sof.height === expectH && sof.components === 3 && (sof.sof === 0xc0 || sof.sof === 0xc1 || sof.sof === 0xc2)))
-    return put(await decodeJpeg(stream, expectW, expectH, what));
+  if (wasmComponents(stream, expectW, expectH) !== 3) return put(await decodeJpeg(stream, expectW, expectH, what));
   let putError: { e: unknown } | undefined;
   const done = await decodeJpeg8Into(stream, what, (out) => {
-    if (!(out.width === expectW && out.height === expectH && out.bitsPerSample === 8 && out.components === 3 && out.bytes.length === expectW * expectH * 3)) return false;
+    if (!wasmOutputFits(out, expectW, expectH, 3)) return false;
     decodeStats.jpegWasm++;
     try {
       put(out.bytes);

@@ -215,15 +215,6 @@ export const blockInfo = (info: TiffImageInfo): TiffBlockInfo => {
 };
 
 /** Decodes one strip / tile's raw bytes to RGB (tw x th). Pure: runs in the sandbox or in-process. */
-/**
- * decodeTiffBlock handing the RGB pixels to `put`: a JPEG block is handed over where the WASM decoder left it (no
- * copy; `put` copies what it keeps, during the call), any other block as decodeTiffBlock returns it.
- */
-export async function decodeTiffBlockInto(raw: Uint8Array, info: TiffBlockInfo, tw: number, th: number, what: string, put: (rgb: Uint8Array) => void): Promise<void> {
-  if (info.compression === 7) return decodeJpegInto(spliceJpeg(raw, info.jpegTables, info.photometric === 2), tw, th, what, put);
-  put(await decodeTiffBlock(raw, info, tw, th, what));
-}
-
 export async function decodeTiffBlock(raw: Uint8Array, info: TiffBlockInfo, tw: number, th: number, what: string): Promise<Uint8Array> {
   const { compression, photometric } = info;
   if (compression === 7) return decodeJpeg(spliceJpeg(raw, info.jpegTables, photometric === 2), tw, th, what);
@@ -254,6 +245,15 @@ export async function decodeTiffBlock(raw: Uint8Array, info: TiffBlockInfo, tw: 
   if (decoded.length < tw * th * spp)
     throw new InputError('wsi.bad-tile', `${what} decompressed to ${decoded.length} bytes, expected ${tw * th * spp} (${tw}x${th}x${spp})`);
   return toRgb(decoded, spp, tw * th, photometric, info);
+}
+
+/**
+ * decodeTiffBlock handing the RGB pixels to `put`: a JPEG block is handed over where the WASM decoder left it (no
+ * copy; `put` copies what it keeps, during the call), any other block as decodeTiffBlock returns it.
+ */
+export async function decodeTiffBlockInto(raw: Uint8Array, info: TiffBlockInfo, tw: number, th: number, what: string, put: (rgb: Uint8Array) => void): Promise<void> {
+  if (info.compression === 7) return decodeJpegInto(spliceJpeg(raw, info.jpegTables, info.photometric === 2), tw, th, what, put);
+  put(await decodeTiffBlock(raw, info, tw, th, what));
 }
 
 function ycc(info: TiffBlockInfo) {
