@@ -13,7 +13,7 @@ import { loadConfig, repoRoot } from '@app/core';
 import { generateSyntheticSlide } from '@app/pathology';
 import { generatePhantomStudy } from '@app/phantom';
 import { inferCt, inferSlide } from '../../apps/cli/src/infer';
-import { cleanup, tempModelsDir, writeModelFolder } from '../inference/helpers';
+import { cleanup, ortVersion, tempModelsDir, writeModelFolder } from '../inference/helpers';
 
 let dir: string;
 let models: string;
@@ -55,9 +55,6 @@ def walk(items, tuid=None):
 walk(sr.ContentSequence)
 print(json.dumps({'segments': [s.TrackingUID for s in seg.SegmentSequence], 'frames': int(seg.NumberOfFrames), 'pixels': int(seg.pixel_array.sum()), 'nums': nums, 'patient': str(sr.PatientID)}))
 `;
-
-/** The onnxruntime-node build installed (what ran the models). */
-const ortVersion = (): string => (JSON.parse(readFileSync(require.resolve('onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
 
 test('infer-ct writes proposals.json and a SEG + SR per timepoint that pydicom reads back to the same values', async () => {
   const ph = await generatePhantomStudy({ outDir: join(dir, 'ph'), subjects: 1, visits: 2, rows: 128, cols: 128, slices: 20, sliceThickness: 5, sliceSpacing: 5, noiseSigma: 5, seed: 5 });

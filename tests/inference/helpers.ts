@@ -77,3 +77,6 @@ export function copyTissue(root: string, version = '0.0.1'): string {
   for (const f of ['model.onnx', 'card.json', 'LICENSE', 'CITATION.cff', 'MODEL.md']) copyFileSync(join(TISSUE_DIR, f), join(dir, f));
   return dir;
 }
+
+/** The onnxruntime-node build installed (what an AI run's provenance must name), read from its package.json. */
+export const ortVersion = (): string => (JSON.parse(readFileSync(require.resolve('onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;

@@ -22,7 +22,7 @@ import { readDataset } from '@app/datasets';
 import { readSrMeasurements } from '@app/sr';
 import { createApiApp } from '../../apps/api/src/app';
 import { quietLog, tempDir, testConfig } from '../support/services';
-import { tempModelsDir, writeModelFolder, cleanup } from '../inference/helpers';
+import { tempModelsDir, writeModelFolder, cleanup, ortVersion } from '../inference/helpers';
 import { authHeader } from '../helpers/auth';
 
 jest.setTimeout(180000);
@@ -86,8 +86,7 @@ test('every selected volume is read once, the subject is tracked over its timepo
   }
   expect(runs.filter((r) => r.kind === 'slide')).toHaveLength(1);
   // what ran each model: the onnxruntime build this process loaded and the provider its sessions used (CPU here)
-  const ortVersion = (JSON.parse(readFileSync(require.resolve('onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
-  for (const r of runs.filter((x) => x.kind === 'ct' || x.kind === 'slide')) expect([r.kind, r.provenance.runtime]).toEqual([r.kind, { onnxruntime: ortVersion, executionProvider: 'cpu' }]);
+  for (const r of runs.filter((x) => x.kind === 'ct' || x.kind === 'slide')) expect([r.kind, r.provenance.runtime]).toEqual([r.kind, { onnxruntime: ortVersion(), executionProvider: 'cpu' }]);
   const tracks = runs.filter((r) => r.kind === 'track');
   expect(tracks.length).toBeGreaterThanOrEqual(1);
   // the newest tracking run reads all three timepoints
