@@ -1,6 +1,6 @@
 import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { AuthService } from '@app/auth';
+import { AuthService, createLoginLimiter } from '@app/auth';
 import type { Runtime } from '@app/pipeline';
 import { EventsController } from './events.controller';
 import { HealthController } from './health.controller';
@@ -24,7 +24,10 @@ export const apiControllers = [HealthController, EventsController, ObjectsContro
 
 @Module({})
 export class ApiModule implements OnApplicationShutdown {
-  constructor(@Inject(RUNTIME) private readonly rt: Runtime) {}
+  constructor(
+    @Inject(RUNTIME) private readonly rt: Runtime,
+    @Inject(AUTH_SERVICE) private readonly auth: AuthService,
+  ) {}
 
   static forRoot(opts: { runtime?: Runtime; ownsRuntime?: boolean } = {}): DynamicModule {
     return {
@@ -35,7 +38,15 @@ export class ApiModule implements OnApplicationShutdown {
         runtimeProvider(opts.runtime),
         { provide: 'OWNS_RUNTIME', useValue: opts.ownsRuntime ?? !opts.runtime },
         // identity and access on every route (issue 12): one AuthService per app, the guard refuses undeclared routes
-        { provide: AUTH_SERVICE, inject: [RUNTIME], useFactory: (rt: Runtime) => new AuthService(rt.db, rt.config, rt.log.child({ component: 'auth' })) },
+        // failed logins per address counted in Redis across the API's replicas when REDIS_URL is set (closed at shutdown)
+        {
+          provide: AUTH_SERVICE,
+          inject: [RUNTIME],
+          useFactory: (rt: Runtime) => {
+            const log = rt.log.child({ component: 'auth' });
+            return new AuthService(rt.db, rt.config, log, undefined, createLoginLimiter(rt.config, log));
+          },
+        },
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: AuthErrorFilter },
         // operations (issue Operations §5): metrics, queue dashboard, their settings
@@ -45,6 +56,7 @@ export class ApiModule implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.auth.close();
     await this.rt.close();
   }
 }

@@ -4,3 +4,4 @@ export * from './password';
 export * from './token';
 export * from './policy';
 export * from './service';
+export * from './limiter';

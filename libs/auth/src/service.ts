@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { AppConfig, Logger } from '@app/core';
 import { AuditRepository, type Db, type UserRow, UsersRepository } from '@app/db';
 import { AuthError } from './errors';
+import { createLoginLimiter, type LoginLimiter } from './limiter';
 import { DEFAULT_SCRYPT, hashPassword, type ScryptParams, verifyPassword } from './password';
 import { type AuthUser, auditActor, GRANTS, isGrant, isRole, ROLES, type Role } from './roles';
 import { signToken, verifyToken } from './token';
@@ -31,13 +31,16 @@ export const MIN_PASSWORD_LENGTH = 12;
 /**
  * Users, logins and tokens. Every login attempt is audited (login.success / login.failure / login.locked /
  * login.rate-limited). Failures lock the account after AUTH_MAX_FAILED_LOGINS for AUTH_LOCK_MINUTES, and each client
- * address may fail at most AUTH_LOGIN_RATE_PER_MIN times a minute (in this process) before it gets 429.
+ * address may fail at most AUTH_LOGIN_RATE_PER_MIN times a minute before it gets 429: counted by `loginLimiter`, in
+ * this process's memory by default; the API passes createLoginLimiter(config), which counts in Redis across its
+ * replicas when REDIS_URL is set (limiter.ts).
  */
 export class AuthService {
   readonly users: UsersRepository;
   private readonly audit: AuditRepository;
   private secretKey?: Uint8Array;
-  private readonly limiter: RateLimiterMemory;
+  /** Where failed logins per address are counted: `store` 'redis' (across the API's replicas) or 'memory' (this process). */
+  readonly loginLimiter: LoginLimiter;
   private dummyHash?: Promise<string>;
 
   constructor(
@@ -45,11 +48,17 @@ export class AuthService {
     private readonly config: AuthConfig,
     private readonly log?: Pick<Logger, 'warn'>,
     private readonly scrypt: ScryptParams = DEFAULT_SCRYPT,
+    loginLimiter?: LoginLimiter,
   ) {
     this.users = new UsersRepository(db);
     this.audit = new AuditRepository(db);
     if (!config.AUTH_JWT_SECRET && config.NODE_ENV === 'production') throw new Error('AUTH_JWT_SECRET is required in production');
-    this.limiter = new RateLimiterMemory({ points: config.AUTH_LOGIN_RATE_PER_MIN, duration: 60 });
+    this.loginLimiter = loginLimiter ?? createLoginLimiter({ AUTH_LOGIN_RATE_PER_MIN: config.AUTH_LOGIN_RATE_PER_MIN });
+  }
+
+  /** Closes the login limiter's Redis connection, if it has one. */
+  close(): Promise<void> {
+    return this.loginLimiter.close();
   }
 
   /** The token key: AUTH_JWT_SECRET, or (outside production) a random per-process key, made and warned about on first use. */
@@ -85,13 +94,13 @@ export class AuthService {
     const ip = ctx.ip ?? 'unknown';
     const audit = (action: string, entityId: string, detail: Record<string, unknown>, roles: string[] = []) =>
       this.audit.append({ actor: name || '(empty)', actorRoles: roles, action, entityType: 'user', entityId, detail: { ip, ...detail } });
-    const rl = await this.limiter.get(ip);
+    const rl = await this.loginLimiter.limiter.get(ip);
     if (rl && rl.consumedPoints >= this.config.AUTH_LOGIN_RATE_PER_MIN) {
       await audit('login.rate-limited', name || '(empty)', {});
       throw new AuthError(429, 'auth.rate-limited', `too many failed logins from this address: try again in ${Math.ceil(rl.msBeforeNext / 1000)} s`, { retryAfterS: Math.ceil(rl.msBeforeNext / 1000) });
     }
     const fail = async (entityId: string, reason: string, roles: string[] = []) => {
-      await this.limiter.penalty(ip, 1);
+      await this.loginLimiter.limiter.penalty(ip, 1);
       await audit('login.failure', entityId, { reason }, roles);
       return new AuthError(401, 'auth.invalid-credentials', 'invalid username or password');
     };
@@ -102,7 +111,7 @@ export class AuthService {
       throw await fail(name || '(empty)', 'unknown-user');
     }
     if (row.locked_until && new Date(row.locked_until).getTime() > Date.now()) {
-      await this.limiter.penalty(ip, 1);
+      await this.loginLimiter.limiter.penalty(ip, 1);
       await audit('login.failure', row.id, { reason: 'locked', lockedUntil: new Date(row.locked_until).toISOString() }, row.roles);
       throw new AuthError(423, 'auth.locked', `account locked after repeated failed logins until ${new Date(row.locked_until).toISOString()}`, { lockedUntil: new Date(row.locked_until).toISOString() });
     }
