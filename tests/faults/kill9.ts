@@ -143,9 +143,13 @@ export function killScenario(input: KillInput): void {
           const w = live.get(pid);
           if (!w || !alive(w)) continue;
           const all = (await c.q<{ name: string }>(`select name from jobs where status = 'running' and split_part(owner, ':', 2) = $1`, [String(pid)])).map((a) => a.name);
-          // where the killed worker does not own a row of the job type: the worker that took such a row over (its
-          // lease lapsed), which started the job again (a second attempt, or a recovery recorded)
-          const others = all.includes(r.job) ? [] : await c.q<{ owner: string }>(`select owner from jobs where name = $1 and owner is not null and split_part(owner, ':', 2) <> $2 and (attempts > 1 or recoveries > 0)`, [r.job, String(pid)]);
+          // where the killed worker does not own a row of the job type: its lease lapsed and the row was recovered (a
+          // second attempt, or a recovery recorded), and another worker took it over, or it waits, queued again, for one
+          const others = all.includes(r.job)
+            ? []
+            : await c.q<{ owner: string }>(`select coalesce('taken over by ' || owner, 'queued again') owner from jobs where name = $1 and (owner is null or split_part(owner, ':', 2) <> $2) and (attempts > 1 or recoveries > 0)`, [r.job, String(pid)]);
+          // neither: the ledger's rows of the job type, for the log (the check below then fails and shows them)
+          const rows = all.includes(r.job) || others.length ? '' : JSON.stringify(await c.q(`select status, owner, attempts, recoveries, lease_until from jobs where name = $1`, [r.job]));
           await w.kill9();
           live.delete(pid);
           spawn();
@@ -156,7 +160,7 @@ export function killScenario(input: KillInput): void {
             if (!x.killed && x.held.some((y) => y.pid === pid)) {
               const takenOverBy = x === r ? (others[0]?.owner ?? null) : null;
               x.killed = { pid, running: all, takenOverBy, at };
-              log.push(`${x.label}: killed worker ${pid} at +${at} ms while running [${all.join(', ')}]${takenOverBy ? ` (its ${x.job} row had been taken over by ${takenOverBy}: lease lapsed)` : ''}`);
+              log.push(`${x.label}: killed worker ${pid} at +${at} ms while running [${all.join(', ')}]${takenOverBy ? ` (its ${x.job} row had been recovered when its lease lapsed: ${takenOverBy})` : ''}${x === r && rows ? `; ${x.job} rows: ${rows}` : ''}`);
             }
         }
         const [s] = await c.q<{ pending: string; slides: string; runs: string }>(
@@ -195,8 +199,8 @@ export function killScenario(input: KillInput): void {
     process.stdout.write(`kill -9 schedule:\n${log.join('\n')}\n`);
 
     // every kill hit a worker in the middle of the job type it aimed at: the held request (only that job type makes it)
-    // came from the killed process, and the ledger had that job running under it, or under the worker that took the
-    // row over when its lease lapsed
+    // came from the killed process, and the ledger had that job running under it, or had recovered the row when its
+    // lease lapsed (taken over by another worker, or queued again)
     for (const r of rules) expect({ target: r.label, running: r.killed!.running.includes(r.job) || r.killed!.takenOverBy !== null }).toEqual({ target: r.label, running: true });
 
     const one = async (sql: string) => (await c.q<Record<string, string>>(sql))[0]!;
