@@ -144,12 +144,11 @@ export function killScenario(input: KillInput): void {
           if (!w || !alive(w)) continue;
           const all = (await c.q<{ name: string }>(`select name from jobs where status = 'running' and split_part(owner, ':', 2) = $1`, [String(pid)])).map((a) => a.name);
           // where the killed worker does not own a row of the job type: its lease lapsed and the row was recovered (a
-          // second attempt, or a recovery recorded), and another worker took it over, or it waits, queued again, for one
-          const others = all.includes(r.job)
-            ? []
-            : await c.q<{ owner: string }>(`select coalesce('taken over by ' || owner, 'queued again') owner from jobs where name = $1 and (owner is null or split_part(owner, ':', 2) <> $2) and (attempts > 1 or recoveries > 0)`, [r.job, String(pid)]);
-          // neither: the ledger's rows of the job type, for the log (the check below then fails and shows them)
-          const rows = all.includes(r.job) || others.length ? '' : JSON.stringify(await c.q(`select status, owner, attempts, recoveries, lease_until from jobs where name = $1`, [r.job]));
+          // second attempt, or a recovery recorded), and another worker took it over, or it waits, queued again, for one;
+          // neither: the rows go to the log (the check below then fails and shows them)
+          const rows = all.includes(r.job) ? [] : await c.q<{ status: string; owner: string | null; attempts: number; recoveries: number; lease_until: string | null }>(`select status, owner, attempts, recoveries, lease_until from jobs where name = $1`, [r.job]);
+          const recovered = rows.find((j) => (j.owner === null || j.owner.split(':')[1] !== String(pid)) && (Number(j.attempts) > 1 || Number(j.recoveries) > 0));
+          const takenOver = recovered ? (recovered.owner ? `taken over by ${recovered.owner}` : 'queued again') : null;
           await w.kill9();
           live.delete(pid);
           spawn();
@@ -158,9 +157,10 @@ export function killScenario(input: KillInput): void {
           // a kill counts for every armed rule whose held request this worker sent
           for (const x of rules)
             if (!x.killed && x.held.some((y) => y.pid === pid)) {
-              const takenOverBy = x === r ? (others[0]?.owner ?? null) : null;
+              const takenOverBy = x === r ? takenOver : null;
               x.killed = { pid, running: all, takenOverBy, at };
-              log.push(`${x.label}: killed worker ${pid} at +${at} ms while running [${all.join(', ')}]${takenOverBy ? ` (its ${x.job} row had been recovered when its lease lapsed: ${takenOverBy})` : ''}${x === r && rows ? `; ${x.job} rows: ${rows}` : ''}`);
+              const unexplained = x === r && rows.length && !recovered ? `; ${x.job} rows: ${JSON.stringify(rows)}` : '';
+              log.push(`${x.label}: killed worker ${pid} at +${at} ms while running [${all.join(', ')}]${takenOverBy ? ` (its ${x.job} row had been recovered when its lease lapsed: ${takenOverBy})` : ''}${unexplained}`);
             }
         }
         const [s] = await c.q<{ pending: string; slides: string; runs: string }>(
