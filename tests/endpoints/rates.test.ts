@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { clopperPearson, deriveEndpointDatasets, deriveSubjectEndpoints, isResponder, resolveSettings, responseRates, simulateTrial } from '@app/endpoints';
+import { runR } from '../analysis/r';
 import { PYTHON } from '../datasets/helpers';
 
 /** Exact binomial tails P(X >= x | p_lo) and P(X <= x | p_hi), in Python with rationals. */
@@ -59,6 +60,17 @@ describe('clopperPearson', () => {
       expect(Math.abs(t.upper - 0.025)).toBeLessThan(1e-9);
       expect(Math.abs(t.lower - 0.025)).toBeLessThan(1e-9);
     }
+  });
+
+  it("equals R's binom.test interval, including report-sized arms (n up to 10,000) and other levels", async () => {
+    const cases: [number, number, number][] = [[5, 10, 0.95], [1, 200, 0.95], [199, 200, 0.95], [44, 100, 0.95], [2203, 5000, 0.95], [4417, 5000, 0.95], [1402, 5000, 0.9], [8100, 10000, 0.99], [0, 37, 0.95], [37, 37, 0.95]];
+    const r = await runR(cases.map(([x, n, l], i) => `out("c${i}", binom.test(${x}, ${n}, conf.level = ${l})$conf.int)`).join('\n'));
+    cases.forEach(([x, n, l], i) => {
+      const [lo, hi] = clopperPearson(x, n, l);
+      const [rl, rh] = r[`c${i}`] as [number, number];
+      expect(Math.abs(lo - rl)).toBeLessThanOrEqual(1e-12 * Math.max(rl, 1e-300) + (rl === 0 ? 0 : 1e-15));
+      expect(Math.abs(hi - rh)).toBeLessThanOrEqual(1e-12 * rh);
+    });
   });
 
   it('refuses impossible counts and levels', () => {
