@@ -12,7 +12,7 @@ import { coxPh, rateDifference, summariseTimeToEvent, timeToEventFromAdtte } fro
 import type { Dataset } from '@app/datasets';
 import { deriveEndpointDatasets, latestDate, readDatasets, resolveSettings, simulateTrial, type StudyInputWithReads } from '@app/endpoints';
 import sharp from 'sharp';
-import { buildCutReport, formatEntry, svgToPng, verifyReport, type BuiltReport, type ReportCutInfo } from '@app/report';
+import { buildCutReport, computeReport, formatEntry, PLOT_LIMITS, svgToPng, verifyReport, type BuiltReport, type ReportCutInfo } from '@app/report';
 
 jest.setTimeout(120000);
 
@@ -165,6 +165,27 @@ test('headline numbers equal the analysis library called directly (median, HR, O
   expect(e.get('CRSP.diff.Drug X 10 mg')!.value).toBeCloseTo(100 * d.estimate, 10);
   expect(e.get('CRSP.diff.Drug X 10 mg')!.upper).toBeCloseTo(100 * d.upper, 10);
   expect(unblinded.model.reference).toBe('Placebo');
+});
+
+test("the spider paths: exactly the plot's systematic sample of a large cut, each as ADTR has it", () => {
+  const big = simulateTrial({ subjects: 700, visits: 6, seed: 7 });
+  big.dataCutDate = latestDate(big);
+  const ds = datasetsOf(big, false, false);
+  const sizes = computeReport(cutInfo('CUT-SPIDER', false, big.dataCutDate), ds).plotData.sizes;
+  expect(sizes.length).toBeGreaterThan(2 * PLOT_LIMITS.spider);
+  const step = Math.ceil(sizes.length / PLOT_LIMITS.spider);
+  expect(sizes.filter((x) => x.path.length).map((x) => x.usubjid)).toEqual(sizes.filter((_, i) => i % step === 0).map((x) => x.usubjid));
+  // each drawn path from the ADTR rows directly: the baseline at (0, 0), then the analysed post-baseline sums by date
+  const adtr = ds.get('ADTR')!;
+  const col = (n: string) => adtr.columns.findIndex((c) => c.name === n);
+  const [iP, iU, iAbl, iAdt, iPchg, iAnl] = ['PARAMCD', 'USUBJID', 'ABLFL', 'ADT', 'PCHG', 'ANL01FL'].map(col);
+  for (const x of sizes.filter((s) => s.path.length).slice(0, 40)) {
+    const mine = adtr.rows.filter((r) => r[iP] === 'SDIAM' && r[iU] === x.usubjid);
+    const base = Date.parse(String(mine.find((r) => r[iAbl] === 'Y')![iAdt]));
+    const want = mine.filter((r) => r[iAbl] !== 'Y' && r[iAnl] === 'Y' && r[iPchg] !== null).map((r) => ({ week: (Date.parse(String(r[iAdt])) - base) / (7 * 86400000), pchg: Number(r[iPchg]) })).sort((a, b) => a.week - b.week);
+    expect(x.path).toEqual([{ week: 0, pchg: 0 }, ...want]);
+    expect(x.bestPchg).toBe(Math.min(...want.map((w) => w.pchg)));
+  }
 });
 
 test('report manifest: references the cut manifest, lists every file with sha256, detects tampering', () => {

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { systematicStep, type AgreementSummary } from '@app/analysis';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { InputError, runInWorker, workerPoolThreads } from '@app/core';
-import { PLOT_LIMITS } from './limits';
+import { PLOT_LIMITS, systematicIndices } from './limits';
 import type { PlotLaneMessage, PlotLaneResult, PlotTask } from './plot-task';
 import type { ForestRow, KmPlotData, ReportModel, ReportModelBase, SubjectSize, SwimmerRow } from './statistics';
 
@@ -65,11 +65,6 @@ function systematic<T>(xs: readonly T[], max: number): T[] {
   return systematicIndices(xs.length, max).map((i) => xs[i]!);
 }
 
-/** The indices systematic() keeps of n elements: 0, k, 2k, ... (all of them when n <= max). */
-function systematicIndices(n: number, max: number): number[] {
-  const k = systematicStep(n, max);
-  return Array.from({ length: Math.ceil(n / k) }, (_, j) => j * k);
-}
 
 const r1 = (x: number) => (Math.round(x * 10) / 10).toFixed(1);
 const r2 = (x: number) => (Math.round(x * 100) / 100).toFixed(2);

@@ -33,7 +33,7 @@ import { cellAt as datasetsCellAt, columnIndices, type Dataset, type Value } fro
 const cellAt = datasetsCellAt;
 import { responseRates } from '@app/endpoints';
 import { cmp, hasColumn, toNum, type Datasets } from './data';
-import { PLOT_LIMITS } from './limits';
+import { PLOT_LIMITS, systematicIndices } from './limits';
 
 export interface ReportCutInfo {
   cutId: string;
@@ -102,7 +102,10 @@ export interface SubjectSize {
   usubjid: string;
   bestPchg: number;
   bor: string;
-  /** % change from baseline over time (weeks since the baseline scan). */
+  /**
+   * % change from baseline over time (weeks since the baseline scan), starting at (0, 0): only for the subjects the
+   * spider plot draws (a systematic sample of PLOT_LIMITS.spider, in this list's order); [] for the others.
+   */
   path: { week: number; pchg: number }[];
 }
 
@@ -433,14 +436,24 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
   const sizes: SubjectSize[] = [];
   if (adtr) {
     const [iP, iU, iAbl, iAdt, iPchg, iAnl, iVis] = columnIndices(adtr, 'PARAMCD', 'USUBJID', 'ABLFL', 'ADT', 'PCHG', 'ANL01FL', 'AVISITN');
-    const per = new Map<string, { best: number | null; path: { week: number; pchg: number }[]; baseDate: string | null }>();
+    const per = new Map<string, { best: number | null; path: { week: number; pchg: number }[] | null; baseDate: string | null }>();
     const rows = adtr.rows.filter((r) => cellAt(r, iP) === 'SDIAM');
+    const analysed = (r: Value[]) => cellAt(r, iAbl) !== 'Y' && cellAt(r, iAnl) === 'Y' && toNum(cellAt(r, iPchg)) !== null;
     for (const r of rows) {
       const u = String(cellAt(r, iU));
-      const x = per.get(u) ?? { best: null, path: [], baseDate: null };
-      per.set(u, x);
+      let x = per.get(u);
+      if (!x) per.set(u, (x = { best: null, path: null, baseDate: null }));
       if (cellAt(r, iAbl) === 'Y') x.baseDate = String(cellAt(r, iAdt));
+      else if (analysed(r)) {
+        const pc = toNum(cellAt(r, iPchg))!;
+        x.best = x.best === null ? pc : Math.min(x.best, pc);
+      }
     }
+    const measured = [...per].filter(([, x]) => x.best !== null).sort((a, b) => cmp(a[0], b[0]));
+    // the % change over time only of the subjects the spider plot draws (its systematic sample, in this order): a
+    // path for every subject of a 10,000-subject cut was 110,000 objects kept for the report's whole life, unused
+    const drawn = systematicIndices(measured.length, PLOT_LIMITS.spider);
+    for (const i of drawn) measured[i]![1].path = [];
     // visit dates repeat across subjects: each distinct date text parsed once
     const dateMs = new Map<string, number>();
     const parse = (d: string) => {
@@ -449,16 +462,13 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
       return t;
     };
     for (const r of rows) {
-      if (cellAt(r, iAbl) === 'Y') continue;
-      const u = String(cellAt(r, iU));
-      const pc = toNum(cellAt(r, iPchg));
-      const x = per.get(u)!;
-      if (pc === null || cellAt(r, iAnl) !== 'Y') continue;
-      x.best = x.best === null ? pc : Math.min(x.best, pc);
+      if (!analysed(r)) continue;
+      const x = per.get(String(cellAt(r, iU)))!;
+      if (!x.path) continue;
       const week = x.baseDate ? (parse(String(cellAt(r, iAdt))) - parse(x.baseDate)) / (7 * 86400000) : (toNum(cellAt(r, iVis)) ?? 0) * 6;
-      x.path.push({ week, pchg: pc });
+      x.path.push({ week, pchg: toNum(cellAt(r, iPchg))! });
     }
-    for (const [u, x] of [...per].sort((a, b) => cmp(a[0], b[0]))) if (x.best !== null) sizes.push({ usubjid: u, bestPchg: x.best, bor: borOf.get(u) ?? 'MISSING', path: [{ week: 0, pchg: 0 }, ...x.path.sort((a, b) => a.week - b.week)] });
+    for (const [u, x] of measured) sizes.push({ usubjid: u, bestPchg: x.best!, bor: borOf.get(u) ?? 'MISSING', path: x.path ? [{ week: 0, pchg: 0 }, ...x.path.sort((a, b) => a.week - b.week)] : [] });
     const groupsT: (string | null)[] = blinded || !arms.length ? [null] : arms;
     const cells = groupsT.map((grp) => {
       const xs = sizes.filter((s) => grp === null || armOf.get(s.usubjid) === grp).map((s) => s.bestPchg).sort((a, b) => a - b);
