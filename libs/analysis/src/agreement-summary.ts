@@ -10,14 +10,14 @@
  * not independent: the intervals are optimistic; this is stated in the report).
  */
 import { cellAt as datasetsCellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
-
-// Bound once at load: a call through @app/datasets' `export *` re-export is a getter with a megamorphic keyed lookup,
-// which costs more than cellAt itself in the row loops (about 30 ms of a 10,000-subject report's statistics).
-const cellAt = datasetsCellAt;
 import { blandAltman, proportion, cohenKappaTable, iccColumns, quantilesType7Unsorted, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels, systematicStep } from './data';
 import { orNote, type NotEstimable } from './errors';
 import { type Scratch, withScratch } from './scratch';
+
+// Bound once at load: a call through @app/datasets' `export *` re-export is a getter with a megamorphic keyed lookup,
+// which costs more than cellAt itself in the row loops (about 30 ms of a 10,000-subject report's statistics).
+const cellAt = datasetsCellAt;
 
 /** Time-point response categories, for the unweighted kappa (all) and the ordinal scale of the weighted kappas. */
 export const RESPONSE_LEVELS = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE'] as const;

@@ -65,7 +65,6 @@ function systematic<T>(xs: readonly T[], max: number): T[] {
   return systematicIndices(xs.length, max).map((i) => xs[i]!);
 }
 
-
 const r1 = (x: number) => (Math.round(x * 10) / 10).toFixed(1);
 const r2 = (x: number) => (Math.round(x * 100) / 100).toFixed(2);
 

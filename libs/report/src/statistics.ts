@@ -27,13 +27,13 @@ import {
   type TimeToEventSummary,
 } from '@app/analysis';
 import { cellAt as datasetsCellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
+import { responseRates } from '@app/endpoints';
+import { cmp, hasColumn, toNum, type Datasets } from './data';
+import { PLOT_LIMITS, systematicIndices } from './limits';
 
 // Bound once at load: a call through @app/datasets' `export *` re-export is a getter with a megamorphic keyed lookup,
 // which costs more than cellAt itself in the row loops (about 30 ms of a 10,000-subject report's statistics).
 const cellAt = datasetsCellAt;
-import { responseRates } from '@app/endpoints';
-import { cmp, hasColumn, toNum, type Datasets } from './data';
-import { PLOT_LIMITS, systematicIndices } from './limits';
 
 export interface ReportCutInfo {
   cutId: string;
