@@ -438,16 +438,15 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
     const [iP, iU, iAbl, iAdt, iPchg, iAnl, iVis] = columnIndices(adtr, 'PARAMCD', 'USUBJID', 'ABLFL', 'ADT', 'PCHG', 'ANL01FL', 'AVISITN');
     const per = new Map<string, { best: number | null; path: { week: number; pchg: number }[] | null; baseDate: string | null }>();
     const rows = adtr.rows.filter((r) => cellAt(r, iP) === 'SDIAM');
-    const analysed = (r: Value[]) => cellAt(r, iAbl) !== 'Y' && cellAt(r, iAnl) === 'Y' && toNum(cellAt(r, iPchg)) !== null;
+    /** A post-baseline row's % change when it is analysed (ANL01FL = Y, every target assessed), else null. */
+    const analysedPchg = (r: Value[]) => (cellAt(r, iAbl) !== 'Y' && cellAt(r, iAnl) === 'Y' ? toNum(cellAt(r, iPchg)) : null);
     for (const r of rows) {
       const u = String(cellAt(r, iU));
       let x = per.get(u);
       if (!x) per.set(u, (x = { best: null, path: null, baseDate: null }));
       if (cellAt(r, iAbl) === 'Y') x.baseDate = String(cellAt(r, iAdt));
-      else if (analysed(r)) {
-        const pc = toNum(cellAt(r, iPchg))!;
-        x.best = x.best === null ? pc : Math.min(x.best, pc);
-      }
+      const pc = analysedPchg(r);
+      if (pc !== null) x.best = x.best === null ? pc : Math.min(x.best, pc);
     }
     const measured = [...per].filter(([, x]) => x.best !== null).sort((a, b) => cmp(a[0], b[0]));
     // the % change over time only of the subjects the spider plot draws (its systematic sample, in this order): a
@@ -462,11 +461,12 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
       return t;
     };
     for (const r of rows) {
-      if (!analysed(r)) continue;
+      const pc = analysedPchg(r);
+      if (pc === null) continue;
       const x = per.get(String(cellAt(r, iU)))!;
       if (!x.path) continue;
       const week = x.baseDate ? (parse(String(cellAt(r, iAdt))) - parse(x.baseDate)) / (7 * 86400000) : (toNum(cellAt(r, iVis)) ?? 0) * 6;
-      x.path.push({ week, pchg: toNum(cellAt(r, iPchg))! });
+      x.path.push({ week, pchg: pc });
     }
     for (const [u, x] of measured) sizes.push({ usubjid: u, bestPchg: x.best!, bor: borOf.get(u) ?? 'MISSING', path: x.path ? [{ week: 0, pchg: 0 }, ...x.path.sort((a, b) => a.week - b.week)] : [] });
     const groupsT: (string | null)[] = blinded || !arms.length ? [null] : arms;
