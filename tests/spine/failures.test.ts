@@ -18,8 +18,9 @@ test('Redis unreachable at start-up gives one clear error naming REDIS_URL', asy
 });
 
 test('the worker process exits with one line when Redis is unreachable', () => {
-  // the limit only catches a worker that never exits: it gets there in about 8 s on the 2-core box (transpiling its
-  // sources on the fly), and took over 30 s once in CI beside the fault suite's workers
+  // the limit only catches a worker that never exits: it gets there in about 5-8 s on the 2-core box (loading its
+  // modules, the embedded database among them; a prebuilt dist starts no faster), and took over 30 s once in CI beside
+  // the fault suite's workers
   const r = spawnSync(process.execPath, ['-r', require.resolve('@swc-node/register'), join(repoRoot(), 'apps/worker/src/main.ts')], {
     cwd: repoRoot(),
     env: { PATH: process.env.PATH, REDIS_URL: 'redis://127.0.0.1:6399', DATA_DIR: join(repoRoot(), 'data', 'test-worker'), LOG_LEVEL: 'silent' },
