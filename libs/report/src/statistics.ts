@@ -161,6 +161,7 @@ export interface ReportOptions {
 const TTE_LABEL: Record<string, string> = { PFS: 'Progression-free survival', OS: 'Overall survival', DOR: 'Duration of response (responders)' };
 const BOR_ORDER = ['CR', 'PR', 'SD', 'NON-CR/NON-PD', 'PD', 'NE', 'MISSING'];
 const CONTROL_RE = /placebo|control|standard|\bsoc\b|^pbo$/i;
+const LIVER_RE = /LIVER/i;
 
 /** The control arm: the option, else a name like placebo/control/standard of care, else the first arm. */
 export function pickReference(arms: string[], wanted?: string): string | null {
@@ -219,9 +220,16 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
   if (!blinded && armSource && hasColumn(armSource, 'ARM')) {
     for (const ds of [adtte, adrs].filter((d): d is Dataset => !!d && hasColumn(d, 'ARM'))) {
       const [iArm, iU] = columnIndices(ds, 'ARM', 'USUBJID');
+      // a subject's rows come together: a row with the previous row's subject and arm sets nothing new
+      let lastU: Value | undefined;
+      let lastA: Value | undefined;
       for (const r of ds.rows) {
         const a = cellAt(r, iArm);
-        if (a !== null && a !== '') armOf.set(String(cellAt(r, iU)), String(a));
+        const u = cellAt(r, iU);
+        if (u === lastU && a === lastA) continue;
+        lastU = u;
+        lastA = a;
+        if (a !== null && a !== '') armOf.set(String(u), String(a));
       }
     }
   }
@@ -232,7 +240,15 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
 
   // ------------------------------------------------------------------------------------------------ population
   const subjects = new Set<string>();
-  for (const ds of [adtte, adrs, adtr]) if (ds) { const [iU] = columnIndices(ds, 'USUBJID'); for (const r of ds.rows) subjects.add(String(cellAt(r, iU))); }
+  for (const ds of [adtte, adrs, adtr]) {
+    if (!ds) continue;
+    const [iU] = columnIndices(ds, 'USUBJID');
+    let last: Value | undefined;
+    for (const r of ds.rows) {
+      const u = cellAt(r, iU);
+      if (u !== last) subjects.add(String((last = u)));
+    }
+  }
   const popRows: ReportTable['rows'] = [];
   popRows.push({ label: 'Subjects in the cut', cells: [S.add({ id: 'population.subjects', section: 'population', label: 'Subjects in the cut', value: subjects.size, format: 'count', unit: 'subjects', dataset: 'ADTTE/ADRS/ADTR', parameter: 'USUBJID', subjects: subjects.size, group: null })] });
   for (const a of arms) {
@@ -415,12 +431,22 @@ function responseSection(c: SectionContext, adrs: Dataset | undefined): Map<stri
         }
       }
     }
-    // BOR distribution
+    // BOR distribution: each group's subjects with a BOR, counted by BOR in one pass
+    const borCounts = groupsR.map((grp) => {
+      const counts = new Map<string, number>();
+      let n = 0;
+      for (const [u, b] of borOf) {
+        if (grp !== null && armOf.get(u) !== grp) continue;
+        n++;
+        counts.set(b, (counts.get(b) ?? 0) + 1);
+      }
+      return { n, counts };
+    });
     for (const b of BOR_ORDER) {
-      const cells = groupsR.map((grp) => {
-        const ids = [...borOf.keys()].filter((u) => grp === null || armOf.get(u) === grp);
-        const k = ids.filter((u) => borOf.get(u) === b).length;
-        return ids.length ? S.add({ id: `${param}.${b}.${groupLabel(grp)}`, section: 'response', label: `${param === 'CBOR' ? 'Confirmed BOR' : 'BOR'} ${b}, ${groupLabel(grp)}`, value: pct(k / ids.length), format: 'share', unit: '%', dataset: 'ADRS', parameter: param, subjects: ids.length, group: grp, method: `${k} of ${ids.length} subjects` }) : null;
+      const cells = groupsR.map((grp, g) => {
+        const { n, counts } = borCounts[g]!;
+        const k = counts.get(b) ?? 0;
+        return n ? S.add({ id: `${param}.${b}.${groupLabel(grp)}`, section: 'response', label: `${param === 'CBOR' ? 'Confirmed BOR' : 'BOR'} ${b}, ${groupLabel(grp)}`, value: pct(k / n), format: 'share', unit: '%', dataset: 'ADRS', parameter: param, subjects: n, group: grp, method: `${k} of ${n} subjects` }) : null;
       });
       if (cells.some((c) => c !== null && (S.entries.find((e) => e.id === c)!.value ?? 0) > 0)) rows.push({ label: `${param === 'CBOR' ? 'Confirmed BOR' : 'BOR'}: ${b}, % of subjects`, cells });
     }
@@ -440,13 +466,20 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
     const rows = adtr.rows.filter((r) => cellAt(r, iP) === 'SDIAM');
     /** A post-baseline row's % change when it is analysed (ANL01FL = Y, every target assessed), else null. */
     const analysedPchg = (r: Value[]) => (cellAt(r, iAbl) !== 'Y' && cellAt(r, iAnl) === 'Y' ? toNum(cellAt(r, iPchg)) : null);
+    // a subject's rows come together: its entry is looked up once per run of rows
+    let lastU: Value | undefined;
+    let cur: { best: number | null; path: { week: number; pchg: number }[] | null; baseDate: string | null } | undefined;
     for (const r of rows) {
-      const u = String(cellAt(r, iU));
-      let x = per.get(u);
-      if (!x) per.set(u, (x = { best: null, path: null, baseDate: null }));
-      if (cellAt(r, iAbl) === 'Y') x.baseDate = String(cellAt(r, iAdt));
+      const cu = cellAt(r, iU);
+      if (cu !== lastU || !cur) {
+        lastU = cu;
+        const u = String(cu);
+        cur = per.get(u);
+        if (!cur) per.set(u, (cur = { best: null, path: null, baseDate: null }));
+      }
+      if (cellAt(r, iAbl) === 'Y') cur.baseDate = String(cellAt(r, iAdt));
       const pc = analysedPchg(r);
-      if (pc !== null) x.best = x.best === null ? pc : Math.min(x.best, pc);
+      if (pc !== null) cur.best = cur.best === null ? pc : Math.min(cur.best, pc);
     }
     const measured = [...per].filter(([, x]) => x.best !== null).sort((a, b) => cmp(a[0], b[0]));
     // the % change over time only of the subjects the spider plot draws (its systematic sample, in this order): a
@@ -460,24 +493,30 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
       if (t === undefined) dateMs.set(d, (t = Date.parse(d)));
       return t;
     };
+    lastU = undefined;
     for (const r of rows) {
       const pc = analysedPchg(r);
       if (pc === null) continue;
-      const x = per.get(String(cellAt(r, iU)))!;
-      if (!x.path) continue;
-      const week = x.baseDate ? (parse(String(cellAt(r, iAdt))) - parse(x.baseDate)) / (7 * 86400000) : (toNum(cellAt(r, iVis)) ?? 0) * 6;
-      x.path.push({ week, pchg: pc });
+      const cu = cellAt(r, iU);
+      if (cu !== lastU || !cur) {
+        lastU = cu;
+        cur = per.get(String(cu))!;
+      }
+      if (!cur.path) continue;
+      const week = cur.baseDate ? (parse(String(cellAt(r, iAdt))) - parse(cur.baseDate)) / (7 * 86400000) : (toNum(cellAt(r, iVis)) ?? 0) * 6;
+      cur.path.push({ week, pchg: pc });
     }
     for (const [u, x] of measured) sizes.push({ usubjid: u, bestPchg: x.best!, bor: borOf.get(u) ?? 'MISSING', path: x.path ? [{ week: 0, pchg: 0 }, ...x.path.sort((a, b) => a.week - b.week)] : [] });
     const groupsT: (string | null)[] = blinded || !arms.length ? [null] : arms;
-    const cells = groupsT.map((grp) => {
-      const xs = sizes.filter((s) => grp === null || armOf.get(s.usubjid) === grp).map((s) => s.bestPchg).sort((a, b) => a - b);
+    const sizesOf = groupsT.map((grp) => (grp === null ? sizes : sizes.filter((s) => armOf.get(s.usubjid) === grp)));
+    const cells = groupsT.map((grp, g) => {
+      const xs = sizesOf[g]!.map((s) => s.bestPchg).sort((a, b) => a - b);
       if (!xs.length) return null;
       const med = xs.length % 2 ? xs[(xs.length - 1) / 2]! : (xs[xs.length / 2 - 1]! + xs[xs.length / 2]!) / 2;
       return S.add({ id: `ADTR.bestpchg.median.${groupLabel(grp)}`, section: 'tumour-size', label: `Median best % change in target lesion sum, ${groupLabel(grp)}`, value: med, format: 'number1', unit: '%', dataset: 'ADTR', parameter: 'SDIAM', subjects: xs.length, group: grp, method: 'best (lowest) PCHG over post-baseline visits with all targets assessed (ANL01FL = Y)' });
     });
-    const shrink = groupsT.map((grp) => {
-      const xs = sizes.filter((s) => grp === null || armOf.get(s.usubjid) === grp);
+    const shrink = groupsT.map((grp, g) => {
+      const xs = sizesOf[g]!;
       if (!xs.length) return null;
       const k = xs.filter((s) => s.bestPchg <= -30).length;
       return S.add({ id: `ADTR.shrink30.${groupLabel(grp)}`, section: 'tumour-size', label: `Subjects with >= 30 % shrinkage, ${groupLabel(grp)}`, value: pct(k / xs.length), format: 'share', unit: '%', dataset: 'ADTR', parameter: 'SDIAM', subjects: xs.length, group: grp, method: `${k} of ${xs.length} subjects with a post-baseline sum` });
@@ -503,7 +542,15 @@ function swimmerSection(adrs: Dataset | undefined, adtte: Dataset | undefined, b
       const bor = borOf.get(u);
       if (bor === 'CR' || bor === 'PR') resp.set(u, []);
     }
-    for (const r of adrs.rows) if (cellAt(r, aP) === 'OVR') resp.get(String(cellAt(r, aU)))?.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
+    // a subject's rows come together: its list is looked up once per run of rows
+    let lastU: Value | undefined;
+    let list: { date: string; c: string }[] | undefined;
+    for (const r of adrs.rows) {
+      if (cellAt(r, aP) !== 'OVR') continue;
+      const u = cellAt(r, aU);
+      if (u !== lastU) list = resp.get(String((lastU = u)));
+      list?.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
+    }
     const wk = (a: string, b: string) => (Date.parse(b) - Date.parse(a)) / (7 * 86400000);
     for (const [u, p] of pfs) {
       const rs = resp.get(u)?.sort((a, b) => cmp(a.date, b.date));
@@ -650,7 +697,10 @@ function forestRows(S: Collector, out: ForestRow[], tables: ReportTable[], recor
     }
   };
   fitSubgroup(records, 'All subjects', 'All subjects');
-  for (const sg of subgroups) for (const level of sg.levels) fitSubgroup(records.filter((r) => sg.of.get(r.id!) === level), sg.name, level);
+  for (const sg of subgroups) {
+    const levelOf = records.map((r) => sg.of.get(r.id!));
+    for (const level of sg.levels) fitSubgroup(records.filter((_, i) => levelOf[i] === level), sg.name, level);
+  }
   tables.push({ id: 'forest', section: 'forest', title: 'PFS hazard ratio by subgroup', caption: `Subgroups: baseline characteristics present in the cut (${subgroups.map((s) => s.source).join('; ') || 'none'}). Unstratified Cox models within each subgroup; not adjusted for multiplicity.`, columns: ['Subjects', 'Events', `HR (${lvl} CI)`], rows });
 }
 
@@ -710,12 +760,16 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
     const [iU, iVis, iOrres, iStresc, iLoc] = columnIndices(tu, 'USUBJID', 'VISITNUM', 'TUORRES', 'TUSTRESC', 'TULOC');
     const targets = new Map<string, number>();
     const liver = new Map<string, boolean>();
+    let lastU: Value | undefined;
+    let inCut = false;
     for (const r of tu.rows) {
-      const u = String(cellAt(r, iU));
-      if (!ids.has(u) || cellAt(r, iVis) === null) continue;
+      const cu = cellAt(r, iU);
+      if (cu !== lastU) inCut = ids.has(String((lastU = cu)));
+      if (!inCut || cellAt(r, iVis) === null) continue;
+      const u = String(cu);
       const kind = String(cellAt(r, iOrres) ?? cellAt(r, iStresc));
       if (kind === 'TARGET') targets.set(u, (targets.get(u) ?? 0) + 1);
-      if (kind === 'TARGET' || kind === 'NON-TARGET') liver.set(u, (liver.get(u) ?? false) || /LIVER/i.test(String(cellAt(r, iLoc) ?? '')));
+      if (kind === 'TARGET' || kind === 'NON-TARGET') liver.set(u, (liver.get(u) ?? false) || LIVER_RE.test(String(cellAt(r, iLoc) ?? '')));
     }
     if (targets.size) out.push({ name: 'Target lesions at baseline', source: 'TU TUORRES = TARGET', levels: ['1-2', '3-5'], of: new Map([...targets].map(([u, k]) => [u, k <= 2 ? '1-2' : '3-5'])) });
     if (liver.size && new Set(liver.values()).size === 2) out.push({ name: 'Liver lesions at baseline', source: 'TU TULOC', levels: ['No', 'Yes'], of: new Map([...liver].map(([u, v]) => [u, v ? 'Yes' : 'No'])) });
