@@ -12,7 +12,7 @@ import { coxPh, rateDifference, summariseTimeToEvent, timeToEventFromAdtte } fro
 import type { Dataset } from '@app/datasets';
 import { deriveEndpointDatasets, latestDate, readDatasets, resolveSettings, simulateTrial, type StudyInputWithReads } from '@app/endpoints';
 import sharp from 'sharp';
-import { buildCutReport, computeReport, formatEntry, PLOT_LIMITS, svgToPng, verifyReport, type BuiltReport, type ReportCutInfo } from '@app/report';
+import { buildCutReport, computeReport, formatEntry, PLOT_LIMITS, renderHtml, svgToPng, verifyReport, type BuiltReport, type ReportCutInfo } from '@app/report';
 
 jest.setTimeout(120000);
 
@@ -49,6 +49,21 @@ test('same cut, same bytes: every file, twice in one process (Vega id counters n
   const html = unblinded.files.find((f) => f.path === 'report.html')!.bytes.toString('utf8');
   const ids = [...html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]);
   expect(new Set(ids).size).toBe(ids.length);
+});
+
+test("report.html is renderHtml's page in UTF-8, each plot's SVG file embedded byte for byte", () => {
+  const page = unblinded.files.find((f) => f.path === 'report.html')!.bytes;
+  const textPage = renderHtml(unblinded.model, unblinded.plots, { reportCodeVersion: 'test@1' });
+  // the page holds characters above U+00FF (the minus sign of negative numbers): the text is not Latin-1
+  expect([...textPage].some((ch) => ch.codePointAt(0)! > 0xff)).toBe(true);
+  expect(page.equals(Buffer.from(textPage, 'utf8'))).toBe(true);
+  let from = 0;
+  for (const p of unblinded.plots) {
+    const svg = unblinded.files.find((f) => f.path === `plots/${p.name}.svg`)!.bytes;
+    const at = page.indexOf(svg, from);
+    expect(at).toBeGreaterThan(from); // in the plots' order, each after the one before
+    from = at + svg.length;
+  }
 });
 
 test('the report lists every plot of the issue: KM by arm with numbers at risk, waterfall, spider, swimmer, Bland-Altman, forest', () => {

@@ -12,7 +12,7 @@
  */
 import { sha256Hex, workerPoolThreads } from '@app/core';
 import { canonicalJson } from '@app/datasets';
-import { renderHtml } from './html';
+import { renderHtmlBytes } from './html';
 import { renderPlotsStaged, type RenderedPlot } from './plots';
 import { computeReportStaged, type ReportCutInfo, type ReportModel, type ReportOptions } from './statistics';
 import type { Datasets } from './data';
@@ -54,14 +54,14 @@ export interface BuiltReport {
 
 const file = (path: string, bytes: Buffer): ReportFile => ({ path, bytes, sha256: sha256Hex(bytes) });
 
-/** statistics.json: the model without the plot data (every printed number is an entry; the agreement summary keeps its extra detail, without the raw points). */
-export function statisticsJson(model: ReportModel, plots: RenderedPlot[], codeVersion: string): Buffer {
+/** statistics.json: the model without the plot data (every printed number is an entry; the agreement summary keeps its extra detail, without the raw points). `svgBytes`: each plot's SVG already encoded (else encoded here). */
+export function statisticsJson(model: ReportModel, plots: RenderedPlot[], codeVersion: string, svgBytes?: ReadonlyMap<RenderedPlot, Buffer>): Buffer {
   const { plotData: _plotData, agreement, ...rest } = model;
   const body = {
     ...rest,
     codeVersion,
     agreement: { ...agreement, lesions: agreement.lesions.map(({ points: _p, ...l }) => l) },
-    plots: plots.map((p) => ({ name: p.name, title: p.title, caption: p.caption, dataset: p.dataset, parameter: p.parameter, subjects: p.subjects, svg: `plots/${p.name}.svg`, svgSha256: sha256Hex(Buffer.from(p.svg)), ...(p.png ? { png: `plots/${p.name}.png`, pngSha256: sha256Hex(p.png) } : {}) })),
+    plots: plots.map((p) => ({ name: p.name, title: p.title, caption: p.caption, dataset: p.dataset, parameter: p.parameter, subjects: p.subjects, svg: `plots/${p.name}.svg`, svgSha256: sha256Hex(svgBytes?.get(p) ?? Buffer.from(p.svg, 'utf8')), ...(p.png ? { png: `plots/${p.name}.png`, pngSha256: sha256Hex(p.png) } : {}) })),
   };
   return Buffer.from(canonicalJson(body), 'utf8');
 }
@@ -85,10 +85,12 @@ export async function buildCutReport(cut: ReportCutInfo, datasets: Datasets, o: 
   }
   const plots = await drawing.done();
   const files: ReportFile[] = [];
-  files.push(file('report.html', Buffer.from(renderHtml(model, plots, { reportCodeVersion: o.codeVersion }), 'utf8')));
-  files.push(file('statistics.json', statisticsJson(model, plots, o.codeVersion)));
+  // each SVG is encoded once: its file's bytes also go into the page
+  const svgBytes = new Map(plots.map((p) => [p, Buffer.from(p.svg, 'utf8')]));
+  files.push(file('report.html', renderHtmlBytes(model, plots, { reportCodeVersion: o.codeVersion }, svgBytes)));
+  files.push(file('statistics.json', statisticsJson(model, plots, o.codeVersion, svgBytes)));
   for (const p of plots) {
-    files.push(file(`plots/${p.name}.svg`, Buffer.from(p.svg, 'utf8')));
+    files.push(file(`plots/${p.name}.svg`, svgBytes.get(p)!));
     if (p.png) files.push(file(`plots/${p.name}.png`, p.png));
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
