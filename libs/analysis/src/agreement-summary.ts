@@ -9,7 +9,7 @@
  * AVISITN); BOR and PD per subject. The ICC treats each lesion x visit as a rated target (lesions of one subject are
  * not independent: the intervals are optimistic; this is stated in the report).
  */
-import { cellAt as datasetsCellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
+import { byRun, cellAt as datasetsCellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
 import { blandAltman, proportion, cohenKappaTable, iccColumns, quantilesType7Unsorted, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels, systematicStep } from './data';
 import { orNote, type NotEstimable } from './errors';
@@ -146,8 +146,6 @@ const [P_OTHER, P_OVR, P_CBOR, P_BOR, P_PD, P_BICRSEL] = [0, 1, 2, 3, 4, 5];
 /** Small-integer codes of values, in order of first appearance. */
 class Codes {
   readonly m = new Map<Value, number>();
-  private last: Value = undefined as unknown as Value;
-  private lastK = -1;
   of(v: Value): number {
     let k = this.m.get(v);
     if (k === undefined) this.m.set(v, (k = this.m.size));
@@ -157,11 +155,7 @@ class Codes {
    * of() for values that come in runs (rows are grouped: a subject's rows together, a read's rows together): the
    * previous value is compared first, so most rows need no Map lookup.
    */
-  ofRun(v: Value): number {
-    if (v === this.last && this.lastK >= 0) return this.lastK;
-    this.last = v;
-    return (this.lastK = this.of(v));
-  }
+  readonly ofRun: (v: Value) => number = byRun((v: Value) => this.of(v));
   get size(): number {
     return this.m.size;
   }

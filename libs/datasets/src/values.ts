@@ -230,7 +230,6 @@ export function sasToIsoDatetime(secs: number): string {
   return `${sasToIsoDate(days)}T${secondsToHms(secs - days * 86400)}`;
 }
 
-/** Max UTF-8 byte length of the column's string values (at least 1). */
 /** Indices of the named columns of ds (-1: absent), for loops over many rows: `cellAt(row, i)` reads one. */
 export function columnIndices(ds: Pick<Dataset, 'columns'>, ...names: string[]): number[] {
   const idx = new Map(ds.columns.map((c, i) => [c.name, i]));
@@ -240,6 +239,24 @@ export function columnIndices(ds: Pick<Dataset, 'columns'>, ...names: string[]):
 /** The value of column i of a row (null when the column is absent, i < 0, or the value is missing). */
 export const cellAt = (row: readonly Value[], i: number): Value => (i < 0 ? null : (row[i] ?? null));
 
+/**
+ * `get` remembered for its last key, for loops over rows that come in runs (a subject's rows together): get(k) runs
+ * once per run of equal keys (===), not once per row. Only for a `get` that gives the same result for a key
+ * throughout the loop (a map lookup, a get-or-create).
+ */
+export function byRun<K, V>(get: (k: K) => V): (k: K) => V {
+  let started = false;
+  let last: K;
+  let lastV: V;
+  return (k) => {
+    if (started && k === last) return lastV;
+    started = true;
+    last = k;
+    return (lastV = get(k));
+  };
+}
+
+/** Max UTF-8 byte length of the column's string values (at least 1). */
 export function maxByteLength(rows: Value[][], ci: number): number {
   let max = 1;
   for (const r of rows) {

@@ -26,7 +26,7 @@ import {
   type TimeToEvent,
   type TimeToEventSummary,
 } from '@app/analysis';
-import { cellAt as datasetsCellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
+import { byRun, cellAt as datasetsCellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
 import { responseRates } from '@app/endpoints';
 import { cmp, hasColumn, toNum, type Datasets } from './data';
 import { PLOT_LIMITS, systematicIndices } from './limits';
@@ -240,14 +240,11 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
 
   // ------------------------------------------------------------------------------------------------ population
   const subjects = new Set<string>();
+  const addSubject = byRun((u: Value) => subjects.add(String(u)));
   for (const ds of [adtte, adrs, adtr]) {
     if (!ds) continue;
     const [iU] = columnIndices(ds, 'USUBJID');
-    let last: Value | undefined;
-    for (const r of ds.rows) {
-      const u = cellAt(r, iU);
-      if (u !== last) subjects.add(String((last = u)));
-    }
+    for (const r of ds.rows) addSubject(cellAt(r, iU));
   }
   const popRows: ReportTable['rows'] = [];
   popRows.push({ label: 'Subjects in the cut', cells: [S.add({ id: 'population.subjects', section: 'population', label: 'Subjects in the cut', value: subjects.size, format: 'count', unit: 'subjects', dataset: 'ADTTE/ADRS/ADTR', parameter: 'USUBJID', subjects: subjects.size, group: null })] });
@@ -467,16 +464,14 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
     /** A post-baseline row's % change when it is analysed (ANL01FL = Y, every target assessed), else null. */
     const analysedPchg = (r: Value[]) => (cellAt(r, iAbl) !== 'Y' && cellAt(r, iAnl) === 'Y' ? toNum(cellAt(r, iPchg)) : null);
     // a subject's rows come together: its entry is looked up once per run of rows
-    let lastU: Value | undefined;
-    let cur: { best: number | null; path: { week: number; pchg: number }[] | null; baseDate: string | null } | undefined;
+    const entryOf = byRun((cu: Value) => {
+      const u = String(cu);
+      let x = per.get(u);
+      if (!x) per.set(u, (x = { best: null, path: null, baseDate: null }));
+      return x;
+    });
     for (const r of rows) {
-      const cu = cellAt(r, iU);
-      if (cu !== lastU || !cur) {
-        lastU = cu;
-        const u = String(cu);
-        cur = per.get(u);
-        if (!cur) per.set(u, (cur = { best: null, path: null, baseDate: null }));
-      }
+      const cur = entryOf(cellAt(r, iU));
       if (cellAt(r, iAbl) === 'Y') cur.baseDate = String(cellAt(r, iAdt));
       const pc = analysedPchg(r);
       if (pc !== null) cur.best = cur.best === null ? pc : Math.min(cur.best, pc);
@@ -493,15 +488,10 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
       if (t === undefined) dateMs.set(d, (t = Date.parse(d)));
       return t;
     };
-    lastU = undefined;
     for (const r of rows) {
       const pc = analysedPchg(r);
       if (pc === null) continue;
-      const cu = cellAt(r, iU);
-      if (cu !== lastU || !cur) {
-        lastU = cu;
-        cur = per.get(String(cu))!;
-      }
+      const cur = entryOf(cellAt(r, iU));
       if (!cur.path) continue;
       const week = cur.baseDate ? (parse(String(cellAt(r, iAdt))) - parse(cur.baseDate)) / (7 * 86400000) : (toNum(cellAt(r, iVis)) ?? 0) * 6;
       cur.path.push({ week, pchg: pc });
@@ -543,14 +533,8 @@ function swimmerSection(adrs: Dataset | undefined, adtte: Dataset | undefined, b
       if (bor === 'CR' || bor === 'PR') resp.set(u, []);
     }
     // a subject's rows come together: its list is looked up once per run of rows
-    let lastU: Value | undefined;
-    let list: { date: string; c: string }[] | undefined;
-    for (const r of adrs.rows) {
-      if (cellAt(r, aP) !== 'OVR') continue;
-      const u = cellAt(r, aU);
-      if (u !== lastU) list = resp.get(String((lastU = u)));
-      list?.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
-    }
+    const listOf = byRun((u: Value) => resp.get(String(u)));
+    for (const r of adrs.rows) if (cellAt(r, aP) === 'OVR') listOf(cellAt(r, aU))?.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
     const wk = (a: string, b: string) => (Date.parse(b) - Date.parse(a)) / (7 * 86400000);
     for (const [u, p] of pfs) {
       const rs = resp.get(u)?.sort((a, b) => cmp(a.date, b.date));
@@ -760,12 +744,10 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
     const [iU, iVis, iOrres, iStresc, iLoc] = columnIndices(tu, 'USUBJID', 'VISITNUM', 'TUORRES', 'TUSTRESC', 'TULOC');
     const targets = new Map<string, number>();
     const liver = new Map<string, boolean>();
-    let lastU: Value | undefined;
-    let inCut = false;
+    const inCut = byRun((u: Value) => ids.has(String(u)));
     for (const r of tu.rows) {
       const cu = cellAt(r, iU);
-      if (cu !== lastU) inCut = ids.has(String((lastU = cu)));
-      if (!inCut || cellAt(r, iVis) === null) continue;
+      if (!inCut(cu) || cellAt(r, iVis) === null) continue;
       const u = String(cu);
       const kind = String(cellAt(r, iOrres) ?? cellAt(r, iStresc));
       if (kind === 'TARGET') targets.set(u, (targets.get(u) ?? 0) + 1);
