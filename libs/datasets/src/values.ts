@@ -240,20 +240,32 @@ export function columnIndices(ds: Pick<Dataset, 'columns'>, ...names: string[]):
 export const cellAt = (row: readonly Value[], i: number): Value => (i < 0 ? null : (row[i] ?? null));
 
 /**
- * `get` remembered for its last key, for loops over rows that come in runs (a subject's rows together): get(k) runs
- * once per run of equal keys (===), not once per row. Only for a `get` that gives the same result for a key
+ * `get` remembered for its last key, for loops over rows that come in runs (a subject's rows together): `of(k)` runs
+ * get(k) once per run of equal keys (===), not once per row. Only for a `get` that gives the same result for a key
  * throughout the loop (a map lookup, a get-or-create).
+ *
+ * An object with a method, not a closure: the row loops that call it run once per report, long enough for V8 to
+ * optimise them mid-loop, and optimised code that calls a closure is tied to that closure object. The next report
+ * makes a new one, and the loop's code was thrown away and compiled again ("wrong call target"): 58 more
+ * deoptimisations and about 0.15 s more background compilation a 10,000-subject report (libs/report/README.md). A call
+ * to `of` is the same method whatever the object.
  */
-export function byRun<K, V>(get: (k: K) => V): (k: K) => V {
-  let started = false;
-  let last: K;
-  let lastV: V;
-  return (k) => {
-    if (started && k === last) return lastV;
-    started = true;
-    last = k;
-    return (lastV = get(k));
-  };
+export class RunLookup<K, V> {
+  private started = false;
+  private last: K | undefined = undefined;
+  private lastV: V | undefined = undefined;
+  constructor(private readonly get: (k: K) => V) {}
+  of(k: K): V {
+    if (this.started && k === this.last) return this.lastV as V;
+    this.started = true;
+    this.last = k;
+    return (this.lastV = this.get(k));
+  }
+}
+
+/** A RunLookup over `get`. */
+export function byRun<K, V>(get: (k: K) => V): RunLookup<K, V> {
+  return new RunLookup(get);
 }
 
 /** Max UTF-8 byte length of the column's string values (at least 1). */

@@ -244,7 +244,7 @@ export function computeReportStaged(cut: ReportCutInfo, datasets: Datasets, o: R
   for (const ds of [adtte, adrs, adtr]) {
     if (!ds) continue;
     const [iU] = columnIndices(ds, 'USUBJID');
-    for (const r of ds.rows) addSubject(cellAt(r, iU));
+    for (const r of ds.rows) addSubject.of(cellAt(r, iU));
   }
   const popRows: ReportTable['rows'] = [];
   popRows.push({ label: 'Subjects in the cut', cells: [S.add({ id: 'population.subjects', section: 'population', label: 'Subjects in the cut', value: subjects.size, format: 'count', unit: 'subjects', dataset: 'ADTTE/ADRS/ADTR', parameter: 'USUBJID', subjects: subjects.size, group: null })] });
@@ -471,7 +471,7 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
       return x;
     });
     for (const r of rows) {
-      const cur = entryOf(cellAt(r, iU));
+      const cur = entryOf.of(cellAt(r, iU));
       if (cellAt(r, iAbl) === 'Y') cur.baseDate = String(cellAt(r, iAdt));
       const pc = analysedPchg(r);
       if (pc !== null) cur.best = cur.best === null ? pc : Math.min(cur.best, pc);
@@ -491,7 +491,7 @@ function tumourSizeSection(c: SectionContext, adtr: Dataset | undefined, borOf: 
     for (const r of rows) {
       const pc = analysedPchg(r);
       if (pc === null) continue;
-      const cur = entryOf(cellAt(r, iU));
+      const cur = entryOf.of(cellAt(r, iU));
       if (!cur.path) continue;
       const week = cur.baseDate ? (parse(String(cellAt(r, iAdt))) - parse(cur.baseDate)) / (7 * 86400000) : (toNum(cellAt(r, iVis)) ?? 0) * 6;
       cur.path.push({ week, pchg: pc });
@@ -534,7 +534,7 @@ function swimmerSection(adrs: Dataset | undefined, adtte: Dataset | undefined, b
     }
     // a subject's rows come together: its list is looked up once per run of rows
     const listOf = byRun((u: Value) => resp.get(String(u)));
-    for (const r of adrs.rows) if (cellAt(r, aP) === 'OVR') listOf(cellAt(r, aU))?.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
+    for (const r of adrs.rows) if (cellAt(r, aP) === 'OVR') listOf.of(cellAt(r, aU))?.push({ date: String(cellAt(r, aAdt)), c: String(cellAt(r, aC)) });
     const wk = (a: string, b: string) => (Date.parse(b) - Date.parse(a)) / (7 * 86400000);
     for (const [u, p] of pfs) {
       const rs = resp.get(u)?.sort((a, b) => cmp(a.date, b.date));
@@ -747,7 +747,7 @@ export function subgroupsOf(datasets: Datasets, records: TimeToEvent[]): Subgrou
     const inCut = byRun((u: Value) => ids.has(String(u)));
     for (const r of tu.rows) {
       const cu = cellAt(r, iU);
-      if (!inCut(cu) || cellAt(r, iVis) === null) continue;
+      if (!inCut.of(cu) || cellAt(r, iVis) === null) continue;
       const u = String(cu);
       const kind = String(cellAt(r, iOrres) ?? cellAt(r, iStresc));
       if (kind === 'TARGET') targets.set(u, (targets.get(u) ?? 0) + 1);
