@@ -246,9 +246,9 @@ export const cellAt = (row: readonly Value[], i: number): Value => (i < 0 ? null
  *
  * An object with a method, not a closure: the row loops that call it run once per report, long enough for V8 to
  * optimise them mid-loop, and optimised code that calls a closure is tied to that closure object. The next report
- * makes a new one, and the loop's code was thrown away and compiled again ("wrong call target"): 58 more
- * deoptimisations and about 0.15 s more background compilation a 10,000-subject report (libs/report/README.md). A call
- * to `of` is the same method whatever the object.
+ * makes a new one, and the loop's code was thrown away and compiled again ("wrong call target"): on the 10,000-subject
+ * cut, 58 more deoptimisations over a process's reports 2-7 and about 0.15 s more background compilation a report
+ * (libs/report/README.md). A call to `of` is the same method whatever the object.
  */
 export class RunLookup<K, V> {
   private started = false;
