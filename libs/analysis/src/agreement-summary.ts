@@ -9,7 +9,7 @@
  * AVISITN); BOR and PD per subject. The ICC treats each lesion x visit as a rated target (lesions of one subject are
  * not independent: the intervals are optimistic; this is stated in the report).
  */
-import { cellAt as datasetsCellAt, columnIndices, RunLookup, type Dataset, type Value } from '@app/datasets';
+import { byRun, cellAt as datasetsCellAt, columnIndices, type Dataset, type Value } from '@app/datasets';
 import { blandAltman, proportion, cohenKappaTable, iccColumns, quantilesType7Unsorted, quantileType7, withinTolerance, type BlandAltmanResult, type IccResult, type KappaResult, type Share } from './agreement';
 import { sortedLevels, systematicStep } from './data';
 import { orNote, type NotEstimable } from './errors';
@@ -159,7 +159,7 @@ class Codes {
     return this.run.of(v);
   }
   // a method over a RunLookup, not a closure field: see RunLookup in @app/datasets
-  private readonly run = new RunLookup((v: Value) => this.of(v));
+  private readonly run = byRun((v: Value) => this.of(v));
   get size(): number {
     return this.m.size;
   }
