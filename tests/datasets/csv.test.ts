@@ -28,7 +28,7 @@ const ds: Dataset = {
 /** Python's csv module as the independent RFC 4180 reader. */
 function pythonCsv(b: Buffer): string[][] {
   const code = 'import sys,csv,json,io; print(json.dumps(list(csv.reader(io.StringIO(sys.stdin.buffer.read().decode("utf-8"), newline="")))))';
-  return JSON.parse(execFileSync(PYTHON, ['-c', code], { input: b }).toString('utf8'));
+  return JSON.parse(execFileSync(PYTHON, ['-c', code], { input: b, maxBuffer: 1 << 28 }).toString('utf8'));
 }
 
 describe('CSV', () => {
@@ -61,6 +61,42 @@ describe('CSV', () => {
     const untyped = readCsv(bytes);
     expect(untyped.columns.every((c) => c.dataType === 'string')).toBe(true);
     expect(untyped.rows[0]).toEqual(['01-001', 'PR, confirmed', '-30.0', '0.1', '3', '2024-01-31', 'true']);
+  });
+
+  it.each([
+    ['LF', '\n'],
+    ['CRLF', '\r\n'],
+  ])('tells "" from a bare empty field wherever quotes appear (escaped quotes, line breaks in values, BOM; %s)', (_name, eol) => {
+    // per record: a bare empty field is null, a field that is exactly "" is the empty string, "" inside a quoted
+    // value is one quote character
+    const text =
+      '\ufeffA,B,C,D' + eol +
+      '"",,"x",' + eol + //                        quoted empty first, bare empties after
+      ',"say ""hi""","",y' + eol + //              escaped quotes and a quoted empty in one record
+      '"a,""b",,"line\r\nbreak ""q""",""' + eol + // quoted comma + escaped quote; a bare empty; CRLF inside quotes; "" last
+      ',"""",,"""x"""' + eol + //                  a value that is one quote; bare empties; no empty string
+      'p,q,r,s' + eol; //                          nothing empty
+    const back = readCsv(Buffer.from(text));
+    expect(back.columns.map((c) => c.name)).toEqual(['A', 'B', 'C', 'D']);
+    expect(back.rows).toEqual([
+      ['', null, 'x', null],
+      [null, 'say "hi"', '', 'y'],
+      ['a,"b', null, 'line\r\nbreak "q"', ''],
+      [null, '"', null, '"x"'],
+      ['p', 'q', 'r', 's'],
+    ]);
+  });
+
+  it('reads the pharmaverse SDTM TR (10 MB, 56,000 rows) with every bare empty field as null', () => {
+    const gz = readFileSync(join(__dirname, '..', 'fixtures', 'cdisc', 'pharmaverse-sdtm', 'tr_onco.csv.gz'));
+    const raw = gunzipSync(gz);
+    const tr = readDataset(gz, 'tr_onco.csv.gz', { name: 'TR' });
+    const rows = pythonCsv(raw);
+    expect(tr.columns.map((c) => c.name)).toEqual(rows[0]);
+    expect(tr.rows.length).toBe(rows.length - 1);
+    // the file holds no "" token, so every empty field python reads is a bare one: null here, the rest equal
+    expect(raw.includes('""')).toBe(false);
+    for (let r = 1; r < rows.length; r += 997) expect(tr.rows[r - 1]).toEqual(rows[r].map((v) => (v === '' ? null : v)));
   });
 
   it('reads the pharmaverse SDTM dm.csv.gz (gzip, dispatch by name)', () => {
