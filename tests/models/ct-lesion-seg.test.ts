@@ -75,7 +75,10 @@ describe('ct-lesion-seg 0.1.1: the component classifier', () => {
 });
 
 // ---- re-validation ----------------------------------------------------------------------------------------
-const OPTS: Omit<PhantomOptions, 'outDir'> = { subjects: 2, visits: 2, seed: 9500, realism: 'hard', sliceThickness: 5 };
+// pixelSpacing 0.9 mm: the coarse end of the training range (0.6-0.9 mm), a 400 x 400 matrix over the phantom's 360 mm
+// field of view: 36 windows a slice instead of the 49-81 of seeded spacings, so the four scans take about half the
+// inference (this file was the suite's longest); lesion sizes are in mm, so the measurement gates are as strict
+const OPTS: Omit<PhantomOptions, 'outDir'> = { subjects: 2, visits: 2, seed: 9500, realism: 'hard', sliceThickness: 5, pixelSpacing: 0.9 };
 let dir: string;
 let pool: InferencePool;
 let truth: GroundTruthRow[];
@@ -168,7 +171,8 @@ describe('ct-lesion-seg 0.1.1: re-validation on held-out hard phantoms (2 subjec
     expect(figures.saMedian).toBeLessThanOrEqual(1.5);
     expect(pairs).toBeGreaterThanOrEqual(6);
     expect(pairsOk / pairs).toBeGreaterThanOrEqual(0.98);
-    // 0.1.1 proposes no false positive here, 0.1.0 two (0.5 per scan); one is allowed for machine differences
+    // 0.1.1 proposes no false positive on these four scans (2026-12-08: dice 0.87, sensitivity 22/24, LD / SA median
+    // error 0.81 / 1.25 mm, 10/10 pairs); one is allowed for machine differences
     expect(figures.fpPerScan).toBeLessThanOrEqual(0.25);
   }, 600_000);
 });
