@@ -7,6 +7,7 @@ import { S3ObjectStore } from './s3';
 export * from './port';
 export { LocalObjectStore } from './local';
 export { S3ObjectStore } from './s3';
+export { DEFAULT_SOCKET_MAX_IDLE_MS, IdleCheckedHttpAgent, IdleCheckedHttpsAgent } from './agent';
 export { LocalStoreError, S3StoreError } from './errors';
 
 /** The adapter the configuration asks for: S3 when S3_BUCKET is set, else DATA_DIR/objects. */

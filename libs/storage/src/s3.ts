@@ -15,6 +15,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { DEFAULT_SOCKET_MAX_IDLE_MS, IdleCheckedHttpAgent, IdleCheckedHttpsAgent } from './agent';
 import { S3StoreError } from './errors';
 import { assertSafeKey, type ByteRange, type ObjectInfo, ObjectNotFoundError, type ObjectStore } from './port';
 
@@ -43,6 +44,12 @@ export interface S3StoreOptions {
    * (`host/<hostname> pid/<pid>`), so S3 server access logs and CloudTrail name the worker that made each request.
    */
   userAgent?: [string, string][];
+  /**
+   * A pooled connection idle for longer than this (ms) is closed instead of reused, checked with the wall clock when a
+   * request takes it: after the event loop was busy for seconds, requests on connections the server has closed meanwhile
+   * would be reset and use up the client's retry quota (agent.ts). Default 4000.
+   */
+  socketMaxIdleMs?: number;
 }
 
 const CONFIRM_WAITS_MS = [50, 100, 200, 400, 800];
@@ -54,11 +61,15 @@ const isNotFound = (e: unknown): boolean =>
 /** S3 (or any S3 API: MinIO, s3rver) through @aws-sdk/client-s3. */
 export class S3ObjectStore implements ObjectStore {
   readonly client: S3Client;
+  /** The client's connection pools (keep-alive, idle-checked: agent.ts). */
+  readonly agents: { http: IdleCheckedHttpAgent; https: IdleCheckedHttpsAgent };
   readonly bucket: string;
   readonly location: string;
   constructor(private readonly opts: S3StoreOptions) {
     // Checksums only when an operation requires them: S3-compatible stores (MinIO, s3rver, older Ceph)
     // reject the SDK's default CRC32 trailers.
+    const maxIdleMs = opts.socketMaxIdleMs ?? DEFAULT_SOCKET_MAX_IDLE_MS;
+    this.agents = { http: new IdleCheckedHttpAgent({ maxSockets: 50, maxIdleMs }), https: new IdleCheckedHttpsAgent({ maxSockets: 50, maxIdleMs }) };
     const cfg: S3ClientConfig = {
       region: opts.region,
       forcePathStyle: opts.forcePathStyle ?? !!opts.endpoint,
@@ -75,6 +86,9 @@ export class S3ObjectStore implements ObjectStore {
       maxAttempts: opts.maxAttempts ?? 5,
       // Without timeouts a hung S3 endpoint hangs the job forever: connection, response and idle-socket limits.
       requestHandler: {
+        // the SDK's own defaults (keep-alive, 50 sockets a host), plus the idle check of agent.ts
+        httpAgent: this.agents.http,
+        httpsAgent: this.agents.https,
         connectionTimeout: opts.connectTimeoutMs ?? 5000,
         requestTimeout: opts.requestTimeoutMs ?? 120_000,
         throwOnRequestTimeout: true,
