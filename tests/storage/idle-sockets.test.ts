@@ -66,5 +66,10 @@ test('after the event loop was blocked past the server keep-alive, a burst over 
   }
   expect(store.agents.http.staleDropped).toBeGreaterThanOrEqual(pooled);
   expect(retry.getCapacity()).toBe(500); // no request needed a retry
+  // the agent's socket count still matches its lists once the dropped sockets have closed
+  await new Promise((r) => setTimeout(r, 50));
+  const a = store.agents.http as typeof store.agents.http & { totalSocketCount: number }; // a plain property @types/node leaves out
+  const listed = [...Object.values(a.sockets), ...Object.values(a.freeSockets)].reduce((n, l) => n + (l?.length ?? 0), 0);
+  expect(a.totalSocketCount).toBe(listed);
   store.client.destroy();
 });

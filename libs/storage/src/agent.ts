@@ -24,24 +24,30 @@ export const DEFAULT_SOCKET_MAX_IDLE_MS = 4000;
 const freedAt = Symbol('freedAt');
 type Stamped = Socket & { [freedAt]?: number };
 
-interface FreeSockets {
-  freeSockets: NodeJS.ReadOnlyDict<Socket[]>;
+/** The free lists of Node's Agent (a plain property of every http.Agent). */
+interface Pool {
+  freeSockets: Record<string, Socket[] | undefined>;
 }
 
-/** Destroys and drops every free socket idle for longer than maxIdleMs (all hosts: cheap, and name-agnostic). */
-function dropStale(agent: FreeSockets, maxIdleMs: number, now = Date.now()): number {
+/**
+ * Destroys and drops every free socket idle for longer than maxIdleMs (all hosts: cheap, and name-agnostic). It takes
+ * them out of the free lists itself: Node skips only destroyed sockets at the head of a list, and would otherwise hand
+ * one out before its 'close' removes it.
+ */
+function dropStale(agent: Pool, maxIdleMs: number, now = Date.now()): number {
   let dropped = 0;
-  for (const list of Object.values(agent.freeSockets)) {
+  for (const [name, list] of Object.entries(agent.freeSockets)) {
     if (!list) continue;
     for (let i = list.length - 1; i >= 0; i--) {
       const s = list[i] as Stamped;
       const at = s[freedAt];
       if (s.destroyed || (at !== undefined && now - at > maxIdleMs)) {
-        list.splice(i, 1); // the agent would otherwise hand it out before its 'close' removes it
+        list.splice(i, 1); // its 'close' still counts it out (Node's onClose)
         s.destroy();
         dropped++;
       }
     }
+    if (list.length === 0) delete agent.freeSockets[name];
   }
   return dropped;
 }
@@ -65,7 +71,7 @@ export class IdleCheckedHttpAgent extends HttpAgent {
     return super.keepSocketAlive(socket) as unknown as boolean; // Node returns whether to keep it; @types/node says void
   }
   addRequest(req: ClientRequest, options: RequestOptions): void {
-    this.staleDropped += dropStale(this as unknown as FreeSockets, this.maxIdleMs);
+    this.staleDropped += dropStale(this as unknown as Pool, this.maxIdleMs);
     (HttpAgent.prototype as unknown as { addRequest: (r: ClientRequest, o: RequestOptions) => void }).addRequest.call(this, req, options);
   }
 }
@@ -83,7 +89,7 @@ export class IdleCheckedHttpsAgent extends HttpsAgent {
     return super.keepSocketAlive(socket) as unknown as boolean; // Node returns whether to keep it; @types/node says void
   }
   addRequest(req: ClientRequest, options: RequestOptions): void {
-    this.staleDropped += dropStale(this as unknown as FreeSockets, this.maxIdleMs);
+    this.staleDropped += dropStale(this as unknown as Pool, this.maxIdleMs);
     (HttpsAgent.prototype as unknown as { addRequest: (r: ClientRequest, o: RequestOptions) => void }).addRequest.call(this, req, options);
   }
 }
