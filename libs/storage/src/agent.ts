@@ -57,39 +57,42 @@ export interface IdleCheckedAgentOptions {
   maxIdleMs?: number;
 }
 
-/** http.Agent (keep-alive) that closes, instead of reusing, sockets idle for longer than maxIdleMs. */
-export class IdleCheckedHttpAgent extends HttpAgent {
+/** What the idle check adds to an agent. */
+export interface IdleChecked {
   readonly maxIdleMs: number;
   /** Sockets closed because they had been idle too long (for tests and metrics). */
-  staleDropped = 0;
-  constructor(opts: HttpAgentOptions & IdleCheckedAgentOptions = {}) {
-    super({ keepAlive: true, ...opts });
-    this.maxIdleMs = opts.maxIdleMs ?? DEFAULT_SOCKET_MAX_IDLE_MS;
-  }
-  override keepSocketAlive(socket: Socket): boolean {
-    (socket as Stamped)[freedAt] = Date.now();
-    return super.keepSocketAlive(socket) as unknown as boolean; // Node returns whether to keep it; @types/node says void
-  }
-  addRequest(req: ClientRequest, options: RequestOptions): void {
-    this.staleDropped += dropStale(this as unknown as Pool, this.maxIdleMs);
-    (HttpAgent.prototype as unknown as { addRequest: (r: ClientRequest, o: RequestOptions) => void }).addRequest.call(this, req, options);
-  }
+  staleDropped: number;
 }
 
-/** https.Agent (keep-alive) that closes, instead of reusing, sockets idle for longer than maxIdleMs. */
-export class IdleCheckedHttpsAgent extends HttpsAgent {
-  readonly maxIdleMs: number;
-  staleDropped = 0;
-  constructor(opts: HttpsAgentOptions & IdleCheckedAgentOptions = {}) {
-    super({ keepAlive: true, ...opts });
-    this.maxIdleMs = opts.maxIdleMs ?? DEFAULT_SOCKET_MAX_IDLE_MS;
-  }
-  override keepSocketAlive(socket: Socket): boolean {
-    (socket as Stamped)[freedAt] = Date.now();
-    return super.keepSocketAlive(socket) as unknown as boolean; // Node returns whether to keep it; @types/node says void
-  }
-  addRequest(req: ClientRequest, options: RequestOptions): void {
-    this.staleDropped += dropStale(this as unknown as Pool, this.maxIdleMs);
-    (HttpsAgent.prototype as unknown as { addRequest: (r: ClientRequest, o: RequestOptions) => void }).addRequest.call(this, req, options);
-  }
+type AgentAddRequest = { addRequest(req: ClientRequest, options: RequestOptions): void };
+
+/** `Base` (http.Agent or https.Agent, which extends it) with keep-alive on and the idle check. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function idleChecked<B extends new (...args: any[]) => HttpAgent>(Base: B) {
+  return class extends Base implements IdleChecked {
+    readonly maxIdleMs: number;
+    staleDropped = 0;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    constructor(...args: any[]) {
+      const opts = (args[0] ?? {}) as HttpAgentOptions & IdleCheckedAgentOptions;
+      super({ keepAlive: true, ...opts });
+      this.maxIdleMs = opts.maxIdleMs ?? DEFAULT_SOCKET_MAX_IDLE_MS;
+    }
+    override keepSocketAlive(socket: Socket): boolean {
+      (socket as Stamped)[freedAt] = Date.now();
+      return super.keepSocketAlive(socket) as unknown as boolean; // Node returns whether to keep it; @types/node says void
+    }
+    addRequest(req: ClientRequest, options: RequestOptions): void {
+      this.staleDropped += dropStale(this as unknown as Pool, this.maxIdleMs);
+      (Base.prototype as unknown as AgentAddRequest).addRequest.call(this, req, options);
+    }
+  };
 }
+
+/** http.Agent (keep-alive) that closes, instead of reusing, sockets idle for longer than maxIdleMs. */
+export const IdleCheckedHttpAgent = idleChecked(HttpAgent) as new (opts?: HttpAgentOptions & IdleCheckedAgentOptions) => HttpAgent & IdleChecked;
+export type IdleCheckedHttpAgent = HttpAgent & IdleChecked;
+
+/** https.Agent (keep-alive) that closes, instead of reusing, sockets idle for longer than maxIdleMs. */
+export const IdleCheckedHttpsAgent = idleChecked(HttpsAgent) as new (opts?: HttpsAgentOptions & IdleCheckedAgentOptions) => HttpsAgent & IdleChecked;
+export type IdleCheckedHttpsAgent = HttpsAgent & IdleChecked;
