@@ -69,49 +69,57 @@ function fromText(col: Column, s: string): Value {
   }
 }
 
+/** One CSV record: its field values, and for a record that holds "" which of its fields were quoted. */
+interface CsvRecord {
+  values: string[];
+  /** Absent: no field of the record was an empty quoted one (no "" in its text). */
+  quoted?: boolean[];
+}
+
 /**
- * Fields of one CSV text with, for each, whether it was quoted: csv-parse's `cast` context says so, but it builds an
- * object per field (20 times slower than a plain parse: 20 s for the 10 MB pharmaverse TR), so `readCsv` asks it
- * only for the few records that need it.
+ * The records of one CSV text with each field's quoting: csv-parse's `cast` context says whether a field was quoted,
+ * but it builds an object per field (20 times slower than a plain parse: 20 s for the 10 MB pharmaverse TR), so
+ * `parseRecords` asks it only for the few records that need it.
  */
-function parseQuoted(text: Buffer | string, bom: boolean): { value: string; quoted: boolean }[][] {
-  return parse(text, {
+function parseQuoted(text: Buffer | string, bom: boolean): CsvRecord[] {
+  const fields = parse(text, {
     bom,
     relax_column_count: false,
     skip_empty_lines: true,
     cast: (value: string, ctx: { quoting: boolean }) => ({ value, quoted: ctx.quoting }),
   }) as unknown as { value: string; quoted: boolean }[][];
+  return fields.map((rec) => ({ values: rec.map((f) => f.value), quoted: rec.map((f) => f.quoted) }));
 }
 
 /**
- * The records of a CSV file, each field with whether it was quoted (that decides null vs empty string). A plain
- * parse gives every value and each record's raw text; only an empty value can depend on quoting, and a quoted empty
- * field is the two characters "" in its record's text, so only records holding both an empty value and "" are parsed
- * again with the quoting flags. Same result as parseQuoted on the whole file.
+ * The records of a CSV file (quoting decides null vs empty string). A plain parse gives every value and each record's
+ * raw text; only an empty value can depend on quoting, and a quoted empty field is the two characters "" in its
+ * record's text, so only records holding both an empty value and "" are parsed again with the quoting flags. Same
+ * result as parseQuoted on the whole file.
  */
-function parseRecords(bytes: Buffer): { value: string; quoted: boolean }[][] {
+function parseRecords(bytes: Buffer): CsvRecord[] {
   const plain = parse(bytes, { bom: true, relax_column_count: false, skip_empty_lines: true, raw: true }) as unknown as { record: string[]; raw: string }[];
-  const out: { value: string; quoted: boolean }[][] = [];
+  const out: CsvRecord[] = [];
   for (const { record, raw } of plain) {
     if (record.includes('') && raw.includes('""')) {
       const again = parseQuoted(raw, false);
-      if (again.length !== 1 || again[0].length !== record.length) return parseQuoted(bytes, true); // not seen; the slow, sure way
+      if (again.length !== 1 || again[0].values.length !== record.length) return parseQuoted(bytes, true); // not seen; the slow, sure way
       out.push(again[0]);
-    } else out.push(record.map((value) => ({ value, quoted: false }))); // no "" in the record: no empty value was quoted
+    } else out.push({ values: record }); // no "" in the record: no empty value was quoted
   }
   return out;
 }
 
 /** Reads RFC 4180 CSV with a header row. Unquoted empty fields are missing (null); "" is an empty string. */
 export function readCsv(bytes: Buffer, opts: CsvReadOptions = {}): Dataset {
-  let records: { value: string; quoted: boolean }[][];
+  let records: CsvRecord[];
   try {
     records = parseRecords(bytes);
   } catch (e) {
     throw new InputError('csv.invalid', `csv: cannot parse (${(e as Error).message})`);
   }
   if (records.length === 0) throw new InputError('csv.empty', 'csv: the file is empty; expected a header row of variable names');
-  const header = records[0].map((c) => c.value.trim());
+  const header = records[0].values.map((v) => v.trim());
   const name = (opts.name ?? 'DATA').toUpperCase();
   const known = new Map((opts.columns ?? []).map((c) => [c.name.toUpperCase(), c]));
   const columns: Column[] = header.map((h) => {
@@ -119,10 +127,10 @@ export function readCsv(bytes: Buffer, opts: CsvReadOptions = {}): Dataset {
     const k = known.get(h.toUpperCase());
     return k ? { ...k } : { itemOID: `IT.${name}.${h}`, name: h, label: h, dataType: 'string' };
   });
-  const rows = records.slice(1).map((rec, ri) =>
-    rec.map((f, ci) => {
-      if (f.value === '' && !f.quoted) return null;
-      return checkValue(name, columns[ci], fromText(columns[ci], f.value), ri);
+  const rows = records.slice(1).map(({ values, quoted }, ri) =>
+    values.map((v, ci) => {
+      if (v === '' && !quoted?.[ci]) return null;
+      return checkValue(name, columns[ci], fromText(columns[ci], v), ri);
     }),
   );
   return validateDataset({ name, label: opts.label ?? '', itemGroupOID: `IG.${name}`, standard: opts.standard ?? guessStandard(name), columns, rows });
